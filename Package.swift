@@ -1,0 +1,57 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strictSwift: [SwiftSetting] = [
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "ccached",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ccached", targets: ["ccached"]),
+        .library(name: "KCM", targets: ["KCM"]),
+        .library(name: "CredentialStore", targets: ["CredentialStore"]),
+        .library(name: "CCacheDaemon", targets: ["CCacheDaemon"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // The KCM wire protocol: framing, opcodes, status codes, v4 encodings. Pure values, no I/O.
+        .target(name: "KCM", swiftSettings: strictSwift),
+        // The in-memory model of caches and credentials. No I/O.
+        .target(name: "CredentialStore", dependencies: ["KCM"], swiftSettings: strictSwift),
+        // The few socket calls Swift cannot reach without _GNU_SOURCE (SO_PEERCRED, accept4).
+        .target(name: "CSupport", cSettings: [.define("_GNU_SOURCE")]),
+        // The server: listening, peer authorisation, connections, dispatch.
+        .target(
+            name: "CCacheDaemon",
+            dependencies: [
+                "KCM", "CredentialStore", "CSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "ccached",
+            dependencies: [
+                "CCacheDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(name: "KCMTests", dependencies: ["KCM"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "CredentialStoreTests", dependencies: ["CredentialStore", "KCM"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "CCacheDaemonTests",
+            dependencies: ["CCacheDaemon", "CredentialStore", "KCM", "CSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(name: "EndToEndTests", dependencies: ["KCM"], swiftSettings: strictSwift),
+    ]
+)

@@ -1,0 +1,149 @@
+import CSupport
+import CredentialStore
+import Glibc
+import KCM
+import Logging
+import Synchronization
+
+/// The ccached server: listens on a Unix socket, authorises each peer by SO_PEERCRED, and serves
+/// every connection on its own thread against one ``CredentialStore`` behind a mutex, so each
+/// request applies atomically and connections never wait on one another's I/O.
+public final class Daemon: Sendable {
+    public let configuration: DaemonConfiguration
+    private let logger: Logger
+    private let store: Mutex<CredentialStore>
+    private let authorizer: PeerAuthorizer
+
+    public init(configuration: DaemonConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.store = Mutex(CredentialStore(ownerUID: configuration.ownerUID))
+        self.authorizer = PeerAuthorizer(ownerUID: configuration.ownerUID, allowsRoot: configuration.allowsRoot)
+    }
+
+    /// Listens and serves until SIGTERM, SIGINT or SIGHUP; then stops listening, removes the socket,
+    /// wipes the store and returns.
+    public func run() throws(DaemonError) {
+        signal(SIGPIPE, SIG_IGN)
+        // Blocked before any thread starts, so only this thread ever sees these signals.
+        let signals = ccached_termination_signalfd()
+        guard signals >= 0 else { throw .system(operation: "signalfd", errno: errno) }
+        defer { close(signals) }
+
+        let listener = try UnixSocketListener.bind(path: configuration.socketPath)
+        defer { listener.close() }
+        logger.info(
+            "listening",
+            metadata: [
+                "socket": "\(listener.path)", "owner_uid": "\(configuration.ownerUID)",
+                "root_allowed": "\(configuration.allowsRoot)",
+            ])
+
+        var descriptors = [
+            pollfd(fd: listener.fileDescriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
+        ]
+        while true {
+            let ready = poll(&descriptors, nfds_t(descriptors.count), -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                throw .system(operation: "poll", errno: errno)
+            }
+            if descriptors[1].revents != 0 {
+                let number = ccached_read_signalfd(signals)
+                logger.info("stopping", metadata: ["signal": "\(number)"])
+                break
+            }
+            if descriptors[0].revents != 0 {
+                do {
+                    if let fd = try listener.accept() { startConnection(fd) }
+                } catch {
+                    // Out of descriptors and the like: say so, back off briefly, keep serving.
+                    logger.error("cannot accept a connection: \(error)")
+                    usleep(10_000)
+                }
+            }
+        }
+        store.withLock { $0.destroyAll() }
+    }
+
+    private func startConnection(_ fd: Int32) {
+        let peer: PeerCredentials
+        do {
+            peer = try PeerCredentials.of(socket: fd)
+        } catch {
+            logger.warning("closing a connection whose peer cannot be identified: \(error)")
+            close(fd)
+            return
+        }
+        var connectionLogger = logger
+        connectionLogger[metadataKey: "peer_pid"] = "\(peer.pid)"
+        connectionLogger[metadataKey: "peer_uid"] = "\(peer.uid)"
+        let authorized = authorizer.isAuthorized(peer)
+        if !authorized {
+            connectionLogger.warning(
+                "peer uid \(peer.uid) is neither the owner (uid \(configuration.ownerUID)) nor root; every request will be refused with KRB5_FCC_PERM"
+            )
+        }
+        let logger = connectionLogger
+        let result = ConnectionThread.start(stackSize: configuration.threadStackSize) { [self] in
+            serve(fd, authorized: authorized, logger: logger)
+        }
+        if result != 0 {
+            logger.error("cannot start a thread for a connection: \(errorText(result)); closing it")
+            close(fd)
+        }
+    }
+
+    /// Reads frames and answers each one until the peer closes. Runs on the connection's thread.
+    private func serve(_ fd: Int32, authorized: Bool, logger: Logger) {
+        defer { close(fd) }
+        logger.debug("connection opened")
+        var decoder = KCMFrameDecoder(maximumLength: configuration.maximumRequestLength)
+        var input = [UInt8](repeating: 0, count: 65536)
+        var reply = KCMReplyWriter()
+        while true {
+            let count = input.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            decoder.append(input[0..<count])
+            while let frame = decoder.nextFrame() {
+                reply.reset()
+                let outcome: RequestOutcome
+                switch frame {
+                case .request(let body):
+                    outcome = store.withLock { store in
+                        RequestDispatcher.respond(to: body, authorized: authorized, store: store, reply: &reply)
+                    }
+                case .oversized(let length):
+                    outcome = RequestDispatcher.respondToOversized(
+                        length: length, limit: configuration.maximumRequestLength, reply: &reply)
+                    logger.warning("refused an oversized request: \(outcome.problem ?? "")")
+                }
+                if outcome.problem != nil && outcome.status != .ccNotFound && outcome.status != .fccNoFile {
+                    logger.notice("\(outcome)")
+                } else {
+                    logger.debug("\(outcome)")
+                }
+                guard writeAll(fd, reply.bytes) else {
+                    logger.debug("connection lost while replying")
+                    return
+                }
+            }
+        }
+        logger.debug("connection closed")
+    }
+
+    private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { buffer in
+            var sent = 0
+            while sent < buffer.count {
+                let n = send(fd, buffer.baseAddress! + sent, buffer.count - sent, Int32(MSG_NOSIGNAL))
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return false }
+                sent += n
+            }
+            return true
+        }
+    }
+}

@@ -1,0 +1,30 @@
+import Glibc
+
+/// How a daemon runs: where it listens, whom it serves, and its limits.
+public struct DaemonConfiguration: Sendable {
+    /// The Unix socket path to listen on.
+    public var socketPath: String
+    /// The uid whose caches the daemon holds (and who may talk to it).
+    public var ownerUID: UInt32
+    /// Whether root may talk to the daemon too (PAM and sshd hand tickets over as root).
+    public var allowsRoot: Bool
+    /// The largest request body accepted. MIT sends REPLACE of a whole cache in one request.
+    public var maximumRequestLength: UInt32
+    /// Stack size of each connection thread.
+    public var threadStackSize: Int
+
+    /// 16 MiB: above MIT's 10 MiB reply limit, so any cache MIT can read back it can also write.
+    public static let defaultMaximumRequestLength: UInt32 = 16 << 20
+
+    public init(
+        socketPath: String, ownerUID: UInt32 = getuid(), allowsRoot: Bool = true,
+        maximumRequestLength: UInt32 = DaemonConfiguration.defaultMaximumRequestLength,
+        threadStackSize: Int = 512 << 10
+    ) {
+        self.socketPath = socketPath
+        self.ownerUID = ownerUID
+        self.allowsRoot = allowsRoot
+        self.maximumRequestLength = maximumRequestLength
+        self.threadStackSize = threadStackSize
+    }
+}

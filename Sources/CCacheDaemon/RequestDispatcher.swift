@@ -1,0 +1,116 @@
+import CredentialStore
+import KCM
+
+/// What became of one request, for logs: the raw opcode (when the header was readable), the status
+/// sent, and why decoding failed if it did. Never carries credential bytes.
+public struct RequestOutcome: Sendable, CustomStringConvertible {
+    public var opcode: UInt16?
+    public var status: KCMStatus
+    public var problem: String?
+
+    public var description: String {
+        let name = opcode.map { KCMOpcode(rawValue: $0)?.description ?? "opcode \($0)" } ?? "unreadable request"
+        return "\(name) -> \(status)" + (problem.map { " (\($0))" } ?? "")
+    }
+}
+
+/// Turns one request body into one reply, applying it to the store. Pure: no I/O, no clock, no
+/// locking (the caller holds the store's lock), so it is tested and fuzzed in-process.
+public enum RequestDispatcher {
+    /// Answers a complete request body. `reply` must be reset; on return it holds the whole frame.
+    public static func respond(
+        to body: [UInt8], authorized: Bool, store: CredentialStore, reply: inout KCMReplyWriter
+    ) -> RequestOutcome {
+        let opcode: UInt16? = body.count >= 4 ? UInt16(body[2]) << 8 | UInt16(body[3]) : nil
+        guard authorized else {
+            reply.finish(status: .fccPerm)
+            return RequestOutcome(opcode: opcode, status: .fccPerm)
+        }
+        let request: KCMRequest
+        do {
+            request = try KCMRequest(decoding: body)
+        } catch {
+            reply.finish(status: .ccIO)
+            return RequestOutcome(opcode: opcode, status: .ccIO, problem: error.description)
+        }
+        let status: KCMStatus
+        var problem: String?
+        do {
+            status = try perform(request, store: store, reply: &reply)
+        } catch {
+            status = error.krb5Status
+            problem = error.description
+        }
+        reply.finish(status: status)
+        return RequestOutcome(opcode: opcode, status: status, problem: problem)
+    }
+
+    /// Answers a request that was over the size limit (its body was discarded unread).
+    public static func respondToOversized(length: UInt32, limit: UInt32, reply: inout KCMReplyWriter)
+        -> RequestOutcome
+    {
+        reply.finish(status: .ccNoMem)
+        return RequestOutcome(
+            opcode: nil, status: .ccNoMem,
+            problem: "request of \(length) bytes exceeds the limit of \(limit) bytes (--max-request-bytes)")
+    }
+
+    /// Applies one request. Returns the status for outcomes that are not store errors.
+    static func perform(_ request: KCMRequest, store: CredentialStore, reply: inout KCMReplyWriter)
+        throws(CredentialStoreError) -> KCMStatus
+    {
+        switch request {
+        case .noop:
+            break
+        case .genNew:
+            reply.writer.write(store.generateName())
+        case .initialize(let name, let principal):
+            try store.initialize(name, principal: principal)
+        case .destroy(let name):
+            try store.destroy(name)
+        case .store(let name, let credential):
+            try store.store(credential, in: name)
+        case .retrieve(let name, let flags, let template):
+            let credential = try store.retrieve(from: name, matching: CredentialMatcher(flags: flags, template: template))
+            reply.writer.writeBytes(credential.bytes)
+        case .getPrincipal(let name):
+            try store.cache(named: name).principal.write(to: &reply.writer)
+        case .getCredUUIDList(let name):
+            try store.cache(named: name).credentials.forEach { reply.writer.write($0.uuid) }
+        case .getCredByUUID(let name, let uuid):
+            reply.writer.writeBytes(try store.credential(in: name, uuid: uuid).bytes)
+        case .removeCred(let name, let flags, let template):
+            try store.removeCredentials(from: name, matching: CredentialMatcher(flags: flags, template: template))
+        case .setFlags(let name, _):
+            _ = try store.cache(named: name)
+        case .moveCache(let from, let to):
+            try store.move(from: from, to: to)
+        case .getCacheUUIDList:
+            for uuid in store.cacheUUIDs { reply.writer.write(uuid) }
+        case .getCacheByUUID(let uuid):
+            reply.writer.write(try store.cacheName(uuid: uuid))
+        case .getDefaultCache:
+            reply.writer.write(store.defaultName)
+        case .setDefaultCache(let name):
+            try store.setDefault(name)
+        case .getKDCOffset(let name):
+            reply.writer.write(try store.cache(named: name).kdcOffset)
+        case .setKDCOffset(let name, let offset):
+            try store.cache(named: name).kdcOffset = offset
+        case .getCredList(let name):
+            let credentials = try store.cache(named: name).credentials
+            // L = status word + count word + a length word and the bytes per credential.
+            let replyLength = 8 + 4 * credentials.count + credentials.byteCount
+            // Over MIT's reply limit: "not supported" makes MIT iterate by UUID instead.
+            guard replyLength <= KCMReplyWriter.mitMaximumReplyLength else { return .ccNoSupp }
+            reply.writer.bytes.reserveCapacity(KCMReplyWriter.headerLength + replyLength)
+            reply.writer.write(UInt32(truncatingIfNeeded: credentials.count))
+            credentials.forEach { reply.writer.writeData($0.credential.bytes) }
+        case .replace(let name, let kdcOffset, let principal, let credentials):
+            try store.replace(name, principal: principal, kdcOffset: kdcOffset, credentials: credentials)
+        case .unsupported:
+            return .fccInternal
+        }
+        return .success
+    }
+}

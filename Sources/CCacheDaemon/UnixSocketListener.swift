@@ -1,0 +1,133 @@
+import CSupport
+import Glibc
+
+/// The daemon's listening socket on a filesystem path, created safely:
+///
+/// - the directory is created 0700 if missing, and refused if it is a link, owned by someone else,
+///   or writable by group or others;
+/// - a live daemon already answering at the path is never displaced; a stale socket file is removed;
+/// - the socket is bound under a temporary name, made 0600, set listening, and only then linked to
+///   the final path, so the path appears exactly when the daemon can accept on it;
+/// - on close, the path is removed only if it is still the socket this listener created.
+public final class UnixSocketListener: Sendable {
+    public let path: String
+    public let fileDescriptor: Int32
+    private let device: UInt64
+    private let inode: UInt64
+
+    public static func bind(path: String) throws(DaemonError) -> UnixSocketListener {
+        guard path.utf8.count < 108, !path.isEmpty else { throw .pathTooLong(path: path) }
+        try prepareDirectory(of: path)
+        try removeStaleSocket(at: path)
+
+        let fd = ccached_unix_stream_socket()
+        guard fd >= 0 else { throw .system(operation: "socket(AF_UNIX)", errno: errno) }
+        let temporary = path + ".\(getpid()).new"
+        guard temporary.utf8.count < 108 else {
+            Glibc.close(fd)
+            throw .pathTooLong(path: path)
+        }
+        unlink(temporary)
+        let oldMask = umask(0o177)
+        let bound = ccached_bind_unix(fd, temporary)
+        let bindErrno = errno
+        umask(oldMask)
+        guard bound == 0 else {
+            Glibc.close(fd)
+            throw .system(operation: "bind(\(temporary))", errno: bindErrno)
+        }
+        var info = stat()
+        guard chmod(temporary, 0o600) == 0, listen(fd, SOMAXCONN) == 0, lstat(temporary, &info) == 0 else {
+            let code = errno
+            unlink(temporary)
+            Glibc.close(fd)
+            throw .system(operation: "listen(\(temporary))", errno: code)
+        }
+        // link() never replaces: if another daemon took the path meanwhile, we step back.
+        if link(temporary, path) != 0 {
+            let code = errno
+            unlink(temporary)
+            Glibc.close(fd)
+            if code == EEXIST { throw .alreadyRunning(path: path) }
+            throw .system(operation: "link(\(path))", errno: code)
+        }
+        unlink(temporary)
+        return UnixSocketListener(path: path, fd: fd, device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+
+    private init(path: String, fd: Int32, device: UInt64, inode: UInt64) {
+        self.path = path
+        self.fileDescriptor = fd
+        self.device = device
+        self.inode = inode
+    }
+
+    /// Accepts one connection; nil when the call should simply be retried.
+    ///
+    /// The corresponding C call is `accept4(fd, NULL, NULL, SOCK_CLOEXEC)`.
+    public func accept() throws(DaemonError) -> Int32? {
+        let fd = ccached_accept_cloexec(fileDescriptor)
+        if fd >= 0 { return fd }
+        switch errno {
+        case EINTR, EAGAIN, ECONNABORTED, EPROTO: return nil
+        case let code: throw .system(operation: "accept", errno: code)
+        }
+    }
+
+    /// Stops listening and removes the path if it is still this listener's socket.
+    public func close() {
+        var info = stat()
+        if lstat(path, &info) == 0, UInt64(info.st_dev) == device, UInt64(info.st_ino) == inode {
+            unlink(path)
+        }
+        Glibc.close(fileDescriptor)
+    }
+
+    private static func prepareDirectory(of path: String) throws(DaemonError) {
+        let directory = parentDirectory(of: path)
+        var info = stat()
+        if lstat(directory, &info) != 0 {
+            guard errno == ENOENT else { throw .unsafeDirectory(path: directory, problem: errorText(errno)) }
+            guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
+                throw .unsafeDirectory(path: directory, problem: "cannot create it: \(errorText(errno))")
+            }
+            guard lstat(directory, &info) == 0 else {
+                throw .unsafeDirectory(path: directory, problem: errorText(errno))
+            }
+        }
+        if info.st_mode & S_IFMT == S_IFLNK {
+            throw .unsafeDirectory(path: directory, problem: "it is a symbolic link")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw .unsafeDirectory(path: directory, problem: "it is not a directory")
+        }
+        guard info.st_uid == geteuid() else {
+            throw .unsafeDirectory(path: directory, problem: "it is owned by uid \(info.st_uid), not by uid \(geteuid())")
+        }
+        guard info.st_mode & 0o022 == 0 else {
+            let mode = String(info.st_mode & 0o7777, radix: 8)
+            throw .unsafeDirectory(path: directory, problem: "it is writable by group or others (mode \(mode))")
+        }
+    }
+
+    /// Removes a socket file nobody listens on; refuses to touch a live one or a non-socket.
+    private static func removeStaleSocket(at path: String) throws(DaemonError) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFSOCK else { throw .pathOccupied(path: path) }
+        let probe = ccached_unix_stream_socket()
+        guard probe >= 0 else { throw .system(operation: "socket(AF_UNIX)", errno: errno) }
+        defer { Glibc.close(probe) }
+        if ccached_connect_unix(probe, path) == 0 { throw .alreadyRunning(path: path) }
+        guard errno == ECONNREFUSED else {
+            throw .system(operation: "probing the existing socket \(path)", errno: errno)
+        }
+        unlink(path)
+    }
+
+    static func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let parent = String(path[..<slash])
+        return parent.isEmpty ? "/" : parent
+    }
+}

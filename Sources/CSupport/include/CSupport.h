@@ -1,0 +1,32 @@
+#ifndef CCACHED_CSUPPORT_H
+#define CCACHED_CSUPPORT_H
+
+#include <sys/types.h>
+
+/// Reads the peer's process, user and group id of a connected Unix socket (SO_PEERCRED).
+/// Returns 0, or -1 with errno set.
+int ccached_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
+
+/// accept4 with SOCK_CLOEXEC. Returns the new descriptor, or -1 with errno set.
+int ccached_accept_cloexec(int fd);
+
+/// Creates a Unix stream socket with SOCK_CLOEXEC. Returns the descriptor, or -1 with errno set.
+int ccached_unix_stream_socket(void);
+
+/// Binds `fd` to `path`. Returns 0, or -1 with errno set (ENAMETOOLONG when the path does not fit).
+int ccached_bind_unix(int fd, const char *path);
+
+/// Connects `fd` to `path`. Returns 0, or -1 with errno set (ENAMETOOLONG when the path does not fit).
+int ccached_connect_unix(int fd, const char *path);
+
+/// A signalfd for SIGTERM, SIGINT and SIGHUP, after blocking them in the calling thread (threads
+/// created later inherit the mask). Returns the descriptor, or -1 with errno set.
+int ccached_termination_signalfd(void);
+
+/// Reads one signal from a signalfd; returns its number, or -1 with errno set.
+int ccached_read_signalfd(int fd);
+
+/// Starts a detached thread with a small stack running `body(context)`. Returns 0 or an errno value.
+int ccached_spawn_thread(void *(*body)(void *), void *context, size_t stack_size);
+
+#endif

@@ -1,0 +1,130 @@
+import KCM
+
+/// The credentials of one cache in storage order, with two indexes: by UUID and by server name.
+///
+/// Removal leaves a hole that a later compaction closes, so append, remove and both lookups are
+/// O(1) amortised and iteration stays in storage order.
+public struct CredentialList {
+    /// A stored credential and the UUID it was given.
+    public struct Entry {
+        public let uuid: KCMUUID
+        public let credential: KCMCredential
+    }
+
+    private var slots: [Entry?] = []
+    private var slotByUUID: [KCMUUID: Int] = [:]
+    /// Server index key → slots in ascending order.
+    private var slotsByServer: [Int: [Int]] = [:]
+    public private(set) var count = 0
+    /// Total encoded bytes of the live credentials.
+    public private(set) var byteCount = 0
+
+    public init() {}
+
+    public var isEmpty: Bool { count == 0 }
+
+    /// Appends a credential at the end.
+    public mutating func append(_ credential: KCMCredential, uuid: KCMUUID) {
+        let slot = slots.count
+        slots.append(Entry(uuid: uuid, credential: credential))
+        slotByUUID[uuid] = slot
+        slotsByServer[ServerIndexKey.make(for: credential), default: []].append(slot)
+        count += 1
+        byteCount += credential.bytes.count
+    }
+
+    /// The credential with this UUID.
+    public func entry(uuid: KCMUUID) -> Entry? {
+        slotByUUID[uuid].flatMap { slots[$0] }
+    }
+
+    /// Calls `body` for each live entry in storage order.
+    public func forEach(_ body: (Entry) throws -> Void) rethrows {
+        for case let entry? in slots { try body(entry) }
+    }
+
+    /// The UUIDs in storage order.
+    public var uuids: [KCMUUID] {
+        var result: [KCMUUID] = []
+        result.reserveCapacity(count)
+        forEach { result.append($0.uuid) }
+        return result
+    }
+
+    /// The first credential in storage order that the matcher accepts.
+    public func first(matching matcher: CredentialMatcher) -> Entry? {
+        if let key = matcher.serverIndexKey {
+            for slot in slotsByServer[key] ?? [] {
+                if let entry = slots[slot], matcher.matches(entry.credential) { return entry }
+            }
+            return nil
+        }
+        for case let entry? in slots where matcher.matches(entry.credential) { return entry }
+        return nil
+    }
+
+    /// Removes every credential the matcher accepts; returns how many.
+    @discardableResult
+    public mutating func removeAll(matching matcher: CredentialMatcher) -> Int {
+        let candidates: [Int]
+        if let key = matcher.serverIndexKey {
+            candidates = slotsByServer[key] ?? []
+        } else {
+            candidates = Array(slots.indices)
+        }
+        var removed = 0
+        for slot in candidates {
+            if let entry = slots[slot], matcher.matches(entry.credential) {
+                remove(slot: slot)
+                removed += 1
+            }
+        }
+        compactIfSparse()
+        return removed
+    }
+
+    /// Removes credentials with the same client, server (realm included, name type ignored), is_skey
+    /// and second ticket as `credential`: what a STORE of `credential` supersedes.
+    @discardableResult
+    public mutating func removeSuperseded(by credential: KCMCredential) -> Int {
+        var removed = 0
+        for slot in slotsByServer[ServerIndexKey.make(for: credential)] ?? [] {
+            guard let old = slots[slot]?.credential else { continue }
+            if old.serverKey.elementsEqual(credential.serverKey), old.clientKey.elementsEqual(credential.clientKey),
+                old.isSKey == credential.isSKey, old.secondTicket.elementsEqual(credential.secondTicket)
+            {
+                remove(slot: slot)
+                removed += 1
+            }
+        }
+        compactIfSparse()
+        return removed
+    }
+
+    /// Empties the list.
+    public mutating func removeAll() {
+        self = CredentialList()
+    }
+
+    private mutating func remove(slot: Int) {
+        guard let entry = slots[slot] else { return }
+        slots[slot] = nil
+        slotByUUID[entry.uuid] = nil
+        let key = ServerIndexKey.make(for: entry.credential)
+        if var bucket = slotsByServer.removeValue(forKey: key) {
+            if let position = bucket.firstIndex(of: slot) { bucket.remove(at: position) }
+            if !bucket.isEmpty { slotsByServer[key] = bucket }
+        }
+        count -= 1
+        byteCount -= entry.credential.bytes.count
+    }
+
+    /// Closes the holes once they outnumber the live entries, keeping the indexes exact.
+    private mutating func compactIfSparse() {
+        let holes = slots.count - count
+        guard holes > 16, holes > count else { return }
+        let live = slots.compactMap { $0 }
+        self = CredentialList()
+        for entry in live { append(entry.credential, uuid: entry.uuid) }
+    }
+}

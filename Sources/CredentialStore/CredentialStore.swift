@@ -1,0 +1,166 @@
+import KCM
+
+/// Every cache of one daemon, the default (primary) cache name and name generation: the semantics
+/// of the KCM operations, with no I/O.
+///
+/// Not thread-safe: the daemon keeps it behind one mutex, so each request applies atomically.
+public final class CredentialStore {
+    /// The uid whose caches these are; names are `"<uid>"` and `"<uid>:<n>"`.
+    public let ownerUID: UInt32
+    private var caches: [KCMCacheName: CredentialCache] = [:]
+    private var namesByUUID: [KCMUUID: KCMCacheName] = [:]
+    /// Cache UUIDs in creation order.
+    private var creationOrder: [KCMUUID] = []
+    private var uuids = UUIDGenerator()
+    private var generatedNameCounter: UInt64 = 0
+    /// The primary cache name. It need not name an existing cache.
+    public private(set) var defaultName: KCMCacheName
+
+    public init(ownerUID: UInt32) {
+        self.ownerUID = ownerUID
+        defaultName = KCMCacheName("\(ownerUID)")
+    }
+
+    // MARK: - Totals
+
+    public var cacheCount: Int { caches.count }
+    public var credentialCount: Int { caches.values.reduce(0) { $0 + $1.credentials.count } }
+    public var credentialBytes: Int { caches.values.reduce(0) { $0 + $1.credentials.byteCount } }
+
+    // MARK: - Caches
+
+    /// The cache of this name, or ``CredentialStoreError/noSuchCache(_:)``.
+    public func cache(named name: KCMCacheName) throws(CredentialStoreError) -> CredentialCache {
+        guard let cache = caches[name] else { throw .noSuchCache(name) }
+        return cache
+    }
+
+    /// Names in creation order.
+    public var cacheUUIDs: [KCMUUID] { creationOrder }
+
+    /// The name of the cache with this UUID, or ``CredentialStoreError/unknownUUID(_:)``.
+    public func cacheName(uuid: KCMUUID) throws(CredentialStoreError) -> KCMCacheName {
+        guard let name = namesByUUID[uuid] else { throw .unknownUUID(uuid) }
+        return name
+    }
+
+    /// A name no cache has and this store never returned before: `"<uid>:<n>"`. The cache is not created.
+    public func generateName() -> KCMCacheName {
+        while true {
+            generatedNameCounter += 1
+            let name = KCMCacheName("\(ownerUID):\(generatedNameCounter)")
+            if caches[name] == nil { return name }
+        }
+    }
+
+    /// Records `name` as the primary cache; it need not exist (`kswitch -c` does not check).
+    public func setDefault(_ name: KCMCacheName) throws(CredentialStoreError) {
+        guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
+        defaultName = name
+    }
+
+    private func create(_ name: KCMCacheName, principal: KCMPrincipal) throws(CredentialStoreError)
+        -> CredentialCache
+    {
+        guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
+        let cache = CredentialCache(name: name, uuid: uuids.next(), principal: principal)
+        caches[name] = cache
+        namesByUUID[cache.uuid] = name
+        creationOrder.append(cache.uuid)
+        return cache
+    }
+
+    private func existingOrNew(_ name: KCMCacheName, principal: KCMPrincipal) throws(CredentialStoreError)
+        -> CredentialCache
+    {
+        if let cache = caches[name] {
+            cache.principal = principal
+            return cache
+        }
+        return try create(name, principal: principal)
+    }
+
+    /// INITIALIZE: creates the cache if absent (keeping the UUID if present), sets its principal,
+    /// empties it and resets its KDC offset.
+    public func initialize(_ name: KCMCacheName, principal: KCMPrincipal) throws(CredentialStoreError) {
+        let cache = try existingOrNew(name, principal: principal)
+        cache.credentials.removeAll()
+        cache.kdcOffset = 0
+    }
+
+    /// REPLACE: all at once, creates the cache if absent and sets principal, offset and credentials.
+    public func replace(
+        _ name: KCMCacheName, principal: KCMPrincipal, kdcOffset: Int32, credentials: [KCMCredential]
+    ) throws(CredentialStoreError) {
+        var list = CredentialList()
+        for credential in credentials { list.append(credential, uuid: uuids.next()) }
+        let cache = try existingOrNew(name, principal: principal)
+        cache.kdcOffset = kdcOffset
+        cache.credentials = list
+    }
+
+    /// DESTROY. The primary name stays as it is (MIT's collection semantics).
+    public func destroy(_ name: KCMCacheName) throws(CredentialStoreError) {
+        guard let cache = caches.removeValue(forKey: name) else { throw .noSuchCache(name) }
+        namesByUUID[cache.uuid] = nil
+        if let position = creationOrder.firstIndex(of: cache.uuid) { creationOrder.remove(at: position) }
+        cache.credentials.removeAll()
+    }
+
+    /// Destroys every cache; the primary name returns to `"<uid>"`.
+    public func destroyAll() {
+        for cache in caches.values { cache.credentials.removeAll() }
+        caches.removeAll()
+        namesByUUID.removeAll()
+        creationOrder.removeAll()
+        defaultName = KCMCacheName("\(ownerUID)")
+    }
+
+    /// MOVE_CACHE: the destination (created if absent, keeping its UUID if present) takes the
+    /// source's principal, credentials and offset; the source is destroyed; a primary that named the
+    /// source now names the destination.
+    public func move(from source: KCMCacheName, to destination: KCMCacheName) throws(CredentialStoreError) {
+        let from = try cache(named: source)
+        if source == destination { return }
+        let to = try existingOrNew(destination, principal: from.principal)
+        to.credentials = from.credentials
+        to.kdcOffset = from.kdcOffset
+        from.credentials = CredentialList()
+        try destroy(source)
+        if defaultName == source { defaultName = destination }
+    }
+
+    // MARK: - Credentials
+
+    /// STORE: appends a credential after removing any it supersedes (same client, server, is_skey and
+    /// second ticket), so config-entry updates read back the new value and caches hold no duplicates.
+    public func store(_ credential: KCMCredential, in name: KCMCacheName) throws(CredentialStoreError) {
+        let cache = try cache(named: name)
+        cache.credentials.removeSuperseded(by: credential)
+        cache.credentials.append(credential, uuid: uuids.next())
+    }
+
+    /// RETRIEVE: the first credential in storage order that matches.
+    public func retrieve(from name: KCMCacheName, matching matcher: CredentialMatcher) throws(CredentialStoreError)
+        -> KCMCredential
+    {
+        guard let entry = try cache(named: name).credentials.first(matching: matcher) else {
+            throw .noMatchingCredential
+        }
+        return entry.credential
+    }
+
+    /// REMOVE_CRED: removes every match; succeeds when nothing matched, as MIT's own cache types do.
+    @discardableResult
+    public func removeCredentials(from name: KCMCacheName, matching matcher: CredentialMatcher)
+        throws(CredentialStoreError) -> Int
+    {
+        try cache(named: name).credentials.removeAll(matching: matcher)
+    }
+
+    /// GET_CRED_BY_UUID.
+    public func credential(in name: KCMCacheName, uuid: KCMUUID) throws(CredentialStoreError) -> KCMCredential {
+        guard let entry = try cache(named: name).credentials.entry(uuid: uuid) else { throw .unknownUUID(uuid) }
+        return entry.credential
+    }
+}

@@ -1,0 +1,95 @@
+/// One credential as it travels on the wire (FILE-ccache version 4 "cred"), kept as the exact bytes
+/// the client sent plus the offsets and scalar fields that matching needs.
+///
+/// The daemon returns the bytes unchanged; it never needs a decoded copy of keys or tickets.
+public struct KCMCredential: Sendable {
+    /// The encoded credential, exactly as received.
+    public let bytes: [UInt8]
+    public let client: KCMPrincipalLayout
+    public let server: KCMPrincipalLayout
+    /// The session key's enctype (sign-extended `s16`).
+    public let enctype: Int16
+    public let authtime: UInt32
+    public let starttime: UInt32
+    public let endtime: UInt32
+    public let renewTill: UInt32
+    /// 1 for a user-to-user ticket.
+    public let isSKey: UInt8
+    /// Ticket flags in MIT's bit order.
+    public let ticketFlags: UInt32
+    /// The authdata list's encoding (`u32 count` and the elements); equal lists have equal bytes.
+    public let authdataRange: Range<Int32>
+    /// The second ticket's bytes (after its length word).
+    public let secondTicketRange: Range<Int32>
+    /// The ticket's bytes (after its length word).
+    public let ticketRange: Range<Int32>
+
+    /// Parses a credential from `bytes[range]`, which must hold exactly one credential; trailing
+    /// bytes inside the range are ignored, as MIT ignores them.
+    public init(parsing source: [UInt8], range: Range<Int>? = nil) throws(KCMDecodingError) {
+        let range = range ?? 0..<source.count
+        var reader = KCMReader(source, offset: range.lowerBound, end: range.upperBound)
+        let base = range.lowerBound
+        client = try KCMPrincipalLayout.read(from: &reader, base: base)
+        server = try KCMPrincipalLayout.read(from: &reader, base: base)
+        enctype = try reader.readInt16()
+        _ = try reader.readDataRange()
+        authtime = try reader.readUInt32()
+        starttime = try reader.readUInt32()
+        endtime = try reader.readUInt32()
+        renewTill = try reader.readUInt32()
+        isSKey = try reader.readUInt8()
+        ticketFlags = try reader.readUInt32()
+        let addressCount = try reader.readCount(field: "address", minimumItemSize: 6)
+        for _ in 0..<addressCount {
+            _ = try reader.readUInt16()
+            _ = try reader.readDataRange()
+        }
+        let authdataStart = reader.offset - base
+        let authdataCount = try reader.readCount(field: "authdata", minimumItemSize: 6)
+        for _ in 0..<authdataCount {
+            _ = try reader.readInt16()
+            _ = try reader.readDataRange()
+        }
+        authdataRange = Int32(authdataStart)..<Int32(reader.offset - base)
+        let ticket = try reader.readDataRange()
+        ticketRange = Int32(ticket.lowerBound - base)..<Int32(ticket.upperBound - base)
+        let second = try reader.readDataRange()
+        secondTicketRange = Int32(second.lowerBound - base)..<Int32(second.upperBound - base)
+        let length = reader.offset - base
+        bytes = base == 0 && length == source.count ? source : Array(source[base..<base + length])
+    }
+
+    /// Reads one credential from the reader's position (it has no length prefix of its own).
+    public static func read(from reader: inout KCMReader) throws(KCMDecodingError) -> KCMCredential {
+        let credential = try KCMCredential(parsing: reader.bytes, range: reader.offset..<reader.end)
+        try reader.skip(credential.bytes.count)
+        return credential
+    }
+
+    /// The server realm is `X-CACHECONF:`: a ccache configuration entry, not a ticket.
+    public var isConfigEntry: Bool {
+        bytes[server.realmRange].elementsEqual(KCMPrincipal.configRealm)
+    }
+
+    /// The client's match key (see ``KCMPrincipal/matchKey``).
+    public var clientKey: ArraySlice<UInt8> { bytes[client.countStart..<Int(client.end)] }
+    /// The server's match key (see ``KCMPrincipal/matchKey``).
+    public var serverKey: ArraySlice<UInt8> { bytes[server.countStart..<Int(server.end)] }
+    /// The server's component count word and encoded components, without the realm.
+    public var serverComponentCount: ArraySlice<UInt8> { bytes[server.countStart..<server.countStart + 4] }
+    public var serverComponents: ArraySlice<UInt8> { bytes[server.componentsRange] }
+    public var clientComponentCount: ArraySlice<UInt8> { bytes[client.countStart..<client.countStart + 4] }
+    public var clientComponents: ArraySlice<UInt8> { bytes[client.componentsRange] }
+    public var authdata: ArraySlice<UInt8> { bytes[Int(authdataRange.lowerBound)..<Int(authdataRange.upperBound)] }
+    public var secondTicket: ArraySlice<UInt8> {
+        bytes[Int(secondTicketRange.lowerBound)..<Int(secondTicketRange.upperBound)]
+    }
+    public var ticket: ArraySlice<UInt8> { bytes[Int(ticketRange.lowerBound)..<Int(ticketRange.upperBound)] }
+
+    /// Decodes every field (for tools and tests; the daemon does not need this).
+    public func decodeFields() throws(KCMDecodingError) -> KCMCredentialFields {
+        var reader = KCMReader(bytes)
+        return try KCMCredentialFields.read(from: &reader)
+    }
+}

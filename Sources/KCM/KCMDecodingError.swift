@@ -1,0 +1,23 @@
+/// Why a request body could not be decoded. Every case maps to ``KCMStatus/ccIO`` on the wire.
+public enum KCMDecodingError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The body ended before a field that must be there; `needed` more bytes at `offset`.
+    case truncated(offset: Int, needed: Int)
+    /// The protocol version is not 2.x.
+    case unsupportedVersion(major: UInt8, minor: UInt8)
+    /// A cache name had no terminating NUL.
+    case unterminatedName(offset: Int)
+    /// A count is larger than the bytes left could possibly hold.
+    case implausibleCount(field: String, count: UInt32)
+    /// A value that must be 0 or 1 was something else, or another field was out of range.
+    case invalidValue(field: String, value: UInt32)
+
+    public var description: String {
+        switch self {
+        case .truncated(let offset, let needed): "request truncated at byte \(offset) (\(needed) more bytes needed)"
+        case .unsupportedVersion(let major, let minor): "unsupported KCM protocol version \(major).\(minor)"
+        case .unterminatedName(let offset): "cache name at byte \(offset) has no terminating NUL"
+        case .implausibleCount(let field, let count): "\(field) count \(count) exceeds the bytes that follow"
+        case .invalidValue(let field, let value): "invalid \(field) value \(value)"
+        }
+    }
+}

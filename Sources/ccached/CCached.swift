@@ -1,0 +1,56 @@
+import ArgumentParser
+import CCacheDaemon
+import Glibc
+import Logging
+
+/// `ccached`: the per-session in-memory Kerberos credential cache daemon (KCM protocol).
+@main
+struct CCached: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ccached",
+        abstract: "In-memory Kerberos credential cache daemon speaking the KCM protocol.",
+        discussion: """
+            Runs in the foreground and serves MIT and Heimdal clients (KRB5CCNAME=KCM:) on a Unix \
+            socket. Only the daemon's own user and root may use it. Logs go to standard error. \
+            SIGTERM or SIGINT stops it: the socket is removed and every credential is wiped.
+            """)
+
+    @Option(name: .long, help: "The Unix socket to listen on. Its directory is created 0700 if missing.")
+    var socket: String
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    @Option(name: .long, help: "The largest request accepted, in bytes.")
+    var maxRequestBytes: UInt32 = DaemonConfiguration.defaultMaximumRequestLength
+
+    @Flag(name: .long, help: "Refuse root too; serve only the daemon's own uid.")
+    var denyRoot = false
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("unknown log level '\(logLevel)'")
+        }
+        guard maxRequestBytes >= 1024 else { throw ValidationError("--max-request-bytes must be at least 1024") }
+    }
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "ccached")
+        let daemon = Daemon(
+            configuration: DaemonConfiguration(
+                socketPath: socket, allowsRoot: !denyRoot, maximumRequestLength: maxRequestBytes),
+            logger: logger)
+        do {
+            try daemon.run()
+        } catch {
+            logger.critical("cannot serve: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
