@@ -1,0 +1,40 @@
+# ccached — build, test and demo. Every target works on a fresh Debian 12 machine with Swift:
+# the Debian packages the tests need are installed on first use (scripts/install-deps.sh).
+
+SWIFT       ?= swift
+CONFIG      ?= debug
+SWIFT_FLAGS ?=
+BIN_DIR      = $(shell $(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --show-bin-path)
+
+.PHONY: all build deps test demo format lint clean help
+
+all: build
+
+help:
+	@echo "make demo    run the real MIT tools through ccached against a throwaway KDC"
+	@echo "make test    install test dependencies, build, run every test"
+	@echo "make build   build ccached (CONFIG=release for an optimised build)"
+	@echo "make lint    check formatting with swift format"
+	@echo "make clean   remove build products"
+
+deps:
+	@scripts/install-deps.sh
+
+build:
+	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS)
+
+test: deps
+	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --build-tests
+	CCACHED_BIN="$(BIN_DIR)/ccached" $(SWIFT) test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build
+
+demo: deps build
+	CCACHED="$(BIN_DIR)/ccached" scripts/demo.sh
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+
+lint:
+	$(SWIFT) format lint --recursive Sources Tests Package.swift
+
+clean:
+	rm -rf .build

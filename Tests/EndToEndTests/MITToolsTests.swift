@@ -1,0 +1,189 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The stock MIT tools (Debian's krb5-user) against a real KDC, keeping every ticket in ccached.
+/// Expected outputs follow MIT's own collection test (`t_ccache.py`) and kcm-protocol.md §12.
+@Suite("MIT tools through ccached")
+struct MITToolsTests {
+    @Test("an empty daemon: klist and klist -s fail, klist -l lists nothing")
+    func emptyCollection() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let klist = try bed.run("klist")
+        #expect(klist.status == 1, "\(klist)")
+        #expect(klist.stderr.contains("Credentials cache '\(bed.primaryName)' not found"), "\(klist)")
+        #expect(try bed.run("klist", "-s").status == 1)
+        let listing = try bed.run("klist", "-l")
+        #expect(listing.status == 1, "\(listing)")
+        #expect(collectionListing(listing.stdout).isEmpty, "\(listing)")
+    }
+
+    @Test("kinit stores a TGT that klist shows; klist -s succeeds")
+    func kinitAndKlist() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        try bed.kinit("alice")
+        let klist = try bed.expectSuccess("klist")
+        #expect(klist.stdout.contains("Ticket cache: \(bed.primaryName)"), "\(klist)")
+        #expect(klist.stdout.contains("Default principal: alice@CCACHED.TEST"), "\(klist)")
+        #expect(klist.stdout.contains("krbtgt/CCACHED.TEST@CCACHED.TEST"), "\(klist)")
+        #expect(try bed.run("klist", "-s").status == 0)
+    }
+
+    @Test("kinit of two principals: the newest is primary and listed first")
+    func twoPrincipalsOrdering() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        try bed.kinit("alice")
+        try bed.kinit("bob")
+        let listing = collectionListing(try bed.expectSuccess("klist", "-l").stdout)
+        #expect(listing.map(\.principal) == ["bob@CCACHED.TEST", "alice@CCACHED.TEST"])
+        #expect(listing.last?.cache == bed.primaryName)
+        #expect(listing.first?.cache == "\(bed.primaryName):1")
+        let klist = try bed.expectSuccess("klist")
+        #expect(klist.stdout.contains("Default principal: bob@CCACHED.TEST"), "\(klist)")
+    }
+
+    @Test("re-kinit of the first principal makes its cache primary again without a new cache")
+    func reKinitReusesCache() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        try bed.kinit("alice")
+        try bed.kinit("bob")
+        try bed.kinit("alice")
+        let listing = collectionListing(try bed.expectSuccess("klist", "-l").stdout)
+        #expect(listing.count == 2, "\(listing)")
+        #expect(listing.first?.principal == "alice@CCACHED.TEST")
+        #expect(listing.first?.cache == bed.primaryName)
+    }
+
+    @Test("kvno twice stores exactly one service ticket")
+    func kvnoTwiceStoresOneTicket() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        try bed.kinit("alice")
+        try bed.expectSuccess("kvno", "host/localhost")
+        try bed.expectSuccess("kvno", "host/localhost")
+        let klist = try bed.expectSuccess("klist")
+        let serviceLines = klist.stdout.split(separator: "\n").filter { $0.hasSuffix("host/localhost@CCACHED.TEST") }
+        #expect(serviceLines.count == 1, "\(klist)")
+        // The second kvno must have been answered from the cache: one STORE of the service ticket.
+        let stores = bed.daemonLogText.split(separator: "\n").filter { $0.contains("STORE -> OK") }
+        #expect(stores.count == 1, "\(bed.daemonLogText)")
+    }
+
+    @Test("kswitch -p and kswitch -c change the primary cache")
+    func kswitch() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        try bed.kinit("alice")
+        try bed.kinit("bob")
+        try bed.expectSuccess("kswitch", "-p", "alice")
+        #expect(try bed.expectSuccess("klist").stdout.contains("Default principal: alice@CCACHED.TEST"))
+        try bed.expectSuccess("kswitch", "-c", "\(bed.primaryName):1")
+        #expect(try bed.expectSuccess("klist").stdout.contains("Default principal: bob@CCACHED.TEST"))
+    }
+
+    @Test("kdestroy removes the primary and leaves the others listed")
+    func kdestroyLeavesOthers() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        try bed.kinit("alice")
+        try bed.kinit("bob")
+        let destroy = try bed.expectSuccess("kdestroy")
+        #expect(destroy.stderr.contains("Other credential caches present"), "\(destroy)")
+        let listing = try bed.expectSuccess("klist", "-l")
+        #expect(collectionListing(listing.stdout).map(\.principal) == ["alice@CCACHED.TEST"], "\(listing)")
+        // MIT semantics: the primary pointer stays on the destroyed name.
+        #expect(try bed.run("klist", "-s").status == 1)
+    }
+
+    @Test("kdestroy -A empties the whole collection")
+    func kdestroyAll() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        try bed.kinit("alice")
+        try bed.kinit("bob")
+        try bed.kinit("carol")
+        try bed.expectSuccess("kdestroy", "-A")
+        let listing = try bed.run("klist", "-l")
+        #expect(listing.status == 1, "\(listing)")
+        #expect(collectionListing(listing.stdout).isEmpty, "\(listing)")
+        #expect(try bed.run("klist", "-A").stdout.isEmpty)
+    }
+
+    @Test("kinit -R renews the TGT in place; kinit -c KCM:name uses a named cache")
+    func renewAndNamedCache() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        try bed.kinit("alice", "-r", "2d")
+        try bed.expectSuccess("kvno", "host/localhost")
+        try bed.expectSuccess("kinit", "-R")
+        let klist = try bed.expectSuccess("klist")
+        #expect(klist.stdout.contains("krbtgt/CCACHED.TEST@CCACHED.TEST"), "\(klist)")
+        try bed.kinit("bob", "-c", "KCM:\(getuid()):named")
+        let named = try bed.run(["klist", "-c", "KCM:\(getuid()):named"])
+        #expect(named.stdout.contains("Default principal: bob@CCACHED.TEST"), "\(named)")
+        #expect(collectionListing(try bed.expectSuccess("klist", "-l").stdout).count == 2)
+    }
+
+    @Test("a GSSAPI initiator gets a service ticket through the cache, and finds it the second time")
+    func gssapiInitiator() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        try bed.kinit("alice")
+        let script = """
+            import gssapi
+            name = gssapi.Name('host@localhost', gssapi.NameType.hostbased_service)
+            ctx = gssapi.SecurityContext(name=name, usage='initiate')
+            token = ctx.step()
+            print('token', len(token))
+            """
+        for _ in 0..<2 {
+            let result = try bed.run(["/usr/bin/python3", "-c", script])
+            #expect(result.succeeded, "\(result)\n\(bed.daemonLogText)")
+            #expect(result.stdout.hasPrefix("token "), "\(result)")
+        }
+        let klist = try bed.expectSuccess("klist")
+        let serviceLines = klist.stdout.split(separator: "\n").filter { $0.hasSuffix("host/localhost@CCACHED.TEST") }
+        #expect(serviceLines.count == 1, "\(klist)")
+    }
+
+    @Test("20 parallel klist -A while kvno runs: no errors")
+    func parallelKlistDuringKvno() throws {
+        let bed = try KerberosTestbed(services: 20)
+        defer { bed.stop() }
+        try bed.kinit("alice")
+        try bed.kinit("bob")
+        let kvnoScript = (1...20).map { "kvno svc\($0)/localhost >/dev/null || exit 1" }.joined(separator: "; ")
+        let results = Mutexed<[CommandResult]>([])
+        DispatchQueue.concurrentPerform(iterations: 21) { index in
+            let result: CommandResult
+            do {
+                result = index == 0 ? try bed.run("sh", "-c", kvnoScript) : try bed.run("klist", "-A")
+            } catch {
+                result = CommandResult(arguments: ["spawn"], status: -1, stdout: "", stderr: "\(error)")
+            }
+            results.append(result)
+        }
+        let all = results.value
+        #expect(all.count == 21)
+        for result in all { #expect(result.succeeded, "\(result)") }
+        let klist = try bed.expectSuccess("klist")
+        #expect(klist.stdout.components(separatedBy: "svc").count - 1 == 20, "\(klist)")
+    }
+}
+
+/// A value shared by concurrent closures in a test.
+final class Mutexed<Value>: @unchecked Sendable {
+    // Safe: every access goes through `lock`.
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value { lock.withLock { stored } }
+    func append<Element>(_ element: Element) where Value == [Element] { lock.withLock { stored.append(element) } }
+}

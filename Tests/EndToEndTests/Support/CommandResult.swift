@@ -1,0 +1,71 @@
+import Foundation
+
+/// What a finished command printed and how it exited.
+struct CommandResult: CustomStringConvertible {
+    var arguments: [String]
+    var status: Int32
+    var stdout: String
+    var stderr: String
+
+    var succeeded: Bool { status == 0 }
+
+    var description: String {
+        "$ \(arguments.joined(separator: " "))\n[exit \(status)]\n--- stdout\n\(stdout)--- stderr\n\(stderr)"
+    }
+}
+
+/// Runs a program to completion with its output captured in files (no pipe can fill and block).
+func runCommand(
+    _ arguments: [String], environment: [String: String], input: String? = nil, scratch: URL
+) throws -> CommandResult {
+    let id = UUID().uuidString
+    let outURL = scratch.appendingPathComponent("out-\(id)")
+    let errURL = scratch.appendingPathComponent("err-\(id)")
+    FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    defer {
+        try? FileManager.default.removeItem(at: outURL)
+        try? FileManager.default.removeItem(at: errURL)
+    }
+    let out = try FileHandle(forWritingTo: outURL)
+    let err = try FileHandle(forWritingTo: errURL)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    process.environment = environment
+    process.standardOutput = out
+    process.standardError = err
+    let stdin = Pipe()
+    process.standardInput = stdin
+    try process.run()
+    if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+    try stdin.fileHandleForWriting.close()
+    process.waitUntilExit()
+    try out.close()
+    try err.close()
+    return CommandResult(
+        arguments: arguments, status: process.terminationStatus,
+        stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+        stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+}
+
+/// The repository's top directory, found from this file's path.
+let repositoryRoot: URL = {
+    var url = URL(fileURLWithPath: #filePath)
+    while url.path != "/" {
+        url.deleteLastPathComponent()
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+    }
+    fatalError("Package.swift not found above \(#filePath)")
+}()
+
+/// The ccached binary under test: `$CCACHED_BIN`, else the debug build next to the tests.
+let ccachedBinary: String = {
+    if let path = ProcessInfo.processInfo.environment["CCACHED_BIN"], !path.isEmpty { return path }
+    let testBundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [testBundle, testBundle.deletingLastPathComponent()] {
+        let path = candidate.appendingPathComponent("ccached").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return repositoryRoot.appendingPathComponent(".build/debug/ccached").path
+}()

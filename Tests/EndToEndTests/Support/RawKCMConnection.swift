@@ -1,0 +1,72 @@
+import Foundation
+import KCM
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A minimal blocking KCM client over a Unix socket, for tests that need to send exact (or
+/// deliberately broken) bytes and read the exact reply.
+final class RawKCMConnection {
+    let fd: Int32
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in bytes.enumerated() where i < raw.count - 1 { raw[i] = byte }
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard result == 0 else {
+            let code = errno
+            close(fd)
+            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
+        }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8]) throws {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw POSIXError(.EPIPE) }
+            sent += n
+        }
+    }
+
+    func receive(exactly count: Int) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, 0) }
+            guard n > 0 else { throw POSIXError(.ECONNRESET) }
+            got += n
+        }
+        return buffer
+    }
+
+    /// Reads one reply frame: (transport word, status, payload).
+    func receiveReply() throws -> (transport: UInt32, status: KCMStatus, payload: [UInt8]) {
+        var header = KCMReader(try receive(exactly: 8))
+        let length = try header.readUInt32()
+        let transport = try header.readUInt32()
+        var body = KCMReader(try receive(exactly: Int(length)))
+        let status = KCMStatus(rawValue: try body.readInt32())
+        return (transport, status, Array(body.bytes[4...]))
+    }
+
+    /// Sends a request and returns its reply.
+    func call(_ request: KCMRequest) throws -> (status: KCMStatus, payload: [UInt8]) {
+        try send(request.encodedFrame())
+        let reply = try receiveReply()
+        return (reply.status, reply.payload)
+    }
+}
