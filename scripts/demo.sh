@@ -188,6 +188,11 @@ run klist -A
 header "Destroying every cache"
 run kdestroy -A
 run_any klist -l
+if [ "$STEP_RC" -eq 1 ]; then
+    echo "(klist -l exits 1 when the collection is empty: every ticket is gone)"
+else
+    fail "klist -l should list nothing after kdestroy -A"
+fi
 
 header "Stopping the daemon, the KDC, and removing $TMP"
 stop_daemon
