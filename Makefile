@@ -6,13 +6,15 @@ CONFIG      ?= debug
 SWIFT_FLAGS ?=
 BIN_DIR      = $(shell $(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --show-bin-path)
 
-.PHONY: all build deps test demo format lint clean help
+.PHONY: all build deps test demo bench bench-full format lint clean help
 
 all: build
 
 help:
 	@echo "make demo    run the real MIT tools through ccached against a throwaway KDC"
 	@echo "make test    install test dependencies, build, run every test"
+	@echo "make bench   quick benchmark: ccached vs FILE, KEYRING, MEMORY and a raw socket (release build)"
+	@echo "make bench-full  the full benchmark profile (N up to 10,000)"
 	@echo "make build   build ccached (CONFIG=release for an optimised build)"
 	@echo "make lint    check formatting with swift format"
 	@echo "make clean   remove build products"
@@ -29,6 +31,14 @@ test: deps
 
 demo: deps build
 	CCACHED="$(BIN_DIR)/ccached" scripts/demo.sh
+
+bench: deps
+	$(SWIFT) build -c release $(SWIFT_FLAGS)
+	scripts/bench.sh --profile quick --bin "$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)"
+
+bench-full: deps
+	$(SWIFT) build -c release $(SWIFT_FLAGS)
+	scripts/bench.sh --profile full --bin "$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)"
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ccached", targets: ["ccached"]),
+        .executable(name: "ccached-bench", targets: ["ccached-bench"]),
         .library(name: "KCM", targets: ["KCM"]),
         .library(name: "CredentialStore", targets: ["CredentialStore"]),
         .library(name: "CCacheDaemon", targets: ["CCacheDaemon"]),
@@ -41,6 +42,17 @@ let package = Package(
                 "CCacheDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        // MIT krb5's client library, for tools that read and write any ccache type and for the benchmark.
+        .systemLibrary(name: "CKrb5", path: "Sources/CKrb5"),
+        // `make bench`: ccached against FILE, KEYRING, MEMORY and a raw socket round trip, through libkrb5.
+        .executableTarget(
+            name: "ccached-bench",
+            dependencies: [
+                "CKrb5", "KCM", "CSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSwift
         ),

@@ -1,0 +1,3 @@
+// MIT krb5 (Debian's libkrb5-dev). Declared without pkg-config: Debian's mit-krb5.pc carries
+// -isystem, which SwiftPM drops; the header and libkrb5.so are found on the default paths.
+#include <krb5/krb5.h>
