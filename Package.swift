@@ -11,10 +11,12 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ccached", targets: ["ccached"]),
+        .executable(name: "ccachectl", targets: ["ccachectl"]),
         .executable(name: "ccached-bench", targets: ["ccached-bench"]),
         .library(name: "KCM", targets: ["KCM"]),
         .library(name: "CredentialStore", targets: ["CredentialStore"]),
         .library(name: "CCacheDaemon", targets: ["CCacheDaemon"]),
+        .library(name: "CCacheClient", targets: ["CCacheClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -42,6 +44,21 @@ let package = Package(
                 "CCacheDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        // libsystemd: login sessions (sd_pid_get_session).
+        .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
+        // Where a session's daemon lives: session identity, runtime directory, socket, krb5.conf fragment.
+        .target(name: "SessionRuntime", dependencies: ["CSystemd"], swiftSettings: strictSwift),
+        // The thin client (CCAPI-style): find, start, re-find and authenticate this session's daemon.
+        .target(
+            name: "CCacheClient", dependencies: ["KCM", "SessionRuntime", "CSupport"], swiftSettings: strictSwift),
+        .executableTarget(
+            name: "ccachectl",
+            dependencies: [
+                "CCacheClient", "SessionRuntime", "KCM", "CKrb5",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSwift
         ),

@@ -13,6 +13,9 @@ public final class Daemon: Sendable {
     private let logger: Logger
     private let store: Mutex<CredentialStore>
     private let authorizer: PeerAuthorizer
+    private let openConnections = Atomic<Int>(0)
+    private let startedAt = UInt64(time(nil))
+    private let pid = UInt32(getpid())
 
     public init(configuration: DaemonConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -21,33 +24,67 @@ public final class Daemon: Sendable {
         self.authorizer = PeerAuthorizer(ownerUID: configuration.ownerUID, allowsRoot: configuration.allowsRoot)
     }
 
-    /// Listens and serves until SIGTERM, SIGINT or SIGHUP; then stops listening, removes the socket,
-    /// wipes the store and returns.
+    /// Listens and serves until SIGTERM, SIGINT or SIGHUP, or until idle (no connections and no
+    /// caches) for the idle timeout; then stops listening, removes the socket, wipes the store and
+    /// returns. If another daemon already answers on the socket, returns at once (nothing to do).
     public func run() throws(DaemonError) {
         signal(SIGPIPE, SIG_IGN)
         // Blocked before any thread starts, so only this thread ever sees these signals.
         let signals = ccached_termination_signalfd()
-        guard signals >= 0 else { throw .system(operation: "signalfd", errno: errno) }
+        guard signals >= 0 else {
+            let error = DaemonError.system(operation: "signalfd", errno: errno)
+            reportReadiness("ERROR \(error)")
+            throw error
+        }
         defer { close(signals) }
 
-        let listener = try UnixSocketListener.bind(path: configuration.socketPath)
+        let listener: UnixSocketListener
+        do {
+            listener = try UnixSocketListener.bind(path: configuration.socketPath)
+        } catch .alreadyRunning(let path) {
+            logger.notice("a ccached daemon already answers at \(path); leaving it be")
+            reportReadiness("EXISTS")
+            return
+        } catch {
+            reportReadiness("ERROR \(error)")
+            throw error
+        }
         defer { listener.close() }
         logger.info(
             "listening",
             metadata: [
                 "socket": "\(listener.path)", "owner_uid": "\(configuration.ownerUID)",
-                "root_allowed": "\(configuration.allowsRoot)",
+                "root_allowed": "\(configuration.allowsRoot)", "idle_timeout": "\(configuration.idleTimeout)",
             ])
+        reportReadiness("READY")
 
         var descriptors = [
             pollfd(fd: listener.fileDescriptor, events: Int16(POLLIN), revents: 0),
             pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
         ]
+        let idleLimit = configuration.idleTimeout
+        // Checked once a second while an idle timeout is set; otherwise poll sleeps until woken.
+        let pollTimeout: Int32 = idleLimit > 0 ? 1000 : -1
+        var idleSince: UInt64?
         while true {
-            let ready = poll(&descriptors, nfds_t(descriptors.count), -1)
+            let ready = poll(&descriptors, nfds_t(descriptors.count), pollTimeout)
             if ready < 0 {
                 if errno == EINTR { continue }
                 throw .system(operation: "poll", errno: errno)
+            }
+            if idleLimit > 0 {
+                let idle = openConnections.load(ordering: .relaxed) == 0 && store.withLock { $0.cacheCount == 0 }
+                let now = monotonicSeconds()
+                if !idle {
+                    idleSince = nil
+                } else if let since = idleSince {
+                    if now - since >= UInt64(idleLimit) {
+                        logger.info("exiting after \(idleLimit) s with no connections and no caches")
+                        break
+                    }
+                } else {
+                    idleSince = now
+                }
             }
             if descriptors[1].revents != 0 {
                 let number = ccached_read_signalfd(signals)
@@ -86,10 +123,13 @@ public final class Daemon: Sendable {
             )
         }
         let logger = connectionLogger
+        openConnections.add(1, ordering: .relaxed)
         let result = ConnectionThread.start(stackSize: configuration.threadStackSize) { [self] in
             serve(fd, authorized: authorized, logger: logger)
+            openConnections.subtract(1, ordering: .relaxed)
         }
         if result != 0 {
+            openConnections.subtract(1, ordering: .relaxed)
             logger.error("cannot start a thread for a connection: \(errorText(result)); closing it")
             close(fd)
         }
@@ -112,8 +152,13 @@ public final class Daemon: Sendable {
                 let outcome: RequestOutcome
                 switch frame {
                 case .request(let body):
+                    let facts = ServerFacts(
+                        pid: pid, startedAt: startedAt,
+                        connections: UInt32(clamping: openConnections.load(ordering: .relaxed)),
+                        idleTimeout: configuration.idleTimeout)
                     outcome = store.withLock { store in
-                        RequestDispatcher.respond(to: body, authorized: authorized, store: store, reply: &reply)
+                        RequestDispatcher.respond(
+                            to: body, authorized: authorized, store: store, server: facts, reply: &reply)
                     }
                 case .oversized(let length):
                     outcome = RequestDispatcher.respondToOversized(
@@ -132,6 +177,20 @@ public final class Daemon: Sendable {
             }
         }
         logger.debug("connection closed")
+    }
+
+    /// Tells whoever started the daemon (through `--ready-fd`) how the start went, once.
+    private func reportReadiness(_ word: String) {
+        guard let fd = configuration.readyDescriptor else { return }
+        let line = Array((word + "\n").utf8)
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+
+    private func monotonicSeconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec)
     }
 
     private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {

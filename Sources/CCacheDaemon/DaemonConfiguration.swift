@@ -12,6 +12,14 @@ public struct DaemonConfiguration: Sendable {
     public var maximumRequestLength: UInt32
     /// Stack size of each connection thread.
     public var threadStackSize: Int
+    /// Exit after this many seconds with no connections and no caches; 0 = never.
+    public var idleTimeout: UInt32
+    /// A descriptor to report readiness on (`READY`, or `EXISTS` / `ERROR <why>`), then close.
+    public var readyDescriptor: Int32?
+
+    /// Five minutes: long enough that a login's tools never race the exit, short enough that
+    /// an unused daemon does not linger.
+    public static let defaultIdleTimeout: UInt32 = 300
 
     /// 16 MiB: above MIT's 10 MiB reply limit, so any cache MIT can read back it can also write.
     public static let defaultMaximumRequestLength: UInt32 = 16 << 20
@@ -19,8 +27,11 @@ public struct DaemonConfiguration: Sendable {
     public init(
         socketPath: String, ownerUID: UInt32 = getuid(), allowsRoot: Bool = true,
         maximumRequestLength: UInt32 = DaemonConfiguration.defaultMaximumRequestLength,
-        threadStackSize: Int = 512 << 10
+        threadStackSize: Int = 512 << 10, idleTimeout: UInt32 = DaemonConfiguration.defaultIdleTimeout,
+        readyDescriptor: Int32? = nil
     ) {
+        self.idleTimeout = idleTimeout
+        self.readyDescriptor = readyDescriptor
         self.socketPath = socketPath
         self.ownerUID = ownerUID
         self.allowsRoot = allowsRoot

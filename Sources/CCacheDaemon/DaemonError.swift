@@ -16,7 +16,7 @@ public enum DaemonError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .system(let operation, let code): "\(operation) failed: \(errorText(code))"
-        case .alreadyRunning(let path): "a ccached daemon already answers at \(path); not starting a second one"
+        case .alreadyRunning(let path): "a ccached daemon already answers at \(path)"
         case .pathOccupied(let path):
             "\(path) exists and is not a socket; refusing to replace it (remove it or choose another --socket)"
         case .unsafeDirectory(let path, let problem):

@@ -14,12 +14,28 @@ public struct RequestOutcome: Sendable, CustomStringConvertible {
     }
 }
 
+/// What the dispatcher reports about the daemon itself (CCACHED_STATUS).
+public struct ServerFacts: Sendable {
+    public var pid: UInt32
+    public var startedAt: UInt64
+    public var connections: UInt32
+    public var idleTimeout: UInt32
+
+    public init(pid: UInt32 = 0, startedAt: UInt64 = 0, connections: UInt32 = 0, idleTimeout: UInt32 = 0) {
+        self.pid = pid
+        self.startedAt = startedAt
+        self.connections = connections
+        self.idleTimeout = idleTimeout
+    }
+}
+
 /// Turns one request body into one reply, applying it to the store. Pure: no I/O, no clock, no
 /// locking (the caller holds the store's lock), so it is tested and fuzzed in-process.
 public enum RequestDispatcher {
     /// Answers a complete request body. `reply` must be reset; on return it holds the whole frame.
     public static func respond(
-        to body: [UInt8], authorized: Bool, store: CredentialStore, reply: inout KCMReplyWriter
+        to body: [UInt8], authorized: Bool, store: CredentialStore, server: ServerFacts = ServerFacts(),
+        reply: inout KCMReplyWriter
     ) -> RequestOutcome {
         let opcode: UInt16? = body.count >= 4 ? UInt16(body[2]) << 8 | UInt16(body[3]) : nil
         guard authorized else {
@@ -36,7 +52,7 @@ public enum RequestDispatcher {
         let status: KCMStatus
         var problem: String?
         do {
-            status = try perform(request, store: store, reply: &reply)
+            status = try perform(request, store: store, server: server, reply: &reply)
         } catch {
             status = error.krb5Status
             problem = error.description
@@ -56,9 +72,9 @@ public enum RequestDispatcher {
     }
 
     /// Applies one request. Returns the status for outcomes that are not store errors.
-    static func perform(_ request: KCMRequest, store: CredentialStore, reply: inout KCMReplyWriter)
-        throws(CredentialStoreError) -> KCMStatus
-    {
+    static func perform(
+        _ request: KCMRequest, store: CredentialStore, server: ServerFacts, reply: inout KCMReplyWriter
+    ) throws(CredentialStoreError) -> KCMStatus {
         switch request {
         case .noop:
             break
@@ -108,6 +124,13 @@ public enum RequestDispatcher {
             credentials.forEach { reply.writer.writeData($0.credential.bytes) }
         case .replace(let name, let kdcOffset, let principal, let credentials):
             try store.replace(name, principal: principal, kdcOffset: kdcOffset, credentials: credentials)
+        case .daemonStatus:
+            KCMDaemonStatus(
+                pid: server.pid, ownerUID: store.ownerUID, startedAt: server.startedAt,
+                caches: UInt32(clamping: store.cacheCount), credentials: UInt32(clamping: store.credentialCount),
+                credentialBytes: UInt64(store.credentialBytes), connections: server.connections,
+                idleTimeout: server.idleTimeout
+            ).write(to: &reply.writer)
         case .unsupported:
             return .fccInternal
         }

@@ -7,6 +7,9 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int ccached_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid) {
@@ -89,4 +92,50 @@ int ccached_spawn_thread(void *(*body)(void *), void *context, size_t stack_size
     result = pthread_create(&thread, &attributes, body, context);
     pthread_attr_destroy(&attributes);
     return result;
+}
+
+int ccached_spawn_detached(const char *path, char *const argv[], int keep_fd) {
+    pid_t first = fork();
+    if (first < 0) return errno;
+    if (first == 0) {
+        /* Only async-signal-safe calls from here to exec: the parent may have other threads. */
+        if (setsid() < 0) _exit(127);
+        pid_t second = fork();
+        if (second != 0) _exit(second < 0 ? 127 : 0);
+        if (keep_fd >= 0 && keep_fd != 3) {
+            if (dup2(keep_fd, 3) < 0) _exit(127);
+        }
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0) _exit(127);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        int first_closed = keep_fd >= 0 ? 4 : 3;
+        syscall(SYS_close_range, first_closed, ~0U, 0);
+        if (keep_fd >= 0) fcntl(3, F_SETFD, 0);
+        execv(path, argv);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(first, &status, 0) < 0) {
+        if (errno != EINTR) return errno;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return ECHILD;
+    return 0;
+}
+
+int ccached_thread_getresuid(uid_t *real, uid_t *effective, uid_t *saved) {
+    return (int)syscall(SYS_getresuid, real, effective, saved);
+}
+
+int ccached_thread_getresgid(gid_t *real, gid_t *effective, gid_t *saved) {
+    return (int)syscall(SYS_getresgid, real, effective, saved);
+}
+
+int ccached_thread_setresuid(uid_t real, uid_t effective, uid_t saved) {
+    return (int)syscall(SYS_setresuid, real, effective, saved);
+}
+
+int ccached_thread_setresgid(gid_t real, gid_t effective, gid_t saved) {
+    return (int)syscall(SYS_setresgid, real, effective, saved);
 }

@@ -34,6 +34,8 @@ public enum KCMOpcode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case getNTLMUserList = 28
     case getCredList = 13001
     case replace = 13002
+    /// ccached's own: the daemon's state (``KCMDaemonStatus``). First of ``privateRange``.
+    case daemonStatus = 0x5000
 
     /// Opcodes reserved for ccached's own extensions; no other KCM implementation uses them.
     public static let privateRange: ClosedRange<UInt16> = 0x5000...0x50FF
@@ -72,6 +74,7 @@ public enum KCMOpcode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         case .getNTLMUserList: "GET_NTLM_USER_LIST"
         case .getCredList: "GET_CRED_LIST"
         case .replace: "REPLACE"
+        case .daemonStatus: "CCACHED_STATUS"
         }
     }
 }

@@ -20,6 +20,8 @@ public enum KCMRequest: Sendable {
     case setKDCOffset(name: KCMCacheName, offset: Int32)
     case getCredList(name: KCMCacheName)
     case replace(name: KCMCacheName, kdcOffset: Int32, principal: KCMPrincipal, credentials: [KCMCredential])
+    /// ccached's own: the daemon's state.
+    case daemonStatus
     /// An opcode this daemon does not implement (answered with ``KCMStatus/fccInternal``).
     case unsupported(opcode: UInt16)
 
@@ -50,6 +52,7 @@ public enum KCMRequest: Sendable {
         case .setKDCOffset: .setKDCOffset
         case .getCredList: .getCredList
         case .replace: .replace
+        case .daemonStatus: .daemonStatus
         case .unsupported(let raw): KCMOpcode(rawValue: raw)
         }
     }
@@ -109,6 +112,7 @@ public enum KCMRequest: Sendable {
                 credentials.append(try KCMCredential(parsing: reader.bytes, range: range))
             }
             self = .replace(name: name, kdcOffset: offset, principal: principal, credentials: credentials)
+        case .daemonStatus: self = .daemonStatus
         case .getName, .resolve, .chown, .chmod, .getInitialTicket, .getTicket, .addNTLMCred, .haveNTLMCred,
             .delNTLMCred, .doNTLMAuth, .getNTLMUserList:
             self = .unsupported(opcode: raw)
@@ -125,7 +129,7 @@ public enum KCMRequest: Sendable {
         default: writer.write(opcode!.rawValue)
         }
         switch self {
-        case .noop, .genNew, .getCacheUUIDList, .getDefaultCache, .unsupported: break
+        case .noop, .genNew, .getCacheUUIDList, .getDefaultCache, .daemonStatus, .unsupported: break
         case .initialize(let name, let principal):
             writer.write(name)
             principal.write(to: &writer)

@@ -27,11 +27,24 @@ struct CCached: ParsableCommand {
     @Flag(name: .long, help: "Refuse root too; serve only the daemon's own uid.")
     var denyRoot = false
 
+    @Option(name: .long, help: "Exit after this many seconds with no connections and no caches (0: never).")
+    var idleTimeout: UInt32 = DaemonConfiguration.defaultIdleTimeout
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Write READY (or EXISTS, or ERROR and the reason) to this descriptor once listening, then close it.",
+            valueName: "fd"))
+    var readyFd: Int32?
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("unknown log level '\(logLevel)'")
         }
         guard maxRequestBytes >= 1024 else { throw ValidationError("--max-request-bytes must be at least 1024") }
+        if let readyFd, fcntl(readyFd, F_GETFD) < 0 {
+            throw ValidationError("--ready-fd \(readyFd) is not an open file descriptor")
+        }
     }
 
     func run() throws {
@@ -44,7 +57,8 @@ struct CCached: ParsableCommand {
         let logger = Logger(label: "ccached")
         let daemon = Daemon(
             configuration: DaemonConfiguration(
-                socketPath: socket, allowsRoot: !denyRoot, maximumRequestLength: maxRequestBytes),
+                socketPath: socket, allowsRoot: !denyRoot, maximumRequestLength: maxRequestBytes,
+                idleTimeout: idleTimeout, readyDescriptor: readyFd),
             logger: logger)
         do {
             try daemon.run()

@@ -29,4 +29,17 @@ int ccached_read_signalfd(int fd);
 /// Starts a detached thread with a small stack running `body(context)`. Returns 0 or an errno value.
 int ccached_spawn_thread(void *(*body)(void *), void *context, size_t stack_size);
 
+/// Starts `path` with `argv` fully detached: double fork, a new session, standard streams on
+/// /dev/null, every descriptor closed but `keep_fd` (moved to descriptor 3 when >= 0), so the
+/// caller never has a child to reap. Returns 0, or an errno value.
+int ccached_spawn_detached(const char *path, char *const argv[], int keep_fd);
+
+/// This thread's own real, effective and saved uid / gid (the raw syscalls: glibc's wrappers
+/// would be the same, but setresuid's wrapper changes every thread, which we must not do).
+int ccached_thread_getresuid(uid_t *real, uid_t *effective, uid_t *saved);
+int ccached_thread_getresgid(gid_t *real, gid_t *effective, gid_t *saved);
+/// Changes this thread's ids only (the raw syscalls). Return 0, or -1 with errno set.
+int ccached_thread_setresuid(uid_t real, uid_t effective, uid_t saved);
+int ccached_thread_setresgid(gid_t real, gid_t effective, gid_t saved);
+
 #endif

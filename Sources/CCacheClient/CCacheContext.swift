@@ -1,0 +1,206 @@
+import Glibc
+import KCM
+import SessionRuntime
+import Synchronization
+
+/// The entry point of the client library (CCAPI's context): finds this session's daemon, starts
+/// it when absent, reconnects once when it died, refuses a daemon of another user, and acts with
+/// the process's identity. All state lives in the context; it is safe to share between threads
+/// (calls on one context take turns on its single connection).
+public final class CCacheContext: Sendable {
+    /// How the context finds and starts the daemon.
+    public struct Options: Sendable {
+        /// Start the daemon when none answers.
+        public var autoStart: Bool
+        /// The environment that decides the session (`CCACHED_SOCKET`, `CCACHED_SESSION`,
+        /// `XDG_RUNTIME_DIR`, `CCACHED_DAEMON`, `PATH`); the process's by default.
+        public var environment: [String: String]
+        /// `--idle-timeout` for a daemon this context starts; the daemon's default when nil.
+        public var idleTimeout: UInt32?
+
+        public init(autoStart: Bool = true, environment: [String: String]? = nil, idleTimeout: UInt32? = nil) {
+            self.autoStart = autoStart
+            self.environment = environment ?? ProcessEnvironment.current()
+            self.idleTimeout = idleTimeout
+        }
+    }
+
+    public let options: Options
+    /// Where this session's daemon lives.
+    public let paths: SessionPaths
+    /// The process's uid: the daemon must run as this uid or as root.
+    public let uid: UInt32
+    private let connection = Mutex<KCMClientConnection?>(nil)
+
+    /// Resolves the session's paths (creating and checking its private directory).
+    public init(options: Options = Options()) throws(CCacheClientError) {
+        self.options = options
+        let uid = ProcessIdentity.processUID
+        self.uid = uid
+        paths = try ProcessIdentity.withProcessIdentity { () throws(CCacheClientError) -> SessionPaths in
+            switch Result(catching: { () throws(SessionRuntimeError) -> SessionPaths in
+                try SessionPaths.resolve(environment: options.environment, uid: uid)
+            }) {
+            case .success(let paths): return paths
+            case .failure(let error): throw .runtime(error.description)
+            }
+        }
+    }
+
+    // MARK: - Requests
+
+    /// Sends a request and returns the reply payload; a non-zero status throws ``CCacheClientError/daemon(_:operation:)``.
+    public func call(_ request: KCMRequest, operation: String) throws(CCacheClientError) -> [UInt8] {
+        let (status, payload) = try rawCall(request)
+        guard status == .success else { throw .daemon(status, operation: operation) }
+        return payload
+    }
+
+    /// Sends a request and returns the status and payload as they came.
+    public func rawCall(_ request: KCMRequest) throws(CCacheClientError) -> (KCMStatus, [UInt8]) {
+        let frame = request.encodedFrame()
+        let retrySafe = request.isSafeToRepeat
+        return try ProcessIdentity.withProcessIdentity { () throws(CCacheClientError) -> (KCMStatus, [UInt8]) in
+            try connection.withLock { (current: inout KCMClientConnection?) throws(CCacheClientError) -> (KCMStatus, [UInt8]) in
+                var attempt = 0
+                while true {
+                    attempt += 1
+                    let live: KCMClientConnection
+                    if let current {
+                        live = current
+                    } else {
+                        live = try connect(allowStart: options.autoStart)
+                        current = live
+                    }
+                    switch live.call(frame) {
+                    case .reply(let status, let payload):
+                        return (status, payload)
+                    case .notSent(let reason):
+                        current = nil
+                        if attempt >= 2 { throw .connection(path: paths.socket, reason: reason) }
+                    case .noReply(let reason):
+                        current = nil
+                        if attempt >= 2 || !retrySafe { throw .connection(path: paths.socket, reason: reason) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens a connection, starting the daemon under the spawn lock if none answers.
+    private func connect(allowStart: Bool) throws(CCacheClientError) -> KCMClientConnection {
+        if let live = try KCMClientConnection.connectIfRunning(path: paths.socket, expectedUID: uid) { return live }
+        guard allowStart else { throw .notRunning(path: paths.socket) }
+        let launcher = DaemonLauncher(
+            paths: paths, executable: DaemonLauncher.locateDaemon(environment: options.environment),
+            idleTimeout: options.idleTimeout)
+        return try launcher.withSpawnLock { () throws(CCacheClientError) -> KCMClientConnection in
+            // Another client may have started it while we waited for the lock.
+            if let live = try KCMClientConnection.connectIfRunning(path: paths.socket, expectedUID: uid) { return live }
+            try launcher.launch()
+            guard let live = try KCMClientConnection.connectIfRunning(path: paths.socket, expectedUID: uid) else {
+                throw .cannotStart(path: paths.socket, reason: "it reported ready but does not accept connections")
+            }
+            return live
+        }
+    }
+
+    // MARK: - The daemon
+
+    /// Whether a daemon answers now (never starts one).
+    public var isDaemonRunning: Bool {
+        (try? ProcessIdentity.withProcessIdentity { () throws(CCacheClientError) -> Bool in
+            try KCMClientConnection.connectIfRunning(path: paths.socket, expectedUID: uid) != nil
+        }) ?? false
+    }
+
+    /// The daemon's state.
+    public func status() throws(CCacheClientError) -> KCMDaemonStatus {
+        var reader = KCMReader(try call(.daemonStatus, operation: "status"))
+        do {
+            return try KCMDaemonStatus.read(from: &reader)
+        } catch {
+            throw .malformedReply(operation: "status")
+        }
+    }
+
+    /// Makes sure a daemon runs (starting it if allowed).
+    public func start() throws(CCacheClientError) {
+        _ = try call(.noop, operation: "start")
+    }
+
+    /// Asks the daemon to stop (SIGTERM: it wipes every credential and removes its socket) and
+    /// waits up to five seconds for the socket to go. Returns false if no daemon was running.
+    @discardableResult
+    public func stopDaemon() throws(CCacheClientError) -> Bool {
+        let pid = try ProcessIdentity.withProcessIdentity { () throws(CCacheClientError) -> Int32? in
+            try KCMClientConnection.connectIfRunning(path: paths.socket, expectedUID: uid)?.daemonPID
+        }
+        connection.withLock { $0 = nil }
+        guard let pid else { return false }
+        guard kill(pid, SIGTERM) == 0 else {
+            throw .connection(path: paths.socket, reason: "cannot signal daemon pid \(pid): \(String(cString: strerror(errno)))")
+        }
+        for _ in 0..<500 {
+            var info = stat()
+            if lstat(paths.socket, &info) != 0 { return true }
+            usleep(10_000)
+        }
+        throw .connection(path: paths.socket, reason: "daemon pid \(pid) did not stop within 5 s")
+    }
+
+    // MARK: - The collection
+
+    /// The primary cache's name (it may not exist yet).
+    public func defaultCacheName() throws(CCacheClientError) -> KCMCacheName {
+        try Self.name(from: call(.getDefaultCache, operation: "get the default cache"), operation: "get the default cache")
+    }
+
+    /// Makes `name` the primary cache.
+    public func setDefaultCache(_ name: KCMCacheName) throws(CCacheClientError) {
+        _ = try call(.setDefaultCache(name: name), operation: "switch to \(name)")
+    }
+
+    /// Every existing cache, in creation order.
+    public func cacheNames() throws(CCacheClientError) -> [KCMCacheName] {
+        let list = try call(.getCacheUUIDList, operation: "list caches")
+        var reader = KCMReader(list)
+        var names: [KCMCacheName] = []
+        while reader.remaining >= 16 {
+            guard let uuid = try? reader.readUUID() else { break }
+            let (status, payload) = try rawCall(.getCacheByUUID(uuid: uuid))
+            if status == .ccEnd || status == .fccNoFile { continue }
+            guard status == .success else { throw .daemon(status, operation: "list caches") }
+            names.append(try Self.name(from: payload, operation: "list caches"))
+        }
+        return names
+    }
+
+    /// A fresh name no cache has (`<uid>:<n>`); the cache is not created.
+    public func newUniqueName() throws(CCacheClientError) -> KCMCacheName {
+        try Self.name(from: call(.genNew, operation: "make a cache name"), operation: "make a cache name")
+    }
+
+    /// A handle on the cache of this name (no I/O until used).
+    public func cache(named name: KCMCacheName) -> CCache { CCache(context: self, name: name) }
+
+    static func name(from payload: [UInt8], operation: String) throws(CCacheClientError) -> KCMCacheName {
+        var reader = KCMReader(payload)
+        guard let name = try? reader.readName(), !name.bytes.isEmpty else { throw .malformedReply(operation: operation) }
+        return name
+    }
+}
+
+extension KCMRequest {
+    /// Whether sending this request twice is harmless, so it may be repeated when a reply was lost.
+    var isSafeToRepeat: Bool {
+        switch self {
+        case .noop, .getPrincipal, .getCredUUIDList, .getCredByUUID, .getCacheUUIDList, .getCacheByUUID,
+            .getDefaultCache, .setDefaultCache, .getKDCOffset, .setKDCOffset, .getCredList, .retrieve, .initialize,
+            .replace, .daemonStatus, .setFlags:
+            true
+        case .genNew, .destroy, .store, .removeCred, .moveCache, .unsupported:
+            false
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import CSupport
+import Glibc
+import KCM
+
+/// One blocking connection to a daemon, authenticated before anything is sent: the daemon's
+/// `SO_PEERCRED` uid must be ours or root's.
+final class KCMClientConnection {
+    let path: String
+    let fd: Int32
+    /// The daemon's process id, as the kernel reports it.
+    let daemonPID: Int32
+
+    /// What trying to connect found.
+    enum Attempt {
+        case connected(KCMClientConnection)
+        /// Nobody listens there (no file, or a stale socket).
+        case noDaemon
+        case failed(CCacheClientError)
+    }
+
+    /// Tries to connect and authenticate the daemon.
+    static func attempt(path: String, expectedUID: UInt32) -> Attempt {
+        do throws(ConnectError) {
+            return .connected(try KCMClientConnection(path: path, expectedUID: expectedUID))
+        } catch {
+            switch error {
+            case .noDaemon: return .noDaemon
+            case .failed(let failure): return .failed(failure)
+            }
+        }
+    }
+
+    /// Connects, throwing the client error for anything but "no daemon" (which yields nil).
+    static func connectIfRunning(path: String, expectedUID: UInt32) throws(CCacheClientError) -> KCMClientConnection? {
+        switch attempt(path: path, expectedUID: expectedUID) {
+        case .connected(let connection): return connection
+        case .noDaemon: return nil
+        case .failed(let error): throw error
+        }
+    }
+
+    private enum ConnectError: Error {
+        case noDaemon
+        case failed(CCacheClientError)
+    }
+
+    private init(path: String, expectedUID: UInt32) throws(ConnectError) {
+        let fd = ccached_unix_stream_socket()
+        guard fd >= 0 else { throw .failed(.connection(path: path, reason: String(cString: strerror(errno)))) }
+        if ccached_connect_unix(fd, path) != 0 {
+            let code = errno
+            Glibc.close(fd)
+            if code == ENOENT || code == ECONNREFUSED { throw .noDaemon }
+            throw .failed(.connection(path: path, reason: String(cString: strerror(code))))
+        }
+        var pid: pid_t = 0
+        var uid: uid_t = 0
+        var gid: gid_t = 0
+        guard ccached_peer_credentials(fd, &pid, &uid, &gid) == 0 else {
+            let reason = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw .failed(.connection(path: path, reason: "cannot identify the daemon: \(reason)"))
+        }
+        guard uid == expectedUID || uid == 0 else {
+            Glibc.close(fd)
+            throw .failed(.untrustedDaemon(path: path, uid: uid))
+        }
+        self.path = path
+        self.fd = fd
+        self.daemonPID = pid
+    }
+
+    deinit { Glibc.close(fd) }
+
+    /// How a call ended, which decides whether it may be retried on a new connection.
+    enum CallOutcome {
+        case reply(KCMStatus, [UInt8])
+        /// Nothing reached the daemon (the write failed): always safe to retry.
+        case notSent(String)
+        /// The request was sent but no reply came back.
+        case noReply(String)
+    }
+
+    /// Sends one request frame and reads its reply.
+    func call(_ frame: [UInt8]) -> CallOutcome {
+        do throws(CallError) {
+            let (status, payload) = try exchange(frame)
+            return .reply(status, payload)
+        } catch {
+            switch error {
+            case .notSent(let reason): return .notSent(reason)
+            case .noReply(let reason): return .noReply(reason)
+            }
+        }
+    }
+
+    private enum CallError: Error {
+        case notSent(String)
+        case noReply(String)
+    }
+
+    private func exchange(_ frame: [UInt8]) throws(CallError) -> (KCMStatus, [UInt8]) {
+        var sent = 0
+        while sent < frame.count {
+            let n = frame.withUnsafeBytes { send(fd, $0.baseAddress! + sent, frame.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                let reason = String(cString: strerror(errno))
+                if sent == 0 { throw .notSent(reason) }
+                throw .noReply(reason)
+            }
+            sent += n
+        }
+        let header = try receive(12)
+        var reader = KCMReader(header)
+        let length = (try? reader.readUInt32()) ?? 0
+        let transport = (try? reader.readUInt32()) ?? 0
+        let status = KCMStatus(rawValue: (try? reader.readInt32()) ?? 0)
+        guard length >= 4, length <= 64 << 20 else { throw .noReply("reply length \(length) out of range") }
+        let payload = try receive(Int(length) - 4)
+        if transport != 0 { return (KCMStatus(rawValue: Int32(bitPattern: transport)), []) }
+        return (status, payload)
+    }
+
+    private func receive(_ count: Int) throws(CallError) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, 0) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw .noReply(n == 0 ? "the daemon closed the connection" : String(cString: strerror(errno))) }
+            got += n
+        }
+        return buffer
+    }
+}

@@ -1,0 +1,37 @@
+import Glibc
+
+/// Creating and checking the directories on the way to a session's socket.
+public enum RuntimeDirectory {
+    /// Creates `path` with mode 0700 if it is missing, then checks it (see ``check(_:uid:mustBePrivate:)``).
+    public static func ensure(_ path: String, uid: UInt32) throws(SessionRuntimeError) {
+        var info = stat()
+        if lstat(path, &info) != 0 {
+            guard errno == ENOENT else { throw .unsafePath(path: path, problem: String(cString: strerror(errno))) }
+            if mkdir(path, 0o700) != 0 && errno != EEXIST {
+                throw .unsafePath(path: path, problem: "cannot create it: \(String(cString: strerror(errno)))")
+            }
+        }
+        try check(path, uid: uid, mustBePrivate: true)
+    }
+
+    /// Checks with `lstat` (never following a link) that `path` is a directory owned by `uid`, not
+    /// writable by group or others, and — when `mustBePrivate` — not readable or searchable by them.
+    public static func check(_ path: String, uid: UInt32, mustBePrivate: Bool) throws(SessionRuntimeError) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            throw .unsafePath(path: path, problem: String(cString: strerror(errno)))
+        }
+        let mode = String(info.st_mode & 0o7777, radix: 8)
+        if info.st_mode & S_IFMT == S_IFLNK { throw .unsafePath(path: path, problem: "it is a symbolic link") }
+        guard info.st_mode & S_IFMT == S_IFDIR else { throw .unsafePath(path: path, problem: "it is not a directory") }
+        guard info.st_uid == uid else {
+            throw .unsafePath(path: path, problem: "it is owned by uid \(info.st_uid), not uid \(uid)")
+        }
+        guard info.st_mode & 0o022 == 0 else {
+            throw .unsafePath(path: path, problem: "it is writable by group or others (mode \(mode))")
+        }
+        if mustBePrivate && info.st_mode & 0o077 != 0 {
+            throw .unsafePath(path: path, problem: "it is open to group or others (mode \(mode), expected 700)")
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import CSystemd
+import Glibc
+
+/// Which login session a process belongs to: the key that picks its daemon.
+public struct SessionIdentity: Hashable, Sendable, CustomStringConvertible {
+    /// Where the key came from.
+    public enum Source: String, Sendable {
+        /// `CCACHED_SESSION` in the environment.
+        case environment
+        /// The systemd-logind session of the process (`sd_pid_get_session`).
+        case logind
+        /// The kernel audit session (`/proc/self/sessionid`).
+        case audit
+        /// No session could be told apart: one daemon per user.
+        case user
+    }
+
+    /// A name safe to use as one path component: letters, digits, `.`, `_`, `-`.
+    public let key: String
+    public let source: Source
+
+    public init(key: String, source: Source) {
+        self.key = key
+        self.source = source
+    }
+
+    /// The session of this process: `CCACHED_SESSION` if set; else the logind session; else the
+    /// audit session unless unset; else `user`.
+    public static func current(environment: [String: String]) throws(SessionRuntimeError) -> SessionIdentity {
+        if let explicit = environment["CCACHED_SESSION"], !explicit.isEmpty {
+            guard isSafeComponent(explicit) else { throw .invalidSessionName(explicit) }
+            return SessionIdentity(key: explicit, source: .environment)
+        }
+        var session: UnsafeMutablePointer<CChar>?
+        if sd_pid_get_session(0, &session) >= 0, let session {
+            defer { free(session) }
+            let key = String(cString: session)
+            if isSafeComponent(key) { return SessionIdentity(key: key, source: .logind) }
+        }
+        if let audit = readAuditSession() { return SessionIdentity(key: "audit-\(audit)", source: .audit) }
+        return SessionIdentity(key: "user", source: .user)
+    }
+
+    /// The kernel audit session id, or nil when it is unset (4294967295) or unreadable.
+    static func readAuditSession() -> UInt32? {
+        guard let text = readSmallFile("/proc/self/sessionid"),
+            let value = UInt32(text.trimmingCharacters(in: " \n"))
+        else { return nil }
+        return value == UInt32.max ? nil : value
+    }
+
+    static func isSafeComponent(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 64 && text != "." && text != ".."
+            && text.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || byte == 0x2E || byte == 0x5F || byte == 0x2D
+            }
+    }
+
+    public var description: String { "\(key) (from \(source.rawValue))" }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        let drop = Set(set)
+        var slice = Substring(self)
+        while let first = slice.first, drop.contains(first) { slice.removeFirst() }
+        while let last = slice.last, drop.contains(last) { slice.removeLast() }
+        return String(slice)
+    }
+}
+
+/// Reads a small text file (at most 4 KiB), or nil.
+func readSmallFile(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    guard count >= 0 else { return nil }
+    return String(decoding: buffer[0..<count], as: UTF8.self)
+}

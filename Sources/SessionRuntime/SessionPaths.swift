@@ -1,0 +1,103 @@
+import Glibc
+
+/// Where one session's daemon lives: its private directory, the socket, the spawn lock, and the
+/// krb5.conf fragment that points MIT clients at it.
+public struct SessionPaths: Hashable, Sendable {
+    /// The socket's name: the one Heimdal clients look for in `$HEIM_IPC_DIR`.
+    public static let socketName = ".heim_org.h5l.kcm-socket"
+
+    public let session: SessionIdentity?
+    /// The session's directory (0700, owned by the user).
+    public let directory: String
+    public let socket: String
+    /// Held (flock) by a client while it starts the daemon, so racing clients start only one.
+    public let spawnLock: String
+    /// `[libdefaults] kcm_socket` and `default_ccache_name = KCM:` for this session.
+    public let krb5Fragment: String
+    /// Whether `CCACHED_SOCKET` chose the socket.
+    public var isExplicitSocket: Bool { session == nil }
+
+    public init(session: SessionIdentity?, directory: String, socket: String, spawnLock: String, krb5Fragment: String) {
+        self.session = session
+        self.directory = directory
+        self.socket = socket
+        self.spawnLock = spawnLock
+        self.krb5Fragment = krb5Fragment
+    }
+
+    /// The paths for this process: `CCACHED_SOCKET` if set; otherwise
+    /// `<runtime>/ccached/<session>/` where `<runtime>` is `$XDG_RUNTIME_DIR`, else `/run/user/<uid>`
+    /// if it exists, else `/tmp/ccached-<uid>`. Creates missing directories 0700 and checks every
+    /// one with `lstat`: a link, another owner or a group/world-writable mode is refused.
+    public static func resolve(environment: [String: String], uid: UInt32) throws(SessionRuntimeError)
+        -> SessionPaths
+    {
+        if let socket = environment["CCACHED_SOCKET"], !socket.isEmpty {
+            let directory = parentDirectory(of: socket)
+            try RuntimeDirectory.check(directory, uid: uid, mustBePrivate: false)
+            return SessionPaths(
+                session: nil, directory: directory, socket: socket, spawnLock: socket + ".lock",
+                krb5Fragment: socket + ".krb5.conf")
+        }
+        let session = try SessionIdentity.current(environment: environment)
+        let base = try runtimeBase(environment: environment, uid: uid)
+        let ccached = base + "/ccached"
+        try RuntimeDirectory.ensure(ccached, uid: uid)
+        let directory = ccached + "/" + session.key
+        try RuntimeDirectory.ensure(directory, uid: uid)
+        return SessionPaths(
+            session: session, directory: directory, socket: directory + "/" + socketName,
+            spawnLock: directory + "/spawn.lock", krb5Fragment: directory + "/krb5.conf")
+    }
+
+    static func runtimeBase(environment: [String: String], uid: UInt32) throws(SessionRuntimeError) -> String {
+        if let xdg = environment["XDG_RUNTIME_DIR"], xdg.hasPrefix("/") {
+            try RuntimeDirectory.check(xdg, uid: uid, mustBePrivate: false)
+            return xdg
+        }
+        let runUser = "/run/user/\(uid)"
+        var info = stat()
+        if lstat(runUser, &info) == 0 {
+            try RuntimeDirectory.check(runUser, uid: uid, mustBePrivate: false)
+            return runUser
+        }
+        let fallback = "/tmp/ccached-\(uid)"
+        try RuntimeDirectory.ensure(fallback, uid: uid)
+        return fallback
+    }
+
+    /// The krb5.conf fragment's text.
+    public var krb5FragmentText: String {
+        """
+        # Written by ccached: points MIT Kerberos at this session's credential cache daemon.
+        # List it first in KRB5_CONFIG (the first file that sets a value wins).
+        [libdefaults]
+            default_ccache_name = KCM:
+            kcm_socket = \(socket)
+
+        """
+    }
+
+    /// Writes the fragment (0644, atomically) if it is missing or out of date.
+    public func writeKrb5Fragment() throws(SessionRuntimeError) {
+        let text = krb5FragmentText
+        if readSmallFile(krb5Fragment) == text { return }
+        let temporary = krb5Fragment + ".\(getpid()).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else { throw .cannotWrite(path: temporary, problem: String(cString: strerror(errno))) }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == bytes.count, rename(temporary, krb5Fragment) == 0 else {
+            let problem = String(cString: strerror(errno))
+            unlink(temporary)
+            throw .cannotWrite(path: krb5Fragment, problem: problem)
+        }
+    }
+}
+
+func parentDirectory(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    let parent = String(path[..<slash])
+    return parent.isEmpty ? "/" : parent
+}

@@ -1,0 +1,89 @@
+import Glibc
+import KCM
+
+/// How times, flags and enctypes are shown, the way klist shows them.
+enum Display {
+    /// Local time, `YYYY-MM-DD HH:MM:SS`.
+    static func time(_ value: UInt32) -> String {
+        guard value != 0 else { return "-" }
+        var seconds = time_t(value)
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        let length = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S", &parts)
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// ISO 8601 UTC for JSON.
+    static func isoTime(_ value: UInt32) -> String? {
+        guard value != 0 else { return nil }
+        var seconds = time_t(value)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        let length = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static let flagLetters: [(UInt32, Character)] = [
+        (0x4000_0000, "F"), (0x2000_0000, "f"), (0x1000_0000, "P"), (0x0800_0000, "p"), (0x0400_0000, "D"),
+        (0x0200_0000, "d"), (0x0100_0000, "i"), (0x0080_0000, "R"), (0x0040_0000, "I"), (0x0020_0000, "A"),
+        (0x0010_0000, "H"), (0x0004_0000, "O"), (0x0002_0000, "a"),
+    ]
+
+    /// klist's flag letters (F forwardable, R renewable, I initial, A pre-authenticated, …).
+    static func flags(_ value: UInt32) -> String {
+        String(flagLetters.compactMap { value & $0.0 != 0 ? $0.1 : nil })
+    }
+
+    static func enctype(_ value: Int16) -> String {
+        switch value {
+        case 17: "aes128-cts-hmac-sha1-96"
+        case 18: "aes256-cts-hmac-sha1-96"
+        case 19: "aes128-cts-hmac-sha256-128"
+        case 20: "aes256-cts-hmac-sha384-192"
+        case 23: "arcfour-hmac"
+        case 25: "camellia128-cts-cmac"
+        case 26: "camellia256-cts-cmac"
+        case 16: "des3-cbc-sha1"
+        default: "enctype \(value)"
+        }
+    }
+
+    /// A duration such as `3d 04:05:06` or `04:05:06`.
+    static func duration(_ seconds: UInt64) -> String {
+        let days = seconds / 86_400
+        let rest = seconds % 86_400
+        let clock = String(format2(rest / 3600)) + ":" + format2(rest % 3600 / 60) + ":" + format2(rest % 60)
+        return days > 0 ? "\(days)d \(clock)" : clock
+    }
+
+    private static func format2(_ value: UInt64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+
+    /// Pads `text` to `width` columns.
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+
+    /// A JSON string literal.
+    static func json(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result + "\""
+    }
+}

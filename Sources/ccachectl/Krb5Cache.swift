@@ -1,0 +1,128 @@
+import CKrb5
+import Glibc
+import KCM
+
+/// Reads and writes credential caches of any type libkrb5 knows (`FILE:`, `DIR:`, `KEYRING:`,
+/// `MEMORY:`, …) through libkrb5 itself, converting credentials with MIT's own marshalling
+/// (`krb5_marshal_credentials`, the same v4 encoding KCM uses).
+final class Krb5Library {
+    private var context: krb5_context?
+
+    init() throws(CtlError) {
+        let code = krb5_init_context(&context)
+        guard code == 0, context != nil else {
+            throw CtlError("cannot initialise the Kerberos library (error \(code)); check KRB5_CONFIG")
+        }
+    }
+
+    deinit { krb5_free_context(context) }
+
+    /// The text of a krb5 error code.
+    func message(_ code: krb5_error_code) -> String {
+        guard let text = krb5_get_error_message(context, code) else { return "error \(code)" }
+        defer { krb5_free_error_message(context, text) }
+        return String(cString: text)
+    }
+
+    private func check(_ code: krb5_error_code, _ what: @autoclosure () -> String) throws(CtlError) {
+        guard code == 0 else { throw CtlError("\(what()): \(message(code))") }
+    }
+
+    /// The principal and every credential (config entries included) of the cache `name`.
+    func read(cache name: String) throws(CtlError) -> (principal: KCMPrincipal, credentials: [KCMCredential]) {
+        var cache: krb5_ccache?
+        try check(krb5_cc_resolve(context, name, &cache), "cannot open \(name)")
+        defer { krb5_cc_close(context, cache) }
+        var principal: krb5_principal?
+        try check(krb5_cc_get_principal(context, cache, &principal), "cannot read \(name)")
+        defer { krb5_free_principal(context, principal) }
+        let kcmPrincipal = Self.convert(principal!)
+
+        var cursor: krb5_cc_cursor?
+        try check(krb5_cc_start_seq_get(context, cache, &cursor), "cannot read the credentials of \(name)")
+        defer { krb5_cc_end_seq_get(context, cache, &cursor) }
+        var credentials: [KCMCredential] = []
+        var creds = krb5_creds()
+        while krb5_cc_next_cred(context, cache, &cursor, &creds) == 0 {
+            defer { krb5_free_cred_contents(context, &creds) }
+            var data: UnsafeMutablePointer<krb5_data>?
+            try check(krb5_marshal_credentials(context, &creds, &data), "cannot encode a credential of \(name)")
+            defer { krb5_free_data(context, data) }
+            let bytes = Array(UnsafeRawBufferPointer(start: data!.pointee.data, count: Int(data!.pointee.length)))
+            do {
+                credentials.append(try KCMCredential(parsing: bytes))
+            } catch {
+                throw CtlError("a credential of \(name) could not be read: \(error)")
+            }
+        }
+        return (kcmPrincipal, credentials)
+    }
+
+    /// Replaces the cache `name` with `principal` and `credentials`.
+    func write(cache name: String, principal: KCMPrincipal, credentials: [KCMCredential]) throws(CtlError) {
+        var cache: krb5_ccache?
+        try check(krb5_cc_resolve(context, name, &cache), "cannot open \(name)")
+        defer { krb5_cc_close(context, cache) }
+        let krbPrincipal = Self.makePrincipal(principal)
+        defer { krb5_free_principal(context, krbPrincipal) }
+        try check(krb5_cc_initialize(context, cache, krbPrincipal), "cannot initialise \(name)")
+        for credential in credentials {
+            var out: UnsafeMutablePointer<krb5_creds>?
+            let code = credential.bytes.withUnsafeBytes { raw -> krb5_error_code in
+                var data = krb5_data(
+                    magic: 0, length: UInt32(raw.count),
+                    data: UnsafeMutablePointer(mutating: raw.baseAddress?.assumingMemoryBound(to: CChar.self)))
+                return krb5_unmarshal_credentials(context, &data, &out)
+            }
+            try check(code, "cannot decode a credential for \(name)")
+            defer { krb5_free_creds(context, out) }
+            try check(krb5_cc_store_cred(context, cache, out), "cannot store a credential in \(name)")
+        }
+    }
+
+    /// Destroys the cache `name`.
+    func destroy(cache name: String) throws(CtlError) {
+        var cache: krb5_ccache?
+        try check(krb5_cc_resolve(context, name, &cache), "cannot open \(name)")
+        try check(krb5_cc_destroy(context, cache), "cannot remove \(name)")
+    }
+
+    static func convert(_ principal: krb5_principal) -> KCMPrincipal {
+        let value = principal.pointee
+        func bytes(_ data: krb5_data) -> [UInt8] {
+            guard data.length > 0, let pointer = data.data else { return [] }
+            return Array(UnsafeRawBufferPointer(start: pointer, count: Int(data.length)))
+        }
+        var components: [[UInt8]] = []
+        for index in 0..<Int(value.length) { components.append(bytes(value.data[index])) }
+        return KCMPrincipal(nameType: value.type, realm: bytes(value.realm), components: components)
+    }
+
+    /// A principal allocated the way `krb5_free_principal` frees it.
+    static func makePrincipal(_ principal: KCMPrincipal) -> krb5_principal {
+        func data(_ bytes: [UInt8]) -> krb5_data {
+            let pointer = malloc(max(1, bytes.count))!.assumingMemoryBound(to: CChar.self)
+            bytes.withUnsafeBytes { if let base = $0.baseAddress { memcpy(pointer, base, bytes.count) } }
+            return krb5_data(magic: 0, length: UInt32(bytes.count), data: pointer)
+        }
+        let result = calloc(1, MemoryLayout<krb5_principal_data>.size)!.assumingMemoryBound(to: krb5_principal_data.self)
+        let components = calloc(max(1, principal.components.count), MemoryLayout<krb5_data>.size)!
+            .assumingMemoryBound(to: krb5_data.self)
+        for (index, component) in principal.components.enumerated() { components[index] = data(component) }
+        result.pointee.realm = data(principal.realm)
+        result.pointee.data = components
+        result.pointee.length = Int32(principal.components.count)
+        result.pointee.type = principal.nameType
+        return result
+    }
+}
+
+/// A command-line error: one sentence the user can act on.
+struct CtlError: Error, CustomStringConvertible {
+    let description: String
+    let exitCode: Int32
+    init(_ description: String, exitCode: Int32 = 2) {
+        self.description = description
+        self.exitCode = exitCode
+    }
+}

@@ -1,0 +1,130 @@
+import ArgumentParser
+import CCacheClient
+import Glibc
+import KCM
+
+/// One cache as `list` shows it.
+struct CacheSummary {
+    var name: KCMCacheName
+    var principal: KCMPrincipal
+    var isDefault: Bool
+    var tickets: [KCMCredentialFields]
+    var earliestExpiry: UInt32? { tickets.map(\.endtime).filter { $0 != 0 }.min() }
+
+    static func load(_ context: CCacheContext) throws -> [CacheSummary] {
+        let primary = try context.defaultCacheName()
+        var result: [CacheSummary] = []
+        for name in try context.cacheNames() {
+            guard let (principal, credentials) = try contents(of: context.cache(named: name)) else {
+                continue  // destroyed while we were listing
+            }
+            let tickets = try credentials.filter { !$0.isConfigEntry }.map { try $0.decodeFields() }
+            result.append(CacheSummary(name: name, principal: principal, isDefault: name == primary, tickets: tickets))
+        }
+        // The primary first, as klist -l does.
+        return result.filter(\.isDefault) + result.filter { !$0.isDefault }
+    }
+
+    /// The principal and credentials of a cache, or nil if it no longer exists.
+    private static func contents(of cache: CCache) throws(CCacheClientError) -> (KCMPrincipal, [KCMCredential])? {
+        guard try cache.exists() else { return nil }
+        let principal = try cache.principal()
+        let credentials = try cache.credentials()
+        return (principal, credentials)
+    }
+
+}
+
+extension CCacheCtl {
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List every cache: principal, default marker, tickets, earliest expiry (the default command).",
+            discussion: "Exit status 0 when at least one cache exists, 1 when there is none.")
+
+        @Flag(name: .shortAndLong, help: "Show each ticket: server, times, flags, enctype, renew-till.")
+        var verbose = false
+
+        @Flag(name: .long, help: "Print JSON for scripts.")
+        var json = false
+
+        func run() throws {
+            let context = try openContext()
+            let caches = try reporting { try CacheSummary.load(context) }
+            let now = UInt32(truncatingIfNeeded: time(nil))
+            if json {
+                print(Self.json(caches, now: now))
+            } else if caches.isEmpty {
+                print("No credential caches (sign in with kinit).")
+            } else {
+                print(Self.table(caches, now: now, verbose: verbose), terminator: "")
+            }
+            if caches.isEmpty { throw ExitCode(1) }
+        }
+
+        static func expiry(_ value: UInt32?, now: UInt32) -> String {
+            guard let value else { return "-" }
+            return Display.time(value) + (value <= now ? " (expired)" : "")
+        }
+
+        static func table(_ caches: [CacheSummary], now: UInt32, verbose: Bool) -> String {
+            let rows = caches.map { cache in
+                [
+                    cache.isDefault ? "*" : " ", "KCM:\(cache.name)", cache.principal.description,
+                    "\(cache.tickets.count)", expiry(cache.earliestExpiry, now: now),
+                ]
+            }
+            let header = [" ", "CACHE", "PRINCIPAL", "TICKETS", "EARLIEST EXPIRY"]
+            var widths = header.map(\.count)
+            for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
+            func line(_ cells: [String]) -> String {
+                cells.enumerated().map { Display.pad($0.element, widths[$0.offset]) }.joined(separator: "  ")
+                    .trimmingTrailingSpaces() + "\n"
+            }
+            var out = line(header)
+            for (index, row) in rows.enumerated() {
+                out += line(row)
+                if verbose {
+                    for ticket in caches[index].tickets {
+                        let state = ticket.endtime != 0 && ticket.endtime <= now ? "  EXPIRED" : ""
+                        out += "      \(ticket.server)\(state)\n"
+                        out += "        valid \(Display.time(ticket.starttime != 0 ? ticket.starttime : ticket.authtime))"
+                        out += " until \(Display.time(ticket.endtime))"
+                        if ticket.renewTill != 0 { out += ", renew until \(Display.time(ticket.renewTill))" }
+                        out += "\n        flags \(Display.flags(ticket.ticketFlags).isEmpty ? "-" : Display.flags(ticket.ticketFlags))"
+                        out += ", \(Display.enctype(ticket.enctype))\n"
+                    }
+                }
+            }
+            return out
+        }
+
+        static func json(_ caches: [CacheSummary], now: UInt32) -> String {
+            func optionalTime(_ value: UInt32) -> String { Display.isoTime(value).map(Display.json) ?? "null" }
+            let items = caches.map { cache in
+                let tickets = cache.tickets.map { ticket in
+                    "{\"server\":\(Display.json(ticket.server.description)),"
+                        + "\"client\":\(Display.json(ticket.client.description)),"
+                        + "\"start\":\(optionalTime(ticket.starttime != 0 ? ticket.starttime : ticket.authtime)),"
+                        + "\"end\":\(optionalTime(ticket.endtime)),\"renew_till\":\(optionalTime(ticket.renewTill)),"
+                        + "\"expired\":\(ticket.endtime != 0 && ticket.endtime <= now),"
+                        + "\"flags\":\(Display.json(Display.flags(ticket.ticketFlags))),"
+                        + "\"enctype\":\(Display.json(Display.enctype(ticket.enctype)))}"
+                }
+                return "{\"cache\":\(Display.json("KCM:\(cache.name)")),"
+                    + "\"principal\":\(Display.json(cache.principal.description)),\"default\":\(cache.isDefault),"
+                    + "\"tickets\":\(cache.tickets.count),"
+                    + "\"earliest_expiry\":\(cache.earliestExpiry.map { optionalTime($0) } ?? "null"),"
+                    + "\"credentials\":[\(tickets.joined(separator: ","))]}"
+            }
+            return "{\"caches\":[\(items.joined(separator: ","))]}"
+        }
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var copy = self
+        while copy.last == " " { copy.removeLast() }
+        return copy
+    }
+}
