@@ -81,6 +81,9 @@ let package = Package(
             dependencies: ["CCacheDaemon", "CredentialStore", "KCM", "CSupport"],
             swiftSettings: strictSwift
         ),
+        .testTarget(
+            name: "CCacheClientTests", dependencies: ["CCacheClient", "SessionRuntime", "KCM", "CSupport"],
+            swiftSettings: strictSwift),
         .testTarget(name: "EndToEndTests", dependencies: ["KCM"], swiftSettings: strictSwift),
     ]
 )

@@ -25,7 +25,8 @@ public struct SessionPaths: Hashable, Sendable {
         self.krb5Fragment = krb5Fragment
     }
 
-    /// The paths for this process: `CCACHED_SOCKET` if set; otherwise
+    /// The paths for this process: `CCACHED_SOCKET` if set (its directory created 0700 if missing,
+    /// else checked like the others); otherwise
     /// `<runtime>/ccached/<session>/` where `<runtime>` is `$XDG_RUNTIME_DIR`, else `/run/user/<uid>`
     /// if it exists, else `/tmp/ccached-<uid>`. Creates missing directories 0700 and checks every
     /// one with `lstat`: a link, another owner or a group/world-writable mode is refused.
@@ -34,7 +35,12 @@ public struct SessionPaths: Hashable, Sendable {
     {
         if let socket = environment["CCACHED_SOCKET"], !socket.isEmpty {
             let directory = parentDirectory(of: socket)
-            try RuntimeDirectory.check(directory, uid: uid, mustBePrivate: false)
+            var info = stat()
+            if lstat(directory, &info) != 0 && errno == ENOENT {
+                try RuntimeDirectory.ensure(directory, uid: uid)
+            } else {
+                try RuntimeDirectory.check(directory, uid: uid, mustBePrivate: false)
+            }
             return SessionPaths(
                 session: nil, directory: directory, socket: socket, spawnLock: socket + ".lock",
                 krb5Fragment: socket + ".krb5.conf")

@@ -1,0 +1,179 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `ccachectl` against the testbed's daemon and KDC, with the real MIT tools on the other side.
+@Suite("ccachectl")
+struct CCacheCtlTests {
+    let ccachectl = URL(fileURLWithPath: ccachedBinary).deletingLastPathComponent().appendingPathComponent("ccachectl").path
+
+    /// The testbed's environment with ccachectl pointed at the testbed's daemon.
+    func environment(_ bed: KerberosTestbed) -> [String: String] {
+        ["CCACHED_SOCKET": bed.socketPath, "CCACHED_DAEMON": ccachedBinary]
+    }
+
+    @Test("import of a FILE cache from a real kinit, then klist through KCM; export back to FILE")
+    func importAndExport() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let file = "FILE:" + bed.directory.appendingPathComponent("krb5cc_import").path
+        let kinit = try bed.run(["kinit", "-c", file, "alice"], input: "pw-alice\n")
+        #expect(kinit.succeeded, "\(kinit)")
+        #expect(try bed.run(["kvno", "-c", file, "host/localhost"]).succeeded)
+        let fileListing = try bed.run(["klist", "-c", file])
+
+        let imported = try bed.run([ccachectl, "import", file, "--remove-source"], extra: environment(bed))
+        #expect(imported.succeeded, "\(imported)")
+        #expect(imported.stdout.contains("for alice@CCACHED.TEST into KCM:\(getuid())"), "\(imported)")
+        #expect(!FileManager.default.fileExists(atPath: String(file.dropFirst(5))))
+        let kcmListing = try bed.expectSuccess("klist")
+        // Same tickets, same times: only the cache name line differs.
+        #expect(
+            kcmListing.stdout.split(separator: "\n").dropFirst() == fileListing.stdout.split(separator: "\n").dropFirst(),
+            "\(fileListing)\n\(kcmListing)")
+        #expect(try bed.run("kvno", "host/localhost").succeeded)
+        #expect(!bed.daemonLogText.contains("STORE -> OK"), "kvno should have found the imported ticket")
+
+        let exported = bed.directory.appendingPathComponent("krb5cc_export").path
+        let export = try bed.run([ccachectl, "export", "alice", "FILE:" + exported], extra: environment(bed))
+        #expect(export.succeeded, "\(export)")
+        let back = try bed.run(["klist", "-c", "FILE:" + exported])
+        #expect(back.succeeded, "\(back)")
+        #expect(back.stdout.split(separator: "\n").dropFirst() == kcmListing.stdout.split(separator: "\n").dropFirst())
+    }
+
+    @Test("eval of 'ccachectl env' in sh points kinit and klist at the session's daemon")
+    func envForShell() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let runtime = bed.directory.appendingPathComponent("xdg")
+        try FileManager.default.createDirectory(atPath: runtime.path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        let script = """
+            set -e
+            eval "$("\(ccachectl)" env)"
+            printf 'pw-carol\\n' | kinit carol >/dev/null
+            klist
+            echo "KRB5CCNAME=$KRB5CCNAME"
+            echo "HEIM_IPC_DIR=$HEIM_IPC_DIR"
+            echo "CCACHED_SOCKET=$CCACHED_SOCKET"
+            "\(ccachectl)" list
+            "\(ccachectl)" stop
+            """
+        let realmConf = bed.directory.appendingPathComponent("kdc/krb5.conf").path
+        let result = try bed.run(
+            ["sh", "-c", script],
+            extra: [
+                "XDG_RUNTIME_DIR": runtime.path, "CCACHED_SESSION": "envtest", "CCACHED_DAEMON": ccachedBinary,
+                "KRB5_CONFIG": realmConf,
+            ])
+        #expect(result.succeeded, "\(result)")
+        let sessionDirectory = runtime.path + "/ccached/envtest"
+        #expect(result.stdout.contains("Default principal: carol@CCACHED.TEST"), "\(result)")
+        #expect(result.stdout.contains("Ticket cache: KCM:\(getuid())"), "\(result)")
+        #expect(result.stdout.contains("KRB5CCNAME=KCM:"))
+        #expect(result.stdout.contains("HEIM_IPC_DIR=\(sessionDirectory)"))
+        #expect(result.stdout.contains("CCACHED_SOCKET=\(sessionDirectory)/.heim_org.h5l.kcm-socket"))
+        #expect(result.stdout.contains("carol@CCACHED.TEST"))
+        // The testbed's own daemon saw none of it.
+        #expect(!bed.daemonLogText.contains("REPLACE"))
+
+        for shell in ["csh", "fish"] {
+            let lines = try bed.run(
+                [ccachectl, "env", "--shell", shell, "--no-start"],
+                extra: ["XDG_RUNTIME_DIR": runtime.path, "CCACHED_SESSION": "envtest"])
+            #expect(lines.succeeded, "\(lines)")
+            #expect(lines.stdout.contains(shell == "csh" ? "setenv KRB5CCNAME 'KCM:';" : "set -gx KRB5CCNAME 'KCM:';"))
+        }
+    }
+
+    @Test("list, list -v and --json describe the caches; status reports the daemon")
+    func listAndStatus() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let env = environment(bed)
+        let empty = try bed.run([ccachectl, "list"], extra: env)
+        #expect(empty.status == 1, "\(empty)")
+        try bed.kinit("alice")
+        try bed.expectSuccess("kvno", "host/localhost", "HTTP/localhost")
+        try bed.kinit("bob")
+
+        let list = try bed.run([ccachectl, "list"], extra: env)
+        #expect(list.succeeded, "\(list)")
+        let lines = list.stdout.split(separator: "\n")
+        #expect(lines.first?.contains("PRINCIPAL") == true)
+        #expect(lines.count == 3, "\(list)")
+        #expect(lines[1].hasPrefix("*") && lines[1].contains("bob@CCACHED.TEST"), "\(list)")
+        #expect(lines[2].contains("alice@CCACHED.TEST") && lines[2].contains("  3  "), "\(list)")
+
+        let verbose = try bed.run([ccachectl, "list", "-v"], extra: env)
+        #expect(verbose.stdout.contains("HTTP/localhost@CCACHED.TEST"), "\(verbose)")
+        #expect(verbose.stdout.contains("aes256-cts-hmac-sha1-96"), "\(verbose)")
+        #expect(verbose.stdout.contains("renew until"), "\(verbose)")
+
+        let json = try bed.run([ccachectl, "list", "--json"], extra: env)
+        let parsed = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let caches = parsed?["caches"] as? [[String: Any]]
+        #expect(caches?.count == 2)
+        #expect(caches?.first?["principal"] as? String == "bob@CCACHED.TEST")
+        #expect(caches?.first?["default"] as? Bool == true)
+        #expect(caches?.last?["tickets"] as? Int == 3)
+        #expect((caches?.last?["credentials"] as? [[String: Any]])?.contains { $0["server"] as? String == "host/localhost@CCACHED.TEST" } == true)
+
+        let status = try bed.run([ccachectl, "status", "--json"], extra: env)
+        let statusObject = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        #expect(statusObject?["pid"] as? Int == Int(bed.daemon?.processIdentifier ?? -1))
+        #expect(statusObject?["caches"] as? Int == 2)
+        #expect(statusObject?["credentials"] as? Int ?? 0 >= 4)
+
+        #expect(try bed.run([ccachectl, "switch", "alice"], extra: env).succeeded)
+        #expect(try bed.expectSuccess("klist").stdout.contains("Default principal: alice@CCACHED.TEST"))
+        let destroy = try bed.run([ccachectl, "destroy", "bob@CCACHED.TEST"], extra: env)
+        #expect(destroy.succeeded, "\(destroy)")
+        #expect(collectionListing(try bed.expectSuccess("klist", "-l").stdout).map(\.principal) == ["alice@CCACHED.TEST"])
+        #expect(try bed.run([ccachectl, "destroy", "--all"], extra: env).succeeded)
+        #expect(try bed.run("klist", "-l").status == 1)
+        let missing = try bed.run([ccachectl, "switch", "nobody-here"], extra: env)
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("no cache named 'nobody-here'"))
+    }
+
+    @Test("eight ccachectl processes starting the daemon at once leave exactly one daemon")
+    func racingProcesses() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let socket = bed.directory.appendingPathComponent("race/kcm.sock").path
+        let env = ["CCACHED_SOCKET": socket, "CCACHED_DAEMON": ccachedBinary]
+        let results = Mutexed<[CommandResult]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            let result = (try? bed.run([ccachectl, "status", "--json"], extra: env))
+                ?? CommandResult(arguments: [], status: -1, stdout: "", stderr: "spawn failed")
+            results.append(result)
+        }
+        let pids = Set(results.value.compactMap { result -> Int? in
+            (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])?["pid"] as? Int
+        })
+        for result in results.value { #expect(result.succeeded, "\(result)") }
+        #expect(pids.count == 1, "\(results.value)")
+        let stop = try bed.run([ccachectl, "stop"], extra: env)
+        #expect(stop.succeeded, "\(stop)")
+        #expect(!FileManager.default.fileExists(atPath: socket))
+        let again = try bed.run([ccachectl, "stop"], extra: env)
+        #expect(again.status == 1)
+    }
+
+    @Test("a runtime directory open to others is refused with a message naming it")
+    func unsafeRuntime() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let runtime = bed.directory.appendingPathComponent("xdg").path
+        mkdir(runtime, 0o700)
+        mkdir(runtime + "/ccached", 0o755)
+        chmod(runtime + "/ccached", 0o755)
+        let result = try bed.run([ccachectl, "status"], extra: ["XDG_RUNTIME_DIR": runtime, "CCACHED_SESSION": "x"])
+        #expect(result.status == 2, "\(result)")
+        #expect(result.stderr.contains("refusing to use \(runtime)/ccached: it is open to group or others (mode 755"), "\(result)")
+    }
+}
