@@ -152,6 +152,11 @@ if ! alive "$DAEMON_PID"; then
 fi
 [ -S "$SOCKET" ] || fail "ccached did not create its socket $SOCKET within 5 s"
 echo "ccached (pid $DAEMON_PID) is listening on $SOCKET"
+# ccachectl finds this daemon through CCACHED_SOCKET, as ssh-add finds ssh-agent through SSH_AUTH_SOCK.
+export CCACHED_SOCKET="$SOCKET"
+if [ -f "$CCACHECTL" ] && [ -x "$CCACHECTL" ]; then
+    run "$CCACHECTL" status
+fi
 
 header "Pointing the MIT Kerberos library at ccached"
 cat >"$TMP/ccached-krb5.conf" <<EOF
@@ -174,12 +179,15 @@ header "Getting service tickets; they are stored in the daemon too"
 run kvno host/localhost HTTP/localhost
 if [ -f "$CCACHECTL" ] && [ -x "$CCACHECTL" ]; then
     header "What the daemon holds, as ccachectl sees it"
-    run "$CCACHECTL" list
+    run "$CCACHECTL" list -v
 fi
 
 header "A second cache in the collection: bob"
 run --input pw-bob kinit bob
 run klist -l
+if [ -f "$CCACHECTL" ] && [ -x "$CCACHECTL" ]; then
+    run "$CCACHECTL" list
+fi
 
 header "Switching the default cache back to alice"
 run kswitch -p alice
