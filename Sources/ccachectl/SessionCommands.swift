@@ -99,10 +99,12 @@ extension CCacheCtl {
                 """)
 
         enum Shell: String, ExpressibleByArgument, CaseIterable {
-            case sh, csh, fish
+            case sh, csh, fish, plain
         }
 
-        @Option(name: .long, help: "The shell syntax: sh (also bash, zsh), csh or fish.")
+        @Option(
+            name: .long,
+            help: "The syntax: sh (also bash, zsh), csh, fish, or plain NAME=value lines (for pam_putenv, EnvironmentFile).")
         var shell: Shell = .sh
 
         @Flag(name: .long, help: "Only print; do not start the daemon.")
@@ -135,6 +137,7 @@ extension CCacheCtl {
             case .sh: "\(name)=\(quote(value)); export \(name);"
             case .csh: "setenv \(name) \(quote(value));"
             case .fish: "set -gx \(name) \(quote(value).replacingAll("\\'", with: "\\\\'"));"
+            case .plain: "\(name)=\(value)"
             }
         }
     }
