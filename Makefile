@@ -9,7 +9,20 @@ CONFIG      ?= debug
 SWIFT_FLAGS ?=
 BIN_DIR      = $(shell $(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --show-bin-path)
 
-.PHONY: all build deps test demo bench bench-full man install uninstall format lint clean help
+# The PAM module is plain C built with cc (not SwiftPM): it must load into sshd, login and su
+# without libswiftCore or a toolchain RUNPATH (STYLE.md, fact 4).
+CC          ?= cc
+PAM_OUT      = .build/pam
+MULTIARCH   := $(shell $(CC) -print-multiarch 2>/dev/null)
+PAMDIR      ?= $(if $(MULTIARCH),/usr/lib/$(MULTIARCH)/security,$(or $(shell pkg-config --variable=libdir pam 2>/dev/null),/usr/lib)/security)
+DOCDIR      ?= $(PREFIX)/share/doc/ccached
+PAM_CFLAGS   = -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Werror -D_GNU_SOURCE \
+               -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
+               -DCCACHECTL_DEFAULT="\"$(PREFIX)/bin/ccachectl\""
+PAM_LDFLAGS  = -shared -Wl,--version-script=pam/pam_ccached.map -Wl,--no-undefined -Wl,-z,relro,-z,now \
+               -Wl,--as-needed
+
+.PHONY: all build deps test demo bench bench-full man pam install uninstall format lint clean help
 
 all: build
 
@@ -19,6 +32,7 @@ help:
 	@echo "make bench   quick benchmark: ccached vs FILE, KEYRING, MEMORY and a raw socket (release build)"
 	@echo "make bench-full  the full benchmark profile (N up to 10,000)"
 	@echo "make build   build ccached (CONFIG=release for an optimised build)"
+	@echo "make pam     build the PAM session module .build/pam/pam_ccached.so (and the tests' PAM harness)"
 	@echo "make man     generate the ccachectl man page (swift-argument-parser's plugin)"
 	@echo "make install install ccached, ccachectl and man pages under \$$(DESTDIR)\$$(PREFIX) (default /usr/local)"
 	@echo "make lint    check formatting with swift format"
@@ -30,7 +44,7 @@ deps:
 build:
 	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS)
 
-test: deps
+test: deps pam
 	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --build-tests
 	CCACHED_BIN="$(BIN_DIR)/ccached" $(SWIFT) test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build
 
@@ -47,6 +61,23 @@ bench-full: deps
 
 man:
 	$(SWIFT) package generate-manual --configuration debug
+
+pam: $(PAM_OUT)/pam_ccached.so $(PAM_OUT)/pam_harness
+
+# Rebuilt when the flags change (PREFIX is compiled in as the default ccachectl path).
+$(PAM_OUT)/cflags: FORCE
+	@mkdir -p $(PAM_OUT)
+	@echo '$(CC) $(PAM_CFLAGS) $(PAM_LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(PAM_CFLAGS) $(PAM_LDFLAGS)' > $@
+
+$(PAM_OUT)/pam_ccached.so: pam/pam_ccached.c pam/pam_ccached.map $(PAM_OUT)/cflags
+	$(CC) $(PAM_CFLAGS) $(PAM_LDFLAGS) -o $@ pam/pam_ccached.c -lpam
+
+# The tests' stand-in for login/sshd: drives a PAM session from a private config directory.
+$(PAM_OUT)/pam_harness: pam/pam_harness.c
+	@mkdir -p $(PAM_OUT)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ pam/pam_harness.c -lpam
+
+FORCE:
 
 # Release binaries with the Swift runtime linked in, so they run without the toolchain.
 install: man

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages ccached needs to build and to run its tests
 # (MIT Kerberos KDC + client tools + headers, libsystemd headers, python3-gssapi,
-# keyutils, procps). Idempotent: prints nothing and exits 0 when all are present.
+# keyutils, procps, the PAM headers for pam_ccached). Idempotent: prints nothing
+# and exits 0 when all are present.
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,7 @@ packages=(
     python3-gssapi
     keyutils
     procps
+    libpam0g-dev
 )
 
 missing=()
