@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages ccached needs to build and to run its tests
 # (MIT Kerberos KDC + client tools + headers, libsystemd headers, python3-gssapi,
-# keyutils, procps, the PAM headers for pam_ccached). Idempotent: prints nothing
+# keyutils, procps, the PAM headers for pam_ccached, gnuplot for the benchmark's
+# plot). Idempotent: prints nothing
 # and exits 0 when all are present.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ packages=(
     keyutils
     procps
     libpam0g-dev
+    gnuplot-nox
 )
 
 missing=()

@@ -1,0 +1,44 @@
+import ArgumentParser
+
+/// How much work one run does. `quick` is what `make bench` runs (a minute or two); `full` adds
+/// 10,000 credentials and more samples.
+enum BenchProfile: String, ExpressibleByArgument, CaseIterable {
+    case quick
+    case full
+
+    /// Credential counts per cache.
+    var credentialCounts: [Int] { self == .quick ? [10, 100, 1000] : [10, 100, 1000, 10_000] }
+
+    /// Random retrievals per flag setting at `n` credentials. Scanning caches (FILE, KEYRING) cost
+    /// milliseconds each at 10,000, so large N get fewer.
+    func retrievals(n: Int) -> Int {
+        switch (self, n) {
+        case (.quick, ...100): 500
+        case (.quick, _): 200
+        case (.full, ...1000): 2000
+        case (.full, _): 200
+        }
+    }
+
+    /// Timed full iterations at `n` credentials.
+    func iterations(n: Int) -> Int {
+        switch (self, n) {
+        case (.quick, ...100): 30
+        case (.quick, _): 10
+        case (.full, ...1000): 100
+        case (.full, _): 10
+        }
+    }
+
+    /// Initialize operations timed per cache type and N.
+    var initializations: Int { self == .quick ? 20 : 100 }
+
+    /// Round trips of the raw socket floor.
+    var echoRoundTrips: Int { self == .quick ? 5000 : 50_000 }
+
+    /// How long each concurrency measurement runs, in milliseconds.
+    var throughputMilliseconds: Int { self == .quick ? 1000 : 3000 }
+
+    /// Cold starts timed (the median is reported).
+    var coldStarts: Int { self == .quick ? 20 : 40 }
+}

@@ -1,0 +1,164 @@
+/// Everything one run measured.
+struct BenchResults {
+    /// ccached's memory around loading N credentials into a fresh daemon.
+    struct DaemonMemory {
+        let n: Int
+        /// The fresh daemon before any client connected.
+        let idle: ProcessMemory
+        /// After the client connected and initialized its cache.
+        let beforeLoad: ProcessMemory
+        /// After all N credentials were stored.
+        let afterLoad: ProcessMemory
+
+        /// Private bytes the daemon gained per stored credential.
+        var privateBytesPerCredential: Double { Double(afterLoad.privateBytes - beforeLoad.privateBytes) / Double(n) }
+    }
+
+    var profile: BenchProfile
+    var machine: MachineDescription
+    var floor = LatencySamples()
+    var phases: [PhaseResult] = []
+    var verified: [String: Bool] = [:]
+    var throughput: [ThroughputRun.Result] = []
+    var daemonMemory: [DaemonMemory] = []
+    var coldStart = LatencySamples()
+    var ccachectlStatus = LatencySamples()
+    var ccachectlNote: String?
+    var skipped: [CacheKind: String] = [:]
+    /// The CPU the latency measurements were pinned to, if any.
+    var pinnedCPU: Int?
+    var problems: [String] = []
+
+    init(profile: BenchProfile, machine: MachineDescription) {
+        self.profile = profile
+        self.machine = machine
+    }
+
+    func phase(_ kind: CacheKind, _ n: Int, _ phase: Phase) -> PhaseResult? {
+        phases.first { $0.kind == kind && $0.n == n && $0.phase == phase }
+    }
+
+    func p50(_ kind: CacheKind, _ n: Int, _ phase: Phase) -> Double {
+        guard let result = self.phase(kind, n, phase), !result.samples.isEmpty else { return .nan }
+        return result.samples.p50
+    }
+
+    /// ccached's p50 for `phase` over the floor: the floor sampled alternately with the phase when
+    /// there is one, else the run's floor.
+    func floorRatio(_ n: Int, _ phase: Phase) -> Double {
+        guard let result = self.phase(.kcm, n, phase), !result.samples.isEmpty else { return .nan }
+        return result.samples.p50 / (result.floor?.p50 ?? floor.p50)
+    }
+
+    func throughput(_ label: String, processes: Int) -> ThroughputRun.Result? {
+        throughput.first { $0.label == label && $0.processes == processes }
+    }
+
+    /// The size of one synthetic credential in the KCM (FILE v4) encoding, for service index `i`.
+    static func encodedCredentialBytes(serviceIndex: Int) -> Int {
+        let realm = SyntheticCredentials.realm.utf8.count
+        let client = 8 + (4 + realm) + (4 + "bench".utf8.count)
+        let server = 8 + (4 + realm) + (4 + "svc\(serviceIndex)".utf8.count) + (4 + "host.bench".utf8.count)
+        let key = 2 + 4 + 32
+        let fixed = 16 + 1 + 4 + 4 + 4  // times, is_skey, flags, no addresses, no authdata
+        return client + server + key + fixed + (4 + SyntheticCredentials.ticketSize) + 4
+    }
+
+    /// The mean encoded size over services 0..<n.
+    static func meanEncodedCredentialBytes(n: Int) -> Double {
+        let total = (0..<n).reduce(0) { $0 + encodedCredentialBytes(serviceIndex: $1) }
+        return Double(total) / Double(max(n, 1))
+    }
+}
+
+/// One line of the target check.
+struct TargetCheck {
+    let name: String
+    let measured: String
+    let limit: String
+    /// nil when not measured in this run.
+    let holds: Bool?
+}
+
+extension BenchResults {
+    var credentialCounts: [Int] { Array(Set(phases.map(\.n))).sorted() }
+
+    /// The targets, each measured as a ratio within this run.
+    var targets: [TargetCheck] {
+        var checks: [TargetCheck] = []
+        let ns = credentialCounts
+        for (phase, label) in [
+            (Phase.retrieve, "retrieve p50"), (.retrieveNameOnly, "retrieve name-only p50"), (.store, "store p50"),
+        ] {
+            let ratios = ns.map { floorRatio($0, phase) }
+            checks.append(
+                TargetCheck(
+                    name: "\(label) ≤ 2× floor, every N",
+                    measured: zip(ns, ratios).map { "\($0): \(NumberFormat.ratio($1))" }.joined(separator: ", "),
+                    limit: "2.00×",
+                    holds: ratios.isEmpty || ratios.contains { !$0.isFinite } ? nil : ratios.allSatisfy { $0 <= 2 }))
+        }
+        let memoryNs = ns.filter { $0 == 100 || $0 == 1000 }
+        let memoryRatios = memoryNs.map { p50(.kcm, $0, .iterate) / p50(.memory, $0, .iterate) }
+        checks.append(
+            TargetCheck(
+                name: "iteration ≤ 2× MEMORY at N=100, 1,000",
+                measured: zip(memoryNs, memoryRatios).map { "\($0): \(NumberFormat.ratio($1))" }.joined(
+                    separator: ", "),
+                limit: "2.00×",
+                holds: memoryRatios.contains { !$0.isFinite } ? nil : memoryRatios.allSatisfy { $0 <= 2 }))
+        let fileRatios = ns.map { p50(.kcm, $0, .iterate) / p50(.file, $0, .iterate) }
+        checks.append(
+            TargetCheck(
+                name: "iteration faster than FILE, every N",
+                measured: zip(ns, fileRatios).map { "\($0): \(NumberFormat.ratio($1))" }.joined(separator: ", "),
+                limit: "< 1.00×", holds: fileRatios.contains { !$0.isFinite } ? nil : fileRatios.allSatisfy { $0 < 1 }))
+        let big = verified["KCM/10000"]
+        checks.append(
+            TargetCheck(
+                name: "N=10,000 iteration (GET_CRED_LIST > 10 MiB → UUID fallback) correct",
+                measured: big.map { $0 ? "all 10,000 once each" : "WRONG" } ?? "not run (full profile)",
+                limit: "correct", holds: big))
+        if let one = throughput("KCM", processes: 1), let two = throughput("KCM", processes: 2) {
+            let scale = two.operationsPerSecond / one.operationsPerSecond
+            var measured = NumberFormat.ratio(scale)
+            var worst = scale
+            if let pinned = throughput("KCM pinned", processes: 1) {
+                let pinnedScale = two.operationsPerSecond / pinned.operationsPerSecond
+                measured += " (over the pinned single client: \(NumberFormat.ratio(pinnedScale)))"
+                worst = min(worst, pinnedScale)
+            }
+            checks.append(
+                TargetCheck(
+                    name: "2 clients ≥ 1.6× one client's throughput", measured: measured, limit: "1.60×",
+                    holds: worst >= 1.6))
+        }
+        if !coldStart.isEmpty {
+            let ms = coldStart.p50 / 1e6
+            checks.append(
+                TargetCheck(
+                    name: "ccached cold start (median)", measured: NumberFormat.fixed(ms, 1) + " ms", limit: "20 ms",
+                    holds: ms <= 20))
+        }
+        if let fresh = daemonMemory.first {
+            checks.append(
+                TargetCheck(
+                    name: "idle RSS (VmRSS)",
+                    measured: NumberFormat.mebibytes(fresh.idle.residentBytes) + " (private "
+                        + NumberFormat.mebibytes(fresh.idle.privateBytes) + ")",
+                    limit: "10 MiB", holds: fresh.idle.residentBytes <= 10 * 1_048_576))
+        }
+        if let largest = daemonMemory.max(by: { $0.n < $1.n }) {
+            let perTicket = largest.privateBytesPerCredential
+            let limit = Double(SyntheticCredentials.ticketSize + 512)
+            let note = largest.n == 10_000 ? "" : " (N=\(largest.n); the target is at 10,000: full profile)"
+            checks.append(
+                TargetCheck(
+                    name: "memory per ticket ≤ ticket bytes + 512 B",
+                    measured: NumberFormat.fixed(perTicket, 0) + " B" + note,
+                    limit: NumberFormat.fixed(limit, 0) + " B",
+                    holds: largest.n == 10_000 ? perTicket <= limit : nil))
+        }
+        return checks
+    }
+}

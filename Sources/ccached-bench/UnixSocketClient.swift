@@ -1,0 +1,58 @@
+import CSupport
+import Glibc
+
+/// Connecting to a Unix socket path, and the process on the other end.
+enum UnixSocketClient {
+    /// A connected descriptor, or nil when nobody accepts on `path` (yet).
+    static func connect(_ path: String) -> Int32? {
+        let fd = ccached_unix_stream_socket()
+        guard fd >= 0 else { return nil }
+        guard ccached_connect_unix(fd, path) == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+
+    /// Whether something accepts connections on `path`.
+    static func isListening(_ path: String) -> Bool {
+        guard let fd = connect(path) else { return false }
+        close(fd)
+        return true
+    }
+
+    /// The pid of the process that listens on `path` (SO_PEERCRED), if any.
+    static func listenerPID(_ path: String) -> pid_t? {
+        guard let fd = connect(path) else { return nil }
+        defer { close(fd) }
+        var pid: pid_t = 0
+        var uid: uid_t = 0
+        var gid: gid_t = 0
+        guard ccached_peer_credentials(fd, &pid, &uid, &gid) == 0 else { return nil }
+        return pid
+    }
+
+    /// Writes all of `count` bytes.
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Bool {
+        var sent = 0
+        while sent < count {
+            let n = write(fd, bytes + sent, count - sent)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return false }
+            sent += n
+        }
+        return true
+    }
+
+    /// Reads exactly `count` bytes.
+    static func readExactly(_ fd: Int32, _ bytes: UnsafeMutableRawPointer, _ count: Int) -> Bool {
+        var received = 0
+        while received < count {
+            let n = read(fd, bytes + received, count - received)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return false }
+            received += n
+        }
+        return true
+    }
+}

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# End-to-end figures for Docs/performance.md: the stock MIT tools against a
+# throwaway KDC on 127.0.0.1 (scripts/testkdc.sh), with their tickets in ccached
+# (KCM), a FILE cache and a KEYRING cache. For each type and each run:
+#
+#   kinit alice                    (AS exchange, cache initialised and stored)
+#   kvno svc1 … svc100             (fresh TGT: 100 TGS exchanges, 100 stores)
+#   kvno svc1 … svc100             (again: all 100 found in the cache)
+#   klist                          (101 tickets)
+#   kdestroy
+#
+# and prints the median wall time of each step over the runs, in milliseconds.
+#
+#   scripts/bench-e2e.sh --bin BINDIR [--runs N] [--json FILE] [--pin-cpu CPU|none]
+#
+# BINDIR holds ccached. --json appends one JSON line per (type, step). Like the
+# benchmark, everything runs on one CPU by default (the last one), so that the
+# tools, the KDC and ccached hand over by plain context switches and the three
+# cache types are compared under the same conditions; --pin-cpu none disables it.
+# Everything lives in a temporary directory that is removed at the end.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PROG=${0##*/}
+SERVICES=100
+
+die() {
+    echo "$PROG: $*" >&2
+    exit 1
+}
+
+# ---- one measurement sequence (run as a sub-process, under `keyctl session` for KEYRING) ----
+if [ "${1:-}" = --measure ]; then
+    type=$1 && type=$2
+    principals=()
+    for ((i = 1; i <= SERVICES; i++)); do principals+=("svc$i/localhost"); done
+    now() { echo "${EPOCHREALTIME/./}"; }
+    ms() { echo $((($2 - $1) / 1000)).$(printf '%03d' $((($2 - $1) % 1000))); }
+    kdestroy -q 2>/dev/null || true
+    t0=$(now)
+    printf 'pw-alice\n' | kinit alice >/dev/null
+    t1=$(now)
+    kvno -q "${principals[@]}" >/dev/null
+    t2=$(now)
+    kvno -q "${principals[@]}" >/dev/null
+    t3=$(now)
+    listing=$(klist)
+    t4=$(now)
+    kdestroy
+    t5=$(now)
+    tickets=$(grep -c '@CCACHED.TEST$' <<<"$listing" || true)
+    [ "$tickets" -ge $((SERVICES + 1)) ] || {
+        echo "$PROG: $type: klist listed $tickets tickets, expected $((SERVICES + 1))" >&2
+        exit 1
+    }
+    echo "kinit=$(ms "$t0" "$t1") kvno_fresh=$(ms "$t1" "$t2") kvno_cached=$(ms "$t2" "$t3") klist=$(ms "$t3" "$t4") kdestroy=$(ms "$t4" "$t5")"
+    exit 0
+fi
+
+BIN=
+RUNS=5
+JSON=
+PIN=default
+while [ $# -gt 0 ]; do
+    case $1 in
+        --bin) BIN=$2; shift 2 ;;
+        --runs) RUNS=$2; shift 2 ;;
+        --json) JSON=$2; shift 2 ;;
+        --pin-cpu) PIN=$2; shift 2 ;;
+        *) echo "usage: $PROG --bin BINDIR [--runs N] [--json FILE] [--pin-cpu CPU|none]" >&2; exit 2 ;;
+    esac
+done
+[ -n "$BIN" ] && [ -x "$BIN/ccached" ] || die "no ccached in '${BIN:-}' (give --bin BINDIR)"
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs takes a positive number"
+for tool in kinit kvno klist kdestroy keyctl python3; do
+    command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-deps.sh)"
+done
+
+if [ "$PIN" = default ]; then PIN=$(($(nproc) - 1)); fi
+if [ "$PIN" != none ]; then
+    # This shell, and so the KDC, ccached and every tool started from it.
+    taskset -cp "$PIN" $$ >/dev/null || die "cannot pin to CPU $PIN"
+fi
+
+TMP=$(mktemp -d /tmp/ccached-bench-e2e.XXXXXX)
+DAEMON_PID=
+cleanup() {
+    [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null || true
+    "$ROOT/scripts/testkdc.sh" stop "$TMP/kdc" >/dev/null 2>&1 || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+echo "$PROG: starting a test KDC with $SERVICES services" >&2
+"$ROOT/scripts/testkdc.sh" start "$TMP/kdc" --services "$SERVICES" >"$TMP/kdc.log" 2>&1 ||
+    { cat "$TMP/kdc.log" >&2; die "the test KDC did not start"; }
+# shellcheck disable=SC1091
+. "$TMP/kdc/kdc.env"
+
+SOCKET=$TMP/kcm/socket
+"$BIN/ccached" --socket "$SOCKET" 2>"$TMP/ccached.log" &
+DAEMON_PID=$!
+for ((i = 0; i < 250; i++)); do
+    [ -S "$SOCKET" ] && break
+    sleep 0.02
+done
+[ -S "$SOCKET" ] || die "ccached did not create $SOCKET"
+cat >"$TMP/kcm.conf" <<CONF
+[libdefaults]
+    kcm_socket = $SOCKET
+CONF
+
+measure() {
+    local type=$1
+    case $type in
+        KCM)
+            KRB5_CONFIG="$TMP/kcm.conf:$KRB5_REALM_CONF" KRB5CCNAME=KCM:e2e "$0" --measure KCM ;;
+        FILE)
+            KRB5_CONFIG="$KRB5_REALM_CONF" KRB5CCNAME="FILE:$TMP/cc.file" "$0" --measure FILE ;;
+        KEYRING)
+            # A fresh session keyring per run, gone when the run ends.
+            KRB5_CONFIG="$KRB5_REALM_CONF" KRB5CCNAME=KEYRING:session:e2e \
+                keyctl session ccached-bench-e2e "$0" --measure KEYRING ;;
+    esac
+}
+
+types=(KCM FILE)
+if keyctl session - true >/dev/null 2>&1; then types+=(KEYRING); else echo "skipped KEYRING: the kernel refuses a session keyring" >&2; fi
+
+for type in "${types[@]}"; do
+    measure "$type" >/dev/null # warm-up: page cache, KDC database
+    for ((run = 1; run <= RUNS; run++)); do
+        echo "$type $(measure "$type")" >>"$TMP/times"
+    done
+done
+
+python3 - "$TMP/times" "$RUNS" "$PIN" "${JSON:-}" <<'PY'
+import json, statistics, sys
+times, runs, pin, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+steps = ["kinit", "kvno_fresh", "kvno_cached", "klist", "kdestroy"]
+titles = {"kinit": "kinit", "kvno_fresh": "kvno ×100, fresh TGT", "kvno_cached": "kvno ×100, cached",
+          "klist": "klist (101 tickets)", "kdestroy": "kdestroy"}
+samples = {}
+for line in open(times):
+    type_, *pairs = line.split()
+    for pair in pairs:
+        key, value = pair.split("=")
+        samples.setdefault((type_, key), []).append(float(value))
+types = [t for t in ("KCM", "FILE", "KEYRING") if (t, "kinit") in samples]
+print(f"End-to-end with the MIT tools and a test KDC: median of {runs} runs, ms"
+      + (f" (all on CPU {pin})" if pin != "none" else ""))
+print(f"{'step':<24}" + "".join(f"{('KCM (ccached)' if t == 'KCM' else t):>16}" for t in types))
+lines = []
+for step in steps:
+    row = f"{titles[step]:<24}"
+    for t in types:
+        values = samples[(t, step)]
+        median = statistics.median(values)
+        row += f"{median:>16.1f}"
+        lines.append({"record": "e2e", "type": t, "step": step, "runs": len(values),
+                      "median_ms": round(median, 3), "min_ms": min(values), "max_ms": max(values),
+                      "pinned_cpu": None if pin == "none" else int(pin)})
+    print(row)
+if out:
+    with open(out, "a") as f:
+        for line in lines:
+            f.write(json.dumps(line) + "\n")
+PY
