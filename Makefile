@@ -34,7 +34,8 @@ help:
 	@echo "make build   build ccached (CONFIG=release for an optimised build)"
 	@echo "make pam     build the PAM session module .build/pam/pam_ccached.so (and the tests' PAM harness)"
 	@echo "make man     generate the ccachectl man page (swift-argument-parser's plugin)"
-	@echo "make install install ccached, ccachectl and man pages under \$$(DESTDIR)\$$(PREFIX) (default /usr/local)"
+	@echo "make install install ccached, ccachectl, man pages and docs under \$$(DESTDIR)\$$(PREFIX) (default /usr/local),"
+	@echo "             pam_ccached.so under \$$(DESTDIR)\$$(PAMDIR) ($(PAMDIR))"
 	@echo "make lint    check formatting with swift format"
 	@echo "make clean   remove build products"
 
@@ -79,17 +80,26 @@ $(PAM_OUT)/pam_harness: pam/pam_harness.c
 
 FORCE:
 
+DOC_FILES    = README.md Docs/integration.md Docs/client.md Docs/architecture.md Docs/protocol.md
+
 # Release binaries with the Swift runtime linked in, so they run without the toolchain.
-install: man
+# The PAM module goes to the system's module directory (PAMDIR), not under PREFIX: PAM only looks
+# there; it runs $(PREFIX)/bin/ccachectl, so it is built for this PREFIX.
+install: man $(PAM_OUT)/pam_ccached.so
 	$(SWIFT) build -c release --static-swift-stdlib
 	install -D -m 0755 "$$($(SWIFT) build -c release --static-swift-stdlib --show-bin-path)/ccached" "$(DESTDIR)$(PREFIX)/bin/ccached"
 	install -D -m 0755 "$$($(SWIFT) build -c release --static-swift-stdlib --show-bin-path)/ccachectl" "$(DESTDIR)$(PREFIX)/bin/ccachectl"
 	install -D -m 0644 Docs/man/ccached.8 "$(DESTDIR)$(PREFIX)/share/man/man8/ccached.8"
 	install -D -m 0644 $(MAN_OUT)/ccachectl/ccachectl.1 "$(DESTDIR)$(PREFIX)/share/man/man1/ccachectl.1"
+	install -D -m 0644 $(PAM_OUT)/pam_ccached.so "$(DESTDIR)$(PAMDIR)/pam_ccached.so"
+	install -D -m 0644 -t "$(DESTDIR)$(DOCDIR)" $(DOC_FILES) pam/krb5.conf.d-ccached.example
 
 uninstall:
 	rm -f "$(DESTDIR)$(PREFIX)/bin/ccached" "$(DESTDIR)$(PREFIX)/bin/ccachectl" \
 	      "$(DESTDIR)$(PREFIX)/share/man/man8/ccached.8" "$(DESTDIR)$(PREFIX)/share/man/man1/ccachectl.1"
+	rm -f "$(DESTDIR)$(PAMDIR)/pam_ccached.so" "$(DESTDIR)$(DOCDIR)/krb5.conf.d-ccached.example" \
+	      $(foreach doc,$(notdir $(DOC_FILES)),"$(DESTDIR)$(DOCDIR)/$(doc)")
+	-rmdir "$(DESTDIR)$(DOCDIR)" 2>/dev/null
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
