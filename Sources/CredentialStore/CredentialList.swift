@@ -14,7 +14,7 @@ public struct CredentialList {
     private var slots: [Entry?] = []
     private var slotByUUID: [KCMUUID: Int] = [:]
     /// Server index key → slots in ascending order.
-    private var slotsByServer: [Int: [Int]] = [:]
+    private var slotsByServer: [Int: ServerSlotBucket] = [:]
     public private(set) var count = 0
     /// Total encoded bytes of the live credentials.
     public private(set) var byteCount = 0
@@ -28,7 +28,12 @@ public struct CredentialList {
         let slot = slots.count
         slots.append(Entry(uuid: uuid, credential: credential))
         slotByUUID[uuid] = slot
-        slotsByServer[ServerIndexKey.make(for: credential), default: []].append(slot)
+        let key = ServerIndexKey.make(for: credential)
+        if let bucket = slotsByServer.removeValue(forKey: key) {
+            slotsByServer[key] = bucket.appending(slot)
+        } else {
+            slotsByServer[key] = .one(slot)
+        }
         count += 1
         byteCount += credential.bytes.count
     }
@@ -54,7 +59,8 @@ public struct CredentialList {
     /// The first credential in storage order that the matcher accepts.
     public func first(matching matcher: CredentialMatcher) -> Entry? {
         if let key = matcher.serverIndexKey {
-            for slot in slotsByServer[key] ?? [] {
+            guard let bucket = slotsByServer[key] else { return nil }
+            for slot in bucket {
                 if let entry = slots[slot], matcher.matches(entry.credential) { return entry }
             }
             return nil
@@ -68,7 +74,7 @@ public struct CredentialList {
     public mutating func removeAll(matching matcher: CredentialMatcher) -> Int {
         let candidates: [Int]
         if let key = matcher.serverIndexKey {
-            candidates = slotsByServer[key] ?? []
+            candidates = slotsByServer[key].map { Array($0) } ?? []
         } else {
             candidates = Array(slots.indices)
         }
@@ -88,7 +94,8 @@ public struct CredentialList {
     @discardableResult
     public mutating func removeSuperseded(by credential: KCMCredential) -> Int {
         var removed = 0
-        for slot in slotsByServer[ServerIndexKey.make(for: credential)] ?? [] {
+        guard let bucket = slotsByServer[ServerIndexKey.make(for: credential)] else { return 0 }
+        for slot in bucket {
             guard let old = slots[slot]?.credential else { continue }
             if old.serverKey.elementsEqual(credential.serverKey), old.clientKey.elementsEqual(credential.clientKey),
                 old.isSKey == credential.isSKey, old.secondTicket.elementsEqual(credential.secondTicket)
@@ -111,9 +118,8 @@ public struct CredentialList {
         slots[slot] = nil
         slotByUUID[entry.uuid] = nil
         let key = ServerIndexKey.make(for: entry.credential)
-        if var bucket = slotsByServer.removeValue(forKey: key) {
-            if let position = bucket.firstIndex(of: slot) { bucket.remove(at: position) }
-            if !bucket.isEmpty { slotsByServer[key] = bucket }
+        if let bucket = slotsByServer.removeValue(forKey: key) {
+            slotsByServer[key] = bucket.removing(slot)
         }
         count -= 1
         byteCount -= entry.credential.bytes.count
