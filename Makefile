@@ -5,6 +5,10 @@ SWIFT       ?= swift
 PREFIX      ?= /usr/local
 DESTDIR     ?=
 MAN_OUT      = .build/plugins/GenerateManual/outputs
+# systemd user units and the environment.d snippet (systemd also searches /usr/local/lib/...).
+USERUNITDIR ?= $(PREFIX)/lib/systemd/user
+ENVDDIR     ?= $(PREFIX)/lib/environment.d
+UNITS        = ccached.socket ccached.service ccached-krb5-conf.service
 CONFIG      ?= debug
 SWIFT_FLAGS ?=
 BIN_DIR      = $(shell $(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --show-bin-path)
@@ -93,6 +97,11 @@ install: man $(PAM_OUT)/pam_ccached.so
 	install -D -m 0644 $(MAN_OUT)/ccachectl/ccachectl.1 "$(DESTDIR)$(PREFIX)/share/man/man1/ccachectl.1"
 	install -D -m 0644 $(PAM_OUT)/pam_ccached.so "$(DESTDIR)$(PAMDIR)/pam_ccached.so"
 	install -D -m 0644 -t "$(DESTDIR)$(DOCDIR)" $(DOC_FILES) pam/krb5.conf.d-ccached.example
+	for unit in $(UNITS); do \
+	    sed 's#/usr/local/bin/#$(PREFIX)/bin/#g' "systemd/$$unit" > "systemd/$$unit.tmp" && \
+	    install -D -m 0644 "systemd/$$unit.tmp" "$(DESTDIR)$(USERUNITDIR)/$$unit" && rm -f "systemd/$$unit.tmp"; \
+	done
+	install -D -m 0644 systemd/environment.d/60-ccached.conf "$(DESTDIR)$(ENVDDIR)/60-ccached.conf"
 
 uninstall:
 	rm -f "$(DESTDIR)$(PREFIX)/bin/ccached" "$(DESTDIR)$(PREFIX)/bin/ccachectl" \
@@ -100,6 +109,7 @@ uninstall:
 	rm -f "$(DESTDIR)$(PAMDIR)/pam_ccached.so" "$(DESTDIR)$(DOCDIR)/krb5.conf.d-ccached.example" \
 	      $(foreach doc,$(notdir $(DOC_FILES)),"$(DESTDIR)$(DOCDIR)/$(doc)")
 	-rmdir "$(DESTDIR)$(DOCDIR)" 2>/dev/null
+	rm -f $(foreach unit,$(UNITS),"$(DESTDIR)$(USERUNITDIR)/$(unit)") "$(DESTDIR)$(ENVDDIR)/60-ccached.conf"
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

@@ -33,7 +33,7 @@ let package = Package(
         .target(
             name: "CCacheDaemon",
             dependencies: [
-                "KCM", "CredentialStore", "CSupport",
+                "KCM", "CredentialStore", "CSupport", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

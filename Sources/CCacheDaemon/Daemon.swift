@@ -38,9 +38,14 @@ public final class Daemon: Sendable {
         }
         defer { close(signals) }
 
+        var systemd = SystemdIntegration()
         let listener: UnixSocketListener
         do {
-            listener = try UnixSocketListener.bind(path: configuration.socketPath)
+            if let activated = try SystemdIntegration.activatedSocket() {
+                listener = UnixSocketListener.adopt(fileDescriptor: activated, path: configuration.socketPath)
+            } else {
+                listener = try UnixSocketListener.bind(path: configuration.socketPath)
+            }
         } catch .alreadyRunning(let path) {
             logger.notice("a ccached daemon already answers at \(path); leaving it be")
             reportReadiness("EXISTS")
@@ -57,20 +62,43 @@ public final class Daemon: Sendable {
                 "root_allowed": "\(configuration.allowsRoot)", "idle_timeout": "\(configuration.idleTimeout)",
             ])
         reportReadiness("READY")
+        systemd.notify("READY=1\nSTATUS=listening, no caches")
+        defer { systemd.notify("STOPPING=1") }
+        // Logout ends the session's tickets: watch the login session when there is one.
+        let sessionMonitor = LoginSessionMonitor()
+        if let sessionMonitor {
+            logger.info("watching login session \(sessionMonitor.session); its end wipes every cache")
+        }
 
         var descriptors = [
             pollfd(fd: listener.fileDescriptor, events: Int16(POLLIN), revents: 0),
             pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
         ]
+        if let sessionMonitor {
+            descriptors.append(pollfd(fd: sessionMonitor.fileDescriptor, events: Int16(POLLIN), revents: 0))
+        }
         let idleLimit = configuration.idleTimeout
-        // Checked once a second while an idle timeout is set; otherwise poll sleeps until woken.
-        let pollTimeout: Int32 = idleLimit > 0 ? 1000 : -1
+        // Woken once a second for the idle timeout, the watchdog and STATUS=; otherwise poll sleeps.
+        let periodic = idleLimit > 0 || systemd.watchdogMicroseconds != nil || getenv("NOTIFY_SOCKET") != nil
+        let pollTimeout: Int32 = periodic ? 1000 : -1
         var idleSince: UInt64?
         while true {
             let ready = poll(&descriptors, nfds_t(descriptors.count), pollTimeout)
             if ready < 0 {
                 if errno == EINTR { continue }
                 throw .system(operation: "poll", errno: errno)
+            }
+            if descriptors.count > 2, descriptors[2].revents != 0, let sessionMonitor,
+                sessionMonitor.sessionHasEnded()
+            {
+                logger.info("login session \(sessionMonitor.session) ended; wiping every cache and exiting")
+                break
+            }
+            if periodic {
+                let counts = store.withLock { ($0.cacheCount, $0.credentialCount) }
+                systemd.tick(
+                    status: "\(counts.0) cache\(counts.0 == 1 ? "" : "s"), \(counts.1) credential\(counts.1 == 1 ? "" : "s")",
+                    nowMicroseconds: monotonicSeconds() * 1_000_000)
             }
             if idleLimit > 0 {
                 let idle = openConnections.load(ordering: .relaxed) == 0 && store.withLock { $0.cacheCount == 0 }

@@ -2,7 +2,8 @@ import Glibc
 
 /// How a daemon runs: where it listens, whom it serves, and its limits.
 public struct DaemonConfiguration: Sendable {
-    /// The Unix socket path to listen on.
+    /// The Unix socket path to listen on (with socket activation: the path systemd listens on,
+    /// for messages only).
     public var socketPath: String
     /// The uid whose caches the daemon holds (and who may talk to it).
     public var ownerUID: UInt32

@@ -12,6 +12,8 @@ public enum DaemonError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsafeDirectory(path: String, problem: String)
     /// The socket path is too long for a Unix socket address (108 bytes on Linux).
     case pathTooLong(path: String)
+    /// systemd passed sockets ccached cannot use.
+    case activation(String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum DaemonError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsafeDirectory(let path, let problem):
             "refusing to use the socket directory \(path): \(problem). Use a private directory "
                 + "(owned by you, mode 0700), for example $XDG_RUNTIME_DIR/ccached"
+        case .activation(let problem): "socket activation: \(problem)"
         case .pathTooLong(let path):
             "the socket path \(path) is too long for a Unix socket (at most 107 bytes); choose a shorter --socket"
         }

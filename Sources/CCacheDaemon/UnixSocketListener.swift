@@ -14,6 +14,8 @@ public final class UnixSocketListener: Sendable {
     public let fileDescriptor: Int32
     private let device: UInt64
     private let inode: UInt64
+    /// Whether this listener created its path (and so removes it on close).
+    private let ownsPath: Bool
 
     public static func bind(path: String) throws(DaemonError) -> UnixSocketListener {
         guard path.utf8.count < 108, !path.isEmpty else { throw .pathTooLong(path: path) }
@@ -28,10 +30,10 @@ public final class UnixSocketListener: Sendable {
             throw .pathTooLong(path: path)
         }
         unlink(temporary)
-        let oldMask = umask(0o177)
+        // No umask games (the umask is process-wide): the temporary name lives in the private 0700
+        // directory and is made 0600 before it is linked to the path clients see.
         let bound = ccached_bind_unix(fd, temporary)
         let bindErrno = errno
-        umask(oldMask)
         guard bound == 0 else {
             Glibc.close(fd)
             throw .system(operation: "bind(\(temporary))", errno: bindErrno)
@@ -55,11 +57,18 @@ public final class UnixSocketListener: Sendable {
         return UnixSocketListener(path: path, fd: fd, device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
     }
 
-    private init(path: String, fd: Int32, device: UInt64, inode: UInt64) {
+    private init(path: String, fd: Int32, device: UInt64, inode: UInt64, ownsPath: Bool = true) {
         self.path = path
         self.fileDescriptor = fd
         self.device = device
         self.inode = inode
+        self.ownsPath = ownsPath
+    }
+
+    /// Adopts a socket that is already listening (passed by systemd). Its path belongs to whoever
+    /// created it: closing never removes it, so the next connection can activate a new daemon.
+    public static func adopt(fileDescriptor fd: Int32, path: String) -> UnixSocketListener {
+        UnixSocketListener(path: path, fd: fd, device: 0, inode: 0, ownsPath: false)
     }
 
     /// Accepts one connection; nil when the call should simply be retried.
@@ -77,7 +86,7 @@ public final class UnixSocketListener: Sendable {
     /// Stops listening and removes the path if it is still this listener's socket.
     public func close() {
         var info = stat()
-        if lstat(path, &info) == 0, UInt64(info.st_dev) == device, UInt64(info.st_ino) == inode {
+        if ownsPath, lstat(path, &info) == 0, UInt64(info.st_dev) == device, UInt64(info.st_ino) == inode {
             unlink(path)
         }
         Glibc.close(fileDescriptor)
@@ -88,7 +97,9 @@ public final class UnixSocketListener: Sendable {
         var info = stat()
         if lstat(directory, &info) != 0 {
             guard errno == ENOENT else { throw .unsafeDirectory(path: directory, problem: errorText(errno)) }
-            guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
+            if mkdir(directory, 0o700) == 0 {
+                chmod(directory, 0o700)  // whatever the umask
+            } else if errno != EEXIST {
                 throw .unsafeDirectory(path: directory, problem: "cannot create it: \(errorText(errno))")
             }
             guard lstat(directory, &info) == 0 else {

@@ -27,7 +27,7 @@ public enum CredentialStoreError: Error, Equatable, Sendable, CustomStringConver
         case .noMatchingCredential: "no matching credential"
         case .unknownUUID(let uuid): "no credential or cache with UUID \(uuid)"
         case .invalidName(let length):
-            "a cache name must be 1 to \(KCMCacheName.maximumLength) bytes long (got \(length))"
+            "a cache name must be 1 to \(KCMCacheName.maximumLength) bytes long without NUL (got \(length) bytes)"
         }
     }
 }

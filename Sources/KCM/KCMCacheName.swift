@@ -9,8 +9,11 @@ public struct KCMCacheName: Hashable, Sendable, CustomStringConvertible, Express
     public init(_ string: String) { self.bytes = Array(string.utf8) }
     public init(stringLiteral value: String) { self.init(value) }
 
-    /// Whether a client may create a cache of this name: non-empty and at most ``maximumLength`` bytes.
-    public var isValidForCreation: Bool { !bytes.isEmpty && bytes.count <= Self.maximumLength }
+    /// Whether a client may create a cache of this name: non-empty, at most ``maximumLength`` bytes,
+    /// and without a NUL (which would end the name on the wire).
+    public var isValidForCreation: Bool {
+        !bytes.isEmpty && bytes.count <= Self.maximumLength && !bytes.contains(0)
+    }
 
     /// The name as text, with invalid UTF-8 repaired (for logs and display only).
     public var description: String { String(decoding: bytes, as: UTF8.self) }

@@ -7,7 +7,9 @@ public enum RuntimeDirectory {
         var info = stat()
         if lstat(path, &info) != 0 {
             guard errno == ENOENT else { throw .unsafePath(path: path, problem: String(cString: strerror(errno))) }
-            if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            if mkdir(path, 0o700) == 0 {
+                chmod(path, 0o700)  // whatever the umask
+            } else if errno != EEXIST {
                 throw .unsafePath(path: path, problem: "cannot create it: \(String(cString: strerror(errno)))")
             }
         }

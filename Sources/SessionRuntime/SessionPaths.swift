@@ -41,6 +41,13 @@ public struct SessionPaths: Hashable, Sendable {
             } else {
                 try RuntimeDirectory.check(directory, uid: uid, mustBePrivate: false)
             }
+            // A socket with the standard name sits in a session-style directory (e.g. the systemd
+            // user units' %t/ccached/user/): keep that directory's layout.
+            if socket.hasSuffix("/" + socketName) {
+                return SessionPaths(
+                    session: nil, directory: directory, socket: socket, spawnLock: directory + "/spawn.lock",
+                    krb5Fragment: directory + "/krb5.conf")
+            }
             return SessionPaths(
                 session: nil, directory: directory, socket: socket, spawnLock: socket + ".lock",
                 krb5Fragment: socket + ".krb5.conf")

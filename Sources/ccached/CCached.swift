@@ -15,8 +15,17 @@ struct CCached: ParsableCommand {
             SIGTERM or SIGINT stops it: the socket is removed and every credential is wiped.
             """)
 
-    @Option(name: .long, help: "The Unix socket to listen on. Its directory is created 0700 if missing.")
-    var socket: String
+    @Option(
+        name: .long,
+        help: "The Unix socket to listen on. Its directory is created 0700 if missing. With systemd socket activation, the socket systemd passes is used and this path only names it.")
+    var socket: String?
+
+    enum LogTarget: String, ExpressibleByArgument, CaseIterable {
+        case auto, stderr, journal
+    }
+
+    @Option(name: .long, help: "Where logs go: the journal, stderr, or auto (the journal when stderr is connected to it).")
+    var logTarget: LogTarget = .auto
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
@@ -38,10 +47,15 @@ struct CCached: ParsableCommand {
     var readyFd: Int32?
 
     func validate() throws {
+        if socket == nil && getenv("LISTEN_FDS") == nil {
+            throw ValidationError("--socket PATH is required (unless systemd passes the socket)")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("unknown log level '\(logLevel)'")
         }
-        guard maxRequestBytes >= 1024 else { throw ValidationError("--max-request-bytes must be at least 1024") }
+        guard maxRequestBytes >= 1024, maxRequestBytes <= 1 << 30 else {
+            throw ValidationError("--max-request-bytes must be between 1024 and 1073741824 (1 GiB)")
+        }
         if let readyFd, fcntl(readyFd, F_GETFD) < 0 {
             throw ValidationError("--ready-fd \(readyFd) is not an open file descriptor")
         }
@@ -49,7 +63,13 @@ struct CCached: ParsableCommand {
 
     func run() throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        let journal = logTarget == .journal || (logTarget == .auto && JournalLogHandler.standardErrorIsJournal)
         LoggingSystem.bootstrap { label in
+            if journal {
+                var handler = JournalLogHandler(identifier: "ccached")
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
@@ -57,7 +77,7 @@ struct CCached: ParsableCommand {
         let logger = Logger(label: "ccached")
         let daemon = Daemon(
             configuration: DaemonConfiguration(
-                socketPath: socket, allowsRoot: !denyRoot, maximumRequestLength: maxRequestBytes,
+                socketPath: socket ?? "(socket passed by systemd)", allowsRoot: !denyRoot, maximumRequestLength: maxRequestBytes,
                 idleTimeout: idleTimeout, readyDescriptor: readyFd),
             logger: logger)
         do {

@@ -37,6 +37,12 @@ struct SessionRuntimeTests {
         #expect(paths.isExplicitSocket)
         #expect(paths.socket == scratch.path + "/my.sock")
         #expect(paths.spawnLock == scratch.path + "/my.sock.lock")
+        #expect(paths.krb5Fragment == scratch.path + "/my.sock.krb5.conf")
+        // The standard socket name keeps the session directory's layout (the systemd units' case).
+        let standard = try SessionPaths.resolve(
+            environment: ["CCACHED_SOCKET": scratch.path + "/user/.heim_org.h5l.kcm-socket"], uid: getuid())
+        #expect(standard.krb5Fragment == scratch.path + "/user/krb5.conf")
+        #expect(standard.spawnLock == scratch.path + "/user/spawn.lock")
     }
 
     @Test("without CCACHED_SESSION the key comes from logind, the audit session, or the user")

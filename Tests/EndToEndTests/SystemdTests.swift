@@ -1,0 +1,173 @@
+import Foundation
+import KCM
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// ccached under systemd's protocols, without systemd as PID 1: socket activation through
+/// `systemd-socket-activate`, `sd_notify` messages on a test NOTIFY_SOCKET, and the unit files
+/// checked by `systemd-analyze verify`.
+@Suite("systemd integration")
+struct SystemdTests {
+    /// A datagram socket standing in for systemd's notification socket.
+    final class NotifyReceiver {
+        let path: String
+        let fd: Int32
+
+        init(path: String) throws {
+            self.path = path
+            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+            }
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
+        }
+
+        deinit { close(fd) }
+
+        /// Messages until one contains `needle` (or the deadline passes).
+        func receive(until needle: String, seconds: Int32 = 10) -> [String] {
+            var messages: [String] = []
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let deadline = Date().addingTimeInterval(Double(seconds))
+            while Date() < deadline {
+                guard poll(&descriptor, 1, 200) > 0 else { continue }
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                guard count > 0 else { continue }
+                let message = String(decoding: buffer[0..<count], as: UTF8.self)
+                messages.append(message)
+                if message.contains(needle) { break }
+            }
+            return messages
+        }
+    }
+
+    @Test("Type=notify: READY=1, STATUS= with the caches held, WATCHDOG=1, STOPPING=1")
+    func notifications() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        bed.stopDaemon()
+        let receiver = try NotifyReceiver(path: bed.directory.appendingPathComponent("notify").path)
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: ccachedBinary)
+        daemon.arguments = ["--socket", bed.socketPath]
+        var env = ProcessInfo.processInfo.environment
+        env["NOTIFY_SOCKET"] = receiver.path
+        env["WATCHDOG_USEC"] = "2000000"
+        daemon.environment = env
+        daemon.standardError = FileHandle.nullDevice
+        try daemon.run()
+        defer {
+            if daemon.isRunning { daemon.terminate() }
+            daemon.waitUntilExit()
+        }
+        let ready = receiver.receive(until: "READY=1")
+        #expect(ready.contains { $0.contains("READY=1") }, "\(ready)")
+        try bed.kinit("alice")
+        let status = receiver.receive(until: "STATUS=1 cache, 2 credentials")
+        #expect(status.contains { $0.contains("STATUS=1 cache, 2 credentials") }, "\(status)")
+        let watchdog = receiver.receive(until: "WATCHDOG=1")
+        #expect(watchdog.contains("WATCHDOG=1"), "\(watchdog)")
+        kill(daemon.processIdentifier, SIGTERM)
+        let stopping = receiver.receive(until: "STOPPING=1")
+        #expect(stopping.contains("STOPPING=1"), "\(stopping)")
+    }
+
+    /// Starts `systemd-socket-activate` detached through a shell and returns its pid. Foundation's
+    /// Process cannot run it directly: it tracks a child through a descriptor that
+    /// systemd-socket-activate closes before exec, and then blocks waiting for a live process.
+    func launchActivator(_ arguments: [String], log: String, bed: KerberosTestbed) throws -> Int32 {
+        let quoted = arguments.map { "'" + $0 + "'" }.joined(separator: " ")
+        let started = try bed.run(["sh", "-c", "systemd-socket-activate \(quoted) </dev/null >>'\(log)' 2>&1 & echo $!"])
+        guard let pid = Int32(started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw TestbedError.setup("systemd-socket-activate did not start:\n\(started)")
+        }
+        return pid
+    }
+
+    func waitGone(_ pid: Int32, seconds: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            if stat.isEmpty || stat.contains(") Z ") { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    @Test("socket activation: the daemon adopts systemd's socket, serves MIT tools, and leaves the path alone")
+    func socketActivation() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        bed.stopDaemon()
+        #expect(!FileManager.default.fileExists(atPath: bed.socketPath))
+        let log = bed.directory.appendingPathComponent("activated.log").path
+        let pid = try launchActivator(
+            ["-l", bed.socketPath, ccachedBinary, "--socket", bed.socketPath, "--log-level", "debug"], log: log, bed: bed)
+        defer { kill(pid, SIGKILL) }
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: bed.socketPath) && Date() < deadline { usleep(10_000) }
+        try bed.kinit("alice")
+        try bed.expectSuccess("kvno", "host/localhost")
+        let klist = try bed.expectSuccess("klist")
+        #expect(klist.stdout.contains("host/localhost@CCACHED.TEST"), "\(klist)")
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(text.contains("Execing"), "\(text)")
+        #expect(text.contains("listening"), "\(text)")
+        // systemd-socket-activate execs ccached in place: stop it; the socket file is systemd's and stays.
+        kill(pid, SIGTERM)
+        #expect(waitGone(pid))
+        #expect(FileManager.default.fileExists(atPath: bed.socketPath))
+        #expect(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("stopping"))
+    }
+
+    @Test("socket activation with more than one socket is refused with a message")
+    func tooManySockets() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        bed.stopDaemon()
+        let first = bed.directory.appendingPathComponent("first.sock").path
+        let second = bed.directory.appendingPathComponent("second.sock").path
+        let log = bed.directory.appendingPathComponent("two.log").path
+        let pid = try launchActivator(["-l", first, "-l", second, ccachedBinary], log: log, bed: bed)
+        defer { kill(pid, SIGKILL) }
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: second) && Date() < deadline { usleep(10_000) }
+        // systemd-socket-activate execs ccached on the first connection.
+        _ = try? RawKCMConnection(path: first)
+        #expect(waitGone(pid))
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(text.contains("systemd passed 2 sockets"), "\(text)")
+    }
+
+    @Test("the unit files pass systemd-analyze verify")
+    func unitsVerify() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ccached-units-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch.appendingPathComponent("runtime"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        chmod(scratch.appendingPathComponent("runtime").path, 0o700)
+        let binDirectory = URL(fileURLWithPath: ccachedBinary).deletingLastPathComponent().path + "/"
+        var units: [String] = []
+        for name in ["ccached.socket", "ccached.service", "ccached-krb5-conf.service"] {
+            let text = try String(contentsOf: repositoryRoot.appendingPathComponent("systemd/\(name)"), encoding: .utf8)
+            if name.hasSuffix(".service") { #expect(text.contains("/usr/local/bin/")) }
+            let path = scratch.appendingPathComponent(name).path
+            try text.replacingOccurrences(of: "/usr/local/bin/", with: binDirectory).write(toFile: path, atomically: true, encoding: .utf8)
+            units.append(path)
+        }
+        let result = try runCommand(
+            ["systemd-analyze", "verify", "--user", "--man=no"] + units,
+            environment: ["XDG_RUNTIME_DIR": scratch.appendingPathComponent("runtime").path, "PATH": "/usr/bin:/bin"],
+            scratch: scratch)
+        #expect(result.succeeded, "\(result)")
+        #expect(result.stderr.isEmpty, "\(result)")
+    }
+}

@@ -1,0 +1,238 @@
+import KCM
+import Testing
+
+// MARK: - Writing wire bytes by hand
+
+/// Wire bytes written the way the protocol document prints them: hex digits (spaces and line breaks
+/// ignored) and ASCII text in double quotes, e.g. `wire("0000000d \"KCMTEST.LOCAL\"")`.
+///
+/// Traps on anything else, so a typo in a golden vector fails loudly instead of shifting every offset.
+func wire(_ text: String) -> [UInt8] {
+    var bytes: [UInt8] = []
+    var pendingNibble: UInt8?
+    var inQuotes = false
+    for character in text {
+        if inQuotes {
+            if character == "\"" {
+                inQuotes = false
+            } else {
+                precondition(character.isASCII, "non-ASCII character in quoted wire text")
+                bytes.append(character.asciiValue!)
+            }
+            continue
+        }
+        if character == "\"" {
+            precondition(pendingNibble == nil, "odd number of hex digits before a quote")
+            inQuotes = true
+        } else if let value = character.hexDigitValue {
+            if let high = pendingNibble {
+                bytes.append(high << 4 | UInt8(value))
+                pendingNibble = nil
+            } else {
+                pendingNibble = UInt8(value)
+            }
+        } else {
+            precondition(character.isWhitespace, "unexpected character '\(character)' in wire text")
+        }
+    }
+    precondition(pendingNibble == nil && !inQuotes, "wire text ends mid-byte or inside quotes")
+    return bytes
+}
+
+func ascii(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xFF)] }
+
+func be32(_ value: UInt32) -> [UInt8] {
+    [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
+}
+
+/// A `data` field: `u32 length` and the bytes.
+func dataField(_ bytes: [UInt8]) -> [UInt8] { be32(UInt32(bytes.count)) + bytes }
+
+/// A principal in the v4 encoding, written independently of ``KCMPrincipal/write(to:)``.
+func principalField(nameType: Int32 = 1, realm: String, _ components: [String]) -> [UInt8] {
+    be32(UInt32(bitPattern: nameType)) + be32(UInt32(components.count)) + dataField(ascii(realm))
+        + components.flatMap { dataField(ascii($0)) }
+}
+
+/// An authdata list: `u32 count`, then `s16 type` and `data` per element.
+func authdataField(_ elements: [KCMCredentialFields.AuthData]) -> [UInt8] {
+    be32(UInt32(elements.count)) + elements.flatMap { be16(UInt16(bitPattern: $0.type)) + dataField($0.data) }
+}
+
+/// A request body: version 2.0, the opcode and the argument bytes.
+func requestBody(_ opcode: UInt16, _ arguments: [UInt8] = []) -> [UInt8] { [2, 0] + be16(opcode) + arguments }
+
+/// A NUL-terminated cache name.
+func nameField(_ name: String) -> [UInt8] { ascii(name) + [0] }
+
+/// Decodes `body`, returning the decoding error, or nil if it decoded.
+func decodingError(_ body: [UInt8]) -> KCMDecodingError? {
+    do {
+        _ = try KCMRequest(decoding: body)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// Deterministic bytes for tickets and keys: `count` bytes starting at `seed`, counting up.
+func filler(_ count: Int, seed: UInt8 = 0) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: Int(seed) + $0) } }
+
+// MARK: - A small seeded PRNG
+
+/// SplitMix64: a tiny deterministic generator, so fuzz runs are reproducible from their seed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+// MARK: - Realistic values
+
+enum Fixture {
+    static let realm = "KCMTEST.LOCAL"
+    static let alice = KCMPrincipal(nameType: 1, realm: ascii(realm), components: [ascii("alice")])
+    static let krbtgt = KCMPrincipal(nameType: 2, realm: ascii(realm), components: [ascii("krbtgt"), ascii(realm)])
+    static let hostService = KCMPrincipal(
+        nameType: 3, realm: ascii(realm), components: [ascii("host"), ascii("server.kcmtest.local")])
+    /// An enterprise principal with an `@` inside its single component.
+    static let enterprise = KCMPrincipal(
+        nameType: 10, realm: ascii(realm), components: [ascii("alice@corp.example")])
+    /// MIT's referral form: empty realm.
+    static let referralService = KCMPrincipal(
+        nameType: 3, realm: [], components: [ascii("HTTP"), ascii("www.kcmtest.local")])
+
+    static let aliceUUID = KCMUUID(high: 0x0123_4567_89AB_CDEF, low: 0xFEDC_BA98_7654_3210)
+    static let otherUUID = KCMUUID(high: 0xFFFF_FFFF_FFFF_FFFF, low: 1)
+
+    /// The server of a config entry: `krb5_ccache_conf_data/<key>[/<principal>]@X-CACHECONF:`.
+    static func configServer(key: String, principal: String? = nil) -> KCMPrincipal {
+        var components = [ascii("krb5_ccache_conf_data"), ascii(key)]
+        if let principal { components.append(ascii(principal)) }
+        return KCMPrincipal(nameType: 1, realm: KCMPrincipal.configRealm, components: components)
+    }
+
+    /// A credential using every field: addresses, authdata, a second ticket, odd enctype and flags.
+    static let everyField = KCMCredentialFields(
+        client: alice, server: hostService, enctype: -135, key: filler(16, seed: 0xA0),
+        authtime: 0x6B02_3137, starttime: 0x6B02_3200, endtime: 0x6B02_BDD7, renewTill: 0x9000_0000, isSKey: 1,
+        ticketFlags: 0x40C1_0000,
+        addresses: [
+            .init(type: 2, data: [192, 0, 2, 7]),
+            .init(type: 24, data: [0x20, 0x01, 0x0D, 0xB8] + [UInt8](repeating: 0, count: 11) + [1]),
+        ],
+        authdata: [.init(type: 1, data: filler(40, seed: 0x30)), .init(type: -128, data: [])],
+        ticket: [0x61, 0x82, 0x01, 0x00] + filler(256, seed: 7), secondTicket: [0x61, 0x03, 0x02, 0x01, 0x05])
+
+    /// A TGT as `kinit` stores it.
+    static let tgt = KCMCredentialFields(
+        client: alice, server: krbtgt, enctype: 18, key: filler(32), authtime: 0x6B02_3137,
+        starttime: 0x6B02_3137, endtime: 0x6B02_BDD7, renewTill: 0x6B03_82B7, ticketFlags: 0x00C1_0000,
+        ticket: [0x61, 0x82, 0x01, 0xAE] + filler(430, seed: 0x11))
+
+    /// A config entry as MIT writes it: every time 0, the value in the ticket field.
+    static func configEntry(key: String, value: String, principal: String? = nil) -> KCMCredentialFields {
+        KCMCredentialFields(
+            client: alice, server: configServer(key: key, principal: principal), enctype: 0, ticket: ascii(value))
+    }
+
+    /// A template with every optional field the encoder knows.
+    static let everyFieldTemplate = KCMMatchTemplate(
+        client: alice, server: hostService, enctype: 17, authtime: 1, starttime: 2, endtime: 0xFFFF_FFFE,
+        renewTill: 0x8000_0000, isSKey: 1, ticketFlags: 0x0080_0000,
+        authdata: [.init(type: 1, data: [1, 2, 3]), .init(type: 143, data: filler(9))], ticket: [0x61, 0x00],
+        secondTicket: [0x61, 0x01, 0xFF])
+
+    /// What `krb5_cc_get_config(start_realm)` sends.
+    static let startRealmTemplate = KCMMatchTemplate(client: alice, server: configServer(key: "start_realm"))
+}
+
+// MARK: - Comparing requests
+
+/// Expects two templates to agree field by field.
+func expectSameTemplate(
+    _ actual: KCMMatchTemplate, _ expected: KCMMatchTemplate, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(actual.client == expected.client, "client", sourceLocation: sourceLocation)
+    #expect(actual.server == expected.server, "server", sourceLocation: sourceLocation)
+    #expect(actual.enctype == expected.enctype, "enctype", sourceLocation: sourceLocation)
+    #expect(actual.authtime == expected.authtime, "authtime", sourceLocation: sourceLocation)
+    #expect(actual.starttime == expected.starttime, "starttime", sourceLocation: sourceLocation)
+    #expect(actual.endtime == expected.endtime, "endtime", sourceLocation: sourceLocation)
+    #expect(actual.renewTill == expected.renewTill, "renewTill", sourceLocation: sourceLocation)
+    #expect(actual.isSKey == expected.isSKey, "isSKey", sourceLocation: sourceLocation)
+    #expect(actual.ticketFlags == expected.ticketFlags, "ticketFlags", sourceLocation: sourceLocation)
+    #expect(actual.authdata == expected.authdata, "authdata", sourceLocation: sourceLocation)
+    #expect(actual.ticket == expected.ticket, "ticket", sourceLocation: sourceLocation)
+    #expect(actual.secondTicket == expected.secondTicket, "secondTicket", sourceLocation: sourceLocation)
+}
+
+/// Expects two credentials to be the same bytes and to decode to the same fields.
+func expectSameCredential(
+    _ actual: KCMCredential, _ expected: KCMCredential, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(actual.bytes == expected.bytes, "credential bytes", sourceLocation: sourceLocation)
+    #expect(
+        (try? actual.decodeFields()) == (try? expected.decodeFields()), "credential fields",
+        sourceLocation: sourceLocation)
+}
+
+/// Expects two requests to be the same case with equal arguments (``KCMRequest`` is not Equatable).
+func expectSameRequest(_ actual: KCMRequest, _ expected: KCMRequest, sourceLocation: SourceLocation = #_sourceLocation)
+{
+    func same<T: Equatable>(_ a: T, _ b: T, _ what: String) {
+        #expect(a == b, "\(what)", sourceLocation: sourceLocation)
+    }
+    switch (actual, expected) {
+    case (.noop, .noop), (.genNew, .genNew), (.getCacheUUIDList, .getCacheUUIDList),
+        (.getDefaultCache, .getDefaultCache), (.daemonStatus, .daemonStatus):
+        break
+    case (.initialize(let n1, let p1), .initialize(let n2, let p2)):
+        same(n1, n2, "name")
+        same(p1, p2, "principal")
+    case (.destroy(let n1), .destroy(let n2)), (.getPrincipal(let n1), .getPrincipal(let n2)),
+        (.getCredUUIDList(let n1), .getCredUUIDList(let n2)), (.setDefaultCache(let n1), .setDefaultCache(let n2)),
+        (.getKDCOffset(let n1), .getKDCOffset(let n2)), (.getCredList(let n1), .getCredList(let n2)):
+        same(n1, n2, "name")
+    case (.store(let n1, let c1), .store(let n2, let c2)):
+        same(n1, n2, "name")
+        expectSameCredential(c1, c2, sourceLocation: sourceLocation)
+    case (.retrieve(let n1, let f1, let t1), .retrieve(let n2, let f2, let t2)),
+        (.removeCred(let n1, let f1, let t1), .removeCred(let n2, let f2, let t2)):
+        same(n1, n2, "name")
+        same(f1.rawValue, f2.rawValue, "flags")
+        expectSameTemplate(t1, t2, sourceLocation: sourceLocation)
+    case (.getCredByUUID(let n1, let u1), .getCredByUUID(let n2, let u2)):
+        same(n1, n2, "name")
+        same(u1, u2, "uuid")
+    case (.setFlags(let n1, let f1), .setFlags(let n2, let f2)):
+        same(n1, n2, "name")
+        same(f1, f2, "flags")
+    case (.moveCache(let from1, let to1), .moveCache(let from2, let to2)):
+        same(from1, from2, "from")
+        same(to1, to2, "to")
+    case (.getCacheByUUID(let u1), .getCacheByUUID(let u2)):
+        same(u1, u2, "uuid")
+    case (.setKDCOffset(let n1, let o1), .setKDCOffset(let n2, let o2)):
+        same(n1, n2, "name")
+        same(o1, o2, "offset")
+    case (.replace(let n1, let o1, let p1, let c1), .replace(let n2, let o2, let p2, let c2)):
+        same(n1, n2, "name")
+        same(o1, o2, "kdcOffset")
+        same(p1, p2, "principal")
+        same(c1.count, c2.count, "credential count")
+        for (a, b) in zip(c1, c2) { expectSameCredential(a, b, sourceLocation: sourceLocation) }
+    case (.unsupported(let o1), .unsupported(let o2)):
+        same(o1, o2, "opcode")
+    default:
+        Issue.record("decoded \(actual) but expected \(expected)", sourceLocation: sourceLocation)
+    }
+}
