@@ -86,13 +86,13 @@ FORCE:
 
 DOC_FILES    = README.md Docs/integration.md Docs/client.md Docs/architecture.md Docs/protocol.md
 
-# Release binaries with the Swift runtime linked in, so they run without the toolchain.
+# Release binaries with the Swift runtime linked in and no $$ORIGIN rpath, so they run without the toolchain.
 # The PAM module goes to the system's module directory (PAMDIR), not under PREFIX: PAM only looks
 # there; it runs $(PREFIX)/bin/ccachectl, so it is built for this PREFIX.
 install: man $(PAM_OUT)/pam_ccached.so
-	$(SWIFT) build -c release --static-swift-stdlib
-	install -D -m 0755 "$$($(SWIFT) build -c release --static-swift-stdlib --show-bin-path)/ccached" "$(DESTDIR)$(PREFIX)/bin/ccached"
-	install -D -m 0755 "$$($(SWIFT) build -c release --static-swift-stdlib --show-bin-path)/ccachectl" "$(DESTDIR)$(PREFIX)/bin/ccachectl"
+	$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath
+	install -D -m 0755 "$$($(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath --show-bin-path)/ccached" "$(DESTDIR)$(PREFIX)/bin/ccached"
+	install -D -m 0755 "$$($(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath --show-bin-path)/ccachectl" "$(DESTDIR)$(PREFIX)/bin/ccachectl"
 	install -D -m 0644 Docs/man/ccached.8 "$(DESTDIR)$(PREFIX)/share/man/man8/ccached.8"
 	install -D -m 0644 $(MAN_OUT)/ccachectl/ccachectl.1 "$(DESTDIR)$(PREFIX)/share/man/man1/ccachectl.1"
 	install -D -m 0644 $(PAM_OUT)/pam_ccached.so "$(DESTDIR)$(PAMDIR)/pam_ccached.so"

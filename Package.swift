@@ -84,6 +84,6 @@ let package = Package(
         .testTarget(
             name: "CCacheClientTests", dependencies: ["CCacheClient", "SessionRuntime", "KCM", "CSupport"],
             swiftSettings: strictSwift),
-        .testTarget(name: "EndToEndTests", dependencies: ["KCM"], swiftSettings: strictSwift),
+        .testTarget(name: "EndToEndTests", dependencies: ["KCM", "CSupport"], swiftSettings: strictSwift),
     ]
 )

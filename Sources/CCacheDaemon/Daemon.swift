@@ -28,6 +28,12 @@ public final class Daemon: Sendable {
     /// caches) for the idle timeout; then stops listening, removes the socket, wipes the store and
     /// returns. If another daemon already answers on the socket, returns at once (nothing to do).
     public func run() throws(DaemonError) {
+        // Before any credential arrives: no core file, and no ptrace or /proc/PID/mem by our own uid.
+        if ccached_forbid_core_dumps() != 0 {
+            let error = DaemonError.system(operation: "prctl(PR_SET_DUMPABLE, 0)", errno: errno)
+            reportReadiness("ERROR \(error)")
+            throw error
+        }
         signal(SIGPIPE, SIG_IGN)
         // Blocked before any thread starts, so only this thread ever sees these signals.
         let signals = ccached_termination_signalfd()

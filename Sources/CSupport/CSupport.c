@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -138,4 +140,10 @@ int ccached_thread_setresuid(uid_t real, uid_t effective, uid_t saved) {
 
 int ccached_thread_setresgid(gid_t real, gid_t effective, gid_t saved) {
     return (int)syscall(SYS_setresgid, real, effective, saved);
+}
+
+int ccached_forbid_core_dumps(void) {
+    struct rlimit none = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) != 0) return -1;
+    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }

@@ -42,4 +42,8 @@ int ccached_thread_getresgid(gid_t *real, gid_t *effective, gid_t *saved);
 int ccached_thread_setresuid(uid_t real, uid_t effective, uid_t saved);
 int ccached_thread_setresgid(gid_t real, gid_t effective, gid_t saved);
 
+/// Makes the process non-dumpable (no core dump, no ptrace or /proc/PID/mem access by the same
+/// uid: PR_SET_DUMPABLE 0) and sets the core size limit to 0. Returns 0, or -1 with errno set.
+int ccached_forbid_core_dumps(void);
+
 #endif
