@@ -17,6 +17,9 @@ packages=(
     procps
     libpam0g-dev
     gnuplot-nox
+    systemd
+    util-linux
+    passwd
 )
 
 missing=()
