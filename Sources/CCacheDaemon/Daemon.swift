@@ -35,6 +35,11 @@ public final class Daemon: Sendable {
             throw error
         }
         signal(SIGPIPE, SIG_IGN)
+        let fileLimit = ccached_raise_descriptor_limit()
+        if fileLimit >= 0 && fileLimit < configuration.maximumConnections + 16 {
+            logger.notice(
+                "only \(fileLimit) open files are allowed (RLIMIT_NOFILE); fewer than --max-connections \(configuration.maximumConnections) connections can be served")
+        }
         // Blocked before any thread starts, so only this thread ever sees these signals.
         let signals = ccached_termination_signalfd()
         guard signals >= 0 else {
@@ -157,6 +162,13 @@ public final class Daemon: Sendable {
             )
         }
         let logger = connectionLogger
+        let open = openConnections.load(ordering: .relaxed)
+        if open >= configuration.maximumConnections {
+            logger.warning(
+                "refusing a connection: \(open) are open, the limit (--max-connections) is \(configuration.maximumConnections)")
+            close(fd)
+            return
+        }
         openConnections.add(1, ordering: .relaxed)
         let result = ConnectionThread.start(stackSize: configuration.threadStackSize) { [self] in
             serve(fd, authorized: authorized, logger: logger)
@@ -174,11 +186,29 @@ public final class Daemon: Sendable {
         defer { close(fd) }
         logger.debug("connection opened")
         var decoder = KCMFrameDecoder(maximumLength: configuration.maximumRequestLength)
-        var input = [UInt8](repeating: 0, count: 65536)
+        // Left uninitialised: only the pages a read actually fills become resident, so a thousand
+        // idle connections do not cost a thousand zeroed 64 KiB buffers.
+        var input = [UInt8](unsafeUninitializedCapacity: 65536) { _, count in count = 65536 }
         var reply = KCMReplyWriter()
+        // Reads wake at least this often, so that a request left half-sent can be timed out.
+        let limit = configuration.requestTimeout
+        var timeout = timeval(tv_sec: limit > 0 ? Int(limit) : 0, tv_usec: 0)
+        if limit > 0 {
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+        var frameStarted: UInt64?
         while true {
             let count = input.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
+            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                // Idle between requests is fine; a request stalled midway is not.
+                if let started = frameStarted, monotonicSeconds() - started >= UInt64(limit) {
+                    logger.warning(
+                        "closing a connection whose request stayed incomplete for \(limit) s (--request-timeout)")
+                    return
+                }
+                continue
+            }
             guard count > 0 else { break }
             decoder.append(input[0..<count])
             while let frame = decoder.nextFrame() {
@@ -208,6 +238,14 @@ public final class Daemon: Sendable {
                     logger.debug("connection lost while replying")
                     return
                 }
+            }
+            if !decoder.isMidFrame {
+                frameStarted = nil
+            } else if frameStarted == nil {
+                frameStarted = monotonicSeconds()
+            } else if let started = frameStarted, limit > 0, monotonicSeconds() - started >= UInt64(limit) {
+                logger.warning("closing a connection whose request stayed incomplete for \(limit) s (--request-timeout)")
+                return
             }
         }
         logger.debug("connection closed")

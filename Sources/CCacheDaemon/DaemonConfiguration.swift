@@ -15,6 +15,16 @@ public struct DaemonConfiguration: Sendable {
     public var threadStackSize: Int
     /// Exit after this many seconds with no connections and no caches; 0 = never.
     public var idleTimeout: UInt32
+    /// Connections served at once; more are closed at once (and logged).
+    public var maximumConnections: Int
+    /// Seconds a started request may take to arrive completely; a slower client is disconnected,
+    /// so a trickle of bytes cannot pin a buffer.
+    public var requestTimeout: UInt32
+
+    /// 4096: far above what a session's tools open (a few at a time) and 1,000 idle ones.
+    public static let defaultMaximumConnections = 4096
+    /// 10 s: a local client writes a whole request in microseconds.
+    public static let defaultRequestTimeout: UInt32 = 10
     /// A descriptor to report readiness on (`READY`, or `EXISTS` / `ERROR <why>`), then close.
     public var readyDescriptor: Int32?
 
@@ -29,8 +39,12 @@ public struct DaemonConfiguration: Sendable {
         socketPath: String, ownerUID: UInt32 = getuid(), allowsRoot: Bool = true,
         maximumRequestLength: UInt32 = DaemonConfiguration.defaultMaximumRequestLength,
         threadStackSize: Int = 512 << 10, idleTimeout: UInt32 = DaemonConfiguration.defaultIdleTimeout,
-        readyDescriptor: Int32? = nil
+        readyDescriptor: Int32? = nil,
+        maximumConnections: Int = DaemonConfiguration.defaultMaximumConnections,
+        requestTimeout: UInt32 = DaemonConfiguration.defaultRequestTimeout
     ) {
+        self.maximumConnections = maximumConnections
+        self.requestTimeout = requestTimeout
         self.idleTimeout = idleTimeout
         self.readyDescriptor = readyDescriptor
         self.socketPath = socketPath

@@ -39,6 +39,12 @@ struct CCached: ParsableCommand {
     @Option(name: .long, help: "Exit after this many seconds with no connections and no caches (0: never).")
     var idleTimeout: UInt32 = DaemonConfiguration.defaultIdleTimeout
 
+    @Option(name: .long, help: "Connections served at once; further ones are closed and logged.")
+    var maxConnections: Int = DaemonConfiguration.defaultMaximumConnections
+
+    @Option(name: .long, help: "Seconds a request may take to arrive completely (0: no limit).")
+    var requestTimeout: UInt32 = DaemonConfiguration.defaultRequestTimeout
+
     @Option(
         name: .long,
         help: ArgumentHelp(
@@ -56,6 +62,7 @@ struct CCached: ParsableCommand {
         guard maxRequestBytes >= 1024, maxRequestBytes <= 1 << 30 else {
             throw ValidationError("--max-request-bytes must be between 1024 and 1073741824 (1 GiB)")
         }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         if let readyFd, fcntl(readyFd, F_GETFD) < 0 {
             throw ValidationError("--ready-fd \(readyFd) is not an open file descriptor")
         }
@@ -78,7 +85,8 @@ struct CCached: ParsableCommand {
         let daemon = Daemon(
             configuration: DaemonConfiguration(
                 socketPath: socket ?? "(socket passed by systemd)", allowsRoot: !denyRoot, maximumRequestLength: maxRequestBytes,
-                idleTimeout: idleTimeout, readyDescriptor: readyFd),
+                idleTimeout: idleTimeout, readyDescriptor: readyFd, maximumConnections: maxConnections,
+                requestTimeout: requestTimeout),
             logger: logger)
         do {
             try daemon.run()

@@ -46,4 +46,8 @@ int ccached_thread_setresgid(gid_t real, gid_t effective, gid_t saved);
 /// uid: PR_SET_DUMPABLE 0) and sets the core size limit to 0. Returns 0, or -1 with errno set.
 int ccached_forbid_core_dumps(void);
 
+/// Raises the soft limit on open descriptors to the hard limit (each connection holds one).
+/// Returns the new soft limit, or -1 with errno set.
+long ccached_raise_descriptor_limit(void);
+
 #endif

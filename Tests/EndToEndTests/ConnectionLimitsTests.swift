@@ -1,0 +1,92 @@
+import Foundation
+import KCM
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Connections are bounded: in number, and in how long a request may take to arrive; a client
+/// that is merely idle between requests is never cut off.
+@Suite("connection limits")
+struct ConnectionLimitsTests {
+    /// Whether the daemon has closed this connection (reads EOF or a reset within `seconds`).
+    func closedByDaemon(_ connection: RawKCMConnection, within seconds: Int32) -> Bool {
+        var descriptor = pollfd(fd: connection.fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, seconds * 1000) > 0 else { return false }
+        var byte: UInt8 = 0
+        return recv(connection.fd, &byte, 1, 0) <= 0
+    }
+
+    @Test("a request left half-sent is cut off after --request-timeout; an idle client is not")
+    func slowRequest() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        bed.stopDaemon()
+        try bed.startDaemon(extraArguments: ["--request-timeout", "1"])
+        let idle = try RawKCMConnection(path: bed.socketPath)
+        let slow = try RawKCMConnection(path: bed.socketPath)
+        try slow.send([0, 0, 0, 40, 2, 0, 0, 4])  // a 40-byte INITIALIZE, 36 bytes never sent
+        #expect(closedByDaemon(slow, within: 5))
+        #expect(bed.daemonLogText.contains("stayed incomplete for 1 s"))
+        // The idle connection, silent for as long, is still served, and so is a new one.
+        #expect(try idle.call(.getDefaultCache).status == .success)
+        #expect(try RawKCMConnection(path: bed.socketPath).call(.getDefaultCache).status == .success)
+    }
+
+    @Test("connections over --max-connections are closed and logged; a freed slot serves again")
+    func connectionCap() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        bed.stopDaemon()
+        try bed.startDaemon(extraArguments: ["--max-connections", "4"])
+        usleep(300_000)  // the testbed's readiness probe must have left (its thread ends asynchronously)
+        var held = try (0..<4).map { _ in try RawKCMConnection(path: bed.socketPath) }
+        for connection in held { #expect(try connection.call(.getDefaultCache).status == .success) }
+        let extra = try RawKCMConnection(path: bed.socketPath)
+        #expect(closedByDaemon(extra, within: 5))
+        #expect(bed.daemonLogText.contains("the limit (--max-connections) is 4"))
+        held.removeLast()
+        var served = false
+        for _ in 0..<100 where !served {
+            if let reply = try? RawKCMConnection(path: bed.socketPath).call(.getDefaultCache), reply.status == .success {
+                served = true
+            } else {
+                usleep(20_000)
+            }
+        }
+        #expect(served)
+    }
+
+    @Test("1,000 idle connections held open: a new client is still served; memory stays bounded")
+    func thousandIdleConnections() throws {
+        var limit = rlimit()
+        getrlimit(RLIMIT_NOFILE_VALUE, &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(RLIMIT_NOFILE_VALUE, &limit)
+        try #require(limit.rlim_cur >= 1100, "the test needs 1,100 descriptors (RLIMIT_NOFILE hard limit is \(limit.rlim_max))")
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let pid = bed.daemon!.processIdentifier
+        let before = residentKiB(pid)
+        var idle: [RawKCMConnection] = []
+        for _ in 0..<1000 { idle.append(try RawKCMConnection(path: bed.socketPath)) }
+        // Every one of them is accepted and has its thread.
+        #expect(try idle.last!.call(.getDefaultCache).status == .success)
+        try bed.kinit("alice")
+        #expect(try bed.run("klist", "-s").status == 0)
+        let after = residentKiB(pid)
+        print("ccached RSS: \(before) KiB idle, \(after) KiB with 1,000 idle connections")
+        #expect(after - before < 64 * 1024, "1,000 idle connections cost \(after - before) KiB")
+        idle.removeAll()
+    }
+
+    func residentKiB(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
+    }
+}
+
+/// `RLIMIT_NOFILE` as the type `getrlimit` takes on this platform.
+let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
