@@ -57,12 +57,12 @@ demo: deps build
 	CCACHED="$(BIN_DIR)/ccached" scripts/demo.sh
 
 bench: deps
-	$(SWIFT) build -c release $(SWIFT_FLAGS)
-	scripts/bench.sh --profile quick --bin "$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)"
+	$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath $(SWIFT_FLAGS)
+	scripts/bench.sh --profile quick --bin "$$($(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath $(SWIFT_FLAGS) --show-bin-path)"
 
 bench-full: deps
-	$(SWIFT) build -c release $(SWIFT_FLAGS)
-	scripts/bench.sh --profile full --bin "$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)"
+	$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath $(SWIFT_FLAGS)
+	scripts/bench.sh --profile full --bin "$$($(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath $(SWIFT_FLAGS) --show-bin-path)"
 
 man:
 	$(SWIFT) package generate-manual --configuration debug

@@ -42,7 +42,6 @@ let package = Package(
             name: "ccached",
             dependencies: [
                 "CCacheDaemon",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

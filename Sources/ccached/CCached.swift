@@ -1,76 +1,130 @@
-import ArgumentParser
 import CCacheDaemon
 import Glibc
 import Logging
 
 /// `ccached`: the per-session in-memory Kerberos credential cache daemon (KCM protocol).
+///
+/// The options are parsed by hand: the daemon starts once per login session, and a parsing
+/// framework would bring Foundation into every one of them (startup time and idle memory, see
+/// Docs/performance.md).
 @main
-struct CCached: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "ccached",
-        abstract: "In-memory Kerberos credential cache daemon speaking the KCM protocol.",
-        discussion: """
-            Runs in the foreground and serves MIT and Heimdal clients (KRB5CCNAME=KCM:) on a Unix \
-            socket. Only the daemon's own user and root may use it. Logs go to standard error. \
-            SIGTERM or SIGINT stops it: the socket is removed and every credential is wiped.
-            """)
+struct CCached {
+    static let usage = """
+        USAGE: ccached --socket <path> [options]
 
-    @Option(
-        name: .long,
-        help: "The Unix socket to listen on. Its directory is created 0700 if missing. With systemd socket activation, the socket systemd passes is used and this path only names it.")
-    var socket: String?
+        In-memory Kerberos credential cache daemon speaking the KCM protocol. Runs in the foreground \
+        and serves MIT and Heimdal clients (KRB5CCNAME=KCM:) on a Unix socket. Only the daemon's own \
+        user and root may use it. SIGTERM or SIGINT stops it: the socket is removed and every \
+        credential is wiped.
 
-    enum LogTarget: String, ExpressibleByArgument, CaseIterable {
-        case auto, stderr, journal
+        OPTIONS:
+          --socket <path>          The Unix socket to listen on; its directory is created 0700 if
+                                   missing. With systemd socket activation, the socket systemd passes
+                                   is used and this path only names it.
+          --log-level <level>      trace, debug, info (default), notice, warning, error or critical.
+          --log-target <target>    journal, stderr, or auto (default: the journal when stderr is it).
+          --max-request-bytes <n>  The largest request accepted (default 16777216, at most 1 GiB).
+          --idle-timeout <s>       Exit after this many seconds with no connections and no caches
+                                   (default 300; 0: never).
+          --max-connections <n>    Connections served at once (default 4096).
+          --request-timeout <s>    Seconds a request may take to arrive completely (default 10; 0: no limit).
+          --ready-fd <fd>          Write READY (or EXISTS, or ERROR and the reason) to this descriptor
+                                   once listening, then close it.
+          --deny-root              Refuse root too; serve only the daemon's own uid.
+          -h, --help               Show this help.
+
+        See ccached(8).
+        """
+
+    /// What the command line asked for.
+    struct Options {
+        var socket: String?
+        var logLevel = Logger.Level.info
+        var logTarget = "auto"
+        var configuration = DaemonConfiguration(socketPath: "")
     }
 
-    @Option(name: .long, help: "Where logs go: the journal, stderr, or auto (the journal when stderr is connected to it).")
-    var logTarget: LogTarget = .auto
-
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "info"
-
-    @Option(name: .long, help: "The largest request accepted, in bytes.")
-    var maxRequestBytes: UInt32 = DaemonConfiguration.defaultMaximumRequestLength
-
-    @Flag(name: .long, help: "Refuse root too; serve only the daemon's own uid.")
-    var denyRoot = false
-
-    @Option(name: .long, help: "Exit after this many seconds with no connections and no caches (0: never).")
-    var idleTimeout: UInt32 = DaemonConfiguration.defaultIdleTimeout
-
-    @Option(name: .long, help: "Connections served at once; further ones are closed and logged.")
-    var maxConnections: Int = DaemonConfiguration.defaultMaximumConnections
-
-    @Option(name: .long, help: "Seconds a request may take to arrive completely (0: no limit).")
-    var requestTimeout: UInt32 = DaemonConfiguration.defaultRequestTimeout
-
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "Write READY (or EXISTS, or ERROR and the reason) to this descriptor once listening, then close it.",
-            valueName: "fd"))
-    var readyFd: Int32?
-
-    func validate() throws {
-        if socket == nil && getenv("LISTEN_FDS") == nil {
-            throw ValidationError("--socket PATH is required (unless systemd passes the socket)")
-        }
-        guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("unknown log level '\(logLevel)'")
-        }
-        guard maxRequestBytes >= 1024, maxRequestBytes <= 1 << 30 else {
-            throw ValidationError("--max-request-bytes must be between 1024 and 1073741824 (1 GiB)")
-        }
-        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
-        if let readyFd, fcntl(readyFd, F_GETFD) < 0 {
-            throw ValidationError("--ready-fd \(readyFd) is not an open file descriptor")
-        }
+    /// A usage mistake, shown with a pointer to --help.
+    struct UsageError: Error {
+        let message: String
     }
 
-    func run() throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        let journal = logTarget == .journal || (logTarget == .auto && JournalLogHandler.standardErrorIsJournal)
+    static func parse(_ arguments: [String]) throws(UsageError) -> Options? {
+        var options = Options()
+        var index = 0
+        func value(_ name: String) throws(UsageError) -> String {
+            index += 1
+            guard index < arguments.count else { throw UsageError(message: "\(name) needs a value") }
+            return arguments[index]
+        }
+        func number<T: FixedWidthInteger>(_ name: String, _ range: ClosedRange<T>) throws(UsageError) -> T {
+            let text = try value(name)
+            guard let parsed = T(text), range.contains(parsed) else {
+                throw UsageError(message: "\(name) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+            }
+            return parsed
+        }
+        while index < arguments.count {
+            var argument = arguments[index]
+            // --name=value is accepted as well as --name value.
+            if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
+                var split = arguments
+                split.replaceSubrange(index...index, with: [String(argument[..<equals]), String(argument[argument.index(after: equals)...])])
+                return try parse(split)
+            }
+            switch argument {
+            case "-h", "--help": return nil
+            case "--socket": options.socket = try value(argument)
+            case "--log-level":
+                let text = try value(argument)
+                guard let level = Logger.Level(rawValue: text) else { throw UsageError(message: "unknown log level '\(text)'") }
+                options.logLevel = level
+            case "--log-target":
+                argument = try value(argument)
+                guard ["auto", "stderr", "journal"].contains(argument) else {
+                    throw UsageError(message: "--log-target is auto, stderr or journal, not '\(argument)'")
+                }
+                options.logTarget = argument
+            case "--max-request-bytes": options.configuration.maximumRequestLength = try number(argument, 1024...(1 << 30))
+            case "--idle-timeout": options.configuration.idleTimeout = try number(argument, 0...UInt32.max)
+            case "--max-connections": options.configuration.maximumConnections = try number(argument, 1...1_000_000)
+            case "--request-timeout": options.configuration.requestTimeout = try number(argument, 0...UInt32.max)
+            case "--ready-fd":
+                let fd: Int32 = try number(argument, 0...Int32.max)
+                guard fcntl(fd, F_GETFD) >= 0 else { throw UsageError(message: "--ready-fd \(fd) is not an open file descriptor") }
+                options.configuration.readyDescriptor = fd
+            case "--deny-root": options.configuration.allowsRoot = false
+            default: throw UsageError(message: "unknown argument '\(argument)'")
+            }
+            index += 1
+        }
+        guard options.socket != nil || getenv("LISTEN_FDS") != nil else {
+            throw UsageError(message: "--socket PATH is required (unless systemd passes the socket)")
+        }
+        options.configuration.socketPath = options.socket ?? "(socket passed by systemd)"
+        return options
+    }
+
+    static func writeError(_ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+
+    static func main() {
+        let options: Options
+        do {
+            guard let parsed = try parse(Array(CommandLine.arguments.dropFirst())) else {
+                print(usage)
+                exit(0)
+            }
+            options = parsed
+        } catch {
+            writeError("ccached: \(error.message)\nUsage: ccached --socket <path> [options]; see 'ccached --help'.\n")
+            exit(64)
+        }
+        let level = options.logLevel
+        let journal =
+            options.logTarget == "journal" || (options.logTarget == "auto" && JournalLogHandler.standardErrorIsJournal)
         LoggingSystem.bootstrap { label in
             if journal {
                 var handler = JournalLogHandler(identifier: "ccached")
@@ -82,17 +136,12 @@ struct CCached: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "ccached")
-        let daemon = Daemon(
-            configuration: DaemonConfiguration(
-                socketPath: socket ?? "(socket passed by systemd)", allowsRoot: !denyRoot, maximumRequestLength: maxRequestBytes,
-                idleTimeout: idleTimeout, readyDescriptor: readyFd, maximumConnections: maxConnections,
-                requestTimeout: requestTimeout),
-            logger: logger)
         do {
-            try daemon.run()
+            try Daemon(configuration: options.configuration, logger: logger).run()
         } catch {
             logger.critical("cannot serve: \(error)")
-            throw ExitCode(1)
+            exit(1)
         }
+        exit(0)
     }
 }
