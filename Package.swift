@@ -41,7 +41,7 @@ let package = Package(
         .executableTarget(
             name: "ccached",
             dependencies: [
-                "CCacheDaemon",
+                "CCacheDaemon", "CredentialStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

@@ -20,7 +20,7 @@ public final class Daemon: Sendable {
     public init(configuration: DaemonConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.store = Mutex(CredentialStore(ownerUID: configuration.ownerUID))
+        self.store = Mutex(CredentialStore(ownerUID: configuration.ownerUID, limits: configuration.storeLimits))
         self.authorizer = PeerAuthorizer(ownerUID: configuration.ownerUID, allowsRoot: configuration.allowsRoot)
     }
 

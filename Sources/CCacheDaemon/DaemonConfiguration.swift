@@ -1,3 +1,4 @@
+import CredentialStore
 import Glibc
 
 /// How a daemon runs: where it listens, whom it serves, and its limits.
@@ -15,6 +16,8 @@ public struct DaemonConfiguration: Sendable {
     public var threadStackSize: Int
     /// Exit after this many seconds with no connections and no caches; 0 = never.
     public var idleTimeout: UInt32
+    /// How many caches, credentials and bytes the store accepts.
+    public var storeLimits = CredentialStoreLimits()
     /// Connections served at once; more are closed at once (and logged).
     public var maximumConnections: Int
     /// Seconds a started request may take to arrive completely; a slower client is disconnected,

@@ -108,6 +108,23 @@ public struct CredentialList {
         return removed
     }
 
+    /// How many credentials, and how many bytes, a STORE of `credential` would supersede
+    /// (see ``removeSuperseded(by:)``), without removing them.
+    public func superseded(by credential: KCMCredential) -> (count: Int, bytes: Int) {
+        guard let bucket = slotsByServer[ServerIndexKey.make(for: credential)] else { return (0, 0) }
+        var result = (count: 0, bytes: 0)
+        for slot in bucket {
+            guard let old = slots[slot]?.credential else { continue }
+            if old.serverKey.elementsEqual(credential.serverKey), old.clientKey.elementsEqual(credential.clientKey),
+                old.isSKey == credential.isSKey, old.secondTicket.elementsEqual(credential.secondTicket)
+            {
+                result.count += 1
+                result.bytes += old.bytes.count
+            }
+        }
+        return result
+    }
+
     /// Empties the list.
     public mutating func removeAll() {
         self = CredentialList()

@@ -1,5 +1,20 @@
 import KCM
 
+/// How much one daemon holds at most. The defaults are far above what a heavy real user stores
+/// (hundreds of service tickets, AD tickets with large PACs) and bound what a runaway client can.
+public struct CredentialStoreLimits: Sendable, Equatable {
+    public var maximumCaches: Int
+    public var maximumCredentialsPerCache: Int
+    /// Total encoded credential bytes over all caches.
+    public var maximumCredentialBytes: Int
+
+    public init(maximumCaches: Int = 1024, maximumCredentialsPerCache: Int = 65_536, maximumCredentialBytes: Int = 256 << 20) {
+        self.maximumCaches = maximumCaches
+        self.maximumCredentialsPerCache = maximumCredentialsPerCache
+        self.maximumCredentialBytes = maximumCredentialBytes
+    }
+}
+
 /// Every cache of one daemon, the default (primary) cache name and name generation: the semantics
 /// of the KCM operations, with no I/O.
 ///
@@ -7,6 +22,7 @@ import KCM
 public final class CredentialStore {
     /// The uid whose caches these are; names are `"<uid>"` and `"<uid>:<n>"`.
     public let ownerUID: UInt32
+    public let limits: CredentialStoreLimits
     private var caches: [KCMCacheName: CredentialCache] = [:]
     private var namesByUUID: [KCMUUID: KCMCacheName] = [:]
     /// Cache UUIDs in creation order.
@@ -16,8 +32,9 @@ public final class CredentialStore {
     /// The primary cache name. It need not name an existing cache.
     public private(set) var defaultName: KCMCacheName
 
-    public init(ownerUID: UInt32) {
+    public init(ownerUID: UInt32, limits: CredentialStoreLimits = CredentialStoreLimits()) {
         self.ownerUID = ownerUID
+        self.limits = limits
         defaultName = KCMCacheName("\(ownerUID)")
     }
 
@@ -59,10 +76,13 @@ public final class CredentialStore {
         defaultName = name
     }
 
-    private func create(_ name: KCMCacheName, principal: KCMPrincipal) throws(CredentialStoreError)
+    private func create(_ name: KCMCacheName, principal: KCMPrincipal, counted: Bool = true) throws(CredentialStoreError)
         -> CredentialCache
     {
         guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
+        if counted && caches.count >= limits.maximumCaches {
+            throw .limitReached(what: "caches", limit: limits.maximumCaches, option: "--max-caches")
+        }
         let cache = CredentialCache(name: name, uuid: uuids.next(), principal: principal)
         caches[name] = cache
         namesByUUID[cache.uuid] = name
@@ -70,14 +90,14 @@ public final class CredentialStore {
         return cache
     }
 
-    private func existingOrNew(_ name: KCMCacheName, principal: KCMPrincipal) throws(CredentialStoreError)
-        -> CredentialCache
+    private func existingOrNew(_ name: KCMCacheName, principal: KCMPrincipal, counted: Bool = true)
+        throws(CredentialStoreError) -> CredentialCache
     {
         if let cache = caches[name] {
             cache.principal = principal
             return cache
         }
-        return try create(name, principal: principal)
+        return try create(name, principal: principal, counted: counted)
     }
 
     /// INITIALIZE: creates the cache if absent (keeping the UUID if present), sets its principal,
@@ -92,6 +112,17 @@ public final class CredentialStore {
     public func replace(
         _ name: KCMCacheName, principal: KCMPrincipal, kdcOffset: Int32, credentials: [KCMCredential]
     ) throws(CredentialStoreError) {
+        guard credentials.count <= limits.maximumCredentialsPerCache else {
+            throw .limitReached(
+                what: "credentials per cache", limit: limits.maximumCredentialsPerCache,
+                option: "--max-credentials-per-cache")
+        }
+        let incoming = credentials.reduce(0) { $0 + $1.bytes.count }
+        let replaced = caches[name]?.credentials.byteCount ?? 0
+        guard credentialBytes - replaced + incoming <= limits.maximumCredentialBytes else {
+            throw .limitReached(
+                what: "credential bytes", limit: limits.maximumCredentialBytes, option: "--max-credential-bytes")
+        }
         var list = CredentialList()
         for credential in credentials { list.append(credential, uuid: uuids.next()) }
         let cache = try existingOrNew(name, principal: principal)
@@ -122,7 +153,8 @@ public final class CredentialStore {
     public func move(from source: KCMCacheName, to destination: KCMCacheName) throws(CredentialStoreError) {
         let from = try cache(named: source)
         if source == destination { return }
-        let to = try existingOrNew(destination, principal: from.principal)
+        // The source goes away, so the number of caches does not grow.
+        let to = try existingOrNew(destination, principal: from.principal, counted: false)
         to.credentials = from.credentials
         to.kdcOffset = from.kdcOffset
         from.credentials = CredentialList()
@@ -136,6 +168,17 @@ public final class CredentialStore {
     /// second ticket), so config-entry updates read back the new value and caches hold no duplicates.
     public func store(_ credential: KCMCredential, in name: KCMCacheName) throws(CredentialStoreError) {
         let cache = try cache(named: name)
+        // Checked before anything changes: a refused STORE loses nothing already stored.
+        let superseded = cache.credentials.superseded(by: credential)
+        guard cache.credentials.count - superseded.count < limits.maximumCredentialsPerCache else {
+            throw .limitReached(
+                what: "credentials per cache", limit: limits.maximumCredentialsPerCache,
+                option: "--max-credentials-per-cache")
+        }
+        guard credentialBytes - superseded.bytes + credential.bytes.count <= limits.maximumCredentialBytes else {
+            throw .limitReached(
+                what: "credential bytes", limit: limits.maximumCredentialBytes, option: "--max-credential-bytes")
+        }
         cache.credentials.removeSuperseded(by: credential)
         cache.credentials.append(credential, uuid: uuids.next())
     }

@@ -8,6 +8,8 @@ public enum CredentialStoreError: Error, Equatable, Sendable, CustomStringConver
     case noMatchingCredential
     /// No credential or cache has this UUID (any more).
     case unknownUUID(KCMUUID)
+    /// A limit of the daemon refused a new cache or credential; nothing stored was touched.
+    case limitReached(what: String, limit: Int, option: String)
     /// A name a cache cannot have (empty, or longer than ``KCMCacheName/maximumLength``).
     case invalidName(length: Int)
 
@@ -18,6 +20,8 @@ public enum CredentialStoreError: Error, Equatable, Sendable, CustomStringConver
         case .noMatchingCredential: .ccNotFound
         case .unknownUUID: .ccEnd
         case .invalidName: .ccBadName
+        // Not one of the codes MIT takes for "unsupported" (it would silently fall back).
+        case .limitReached: .ccNoMem
         }
     }
 
@@ -26,6 +30,8 @@ public enum CredentialStoreError: Error, Equatable, Sendable, CustomStringConver
         case .noSuchCache(let name): "no cache named '\(name)'"
         case .noMatchingCredential: "no matching credential"
         case .unknownUUID(let uuid): "no credential or cache with UUID \(uuid)"
+        case .limitReached(let what, let limit, let option):
+            "the daemon's limit of \(limit) \(what) is reached (\(option)); nothing was stored"
         case .invalidName(let length):
             "a cache name must be 1 to \(KCMCacheName.maximumLength) bytes long without NUL (got \(length) bytes)"
         }

@@ -1,4 +1,5 @@
 import CCacheDaemon
+import CredentialStore
 import Glibc
 import Logging
 
@@ -27,6 +28,11 @@ struct CCached {
           --idle-timeout <s>       Exit after this many seconds with no connections and no caches
                                    (default 300; 0: never).
           --max-connections <n>    Connections served at once (default 4096).
+          --max-caches <n>         Caches held at once (default 1024).
+          --max-credentials-per-cache <n>
+                                   Credentials in one cache (default 65536).
+          --max-credential-bytes <n>
+                                   Encoded credential bytes over all caches (default 268435456).
           --request-timeout <s>    Seconds a request may take to arrive completely (default 10; 0: no limit).
           --ready-fd <fd>          Write READY (or EXISTS, or ERROR and the reason) to this descriptor
                                    once listening, then close it.
@@ -88,6 +94,11 @@ struct CCached {
             case "--max-request-bytes": options.configuration.maximumRequestLength = try number(argument, 1024...(1 << 30))
             case "--idle-timeout": options.configuration.idleTimeout = try number(argument, 0...UInt32.max)
             case "--max-connections": options.configuration.maximumConnections = try number(argument, 1...1_000_000)
+            case "--max-caches": options.configuration.storeLimits.maximumCaches = try number(argument, 1...1_000_000)
+            case "--max-credentials-per-cache":
+                options.configuration.storeLimits.maximumCredentialsPerCache = try number(argument, 1...10_000_000)
+            case "--max-credential-bytes":
+                options.configuration.storeLimits.maximumCredentialBytes = try number(argument, 1024...(1 << 40))
             case "--request-timeout": options.configuration.requestTimeout = try number(argument, 0...UInt32.max)
             case "--ready-fd":
                 let fd: Int32 = try number(argument, 0...Int32.max)

@@ -90,3 +90,25 @@ struct ConnectionLimitsTests {
 
 /// `RLIMIT_NOFILE` as the type `getrlimit` takes on this platform.
 let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+
+/// The store's limits, met by the real MIT tools: a clear error, a log line naming the limit, and
+/// nothing already stored lost.
+@Suite("store limits")
+struct StoreLimitsTests {
+    @Test("a ticket over --max-credentials-per-cache is refused (MIT's kvno still works, uncached); the TGT stays")
+    func credentialLimitWithMITTools() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        bed.stopDaemon()
+        try bed.startDaemon(extraArguments: ["--max-credentials-per-cache", "2"])
+        try bed.kinit("alice")  // REPLACE: the fast_avail config entry and the TGT
+        // MIT's kvno treats a failure to cache the new ticket as non-fatal: it gets the ticket
+        // from the KDC, the daemon refuses to store it with KRB5_CC_NOMEM and says why.
+        try bed.expectSuccess("kvno", "host/localhost")
+        #expect(bed.daemonLogText.contains("STORE -> KRB5_CC_NOMEM"), "\(bed.daemonLogText)")
+        #expect(bed.daemonLogText.contains("limit of 2 credentials per cache is reached (--max-credentials-per-cache)"))
+        let klist = try bed.expectSuccess("klist")
+        #expect(klist.stdout.contains("krbtgt/CCACHED.TEST@CCACHED.TEST"), "\(klist)")
+        #expect(!klist.stdout.contains("host/localhost"), "\(klist)")
+    }
+}
