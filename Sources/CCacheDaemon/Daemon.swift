@@ -90,7 +90,10 @@ public final class Daemon: Sendable {
         }
         let idleLimit = configuration.idleTimeout
         // Woken once a second for the idle timeout, the watchdog and STATUS=; otherwise poll sleeps.
-        let periodic = idleLimit > 0 || systemd.watchdogMicroseconds != nil || getenv("NOTIFY_SOCKET") != nil
+        let purging = configuration.purgeGrace > 0
+        var nextPurge = monotonicSeconds() + UInt64(configuration.purgeInterval)
+        let periodic =
+            idleLimit > 0 || purging || systemd.watchdogMicroseconds != nil || getenv("NOTIFY_SOCKET") != nil
         let pollTimeout: Int32 = periodic ? 1000 : -1
         var idleSince: UInt64?
         while true {
@@ -104,6 +107,15 @@ public final class Daemon: Sendable {
             {
                 logger.info("login session \(sessionMonitor.session) ended; wiping every cache and exiting")
                 break
+            }
+            if purging, monotonicSeconds() >= nextPurge {
+                nextPurge = monotonicSeconds() + UInt64(max(1, configuration.purgeInterval))
+                let now = UInt32(truncatingIfNeeded: time(nil))
+                let purged = store.withLock { $0.purge(now: now, grace: configuration.purgeGrace) }
+                if purged.credentials > 0 || purged.caches > 0 {
+                    logger.info(
+                        "purged \(purged.credentials) ticket(s) expired over \(configuration.purgeGrace) s ago and \(purged.caches) cache(s) left without tickets")
+                }
             }
             if periodic {
                 let counts = store.withLock { ($0.cacheCount, $0.credentialCount) }

@@ -16,6 +16,11 @@ public struct DaemonConfiguration: Sendable {
     public var threadStackSize: Int
     /// Exit after this many seconds with no connections and no caches; 0 = never.
     public var idleTimeout: UInt32
+    /// Tickets expired longer ago than this, and caches without tickets for this long, are purged;
+    /// 0 = never.
+    public var purgeGrace: UInt32 = 3600
+    /// How often the purge runs, in seconds.
+    public var purgeInterval: UInt32 = 60
     /// How many caches, credentials and bytes the store accepts.
     public var storeLimits = CredentialStoreLimits()
     /// Connections served at once; more are closed at once (and logged).

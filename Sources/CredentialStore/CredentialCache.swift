@@ -11,6 +11,9 @@ public final class CredentialCache {
     public var credentials = CredentialList()
     /// Seconds to add to the local clock, as the client last set it.
     public var kdcOffset: Int32 = 0
+    /// When a purge first found this cache without tickets (config entries do not count); a later
+    /// purge removes it once that is longer ago than the grace. Cleared when it holds tickets again.
+    var ticketlessSince: UInt32?
 
     init(name: KCMCacheName, uuid: KCMUUID, principal: KCMPrincipal) {
         self.name = name

@@ -125,6 +125,28 @@ public struct CredentialList {
         return result
     }
 
+    /// Removes the tickets (never config entries, never a ticket without an end time) that expired
+    /// before `cutoff`; returns how many.
+    @discardableResult
+    public mutating func removeExpired(before cutoff: UInt32) -> Int {
+        var removed = 0
+        for slot in slots.indices {
+            guard let credential = slots[slot]?.credential, !credential.isConfigEntry, credential.endtime != 0,
+                credential.endtime < cutoff
+            else { continue }
+            remove(slot: slot)
+            removed += 1
+        }
+        compactIfSparse()
+        return removed
+    }
+
+    /// Whether any credential is a ticket rather than a config entry.
+    public var holdsTickets: Bool {
+        for case let entry? in slots where !entry.credential.isConfigEntry { return true }
+        return false
+    }
+
     /// Empties the list.
     public mutating func removeAll() {
         self = CredentialList()

@@ -162,6 +162,39 @@ public final class CredentialStore {
         if defaultName == source { defaultName = destination }
     }
 
+    // MARK: - Expiry
+
+    /// What one purge removed.
+    public struct PurgeResult: Equatable, Sendable {
+        public var credentials: Int
+        public var caches: Int
+
+        public init(credentials: Int = 0, caches: Int = 0) {
+            self.credentials = credentials
+            self.caches = caches
+        }
+    }
+
+    /// Removes tickets that expired more than `grace` seconds before `now`, and caches left without
+    /// tickets for longer than `grace` (first seen ticketless by an earlier purge, so a cache just
+    /// created is never removed). Valid tickets and config entries are never touched; the default
+    /// name stays as it is.
+    public func purge(now: UInt32, grace: UInt32) -> PurgeResult {
+        var result = PurgeResult()
+        let cutoff = now > grace ? now - grace : 0
+        for cache in Array(caches.values) {
+            result.credentials += cache.credentials.removeExpired(before: cutoff)
+            if cache.credentials.holdsTickets {
+                cache.ticketlessSince = nil
+            } else if let since = cache.ticketlessSince {
+                if now &- since >= grace, (try? destroy(cache.name)) != nil { result.caches += 1 }
+            } else {
+                cache.ticketlessSince = now
+            }
+        }
+        return result
+    }
+
     // MARK: - Credentials
 
     /// STORE: appends a credential after removing any it supersedes (same client, server, is_skey and

@@ -33,6 +33,9 @@ struct CCached {
                                    Credentials in one cache (default 65536).
           --max-credential-bytes <n>
                                    Encoded credential bytes over all caches (default 268435456).
+          --purge-grace <s>        Remove tickets expired longer ago than this, and caches left without
+                                   tickets this long (default 3600; 0: never).
+          --purge-interval <s>     How often to look (default 60).
           --request-timeout <s>    Seconds a request may take to arrive completely (default 10; 0: no limit).
           --ready-fd <fd>          Write READY (or EXISTS, or ERROR and the reason) to this descriptor
                                    once listening, then close it.
@@ -99,6 +102,8 @@ struct CCached {
                 options.configuration.storeLimits.maximumCredentialsPerCache = try number(argument, 1...10_000_000)
             case "--max-credential-bytes":
                 options.configuration.storeLimits.maximumCredentialBytes = try number(argument, 1024...(1 << 40))
+            case "--purge-grace": options.configuration.purgeGrace = try number(argument, 0...UInt32.max)
+            case "--purge-interval": options.configuration.purgeInterval = try number(argument, 1...86_400)
             case "--request-timeout": options.configuration.requestTimeout = try number(argument, 0...UInt32.max)
             case "--ready-fd":
                 let fd: Int32 = try number(argument, 0...Int32.max)

@@ -112,3 +112,36 @@ struct StoreLimitsTests {
         #expect(!klist.stdout.contains("host/localhost"), "\(klist)")
     }
 }
+
+/// The daemon's purge timer, end to end over the socket.
+@Suite("expiry purge")
+struct ExpiryPurgeTests {
+    @Test("the daemon purges a ticket expired past --purge-grace and keeps the valid one")
+    func purgeTimer() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        bed.stopDaemon()
+        try bed.startDaemon(extraArguments: ["--purge-grace", "1", "--purge-interval", "1"])
+        let connection = try RawKCMConnection(path: bed.socketPath)
+        let client = KCMPrincipal("alice@CCACHED.TEST")
+        let now = UInt32(time(nil))
+        let expired = KCMCredentialFields(
+            client: client, server: KCMPrincipal("old/localhost@CCACHED.TEST"), key: [1], endtime: now - 100, ticket: [1]
+        ).credential()
+        let valid = KCMCredentialFields(
+            client: client, server: KCMPrincipal("krbtgt/CCACHED.TEST@CCACHED.TEST"), key: [1], endtime: now + 3600,
+            ticket: [2]
+        ).credential()
+        let name = KCMCacheName("\(getuid())")
+        #expect(try connection.call(.replace(name: name, kdcOffset: 0, principal: client, credentials: [expired, valid])).status == .success)
+        var remaining = 2
+        let deadline = Date().addingTimeInterval(10)
+        while remaining != 1 && Date() < deadline {
+            usleep(200_000)
+            remaining = try connection.call(.getCredUUIDList(name: name)).payload.count / 16
+        }
+        #expect(remaining == 1)
+        #expect(try connection.call(.getCredList(name: name)).payload.count > 4)
+        #expect(bed.daemonLogText.contains("purged 1 ticket(s) expired over 1 s ago"), "\(bed.daemonLogText)")
+    }
+}
