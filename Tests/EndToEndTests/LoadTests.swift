@@ -1,0 +1,136 @@
+import Foundation
+import KCM
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Many clients at once (bounded in count and time, loopback only): the real MIT tools in parallel,
+/// and hostile frames from many connections while a well-behaved client keeps working.
+@Suite("load")
+struct LoadTests {
+    @Test("50 concurrent clients mixing kinit, kvno, klist -A and kdestroy: no error, no lost ticket")
+    func fiftyClients() throws {
+        let bed = try KerberosTestbed(services: 5)
+        defer { bed.stop() }
+        let users = ["alice", "bob", "carol"]
+        let results = Mutexed<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 50) { index in
+            let user = users[index % users.count]
+            let cache = "KCM:\(getuid()):load\(index)"
+            let services = (1...(1 + index % 5)).map { "svc\($0)/localhost" }
+            let script = """
+                set -e
+                export KRB5CCNAME='\(cache)'
+                printf 'pw-\(user)\\n' | kinit \(user) >/dev/null
+                kvno \(services.joined(separator: " ")) >/dev/null
+                klist -A >/dev/null
+                klist
+                """
+            let problem: String
+            do {
+                let result = try bed.run(["sh", "-c", script])
+                let expected = ["krbtgt/CCACHED.TEST@CCACHED.TEST"] + services.map { "\($0)@CCACHED.TEST" }
+                let missing = expected.filter { !result.stdout.contains($0) }
+                if !result.succeeded {
+                    problem = "client \(index) failed: \(result)"
+                } else if !missing.isEmpty || !result.stdout.contains("Default principal: \(user)@CCACHED.TEST") {
+                    problem = "client \(index) lost \(missing): \(result.stdout)"
+                } else if index % 10 == 0 {
+                    let destroy = try bed.run(["kdestroy", "-c", cache])
+                    let after = try bed.run(["klist", "-s", "-c", cache])
+                    problem = destroy.succeeded && after.status == 1 ? "" : "client \(index): kdestroy \(destroy), klist -s \(after.status)"
+                } else {
+                    problem = ""
+                }
+            } catch {
+                problem = "client \(index): \(error)"
+            }
+            results.append(problem)
+        }
+        let problems = results.value.filter { !$0.isEmpty }
+        #expect(results.value.count == 50)
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        let listing = collectionListing(try bed.expectSuccess("klist", "-l").stdout)
+        #expect(listing.count == 45, "\(listing.count) caches listed; 5 of 50 were destroyed")
+        print("ccached peak RSS after 50 clients: \(peakKiB(bed.daemon!.processIdentifier)) KiB")
+    }
+
+    @Test("garbage, truncated, oversized and random frames on 16 connections while a client keeps working")
+    func hostileFramesWhileServing() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        // Random requests from our own uid are authorised: they may switch the default or create
+        // caches. The steady client therefore keeps to a cache of its own.
+        let steady = "KCM:\(getuid()):steady"
+        try bed.kinit("alice", "-c", steady)
+        let failures = Mutexed<[String]>([])
+        let group = DispatchGroup()
+        for worker in 0..<16 {
+            group.enter()
+            DispatchQueue.global().async {
+                defer { group.leave() }
+                var generator = SplitMix(seed: UInt64(worker) &* 0x9E37_79B9_7F4A_7C15 | 1)
+                for round in 0..<200 {
+                    guard let connection = try? RawKCMConnection(path: bed.socketPath) else { continue }
+                    let opcode = UInt16(truncatingIfNeeded: generator.next() % 30)
+                    let kind = (worker + round) % 4
+                    var body: [UInt8] = [2, 0, UInt8(opcode >> 8), UInt8(truncatingIfNeeded: opcode)]
+                    body += (0..<Int(generator.next() % 300)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+                    var frame: [UInt8]
+                    switch kind {
+                    case 0: frame = be32(UInt32(body.count)) + body  // random arguments, well framed
+                    case 1: frame = be32(UInt32(body.count + 50)) + body  // truncated, then closed
+                    case 2: frame = be32(0xFFFF_FFF0) + body  // huge length prefix, then closed
+                    default: frame = (0..<64).map { _ in UInt8(truncatingIfNeeded: generator.next()) }  // garbage
+                    }
+                    do {
+                        try connection.send(frame)
+                        if kind == 0 {
+                            let reply = try connection.receiveReply()
+                            if reply.transport != 0 { failures.append("transport word \(reply.transport)") }
+                        }
+                    } catch {
+                        if kind == 0 { failures.append("worker \(worker) round \(round): \(error)") }
+                    }
+                }
+            }
+        }
+        // Meanwhile the real tools keep working.
+        var served = 0
+        while group.wait(timeout: .now()) == .timedOut {
+            let klist = try bed.run("klist", "-s", "-c", steady)
+            if klist.status != 0 { failures.append("klist -s failed during the storm: \(klist)") }
+            served += 1
+        }
+        #expect(failures.value.isEmpty, "\(failures.value.prefix(5))")
+        #expect(served > 0)
+        #expect(bed.daemon?.isRunning == true)
+        #expect(try bed.expectSuccess("klist", "-c", steady).stdout.contains("Default principal: alice@CCACHED.TEST"))
+        print("ccached peak RSS after the hostile storm: \(peakKiB(bed.daemon!.processIdentifier)) KiB; klist -s ran \(served) times meanwhile")
+    }
+
+    func peakKiB(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
+    }
+}
+
+/// A small deterministic generator, so a failing run can be repeated.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func be32(_ value: UInt32) -> [UInt8] {
+    [UInt8(value >> 24), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)]
+}
