@@ -111,6 +111,37 @@ struct LoadTests {
         print("ccached peak RSS after the hostile storm: \(peakKiB(bed.daemon!.processIdentifier)) KiB; klist -s ran \(served) times meanwhile")
     }
 
+    @Test("the daemon killed with SIGKILL mid-load: every client gets an error or finishes, none hangs")
+    func killedMidLoad() throws {
+        let bed = try KerberosTestbed(services: 5)
+        defer { bed.stop() }
+        try bed.kinit("alice")
+        let pid = bed.daemon!.processIdentifier
+        let outcomes = Mutexed<[Int32]>([])
+        let group = DispatchGroup()
+        for _ in 0..<20 {
+            group.enter()
+            DispatchQueue.global().async {
+                defer { group.leave() }
+                // Each client loops for about two seconds; `timeout` reports a hang as 124.
+                let script = "end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do kvno svc1/localhost svc2/localhost >/dev/null 2>&1; klist -A >/dev/null 2>&1; done; exit 0"
+                let result = try? bed.run(["timeout", "30", "sh", "-c", script])
+                outcomes.append(result?.status ?? -1)
+            }
+        }
+        usleep(500_000)
+        kill(pid, SIGKILL)
+        #expect(group.wait(timeout: .now() + 60) == .success, "clients still running 60 s after the kill")
+        #expect(outcomes.value.count == 20)
+        #expect(!outcomes.value.contains(124), "a client hung: \(outcomes.value)")
+        #expect(!outcomes.value.contains(-1))
+        // After the kill the tools fail cleanly (the socket file is left behind, nobody listens).
+        let klist = try bed.run("klist")
+        #expect(klist.status == 1, "\(klist)")
+        #expect(klist.stderr.contains("Connection refused"), "\(klist)")
+        bed.stopDaemon()
+    }
+
     func peakKiB(_ pid: Int32) -> Int {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
