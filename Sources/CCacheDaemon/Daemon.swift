@@ -209,16 +209,20 @@ public final class Daemon: Sendable {
             _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         }
         var frameStarted: UInt64?
+        /// Whether the request under way has taken longer than the limit (and says so).
+        func stalled() -> Bool {
+            guard limit > 0, let started = frameStarted, monotonicSeconds() - started >= UInt64(limit) else {
+                return false
+            }
+            logger.warning("closing a connection whose request stayed incomplete for \(limit) s (--request-timeout)")
+            return true
+        }
         while true {
             let count = input.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
                 // Idle between requests is fine; a request stalled midway is not.
-                if let started = frameStarted, monotonicSeconds() - started >= UInt64(limit) {
-                    logger.warning(
-                        "closing a connection whose request stayed incomplete for \(limit) s (--request-timeout)")
-                    return
-                }
+                if stalled() { return }
                 continue
             }
             guard count > 0 else { break }
@@ -255,8 +259,7 @@ public final class Daemon: Sendable {
                 frameStarted = nil
             } else if frameStarted == nil {
                 frameStarted = monotonicSeconds()
-            } else if let started = frameStarted, limit > 0, monotonicSeconds() - started >= UInt64(limit) {
-                logger.warning("closing a connection whose request stayed incomplete for \(limit) s (--request-timeout)")
+            } else if stalled() {
                 return
             }
         }

@@ -89,40 +89,31 @@ public struct CredentialList {
         return removed
     }
 
-    /// Removes credentials with the same client, server (realm included, name type ignored), is_skey
-    /// and second ticket as `credential`: what a STORE of `credential` supersedes.
-    @discardableResult
-    public mutating func removeSuperseded(by credential: KCMCredential) -> Int {
-        var removed = 0
-        guard let bucket = slotsByServer[ServerIndexKey.make(for: credential)] else { return 0 }
-        for slot in bucket {
-            guard let old = slots[slot]?.credential else { continue }
-            if old.serverKey.elementsEqual(credential.serverKey), old.clientKey.elementsEqual(credential.clientKey),
-                old.isSKey == credential.isSKey, old.secondTicket.elementsEqual(credential.secondTicket)
-            {
-                remove(slot: slot)
-                removed += 1
-            }
+    /// The slots of credentials with the same client, server (realm included, name type ignored),
+    /// is_skey and second ticket as `credential`: what a STORE of `credential` supersedes.
+    private func supersededSlots(by credential: KCMCredential) -> [Int] {
+        guard let bucket = slotsByServer[ServerIndexKey.make(for: credential)] else { return [] }
+        return bucket.filter { slot in
+            guard let old = slots[slot]?.credential else { return false }
+            return old.serverKey.elementsEqual(credential.serverKey) && old.clientKey.elementsEqual(credential.clientKey)
+                && old.isSKey == credential.isSKey && old.secondTicket.elementsEqual(credential.secondTicket)
         }
-        compactIfSparse()
-        return removed
     }
 
-    /// How many credentials, and how many bytes, a STORE of `credential` would supersede
-    /// (see ``removeSuperseded(by:)``), without removing them.
+    /// Removes what a STORE of `credential` supersedes (see ``superseded(by:)``); returns how many.
+    @discardableResult
+    public mutating func removeSuperseded(by credential: KCMCredential) -> Int {
+        let doomed = supersededSlots(by: credential)
+        for slot in doomed { remove(slot: slot) }
+        compactIfSparse()
+        return doomed.count
+    }
+
+    /// How many credentials, and how many bytes, a STORE of `credential` would supersede — same
+    /// client, server, is_skey and second ticket — without removing them.
     public func superseded(by credential: KCMCredential) -> (count: Int, bytes: Int) {
-        guard let bucket = slotsByServer[ServerIndexKey.make(for: credential)] else { return (0, 0) }
-        var result = (count: 0, bytes: 0)
-        for slot in bucket {
-            guard let old = slots[slot]?.credential else { continue }
-            if old.serverKey.elementsEqual(credential.serverKey), old.clientKey.elementsEqual(credential.clientKey),
-                old.isSKey == credential.isSKey, old.secondTicket.elementsEqual(credential.secondTicket)
-            {
-                result.count += 1
-                result.bytes += old.bytes.count
-            }
-        }
-        return result
+        let doomed = supersededSlots(by: credential)
+        return (doomed.count, doomed.reduce(0) { $0 + (slots[$1]?.credential.bytes.count ?? 0) })
     }
 
     /// Removes the tickets (never config entries, never a ticket without an end time) that expired
