@@ -24,16 +24,18 @@ let package = Package(
     ],
     targets: [
         // The KCM wire protocol: framing, opcodes, status codes, v4 encodings. Pure values, no I/O.
-        .target(name: "KCM", swiftSettings: strictSwift),
+        .target(name: "KCM", dependencies: ["SecureMemory"], swiftSettings: strictSwift),
+        // Secret bytes: locked in RAM, out of core dumps, zeroed when freed.
+        .target(name: "SecureMemory", swiftSettings: strictSwift),
         // The in-memory model of caches and credentials. No I/O.
-        .target(name: "CredentialStore", dependencies: ["KCM"], swiftSettings: strictSwift),
+        .target(name: "CredentialStore", dependencies: ["KCM", "SecureMemory"], swiftSettings: strictSwift),
         // The few socket calls Swift cannot reach without _GNU_SOURCE (SO_PEERCRED, accept4).
         .target(name: "CSupport", cSettings: [.define("_GNU_SOURCE")]),
         // The server: listening, peer authorisation, connections, dispatch.
         .target(
             name: "CCacheDaemon",
             dependencies: [
-                "KCM", "CredentialStore", "CSupport", "CSystemd",
+                "KCM", "CredentialStore", "SecureMemory", "CSupport", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -56,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "ccachectl",
             dependencies: [
-                "CCacheClient", "SessionRuntime", "KCM", "CKrb5",
+                "CCacheClient", "SessionRuntime", "KCM", "SecureMemory", "CKrb5",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSwift
@@ -72,7 +74,8 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "KCMTests", dependencies: ["KCM"], swiftSettings: strictSwift),
+        .testTarget(name: "KCMTests", dependencies: ["KCM", "SecureMemory"], swiftSettings: strictSwift),
+        .testTarget(name: "SecureMemoryTests", dependencies: ["SecureMemory"], swiftSettings: strictSwift),
         .testTarget(
             name: "CredentialStoreTests", dependencies: ["CredentialStore", "KCM"], swiftSettings: strictSwift),
         .testTarget(

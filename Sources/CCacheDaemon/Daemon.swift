@@ -3,6 +3,7 @@ import CredentialStore
 import Glibc
 import KCM
 import Logging
+import SecureMemory
 import Synchronization
 
 /// The ccached server: listens on a Unix socket, authorises each peer by SO_PEERCRED, and serves
@@ -35,6 +36,12 @@ public final class Daemon: Sendable {
             throw error
         }
         signal(SIGPIPE, SIG_IGN)
+        SecureArena.shared.setLockFailureHandler { [logger] error, limit in
+            let allowed = limit.map { "\($0 / 1024) KiB" } ?? "unlimited"
+            logger.warning(
+                "cannot lock more credential memory in RAM (\(errorText(error)); RLIMIT_MEMLOCK is \(allowed)): credentials stored from now on may be written to swap. Raise the limit (LimitMEMLOCK= in the unit, or ulimit -l) to keep them in RAM."
+            )
+        }
         let fileLimit = ccached_raise_descriptor_limit()
         if fileLimit >= 0 && fileLimit < configuration.maximumConnections + 16 {
             logger.notice(
@@ -153,6 +160,9 @@ public final class Daemon: Sendable {
             }
         }
         store.withLock { $0.destroyAll() }
+        // Every credential block was zeroed as the store let go of it; zero whatever a connection
+        // still held as well.
+        SecureArena.shared.wipeEverything()
     }
 
     private func startConnection(_ fd: Int32) {
@@ -202,6 +212,12 @@ public final class Daemon: Sendable {
         // idle connections do not cost a thousand zeroed 64 KiB buffers.
         var input = [UInt8](unsafeUninitializedCapacity: 65536) { _, count in count = 65536 }
         var reply = KCMReplyWriter()
+        // Nothing this connection received or sent outlives it.
+        defer {
+            input.wipeStorage()
+            decoder.wipe()
+            reply.wipe()
+        }
         // Reads wake at least this often, so that a request left half-sent can be timed out.
         let limit = configuration.requestTimeout
         var timeout = timeval(tv_sec: limit > 0 ? Int(limit) : 0, tv_usec: 0)
@@ -227,6 +243,7 @@ public final class Daemon: Sendable {
             }
             guard count > 0 else { break }
             decoder.append(input[0..<count])
+            input.withUnsafeMutableBytes { SecureArena.wipe($0.baseAddress!, count: count) }
             while let frame = decoder.nextFrame() {
                 reply.reset()
                 let outcome: RequestOutcome
@@ -240,6 +257,8 @@ public final class Daemon: Sendable {
                         RequestDispatcher.respond(
                             to: body, authorized: authorized, store: store, server: facts, reply: &reply)
                     }
+                    // The stored credential is a copy in secure memory; the request's bytes go now.
+                    body.wipeStorage()
                 case .oversized(let length):
                     outcome = RequestDispatcher.respondToOversized(
                         length: length, limit: configuration.maximumRequestLength, reply: &reply)
@@ -254,6 +273,9 @@ public final class Daemon: Sendable {
                     logger.debug("connection lost while replying")
                     return
                 }
+                // Zeroes the payload now rather than at the next request: an idle connection keeps
+                // no copy of the credentials it was sent.
+                reply.reset()
             }
             if !decoder.isMidFrame {
                 frameStarted = nil

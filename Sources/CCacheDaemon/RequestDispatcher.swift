@@ -119,7 +119,7 @@ public enum RequestDispatcher {
             let replyLength = 8 + 4 * credentials.count + credentials.byteCount
             // Over MIT's reply limit: "not supported" makes MIT iterate by UUID instead.
             guard replyLength <= KCMReplyWriter.mitMaximumReplyLength else { return .ccNoSupp }
-            reply.writer.bytes.reserveCapacity(KCMReplyWriter.headerLength + replyLength)
+            reply.writer.reserve(replyLength)
             reply.writer.write(UInt32(truncatingIfNeeded: credentials.count))
             credentials.forEach { reply.writer.writeData($0.credential.bytes) }
         case .replace(let name, let kdcOffset, let principal, let credentials):

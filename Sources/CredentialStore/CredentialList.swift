@@ -1,4 +1,5 @@
 import KCM
+import SecureMemory
 
 /// The credentials of one cache in storage order, with two indexes: by UUID and by server name.
 ///
@@ -95,8 +96,8 @@ public struct CredentialList {
         guard let bucket = slotsByServer[ServerIndexKey.make(for: credential)] else { return [] }
         return bucket.filter { slot in
             guard let old = slots[slot]?.credential else { return false }
-            return old.serverKey.elementsEqual(credential.serverKey) && old.clientKey.elementsEqual(credential.clientKey)
-                && old.isSKey == credential.isSKey && old.secondTicket.elementsEqual(credential.secondTicket)
+            return old.serverKey.bytesEqual(credential.serverKey) && old.clientKey.bytesEqual(credential.clientKey)
+                && old.isSKey == credential.isSKey && old.secondTicket.bytesEqual(credential.secondTicket)
         }
     }
 

@@ -1,4 +1,5 @@
 import KCM
+import SecureMemory
 
 /// MIT's credential matching (`krb5int_cc_creds_match_request`), expressed in the Heimdal flag bits
 /// that go over the wire. Built once per template; matching a stored credential compares bytes in
@@ -43,20 +44,20 @@ public struct CredentialMatcher: Sendable {
     public func matches(_ credential: KCMCredential) -> Bool {
         if clientKey != nil {
             if ignoreClientRealm {
-                guard credential.clientComponentCount.elementsEqual(clientCount),
-                    credential.clientComponents.elementsEqual(clientComponents)
+                guard credential.clientComponentCount.bytesEqual(clientCount),
+                    credential.clientComponents.bytesEqual(clientComponents)
                 else { return false }
             } else {
-                guard credential.clientKey.elementsEqual(clientKey!) else { return false }
+                guard credential.clientKey.bytesEqual(clientKey!) else { return false }
             }
         }
         if serverKey != nil {
             if ignoreServerRealm {
-                guard credential.serverComponentCount.elementsEqual(serverCount),
-                    credential.serverComponents.elementsEqual(serverComponents)
+                guard credential.serverComponentCount.bytesEqual(serverCount),
+                    credential.serverComponents.bytesEqual(serverComponents)
                 else { return false }
             } else {
-                guard credential.serverKey.elementsEqual(serverKey!) else { return false }
+                guard credential.serverKey.bytesEqual(serverKey!) else { return false }
             }
         }
         // User-to-user creds never match unless the caller asked for them.
@@ -76,8 +77,8 @@ public struct CredentialMatcher: Sendable {
             if template.renewTill != 0, credential.renewTill < template.renewTill { return false }
             if template.endtime != 0, credential.endtime < template.endtime { return false }
         }
-        if flags.contains(.matchAuthdata), !credential.authdata.elementsEqual(template.authdata) { return false }
-        if flags.contains(.matchSecondTicket), !credential.secondTicket.elementsEqual(template.secondTicket) {
+        if flags.contains(.matchAuthdata), !credential.authdata.bytesEqual(template.authdata) { return false }
+        if flags.contains(.matchSecondTicket), !credential.secondTicket.bytesEqual(template.secondTicket) {
             return false
         }
         if flags.contains(.matchKeytype), credential.enctype != template.enctype { return false }

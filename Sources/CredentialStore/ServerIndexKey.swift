@@ -4,11 +4,18 @@ import KCM
 /// without realm or name type, so that exact, name-only and realm-blind lookups all use the index.
 /// Collisions are harmless: every candidate is checked by ``CredentialMatcher``.
 public enum ServerIndexKey {
-    public static func make(count: ArraySlice<UInt8>, components: ArraySlice<UInt8>) -> Int {
+    public static func make<Count: Collection<UInt8>, Components: Collection<UInt8>>(
+        count: Count, components: Components
+    ) -> Int {
         var hasher = Hasher()
-        count.withUnsafeBytes { hasher.combine(bytes: $0) }
-        components.withUnsafeBytes { hasher.combine(bytes: $0) }
+        combine(count, into: &hasher)
+        combine(components, into: &hasher)
         return hasher.finalize()
+    }
+
+    private static func combine<C: Collection<UInt8>>(_ bytes: C, into hasher: inout Hasher) {
+        let done: Void? = bytes.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        if done == nil { Array(bytes).withUnsafeBytes { hasher.combine(bytes: $0) } }
     }
 
     public static func make(for credential: KCMCredential) -> Int {

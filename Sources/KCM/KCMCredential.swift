@@ -1,10 +1,13 @@
+import SecureMemory
+
 /// One credential as it travels on the wire (FILE-ccache version 4 "cred"), kept as the exact bytes
 /// the client sent plus the offsets and scalar fields that matching needs.
 ///
-/// The daemon returns the bytes unchanged; it never needs a decoded copy of keys or tickets.
+/// The daemon returns the bytes unchanged; it never needs a decoded copy of keys or tickets. The
+/// bytes live in ``SecureBytes``: locked in RAM, out of core dumps, zeroed when the last copy goes.
 public struct KCMCredential: Sendable {
     /// The encoded credential, exactly as received.
-    public let bytes: [UInt8]
+    public let bytes: SecureBytes
     public let client: KCMPrincipalLayout
     public let server: KCMPrincipalLayout
     /// The session key's enctype (sign-extended `s16`).
@@ -57,7 +60,7 @@ public struct KCMCredential: Sendable {
         let second = try reader.readDataRange()
         secondTicketRange = Int32(second.lowerBound - base)..<Int32(second.upperBound - base)
         let length = reader.offset - base
-        bytes = base == 0 && length == source.count ? source : Array(source[base..<base + length])
+        bytes = SecureBytes(copying: source[base..<base + length])
     }
 
     /// Reads one credential from the reader's position (it has no length prefix of its own).
@@ -69,27 +72,27 @@ public struct KCMCredential: Sendable {
 
     /// The server realm is `X-CACHECONF:`: a ccache configuration entry, not a ticket.
     public var isConfigEntry: Bool {
-        bytes[server.realmRange].elementsEqual(KCMPrincipal.configRealm)
+        bytes[server.realmRange].bytesEqual(KCMPrincipal.configRealm)
     }
 
     /// The client's match key (see ``KCMPrincipal/matchKey``).
-    public var clientKey: ArraySlice<UInt8> { bytes[client.countStart..<Int(client.end)] }
+    public var clientKey: Slice<SecureBytes> { bytes[client.countStart..<Int(client.end)] }
     /// The server's match key (see ``KCMPrincipal/matchKey``).
-    public var serverKey: ArraySlice<UInt8> { bytes[server.countStart..<Int(server.end)] }
+    public var serverKey: Slice<SecureBytes> { bytes[server.countStart..<Int(server.end)] }
     /// The server's component count word and encoded components, without the realm.
-    public var serverComponentCount: ArraySlice<UInt8> { bytes[server.countStart..<server.countStart + 4] }
-    public var serverComponents: ArraySlice<UInt8> { bytes[server.componentsRange] }
-    public var clientComponentCount: ArraySlice<UInt8> { bytes[client.countStart..<client.countStart + 4] }
-    public var clientComponents: ArraySlice<UInt8> { bytes[client.componentsRange] }
-    public var authdata: ArraySlice<UInt8> { bytes[Int(authdataRange.lowerBound)..<Int(authdataRange.upperBound)] }
-    public var secondTicket: ArraySlice<UInt8> {
+    public var serverComponentCount: Slice<SecureBytes> { bytes[server.countStart..<server.countStart + 4] }
+    public var serverComponents: Slice<SecureBytes> { bytes[server.componentsRange] }
+    public var clientComponentCount: Slice<SecureBytes> { bytes[client.countStart..<client.countStart + 4] }
+    public var clientComponents: Slice<SecureBytes> { bytes[client.componentsRange] }
+    public var authdata: Slice<SecureBytes> { bytes[Int(authdataRange.lowerBound)..<Int(authdataRange.upperBound)] }
+    public var secondTicket: Slice<SecureBytes> {
         bytes[Int(secondTicketRange.lowerBound)..<Int(secondTicketRange.upperBound)]
     }
-    public var ticket: ArraySlice<UInt8> { bytes[Int(ticketRange.lowerBound)..<Int(ticketRange.upperBound)] }
+    public var ticket: Slice<SecureBytes> { bytes[Int(ticketRange.lowerBound)..<Int(ticketRange.upperBound)] }
 
     /// Decodes every field (for tools and tests; the daemon does not need this).
     public func decodeFields() throws(KCMDecodingError) -> KCMCredentialFields {
-        var reader = KCMReader(bytes)
+        var reader = KCMReader(Array(bytes))
         return try KCMCredentialFields.read(from: &reader)
     }
 }

@@ -1,3 +1,5 @@
+import SecureMemory
+
 /// Splits a byte stream into request frames (`u32 length` + body), however the bytes arrive.
 ///
 /// A frame whose declared length exceeds the limit is never buffered: its body is read and thrown
@@ -35,14 +37,23 @@ public struct KCMFrameDecoder {
             buffer.removeAll(keepingCapacity: true)
             readIndex = 0
         }
-        buffer.append(contentsOf: bytes)
+        let needed = buffer.count + bytes.count
+        if needed > buffer.capacity {
+            // Grown by hand so that the old storage, which may hold part of a credential, is zeroed.
+            replaceBuffer(capacity: max(needed, buffer.capacity * 2, 256))
+        }
+        let copied: Void? = bytes.withContiguousStorageIfAvailable { buffer.append(contentsOf: $0) }
+        if copied == nil { buffer.append(contentsOf: bytes) }
     }
 
     /// Returns the next complete frame, or nil when more bytes are needed.
+    ///
+    /// The buffer keeps no copy of a returned or discarded frame: its bytes are zeroed as they are
+    /// consumed. The returned body is the caller's to zero (`wipeStorage()`) once answered.
     public mutating func nextFrame() -> Frame? {
         if let state = discarding {
             let drop = Int(min(UInt64(bufferedCount), state.left))
-            readIndex += drop
+            consume(drop)
             let left = state.left - UInt64(drop)
             compact()
             if left > 0 {
@@ -60,7 +71,7 @@ public struct KCMFrameDecoder {
             UInt32(buffer[readIndex]) << 24 | UInt32(buffer[readIndex + 1]) << 16 | UInt32(buffer[readIndex + 2]) << 8
             | UInt32(buffer[readIndex + 3])
         if length > maximumLength {
-            readIndex += 4
+            consume(4)
             discarding = (length, UInt64(length))
             return nextFrame()
         }
@@ -70,21 +81,47 @@ public struct KCMFrameDecoder {
         }
         let start = readIndex + 4
         let body = Array(buffer[start..<start + Int(length)])
-        readIndex = start + Int(length)
-        if readIndex == buffer.count {
-            buffer.removeAll(keepingCapacity: buffer.capacity <= 65536)
-            readIndex = 0
-        }
+        consume(4 + Int(length))
+        compact()
         return .request(body)
+    }
+
+    /// Zeroes whatever is buffered (a half-received frame) and empties the decoder: call it when
+    /// the connection ends.
+    public mutating func wipe() {
+        buffer.wipeStorage()
+        buffer = []
+        readIndex = 0
+        discarding = nil
+    }
+
+    /// Zeroes the next `count` buffered bytes and moves past them.
+    private mutating func consume(_ count: Int) {
+        guard count > 0 else { return }
+        buffer.withUnsafeMutableBytes { raw in
+            SecureArena.wipe(raw.baseAddress! + readIndex, count: count)
+        }
+        readIndex += count
     }
 
     private mutating func compact() {
         if readIndex == buffer.count {
+            // Everything before readIndex is already zero.
             buffer.removeAll(keepingCapacity: buffer.capacity <= 65536)
             readIndex = 0
         } else if readIndex > 65536 {
-            buffer.removeSubrange(0..<readIndex)
-            readIndex = 0
+            replaceBuffer(capacity: buffer.capacity)
         }
+    }
+
+    /// Moves the unread bytes into new storage and zeroes the old (shifting in place would leave a
+    /// copy of them past the new end).
+    private mutating func replaceBuffer(capacity: Int) {
+        var fresh: [UInt8] = []
+        fresh.reserveCapacity(max(capacity, buffer.count - readIndex))
+        fresh.append(contentsOf: buffer[readIndex...])
+        buffer.wipeStorage()
+        buffer = fresh
+        readIndex = 0
     }
 }

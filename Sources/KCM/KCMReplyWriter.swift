@@ -31,8 +31,13 @@ public struct KCMReplyWriter: Sendable {
     /// The frame built so far (complete after ``finish(status:)``).
     public var bytes: [UInt8] { writer.bytes }
 
-    /// Starts over for the next reply, keeping the buffer.
+    /// Starts over for the next reply, keeping the buffer; the last reply's payload is zeroed.
     public mutating func reset() {
         writer.truncate(to: Self.headerLength)
+    }
+
+    /// Zeroes the buffer: before the writer is dropped, so no reply outlives its connection.
+    public func wipe() {
+        writer.wipe()
     }
 }

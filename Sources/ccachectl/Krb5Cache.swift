@@ -1,6 +1,7 @@
 import CKrb5
 import Glibc
 import KCM
+import SecureMemory
 
 /// Reads and writes credential caches of any type libkrb5 knows (`FILE:`, `DIR:`, `KEYRING:`,
 /// `MEMORY:`, …) through libkrb5 itself, converting credentials with MIT's own marshalling

@@ -141,7 +141,7 @@ struct RequestDispatcherTests {
         #expect(try reader.readUInt32() == 3)
         for credential in creds {
             let range = try reader.readDataRange()
-            #expect(Array(reader.bytes[range]) == credential.bytes)
+            #expect(Array(reader.bytes[range]) == Array(credential.bytes))
         }
         #expect(reader.remaining == 0)
         // The UUID path lists the same creds in the same order.
@@ -150,7 +150,7 @@ struct RequestDispatcherTests {
         var uuidReader = KCMReader(uuids)
         for credential in creds {
             let uuid = try uuidReader.readUUID()
-            #expect(harness.send(.getCredByUUID(name: "1000", uuid: uuid)).payload == credential.bytes)
+            #expect(harness.send(.getCredByUUID(name: "1000", uuid: uuid)).payload == Array(credential.bytes))
         }
     }
 

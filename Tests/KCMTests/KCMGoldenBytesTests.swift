@@ -139,7 +139,7 @@ struct KCMGoldenBytesTests {
         let bytes = Self.tgtBytes
         #expect(bytes.count == 595)
         let credential = try KCMCredential(parsing: bytes)
-        #expect(credential.bytes == bytes)
+        #expect(Array(credential.bytes) == bytes)
 
         // client: 0 ..< 34, realm 12 ..< 25
         #expect(credential.client.start == 0)

@@ -227,7 +227,7 @@ struct KCMRequestRoundTripTests {
             Issue.record("not a REPLACE")
             return
         }
-        #expect(decoded.map(\.bytes) == [credential])
+        #expect(decoded.map { Array($0.bytes) } == [credential])
     }
 }
 
@@ -274,7 +274,7 @@ struct KCMEncodingRoundTripTests {
         ])
     func credential(_ fields: KCMCredentialFields) throws {
         let credential = try KCMCredential(parsing: fields.encoded)
-        #expect(credential.bytes == fields.encoded)
+        #expect(Array(credential.bytes) == fields.encoded)
         #expect(try credential.decodeFields() == fields)
         #expect(credential.enctype == fields.enctype)
         #expect(credential.authtime == fields.authtime)
@@ -300,7 +300,7 @@ struct KCMEncodingRoundTripTests {
         let encoded = Fixture.everyField.encoded
         let source = [0xAA, 0xBB, 0xCC] + encoded + [0xDD, 0xDD]
         let credential = try KCMCredential(parsing: source, range: 3..<source.count)
-        #expect(credential.bytes == encoded)
+        #expect(Array(credential.bytes) == encoded)
         #expect(credential.client.start == 0)
         #expect(Array(credential.ticket) == Fixture.everyField.ticket)
         #expect(try credential.decodeFields() == Fixture.everyField)
@@ -311,8 +311,8 @@ struct KCMEncodingRoundTripTests {
         let first = Fixture.tgt.encoded
         let second = Fixture.everyField.encoded
         var reader = KCMReader(first + second + [7])
-        #expect(try KCMCredential.read(from: &reader).bytes == first)
-        #expect(try KCMCredential.read(from: &reader).bytes == second)
+        #expect(Array(try KCMCredential.read(from: &reader).bytes) == first)
+        #expect(Array(try KCMCredential.read(from: &reader).bytes) == second)
         #expect(try reader.readUInt8() == 7)
         #expect(reader.remaining == 0)
     }
