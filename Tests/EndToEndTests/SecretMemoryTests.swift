@@ -1,0 +1,193 @@
+import CSupport
+import Foundation
+import KCM
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Reads a /proc file to its end (Foundation's `String(contentsOfFile:)` stops after one read).
+func readProcFile(_ path: String) throws -> String {
+    guard let handle = FileHandle(forReadingAtPath: path) else { throw POSIXError(.ENOENT) }
+    defer { try? handle.close() }
+    return String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+}
+
+/// Counts the occurrences of `marker` in every readable mapping of process `pid`, through
+/// /proc/PID/mem (root: the daemon is non-dumpable). Also returns how many bytes were scanned.
+func countInMemory(of pid: pid_t, _ marker: [UInt8]) throws -> (hits: Int, scanned: Int) {
+    let maps = try readProcFile("/proc/\(pid)/maps")
+    let mem = open("/proc/\(pid)/mem", O_RDONLY)
+    guard mem >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    defer { close(mem) }
+    var hits = 0
+    var scanned = 0
+    let chunk = 1 << 20
+    var buffer = [UInt8](repeating: 0, count: chunk + marker.count)
+    for line in maps.split(separator: "\n") {
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        guard fields.count >= 2, fields[1].hasPrefix("r"), !line.hasSuffix("[vvar]"), !line.hasSuffix("[vsyscall]")
+        else { continue }
+        let range = fields[0].split(separator: "-")
+        guard range.count == 2, let low = UInt64(range[0], radix: 16), let high = UInt64(range[1], radix: 16) else {
+            continue
+        }
+        var offset = low
+        var carried = 0  // bytes kept from the previous chunk, so a marker across chunks is found
+        while offset < high {
+            let want = Int(min(UInt64(chunk), high - offset))
+            let got = buffer.withUnsafeMutableBytes { pread(mem, $0.baseAddress! + carried, want, off_t(Int64(bitPattern: offset))) }
+            guard got > 0 else { break }
+            scanned += got
+            let total = carried + got
+            buffer.withUnsafeBytes { raw in
+                marker.withUnsafeBytes { needle in
+                    var index = 0
+                    while index + needle.count <= total {
+                        guard let found = memchr(raw.baseAddress! + index, Int32(needle[0]), total - needle.count + 1 - index)
+                        else { break }
+                        let position = raw.baseAddress!.distance(to: UnsafeRawPointer(found))
+                        if memcmp(raw.baseAddress! + position, needle.baseAddress!, needle.count) == 0 { hits += 1 }
+                        index = position + 1
+                    }
+                }
+            }
+            carried = min(marker.count - 1, total)
+            buffer.withUnsafeMutableBytes { raw in
+                raw.baseAddress!.copyMemory(from: raw.baseAddress! + (total - carried), byteCount: carried)
+            }
+            offset += UInt64(got)
+        }
+    }
+    return (hits, scanned)
+}
+
+/// A credential for `client` whose key and ticket carry `marker`.
+func markedCredential(client: String, server: String, marker: [UInt8]) throws -> KCMCredential {
+    let now = UInt32(time(nil))
+    let fields = KCMCredentialFields(
+        client: KCMPrincipal(client), server: KCMPrincipal(server), enctype: 18, key: marker,
+        authtime: now, starttime: now, endtime: now + 3600, renewTill: 0, ticketFlags: 0x0040_0000,
+        ticket: [0x61, 0x82, 0x01, 0x00] + marker + Array(repeating: 0x42, count: 200))
+    return try KCMCredential(parsing: fields.encoded)
+}
+
+/// Secrets live in memory only and are wiped: a ticket's bytes are found in the daemon's memory while
+/// it is stored and nowhere once `kdestroy` has run, and its memory is locked and kept out of dumps.
+@Suite("secrets in memory")
+struct SecretMemoryTests {
+    @Test(
+        "a stored ticket's marker is in the daemon's memory, and after kdestroy it is found zero times",
+        .enabled(if: getuid() == 0, "needs root to read the non-dumpable daemon's /proc/PID/mem; CI runs as root"))
+    func markerGoneAfterKdestroy() throws {
+        let bed = try KerberosTestbed(services: 1)
+        defer { bed.stop() }
+        try bed.kinit("alice")
+        let pid = try #require(bed.daemon?.processIdentifier)
+        // 32 random bytes: nothing else in the daemon holds them by chance.
+        var marker = [UInt8](repeating: 0, count: 32)
+        var random = SystemRandomNumberGenerator()
+        for index in marker.indices { marker[index] = random.next() }
+        #expect(try countInMemory(of: pid, marker).hits == 0, "the marker is there before it was sent")
+
+        let connection = try RawKCMConnection(path: bed.socketPath)
+        let defaultName = try connection.call(.getDefaultCache)
+        let name = KCMCacheName(bytes: Array(defaultName.payload.dropLast()))
+        let credential = try markedCredential(
+            client: "alice@CCACHED.TEST", server: "marker/localhost@CCACHED.TEST", marker: marker)
+        #expect(try connection.call(.store(name: name, credential: credential)).status == .success)
+        // Read it back three ways: the list (klist), by UUID, and by server name (RETRIEVE).
+        let listing = try bed.expectSuccess("klist").stdout
+        #expect(listing.contains("marker/localhost@CCACHED.TEST"), "\(listing)")
+        let uuids = try connection.call(.getCredUUIDList(name: name)).payload
+        for start in stride(from: 0, to: uuids.count, by: 16) {
+            var reader = KCMReader(Array(uuids[start..<start + 16]))
+            #expect(try connection.call(.getCredByUUID(name: name, uuid: try reader.readUUID())).status == .success)
+        }
+        var template = KCMMatchTemplate()
+        template.server = KCMPrincipal("marker/localhost@CCACHED.TEST")
+        let retrieved = try connection.call(.retrieve(name: name, flags: [], template: template))
+        #expect(retrieved.status == .success)
+        #expect(retrieved.payload.count == credential.bytes.count)
+
+        let stored = try countInMemory(of: pid, marker)
+        print("memory scan of ccached pid \(pid) while stored: \(stored.hits) occurrence(s) of the marker in \(stored.scanned / 1024) KiB")
+        #expect(stored.hits >= 1, "the scan must see the stored ticket, or its zero after kdestroy proves nothing")
+
+        try bed.expectSuccess("kdestroy")
+        #expect(try bed.run("klist", "-s").status != 0)
+        let after = try countInMemory(of: pid, marker)
+        print("memory scan of ccached pid \(pid) after kdestroy: \(after.hits) occurrence(s) in \(after.scanned / 1024) KiB")
+        #expect(after.hits == 0, "credential bytes survived kdestroy somewhere in the daemon's memory")
+        // The connection that read the ticket is still open: its buffers are clean too.
+        #expect(try connection.call(.getDefaultCache).status == .success)
+    }
+
+    @Test(
+        "credential memory is locked in RAM and marked MADV_DONTDUMP in the running daemon",
+        .enabled(if: getuid() == 0, "needs root to read the non-dumpable daemon's /proc/PID/smaps; CI runs as root"))
+    func credentialMappingsAreLockedAndUndumpable() throws {
+        let bed = try KerberosTestbed(services: 1)
+        defer { bed.stop() }
+        try bed.kinit("alice")
+        let pid = try #require(bed.daemon?.processIdentifier)
+        let smaps = try readProcFile("/proc/\(pid)/smaps")
+        let flags = smaps.split(separator: "\n").filter { $0.hasPrefix("VmFlags:") }.map {
+            Set($0.dropFirst("VmFlags:".count).split(separator: " "))
+        }
+        #expect(flags.contains { $0.contains("dd") && $0.contains("lo") }, "no locked, undumpable mapping: \(flags)")
+    }
+
+    @Test(
+        "over the memlock limit the daemon says so once and keeps storing, unlocked",
+        .enabled(if: getuid() == 0, "needs root to run the daemon as nobody under a small memlock limit; CI runs as root"))
+    func memlockFallback() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("ccached-memlock-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(at: base) }
+        chmod(base.path, 0o711)
+        let run = base.appendingPathComponent("run").path
+        mkdir(run, 0o700)
+        chown(run, 65534, 65534)
+        let log = run + "/ccached.log"
+        let socket = run + "/kcm.sock"
+        // 128 KiB of lockable memory for a daemon that is not root (root ignores the limit).
+        let command =
+            "exec prlimit --memlock=131072:131072 setpriv --reuid=nobody --regid=nogroup --clear-groups -- '\(ccachedBinary)' --socket '\(socket)' --idle-timeout 0 2>>'\(log)'"
+        let arguments = ["/bin/sh", "-c", command]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        #expect(ccached_spawn_detached("/bin/sh", &argv, -1) == 0)
+        let deadline = Date().addingTimeInterval(10)
+        var connection: RawKCMConnection?
+        while connection == nil && Date() < deadline {
+            connection = try? RawKCMConnection(path: socket)
+            if connection == nil { usleep(10_000) }
+        }
+        let daemon = try #require(connection, "ccached did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        var pid: pid_t = -1
+        var uid: uid_t = 0
+        var gid: gid_t = 0
+        #expect(ccached_peer_credentials(daemon.fd, &pid, &uid, &gid) == 0)
+        defer { kill(pid, SIGKILL) }
+        #expect(uid == 65534)
+
+        let name = KCMCacheName("65534")
+        #expect(try daemon.call(.initialize(name: name, principal: KCMPrincipal("nobody@CCACHED.TEST"))).status == .success)
+        // 300 tickets of ~2.3 KiB in 2,368-byte blocks: 37 slabs of 64 KiB, far over 128 KiB.
+        let count = 300
+        for index in 0..<count {
+            let credential = try markedCredential(
+                client: "nobody@CCACHED.TEST", server: "svc\(index)/localhost@CCACHED.TEST",
+                marker: Array(repeating: UInt8(index % 256), count: 2048))
+            #expect(try daemon.call(.store(name: name, credential: credential)).status == .success)
+        }
+        let uuids = try daemon.call(.getCredUUIDList(name: name)).payload
+        #expect(uuids.count == count * 16, "every credential is kept when locking falls back")
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        let warnings = text.components(separatedBy: "cannot lock more credential memory in RAM").count - 1
+        #expect(warnings == 1, "\(text)")
+        #expect(text.contains("RLIMIT_MEMLOCK is 128 KiB"), "\(text)")
+    }
+}
