@@ -15,6 +15,12 @@ public final class Daemon: Sendable {
     private let store: Mutex<CredentialStore>
     private let authorizer: PeerAuthorizer
     private let openConnections = Atomic<Int>(0)
+    /// For `ccachectl status`: the largest request body accepted, and what each limit enforced
+    /// here (not in the store) refused since the start.
+    private let largestRequest = Atomic<Int>(0)
+    private let oversizedRequests = Atomic<Int>(0)
+    private let refusedConnections = Atomic<Int>(0)
+    private let stalledRequests = Atomic<Int>(0)
     private let startedAt = UInt64(time(nil))
     private let pid = UInt32(getpid())
 
@@ -165,6 +171,19 @@ public final class Daemon: Sendable {
         SecureArena.shared.wipeEverything()
     }
 
+    /// The daemon's side of CCACHED_STATUS, as of now.
+    private func serverFacts() -> ServerFacts {
+        ServerFacts(
+            pid: pid, startedAt: startedAt, connections: UInt32(clamping: openConnections.load(ordering: .relaxed)),
+            idleTimeout: configuration.idleTimeout, maximumRequestLength: configuration.maximumRequestLength,
+            largestRequestLength: UInt32(clamping: largestRequest.load(ordering: .relaxed)),
+            oversizedRequests: UInt64(clamping: oversizedRequests.load(ordering: .relaxed)),
+            maximumConnections: UInt32(clamping: configuration.maximumConnections),
+            refusedConnections: UInt64(clamping: refusedConnections.load(ordering: .relaxed)),
+            requestTimeout: configuration.requestTimeout,
+            stalledRequests: UInt64(clamping: stalledRequests.load(ordering: .relaxed)))
+    }
+
     private func startConnection(_ fd: Int32) {
         let peer: PeerCredentials
         do {
@@ -188,6 +207,7 @@ public final class Daemon: Sendable {
         if open >= configuration.maximumConnections {
             logger.warning(
                 "refusing a connection: \(open) are open, the limit (--max-connections) is \(configuration.maximumConnections)")
+            refusedConnections.add(1, ordering: .relaxed)
             close(fd)
             return
         }
@@ -231,6 +251,7 @@ public final class Daemon: Sendable {
                 return false
             }
             logger.warning("closing a connection whose request stayed incomplete for \(limit) s (--request-timeout)")
+            stalledRequests.add(1, ordering: .relaxed)
             return true
         }
         while true {
@@ -249,10 +270,11 @@ public final class Daemon: Sendable {
                 let outcome: RequestOutcome
                 switch frame {
                 case .request(let body):
-                    let facts = ServerFacts(
-                        pid: pid, startedAt: startedAt,
-                        connections: UInt32(clamping: openConnections.load(ordering: .relaxed)),
-                        idleTimeout: configuration.idleTimeout)
+                    // Read first: the shared cache line is written only when a record is set.
+                    if body.count > largestRequest.load(ordering: .relaxed) {
+                        largestRequest.max(body.count, ordering: .relaxed)
+                    }
+                    let facts = serverFacts()
                     outcome = store.withLock { store in
                         RequestDispatcher.respond(
                             to: body, authorized: authorized, store: store, server: facts, reply: &reply)
@@ -260,6 +282,7 @@ public final class Daemon: Sendable {
                     // The stored credential is a copy in secure memory; the request's bytes go now.
                     body.wipeStorage()
                 case .oversized(let length):
+                    oversizedRequests.add(1, ordering: .relaxed)
                     outcome = RequestDispatcher.respondToOversized(
                         length: length, limit: configuration.maximumRequestLength, reply: &reply)
                     logger.warning("refused an oversized request: \(outcome.problem ?? "")")

@@ -14,18 +14,44 @@ public struct RequestOutcome: Sendable, CustomStringConvertible {
     }
 }
 
-/// What the dispatcher reports about the daemon itself (CCACHED_STATUS).
+/// What the dispatcher reports about the daemon itself (CCACHED_STATUS): the facts and the limits
+/// the daemon enforces outside the store, with their usage and refusal counts. The store's own
+/// limits and counts come from the store.
 public struct ServerFacts: Sendable {
     public var pid: UInt32
     public var startedAt: UInt64
     public var connections: UInt32
     public var idleTimeout: UInt32
+    /// `--max-request-bytes`, the largest request body accepted so far, and how many were refused.
+    public var maximumRequestLength: UInt32
+    public var largestRequestLength: UInt32
+    public var oversizedRequests: UInt64
+    /// `--max-connections` and how many connections were closed at once for being over it.
+    public var maximumConnections: UInt32
+    public var refusedConnections: UInt64
+    /// `--request-timeout` (0 = none) and how many connections were closed for a stalled request.
+    public var requestTimeout: UInt32
+    public var stalledRequests: UInt64
 
-    public init(pid: UInt32 = 0, startedAt: UInt64 = 0, connections: UInt32 = 0, idleTimeout: UInt32 = 0) {
+    public init(
+        pid: UInt32 = 0, startedAt: UInt64 = 0, connections: UInt32 = 0, idleTimeout: UInt32 = 0,
+        maximumRequestLength: UInt32 = DaemonConfiguration.defaultMaximumRequestLength,
+        largestRequestLength: UInt32 = 0, oversizedRequests: UInt64 = 0,
+        maximumConnections: UInt32 = UInt32(DaemonConfiguration.defaultMaximumConnections),
+        refusedConnections: UInt64 = 0,
+        requestTimeout: UInt32 = DaemonConfiguration.defaultRequestTimeout, stalledRequests: UInt64 = 0
+    ) {
         self.pid = pid
         self.startedAt = startedAt
         self.connections = connections
         self.idleTimeout = idleTimeout
+        self.maximumRequestLength = maximumRequestLength
+        self.largestRequestLength = largestRequestLength
+        self.oversizedRequests = oversizedRequests
+        self.maximumConnections = maximumConnections
+        self.refusedConnections = refusedConnections
+        self.requestTimeout = requestTimeout
+        self.stalledRequests = stalledRequests
     }
 }
 
@@ -125,15 +151,31 @@ public enum RequestDispatcher {
         case .replace(let name, let kdcOffset, let principal, let credentials):
             try store.replace(name, principal: principal, kdcOffset: kdcOffset, credentials: credentials)
         case .daemonStatus:
-            KCMDaemonStatus(
-                pid: server.pid, ownerUID: store.ownerUID, startedAt: server.startedAt,
-                caches: UInt32(clamping: store.cacheCount), credentials: UInt32(clamping: store.credentialCount),
-                credentialBytes: UInt64(store.credentialBytes), connections: server.connections,
-                idleTimeout: server.idleTimeout
-            ).write(to: &reply.writer)
+            status(store: store, server: server).write(to: &reply.writer)
         case .unsupported:
             return .fccInternal
         }
         return .success
+    }
+
+    /// The CCACHED_STATUS payload: the daemon's facts, and usage against every limit it enforces.
+    static func status(store: CredentialStore, server: ServerFacts) -> KCMDaemonStatus {
+        let limits = KCMDaemonStatus.Limits(
+            maximumRequestBytes: server.maximumRequestLength, largestRequestBytes: server.largestRequestLength,
+            oversizedRequests: server.oversizedRequests,
+            maximumCaches: UInt32(clamping: store.limits.maximumCaches),
+            cacheRefusals: UInt64(clamping: store.refusals.caches),
+            maximumCredentialsPerCache: UInt32(clamping: store.limits.maximumCredentialsPerCache),
+            largestCacheCredentials: UInt32(clamping: store.largestCacheCredentialCount),
+            credentialsPerCacheRefusals: UInt64(clamping: store.refusals.credentialsPerCache),
+            maximumCredentialBytes: UInt64(clamping: store.limits.maximumCredentialBytes),
+            credentialBytesRefusals: UInt64(clamping: store.refusals.credentialBytes),
+            maximumConnections: server.maximumConnections, connectionRefusals: server.refusedConnections,
+            requestTimeout: server.requestTimeout, stalledRequests: server.stalledRequests)
+        return KCMDaemonStatus(
+            pid: server.pid, ownerUID: store.ownerUID, startedAt: server.startedAt,
+            caches: UInt32(clamping: store.cacheCount), credentials: UInt32(clamping: store.credentialCount),
+            credentialBytes: UInt64(store.credentialBytes), connections: server.connections,
+            idleTimeout: server.idleTimeout, limits: limits)
     }
 }

@@ -15,6 +15,19 @@ public struct CredentialStoreLimits: Sendable, Equatable {
     }
 }
 
+/// How many requests each limit of ``CredentialStoreLimits`` refused (for `ccachectl status`).
+public struct CredentialStoreRefusals: Sendable, Equatable {
+    public var caches: Int
+    public var credentialsPerCache: Int
+    public var credentialBytes: Int
+
+    public init(caches: Int = 0, credentialsPerCache: Int = 0, credentialBytes: Int = 0) {
+        self.caches = caches
+        self.credentialsPerCache = credentialsPerCache
+        self.credentialBytes = credentialBytes
+    }
+}
+
 /// Every cache of one daemon, the default (primary) cache name and name generation: the semantics
 /// of the KCM operations, with no I/O.
 ///
@@ -31,6 +44,8 @@ public final class CredentialStore {
     private var generatedNameCounter: UInt64 = 0
     /// The primary cache name. It need not name an existing cache.
     public private(set) var defaultName: KCMCacheName
+    /// Requests refused by each limit since the store was made; counted where they are refused.
+    public private(set) var refusals = CredentialStoreRefusals()
 
     public init(ownerUID: UInt32, limits: CredentialStoreLimits = CredentialStoreLimits()) {
         self.ownerUID = ownerUID
@@ -43,6 +58,8 @@ public final class CredentialStore {
     public var cacheCount: Int { caches.count }
     public var credentialCount: Int { caches.values.reduce(0) { $0 + $1.credentials.count } }
     public var credentialBytes: Int { caches.values.reduce(0) { $0 + $1.credentials.byteCount } }
+    /// The credential count of the fullest cache: the usage against the per-cache limit.
+    public var largestCacheCredentialCount: Int { caches.values.reduce(0) { max($0, $1.credentials.count) } }
 
     // MARK: - Caches
 
@@ -81,6 +98,7 @@ public final class CredentialStore {
     {
         guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
         if counted && caches.count >= limits.maximumCaches {
+            refusals.caches += 1
             throw .limitReached(what: "caches", limit: limits.maximumCaches, option: "--max-caches")
         }
         let cache = CredentialCache(name: name, uuid: uuids.next(), principal: principal)
@@ -113,6 +131,7 @@ public final class CredentialStore {
         _ name: KCMCacheName, principal: KCMPrincipal, kdcOffset: Int32, credentials: [KCMCredential]
     ) throws(CredentialStoreError) {
         guard credentials.count <= limits.maximumCredentialsPerCache else {
+            refusals.credentialsPerCache += 1
             throw .limitReached(
                 what: "credentials per cache", limit: limits.maximumCredentialsPerCache,
                 option: "--max-credentials-per-cache")
@@ -120,6 +139,7 @@ public final class CredentialStore {
         let incoming = credentials.reduce(0) { $0 + $1.bytes.count }
         let replaced = caches[name]?.credentials.byteCount ?? 0
         guard credentialBytes - replaced + incoming <= limits.maximumCredentialBytes else {
+            refusals.credentialBytes += 1
             throw .limitReached(
                 what: "credential bytes", limit: limits.maximumCredentialBytes, option: "--max-credential-bytes")
         }
@@ -204,11 +224,13 @@ public final class CredentialStore {
         // Checked before anything changes: a refused STORE loses nothing already stored.
         let superseded = cache.credentials.superseded(by: credential)
         guard cache.credentials.count - superseded.count < limits.maximumCredentialsPerCache else {
+            refusals.credentialsPerCache += 1
             throw .limitReached(
                 what: "credentials per cache", limit: limits.maximumCredentialsPerCache,
                 option: "--max-credentials-per-cache")
         }
         guard credentialBytes - superseded.bytes + credential.bytes.count <= limits.maximumCredentialBytes else {
+            refusals.credentialBytes += 1
             throw .limitReached(
                 what: "credential bytes", limit: limits.maximumCredentialBytes, option: "--max-credential-bytes")
         }

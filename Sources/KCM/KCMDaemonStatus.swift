@@ -1,8 +1,41 @@
 /// The payload of ccached's own CCACHED_STATUS opcode (0x5000): what `ccachectl status` shows.
 ///
-/// Layout (all big-endian): `u32 version = 1`, `u32 pid`, `u32 owner uid`, `u64 started (Unix
-/// seconds)`, `u32 caches`, `u32 credentials`, `u64 credential bytes`, `u32 open connections`,
-/// `u32 idle timeout (seconds, 0 = never)`. Later versions may append fields; readers ignore them.
+/// All integers are big-endian. Version 1 is 44 bytes:
+///
+/// | offset | field |
+/// |---|---|
+/// | 0 | `u32 version` (1 or 2) |
+/// | 4 | `u32 pid` |
+/// | 8 | `u32 owner uid` |
+/// | 12 | `u64 started` (Unix seconds) |
+/// | 20 | `u32 caches` |
+/// | 24 | `u32 credentials` |
+/// | 28 | `u64 credential bytes` |
+/// | 36 | `u32 open connections` |
+/// | 40 | `u32 idle timeout` (seconds, 0 = never) |
+///
+/// Version 2 appends ``Limits``, 84 bytes, one group per limit (its value, the usage the fields
+/// above do not already give, and how often it refused something since the daemon started):
+///
+/// | offset | field |
+/// |---|---|
+/// | 44 | `u32 --max-request-bytes` |
+/// | 48 | `u32 largest request body accepted` (bytes) |
+/// | 52 | `u64 requests refused as oversized` |
+/// | 60 | `u32 --max-caches` |
+/// | 64 | `u64 requests refused at --max-caches` |
+/// | 72 | `u32 --max-credentials-per-cache` |
+/// | 76 | `u32 credentials in the fullest cache` |
+/// | 80 | `u64 requests refused at --max-credentials-per-cache` |
+/// | 88 | `u64 --max-credential-bytes` |
+/// | 96 | `u64 requests refused at --max-credential-bytes` |
+/// | 104 | `u32 --max-connections` |
+/// | 108 | `u64 connections refused at --max-connections` |
+/// | 116 | `u32 --request-timeout` (seconds, 0 = none) |
+/// | 120 | `u64 connections closed at --request-timeout` |
+///
+/// A reader takes version 1 (``limits`` is nil) and any later version, reading the fields it
+/// knows and leaving the rest unread: later versions may only append.
 public struct KCMDaemonStatus: Hashable, Sendable {
     public var pid: UInt32
     public var ownerUID: UInt32
@@ -12,10 +45,105 @@ public struct KCMDaemonStatus: Hashable, Sendable {
     public var credentialBytes: UInt64
     public var connections: UInt32
     public var idleTimeout: UInt32
+    /// The daemon's limits, usage against them and refusals; nil from a version 1 daemon.
+    public var limits: Limits?
+
+    /// Each limit the daemon enforces, the usage the version 1 fields do not already give, and how
+    /// many requests or connections it refused since the daemon started.
+    public struct Limits: Hashable, Sendable {
+        public var maximumRequestBytes: UInt32
+        /// The largest request body accepted so far (oversized ones are counted, not measured).
+        public var largestRequestBytes: UInt32
+        public var oversizedRequests: UInt64
+        public var maximumCaches: UInt32
+        public var cacheRefusals: UInt64
+        public var maximumCredentialsPerCache: UInt32
+        /// The credential count of the fullest cache now.
+        public var largestCacheCredentials: UInt32
+        public var credentialsPerCacheRefusals: UInt64
+        public var maximumCredentialBytes: UInt64
+        public var credentialBytesRefusals: UInt64
+        public var maximumConnections: UInt32
+        public var connectionRefusals: UInt64
+        /// Seconds a request may take to arrive; 0 = no limit.
+        public var requestTimeout: UInt32
+        /// Connections closed because a request stayed incomplete for ``requestTimeout``.
+        public var stalledRequests: UInt64
+
+        public init(
+            maximumRequestBytes: UInt32, largestRequestBytes: UInt32 = 0, oversizedRequests: UInt64 = 0,
+            maximumCaches: UInt32, cacheRefusals: UInt64 = 0,
+            maximumCredentialsPerCache: UInt32, largestCacheCredentials: UInt32 = 0,
+            credentialsPerCacheRefusals: UInt64 = 0,
+            maximumCredentialBytes: UInt64, credentialBytesRefusals: UInt64 = 0,
+            maximumConnections: UInt32, connectionRefusals: UInt64 = 0,
+            requestTimeout: UInt32, stalledRequests: UInt64 = 0
+        ) {
+            self.maximumRequestBytes = maximumRequestBytes
+            self.largestRequestBytes = largestRequestBytes
+            self.oversizedRequests = oversizedRequests
+            self.maximumCaches = maximumCaches
+            self.cacheRefusals = cacheRefusals
+            self.maximumCredentialsPerCache = maximumCredentialsPerCache
+            self.largestCacheCredentials = largestCacheCredentials
+            self.credentialsPerCacheRefusals = credentialsPerCacheRefusals
+            self.maximumCredentialBytes = maximumCredentialBytes
+            self.credentialBytesRefusals = credentialBytesRefusals
+            self.maximumConnections = maximumConnections
+            self.connectionRefusals = connectionRefusals
+            self.requestTimeout = requestTimeout
+            self.stalledRequests = stalledRequests
+        }
+
+        func write(to writer: inout KCMWriter) {
+            writer.write(maximumRequestBytes)
+            writer.write(largestRequestBytes)
+            writeUInt64(oversizedRequests, to: &writer)
+            writer.write(maximumCaches)
+            writeUInt64(cacheRefusals, to: &writer)
+            writer.write(maximumCredentialsPerCache)
+            writer.write(largestCacheCredentials)
+            writeUInt64(credentialsPerCacheRefusals, to: &writer)
+            writeUInt64(maximumCredentialBytes, to: &writer)
+            writeUInt64(credentialBytesRefusals, to: &writer)
+            writer.write(maximumConnections)
+            writeUInt64(connectionRefusals, to: &writer)
+            writer.write(requestTimeout)
+            writeUInt64(stalledRequests, to: &writer)
+        }
+
+        static func read(from reader: inout KCMReader) throws(KCMDecodingError) -> Limits {
+            // Named locals: the order of reads is the wire order, whatever the initialiser's is.
+            let maximumRequestBytes = try reader.readUInt32()
+            let largestRequestBytes = try reader.readUInt32()
+            let oversizedRequests = try readUInt64(from: &reader)
+            let maximumCaches = try reader.readUInt32()
+            let cacheRefusals = try readUInt64(from: &reader)
+            let maximumCredentialsPerCache = try reader.readUInt32()
+            let largestCacheCredentials = try reader.readUInt32()
+            let credentialsPerCacheRefusals = try readUInt64(from: &reader)
+            let maximumCredentialBytes = try readUInt64(from: &reader)
+            let credentialBytesRefusals = try readUInt64(from: &reader)
+            let maximumConnections = try reader.readUInt32()
+            let connectionRefusals = try readUInt64(from: &reader)
+            let requestTimeout = try reader.readUInt32()
+            let stalledRequests = try readUInt64(from: &reader)
+            return Limits(
+                maximumRequestBytes: maximumRequestBytes, largestRequestBytes: largestRequestBytes,
+                oversizedRequests: oversizedRequests,
+                maximumCaches: maximumCaches, cacheRefusals: cacheRefusals,
+                maximumCredentialsPerCache: maximumCredentialsPerCache,
+                largestCacheCredentials: largestCacheCredentials,
+                credentialsPerCacheRefusals: credentialsPerCacheRefusals,
+                maximumCredentialBytes: maximumCredentialBytes, credentialBytesRefusals: credentialBytesRefusals,
+                maximumConnections: maximumConnections, connectionRefusals: connectionRefusals,
+                requestTimeout: requestTimeout, stalledRequests: stalledRequests)
+        }
+    }
 
     public init(
         pid: UInt32, ownerUID: UInt32, startedAt: UInt64, caches: UInt32, credentials: UInt32,
-        credentialBytes: UInt64, connections: UInt32, idleTimeout: UInt32
+        credentialBytes: UInt64, connections: UInt32, idleTimeout: UInt32, limits: Limits? = nil
     ) {
         self.pid = pid
         self.ownerUID = ownerUID
@@ -25,22 +153,23 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         self.credentialBytes = credentialBytes
         self.connections = connections
         self.idleTimeout = idleTimeout
+        self.limits = limits
     }
 
-    public static let version: UInt32 = 1
+    /// The version this code writes when it has ``limits``; without them it writes version 1.
+    public static let version: UInt32 = 2
 
     public func write(to writer: inout KCMWriter) {
-        writer.write(Self.version)
+        writer.write(limits == nil ? 1 : Self.version)
         writer.write(pid)
         writer.write(ownerUID)
-        writer.write(UInt32(truncatingIfNeeded: startedAt >> 32))
-        writer.write(UInt32(truncatingIfNeeded: startedAt))
+        writeUInt64(startedAt, to: &writer)
         writer.write(caches)
         writer.write(credentials)
-        writer.write(UInt32(truncatingIfNeeded: credentialBytes >> 32))
-        writer.write(UInt32(truncatingIfNeeded: credentialBytes))
+        writeUInt64(credentialBytes, to: &writer)
         writer.write(connections)
         writer.write(idleTimeout)
+        limits?.write(to: &writer)
     }
 
     public static func read(from reader: inout KCMReader) throws(KCMDecodingError) -> KCMDaemonStatus {
@@ -48,12 +177,27 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         guard version >= 1 else { throw .invalidValue(field: "status version", value: version) }
         let pid = try reader.readUInt32()
         let owner = try reader.readUInt32()
-        let started = UInt64(try reader.readUInt32()) << 32 | UInt64(try reader.readUInt32())
+        let started = try readUInt64(from: &reader)
         let caches = try reader.readUInt32()
         let credentials = try reader.readUInt32()
-        let bytes = UInt64(try reader.readUInt32()) << 32 | UInt64(try reader.readUInt32())
+        let bytes = try readUInt64(from: &reader)
+        let connections = try reader.readUInt32()
+        let idleTimeout = try reader.readUInt32()
+        // Version 1 ends here: an older daemon, whose limits are not known.
+        let limits = version >= 2 ? try Limits.read(from: &reader) : nil
         return KCMDaemonStatus(
             pid: pid, ownerUID: owner, startedAt: started, caches: caches, credentials: credentials,
-            credentialBytes: bytes, connections: try reader.readUInt32(), idleTimeout: try reader.readUInt32())
+            credentialBytes: bytes, connections: connections, idleTimeout: idleTimeout, limits: limits)
     }
+}
+
+/// A `u64` as two big-endian words, high first (``KCMWriter`` writes at most 32 bits at a time).
+private func writeUInt64(_ value: UInt64, to writer: inout KCMWriter) {
+    writer.write(UInt32(truncatingIfNeeded: value >> 32))
+    writer.write(UInt32(truncatingIfNeeded: value))
+}
+
+private func readUInt64(from reader: inout KCMReader) throws(KCMDecodingError) -> UInt64 {
+    let high = try reader.readUInt32()
+    return UInt64(high) << 32 | UInt64(try reader.readUInt32())
 }

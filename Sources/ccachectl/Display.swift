@@ -60,6 +60,22 @@ enum Display {
 
     private static func format2(_ value: UInt64) -> String { value < 10 ? "0\(value)" : "\(value)" }
 
+    /// A byte count for people: `812 B`, `5.2 KiB`, `52 KiB`, `256 MiB` (one decimal below 10 units).
+    static func bytes(_ value: UInt64) -> String {
+        let units = ["KiB", "MiB", "GiB", "TiB", "PiB"]
+        guard value >= 1024 else { return "\(value) B" }
+        var unit: UInt64 = 1024
+        var index = 0
+        while index + 1 < units.count, value / 1024 >= unit {
+            unit *= 1024
+            index += 1
+        }
+        // Tenths of the unit, rounded to nearest (the remainder times 10 stays far below 2^64).
+        let tenths = (value / unit) * 10 + ((value % unit) * 10 + unit / 2) / unit
+        if tenths < 100 && tenths % 10 != 0 { return "\(tenths / 10).\(tenths % 10) \(units[index])" }
+        return "\((tenths + 5) / 10) \(units[index])"
+    }
+
     /// Pads `text` to `width` columns.
     static func pad(_ text: String, _ width: Int) -> String {
         text.count >= width ? text : text + String(repeating: " ", count: width - text.count)

@@ -7,8 +7,14 @@ import SessionRuntime
 extension CCacheCtl {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show the session, its socket and the daemon: pid, uptime, caches, credentials, bytes held.",
-            discussion: "Starts the daemon if it is not running, unless --no-start (then exit status 1 when none runs).")
+            abstract: "Show the session, its socket and the daemon: pid, uptime, and usage against each of its limits.",
+            discussion: """
+                Each limit (caches, credentials per cache, credential bytes, connections, request size and \
+                time) is shown with its usage, the ccached option that sets it, and how many requests or \
+                connections it refused since the daemon started; --json has the same under "limits" (null \
+                from a daemon too old to report them). Starts the daemon if it is not running, unless \
+                --no-start (then exit status 1 when none runs).
+                """)
 
         @Flag(name: .long, help: "Do not start a daemon; report that none runs instead.")
         var noStart = false
@@ -29,25 +35,114 @@ extension CCacheCtl {
             }
             let status = try reporting { try context.status() }
             let uptime = UInt64(max(0, Int64(time(nil)) - Int64(status.startedAt)))
+            let usages = LimitUsage.all(of: status)
             if json {
+                let limits = usages.map { "{" + $0.map(\.json).joined(separator: ",") + "}" } ?? "null"
                 print(
                     "{\"running\":true,\"session\":\(Display.json(session)),\"socket\":\(Display.json(context.paths.socket)),"
                         + "\"pid\":\(status.pid),\"owner_uid\":\(status.ownerUID),\"uptime_seconds\":\(uptime),"
                         + "\"caches\":\(status.caches),\"credentials\":\(status.credentials),"
                         + "\"credential_bytes\":\(status.credentialBytes),\"connections\":\(status.connections),"
-                        + "\"idle_timeout_seconds\":\(status.idleTimeout)}")
+                        + "\"idle_timeout_seconds\":\(status.idleTimeout),\"limits\":\(limits)}")
                 return
             }
-            print(
-                """
-                session:      \(session)
-                socket:       \(context.paths.socket)
-                daemon:       pid \(status.pid), uid \(status.ownerUID), up \(Display.duration(uptime))
-                caches:       \(status.caches)
-                credentials:  \(status.credentials) (\(status.credentialBytes) bytes)
-                connections:  \(status.connections) open
-                idle exit:    \(status.idleTimeout == 0 ? "never" : "after \(status.idleTimeout) s with no caches and no connections")
-                """)
+            let idleExit =
+                status.idleTimeout == 0 ? "never" : "after \(status.idleTimeout) s with no caches and no connections"
+            var lines = [
+                ("session", "\(session)"), ("socket", context.paths.socket),
+                ("daemon", "pid \(status.pid), uid \(status.ownerUID), up \(Display.duration(uptime))"),
+            ]
+            if let usages {
+                // The usage column is as wide as its widest entry, so the options line up after it.
+                let width = usages.map(\.shown.count).max() ?? 0
+                lines += usages.map { ($0.label, Display.pad($0.shown, width) + "  " + $0.option) }
+                lines.append(("idle exit", idleExit))
+                let refusals = usages.compactMap(\.refusal)
+                lines += (refusals.isEmpty ? ["none since the daemon started"] : refusals).enumerated().map {
+                    ($0.offset == 0 ? "refused" : "", $0.element)
+                }
+            } else {
+                lines += [
+                    ("caches", "\(status.caches)"),
+                    ("credentials", "\(status.credentials) (\(Display.bytes(status.credentialBytes)))"),
+                    ("connections", "\(status.connections) open"), ("idle exit", idleExit),
+                    ("limits", "not reported by this daemon (it predates CCACHED_STATUS version 2)"),
+                ]
+            }
+            for (label, value) in lines {
+                print(Display.pad(label.isEmpty ? "" : label + ":", 14) + value)
+            }
+        }
+    }
+
+    /// One limit of the daemon as `status` shows it: the usage against it and its refusals.
+    struct LimitUsage {
+        /// The key under "limits" in --json.
+        let key: String
+        /// The human output's label, and the ccached option that sets the limit.
+        let label: String
+        let option: String
+        let limit: UInt64
+        /// Nil for the request timeout, which has a limit but nothing to measure against it.
+        let used: UInt64?
+        /// The human form of the usage against the limit, e.g. `3 of 1024`.
+        let shown: String
+        let refused: UInt64
+        /// What a refusal counts (`request`, `connection`) and how it met the limit (`over`).
+        let refusedNoun: String
+        let refusedHow: String
+
+        /// Every limit in the order `status` shows them; nil from a daemon that does not report limits.
+        static func all(of status: KCMDaemonStatus) -> [LimitUsage]? {
+            guard let limits = status.limits else { return nil }
+            let timeout = limits.requestTimeout
+            let largestCache = "largest cache \(limits.largestCacheCredentials) of \(limits.maximumCredentialsPerCache)"
+            let bytes = "\(Display.bytes(status.credentialBytes)) of \(Display.bytes(limits.maximumCredentialBytes))"
+            let largestRequest =
+                "largest \(Display.bytes(UInt64(limits.largestRequestBytes))) of \(Display.bytes(UInt64(limits.maximumRequestBytes)))"
+            return [
+                LimitUsage(
+                    key: "caches", label: "caches", option: "--max-caches", limit: UInt64(limits.maximumCaches),
+                    used: UInt64(status.caches), shown: "\(status.caches) of \(limits.maximumCaches)",
+                    refused: limits.cacheRefusals, refusedNoun: "request", refusedHow: "over"),
+                LimitUsage(
+                    key: "credentials_per_cache", label: "credentials", option: "--max-credentials-per-cache",
+                    limit: UInt64(limits.maximumCredentialsPerCache), used: UInt64(limits.largestCacheCredentials),
+                    shown: "\(status.credentials), \(largestCache)",
+                    refused: limits.credentialsPerCacheRefusals, refusedNoun: "request", refusedHow: "over"),
+                LimitUsage(
+                    key: "credential_bytes", label: "bytes", option: "--max-credential-bytes",
+                    limit: limits.maximumCredentialBytes, used: status.credentialBytes,
+                    shown: bytes,
+                    refused: limits.credentialBytesRefusals, refusedNoun: "request", refusedHow: "over"),
+                LimitUsage(
+                    key: "connections", label: "connections", option: "--max-connections",
+                    limit: UInt64(limits.maximumConnections), used: UInt64(status.connections),
+                    shown: "\(status.connections) of \(limits.maximumConnections)",
+                    refused: limits.connectionRefusals, refusedNoun: "connection", refusedHow: "over"),
+                LimitUsage(
+                    key: "request_bytes", label: "request size", option: "--max-request-bytes",
+                    limit: UInt64(limits.maximumRequestBytes), used: UInt64(limits.largestRequestBytes),
+                    shown: largestRequest,
+                    refused: limits.oversizedRequests, refusedNoun: "request", refusedHow: "over"),
+                LimitUsage(
+                    key: "request_timeout_seconds", label: "request time", option: "--request-timeout",
+                    limit: UInt64(timeout), used: nil,
+                    shown: timeout == 0 ? "no limit" : "at most \(timeout) s to arrive",
+                    refused: limits.stalledRequests, refusedNoun: "connection", refusedHow: "stalled past"),
+            ]
+        }
+
+        /// `"caches":{"option":"--max-caches","limit":1024,"used":3,"refused":0}`.
+        var json: String {
+            "\(Display.json(key)):{\"option\":\(Display.json(option)),\"limit\":\(limit),"
+                + (used.map { "\"used\":\($0)," } ?? "") + "\"refused\":\(refused)}"
+        }
+
+        /// `2 requests over --max-caches`, or nil when this limit refused nothing.
+        var refusal: String? {
+            guard refused > 0 else { return nil }
+            return "\(refused) \(refusedNoun)\(refused == 1 ? "" : "s") \(refusedHow) \(option)"
         }
     }
 

@@ -6,9 +6,11 @@ import KCM
 struct DispatchHarness {
     let store: CredentialStore
     var authorized = true
+    /// What the daemon would report about itself in CCACHED_STATUS.
+    var server = ServerFacts()
 
-    init(ownerUID: UInt32 = 1000) {
-        store = CredentialStore(ownerUID: ownerUID)
+    init(ownerUID: UInt32 = 1000, limits: CredentialStoreLimits = CredentialStoreLimits()) {
+        store = CredentialStore(ownerUID: ownerUID, limits: limits)
     }
 
     /// The reply frame split into its parts, after checking its framing.
@@ -23,7 +25,7 @@ struct DispatchHarness {
 
     func send(body: [UInt8]) -> Reply {
         var writer = KCMReplyWriter()
-        _ = RequestDispatcher.respond(to: body, authorized: authorized, store: store, reply: &writer)
+        _ = RequestDispatcher.respond(to: body, authorized: authorized, store: store, server: server, reply: &writer)
         var reader = KCMReader(writer.bytes)
         let length = try! reader.readUInt32()
         let transport = try! reader.readUInt32()

@@ -193,4 +193,44 @@ struct RequestDispatcherTests {
         #expect(harness.send(.getDefaultCache).payload == Array("1000".utf8) + [0])
         #expect(harness.send(.setFlags(name: "1000", flags: 1)).status == .success)
     }
+
+    @Test("CCACHED_STATUS (version 2) reports every limit, the usage against it and what it refused")
+    func daemonStatus() throws {
+        var harness = DispatchHarness(
+            limits: CredentialStoreLimits(maximumCaches: 2, maximumCredentialsPerCache: 3, maximumCredentialBytes: 4096))
+        harness.server = ServerFacts(
+            pid: 77, startedAt: 1_700_000_000, connections: 2, idleTimeout: 300, maximumRequestLength: 65536,
+            largestRequestLength: 900, oversizedRequests: 1, maximumConnections: 8, refusedConnections: 4,
+            requestTimeout: 10, stalledRequests: 5)
+        #expect(harness.send(.initialize(name: "1000", principal: alice)).status == .success)
+        #expect(harness.send(.initialize(name: "1000:1", principal: alice)).status == .success)
+        #expect(harness.send(.initialize(name: "1000:2", principal: alice)).status == .ccNoMem)
+        for server in ["a/h@KCMTEST.LOCAL", "b/h@KCMTEST.LOCAL", "c/h@KCMTEST.LOCAL"] {
+            #expect(harness.send(.store(name: "1000", credential: ticket(server))).status == .success)
+        }
+        #expect(harness.send(.store(name: "1000", credential: ticket("d/h@KCMTEST.LOCAL"))).status == .ccNoMem)
+        #expect(harness.send(.store(name: "1000:1", credential: ticket("a/h@KCMTEST.LOCAL"))).status == .success)
+        let large = ticket("big/h@KCMTEST.LOCAL", ticketBytes: 4096)
+        #expect(harness.send(.store(name: "1000:1", credential: large)).status == .ccNoMem)
+        let replace = KCMRequest.replace(name: "1000:1", kdcOffset: 0, principal: alice, credentials: [large])
+        #expect(harness.send(replace).status == .ccNoMem)
+
+        let reply = harness.send(.daemonStatus)
+        #expect(reply.status == .success)
+        var reader = KCMReader(reply.payload)
+        let status = try KCMDaemonStatus.read(from: &reader)
+        #expect(reader.remaining == 0)
+        #expect(reply.payload.prefix(4) == [0, 0, 0, 2])
+        let expected = KCMDaemonStatus(
+            pid: 77, ownerUID: 1000, startedAt: 1_700_000_000, caches: 2, credentials: 4,
+            credentialBytes: UInt64(harness.store.credentialBytes), connections: 2, idleTimeout: 300,
+            limits: KCMDaemonStatus.Limits(
+                maximumRequestBytes: 65536, largestRequestBytes: 900, oversizedRequests: 1,
+                maximumCaches: 2, cacheRefusals: 1,
+                maximumCredentialsPerCache: 3, largestCacheCredentials: 3, credentialsPerCacheRefusals: 1,
+                maximumCredentialBytes: 4096, credentialBytesRefusals: 2,
+                maximumConnections: 8, connectionRefusals: 4,
+                requestTimeout: 10, stalledRequests: 5))
+        #expect(status == expected)
+    }
 }

@@ -552,7 +552,7 @@ struct UUIDGeneratorTests {
 }
 
 /// The store's limits refuse a new cache, credential or byte with KRB5_CC_NOMEM and an explanation,
-/// and never lose what is already stored.
+/// never lose what is already stored, and count each refusal against the limit that made it.
 @Suite("CredentialStore limits")
 struct CredentialStoreLimitTests {
     func ticket(_ server: String, bytes: Int = 100) -> KCMCredential {
@@ -579,6 +579,8 @@ struct CredentialStoreLimitTests {
         try store.replace("b", principal: KCMPrincipal("a@R"), kdcOffset: 0, credentials: [ticket("x/y@R")])
         try store.move(from: "b", to: "c")
         #expect(store.cacheCount == 2)
+        // The refused INITIALIZE and REPLACE; the move did not count.
+        #expect(store.refusals == CredentialStoreRefusals(caches: 2))
     }
 
     @Test("the per-cache limit refuses a new credential but lets one replace its predecessor")
@@ -596,6 +598,8 @@ struct CredentialStoreLimitTests {
             try store.replace("a", principal: KCMPrincipal("alice@R"), kdcOffset: 0, credentials: [ticket("1/h@R"), ticket("2/h@R"), ticket("3/h@R")])
         }
         #expect(try store.cache(named: "a").credentials.count == 2)
+        #expect(store.refusals == CredentialStoreRefusals(credentialsPerCache: 2))
+        #expect(store.largestCacheCredentialCount == 2)
     }
 
     @Test("the byte limit counts every cache; a refused store or replace leaves everything as it was")
@@ -614,9 +618,42 @@ struct CredentialStoreLimitTests {
         }
         #expect(store.credentialCount == 2)
         #expect(store.credentialBytes == 2 * one)
+        #expect(store.refusals == CredentialStoreRefusals(credentialBytes: 2))
         // Replacing a cache's own bytes with as many is within the limit.
         try store.replace("a", principal: KCMPrincipal("alice@R"), kdcOffset: 0, credentials: [ticket("s4/h@R", bytes: 1000)])
         #expect(store.credentialBytes == 2 * one)
+        #expect(store.refusals == CredentialStoreRefusals(credentialBytes: 2))
+    }
+
+    @Test("requests that fail for other reasons are not counted as refusals")
+    func otherFailuresAreNotRefusals() throws {
+        let store = CredentialStore(ownerUID: 1000, limits: CredentialStoreLimits(maximumCaches: 1))
+        #expect(throws: CredentialStoreError.noSuchCache("a")) { try store.store(self.ticket("s/h@R"), in: "a") }
+        #expect(throws: CredentialStoreError.invalidName(length: 0)) {
+            try store.initialize(KCMCacheName(bytes: []), principal: KCMPrincipal("alice@R"))
+        }
+        try store.initialize("a", principal: KCMPrincipal("alice@R"))
+        #expect(throws: CredentialStoreError.noMatchingCredential) {
+            try store.retrieve(from: "a", matching: CredentialMatcher(flags: [], template: KCMMatchTemplate()))
+        }
+        #expect(store.refusals == CredentialStoreRefusals())
+    }
+
+    @Test("the fullest cache's credential count is the usage against the per-cache limit")
+    func largestCache() throws {
+        let store = CredentialStore(ownerUID: 1000)
+        #expect(store.largestCacheCredentialCount == 0)
+        try store.initialize("a", principal: KCMPrincipal("alice@R"))
+        try store.initialize("b", principal: KCMPrincipal("alice@R"))
+        #expect(store.largestCacheCredentialCount == 0)
+        let three = [ticket("1/h@R"), ticket("2/h@R"), ticket("3/h@R")]
+        try store.replace("a", principal: KCMPrincipal("alice@R"), kdcOffset: 0, credentials: Array(three.prefix(2)))
+        try store.replace("b", principal: KCMPrincipal("alice@R"), kdcOffset: 0, credentials: three)
+        #expect(store.largestCacheCredentialCount == 3)
+        try store.destroy("b")
+        #expect(store.largestCacheCredentialCount == 2)
+        store.destroyAll()
+        #expect(store.largestCacheCredentialCount == 0)
     }
 }
 

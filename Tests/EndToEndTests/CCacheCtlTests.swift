@@ -1,4 +1,5 @@
 import Foundation
+import KCM
 import Testing
 
 #if canImport(Glibc)
@@ -140,6 +141,78 @@ struct CCacheCtlTests {
         #expect(missing.stderr.contains("no cache named 'nobody-here'"))
     }
 
+    @Test("status shows each limit met by the MIT tools: used == limit, the refusals, the option that sets it")
+    func statusShowsLimits() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        bed.stopDaemon()
+        try bed.startDaemon(extraArguments: ["--max-caches", "2", "--max-credentials-per-cache", "2"])
+        let env = environment(bed)
+        try bed.kinit("alice")  // REPLACE: the fast_avail config entry and the TGT, 2 of 2
+        try bed.expectSuccess("kvno", "host/localhost")  // its STORE is refused; kvno goes on uncached
+        try bed.kinit("bob", "-c", "KCM:\(getuid()):bob")  // the second cache of 2
+        let third = try bed.run(["kinit", "-c", "KCM:\(getuid()):carol", "carol"], input: "pw-carol\n")
+        #expect(!third.succeeded, "\(third)")
+
+        let json = try bed.run([ccachectl, "status", "--json", "--no-start"], extra: env)
+        #expect(json.succeeded, "\(json)")
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let limits = object?["limits"] as? [String: [String: Any]]
+        func value(_ limit: String, _ field: String) -> Int? { limits?[limit]?[field] as? Int }
+        #expect(value("caches", "used") == 2 && value("caches", "limit") == 2, "\(json.stdout)")
+        #expect(value("caches", "refused") ?? 0 >= 1, "\(json.stdout)")
+        #expect(limits?["caches"]?["option"] as? String == "--max-caches")
+        #expect(value("credentials_per_cache", "used") == 2, "\(json.stdout)")
+        #expect(value("credentials_per_cache", "limit") == 2, "\(json.stdout)")
+        #expect(value("credentials_per_cache", "refused") ?? 0 >= 1, "\(json.stdout)")
+        // Limits not met: their defaults, nothing refused.
+        #expect(value("credential_bytes", "limit") == 256 << 20 && value("credential_bytes", "refused") == 0)
+        #expect(value("credential_bytes", "used") == object?["credential_bytes"] as? Int)
+        #expect(value("connections", "limit") == 4096 && value("connections", "used") ?? 0 >= 1)
+        #expect(value("request_bytes", "limit") == 16 << 20 && value("request_bytes", "used") ?? 0 > 100)
+        #expect(value("request_timeout_seconds", "limit") == 10 && value("request_timeout_seconds", "used") == nil)
+
+        let human = try bed.run([ccachectl, "status", "--no-start"], extra: env)
+        #expect(human.succeeded, "\(human)")
+        let lines = human.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("caches:       2 of 2 ") && $0.hasSuffix("--max-caches") }, "\(human)")
+        #expect(lines.contains { $0.hasPrefix("credentials:  ") && $0.contains("largest cache 2 of 2") }, "\(human)")
+        #expect(lines.contains { $0.contains("over --max-caches") }, "\(human)")
+        #expect(lines.contains { $0.contains("over --max-credentials-per-cache") }, "\(human)")
+        #expect(lines.contains { $0.hasPrefix("bytes:") && $0.contains("of 256 MiB") }, "\(human)")
+        // The usage column is one width: every option starts in the same column.
+        let optionColumns = Set(lines.compactMap { $0.range(of: "  --max-")?.lowerBound.utf16Offset(in: $0) })
+        #expect(optionColumns.count == 1, "\(human)")
+    }
+
+    @Test("status against a daemon that answers CCACHED_STATUS version 1 shows what it reports")
+    func statusFromVersionOneDaemon() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ccached-v1-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(
+            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let old = KCMDaemonStatus(
+            pid: 4242, ownerUID: getuid(), startedAt: UInt64(time(nil)), caches: 3, credentials: 17,
+            credentialBytes: 5000, connections: 1, idleTimeout: 0)
+        let daemon = try VersionOneDaemon(path: directory.appendingPathComponent("kcm.sock").path, status: old)
+        defer { daemon.stop() }
+        let env = ["CCACHED_SOCKET": daemon.path, "PATH": "/usr/bin:/bin"]
+
+        let human = try runCommand([ccachectl, "status", "--no-start"], environment: env, scratch: directory)
+        #expect(human.succeeded, "\(human)")
+        #expect(human.stdout.contains("daemon:       pid 4242"), "\(human)")
+        #expect(human.stdout.contains("caches:       3\n"), "\(human)")
+        #expect(human.stdout.contains("credentials:  17 (4.9 KiB)\n"), "\(human)")
+        #expect(human.stdout.contains("limits:       not reported"), "\(human)")
+        #expect(!human.stdout.contains("--max-"), "\(human)")
+
+        let json = try runCommand([ccachectl, "status", "--json", "--no-start"], environment: env, scratch: directory)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["caches"] as? Int == 3, "\(json)")
+        #expect(object?["limits"] is NSNull, "\(json)")
+    }
+
     @Test("eight ccachectl processes starting the daemon at once leave exactly one daemon")
     func racingProcesses() throws {
         let bed = try KerberosTestbed()
@@ -175,5 +248,79 @@ struct CCacheCtlTests {
         let result = try bed.run([ccachectl, "status"], extra: ["XDG_RUNTIME_DIR": runtime, "CCACHED_SESSION": "x"])
         #expect(result.status == 2, "\(result)")
         #expect(result.stderr.contains("refusing to use \(runtime)/ccached: it is open to group or others (mode 755"), "\(result)")
+    }
+}
+
+/// A stand-in for a ccached from before CCACHED_STATUS version 2: it answers CCACHED_STATUS with a
+/// version 1 payload and every other request with success and no payload.
+final class VersionOneDaemon: @unchecked Sendable {
+    let path: String
+    private let listener: Int32
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(path: String, status: KCMDaemonStatus) throws {
+        self.path = path
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in bytes.enumerated() where i < raw.count - 1 { raw[i] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard fd >= 0, bound == 0, listen(fd, 8) == 0 else {
+            close(fd)
+            throw POSIXError(.EADDRINUSE)
+        }
+        listener = fd
+        var writer = KCMWriter()
+        status.write(to: &writer)
+        let payload = writer.bytes
+        let finished = finished
+        Thread.detachNewThread {
+            while case let client = accept(fd, nil, nil), client >= 0 {
+                Self.serve(client, statusPayload: payload)
+                close(client)
+            }
+            finished.signal()
+        }
+    }
+
+    /// Answers requests on one connection until the peer closes it.
+    private static func serve(_ fd: Int32, statusPayload: [UInt8]) {
+        func receive(_ count: Int) -> [UInt8]? {
+            var buffer = [UInt8](repeating: 0, count: count)
+            var got = 0
+            while got < count {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, 0) }
+                guard n > 0 else { return nil }
+                got += n
+            }
+            return buffer
+        }
+        while let header = receive(4) {
+            let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
+            guard let body = receive(length), body.count >= 4 else { return }
+            let payload = body[2] == 0x50 && body[3] == 0x00 ? statusPayload : []
+            var reply = KCMWriter()
+            reply.write(UInt32(4 + payload.count))
+            reply.write(UInt32(0))
+            reply.write(UInt32(0))
+            reply.writeBytes(payload)
+            let sent = reply.bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard sent == reply.bytes.count else { return }
+        }
+    }
+
+    /// Stops accepting (shutdown wakes the blocked accept) and removes the socket.
+    func stop() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        finished.wait()
+        close(listener)
+        unlink(path)
     }
 }

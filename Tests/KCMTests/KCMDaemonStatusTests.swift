@@ -2,9 +2,11 @@ import KCM
 import Testing
 
 /// The CCACHED_STATUS payload (opcode 0x5000) has the big-endian layout its documentation gives,
-/// round-trips, refuses version 0, and lets a later version append fields that older readers skip.
+/// round-trips, refuses version 0, reads a version 1 payload from an older daemon, and lets a later
+/// version append fields that older readers skip.
 @Suite("KCMDaemonStatus")
 struct KCMDaemonStatusTests {
+    /// What a version 1 daemon reports: no limits.
     static let status = KCMDaemonStatus(
         pid: 4242, ownerUID: 1000, startedAt: 0x0000_0001_6B02_3137, caches: 3, credentials: 17,
         credentialBytes: 0x0000_0002_0000_0010, connections: 5, idleTimeout: 900)
@@ -22,27 +24,88 @@ struct KCMDaemonStatusTests {
         00000384
         """)
 
-    @Test("the payload is version, pid, uid, u64 start, caches, credentials, u64 bytes, connections, idle timeout")
+    /// Every field distinct, and each u64 with both halves set, so a swapped or misplaced word shows.
+    static let limits = KCMDaemonStatus.Limits(
+        maximumRequestBytes: 0x0100_0000, largestRequestBytes: 0x3000, oversizedRequests: 0x0000_0001_0000_0002,
+        maximumCaches: 1024, cacheRefusals: 0x0000_0003_0000_0004,
+        maximumCredentialsPerCache: 65536, largestCacheCredentials: 17,
+        credentialsPerCacheRefusals: 0x0000_0005_0000_0006,
+        maximumCredentialBytes: 0x0000_0100_0000_0000, credentialBytesRefusals: 0x0000_0007_0000_0008,
+        maximumConnections: 4096, connectionRefusals: 0x0000_0009_0000_000A,
+        requestTimeout: 10, stalledRequests: 0x0000_000B_0000_000C)
+
+    static var statusV2: KCMDaemonStatus {
+        var status = Self.status
+        status.limits = Self.limits
+        return status
+    }
+
+    static let bytesV2 =
+        wire("00000002")
+        + Array(bytes.dropFirst(4))
+        + wire(
+            """
+            01000000
+            00003000
+            00000001 00000002
+            00000400
+            00000003 00000004
+            00010000
+            00000011
+            00000005 00000006
+            00000100 00000000
+            00000007 00000008
+            00001000
+            00000009 0000000A
+            0000000A
+            0000000B 0000000C
+            """)
+
+    @Test("without limits the payload is version 1: pid, uid, u64 start, caches, credentials, u64 bytes, …")
     func layout() {
         var writer = KCMWriter()
         Self.status.write(to: &writer)
         #expect(writer.bytes == Self.bytes)
     }
 
-    @Test("the payload reads back to the same status")
+    @Test("a version 1 payload, as an older daemon sends it, reads back to the same status with no limits")
     func roundTrip() throws {
         var reader = KCMReader(Self.bytes)
-        #expect(try KCMDaemonStatus.read(from: &reader) == Self.status)
+        let status = try KCMDaemonStatus.read(from: &reader)
+        #expect(status == Self.status)
+        #expect(status.limits == nil)
         #expect(reader.remaining == 0)
+    }
+
+    @Test("version 2 is the version 1 layout, then each limit with its usage and refusals: 128 bytes")
+    func layoutV2() {
+        var writer = KCMWriter()
+        Self.statusV2.write(to: &writer)
+        #expect(writer.bytes == Self.bytesV2)
+        #expect(writer.bytes.count == 128)
+    }
+
+    @Test("a version 2 payload reads back to the same status, limits included")
+    func roundTripV2() throws {
+        var reader = KCMReader(Self.bytesV2)
+        #expect(try KCMDaemonStatus.read(from: &reader) == Self.statusV2)
+        #expect(reader.remaining == 0)
+    }
+
+    @Test("a version 1 payload followed by bytes is still version 1: its extra bytes are not limits")
+    func olderDaemonWithTrailingBytes() throws {
+        var reader = KCMReader(Self.bytes + Array(Self.bytesV2.dropFirst(44)))
+        #expect(try KCMDaemonStatus.read(from: &reader) == Self.status)
+        #expect(reader.remaining == 84)
     }
 
     @Test("a later version's extra fields are left unread")
     func laterVersion() throws {
-        var newer = Self.bytes
-        newer.replaceSubrange(0..<4, with: be32(2))
+        var newer = Self.bytesV2
+        newer.replaceSubrange(0..<4, with: be32(3))
         newer += be32(0xAAAA_AAAA) + be32(0xBBBB_BBBB)
         var reader = KCMReader(newer)
-        #expect(try KCMDaemonStatus.read(from: &reader) == Self.status)
+        #expect(try KCMDaemonStatus.read(from: &reader) == Self.statusV2)
         #expect(reader.remaining == 8)
     }
 
@@ -56,11 +119,13 @@ struct KCMDaemonStatusTests {
         }
     }
 
-    @Test("every truncation of the payload throws")
+    @Test("every truncation of a version 1 or version 2 payload throws")
     func truncations() {
-        for length in 0..<Self.bytes.count {
-            var reader = KCMReader(Array(Self.bytes.prefix(length)))
-            #expect(throws: KCMDecodingError.self) { try KCMDaemonStatus.read(from: &reader) }
+        for payload in [Self.bytes, Self.bytesV2] {
+            for length in 0..<payload.count {
+                var reader = KCMReader(Array(payload.prefix(length)))
+                #expect(throws: KCMDecodingError.self) { try KCMDaemonStatus.read(from: &reader) }
+            }
         }
     }
 
