@@ -54,7 +54,14 @@ struct LoadTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
         let listing = collectionListing(try bed.expectSuccess("klist", "-l").stdout)
         #expect(listing.count == 45, "\(listing.count) caches listed; 5 of 50 were destroyed")
-        print("ccached peak RSS after 50 clients: \(peakKiB(bed.daemon!.processIdentifier)) KiB")
+        let requests = requestStatuses(bed.daemonLogText)
+        // Statuses other than OK here are the tools' normal misses (a kvno looking before it asks
+        // the KDC, klist reaching the end of a list); any refusal or internal error is a failure.
+        let unexpected = requests.filter { !["OK", "KRB5_CC_NOTFOUND", "KRB5_CC_END", "KRB5_FCC_NOFILE"].contains($0.key) }
+        #expect(unexpected.isEmpty, "unexpected statuses: \(unexpected)")
+        print(
+            "50 clients: \(requests.values.reduce(0, +)) requests (\(requests.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))), 0 client errors; ccached peak RSS \(peakKiB(bed.daemon!.processIdentifier)) KiB"
+        )
     }
 
     @Test("garbage, truncated, oversized and random frames on 16 connections while a client keeps working")
@@ -130,6 +137,7 @@ struct LoadTests {
             }
         }
         usleep(500_000)
+        let peak = peakKiB(pid)
         kill(pid, SIGKILL)
         #expect(group.wait(timeout: .now() + 60) == .success, "clients still running 60 s after the kill")
         #expect(outcomes.value.count == 20)
@@ -139,7 +147,20 @@ struct LoadTests {
         let klist = try bed.run("klist")
         #expect(klist.status == 1, "\(klist)")
         #expect(klist.stderr.contains("Connection refused"), "\(klist)")
+        let served = requestStatuses(bed.daemonLogText).values.reduce(0, +)
+        print("SIGKILL under 20 looping clients: \(served) requests answered before the kill, no client hung; ccached peak RSS \(peak) KiB")
         bed.stopDaemon()
+    }
+
+    /// How many requests the daemon answered, by status, from its debug log ("OPCODE -> STATUS").
+    func requestStatuses(_ log: String) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for line in log.split(separator: "\n") {
+            guard let arrow = line.range(of: " -> ") else { continue }
+            let status = line[arrow.upperBound...].split(separator: " ").first.map(String.init) ?? "?"
+            counts[status, default: 0] += 1
+        }
+        return counts
     }
 
     func peakKiB(_ pid: Int32) -> Int {
