@@ -157,3 +157,7 @@ long ccached_raise_descriptor_limit(void) {
     }
     return (long)limit.rlim_cur;
 }
+
+int ccached_spawn_actions_close_from(posix_spawn_file_actions_t *actions, int fd) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, fd);
+}

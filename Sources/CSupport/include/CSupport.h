@@ -1,6 +1,7 @@
 #ifndef CCACHED_CSUPPORT_H
 #define CCACHED_CSUPPORT_H
 
+#include <spawn.h>
 #include <sys/types.h>
 
 /// Reads the peer's process, user and group id of a connected Unix socket (SO_PEERCRED).
@@ -49,5 +50,10 @@ int ccached_forbid_core_dumps(void);
 /// Raises the soft limit on open descriptors to the hard limit (each connection holds one).
 /// Returns the new soft limit, or -1 with errno set.
 long ccached_raise_descriptor_limit(void);
+
+/// Adds "close every descriptor from `fd` up" to spawn file actions (glibc's
+/// posix_spawn_file_actions_addclosefrom_np, which Swift's Glibc module does not export).
+/// Returns 0 or an errno value.
+int ccached_spawn_actions_close_from(posix_spawn_file_actions_t *actions, int fd);
 
 #endif

@@ -21,28 +21,15 @@ func runCommand(
     let id = UUID().uuidString
     let outURL = scratch.appendingPathComponent("out-\(id)")
     let errURL = scratch.appendingPathComponent("err-\(id)")
-    FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    let inURL = scratch.appendingPathComponent("in-\(id)")
     defer {
-        try? FileManager.default.removeItem(at: outURL)
-        try? FileManager.default.removeItem(at: errURL)
+        for url in [outURL, errURL, inURL] { try? FileManager.default.removeItem(at: url) }
     }
-    let out = try FileHandle(forWritingTo: outURL)
-    let err = try FileHandle(forWritingTo: errURL)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    process.environment = environment
-    process.standardOutput = out
-    process.standardError = err
-    let stdin = Pipe()
-    process.standardInput = stdin
-    try process.run()
-    if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-    try stdin.fileHandleForWriting.close()
+    if let input { try Data(input.utf8).write(to: inURL) }
+    let process = try SpawnedProcess(
+        path: "/usr/bin/env", arguments: ["env"] + arguments, environment: environment,
+        stdin: input == nil ? nil : inURL.path, stdout: outURL.path, stderr: errURL.path)
     process.waitUntilExit()
-    try out.close()
-    try err.close()
     return CommandResult(
         arguments: arguments, status: process.terminationStatus,
         stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",

@@ -15,7 +15,7 @@ final class KerberosTestbed: @unchecked Sendable {
     let directory: URL
     let socketPath: String
     let realm: String
-    private(set) var daemon: Process?
+    private(set) var daemon: SpawnedProcess?
     private let daemonLog: URL
     /// The environment for MIT tools: `KRB5_CONFIG` = our fragment first, then the realm's file.
     private(set) var environment: [String: String]
@@ -54,15 +54,10 @@ final class KerberosTestbed: @unchecked Sendable {
 
     /// Starts ccached and waits until its socket accepts connections.
     func startDaemon(extraArguments: [String] = []) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ccachedBinary)
-        process.arguments = ["--socket", socketPath, "--log-level", "debug"] + extraArguments
-        _ = FileManager.default.createFile(atPath: daemonLog.path, contents: nil)
-        let log = try FileHandle(forWritingTo: daemonLog)
-        log.seekToEndOfFile()
-        process.standardError = log
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let process = try SpawnedProcess(
+            path: ccachedBinary,
+            arguments: [ccachedBinary, "--socket", socketPath, "--log-level", "debug"] + extraArguments,
+            environment: environment, stderr: daemonLog.path)
         daemon = process
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
