@@ -181,7 +181,17 @@ public final class Daemon: Sendable {
             maximumConnections: UInt32(clamping: configuration.maximumConnections),
             refusedConnections: UInt64(clamping: refusedConnections.load(ordering: .relaxed)),
             requestTimeout: configuration.requestTimeout,
-            stalledRequests: UInt64(clamping: stalledRequests.load(ordering: .relaxed)))
+            stalledRequests: UInt64(clamping: stalledRequests.load(ordering: .relaxed)),
+            credentialMemory: SecureArena.shared.statistics, memlockLimit: Self.memlockLimit())
+    }
+
+    /// The soft `RLIMIT_MEMLOCK` in bytes, `UInt64.max` when unlimited.
+    private static func memlockLimit() -> UInt64 {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else {
+            return .max
+        }
+        return UInt64(limit.rlim_cur)
     }
 
     private func startConnection(_ fd: Int32) {
@@ -274,10 +284,10 @@ public final class Daemon: Sendable {
                     if body.count > largestRequest.load(ordering: .relaxed) {
                         largestRequest.max(body.count, ordering: .relaxed)
                     }
-                    let facts = serverFacts()
                     outcome = store.withLock { store in
+                        // The facts are gathered only for a CCACHED_STATUS request.
                         RequestDispatcher.respond(
-                            to: body, authorized: authorized, store: store, server: facts, reply: &reply)
+                            to: body, authorized: authorized, store: store, server: serverFacts(), reply: &reply)
                     }
                     // The stored credential is a copy in secure memory; the request's bytes go now.
                     body.wipeStorage()

@@ -1,5 +1,6 @@
 import CredentialStore
 import KCM
+import SecureMemory
 
 /// What became of one request, for logs: the raw opcode (when the header was readable), the status
 /// sent, and why decoding failed if it did. Never carries credential bytes.
@@ -32,6 +33,10 @@ public struct ServerFacts: Sendable {
     /// `--request-timeout` (0 = none) and how many connections were closed for a stalled request.
     public var requestTimeout: UInt32
     public var stalledRequests: UInt64
+    /// The secure memory holding credential bytes (mapped, locked, mappings left unlocked) and the
+    /// `RLIMIT_MEMLOCK` that bounds the locked part (`UInt64.max` = unlimited).
+    public var credentialMemory: SecureArena.Statistics
+    public var memlockLimit: UInt64
 
     public init(
         pid: UInt32 = 0, startedAt: UInt64 = 0, connections: UInt32 = 0, idleTimeout: UInt32 = 0,
@@ -39,7 +44,8 @@ public struct ServerFacts: Sendable {
         largestRequestLength: UInt32 = 0, oversizedRequests: UInt64 = 0,
         maximumConnections: UInt32 = UInt32(DaemonConfiguration.defaultMaximumConnections),
         refusedConnections: UInt64 = 0,
-        requestTimeout: UInt32 = DaemonConfiguration.defaultRequestTimeout, stalledRequests: UInt64 = 0
+        requestTimeout: UInt32 = DaemonConfiguration.defaultRequestTimeout, stalledRequests: UInt64 = 0,
+        credentialMemory: SecureArena.Statistics = SecureArena.Statistics(), memlockLimit: UInt64 = .max
     ) {
         self.pid = pid
         self.startedAt = startedAt
@@ -52,6 +58,8 @@ public struct ServerFacts: Sendable {
         self.refusedConnections = refusedConnections
         self.requestTimeout = requestTimeout
         self.stalledRequests = stalledRequests
+        self.credentialMemory = credentialMemory
+        self.memlockLimit = memlockLimit
     }
 }
 
@@ -60,7 +68,8 @@ public struct ServerFacts: Sendable {
 public enum RequestDispatcher {
     /// Answers a complete request body. `reply` must be reset; on return it holds the whole frame.
     public static func respond(
-        to body: [UInt8], authorized: Bool, store: CredentialStore, server: ServerFacts = ServerFacts(),
+        to body: [UInt8], authorized: Bool, store: CredentialStore,
+        server: @autoclosure () -> ServerFacts = ServerFacts(),
         reply: inout KCMReplyWriter
     ) -> RequestOutcome {
         let opcode: UInt16? = body.count >= 4 ? UInt16(body[2]) << 8 | UInt16(body[3]) : nil
@@ -99,7 +108,7 @@ public enum RequestDispatcher {
 
     /// Applies one request. Returns the status for outcomes that are not store errors.
     static func perform(
-        _ request: KCMRequest, store: CredentialStore, server: ServerFacts, reply: inout KCMReplyWriter
+        _ request: KCMRequest, store: CredentialStore, server: () -> ServerFacts, reply: inout KCMReplyWriter
     ) throws(CredentialStoreError) -> KCMStatus {
         switch request {
         case .noop:
@@ -151,7 +160,7 @@ public enum RequestDispatcher {
         case .replace(let name, let kdcOffset, let principal, let credentials):
             try store.replace(name, principal: principal, kdcOffset: kdcOffset, credentials: credentials)
         case .daemonStatus:
-            status(store: store, server: server).write(to: &reply.writer)
+            status(store: store, server: server()).write(to: &reply.writer)
         case .unsupported:
             return .fccInternal
         }
@@ -171,7 +180,10 @@ public enum RequestDispatcher {
             maximumCredentialBytes: UInt64(clamping: store.limits.maximumCredentialBytes),
             credentialBytesRefusals: UInt64(clamping: store.refusals.credentialBytes),
             maximumConnections: server.maximumConnections, connectionRefusals: server.refusedConnections,
-            requestTimeout: server.requestTimeout, stalledRequests: server.stalledRequests)
+            requestTimeout: server.requestTimeout, stalledRequests: server.stalledRequests,
+            credentialMemoryBytes: UInt64(clamping: server.credentialMemory.mappedBytes),
+            lockedMemoryBytes: UInt64(clamping: server.credentialMemory.lockedBytes),
+            memlockLimit: server.memlockLimit, unlockedMappings: UInt64(clamping: server.credentialMemory.lockFailures))
         return KCMDaemonStatus(
             pid: server.pid, ownerUID: store.ownerUID, startedAt: server.startedAt,
             caches: UInt32(clamping: store.cacheCount), credentials: UInt32(clamping: store.credentialCount),

@@ -14,8 +14,9 @@
 /// | 36 | `u32 open connections` |
 /// | 40 | `u32 idle timeout` (seconds, 0 = never) |
 ///
-/// Version 2 appends ``Limits``, 84 bytes, one group per limit (its value, the usage the fields
-/// above do not already give, and how often it refused something since the daemon started):
+/// Version 2 appends ``Limits``, 116 bytes, one group per limit (its value, the usage the fields
+/// above do not already give, and how often it refused something since the daemon started), then
+/// the memory that holds credential bytes against `RLIMIT_MEMLOCK`:
 ///
 /// | offset | field |
 /// |---|---|
@@ -33,6 +34,10 @@
 /// | 108 | `u64 connections refused at --max-connections` |
 /// | 116 | `u32 --request-timeout` (seconds, 0 = none) |
 /// | 120 | `u64 connections closed at --request-timeout` |
+/// | 128 | `u64 bytes mapped for credentials` |
+/// | 136 | `u64 of those, bytes locked in RAM` |
+/// | 144 | `u64 RLIMIT_MEMLOCK` (bytes; all ones = unlimited) |
+/// | 152 | `u64 mappings left unlocked` (the limit was reached) |
 ///
 /// A reader takes version 1 (``limits`` is nil) and any later version, reading the fields it
 /// knows and leaving the rest unread: later versions may only append.
@@ -69,6 +74,13 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         public var requestTimeout: UInt32
         /// Connections closed because a request stayed incomplete for ``requestTimeout``.
         public var stalledRequests: UInt64
+        /// Memory mapped for credential bytes, and how much of it is locked in RAM.
+        public var credentialMemoryBytes: UInt64
+        public var lockedMemoryBytes: UInt64
+        /// The daemon's `RLIMIT_MEMLOCK` soft limit in bytes; `UInt64.max` when unlimited.
+        public var memlockLimit: UInt64
+        /// Mappings that could not be locked because of that limit (their credentials may be swapped).
+        public var unlockedMappings: UInt64
 
         public init(
             maximumRequestBytes: UInt32, largestRequestBytes: UInt32 = 0, oversizedRequests: UInt64 = 0,
@@ -77,7 +89,9 @@ public struct KCMDaemonStatus: Hashable, Sendable {
             credentialsPerCacheRefusals: UInt64 = 0,
             maximumCredentialBytes: UInt64, credentialBytesRefusals: UInt64 = 0,
             maximumConnections: UInt32, connectionRefusals: UInt64 = 0,
-            requestTimeout: UInt32, stalledRequests: UInt64 = 0
+            requestTimeout: UInt32, stalledRequests: UInt64 = 0,
+            credentialMemoryBytes: UInt64 = 0, lockedMemoryBytes: UInt64 = 0, memlockLimit: UInt64 = .max,
+            unlockedMappings: UInt64 = 0
         ) {
             self.maximumRequestBytes = maximumRequestBytes
             self.largestRequestBytes = largestRequestBytes
@@ -93,6 +107,10 @@ public struct KCMDaemonStatus: Hashable, Sendable {
             self.connectionRefusals = connectionRefusals
             self.requestTimeout = requestTimeout
             self.stalledRequests = stalledRequests
+            self.credentialMemoryBytes = credentialMemoryBytes
+            self.lockedMemoryBytes = lockedMemoryBytes
+            self.memlockLimit = memlockLimit
+            self.unlockedMappings = unlockedMappings
         }
 
         func write(to writer: inout KCMWriter) {
@@ -110,6 +128,10 @@ public struct KCMDaemonStatus: Hashable, Sendable {
             writeUInt64(connectionRefusals, to: &writer)
             writer.write(requestTimeout)
             writeUInt64(stalledRequests, to: &writer)
+            writeUInt64(credentialMemoryBytes, to: &writer)
+            writeUInt64(lockedMemoryBytes, to: &writer)
+            writeUInt64(memlockLimit, to: &writer)
+            writeUInt64(unlockedMappings, to: &writer)
         }
 
         static func read(from reader: inout KCMReader) throws(KCMDecodingError) -> Limits {
@@ -128,6 +150,10 @@ public struct KCMDaemonStatus: Hashable, Sendable {
             let connectionRefusals = try readUInt64(from: &reader)
             let requestTimeout = try reader.readUInt32()
             let stalledRequests = try readUInt64(from: &reader)
+            let credentialMemoryBytes = try readUInt64(from: &reader)
+            let lockedMemoryBytes = try readUInt64(from: &reader)
+            let memlockLimit = try readUInt64(from: &reader)
+            let unlockedMappings = try readUInt64(from: &reader)
             return Limits(
                 maximumRequestBytes: maximumRequestBytes, largestRequestBytes: largestRequestBytes,
                 oversizedRequests: oversizedRequests,
@@ -137,7 +163,9 @@ public struct KCMDaemonStatus: Hashable, Sendable {
                 credentialsPerCacheRefusals: credentialsPerCacheRefusals,
                 maximumCredentialBytes: maximumCredentialBytes, credentialBytesRefusals: credentialBytesRefusals,
                 maximumConnections: maximumConnections, connectionRefusals: connectionRefusals,
-                requestTimeout: requestTimeout, stalledRequests: stalledRequests)
+                requestTimeout: requestTimeout, stalledRequests: stalledRequests,
+                credentialMemoryBytes: credentialMemoryBytes, lockedMemoryBytes: lockedMemoryBytes,
+                memlockLimit: memlockLimit, unlockedMappings: unlockedMappings)
         }
     }
 

@@ -28,6 +28,14 @@ public final class SecureArena: Sendable {
         public var lockedBytes: Int = 0
         /// How many mappings could not be locked.
         public var lockFailures: Int = 0
+
+        public init(liveBytes: Int = 0, liveBlocks: Int = 0, mappedBytes: Int = 0, lockedBytes: Int = 0, lockFailures: Int = 0) {
+            self.liveBytes = liveBytes
+            self.liveBlocks = liveBlocks
+            self.mappedBytes = mappedBytes
+            self.lockedBytes = lockedBytes
+            self.lockFailures = lockFailures
+        }
     }
 
     static let smallStep = 64

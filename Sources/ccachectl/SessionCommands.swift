@@ -10,10 +10,11 @@ extension CCacheCtl {
             abstract: "Show the session, its socket and the daemon: pid, uptime, and usage against each of its limits.",
             discussion: """
                 Each limit (caches, credentials per cache, credential bytes, connections, request size and \
-                time) is shown with its usage, the ccached option that sets it, and how many requests or \
-                connections it refused since the daemon started; --json has the same under "limits" (null \
-                from a daemon too old to report them). Starts the daemon if it is not running, unless \
-                --no-start (then exit status 1 when none runs).
+                time, and the RLIMIT_MEMLOCK that bounds the memory locked for credentials) is shown with \
+                its usage, the ccached option that sets it, and how many requests or connections it refused \
+                since the daemon started; --json has the same under "limits" (null from a daemon too old to \
+                report them). Starts the daemon if it is not running, unless --no-start (then exit status 1 \
+                when none runs).
                 """)
 
         @Flag(name: .long, help: "Do not start a daemon; report that none runs instead.")
@@ -82,7 +83,8 @@ extension CCacheCtl {
         /// The human output's label, and the ccached option that sets the limit.
         let label: String
         let option: String
-        let limit: UInt64
+        /// Nil when unlimited (only RLIMIT_MEMLOCK can be).
+        let limit: UInt64?
         /// Nil for the request timeout, which has a limit but nothing to measure against it.
         let used: UInt64?
         /// The human form of the usage against the limit, e.g. `3 of 1024`.
@@ -130,12 +132,25 @@ extension CCacheCtl {
                     limit: UInt64(timeout), used: nil,
                     shown: timeout == 0 ? "no limit" : "at most \(timeout) s to arrive",
                     refused: limits.stalledRequests, refusedNoun: "connection", refusedHow: "stalled past"),
+                LimitUsage(
+                    key: "locked_memory", label: "memory", option: "RLIMIT_MEMLOCK",
+                    limit: limits.memlockLimit == .max ? nil : limits.memlockLimit, used: limits.lockedMemoryBytes,
+                    shown: lockedMemory(limits),
+                    refused: limits.unlockedMappings, refusedNoun: "mapping", refusedHow: "left unlocked over"),
             ]
+        }
+
+        /// `64 KiB locked of 8 MiB`, and what is not locked when the limit was reached.
+        private static func lockedMemory(_ limits: KCMDaemonStatus.Limits) -> String {
+            let locked = Display.bytes(limits.lockedMemoryBytes) + " locked"
+            let of = limits.memlockLimit == .max ? ", no limit" : " of \(Display.bytes(limits.memlockLimit))"
+            let unlocked = limits.credentialMemoryBytes - min(limits.credentialMemoryBytes, limits.lockedMemoryBytes)
+            return locked + of + (unlocked > 0 ? ", \(Display.bytes(unlocked)) not locked" : "")
         }
 
         /// `"caches":{"option":"--max-caches","limit":1024,"used":3,"refused":0}`.
         var json: String {
-            "\(Display.json(key)):{\"option\":\(Display.json(option)),\"limit\":\(limit),"
+            "\(Display.json(key)):{\"option\":\(Display.json(option)),\"limit\":\(limit.map(String.init) ?? "null"),"
                 + (used.map { "\"used\":\($0)," } ?? "") + "\"refused\":\(refused)}"
         }
 

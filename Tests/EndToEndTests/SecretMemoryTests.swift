@@ -189,5 +189,13 @@ struct SecretMemoryTests {
         let warnings = text.components(separatedBy: "cannot lock more credential memory in RAM").count - 1
         #expect(warnings == 1, "\(text)")
         #expect(text.contains("RLIMIT_MEMLOCK is 128 KiB"), "\(text)")
+        // CCACHED_STATUS tells the same: locked memory within the limit, the rest counted as unlocked.
+        let reply = try daemon.call(.daemonStatus)
+        var reader = KCMReader(reply.payload)
+        let limits = try #require(try KCMDaemonStatus.read(from: &reader).limits)
+        #expect(limits.memlockLimit == 131072)
+        #expect(limits.lockedMemoryBytes <= 131072)
+        #expect(limits.unlockedMappings > 0)
+        #expect(limits.credentialMemoryBytes >= UInt64(count) * 2048)
     }
 }

@@ -32,7 +32,9 @@ struct KCMDaemonStatusTests {
         credentialsPerCacheRefusals: 0x0000_0005_0000_0006,
         maximumCredentialBytes: 0x0000_0100_0000_0000, credentialBytesRefusals: 0x0000_0007_0000_0008,
         maximumConnections: 4096, connectionRefusals: 0x0000_0009_0000_000A,
-        requestTimeout: 10, stalledRequests: 0x0000_000B_0000_000C)
+        requestTimeout: 10, stalledRequests: 0x0000_000B_0000_000C,
+        credentialMemoryBytes: 0x0000_000D_0001_0000, lockedMemoryBytes: 0x0000_000E_0000_8000,
+        memlockLimit: 0x0000_000F_0080_0000, unlockedMappings: 0x0000_0010_0000_0011)
 
     static var statusV2: KCMDaemonStatus {
         var status = Self.status
@@ -59,6 +61,10 @@ struct KCMDaemonStatusTests {
             00000009 0000000A
             0000000A
             0000000B 0000000C
+            0000000D 00010000
+            0000000E 00008000
+            0000000F 00800000
+            00000010 00000011
             """)
 
     @Test("without limits the payload is version 1: pid, uid, u64 start, caches, credentials, u64 bytes, …")
@@ -77,12 +83,12 @@ struct KCMDaemonStatusTests {
         #expect(reader.remaining == 0)
     }
 
-    @Test("version 2 is the version 1 layout, then each limit with its usage and refusals: 128 bytes")
+    @Test("version 2 is the version 1 layout, then each limit with its usage and refusals, then locked memory: 160 bytes")
     func layoutV2() {
         var writer = KCMWriter()
         Self.statusV2.write(to: &writer)
         #expect(writer.bytes == Self.bytesV2)
-        #expect(writer.bytes.count == 128)
+        #expect(writer.bytes.count == 160)
     }
 
     @Test("a version 2 payload reads back to the same status, limits included")
@@ -96,7 +102,7 @@ struct KCMDaemonStatusTests {
     func olderDaemonWithTrailingBytes() throws {
         var reader = KCMReader(Self.bytes + Array(Self.bytesV2.dropFirst(44)))
         #expect(try KCMDaemonStatus.read(from: &reader) == Self.status)
-        #expect(reader.remaining == 84)
+        #expect(reader.remaining == 116)
     }
 
     @Test("a later version's extra fields are left unread")
