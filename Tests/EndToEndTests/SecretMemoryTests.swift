@@ -63,6 +63,12 @@ func countInMemory(of pid: pid_t, _ marker: [UInt8]) throws -> (hits: Int, scann
     return (hits, scanned)
 }
 
+/// 32 random bytes: nothing else in a process holds them by chance.
+func randomMarker() -> [UInt8] {
+    var random = SystemRandomNumberGenerator()
+    return (0..<32).map { _ in random.next() }
+}
+
 /// A credential for `client` whose key and ticket carry `marker`.
 func markedCredential(client: String, server: String, marker: [UInt8]) throws -> KCMCredential {
     let now = UInt32(time(nil))
@@ -78,17 +84,14 @@ func markedCredential(client: String, server: String, marker: [UInt8]) throws ->
 @Suite("secrets in memory")
 struct SecretMemoryTests {
     @Test(
-        "a stored ticket's marker is in the daemon's memory, and after kdestroy it is found zero times",
+        "a stored ticket's marker is in the daemon's memory, and after kdestroy (or supersede, remove, replace) it is found zero times",
         .enabled(if: getuid() == 0, "needs root to read the non-dumpable daemon's /proc/PID/mem; CI runs as root"))
     func markerGoneAfterKdestroy() throws {
         let bed = try KerberosTestbed(services: 1)
         defer { bed.stop() }
         try bed.kinit("alice")
         let pid = try #require(bed.daemon?.processIdentifier)
-        // 32 random bytes: nothing else in the daemon holds them by chance.
-        var marker = [UInt8](repeating: 0, count: 32)
-        var random = SystemRandomNumberGenerator()
-        for index in marker.indices { marker[index] = random.next() }
+        let marker = randomMarker()
         #expect(try countInMemory(of: pid, marker).hits == 0, "the marker is there before it was sent")
 
         let connection = try RawKCMConnection(path: bed.socketPath)
@@ -114,6 +117,32 @@ struct SecretMemoryTests {
         let stored = try countInMemory(of: pid, marker)
         print("memory scan of ccached pid \(pid) while stored: \(stored.hits) occurrence(s) of the marker in \(stored.scanned / 1024) KiB")
         #expect(stored.hits >= 1, "the scan must see the stored ticket, or its zero after kdestroy proves nothing")
+
+        // A credential superseded by a STORE, one removed by REMOVE_CRED, and a cache's contents
+        // replaced by REPLACE: each one's marker is gone at once, while the first is still stored.
+        let superseded = randomMarker()
+        let removed = randomMarker()
+        let replaced = randomMarker()
+        #expect(try connection.call(.store(name: name, credential: try markedCredential(
+            client: "alice@CCACHED.TEST", server: "superseded/localhost@CCACHED.TEST", marker: superseded))).status == .success)
+        #expect(try connection.call(.store(name: name, credential: try markedCredential(
+            client: "alice@CCACHED.TEST", server: "superseded/localhost@CCACHED.TEST", marker: randomMarker()))).status == .success)
+        #expect(try connection.call(.store(name: name, credential: try markedCredential(
+            client: "alice@CCACHED.TEST", server: "removed/localhost@CCACHED.TEST", marker: removed))).status == .success)
+        var removal = KCMMatchTemplate()
+        removal.server = KCMPrincipal("removed/localhost@CCACHED.TEST")
+        #expect(try connection.call(.removeCred(name: name, flags: [], template: removal)).status == .success)
+        let other = KCMCacheName("\(getuid()):replaced")
+        let alice = KCMPrincipal("alice@CCACHED.TEST")
+        let withMarker = try markedCredential(client: "alice@CCACHED.TEST", server: "krbtgt/CCACHED.TEST@CCACHED.TEST", marker: replaced)
+        #expect(try connection.call(.replace(name: other, kdcOffset: 0, principal: alice, credentials: [withMarker])).status == .success)
+        #expect(try countInMemory(of: pid, replaced).hits >= 1)
+        #expect(try connection.call(.replace(name: other, kdcOffset: 0, principal: alice, credentials: [])).status == .success)
+        for (what, marker) in [("superseded", superseded), ("removed", removed), ("replaced", replaced)] {
+            #expect(try countInMemory(of: pid, marker).hits == 0, "a \(what) credential's bytes survived")
+        }
+        #expect(try countInMemory(of: pid, marker).hits >= 1, "the first ticket is still stored")
+        #expect(try connection.call(.destroy(name: other)).status == .success)
 
         try bed.expectSuccess("kdestroy")
         #expect(try bed.run("klist", "-s").status != 0)
