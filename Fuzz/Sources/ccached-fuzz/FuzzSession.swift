@@ -104,7 +104,9 @@ struct FuzzSession {
         }
         FuzzInvariants.checkStore(store, limits: Self.limits)
         if let (now, grace) = plan.purge(afterFrame: index) {
+            let expectation = PurgeExpectation(store, now: now, grace: grace)
             let purged = store.purge(now: now, grace: grace)
+            expectation.check(after: store, result: purged)
             if Self.tracing { trace(index, "purge now=\(now) grace=\(grace): \(purged)") }
             FuzzInvariants.checkStore(store, limits: Self.limits)
         }
