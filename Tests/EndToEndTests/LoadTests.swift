@@ -125,20 +125,29 @@ struct LoadTests {
         try bed.kinit("alice")
         let pid = bed.daemon!.processIdentifier
         let outcomes = Mutexed<[Int32]>([])
+        let stop = bed.directory.appendingPathComponent("stop-clients").path
         let group = DispatchGroup()
         for _ in 0..<20 {
             group.enter()
             DispatchQueue.global().async {
                 defer { group.leave() }
-                // Each client loops for about two seconds; `timeout` reports a hang as 124.
-                let script = "end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do kvno svc1/localhost svc2/localhost >/dev/null 2>&1; klist -A >/dev/null 2>&1; done; exit 0"
+                // Each client loops until told to stop (at most 20 s); `timeout` reports a hang as 124.
+                let script = "end=$(($(date +%s) + 20)); while [ ! -e '\(stop)' ] && [ $(date +%s) -lt $end ]; do kvno svc1/localhost svc2/localhost >/dev/null 2>&1; klist -A >/dev/null 2>&1; done; exit 0"
                 let result = try? bed.run(["timeout", "30", "sh", "-c", script])
                 outcomes.append(result?.status ?? -1)
             }
         }
-        usleep(500_000)
+        // Killed mid-load: once the clients are well under way (a slow machine takes longer to start
+        // twenty shells), not at a fixed moment.
+        let underWay = Date().addingTimeInterval(10)
+        while requestStatuses(bed.daemonLogText).values.reduce(0, +) < 200 && Date() < underWay { usleep(20_000) }
+        let beforeKill = requestStatuses(bed.daemonLogText).values.reduce(0, +)
+        #expect(beforeKill >= 200, "the clients had not got going within 10 s: \(beforeKill) requests")
         let peak = peakKiB(pid)
         kill(pid, SIGKILL)
+        // The clients keep going for a second against the dead daemon, then stop.
+        usleep(1_000_000)
+        FileManager.default.createFile(atPath: stop, contents: nil)
         #expect(group.wait(timeout: .now() + 60) == .success, "clients still running 60 s after the kill")
         #expect(outcomes.value.count == 20)
         #expect(!outcomes.value.contains(124), "a client hung: \(outcomes.value)")
