@@ -100,7 +100,8 @@ $(PAM_OUT)/pam_harness: pam/pam_harness.c
 
 FORCE:
 
-DOC_FILES    = README.md Docs/integration.md Docs/client.md Docs/architecture.md Docs/protocol.md
+DOC_FILES    = README.md Docs/integration.md Docs/client.md Docs/architecture.md Docs/protocol.md \
+               Docs/security.md Docs/performance.md
 
 # Release binaries with the Swift runtime linked in and no $$ORIGIN rpath, so they run without the toolchain.
 # The PAM module goes to the system's module directory (PAMDIR), not under PREFIX: PAM only looks
