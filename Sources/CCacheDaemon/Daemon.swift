@@ -188,12 +188,7 @@ public final class Daemon: Sendable {
     /// The soft `RLIMIT_MEMLOCK` in bytes, `UInt64.max` when unlimited — as for root, whose
     /// CAP_IPC_LOCK lets it lock past the limit.
     private static func memlockLimit() -> UInt64 {
-        if geteuid() == 0 { return .max }
-        var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else {
-            return .max
-        }
-        return UInt64(limit.rlim_cur)
+        geteuid() == 0 ? .max : SecureArena.memlockLimit ?? .max
     }
 
     private func startConnection(_ fd: Int32) {

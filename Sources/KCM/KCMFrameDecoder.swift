@@ -32,11 +32,8 @@ public struct KCMFrameDecoder {
     public var isMidFrame: Bool { bufferedCount > 0 || discarding != nil }
 
     /// Adds bytes read from the peer.
+    /// (``nextFrame()`` always compacts, so a fully consumed buffer is already empty here.)
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        if readIndex > 0 && readIndex == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
-            readIndex = 0
-        }
         let needed = buffer.count + bytes.count
         if needed > buffer.capacity {
             // Grown by hand so that the old storage, which may hold part of a credential, is zeroed.

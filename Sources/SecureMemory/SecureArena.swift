@@ -122,11 +122,7 @@ public final class SecureArena: Sendable {
             state.statistics.liveBlocks += 1
             return base
         }
-        if let failure {
-            var limit = rlimit()
-            getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &limit)
-            failure.handler(failure.errno, limit.rlim_cur == rlim_t.max ? nil : UInt64(limit.rlim_cur))
-        }
+        if let failure { failure.handler(failure.errno, Self.memlockLimit) }
         return address.flatMap { UnsafeMutableRawPointer(bitPattern: $0) }
     }
 
@@ -161,6 +157,15 @@ public final class SecureArena: Sendable {
                 Self.wipe(UnsafeMutableRawPointer(bitPattern: base)!, count: mapping.size)
             }
         }
+    }
+
+    /// The process's soft `RLIMIT_MEMLOCK` in bytes, or nil when unlimited.
+    public static var memlockLimit: UInt64? {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else {
+            return nil
+        }
+        return UInt64(limit.rlim_cur)
     }
 
     /// Overwrites `count` bytes with zeros in a way the compiler may not elide.

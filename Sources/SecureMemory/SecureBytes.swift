@@ -54,8 +54,15 @@ public struct SecureBytes: RandomAccessCollection, Sendable, Hashable {
             self = copied
             return
         }
-        let array = Array(bytes)
-        self = array.withUnsafeBytes { SecureBytes(copying: $0, arena: arena) }
+        // Byte by byte into the block: a temporary array would leave a copy in ordinary memory.
+        let count = bytes.count
+        guard count > 0 else {
+            storage = nil
+            return
+        }
+        let storage = Storage(count: count, arena: arena)
+        for (offset, byte) in bytes.enumerated() { storage.base.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self) }
+        self.storage = storage
     }
 
     public var startIndex: Int { 0 }

@@ -140,6 +140,9 @@ struct SecureBytesTests {
         #expect(bytes.hashValue == SecureBytes(copying: source).hashValue)
         #expect(SecureBytes(copying: [UInt8]()).isEmpty)
         #expect(SecureBytes() == SecureBytes(copying: [UInt8]()))
+        // A collection without contiguous storage is copied byte by byte.
+        let lazy = source.lazy.map { $0 ^ 0xFF }
+        #expect(Array(SecureBytes(copying: lazy)) == source.map { $0 ^ 0xFF })
     }
 
     @Test("the block is zeroed and returned when the last copy goes away")
