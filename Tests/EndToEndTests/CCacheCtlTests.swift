@@ -1,3 +1,4 @@
+import CSupport
 import Foundation
 import KCM
 import Testing
@@ -260,19 +261,8 @@ final class VersionOneDaemon: @unchecked Sendable {
 
     init(path: String, status: KCMDaemonStatus) throws {
         self.path = path
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in bytes.enumerated() where i < raw.count - 1 { raw[i] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard fd >= 0, bound == 0, listen(fd, 8) == 0 else {
+        let fd = ccached_unix_stream_socket()
+        guard fd >= 0, ccached_bind_unix(fd, path) == 0, listen(fd, 8) == 0 else {
             close(fd)
             throw POSIXError(.EADDRINUSE)
         }

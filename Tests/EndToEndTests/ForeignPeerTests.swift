@@ -76,31 +76,9 @@ struct NonDumpableTests {
         "a daemon running as nobody has its /proc/PID/mem owned by root and a core limit of 0",
         .enabled(if: getuid() == 0, "needs root to run the daemon as the user nobody; CI runs as root"))
     func nonDumpable() throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("ccached-dump-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: false)
-        defer { try? FileManager.default.removeItem(at: base) }
-        chmod(base.path, 0o711)
-        let run = base.appendingPathComponent("run").path
-        mkdir(run, 0o700)
-        chown(run, 65534, 65534)
-        // Detached with every other descriptor closed (Foundation's Process would wait for the
-        // daemon to close a descriptor it inherited).
-        let arguments = [
-            "/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", ccachedBinary, "--socket",
-            run + "/kcm.sock", "--idle-timeout", "0",
-        ]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        #expect(ccached_spawn_detached("/usr/bin/setpriv", &argv, -1) == 0)
-        let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: run + "/kcm.sock") && Date() < deadline { usleep(10_000) }
-        let connection = try RawKCMConnection(path: run + "/kcm.sock")
-        var pid: pid_t = -1
-        var uid: uid_t = 0
-        var gid: gid_t = 0
-        #expect(ccached_peer_credentials(connection.fd, &pid, &uid, &gid) == 0)
-        defer { kill(pid, SIGKILL) }
-        #expect(uid == 65534)
+        let daemon = try NobodyDaemon()
+        let pid = daemon.pid
+        #expect(daemon.uid == 65534)
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
         #expect(status.contains("Uid:\t65534\t65534\t65534\t65534"), "\(status)")
         var info = stat()

@@ -172,39 +172,14 @@ struct SecretMemoryTests {
         "over the memlock limit the daemon says so once and keeps storing, unlocked",
         .enabled(if: getuid() == 0, "needs root to run the daemon as nobody under a small memlock limit; CI runs as root"))
     func memlockFallback() throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("ccached-memlock-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: false)
-        defer { try? FileManager.default.removeItem(at: base) }
-        chmod(base.path, 0o711)
-        let run = base.appendingPathComponent("run").path
-        mkdir(run, 0o700)
-        chown(run, 65534, 65534)
-        let log = run + "/ccached.log"
-        let socket = run + "/kcm.sock"
         // 128 KiB of lockable memory for a daemon that is not root (root ignores the limit).
-        let command =
-            "exec prlimit --memlock=131072:131072 setpriv --reuid=nobody --regid=nogroup --clear-groups -- '\(ccachedBinary)' --socket '\(socket)' --idle-timeout 0 2>>'\(log)'"
-        let arguments = ["/bin/sh", "-c", command]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        #expect(ccached_spawn_detached("/bin/sh", &argv, -1) == 0)
-        let deadline = Date().addingTimeInterval(10)
-        var connection: RawKCMConnection?
-        while connection == nil && Date() < deadline {
-            connection = try? RawKCMConnection(path: socket)
-            if connection == nil { usleep(10_000) }
-        }
-        let daemon = try #require(connection, "ccached did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
-        var pid: pid_t = -1
-        var uid: uid_t = 0
-        var gid: gid_t = 0
-        #expect(ccached_peer_credentials(daemon.fd, &pid, &uid, &gid) == 0)
-        defer { kill(pid, SIGKILL) }
-        #expect(uid == 65534)
+        let nobody = try NobodyDaemon(prefix: ["prlimit", "--memlock=131072:131072"])
+        let daemon = nobody.connection
+        #expect(nobody.uid == 65534)
 
         let name = KCMCacheName("65534")
         #expect(try daemon.call(.initialize(name: name, principal: KCMPrincipal("nobody@CCACHED.TEST"))).status == .success)
-        // 300 tickets of ~2.3 KiB in 2,368-byte blocks: 37 slabs of 64 KiB, far over 128 KiB.
+        // 300 tickets of ~2.3 KiB in 2,368-byte blocks: 12 slabs of 64 KiB, far over 128 KiB.
         let count = 300
         for index in 0..<count {
             let credential = try markedCredential(
@@ -214,7 +189,7 @@ struct SecretMemoryTests {
         }
         let uuids = try daemon.call(.getCredUUIDList(name: name)).payload
         #expect(uuids.count == count * 16, "every credential is kept when locking falls back")
-        let text = try String(contentsOfFile: log, encoding: .utf8)
+        let text = nobody.logText
         let warnings = text.components(separatedBy: "cannot lock more credential memory in RAM").count - 1
         #expect(warnings == 1, "\(text)")
         #expect(text.contains("RLIMIT_MEMLOCK is 128 KiB"), "\(text)")
