@@ -1,6 +1,7 @@
 /// The payload of ccached's own CCACHED_STATUS opcode (0x5000): what `ccachectl status` shows.
 ///
-/// All integers are big-endian. Version 1 is 44 bytes:
+/// All integers are big-endian. The payload is 160 bytes: the daemon's totals (44 bytes, which
+/// were all of version 1; no daemon that wrote version 1 was ever released, so it is not read)
 ///
 /// | offset | field |
 /// |---|---|
@@ -14,9 +15,9 @@
 /// | 36 | `u32 open connections` |
 /// | 40 | `u32 idle timeout` (seconds, 0 = never) |
 ///
-/// Version 2 appends ``Limits``, 116 bytes, one group per limit (its value, the usage the fields
-/// above do not already give, and how often it refused something since the daemon started), then
-/// the memory that holds credential bytes against `RLIMIT_MEMLOCK`:
+/// then ``Limits``, 116 bytes, one group per limit (its value, the usage the fields above do not
+/// already give, and how often it refused something since the daemon started), then the memory that
+/// holds credential bytes against `RLIMIT_MEMLOCK`:
 ///
 /// | offset | field |
 /// |---|---|
@@ -39,8 +40,8 @@
 /// | 144 | `u64 RLIMIT_MEMLOCK` (bytes; all ones = unlimited) |
 /// | 152 | `u64 mappings left unlocked` (the limit was reached) |
 ///
-/// A reader takes version 1 (``limits`` is nil) and any later version, reading the fields it
-/// knows and leaving the rest unread: later versions may only append.
+/// A reader takes version 2 and any later version, reading the fields it knows and leaving the rest
+/// unread: later versions may only append.
 public struct KCMDaemonStatus: Hashable, Sendable {
     public var pid: UInt32
     public var ownerUID: UInt32
@@ -50,8 +51,8 @@ public struct KCMDaemonStatus: Hashable, Sendable {
     public var credentialBytes: UInt64
     public var connections: UInt32
     public var idleTimeout: UInt32
-    /// The daemon's limits, usage against them and refusals; nil from a version 1 daemon.
-    public var limits: Limits?
+    /// The daemon's limits, usage against them and refusals.
+    public var limits: Limits
 
     /// Each limit the daemon enforces, the usage the version 1 fields do not already give, and how
     /// many requests or connections it refused since the daemon started.
@@ -171,7 +172,7 @@ public struct KCMDaemonStatus: Hashable, Sendable {
 
     public init(
         pid: UInt32, ownerUID: UInt32, startedAt: UInt64, caches: UInt32, credentials: UInt32,
-        credentialBytes: UInt64, connections: UInt32, idleTimeout: UInt32, limits: Limits? = nil
+        credentialBytes: UInt64, connections: UInt32, idleTimeout: UInt32, limits: Limits
     ) {
         self.pid = pid
         self.ownerUID = ownerUID
@@ -184,11 +185,13 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         self.limits = limits
     }
 
-    /// The version this code writes when it has ``limits``; without them it writes version 1.
+    /// The version this code writes, and the oldest it reads.
     public static let version: UInt32 = 2
+    /// The encoded size of this version.
+    public static let encodedLength = 160
 
     public func write(to writer: inout KCMWriter) {
-        writer.write(limits == nil ? 1 : Self.version)
+        writer.write(Self.version)
         writer.write(pid)
         writer.write(ownerUID)
         writeUInt64(startedAt, to: &writer)
@@ -197,12 +200,12 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         writeUInt64(credentialBytes, to: &writer)
         writer.write(connections)
         writer.write(idleTimeout)
-        limits?.write(to: &writer)
+        limits.write(to: &writer)
     }
 
     public static func read(from reader: inout KCMReader) throws(KCMDecodingError) -> KCMDaemonStatus {
         let version = try reader.readUInt32()
-        guard version >= 1 else { throw .invalidValue(field: "status version", value: version) }
+        guard version >= Self.version else { throw .invalidValue(field: "status version", value: version) }
         let pid = try reader.readUInt32()
         let owner = try reader.readUInt32()
         let started = try readUInt64(from: &reader)
@@ -211,8 +214,7 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         let bytes = try readUInt64(from: &reader)
         let connections = try reader.readUInt32()
         let idleTimeout = try reader.readUInt32()
-        // Version 1 ends here: an older daemon, whose limits are not known.
-        let limits = version >= 2 ? try Limits.read(from: &reader) : nil
+        let limits = try Limits.read(from: &reader)
         return KCMDaemonStatus(
             pid: pid, ownerUID: owner, startedAt: started, caches: caches, credentials: credentials,
             credentialBytes: bytes, connections: connections, idleTimeout: idleTimeout, limits: limits)

@@ -1,4 +1,5 @@
-/// Why a request body could not be decoded. Every case maps to ``KCMStatus/ccIO`` on the wire.
+/// Why a request body (or, in a client, a reply) could not be decoded. A daemon answers every case
+/// with ``KCMStatus/ccIO``.
 public enum KCMDecodingError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The body ended before a field that must be there; `needed` more bytes at `offset`.
     case truncated(offset: Int, needed: Int)
@@ -10,6 +11,8 @@ public enum KCMDecodingError: Error, Equatable, Sendable, CustomStringConvertibl
     case implausibleCount(field: String, count: UInt32)
     /// A value that must be 0 or 1 was something else, or another field was out of range.
     case invalidValue(field: String, value: UInt32)
+    /// A reply's payload is not of the shape its opcode's reply has.
+    case unexpectedReply(expected: String)
 
     public var description: String {
         switch self {
@@ -18,6 +21,7 @@ public enum KCMDecodingError: Error, Equatable, Sendable, CustomStringConvertibl
         case .unterminatedName(let offset): "cache name at byte \(offset) has no terminating NUL"
         case .implausibleCount(let field, let count): "\(field) count \(count) exceeds the bytes that follow"
         case .invalidValue(let field, let value): "invalid \(field) value \(value)"
+        case .unexpectedReply(let expected): "the reply does not hold \(expected)"
         }
     }
 }

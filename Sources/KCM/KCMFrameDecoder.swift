@@ -6,7 +6,7 @@ import SecureMemory
 /// away as it arrives, and the decoder then reports ``Frame/oversized(length:)`` so the server can
 /// answer it. Answering only after the whole body was consumed keeps the stream in step: the client
 /// writes its whole request before it reads the reply, and closing with unread input would reset it.
-public struct KCMFrameDecoder {
+public struct KCMFrameDecoder: Sendable {
     /// What the decoder produced.
     public enum Frame: Equatable, Sendable {
         /// A complete request body (version, opcode, arguments).

@@ -2,16 +2,12 @@ import KCM
 import Testing
 
 /// The CCACHED_STATUS payload (opcode 0x5000) has the big-endian layout its documentation gives,
-/// round-trips, refuses version 0, reads a version 1 payload from an older daemon, and lets a later
-/// version append fields that older readers skip.
+/// round-trips, refuses versions before 2, and lets a later version append fields that older
+/// readers skip.
 @Suite("KCMDaemonStatus")
 struct KCMDaemonStatusTests {
-    /// What a version 1 daemon reports: no limits.
-    static let status = KCMDaemonStatus(
-        pid: 4242, ownerUID: 1000, startedAt: 0x0000_0001_6B02_3137, caches: 3, credentials: 17,
-        credentialBytes: 0x0000_0002_0000_0010, connections: 5, idleTimeout: 900)
-
-    static let bytes = wire(
+    /// The daemon's totals, the first 44 bytes.
+    static let totals = wire(
         """
         00000001
         00001092
@@ -36,15 +32,13 @@ struct KCMDaemonStatusTests {
         credentialMemoryBytes: 0x0000_000D_0001_0000, lockedMemoryBytes: 0x0000_000E_0000_8000,
         memlockLimit: 0x0000_000F_0080_0000, unlockedMappings: 0x0000_0010_0000_0011)
 
-    static var statusV2: KCMDaemonStatus {
-        var status = Self.status
-        status.limits = Self.limits
-        return status
-    }
+    static let statusV2 = KCMDaemonStatus(
+        pid: 4242, ownerUID: 1000, startedAt: 0x0000_0001_6B02_3137, caches: 3, credentials: 17,
+        credentialBytes: 0x0000_0002_0000_0010, connections: 5, idleTimeout: 900, limits: limits)
 
     static let bytesV2 =
         wire("00000002")
-        + Array(bytes.dropFirst(4))
+        + Array(totals.dropFirst(4))
         + wire(
             """
             01000000
@@ -67,28 +61,13 @@ struct KCMDaemonStatusTests {
             00000010 00000011
             """)
 
-    @Test("without limits the payload is version 1: pid, uid, u64 start, caches, credentials, u64 bytes, …")
-    func layout() {
-        var writer = KCMWriter()
-        Self.status.write(to: &writer)
-        #expect(writer.bytes == Self.bytes)
-    }
-
-    @Test("a version 1 payload, as an older daemon sends it, reads back to the same status with no limits")
-    func roundTrip() throws {
-        var reader = KCMReader(Self.bytes)
-        let status = try KCMDaemonStatus.read(from: &reader)
-        #expect(status == Self.status)
-        #expect(status.limits == nil)
-        #expect(reader.remaining == 0)
-    }
-
-    @Test("version 2 is the version 1 layout, then each limit with its usage and refusals, then locked memory: 160 bytes")
+    @Test("version 2 is the totals, then each limit with its usage and refusals, then locked memory: 160 bytes")
     func layoutV2() {
         var writer = KCMWriter()
         Self.statusV2.write(to: &writer)
         #expect(writer.bytes == Self.bytesV2)
         #expect(writer.bytes.count == 160)
+        #expect(writer.bytes.count == KCMDaemonStatus.encodedLength)
     }
 
     @Test("a version 2 payload reads back to the same status, limits included")
@@ -96,13 +75,6 @@ struct KCMDaemonStatusTests {
         var reader = KCMReader(Self.bytesV2)
         #expect(try KCMDaemonStatus.read(from: &reader) == Self.statusV2)
         #expect(reader.remaining == 0)
-    }
-
-    @Test("a version 1 payload followed by bytes is still version 1: its extra bytes are not limits")
-    func olderDaemonWithTrailingBytes() throws {
-        var reader = KCMReader(Self.bytes + Array(Self.bytesV2.dropFirst(44)))
-        #expect(try KCMDaemonStatus.read(from: &reader) == Self.status)
-        #expect(reader.remaining == 116)
     }
 
     @Test("a later version's extra fields are left unread")
@@ -115,19 +87,19 @@ struct KCMDaemonStatusTests {
         #expect(reader.remaining == 8)
     }
 
-    @Test("version 0 is refused")
-    func versionZero() {
-        var zero = Self.bytes
-        zero.replaceSubrange(0..<4, with: be32(0))
-        var reader = KCMReader(zero)
-        #expect(throws: KCMDecodingError.invalidValue(field: "status version", value: 0)) {
+    @Test("versions 0 and 1 are refused (no daemon that wrote version 1 was released)", arguments: [UInt32(0), 1])
+    func olderVersions(version: UInt32) {
+        var older = Self.bytesV2
+        older.replaceSubrange(0..<4, with: be32(version))
+        var reader = KCMReader(older)
+        #expect(throws: KCMDecodingError.invalidValue(field: "status version", value: version)) {
             try KCMDaemonStatus.read(from: &reader)
         }
     }
 
-    @Test("every truncation of a version 1 or version 2 payload throws")
+    @Test("every truncation of a payload throws")
     func truncations() {
-        for payload in [Self.bytes, Self.bytesV2] {
+        for payload in [Self.bytesV2] {
             for length in 0..<payload.count {
                 var reader = KCMReader(Array(payload.prefix(length)))
                 #expect(throws: KCMDecodingError.self) { try KCMDaemonStatus.read(from: &reader) }

@@ -1,0 +1,144 @@
+import SecureMemory
+
+/// The payload of a successful reply: one case per shape a KCM reply takes. The daemon's
+/// dispatcher returns one, ``write(to:)`` encodes it, and ``init(payload:for:)`` is the one reader
+/// every client uses.
+///
+/// Error replies carry no payload, so they have no case: the status alone says what went wrong.
+/// Credentials are carried as the stored values, so a GET_CRED_LIST reply refers to the secure
+/// bytes the store holds and copies them only into the reply frame.
+public enum KCMReply: Sendable {
+    /// No payload: INITIALIZE, DESTROY, STORE, REMOVE_CRED, SET_FLAGS, MOVE_CACHE, SET_DEFAULT_CACHE,
+    /// SET_KDC_OFFSET, REPLACE, NOOP.
+    case empty
+    /// A cache name: GEN_NEW, GET_CACHE_BY_UUID, GET_DEFAULT_CACHE.
+    case name(KCMCacheName)
+    /// GET_PRINCIPAL.
+    case principal(KCMPrincipal)
+    /// UUIDs back to back, without a count: GET_CRED_UUID_LIST, GET_CACHE_UUID_LIST.
+    case uuids([KCMUUID])
+    /// One credential, unframed: RETRIEVE, GET_CRED_BY_UUID.
+    case credential(KCMCredential)
+    /// `u32 count`, then each credential as `data`: GET_CRED_LIST.
+    case credentialList([KCMCredential])
+    /// GET_KDC_OFFSET.
+    case kdcOffset(Int32)
+    /// ccached's CCACHED_STATUS.
+    case daemonStatus(KCMDaemonStatus)
+
+    /// The encoded payload's length in bytes, known before encoding (GET_CRED_LIST checks it
+    /// against MIT's reply limit without building the reply).
+    public var encodedLength: Int {
+        switch self {
+        case .empty: 0
+        case .name(let name): name.bytes.count + 1
+        case .principal(let principal): Self.length(of: principal)
+        case .uuids(let uuids): 16 * uuids.count
+        case .credential(let credential): credential.bytes.count
+        case .credentialList(let credentials): 4 + credentials.reduce(0) { $0 + 4 + $1.bytes.count }
+        case .kdcOffset: 4
+        case .daemonStatus: KCMDaemonStatus.encodedLength
+        }
+    }
+
+    private static func length(of principal: KCMPrincipal) -> Int {
+        var writer = KCMWriter()
+        principal.write(to: &writer)
+        return writer.count
+    }
+
+    /// Appends the payload.
+    public func write(to writer: inout KCMWriter) {
+        switch self {
+        case .empty: break
+        case .name(let name): writer.write(name)
+        case .principal(let principal): principal.write(to: &writer)
+        case .uuids(let uuids): for uuid in uuids { writer.write(uuid) }
+        case .credential(let credential): writer.writeBytes(credential.bytes)
+        case .credentialList(let credentials):
+            writer.reserve(encodedLength)
+            writer.write(UInt32(truncatingIfNeeded: credentials.count))
+            for credential in credentials { writer.writeData(credential.bytes) }
+        case .kdcOffset(let offset): writer.write(offset)
+        case .daemonStatus(let status): status.write(to: &writer)
+        }
+    }
+
+    /// Reads the payload of a successful reply to `opcode`. Trailing bytes are ignored, as MIT does.
+    public init(payload: [UInt8], for opcode: KCMOpcode) throws(KCMDecodingError) {
+        var reader = KCMReader(payload)
+        switch opcode {
+        case .genNew, .getCacheByUUID, .getDefaultCache:
+            self = .name(try reader.readName())
+        case .getPrincipal:
+            self = .principal(try KCMPrincipal.read(from: &reader))
+        case .getCredUUIDList, .getCacheUUIDList:
+            var uuids: [KCMUUID] = []
+            uuids.reserveCapacity(reader.remaining / 16)
+            while reader.remaining >= 16 { uuids.append(try reader.readUUID()) }
+            self = .uuids(uuids)
+        case .retrieve, .getCredByUUID:
+            self = .credential(try KCMCredential(parsing: payload))
+        case .getCredList:
+            let count = try reader.readCount(field: "credential", minimumItemSize: 4)
+            var credentials: [KCMCredential] = []
+            credentials.reserveCapacity(count)
+            for _ in 0..<count {
+                credentials.append(try KCMCredential(parsing: reader.bytes, range: try reader.readDataRange()))
+            }
+            self = .credentialList(credentials)
+        case .getKDCOffset:
+            self = .kdcOffset(try reader.readInt32())
+        case .daemonStatus:
+            self = .daemonStatus(try KCMDaemonStatus.read(from: &reader))
+        default:
+            self = .empty
+        }
+    }
+}
+
+extension KCMReply {
+    /// The cache name, or a decoding error for a reply of another shape.
+    public func asName() throws(KCMDecodingError) -> KCMCacheName {
+        guard case .name(let name) = self else { throw .unexpectedReply(expected: "a cache name") }
+        return name
+    }
+
+    /// The principal, or a decoding error for a reply of another shape.
+    public func asPrincipal() throws(KCMDecodingError) -> KCMPrincipal {
+        guard case .principal(let principal) = self else { throw .unexpectedReply(expected: "a principal") }
+        return principal
+    }
+
+    /// The UUIDs, or a decoding error for a reply of another shape.
+    public func asUUIDs() throws(KCMDecodingError) -> [KCMUUID] {
+        guard case .uuids(let uuids) = self else { throw .unexpectedReply(expected: "a UUID list") }
+        return uuids
+    }
+
+    /// The credential, or a decoding error for a reply of another shape.
+    public func asCredential() throws(KCMDecodingError) -> KCMCredential {
+        guard case .credential(let credential) = self else { throw .unexpectedReply(expected: "a credential") }
+        return credential
+    }
+
+    /// The credentials, or a decoding error for a reply of another shape.
+    public func asCredentialList() throws(KCMDecodingError) -> [KCMCredential] {
+        guard case .credentialList(let credentials) = self else {
+            throw .unexpectedReply(expected: "a credential list")
+        }
+        return credentials
+    }
+
+    /// The KDC offset, or a decoding error for a reply of another shape.
+    public func asKDCOffset() throws(KCMDecodingError) -> Int32 {
+        guard case .kdcOffset(let offset) = self else { throw .unexpectedReply(expected: "a KDC offset") }
+        return offset
+    }
+
+    /// The daemon status, or a decoding error for a reply of another shape.
+    public func asDaemonStatus() throws(KCMDecodingError) -> KCMDaemonStatus {
+        guard case .daemonStatus(let status) = self else { throw .unexpectedReply(expected: "a daemon status") }
+        return status
+    }
+}
