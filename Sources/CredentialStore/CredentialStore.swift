@@ -99,7 +99,7 @@ public final class CredentialStore {
         guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
         if counted && caches.count >= limits.maximumCaches {
             refusals.caches += 1
-            throw .limitReached(what: "caches", limit: limits.maximumCaches, option: "--max-caches")
+            throw .limitReached(.caches, limit: limits.maximumCaches)
         }
         let cache = CredentialCache(name: name, uuid: uuids.next(), principal: principal)
         caches[name] = cache
@@ -132,16 +132,13 @@ public final class CredentialStore {
     ) throws(CredentialStoreError) {
         guard credentials.count <= limits.maximumCredentialsPerCache else {
             refusals.credentialsPerCache += 1
-            throw .limitReached(
-                what: "credentials per cache", limit: limits.maximumCredentialsPerCache,
-                option: "--max-credentials-per-cache")
+            throw .limitReached(.credentialsPerCache, limit: limits.maximumCredentialsPerCache)
         }
         let incoming = credentials.reduce(0) { $0 + $1.bytes.count }
         let replaced = caches[name]?.credentials.byteCount ?? 0
         guard credentialBytes - replaced + incoming <= limits.maximumCredentialBytes else {
             refusals.credentialBytes += 1
-            throw .limitReached(
-                what: "credential bytes", limit: limits.maximumCredentialBytes, option: "--max-credential-bytes")
+            throw .limitReached(.credentialBytes, limit: limits.maximumCredentialBytes)
         }
         var list = CredentialList()
         for credential in credentials { list.append(credential, uuid: uuids.next()) }
@@ -225,14 +222,11 @@ public final class CredentialStore {
         let superseded = cache.credentials.superseded(by: credential)
         guard cache.credentials.count - superseded.count < limits.maximumCredentialsPerCache else {
             refusals.credentialsPerCache += 1
-            throw .limitReached(
-                what: "credentials per cache", limit: limits.maximumCredentialsPerCache,
-                option: "--max-credentials-per-cache")
+            throw .limitReached(.credentialsPerCache, limit: limits.maximumCredentialsPerCache)
         }
         guard credentialBytes - superseded.bytes + credential.bytes.count <= limits.maximumCredentialBytes else {
             refusals.credentialBytes += 1
-            throw .limitReached(
-                what: "credential bytes", limit: limits.maximumCredentialBytes, option: "--max-credential-bytes")
+            throw .limitReached(.credentialBytes, limit: limits.maximumCredentialBytes)
         }
         cache.credentials.removeSuperseded(by: credential)
         cache.credentials.append(credential, uuid: uuids.next())
