@@ -29,13 +29,15 @@ let package = Package(
         .target(name: "SecureMemory", swiftSettings: strictSwift),
         // The in-memory model of caches and credentials. No I/O.
         .target(name: "CredentialStore", dependencies: ["KCM", "SecureMemory"], swiftSettings: strictSwift),
+        // The system-call layer: Errno, retry on EINTR, the monotonic clock, whole-message socket I/O.
+        .target(name: "SystemCalls", swiftSettings: strictSwift),
         // The few socket calls Swift cannot reach without _GNU_SOURCE (SO_PEERCRED, accept4).
         .target(name: "CSupport", cSettings: [.define("_GNU_SOURCE")]),
         // The server: listening, peer authorisation, connections, dispatch.
         .target(
             name: "CCacheDaemon",
             dependencies: [
-                "KCM", "CredentialStore", "SecureMemory", "CSupport", "CSystemd",
+                "KCM", "CredentialStore", "SecureMemory", "SessionRuntime", "SystemCalls", "CSupport", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -80,7 +82,9 @@ let package = Package(
             name: "CredentialStoreTests", dependencies: ["CredentialStore", "KCM"], swiftSettings: strictSwift),
         .testTarget(
             name: "CCacheDaemonTests",
-            dependencies: ["CCacheDaemon", "CredentialStore", "KCM", "CSupport"],
+            dependencies: [
+                "CCacheDaemon", "CredentialStore", "KCM", "CSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift
         ),
         .testTarget(
