@@ -2,8 +2,9 @@ import Glibc
 
 /// Creating and checking the directories on the way to a session's socket.
 public enum RuntimeDirectory {
-    /// Creates `path` with mode 0700 if it is missing, then checks it (see ``check(_:uid:mustBePrivate:)``).
-    public static func ensure(_ path: String, uid: UInt32) throws(SessionRuntimeError) {
+    /// Creates `path` with mode 0700 if it is missing, then checks it (see ``check(_:uid:mustBePrivate:)``):
+    /// one that already existed must be private too unless `mustBePrivate` is false.
+    public static func ensure(_ path: String, uid: UInt32, mustBePrivate: Bool = true) throws(SessionRuntimeError) {
         var info = stat()
         if lstat(path, &info) != 0 {
             guard errno == ENOENT else { throw .unsafePath(path: path, problem: String(cString: strerror(errno))) }
@@ -13,7 +14,14 @@ public enum RuntimeDirectory {
                 throw .unsafePath(path: path, problem: "cannot create it: \(String(cString: strerror(errno)))")
             }
         }
-        try check(path, uid: uid, mustBePrivate: true)
+        try check(path, uid: uid, mustBePrivate: mustBePrivate)
+    }
+
+    /// The directory that holds `path` ("/" for a top-level name, "." for a bare name).
+    public static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let parent = String(path[..<slash])
+        return parent.isEmpty ? "/" : parent
     }
 
     /// Checks with `lstat` (never following a link) that `path` is a directory owned by `uid`, not

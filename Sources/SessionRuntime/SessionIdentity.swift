@@ -31,14 +31,19 @@ public struct SessionIdentity: Hashable, Sendable, CustomStringConvertible {
             guard isSafeComponent(explicit) else { throw .invalidSessionName(explicit) }
             return SessionIdentity(key: explicit, source: .environment)
         }
-        var session: UnsafeMutablePointer<CChar>?
-        if sd_pid_get_session(0, &session) >= 0, let session {
-            defer { free(session) }
-            let key = String(cString: session)
-            if isSafeComponent(key) { return SessionIdentity(key: key, source: .logind) }
-        }
+        if let key = loginSession(ofProcess: 0) { return SessionIdentity(key: key, source: .logind) }
         if let audit = readAuditSession() { return SessionIdentity(key: "audit-\(audit)", source: .audit) }
         return SessionIdentity(key: "user", source: .user)
+    }
+
+    /// The systemd-logind session of process `pid` (0: this process), when it has one whose name is
+    /// safe as a path component. The corresponding C function is `sd_pid_get_session`.
+    public static func loginSession(ofProcess pid: Int32) -> String? {
+        var session: UnsafeMutablePointer<CChar>?
+        guard sd_pid_get_session(pid, &session) >= 0, let session else { return nil }
+        defer { free(session) }
+        let key = String(cString: session)
+        return isSafeComponent(key) ? key : nil
     }
 
     /// The kernel audit session id, or nil when it is unset (4294967295) or unreadable.

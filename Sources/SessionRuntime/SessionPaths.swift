@@ -34,7 +34,7 @@ public struct SessionPaths: Hashable, Sendable {
         -> SessionPaths
     {
         if let socket = environment["CCACHED_SOCKET"], !socket.isEmpty {
-            let directory = parentDirectory(of: socket)
+            let directory = RuntimeDirectory.parent(of: socket)
             var info = stat()
             if lstat(directory, &info) != 0 && errno == ENOENT {
                 try RuntimeDirectory.ensure(directory, uid: uid)
@@ -107,10 +107,4 @@ public struct SessionPaths: Hashable, Sendable {
             throw .cannotWrite(path: krb5Fragment, problem: problem)
         }
     }
-}
-
-func parentDirectory(of path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return "." }
-    let parent = String(path[..<slash])
-    return parent.isEmpty ? "/" : parent
 }
