@@ -33,6 +33,10 @@ public struct DaemonConfiguration: Sendable {
     public static let defaultMaximumConnections = 4096
     /// 10 s: a local client writes a whole request in microseconds.
     public static let defaultRequestTimeout: UInt32 = 10
+    /// The logind session whose end wipes the store and stops the daemon; nil: the daemon's own
+    /// session, if it runs in one. The front door sets it, since a daemon it starts is not inside
+    /// the session it serves.
+    public var loginSession: String?
     /// A descriptor to report readiness on (`READY`, or `EXISTS` / `ERROR <why>`), then close.
     public var readyDescriptor: Int32?
 

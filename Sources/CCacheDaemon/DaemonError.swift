@@ -1,4 +1,4 @@
-import Glibc
+import SystemCalls
 
 /// Why the daemon could not start or keep running, worded for the person who started it.
 public enum DaemonError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -17,7 +17,7 @@ public enum DaemonError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .system(let operation, let code): "\(operation) failed: \(errorText(code))"
+        case .system(let operation, let code): "\(operation) failed: \(Errno(rawValue: code))"
         case .alreadyRunning(let path): "a ccached daemon already answers at \(path)"
         case .pathOccupied(let path):
             "\(path) exists and is not a socket; refusing to replace it (remove it or choose another --socket)"
@@ -29,8 +29,4 @@ public enum DaemonError: Error, Equatable, Sendable, CustomStringConvertible {
             "the socket path \(path) is too long for a Unix socket (at most 107 bytes); choose a shorter --socket"
         }
     }
-}
-
-func errorText(_ code: Int32) -> String {
-    String(cString: strerror(code)) + " (errno \(code))"
 }

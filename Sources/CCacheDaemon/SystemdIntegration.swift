@@ -14,6 +14,10 @@ struct SystemdIntegration {
         watchdogMicroseconds = sd_watchdog_enabled(0, &usec) > 0 && usec > 0 ? usec : nil
     }
 
+    /// Whether systemd listens to this service at all (a watchdog, or a notification socket): then
+    /// the daemon wakes once a second to keep it informed.
+    var isActive: Bool { watchdogMicroseconds != nil || getenv("NOTIFY_SOCKET") != nil }
+
     /// The listening socket systemd passed (`sd_listen_fds`), if exactly one stream socket was.
     static func activatedSocket() throws(DaemonError) -> Int32? {
         let count = sd_listen_fds(1)
@@ -44,40 +48,5 @@ struct SystemdIntegration {
             lastWatchdog = nowMicroseconds
             notify("WATCHDOG=1")
         }
-    }
-}
-
-/// Notices when the login session the daemon belongs to closes (systemd-logind), so that logout
-/// wipes the session's tickets even when nothing else stops the daemon.
-final class LoginSessionMonitor {
-    let session: String
-    private var monitor: OpaquePointer?
-    let fileDescriptor: Int32
-
-    /// A monitor for the daemon's own logind session, or nil when there is none (no logind, or the
-    /// daemon runs outside a session, e.g. as a systemd user service).
-    init?() {
-        var name: UnsafeMutablePointer<CChar>?
-        guard sd_pid_get_session(0, &name) >= 0, let name else { return nil }
-        session = String(cString: name)
-        free(name)
-        guard sd_login_monitor_new("session", &monitor) >= 0, monitor != nil else { return nil }
-        fileDescriptor = sd_login_monitor_get_fd(monitor)
-        guard fileDescriptor >= 0 else {
-            sd_login_monitor_unref(monitor)
-            return nil
-        }
-    }
-
-    deinit { sd_login_monitor_unref(monitor) }
-
-    /// After the monitor's descriptor became readable: whether the session is closing or gone.
-    func sessionHasEnded() -> Bool {
-        sd_login_monitor_flush(monitor)
-        var state: UnsafeMutablePointer<CChar>?
-        let result = sd_session_get_state(session, &state)
-        defer { free(state) }
-        guard result >= 0, let state else { return true }
-        return String(cString: state) == "closing"
     }
 }

@@ -1,5 +1,6 @@
 import CSupport
 import Glibc
+import SessionRuntime
 
 /// The daemon's listening socket on a filesystem path, created safely:
 ///
@@ -92,32 +93,19 @@ public final class UnixSocketListener: Sendable {
         Glibc.close(fileDescriptor)
     }
 
+    /// Creates the socket's directory 0700 if missing; refuses one that is a link, not owned by the
+    /// daemon's user, or writable by group or others (SessionRuntime's one rule for these checks).
     private static func prepareDirectory(of path: String) throws(DaemonError) {
-        let directory = parentDirectory(of: path)
-        var info = stat()
-        if lstat(directory, &info) != 0 {
-            guard errno == ENOENT else { throw .unsafeDirectory(path: directory, problem: errorText(errno)) }
-            if mkdir(directory, 0o700) == 0 {
-                chmod(directory, 0o700)  // whatever the umask
-            } else if errno != EEXIST {
-                throw .unsafeDirectory(path: directory, problem: "cannot create it: \(errorText(errno))")
+        let directory = RuntimeDirectory.parent(of: path)
+        do {
+            try RuntimeDirectory.ensure(directory, uid: geteuid(), mustBePrivate: false)
+        } catch {
+            switch error {
+            case .unsafePath(let path, let problem), .cannotWrite(let path, let problem):
+                throw .unsafeDirectory(path: path, problem: problem)
+            case .invalidSessionName:
+                throw .unsafeDirectory(path: directory, problem: error.description)
             }
-            guard lstat(directory, &info) == 0 else {
-                throw .unsafeDirectory(path: directory, problem: errorText(errno))
-            }
-        }
-        if info.st_mode & S_IFMT == S_IFLNK {
-            throw .unsafeDirectory(path: directory, problem: "it is a symbolic link")
-        }
-        guard info.st_mode & S_IFMT == S_IFDIR else {
-            throw .unsafeDirectory(path: directory, problem: "it is not a directory")
-        }
-        guard info.st_uid == geteuid() else {
-            throw .unsafeDirectory(path: directory, problem: "it is owned by uid \(info.st_uid), not by uid \(geteuid())")
-        }
-        guard info.st_mode & 0o022 == 0 else {
-            let mode = String(info.st_mode & 0o7777, radix: 8)
-            throw .unsafeDirectory(path: directory, problem: "it is writable by group or others (mode \(mode))")
         }
     }
 
@@ -134,11 +122,5 @@ public final class UnixSocketListener: Sendable {
             throw .system(operation: "probing the existing socket \(path)", errno: errno)
         }
         unlink(path)
-    }
-
-    static func parentDirectory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        let parent = String(path[..<slash])
-        return parent.isEmpty ? "/" : parent
     }
 }

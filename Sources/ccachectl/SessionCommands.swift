@@ -12,8 +12,7 @@ extension CCacheCtl {
                 Each limit (caches, credentials per cache, credential bytes, connections, request size and \
                 time, and the RLIMIT_MEMLOCK that bounds the memory locked for credentials) is shown with \
                 its usage, the ccached option that sets it, and how many requests or connections it refused \
-                since the daemon started; --json has the same under "limits" (null from a daemon too old to \
-                report them). Starts the daemon if it is not running, unless --no-start (then exit status 1 \
+                since the daemon started; --json has the same under "limits". Starts the daemon if it is not running, unless --no-start (then exit status 1 \
                 when none runs).
                 """)
 
@@ -38,7 +37,7 @@ extension CCacheCtl {
             let uptime = UInt64(max(0, Int64(time(nil)) - Int64(status.startedAt)))
             let usages = LimitUsage.all(of: status)
             if json {
-                let limits = usages.map { "{" + $0.map(\.json).joined(separator: ",") + "}" } ?? "null"
+                let limits = "{" + usages.map(\.json).joined(separator: ",") + "}"
                 print(
                     "{\"running\":true,\"session\":\(Display.json(session)),\"socket\":\(Display.json(context.paths.socket)),"
                         + "\"pid\":\(status.pid),\"owner_uid\":\(status.ownerUID),\"uptime_seconds\":\(uptime),"
@@ -53,22 +52,13 @@ extension CCacheCtl {
                 ("session", "\(session)"), ("socket", context.paths.socket),
                 ("daemon", "pid \(status.pid), uid \(status.ownerUID), up \(Display.duration(uptime))"),
             ]
-            if let usages {
-                // The usage column is as wide as its widest entry, so the options line up after it.
-                let width = usages.map(\.shown.count).max() ?? 0
-                lines += usages.map { ($0.label, Display.pad($0.shown, width) + "  " + $0.option) }
-                lines.append(("idle exit", idleExit))
-                let refusals = usages.compactMap(\.refusal)
-                lines += (refusals.isEmpty ? ["none since the daemon started"] : refusals).enumerated().map {
-                    ($0.offset == 0 ? "refused" : "", $0.element)
-                }
-            } else {
-                lines += [
-                    ("caches", "\(status.caches)"),
-                    ("credentials", "\(status.credentials) (\(Display.bytes(status.credentialBytes)))"),
-                    ("connections", "\(status.connections) open"), ("idle exit", idleExit),
-                    ("limits", "not reported by this daemon (it predates CCACHED_STATUS version 2)"),
-                ]
+            // The usage column is as wide as its widest entry, so the options line up after it.
+            let width = usages.map(\.shown.count).max() ?? 0
+            lines += usages.map { ($0.label, Display.pad($0.shown, width) + "  " + $0.option) }
+            lines.append(("idle exit", idleExit))
+            let refusals = usages.compactMap(\.refusal)
+            lines += (refusals.isEmpty ? ["none since the daemon started"] : refusals).enumerated().map {
+                ($0.offset == 0 ? "refused" : "", $0.element)
             }
             for (label, value) in lines {
                 print(Display.pad(label.isEmpty ? "" : label + ":", 14) + value)
@@ -94,9 +84,9 @@ extension CCacheCtl {
         let refusedNoun: String
         let refusedHow: String
 
-        /// Every limit in the order `status` shows them; nil from a daemon that does not report limits.
-        static func all(of status: KCMDaemonStatus) -> [LimitUsage]? {
-            guard let limits = status.limits else { return nil }
+        /// Every limit in the order `status` shows them.
+        static func all(of status: KCMDaemonStatus) -> [LimitUsage] {
+            let limits = status.limits
             let timeout = limits.requestTimeout
             let largestCache = "largest cache \(limits.largestCacheCredentials) of \(limits.maximumCredentialsPerCache)"
             let bytes = "\(Display.bytes(status.credentialBytes)) of \(Display.bytes(limits.maximumCredentialBytes))"

@@ -1,16 +1,36 @@
 import CCacheDaemon
 import CredentialStore
 import KCM
+import Logging
+import Synchronization
 
-/// A store and a way to send it one request and read back the reply frame.
+/// A daemon's shared state and a way to send it one request, as a peer would, through the same
+/// ``ConnectionSession`` the daemon serves connections with, and read back the reply frame.
 struct DispatchHarness {
-    let store: CredentialStore
+    let state: DaemonState
+    /// Whether the peer is the owner (uid 1000) or a stranger (uid 4242).
     var authorized = true
-    /// What the daemon would report about itself in CCACHED_STATUS.
-    var server = ServerFacts()
 
     init(ownerUID: UInt32 = 1000, limits: CredentialStoreLimits = CredentialStoreLimits()) {
-        store = CredentialStore(ownerUID: ownerUID, limits: limits)
+        var configuration = DaemonConfiguration(socketPath: "/unused", ownerUID: ownerUID)
+        configuration.storeLimits = limits
+        state = DaemonState(configuration: configuration)
+    }
+
+    /// The store's totals, read under its lock.
+    var store: StoreTotals {
+        state.store.withLock {
+            StoreTotals(
+                cacheCount: $0.cacheCount, credentialCount: $0.credentialCount, credentialBytes: $0.credentialBytes,
+                defaultName: $0.defaultName)
+        }
+    }
+
+    struct StoreTotals {
+        var cacheCount: Int
+        var credentialCount: Int
+        var credentialBytes: Int
+        var defaultName: KCMCacheName
     }
 
     /// The reply frame split into its parts, after checking its framing.
@@ -24,13 +44,24 @@ struct DispatchHarness {
     func send(_ request: KCMRequest) -> Reply { send(body: request.encodedBody()) }
 
     func send(body: [UInt8]) -> Reply {
-        var writer = KCMReplyWriter()
-        _ = RequestDispatcher.respond(to: body, authorized: authorized, store: store, server: server, reply: &writer)
-        var reader = KCMReader(writer.bytes)
-        let length = try! reader.readUInt32()
+        let owner = state.configuration.ownerUID
+        let peer = PeerCredentials(pid: 1, uid: authorized ? owner : 4242, gid: 1)
+        var session = ConnectionSession(peer: peer, state: state, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        defer { session.wipe() }
+        var frames: [[UInt8]] = []
+        let length = UInt32(body.count)
+        let frame = [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + body
+        let open = session.receive(frame, now: 0) { reply in
+            // A copy: the session zeroes the reply's storage as soon as this returns.
+            frames.append(reply.map { $0 })
+            return true
+        }
+        precondition(open && frames.count == 1, "one frame in, one reply out")
+        var reader = KCMReader(frames[0])
+        let replyLength = try! reader.readUInt32()
         let transport = try! reader.readUInt32()
         let status = KCMStatus(rawValue: try! reader.readInt32())
-        return Reply(length: length, transport: transport, status: status, payload: Array(writer.bytes[12...]))
+        return Reply(length: replyLength, transport: transport, status: status, payload: Array(frames[0][12...]))
     }
 }
 

@@ -1,6 +1,8 @@
 import CCacheDaemon
 import CredentialStore
 import KCM
+import Glibc
+import Synchronization
 import Testing
 
 /// The dispatcher answers every opcode with the status and payload MIT and Heimdal expect
@@ -196,12 +198,13 @@ struct RequestDispatcherTests {
 
     @Test("CCACHED_STATUS (version 2) reports every limit, the usage against it and what it refused")
     func daemonStatus() throws {
-        var harness = DispatchHarness(
+        let harness = DispatchHarness(
             limits: CredentialStoreLimits(maximumCaches: 2, maximumCredentialsPerCache: 3, maximumCredentialBytes: 4096))
-        harness.server = ServerFacts(
-            pid: 77, startedAt: 1_700_000_000, connections: 2, idleTimeout: 300, maximumRequestLength: 65536,
-            largestRequestLength: 900, oversizedRequests: 1, maximumConnections: 8, refusedConnections: 4,
-            requestTimeout: 10, stalledRequests: 5)
+        // What the daemon counts outside the store, as its connections would have.
+        harness.state.openConnections.store(2, ordering: .relaxed)
+        harness.state.oversizedRequests.store(1, ordering: .relaxed)
+        harness.state.refusedConnections.store(4, ordering: .relaxed)
+        harness.state.stalledRequests.store(5, ordering: .relaxed)
         #expect(harness.send(.initialize(name: "1000", principal: alice)).status == .success)
         #expect(harness.send(.initialize(name: "1000:1", principal: alice)).status == .success)
         #expect(harness.send(.initialize(name: "1000:2", principal: alice)).status == .ccNoMem)
@@ -214,6 +217,8 @@ struct RequestDispatcherTests {
         #expect(harness.send(.store(name: "1000:1", credential: large)).status == .ccNoMem)
         let replace = KCMRequest.replace(name: "1000:1", kdcOffset: 0, principal: alice, credentials: [large])
         #expect(harness.send(replace).status == .ccNoMem)
+        // The largest body the session saw: the REPLACE of the large ticket.
+        let largest = UInt32(replace.encodedBody().count)
 
         let reply = harness.send(.daemonStatus)
         #expect(reply.status == .success)
@@ -221,16 +226,24 @@ struct RequestDispatcherTests {
         let status = try KCMDaemonStatus.read(from: &reader)
         #expect(reader.remaining == 0)
         #expect(reply.payload.prefix(4) == [0, 0, 0, 2])
+        #expect(status.pid == UInt32(getpid()))
+        #expect(status.startedAt <= UInt64(time(nil)) && status.startedAt + 600 > UInt64(time(nil)))
+        let memory = status.limits
         let expected = KCMDaemonStatus(
-            pid: 77, ownerUID: 1000, startedAt: 1_700_000_000, caches: 2, credentials: 4,
-            credentialBytes: UInt64(harness.store.credentialBytes), connections: 2, idleTimeout: 300,
+            pid: status.pid, ownerUID: 1000, startedAt: status.startedAt, caches: 2, credentials: 4,
+            credentialBytes: UInt64(harness.store.credentialBytes), connections: 2,
+            idleTimeout: DaemonConfiguration.defaultIdleTimeout,
             limits: KCMDaemonStatus.Limits(
-                maximumRequestBytes: 65536, largestRequestBytes: 900, oversizedRequests: 1,
+                maximumRequestBytes: DaemonConfiguration.defaultMaximumRequestLength, largestRequestBytes: largest,
+                oversizedRequests: 1,
                 maximumCaches: 2, cacheRefusals: 1,
                 maximumCredentialsPerCache: 3, largestCacheCredentials: 3, credentialsPerCacheRefusals: 1,
                 maximumCredentialBytes: 4096, credentialBytesRefusals: 2,
-                maximumConnections: 8, connectionRefusals: 4,
-                requestTimeout: 10, stalledRequests: 5))
+                maximumConnections: UInt32(DaemonConfiguration.defaultMaximumConnections), connectionRefusals: 4,
+                requestTimeout: DaemonConfiguration.defaultRequestTimeout, stalledRequests: 5,
+                // The process's own secure memory, whatever other tests left in it.
+                credentialMemoryBytes: memory.credentialMemoryBytes, lockedMemoryBytes: memory.lockedMemoryBytes,
+                memlockLimit: memory.memlockLimit, unlockedMappings: memory.unlockedMappings))
         #expect(status == expected)
     }
 }

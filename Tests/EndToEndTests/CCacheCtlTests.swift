@@ -186,34 +186,6 @@ struct CCacheCtlTests {
         #expect(optionColumns.count == 1, "\(human)")
     }
 
-    @Test("status against a daemon that answers CCACHED_STATUS version 1 shows what it reports")
-    func statusFromVersionOneDaemon() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ccached-v1-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(
-            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let old = KCMDaemonStatus(
-            pid: 4242, ownerUID: getuid(), startedAt: UInt64(time(nil)), caches: 3, credentials: 17,
-            credentialBytes: 5000, connections: 1, idleTimeout: 0)
-        let daemon = try VersionOneDaemon(path: directory.appendingPathComponent("kcm.sock").path, status: old)
-        defer { daemon.stop() }
-        let env = ["CCACHED_SOCKET": daemon.path, "PATH": "/usr/bin:/bin"]
-
-        let human = try runCommand([ccachectl, "status", "--no-start"], environment: env, scratch: directory)
-        #expect(human.succeeded, "\(human)")
-        #expect(human.stdout.contains("daemon:       pid 4242"), "\(human)")
-        #expect(human.stdout.contains("caches:       3\n"), "\(human)")
-        #expect(human.stdout.contains("credentials:  17 (4.9 KiB)\n"), "\(human)")
-        #expect(human.stdout.contains("limits:       not reported"), "\(human)")
-        #expect(!human.stdout.contains("--max-"), "\(human)")
-
-        let json = try runCommand([ccachectl, "status", "--json", "--no-start"], environment: env, scratch: directory)
-        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
-        #expect(object?["caches"] as? Int == 3, "\(json)")
-        #expect(object?["limits"] is NSNull, "\(json)")
-    }
-
     @Test("eight ccachectl processes starting the daemon at once leave exactly one daemon")
     func racingProcesses() throws {
         let bed = try KerberosTestbed()
@@ -249,68 +221,5 @@ struct CCacheCtlTests {
         let result = try bed.run([ccachectl, "status"], extra: ["XDG_RUNTIME_DIR": runtime, "CCACHED_SESSION": "x"])
         #expect(result.status == 2, "\(result)")
         #expect(result.stderr.contains("refusing to use \(runtime)/ccached: it is open to group or others (mode 755"), "\(result)")
-    }
-}
-
-/// A stand-in for a ccached from before CCACHED_STATUS version 2: it answers CCACHED_STATUS with a
-/// version 1 payload and every other request with success and no payload.
-final class VersionOneDaemon: @unchecked Sendable {
-    let path: String
-    private let listener: Int32
-    private let finished = DispatchSemaphore(value: 0)
-
-    init(path: String, status: KCMDaemonStatus) throws {
-        self.path = path
-        let fd = ccached_unix_stream_socket()
-        guard fd >= 0, ccached_bind_unix(fd, path) == 0, listen(fd, 8) == 0 else {
-            close(fd)
-            throw POSIXError(.EADDRINUSE)
-        }
-        listener = fd
-        var writer = KCMWriter()
-        status.write(to: &writer)
-        let payload = writer.bytes
-        let finished = finished
-        Thread.detachNewThread {
-            while case let client = accept(fd, nil, nil), client >= 0 {
-                Self.serve(client, statusPayload: payload)
-                close(client)
-            }
-            finished.signal()
-        }
-    }
-
-    /// Answers requests on one connection until the peer closes it.
-    private static func serve(_ fd: Int32, statusPayload: [UInt8]) {
-        func receive(_ count: Int) -> [UInt8]? {
-            var buffer = [UInt8](repeating: 0, count: count)
-            var got = 0
-            while got < count {
-                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, 0) }
-                guard n > 0 else { return nil }
-                got += n
-            }
-            return buffer
-        }
-        while let header = receive(4) {
-            let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
-            guard let body = receive(length), body.count >= 4 else { return }
-            let payload = body[2] == 0x50 && body[3] == 0x00 ? statusPayload : []
-            var reply = KCMWriter()
-            reply.write(UInt32(4 + payload.count))
-            reply.write(UInt32(0))
-            reply.write(UInt32(0))
-            reply.writeBytes(payload)
-            let sent = reply.bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard sent == reply.bytes.count else { return }
-        }
-    }
-
-    /// Stops accepting (shutdown wakes the blocked accept) and removes the socket.
-    func stop() {
-        shutdown(listener, Int32(SHUT_RDWR))
-        finished.wait()
-        close(listener)
-        unlink(path)
     }
 }

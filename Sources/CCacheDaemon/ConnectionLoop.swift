@@ -1,0 +1,42 @@
+import Glibc
+import Logging
+import SecureMemory
+import SystemCalls
+
+/// Serves one connected socket on the calling thread: reads, hands the bytes to its
+/// ``ConnectionSession``, sends what it answers, until the peer closes or the session says stop.
+enum ConnectionLoop {
+    static func serve(_ fd: Int32, session: inout ConnectionSession, requestTimeout: UInt32, logger: Logger) {
+        // Nothing this connection received or sent outlives it.
+        defer { session.wipe() }
+        logger.debug("connection opened")
+        // Left uninitialised: only the pages a read actually fills become resident, so a thousand
+        // idle connections do not cost a thousand zeroed 64 KiB buffers.
+        var input = [UInt8](unsafeUninitializedCapacity: 65536) { _, count in count = 65536 }
+        defer { input.wipeStorage() }
+        // Reads wake at least this often, so that a request left half-sent can be timed out.
+        if requestTimeout > 0 {
+            var timeout = timeval(tv_sec: Int(requestTimeout), tv_usec: 0)
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+        while true {
+            let count: Int
+            do throws(Errno) {
+                count = try retryingInterrupts { input.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
+            } catch where error == .wouldBlock {
+                // Idle between requests is fine; a request stalled midway is not.
+                if session.hasStalled(now: MonotonicClock.seconds()) { return }
+                continue
+            } catch {
+                break
+            }
+            guard count > 0 else { break }
+            let open = session.receive(input[0..<count], now: MonotonicClock.seconds()) { frame in
+                (try? Socket.sendAll(fd, frame)) != nil
+            }
+            input.withUnsafeMutableBytes { SecureArena.wipe($0.baseAddress!, count: count) }
+            guard open else { return }
+        }
+        logger.debug("connection closed")
+    }
+}

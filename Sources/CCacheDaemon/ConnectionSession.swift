@@ -1,0 +1,147 @@
+import CredentialStore
+import KCM
+import Logging
+import SecureMemory
+import Synchronization
+
+/// One connection's protocol state, with no I/O: the bytes a peer sent go in, whole reply frames
+/// come out. It owns the frame decoder, the reply buffer, the request-timeout clock and the wipes;
+/// ``ConnectionLoop`` reads and sends around it, and the fuzz target and the dispatcher tests drive
+/// it directly.
+///
+/// For each frame it decides, in this order and before taking the store's lock: an unauthorised
+/// peer is refused (its bodies were never buffered: its decoder accepts none), an oversized body
+/// is refused, the body is decoded, an unsupported opcode is refused. Only a decoded request takes
+/// the lock, for as long as the store needs to apply it; the reply is encoded after.
+public struct ConnectionSession: Sendable {
+    public let peer: PeerCredentials
+    public let isAuthorized: Bool
+    private let state: DaemonState
+    private let logger: Logger
+    private var decoder: KCMFrameDecoder
+    private var reply = KCMReplyWriter()
+    /// When the request under way started to arrive, if one is under way.
+    private var frameStarted: UInt64?
+
+    public init(peer: PeerCredentials, state: DaemonState, logger: Logger) {
+        self.peer = peer
+        self.state = state
+        self.logger = logger
+        let configuration = state.configuration
+        isAuthorized = PeerAuthorizer(ownerUID: configuration.ownerUID, allowsRoot: configuration.allowsRoot)
+            .isAuthorized(peer)
+        // A refused peer's bodies are discarded as they arrive, never buffered.
+        decoder = KCMFrameDecoder(maximumLength: isAuthorized ? configuration.maximumRequestLength : 0)
+    }
+
+    /// Takes bytes read from the peer and answers every frame they complete, calling `send` with
+    /// each whole reply frame (zeroed once `send` returns). Returns false when the connection must
+    /// close: `send` failed, or a request has been arriving for longer than `--request-timeout`.
+    /// `now` is a monotonic time in seconds.
+    public mutating func receive(
+        _ bytes: some Collection<UInt8>, now: UInt64, send: ([UInt8]) -> Bool
+    ) -> Bool {
+        decoder.append(bytes)
+        while let frame = decoder.nextFrame() {
+            let (opcode, result) = answer(frame)
+            log(opcode: opcode, result: result)
+            reply.reset()
+            switch result {
+            case .success(let payload):
+                payload.write(to: &reply.writer)
+                reply.finish(status: .success)
+            case .failure(let failure):
+                reply.finish(status: failure.status)
+            }
+            let sent = send(reply.bytes)
+            // Zeroed now rather than at the next request: an idle connection keeps no copy.
+            reply.reset()
+            guard sent else {
+                logger.debug("connection lost while replying")
+                return false
+            }
+        }
+        if !decoder.isMidFrame {
+            frameStarted = nil
+        } else if frameStarted == nil {
+            frameStarted = now
+        } else if hasStalled(now: now) {
+            return false
+        }
+        return true
+    }
+
+    /// Whether the request under way has been arriving for longer than `--request-timeout`; says
+    /// so and counts it when it has. Asked when a read times out with nothing new.
+    public func hasStalled(now: UInt64) -> Bool {
+        let limit = state.configuration.requestTimeout
+        guard limit > 0, let started = frameStarted, now - started >= UInt64(limit) else { return false }
+        logger.warning("closing a connection whose request stayed incomplete for \(limit) s (--request-timeout)")
+        state.stalledRequests.add(1, ordering: .relaxed)
+        return true
+    }
+
+    /// Zeroes whatever this connection still holds: a half-received request, the reply buffer.
+    public mutating func wipe() {
+        decoder.wipe()
+        reply.wipe()
+    }
+
+    /// The reply to one frame, and the opcode for the log when the header was readable.
+    private func answer(_ frame: KCMFrameDecoder.Frame) -> (UInt16?, Result<KCMReply, RequestFailure>) {
+        let body: [UInt8]
+        switch frame {
+        case .oversized(let length):
+            guard isAuthorized else { return (nil, .failure(.unauthorized(uid: peer.uid))) }
+            state.oversizedRequests.add(1, ordering: .relaxed)
+            return (nil, .failure(.oversized(length: length, limit: state.configuration.maximumRequestLength)))
+        case .request(let complete):
+            body = complete
+        }
+        // The stored credential is a copy in secure memory; the request's bytes go once answered.
+        defer { body.wipeStorage() }
+        let opcode: UInt16? = body.count >= 4 ? UInt16(body[2]) << 8 | UInt16(body[3]) : nil
+        guard isAuthorized else { return (opcode, .failure(.unauthorized(uid: peer.uid))) }
+        state.noteRequest(length: body.count)
+        let request: KCMRequest
+        do {
+            request = try KCMRequest(decoding: body)
+        } catch {
+            return (opcode, .failure(.malformed(error)))
+        }
+        if case .unsupported(let raw) = request { return (opcode, .failure(.unsupportedOpcode(raw))) }
+        let state = self.state
+        let result = state.store.withLock { store -> Result<KCMReply, RequestFailure> in
+            do throws(RequestFailure) {
+                return .success(try RequestDispatcher.perform(request, store: store, status: state.status(of:)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        // Over MIT's reply limit: "not supported" makes MIT list the cache by UUID instead.
+        if case .success(let payload) = result, case .credentialList = payload,
+            4 + payload.encodedLength > KCMReplyWriter.mitMaximumReplyLength
+        {
+            return (opcode, .failure(.replyTooLargeForMIT(length: 4 + payload.encodedLength)))
+        }
+        return (opcode, result)
+    }
+
+    private func log(opcode: UInt16?, result: Result<KCMReply, RequestFailure>) {
+        let name = opcode.map { KCMOpcode(rawValue: $0)?.description ?? "opcode \($0)" } ?? "unreadable request"
+        switch result {
+        case .success:
+            logger.debug("\(name) -> \(KCMStatus.success)")
+        case .failure(let failure):
+            // Client-chosen names appear in the text: escaped, so they cannot forge log lines.
+            let line = "\(name) -> \(failure.status) (\(LogText.escaped(failure.description)))"
+            if case .oversized = failure {
+                logger.warning("refused an oversized request: \(line)")
+            } else if failure.isRoutine {
+                logger.debug("\(line)")
+            } else {
+                logger.notice("\(line)")
+            }
+        }
+    }
+}

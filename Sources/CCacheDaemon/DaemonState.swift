@@ -1,0 +1,67 @@
+import CredentialStore
+import Glibc
+import KCM
+import SecureMemory
+import Synchronization
+
+/// What every connection of one daemon shares: the store behind its one lock, the counters the
+/// daemon keeps outside the store, and the facts CCACHED_STATUS reports.
+public final class DaemonState: Sendable {
+    public let configuration: DaemonConfiguration
+    /// Every cache. A request holds the lock only to apply itself: it is decoded and authorised
+    /// before, and its reply encoded after.
+    public let store: Mutex<CredentialStore>
+    /// Connections being served now.
+    public let openConnections = Atomic<Int>(0)
+    /// The largest request body accepted, and what each limit enforced here (not in the store)
+    /// refused since the start.
+    public let largestRequest = Atomic<Int>(0)
+    public let oversizedRequests = Atomic<Int>(0)
+    public let refusedConnections = Atomic<Int>(0)
+    public let stalledRequests = Atomic<Int>(0)
+    private let startedAt = UInt64(time(nil))
+    private let pid = UInt32(getpid())
+
+    public init(configuration: DaemonConfiguration) {
+        self.configuration = configuration
+        store = Mutex(CredentialStore(ownerUID: configuration.ownerUID, limits: configuration.storeLimits))
+    }
+
+    /// Notes the size of an accepted request body.
+    func noteRequest(length: Int) {
+        // Read first: the shared cache line is written only when a record is set.
+        if length > largestRequest.load(ordering: .relaxed) { largestRequest.max(length, ordering: .relaxed) }
+    }
+
+    /// The CCACHED_STATUS payload, from the store (whose lock the caller holds) and the daemon's own
+    /// counters. A new status field is read here.
+    func status(of store: CredentialStore) -> KCMDaemonStatus {
+        let memory = SecureArena.shared.statistics
+        let limits = KCMDaemonStatus.Limits(
+            maximumRequestBytes: configuration.maximumRequestLength,
+            largestRequestBytes: UInt32(clamping: largestRequest.load(ordering: .relaxed)),
+            oversizedRequests: UInt64(clamping: oversizedRequests.load(ordering: .relaxed)),
+            maximumCaches: UInt32(clamping: store.limits.maximumCaches),
+            cacheRefusals: UInt64(clamping: store.refusals.caches),
+            maximumCredentialsPerCache: UInt32(clamping: store.limits.maximumCredentialsPerCache),
+            largestCacheCredentials: UInt32(clamping: store.largestCacheCredentialCount),
+            credentialsPerCacheRefusals: UInt64(clamping: store.refusals.credentialsPerCache),
+            maximumCredentialBytes: UInt64(clamping: store.limits.maximumCredentialBytes),
+            credentialBytesRefusals: UInt64(clamping: store.refusals.credentialBytes),
+            maximumConnections: UInt32(clamping: configuration.maximumConnections),
+            connectionRefusals: UInt64(clamping: refusedConnections.load(ordering: .relaxed)),
+            requestTimeout: configuration.requestTimeout,
+            stalledRequests: UInt64(clamping: stalledRequests.load(ordering: .relaxed)),
+            credentialMemoryBytes: UInt64(clamping: memory.mappedBytes),
+            lockedMemoryBytes: UInt64(clamping: memory.lockedBytes),
+            // Root's CAP_IPC_LOCK locks past the limit.
+            memlockLimit: geteuid() == 0 ? .max : SecureArena.memlockLimit ?? .max,
+            unlockedMappings: UInt64(clamping: memory.lockFailures))
+        return KCMDaemonStatus(
+            pid: pid, ownerUID: store.ownerUID, startedAt: startedAt,
+            caches: UInt32(clamping: store.cacheCount), credentials: UInt32(clamping: store.credentialCount),
+            credentialBytes: UInt64(store.credentialBytes),
+            connections: UInt32(clamping: openConnections.load(ordering: .relaxed)),
+            idleTimeout: configuration.idleTimeout, limits: limits)
+    }
+}
