@@ -9,17 +9,13 @@ public struct CCache: Sendable {
     /// The cache's default principal; ``CCacheClientError/daemon(_:operation:)`` with
     /// `KRB5_FCC_NOFILE` when the cache does not exist.
     public func principal() throws(CCacheClientError) -> KCMPrincipal {
-        var reader = KCMReader(try context.call(.getPrincipal(name: name), operation: "read the principal of \(name)"))
-        do {
-            return try KCMPrincipal.read(from: &reader)
-        } catch {
-            throw .malformedReply(operation: "read the principal of \(name)")
-        }
+        let operation = "read the principal of \(name)"
+        return try decoded(context.call(.getPrincipal(name: name), operation: operation), operation: operation) { r throws(KCMDecodingError) in try r.asPrincipal() }
     }
 
     /// Whether the cache exists.
     public func exists() throws(CCacheClientError) -> Bool {
-        let (status, _) = try context.rawCall(.getPrincipal(name: name))
+        let (status, _) = try context.answer(.getPrincipal(name: name), operation: "look up \(name)")
         switch status {
         case .success: return true
         case .fccNoFile: return false
@@ -48,47 +44,34 @@ public struct CCache: Sendable {
 
     /// Every credential in storage order (one request; by UUID when the cache is too large for one reply).
     public func credentials() throws(CCacheClientError) -> [KCMCredential] {
-        let (status, payload) = try context.rawCall(.getCredList(name: name))
+        let operation = "list credentials of \(name)"
+        let (status, reply) = try context.answer(.getCredList(name: name), operation: operation)
         if status == .ccNoSupp { return try credentialsByUUID() }
-        guard status == .success else { throw .daemon(status, operation: "list credentials of \(name)") }
-        var reader = KCMReader(payload)
-        do {
-            let count = try reader.readCount(field: "credential", minimumItemSize: 4)
-            var result: [KCMCredential] = []
-            result.reserveCapacity(count)
-            for _ in 0..<count {
-                result.append(try KCMCredential(parsing: reader.bytes, range: try reader.readDataRange()))
-            }
-            return result
-        } catch {
-            throw .malformedReply(operation: "list credentials of \(name)")
-        }
+        guard let reply else { throw .daemon(status, operation: operation) }
+        return try decoded(reply, operation: operation) { r throws(KCMDecodingError) in try r.asCredentialList() }
     }
 
     private func credentialsByUUID() throws(CCacheClientError) -> [KCMCredential] {
-        var reader = KCMReader(try context.call(.getCredUUIDList(name: name), operation: "list credentials of \(name)"))
+        let operation = "list credentials of \(name)"
+        let uuids = try decoded(context.call(.getCredUUIDList(name: name), operation: operation), operation: operation) { r throws(KCMDecodingError) in try r.asUUIDs() }
         var result: [KCMCredential] = []
-        while reader.remaining >= 16, let uuid = try? reader.readUUID() {
-            let (status, payload) = try context.rawCall(.getCredByUUID(name: name, uuid: uuid))
+        for uuid in uuids {
+            let read = "read a credential of \(name)"
+            let (status, reply) = try context.answer(.getCredByUUID(name: name, uuid: uuid), operation: read)
             if status == .ccEnd { continue }
-            guard status == .success else { throw .daemon(status, operation: "read a credential of \(name)") }
-            guard let credential = try? KCMCredential(parsing: payload) else {
-                throw .malformedReply(operation: "read a credential of \(name)")
-            }
-            result.append(credential)
+            guard let reply else { throw .daemon(status, operation: read) }
+            result.append(try decoded(reply, operation: read) { r throws(KCMDecodingError) in try r.asCredential() })
         }
         return result
     }
 
     /// The first credential matching `template` under `flags`, or nil.
     public func retrieve(flags: KCMMatchFlags, template: KCMMatchTemplate) throws(CCacheClientError) -> KCMCredential? {
-        let (status, payload) = try context.rawCall(.retrieve(name: name, flags: flags, template: template))
+        let operation = "look up a credential in \(name)"
+        let (status, reply) = try context.answer(.retrieve(name: name, flags: flags, template: template), operation: operation)
         if status == .ccNotFound || status == .ccEnd { return nil }
-        guard status == .success else { throw .daemon(status, operation: "look up a credential in \(name)") }
-        guard let credential = try? KCMCredential(parsing: payload) else {
-            throw .malformedReply(operation: "look up a credential in \(name)")
-        }
-        return credential
+        guard let reply else { throw .daemon(status, operation: operation) }
+        return try decoded(reply, operation: operation) { r throws(KCMDecodingError) in try r.asCredential() }
     }
 
     /// Removes every credential matching `template` under `flags`.
@@ -98,9 +81,8 @@ public struct CCache: Sendable {
 
     /// The KDC time offset the cache records.
     public func kdcOffset() throws(CCacheClientError) -> Int32 {
-        var reader = KCMReader(try context.call(.getKDCOffset(name: name), operation: "read the KDC offset of \(name)"))
-        guard let offset = try? reader.readInt32() else { throw .malformedReply(operation: "read the KDC offset") }
-        return offset
+        let operation = "read the KDC offset of \(name)"
+        return try decoded(context.call(.getKDCOffset(name: name), operation: operation), operation: operation) { r throws(KCMDecodingError) in try r.asKDCOffset() }
     }
 
     public func setKDCOffset(_ offset: Int32) throws(CCacheClientError) {

@@ -49,15 +49,29 @@ public final class CCacheContext: Sendable {
 
     // MARK: - Requests
 
-    /// Sends a request and returns the reply payload; a non-zero status throws ``CCacheClientError/daemon(_:operation:)``.
-    public func call(_ request: KCMRequest, operation: String) throws(CCacheClientError) -> [UInt8] {
+    /// Sends a request and returns its reply, read with ``KCMReply``'s reader for the request's
+    /// opcode; a non-zero status throws ``CCacheClientError/daemon(_:operation:)``.
+    public func call(_ request: KCMRequest, operation: String) throws(CCacheClientError) -> KCMReply {
+        let (status, reply) = try answer(request, operation: operation)
+        guard status == .success, let reply else { throw .daemon(status, operation: operation) }
+        return reply
+    }
+
+    /// Sends a request and returns its status, with the reply when the status is success: for the
+    /// callers to whom some failures are answers ("no such cache", "not found").
+    public func answer(_ request: KCMRequest, operation: String) throws(CCacheClientError) -> (KCMStatus, KCMReply?) {
         let (status, payload) = try rawCall(request)
-        guard status == .success else { throw .daemon(status, operation: operation) }
-        return payload
+        guard status == .success else { return (status, nil) }
+        guard let opcode = request.opcode else { return (status, .empty) }
+        do {
+            return (status, try KCMReply(payload: payload, for: opcode))
+        } catch {
+            throw .malformedReply(operation: operation)
+        }
     }
 
     /// Sends a request and returns the status and payload as they came.
-    public func rawCall(_ request: KCMRequest) throws(CCacheClientError) -> (KCMStatus, [UInt8]) {
+    func rawCall(_ request: KCMRequest) throws(CCacheClientError) -> (KCMStatus, [UInt8]) {
         let frame = request.encodedFrame()
         let retrySafe = request.isSafeToRepeat
         return try ProcessIdentity.withProcessIdentity { () throws(CCacheClientError) -> (KCMStatus, [UInt8]) in
@@ -116,12 +130,7 @@ public final class CCacheContext: Sendable {
 
     /// The daemon's state.
     public func status() throws(CCacheClientError) -> KCMDaemonStatus {
-        var reader = KCMReader(try call(.daemonStatus, operation: "status"))
-        do {
-            return try KCMDaemonStatus.read(from: &reader)
-        } catch {
-            throw .malformedReply(operation: "status")
-        }
+        try decoded(call(.daemonStatus, operation: "status"), operation: "status") { r throws(KCMDecodingError) in try r.asDaemonStatus() }
     }
 
     /// Makes sure a daemon runs (starting it if allowed).
@@ -163,15 +172,13 @@ public final class CCacheContext: Sendable {
 
     /// Every existing cache, in creation order.
     public func cacheNames() throws(CCacheClientError) -> [KCMCacheName] {
-        let list = try call(.getCacheUUIDList, operation: "list caches")
-        var reader = KCMReader(list)
+        let uuids = try decoded(call(.getCacheUUIDList, operation: "list caches"), operation: "list caches") { r throws(KCMDecodingError) in try r.asUUIDs() }
         var names: [KCMCacheName] = []
-        while reader.remaining >= 16 {
-            guard let uuid = try? reader.readUUID() else { break }
-            let (status, payload) = try rawCall(.getCacheByUUID(uuid: uuid))
+        for uuid in uuids {
+            let (status, reply) = try answer(.getCacheByUUID(uuid: uuid), operation: "list caches")
             if status == .ccEnd || status == .fccNoFile { continue }
-            guard status == .success else { throw .daemon(status, operation: "list caches") }
-            names.append(try Self.name(from: payload, operation: "list caches"))
+            guard let reply else { throw .daemon(status, operation: "list caches") }
+            names.append(try Self.name(from: reply, operation: "list caches"))
         }
         return names
     }
@@ -184,9 +191,8 @@ public final class CCacheContext: Sendable {
     /// A handle on the cache of this name (no I/O until used).
     public func cache(named name: KCMCacheName) -> CCache { CCache(context: self, name: name) }
 
-    static func name(from payload: [UInt8], operation: String) throws(CCacheClientError) -> KCMCacheName {
-        var reader = KCMReader(payload)
-        guard let name = try? reader.readName(), !name.bytes.isEmpty else { throw .malformedReply(operation: operation) }
+    static func name(from reply: KCMReply, operation: String) throws(CCacheClientError) -> KCMCacheName {
+        guard let name = try? reply.asName(), !name.bytes.isEmpty else { throw .malformedReply(operation: operation) }
         return name
     }
 }
@@ -202,5 +208,16 @@ extension KCMRequest {
         case .genNew, .destroy, .store, .removeCred, .moveCache, .unsupported:
             false
         }
+    }
+}
+
+/// A reply's value, or ``CCacheClientError/malformedReply(operation:)`` when it has another shape.
+func decoded<Value>(
+    _ reply: KCMReply, operation: String, _ read: (KCMReply) throws(KCMDecodingError) -> Value
+) throws(CCacheClientError) -> Value {
+    do {
+        return try read(reply)
+    } catch {
+        throw .malformedReply(operation: operation)
     }
 }
