@@ -56,7 +56,7 @@ let package = Package(
         .target(name: "SessionRuntime", dependencies: ["CSystemd"], swiftSettings: strictSwift),
         // The thin client (CCAPI-style): find, start, re-find and authenticate this session's daemon.
         .target(
-            name: "CCacheClient", dependencies: ["KCM", "SessionRuntime", "CSupport"], swiftSettings: strictSwift),
+            name: "CCacheClient", dependencies: ["KCM", "SessionRuntime", "SystemCalls", "CSupport"], swiftSettings: strictSwift),
         .executableTarget(
             name: "ccachectl",
             dependencies: [

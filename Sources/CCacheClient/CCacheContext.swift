@@ -2,6 +2,7 @@ import Glibc
 import KCM
 import SessionRuntime
 import Synchronization
+import SystemCalls
 
 /// The entry point of the client library (CCAPI's context): finds this session's daemon, starts
 /// it when absent, reconnects once when it died, refuses a daemon of another user, and acts with
@@ -148,7 +149,7 @@ public final class CCacheContext: Sendable {
         connection.withLock { $0 = nil }
         guard let pid else { return false }
         guard kill(pid, SIGTERM) == 0 else {
-            throw .connection(path: paths.socket, reason: "cannot signal daemon pid \(pid): \(String(cString: strerror(errno)))")
+            throw .connection(path: paths.socket, reason: "cannot signal daemon pid \(pid): \(Errno.current.message)")
         }
         for _ in 0..<500 {
             var info = stat()

@@ -1,6 +1,7 @@
 import CSupport
 import Glibc
 import SessionRuntime
+import SystemCalls
 
 /// Starts a session's daemon when none answers: under the session's spawn lock, so that racing
 /// clients start exactly one; detached (own session, streams on /dev/null); and waited for through
@@ -36,13 +37,13 @@ struct DaemonLauncher {
         let fd = open(paths.spawnLock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
             throw .cannotStart(
-                path: paths.socket, reason: "cannot open the lock \(paths.spawnLock): \(String(cString: strerror(errno)))")
+                path: paths.socket, reason: "cannot open the lock \(paths.spawnLock): \(Errno.current.message)")
         }
         defer { close(fd) }
-        while flock(fd, LOCK_EX) != 0 {
-            guard errno == EINTR else {
-                throw .cannotStart(path: paths.socket, reason: "cannot lock \(paths.spawnLock): \(String(cString: strerror(errno)))")
-            }
+        do throws(Errno) {
+            _ = try retryingInterrupts { flock(fd, LOCK_EX) }
+        } catch {
+            throw .cannotStart(path: paths.socket, reason: "cannot lock \(paths.spawnLock): \(error.message)")
         }
         return try body()
     }
@@ -57,7 +58,7 @@ struct DaemonLauncher {
         try? paths.writeKrb5Fragment()
         var pipeEnds: [Int32] = [-1, -1]
         guard pipe(&pipeEnds) == 0 else {
-            throw .cannotStart(path: paths.socket, reason: "pipe: \(String(cString: strerror(errno)))")
+            throw .cannotStart(path: paths.socket, reason: "pipe: \(Errno.current.message)")
         }
         _ = fcntl(pipeEnds[0], F_SETFD, FD_CLOEXEC)
         _ = fcntl(pipeEnds[1], F_SETFD, FD_CLOEXEC)
@@ -70,7 +71,7 @@ struct DaemonLauncher {
         let result = ccached_spawn_detached(executable, &argv, pipeEnds[1])
         close(pipeEnds[1])
         guard result == 0 else {
-            throw .cannotStart(path: paths.socket, reason: "cannot run \(executable): \(String(cString: strerror(result)))")
+            throw .cannotStart(path: paths.socket, reason: "cannot run \(executable): \(Errno(rawValue: result).message)")
         }
 
         let line = readLine(from: pipeEnds[0])
@@ -96,19 +97,14 @@ struct DaemonLauncher {
         var collected: [UInt8] = []
         var byte: UInt8 = 0
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        var clock = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &clock)
-        let deadline = Int64(clock.tv_sec) * 1000 + Int64(clock.tv_nsec) / 1_000_000 + Int64(deadlineMilliseconds)
+        let deadline = Int64(MonotonicClock.microseconds() / 1000) + Int64(deadlineMilliseconds)
         while collected.count < 4096 {
-            clock_gettime(CLOCK_MONOTONIC, &clock)
-            let left = deadline - (Int64(clock.tv_sec) * 1000 + Int64(clock.tv_nsec) / 1_000_000)
+            let left = deadline - Int64(MonotonicClock.microseconds() / 1000)
             guard left > 0 else { return nil }
             let ready = poll(&descriptor, 1, Int32(left))
             if ready < 0 && errno == EINTR { continue }
             guard ready > 0 else { return nil }
-            let n = read(fd, &byte, 1)
-            if n < 0 && errno == EINTR { continue }
-            guard n == 1 else { break }
+            guard (try? retryingInterrupts({ read(fd, &byte, 1) })) == 1 else { break }
             if byte == 0x0A { break }
             collected.append(byte)
         }

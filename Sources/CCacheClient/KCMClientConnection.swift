@@ -1,6 +1,7 @@
 import CSupport
 import Glibc
 import KCM
+import SystemCalls
 
 /// One blocking connection to a daemon, authenticated before anything is sent: the daemon's
 /// `SO_PEERCRED` uid must be ours or root's.
@@ -46,18 +47,18 @@ final class KCMClientConnection {
 
     private init(path: String, expectedUID: UInt32) throws(ConnectError) {
         let fd = ccached_unix_stream_socket()
-        guard fd >= 0 else { throw .failed(.connection(path: path, reason: String(cString: strerror(errno)))) }
+        guard fd >= 0 else { throw .failed(.connection(path: path, reason: Errno.current.message)) }
         if ccached_connect_unix(fd, path) != 0 {
             let code = errno
             Glibc.close(fd)
             if code == ENOENT || code == ECONNREFUSED { throw .noDaemon }
-            throw .failed(.connection(path: path, reason: String(cString: strerror(code))))
+            throw .failed(.connection(path: path, reason: Errno(rawValue: code).message))
         }
         var pid: pid_t = 0
         var uid: uid_t = 0
         var gid: gid_t = 0
         guard ccached_peer_credentials(fd, &pid, &uid, &gid) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let reason = Errno.current.message
             Glibc.close(fd)
             throw .failed(.connection(path: path, reason: "cannot identify the daemon: \(reason)"))
         }
@@ -100,16 +101,11 @@ final class KCMClientConnection {
     }
 
     private func exchange(_ frame: [UInt8]) throws(CallError) -> (KCMStatus, [UInt8]) {
-        var sent = 0
-        while sent < frame.count {
-            let n = frame.withUnsafeBytes { send(fd, $0.baseAddress! + sent, frame.count - sent, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                let reason = String(cString: strerror(errno))
-                if sent == 0 { throw .notSent(reason) }
-                throw .noReply(reason)
-            }
-            sent += n
+        do throws(Errno) {
+            try Socket.sendAll(fd, frame)
+        } catch {
+            // A request cut short is never applied: the daemon answers only whole frames.
+            throw .notSent(error.message)
         }
         let header = try receive(12)
         var reader = KCMReader(header)
@@ -123,14 +119,13 @@ final class KCMClientConnection {
     }
 
     private func receive(_ count: Int) throws(CallError) -> [UInt8] {
-        var buffer = [UInt8](repeating: 0, count: count)
-        var got = 0
-        while got < count {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, count - got, 0) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw .noReply(n == 0 ? "the daemon closed the connection" : String(cString: strerror(errno))) }
-            got += n
+        let bytes: [UInt8]
+        do throws(Errno) {
+            bytes = try Socket.receive(fd, exactly: count)
+        } catch {
+            throw .noReply(error.message)
         }
-        return buffer
+        guard bytes.count == count else { throw .noReply("the daemon closed the connection") }
+        return bytes
     }
 }

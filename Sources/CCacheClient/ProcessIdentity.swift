@@ -1,5 +1,6 @@
 import CSupport
 import Glibc
+import SystemCalls
 
 /// Acts with the process's identity even when the calling thread has switched its own uid/gid
 /// (thread impersonation through the raw `setresuid` syscall, which glibc's wrapper would apply to
@@ -69,10 +70,10 @@ public enum ProcessIdentity {
         guard ccached_thread_setresgid(process.gid.real, process.gid.effective, process.gid.saved) == 0 else {
             throw .identity(
                 "this thread runs as gid \(mine.gid) and cannot return to the process's gid \(process.gid): "
-                    + String(cString: strerror(errno)))
+                    + Errno.current.message)
         }
         guard ccached_thread_setresuid(process.uid.real, process.uid.effective, process.uid.saved) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let reason = Errno.current.message
             _ = ccached_thread_setresgid(mine.gid.real, mine.gid.effective, mine.gid.saved)
             throw .identity(
                 "this thread runs as uid \(mine.uid) and cannot return to the process's uid \(process.uid): \(reason)")

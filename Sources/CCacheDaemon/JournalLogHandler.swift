@@ -69,11 +69,17 @@ public struct JournalLogHandler: LogHandler {
         let entries = Self.fields(
             message: "\(event.message)", level: event.level, identifier: identifier, metadata: merged,
             file: event.file, function: event.function, line: event.line)
-        var buffers = entries.map { Array($0.utf8) }
-        buffers.withUnsafeMutableBufferPointer { all in
-            var vectors = all.indices.map { index in
-                all[index].withUnsafeMutableBytes { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
-            }
+        // One buffer for every field, and the vectors built while its storage is pinned: no
+        // pointer outlives the closure that lent it.
+        var storage: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        for entry in entries {
+            let start = storage.count
+            storage.append(contentsOf: entry.utf8)
+            ranges.append(start..<storage.count)
+        }
+        storage.withUnsafeMutableBytes { raw in
+            var vectors = ranges.map { iovec(iov_base: raw.baseAddress! + $0.lowerBound, iov_len: $0.count) }
             _ = sd_journal_sendv(&vectors, Int32(vectors.count))
         }
     }
