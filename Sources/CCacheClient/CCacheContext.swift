@@ -139,24 +139,33 @@ public final class CCacheContext: Sendable {
         _ = try call(.noop, operation: "start")
     }
 
-    /// Asks the daemon to stop (SIGTERM: it wipes every credential and removes its socket) and
-    /// waits up to five seconds for the socket to go. Returns false if no daemon was running.
+    /// Asks the daemon to stop (CCACHED_STOP: it answers with its pid, wipes every credential and
+    /// exits) and waits up to five seconds for it to close the connection, which it does only by
+    /// exiting. Returns false if no daemon was running. The daemon is asked, never signalled: the
+    /// process at the other end of the socket may be the one that listens for it (systemd), not
+    /// the daemon.
     @discardableResult
     public func stopDaemon() throws(CCacheClientError) -> Bool {
-        let pid = try ProcessIdentity.withProcessIdentity { () throws(CCacheClientError) -> Int32? in
-            try KCMClientConnection.connectIfRunning(path: paths.socket, expectedUID: uid)?.daemonPID
-        }
         connection.withLock { $0 = nil }
-        guard let pid else { return false }
-        guard kill(pid, SIGTERM) == 0 else {
-            throw .connection(path: paths.socket, reason: "cannot signal daemon pid \(pid): \(Errno.current.message)")
+        let live = try ProcessIdentity.withProcessIdentity { () throws(CCacheClientError) -> KCMClientConnection? in
+            try KCMClientConnection.connectIfRunning(path: paths.socket, expectedUID: uid)
         }
-        for _ in 0..<500 {
-            var info = stat()
-            if lstat(paths.socket, &info) != 0 { return true }
-            usleep(10_000)
+        guard let live else { return false }
+        let pid: UInt32
+        switch live.call(KCMRequest.stop.encodedFrame()) {
+        case .reply(.success, let payload):
+            guard let reply = try? KCMReply(payload: payload, for: .stop), let stopping = try? reply.asStoppingPID()
+            else { throw .malformedReply(operation: "stop") }
+            pid = stopping
+        case .reply(let status, _):
+            throw .daemon(status, operation: "stop")
+        case .notSent(let reason), .noReply(let reason):
+            throw .connection(path: paths.socket, reason: reason)
         }
-        throw .connection(path: paths.socket, reason: "daemon pid \(pid) did not stop within 5 s")
+        guard live.waitForClose(milliseconds: 5000) else {
+            throw .connection(path: paths.socket, reason: "daemon pid \(pid) did not stop within 5 s")
+        }
+        return true
     }
 
     // MARK: - The collection
@@ -206,7 +215,7 @@ extension KCMRequest {
             .getDefaultCache, .setDefaultCache, .getKDCOffset, .setKDCOffset, .getCredList, .retrieve, .initialize,
             .replace, .daemonStatus, .setFlags:
             true
-        case .genNew, .destroy, .store, .removeCred, .moveCache, .unsupported:
+        case .genNew, .destroy, .store, .removeCred, .moveCache, .stop, .unsupported:
             false
         }
     }

@@ -118,6 +118,20 @@ final class KCMClientConnection {
         return (status, payload)
     }
 
+    /// Waits until the daemon closes the connection (end of file), up to `milliseconds`.
+    func waitForClose(milliseconds: Int32) -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let deadline = Int64(MonotonicClock.microseconds() / 1000) + Int64(milliseconds)
+        var scratch = [UInt8](repeating: 0, count: 256)
+        while true {
+            let left = deadline - Int64(MonotonicClock.microseconds() / 1000)
+            guard left > 0 else { return false }
+            if poll(&descriptor, 1, Int32(left)) <= 0 { continue }
+            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) { return true }
+        }
+    }
+
     private func receive(_ count: Int) throws(CallError) -> [UInt8] {
         let bytes: [UInt8]
         do throws(Errno) {

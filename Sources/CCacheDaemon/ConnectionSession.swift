@@ -56,6 +56,7 @@ public struct ConnectionSession: Sendable {
             let sent = send(reply.bytes)
             // Zeroed now rather than at the next request: an idle connection keeps no copy.
             reply.reset()
+            if case .success(.stopping) = result { state.requestStop() }
             guard sent else {
                 logger.debug("connection lost while replying")
                 return false
@@ -80,6 +81,9 @@ public struct ConnectionSession: Sendable {
         state.stalledRequests.add(1, ordering: .relaxed)
         return true
     }
+
+    /// Bytes of a request buffered and not yet answered.
+    var bufferedByteCount: Int { decoder.bufferedCount }
 
     /// Zeroes whatever this connection still holds: a half-received request, the reply buffer.
     public mutating func wipe() {

@@ -22,7 +22,8 @@ public final class Daemon: Sendable {
     public init(configuration: DaemonConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        state = DaemonState(configuration: configuration)
+        // The main loop already waits for SIGTERM: a stop request becomes one.
+        state = DaemonState(configuration: configuration) { kill(getpid(), SIGTERM) }
         admission = ConnectionAdmission(state: state, logger: logger)
     }
 
@@ -112,7 +113,12 @@ public final class Daemon: Sendable {
                 }
             }
             if ready.contains(.signals) {
-                logger.info("stopping", metadata: ["signal": "\(ccached_read_signalfd(signals))"])
+                let signal = ccached_read_signalfd(signals)
+                if state.stopRequested.load(ordering: .relaxed) {
+                    logger.info("stopping: a client asked (CCACHED_STOP)")
+                } else {
+                    logger.info("stopping", metadata: ["signal": "\(signal)"])
+                }
                 return
             }
             if ready.contains(.listener) { acceptOne(from: listener) }

@@ -19,12 +19,23 @@ public final class DaemonState: Sendable {
     public let oversizedRequests = Atomic<Int>(0)
     public let refusedConnections = Atomic<Int>(0)
     public let stalledRequests = Atomic<Int>(0)
+    /// Set once a client asked the daemon to stop (CCACHED_STOP).
+    public let stopRequested = Atomic<Bool>(false)
+    private let onStop: @Sendable () -> Void
     private let startedAt = UInt64(time(nil))
     private let pid = UInt32(getpid())
 
-    public init(configuration: DaemonConfiguration) {
+    /// `onStop` is called (from a connection's thread) when a client asks the daemon to stop.
+    public init(configuration: DaemonConfiguration, onStop: @escaping @Sendable () -> Void = {}) {
         self.configuration = configuration
+        self.onStop = onStop
         store = Mutex(CredentialStore(ownerUID: configuration.ownerUID, limits: configuration.storeLimits))
+    }
+
+    /// A client asked the daemon to stop, and has its answer.
+    func requestStop() {
+        stopRequested.store(true, ordering: .relaxed)
+        onStop()
     }
 
     /// Notes the size of an accepted request body.

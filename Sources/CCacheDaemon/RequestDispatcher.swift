@@ -69,6 +69,9 @@ public enum RequestDispatcher {
             try store.replace(name, principal: principal, kdcOffset: kdcOffset, credentials: credentials)
         case .daemonStatus:
             return .daemonStatus(status(store))
+        case .stop:
+            // The session asks the daemon to stop once this reply is sent.
+            return .stopping(pid: status(store).pid)
         case .unsupported:
             // Refused by perform before it gets here.
             return .empty

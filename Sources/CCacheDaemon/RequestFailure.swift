@@ -38,13 +38,14 @@ public enum RequestFailure: Error, Equatable, Sendable, CustomStringConvertible 
     }
 
     /// Whether this is an everyday answer (logged at debug) rather than one worth a notice: the
-    /// misses every tool provokes while it looks for a cache or a ticket, and the fallbacks MIT asks
-    /// for on purpose.
+    /// misses every tool provokes while it looks for a cache or a ticket, the fallbacks MIT asks
+    /// for on purpose, and a refused peer's requests (its connection is warned about, rate-limited).
     public var isRoutine: Bool {
         switch self {
-        case .store(.noSuchCache), .store(.noMatchingCredential), .replyTooLargeForMIT, .unsupportedOpcode:
+        case .unauthorized, .store(.noSuchCache), .store(.noMatchingCredential), .replyTooLargeForMIT,
+            .unsupportedOpcode:
             true
-        case .unauthorized, .malformed, .oversized, .store:
+        case .malformed, .oversized, .store:
             false
         }
     }

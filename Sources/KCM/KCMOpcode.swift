@@ -36,6 +36,8 @@ public enum KCMOpcode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case replace = 13002
     /// ccached's own: the daemon's state (``KCMDaemonStatus``). First of ``privateRange``.
     case daemonStatus = 0x5000
+    /// ccached's own: reply with the daemon's pid, then wipe every cache and exit.
+    case stop = 0x5004
 
     /// Opcodes reserved for ccached's own extensions; no other KCM implementation uses them.
     public static let privateRange: ClosedRange<UInt16> = 0x5000...0x50FF
@@ -75,6 +77,7 @@ public enum KCMOpcode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         case .getCredList: "GET_CRED_LIST"
         case .replace: "REPLACE"
         case .daemonStatus: "CCACHED_STATUS"
+        case .stop: "CCACHED_STOP"
         }
     }
 }

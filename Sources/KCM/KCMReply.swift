@@ -25,6 +25,8 @@ public enum KCMReply: Sendable {
     case kdcOffset(Int32)
     /// ccached's CCACHED_STATUS.
     case daemonStatus(KCMDaemonStatus)
+    /// ccached's CCACHED_STOP: the pid of the daemon that is stopping.
+    case stopping(pid: UInt32)
 
     /// The encoded payload's length in bytes, known before encoding (GET_CRED_LIST checks it
     /// against MIT's reply limit without building the reply).
@@ -38,6 +40,7 @@ public enum KCMReply: Sendable {
         case .credentialList(let credentials): 4 + credentials.reduce(0) { $0 + 4 + $1.bytes.count }
         case .kdcOffset: 4
         case .daemonStatus: KCMDaemonStatus.encodedLength
+        case .stopping: 4
         }
     }
 
@@ -61,6 +64,7 @@ public enum KCMReply: Sendable {
             for credential in credentials { writer.writeData(credential.bytes) }
         case .kdcOffset(let offset): writer.write(offset)
         case .daemonStatus(let status): status.write(to: &writer)
+        case .stopping(let pid): writer.write(pid)
         }
     }
 
@@ -91,6 +95,8 @@ public enum KCMReply: Sendable {
             self = .kdcOffset(try reader.readInt32())
         case .daemonStatus:
             self = .daemonStatus(try KCMDaemonStatus.read(from: &reader))
+        case .stop:
+            self = .stopping(pid: try reader.readUInt32())
         default:
             self = .empty
         }
@@ -134,6 +140,12 @@ extension KCMReply {
     public func asKDCOffset() throws(KCMDecodingError) -> Int32 {
         guard case .kdcOffset(let offset) = self else { throw .unexpectedReply(expected: "a KDC offset") }
         return offset
+    }
+
+    /// The stopping daemon's pid, or a decoding error for a reply of another shape.
+    public func asStoppingPID() throws(KCMDecodingError) -> UInt32 {
+        guard case .stopping(let pid) = self else { throw .unexpectedReply(expected: "a stopping daemon's pid") }
+        return pid
     }
 
     /// The daemon status, or a decoding error for a reply of another shape.

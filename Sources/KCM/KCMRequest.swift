@@ -22,6 +22,8 @@ public enum KCMRequest: Sendable {
     case replace(name: KCMCacheName, kdcOffset: Int32, principal: KCMPrincipal, credentials: [KCMCredential])
     /// ccached's own: the daemon's state.
     case daemonStatus
+    /// ccached's own: stop the daemon (it answers with its pid first).
+    case stop
     /// An opcode this daemon does not implement (answered with ``KCMStatus/fccInternal``).
     case unsupported(opcode: UInt16)
 
@@ -53,6 +55,7 @@ public enum KCMRequest: Sendable {
         case .getCredList: .getCredList
         case .replace: .replace
         case .daemonStatus: .daemonStatus
+        case .stop: .stop
         case .unsupported(let raw): KCMOpcode(rawValue: raw)
         }
     }
@@ -113,6 +116,7 @@ public enum KCMRequest: Sendable {
             }
             self = .replace(name: name, kdcOffset: offset, principal: principal, credentials: credentials)
         case .daemonStatus: self = .daemonStatus
+        case .stop: self = .stop
         case .getName, .resolve, .chown, .chmod, .getInitialTicket, .getTicket, .addNTLMCred, .haveNTLMCred,
             .delNTLMCred, .doNTLMAuth, .getNTLMUserList:
             self = .unsupported(opcode: raw)
@@ -129,7 +133,7 @@ public enum KCMRequest: Sendable {
         default: writer.write(opcode!.rawValue)
         }
         switch self {
-        case .noop, .genNew, .getCacheUUIDList, .getDefaultCache, .daemonStatus, .unsupported: break
+        case .noop, .genNew, .getCacheUUIDList, .getDefaultCache, .daemonStatus, .stop, .unsupported: break
         case .initialize(let name, let principal):
             writer.write(name)
             principal.write(to: &writer)

@@ -10,7 +10,7 @@ import Testing
 /// `ccachectl` against the testbed's daemon and KDC, with the real MIT tools on the other side.
 @Suite("ccachectl")
 struct CCacheCtlTests {
-    let ccachectl = URL(fileURLWithPath: ccachedBinary).deletingLastPathComponent().appendingPathComponent("ccachectl").path
+    let ccachectl = ccachectlBinary
 
     /// The testbed's environment with ccachectl pointed at the testbed's daemon.
     func environment(_ bed: KerberosTestbed) -> [String: String] {

@@ -171,3 +171,84 @@ struct SystemdTests {
         #expect(result.stderr.isEmpty, "\(result)")
     }
 }
+
+/// `ccachectl stop` against a daemon whose listening socket another process made, as systemd's
+/// socket activation does: the process at the other end of the socket (SO_PEERCRED) is then the
+/// activator, not the daemon. A stand-in activator binds and listens, forks, and execs ccached in the
+/// child with the socket as descriptor 3 and `LISTEN_FDS=1` (systemd-socket-activate execs in its own
+/// process, so it cannot tell the two apart).
+@Suite("stop under an activator")
+struct StopUnderActivatorTests {
+    static let activator = """
+        import os, socket, sys, time
+        path, daemon, log = sys.argv[1], sys.argv[2], sys.argv[3]
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        os.chmod(path, 0o600)
+        listener.listen(16)
+        child = os.fork()
+        if child == 0:
+            if listener.fileno() != 3:
+                os.dup2(listener.fileno(), 3)
+            os.set_inheritable(3, True)
+            os.environ["LISTEN_FDS"] = "1"
+            os.environ["LISTEN_PID"] = str(os.getpid())
+            err = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(err, 2)
+            os.execv(daemon, [daemon, "--socket", path, "--idle-timeout", "0"])
+        print(child, flush=True)
+        # Stays alive, holding the listening socket, as a socket unit does.
+        while True:
+            time.sleep(1)
+        """
+
+    @Test("stop asks the daemon: the daemon exits and the activator lives")
+    func stopAsksTheDaemon() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        bed.stopDaemon()
+        let socket = bed.directory.appendingPathComponent("activated/kcm.sock")
+        try FileManager.default.createDirectory(
+            at: socket.deletingLastPathComponent(), withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
+        let script = bed.directory.appendingPathComponent("activator.py")
+        try Self.activator.write(to: script, atomically: true, encoding: .utf8)
+        let pidFile = bed.directory.appendingPathComponent("activator.out").path
+        let log = bed.directory.appendingPathComponent("activated.log").path
+        let activator = try SpawnedProcess(
+            path: "/usr/bin/python3", arguments: ["python3", script.path, socket.path, ccachedBinary, log],
+            environment: bed.environment, stdout: pidFile)
+        defer {
+            kill(activator.processIdentifier, SIGKILL)
+            activator.waitUntilExit()
+        }
+        var daemonPID: pid_t = 0
+        let deadline = Date().addingTimeInterval(10)
+        while daemonPID == 0 && Date() < deadline {
+            daemonPID = pid_t((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            usleep(20_000)
+        }
+        #expect(daemonPID > 0)
+        let env = ["CCACHED_SOCKET": socket.path, "CCACHED_DAEMON": ccachedBinary]
+        let status = try bed.run([ccachectlBinary, "status", "--json", "--no-start"], extra: env)
+        #expect(status.succeeded, "\(status)")
+        let reported = (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["pid"] as? Int
+        #expect(reported == Int(daemonPID), "the daemon reports its own pid, not the activator's: \(status)")
+
+        let stop = try bed.run([ccachectlBinary, "stop"], extra: env)
+        #expect(stop.succeeded, "\(stop)")
+        // The daemon is gone (kill -0 fails once the activator... has not reaped it: a zombie still
+        // answers kill -0, so look at /proc for a live process instead).
+        let gone = Date().addingTimeInterval(5)
+        var state = ""
+        repeat {
+            state = (try? String(contentsOfFile: "/proc/\(daemonPID)/stat", encoding: .utf8)) ?? ""
+            if state.isEmpty || state.contains(") Z ") { break }
+            usleep(20_000)
+        } while Date() < gone
+        #expect(state.isEmpty || state.contains(") Z "), "the daemon still runs: \(state)")
+        #expect(activator.isRunning, "the activator must not have been signalled")
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(text.contains("a client asked (CCACHED_STOP)"), "\(text)")
+    }
+}

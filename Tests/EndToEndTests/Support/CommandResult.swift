@@ -56,3 +56,6 @@ let ccachedBinary: String = {
     }
     return repositoryRoot.appendingPathComponent(".build/debug/ccached").path
 }()
+
+/// The ccachectl built beside the ccached under test.
+let ccachectlBinary = URL(fileURLWithPath: ccachedBinary).deletingLastPathComponent().appendingPathComponent("ccachectl").path
