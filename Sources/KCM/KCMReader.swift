@@ -51,13 +51,6 @@ public struct KCMReader: Sendable {
         offset += count
     }
 
-    /// Reads exactly `count` raw bytes.
-    public mutating func readBytes(_ count: Int) throws(KCMDecodingError) -> [UInt8] {
-        try need(count)
-        defer { offset += count }
-        return Array(bytes[offset..<offset + count])
-    }
-
     /// Reads a `data` field (`u32 length`, then the bytes) and returns the range of its contents.
     public mutating func readDataRange() throws(KCMDecodingError) -> Range<Int> {
         let length = try readUInt32()

@@ -10,6 +10,9 @@ import Logging
 /// Docs/performance.md).
 @main
 struct CCached {
+    /// The defaults the help shows are the code's own.
+    private static let defaults = DaemonConfiguration(socketPath: "")
+
     static let usage = """
         USAGE: ccached --socket <path> [options]
 
@@ -24,19 +27,19 @@ struct CCached {
                                    is used and this path only names it.
           --log-level <level>      trace, debug, info (default), notice, warning, error or critical.
           --log-target <target>    journal, stderr, or auto (default: the journal when stderr is it).
-          --max-request-bytes <n>  The largest request accepted (default 16777216, at most 1 GiB).
+          --max-request-bytes <n>  The largest request accepted (default \(defaults.maximumRequestLength), at most 1 GiB).
           --idle-timeout <s>       Exit after this many seconds with no connections and no caches
-                                   (default 300; 0: never).
-          --max-connections <n>    Connections served at once (default 4096).
-          --max-caches <n>         Caches held at once (default 1024).
+                                   (default \(defaults.idleTimeout); 0: never).
+          --max-connections <n>    Connections served at once (default \(defaults.maximumConnections)).
+          --max-caches <n>         Caches held at once (default \(defaults.storeLimits.maximumCaches)).
           --max-credentials-per-cache <n>
-                                   Credentials in one cache (default 65536).
+                                   Credentials in one cache (default \(defaults.storeLimits.maximumCredentialsPerCache)).
           --max-credential-bytes <n>
-                                   Encoded credential bytes over all caches (default 268435456).
+                                   Encoded credential bytes over all caches (default \(defaults.storeLimits.maximumCredentialBytes)).
           --purge-grace <s>        Remove tickets expired longer ago than this, and caches left without
-                                   tickets this long (default 3600; 0: never).
-          --purge-interval <s>     How often to look (default 60).
-          --request-timeout <s>    Seconds a request may take to arrive completely (default 10; 0: no limit).
+                                   tickets this long (default \(defaults.purgeGrace); 0: never).
+          --purge-interval <s>     How often to look (default \(defaults.purgeInterval)).
+          --request-timeout <s>    Seconds a request may take to arrive completely (default \(defaults.requestTimeout); 0: no limit).
           --ready-fd <fd>          Write READY (or EXISTS, or ERROR and the reason) to this descriptor
                                    once listening, then close it.
           --deny-root              Refuse root too; serve only the daemon's own uid.
