@@ -4,7 +4,8 @@
 #
 #   scripts/booted-system.sh rootfs              build (once) the cached base tree; print its path
 #   scripts/booted-system.sh boot STATE          copy the base to STATE/root (clean every time) and
-#                                                boot it; returns once the system is up
+#                                                boot it; returns once the system is up and prints
+#                                                the pid (host's view) of the container's systemd
 #   scripts/booted-system.sh run STATE CMD...    run CMD as root inside (all its namespaces); exit
 #                                                status is CMD's
 #   scripts/booted-system.sh stop STATE          power it off (kill after 30 s), remove STATE/root
@@ -37,7 +38,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -119,6 +120,7 @@ cmd_boot() {
     esac
     echo "$init" >"$state/init.pid"
     echo "$PROG: booted $state/root: systemd pid $init, $status" >&2
+    echo "$init"
 }
 
 cmd_run() {
