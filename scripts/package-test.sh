@@ -283,9 +283,9 @@ if wait_for 60 test -e "$P/ready"; then
     exe_after=$(inside readlink "/proc/${upid:-0}/exe" 2>&1)
     touch "$P/go"
     wait "$session_job"
-    check "the session's daemon (pid $upid) kept running across the upgrade on the old binary: '$exe_before' -> '$exe_after'" \
-        bash -c "[ -n '$upid' ] && [ '$exe_before' = /usr/bin/ccached ] && [ '$exe_after' = '/usr/bin/ccached (deleted)' ] &&
-                 [ \"\$(cat '$P/pid-after')\" = '$upid' ]"
+    check "the session's daemon (pid $upid) ran on across the upgrade: '$exe_before' -> '$exe_after'" \
+        bash -c "[ -n '$upid' ] && [ '$exe_before' = /usr/bin/ccached ] &&
+                 [ '$exe_after' = '/usr/bin/ccached (deleted)' ] && [ \"\$(cat '$P/pid-after')\" = '$upid' ]"
     check "the running session kept its tickets across the upgrade" \
         bash -c "[ \"\$(cat '$P/after.rc')\" = 0 ] && grep -q 'krbtgt/CCACHED.TEST' '$P/after' &&
                  grep -q 'host/localhost@CCACHED.TEST' '$P/after'"
