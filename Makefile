@@ -12,6 +12,11 @@ UNITS        = ccached.socket ccached.service ccached-krb5-conf.service
 CONFIG      ?= debug
 SWIFT_FLAGS ?=
 BIN_DIR      = $(shell $(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --show-bin-path)
+# Release binaries with the Swift runtime linked in and no $$ORIGIN rpath, so they run without the
+# toolchain and depend only on Debian libraries (install, bench, deb); -z now makes the GOT fully
+# read-only at start, as Debian hardens its binaries (lintian: hardening-no-bindnow).
+RELEASE_FLAGS = -c release --static-swift-stdlib --disable-local-rpath -Xlinker -z -Xlinker now
+RELEASE_DIR   = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)
 
 # The PAM module is plain C built with cc (not SwiftPM): it must load into sshd, login and su
 # without libswiftCore or a toolchain RUNPATH (STYLE.md, fact 4).
@@ -36,7 +41,8 @@ FUZZ_OUT           = .build/fuzz
 FUZZ_BUILD         = $(SWIFT) build --package-path Fuzz --scratch-path "$(CURDIR)/$(FUZZ_OUT)" -c release \
                      --product ccached-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
 
-.PHONY: all build deps test fuzz demo bench bench-full man pam install uninstall format lint clean help
+.PHONY: all build deps test test-package fuzz demo bench bench-full man pam pam-module release install install-files \
+        uninstall deb format lint clean help
 
 all: build
 
@@ -51,6 +57,8 @@ help:
 	@echo "make man     generate the ccachectl man page (swift-argument-parser's plugin)"
 	@echo "make install install ccached, ccachectl, man pages and docs under \$$(DESTDIR)\$$(PREFIX) (default /usr/local),"
 	@echo "             pam_ccached.so under \$$(DESTDIR)\$$(PAMDIR) ($(PAMDIR))"
+	@echo "make deb     the Debian packages ccached and libpam-ccached in $(DEB_OUT) (dpkg-buildpackage, lintian)"
+	@echo "make test-package  install, use, upgrade and purge them in a booted Debian 12 container (root)"
 	@echo "make lint    check formatting with swift format"
 	@echo "make clean   remove build products"
 
@@ -63,7 +71,30 @@ build:
 test: deps pam
 	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --build-tests
 	CCACHED_BIN="$(BIN_DIR)/ccached" $(SWIFT) test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build
+	$(MAKE) test-package
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
+
+# The Debian packages (ccached, libpam-ccached) under $(DEB_OUT), built by dpkg-buildpackage through
+# debian/rules, then checked by lintian (errors fail the build; the warnings left are explained in
+# debian/*.lintian-overrides). Rebuilt only when a file that goes into them changed.
+DEB_OUT      = .build/deb
+DEB_SOURCES  = $(shell git ls-files -co --exclude-standard Package.swift Makefile Sources pam systemd debian \
+                   Docs README.md 2>/dev/null)
+deb: $(DEB_OUT)/stamp
+
+$(DEB_OUT)/stamp: $(DEB_SOURCES)
+	@scripts/install-deps.sh
+	rm -rf $(DEB_OUT)
+	mkdir -p $(DEB_OUT)
+	CCACHED_DEB_DESTDIR="$(CURDIR)/$(DEB_OUT)" dpkg-buildpackage -us -uc -b --post-clean \
+	    --buildinfo-file="$(CURDIR)/$(DEB_OUT)/ccached.buildinfo" --buildinfo-option=-u"$(CURDIR)/$(DEB_OUT)" \
+	    --changes-file="$(CURDIR)/$(DEB_OUT)/ccached.changes" --changes-option=-u"$(CURDIR)/$(DEB_OUT)"
+	lintian --fail-on error --info $(DEB_OUT)/ccached_*.deb $(DEB_OUT)/libpam-ccached_*.deb
+	touch $@
+
+# Install, use, upgrade and purge the packages in a booted Debian 12 container (root).
+test-package: deps deb
+	scripts/package-test.sh $(DEB_OUT)
 
 fuzz: deps
 	$(FUZZ_BUILD)
@@ -73,17 +104,23 @@ demo: deps build
 	CCACHED="$(BIN_DIR)/ccached" scripts/demo.sh
 
 bench: deps
-	$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath $(SWIFT_FLAGS)
-	scripts/bench.sh --profile quick --bin "$$($(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath $(SWIFT_FLAGS) --show-bin-path)"
+	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS)
+	scripts/bench.sh --profile quick --bin "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
 
 bench-full: deps
-	$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath $(SWIFT_FLAGS)
-	scripts/bench.sh --profile full --bin "$$($(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath $(SWIFT_FLAGS) --show-bin-path)"
+	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS)
+	scripts/bench.sh --profile full --bin "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
 
 man:
 	$(SWIFT) package generate-manual --configuration debug
 
 pam: $(PAM_OUT)/pam_ccached.so $(PAM_OUT)/pam_harness
+
+# The module alone (debian/rules builds it for PREFIX=/usr in a PAM_OUT of its own).
+pam-module: $(PAM_OUT)/pam_ccached.so
+
+release:
+	$(SWIFT) build $(RELEASE_FLAGS)
 
 # Rebuilt when the flags change (PREFIX is compiled in as the default ccachectl path).
 $(PAM_OUT)/cflags: FORCE
@@ -103,13 +140,15 @@ FORCE:
 DOC_FILES    = README.md Docs/integration.md Docs/client.md Docs/architecture.md Docs/protocol.md \
                Docs/security.md Docs/performance.md
 
-# Release binaries with the Swift runtime linked in and no $$ORIGIN rpath, so they run without the toolchain.
 # The PAM module goes to the system's module directory (PAMDIR), not under PREFIX: PAM only looks
-# there; it runs $(PREFIX)/bin/ccachectl, so it is built for this PREFIX.
-install: man $(PAM_OUT)/pam_ccached.so
-	$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath
-	install -D -m 0755 "$$($(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath --show-bin-path)/ccached" "$(DESTDIR)$(PREFIX)/bin/ccached"
-	install -D -m 0755 "$$($(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath --show-bin-path)/ccachectl" "$(DESTDIR)$(PREFIX)/bin/ccachectl"
+# there; it runs $(PREFIX)/bin/ccachectl, so it is built for this PREFIX. install-files copies what
+# install built (debian/rules builds and copies in separate steps).
+install: man $(PAM_OUT)/pam_ccached.so release
+	$(MAKE) install-files
+
+install-files:
+	install -D -m 0755 "$(RELEASE_DIR)/ccached" "$(DESTDIR)$(PREFIX)/bin/ccached"
+	install -D -m 0755 "$(RELEASE_DIR)/ccachectl" "$(DESTDIR)$(PREFIX)/bin/ccachectl"
 	install -D -m 0644 Docs/man/ccached.8 "$(DESTDIR)$(PREFIX)/share/man/man8/ccached.8"
 	install -D -m 0644 $(MAN_OUT)/ccachectl/ccachectl.1 "$(DESTDIR)$(PREFIX)/share/man/man1/ccachectl.1"
 	install -D -m 0644 $(PAM_OUT)/pam_ccached.so "$(DESTDIR)$(PAMDIR)/pam_ccached.so"

@@ -2,7 +2,8 @@
 # Install the Debian packages ccached needs to build and to run its tests
 # (MIT Kerberos KDC + client tools + headers, libsystemd headers, python3-gssapi,
 # keyutils, procps, the PAM headers for pam_ccached, gnuplot for the benchmark's
-# plot). Idempotent: prints nothing
+# plot; debhelper, lintian, mmdebstrap and systemd-nspawn for the Debian packages and
+# their test in a booted container). Idempotent: prints nothing
 # and exits 0 when all are present.
 set -euo pipefail
 
@@ -20,6 +21,14 @@ packages=(
     systemd
     util-linux
     passwd
+    # make deb, make test-package: the packages and the booted container they are tested in
+    debhelper
+    dpkg-dev
+    pkgconf
+    binutils
+    lintian
+    mmdebstrap
+    systemd-container
 )
 
 missing=()

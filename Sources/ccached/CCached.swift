@@ -93,8 +93,8 @@ struct CCached {
                 options.logLevel = level
             case "--log-target":
                 argument = try value(argument)
-                guard ["auto", "stderr", "journal"].contains(argument) else {
-                    throw UsageError(message: "--log-target is auto, stderr or journal, not '\(argument)'")
+                guard ["auto", "stderr", "journal", "syslog"].contains(argument) else {
+                    throw UsageError(message: "--log-target is auto, stderr, journal or syslog, not '\(argument)'")
                 }
                 options.logTarget = argument
             case "--max-request-bytes": options.configuration.maximumRequestLength = try number(argument, 1024...(1 << 30))
@@ -142,11 +142,15 @@ struct CCached {
             exit(64)
         }
         let level = options.logLevel
-        let journal =
-            options.logTarget == "journal" || (options.logTarget == "auto" && JournalLogHandler.standardErrorIsJournal)
+        let target = LogTarget(rawValue: options.logTarget) ?? LogTarget.automatic()
         LoggingSystem.bootstrap { label in
-            if journal {
+            if target == .journal {
                 var handler = JournalLogHandler(identifier: "ccached")
+                handler.logLevel = level
+                return handler
+            }
+            if target == .syslog {
+                var handler = SyslogLogHandler()
                 handler.logLevel = level
                 return handler
             }
