@@ -63,11 +63,12 @@ public struct ChangeJournal: Sendable {
     /// Where the oldest change sits once the ring is full.
     private var oldestSlot = 0
 
-    /// A journal of at most `capacity` (≥ 1) changes; `epoch` defaults to a random non-zero value.
+    /// A journal of at most `capacity` (≥ 1) changes; `epoch` (nil or 0) defaults to a random non-zero
+    /// value: 0 is what a watcher sends when it knows no epoch yet.
     public init(capacity: Int = 256, epoch: UInt64? = nil) {
         self.capacity = max(1, capacity)
         var random = SystemRandomNumberGenerator()
-        self.epoch = epoch ?? (random.next() | 1)
+        self.epoch = epoch.flatMap { $0 == 0 ? nil : $0 } ?? (random.next() | 1)
         ring.reserveCapacity(min(self.capacity, 64))
     }
 
@@ -89,7 +90,8 @@ public struct ChangeJournal: Sendable {
     public var oldestCounter: UInt64 { ring.isEmpty ? counter + 1 : ring[oldestSlot].counter }
 
     /// The changes after `after` in `epoch` (the journal's own when nil), oldest first, at most
-    /// `limit` of them (the rest follow on the next call), or ``Since/resync``.
+    /// `limit` of them (the rest follow on the next call), or ``Since/resync`` — always for epoch 0,
+    /// which is how a new watcher learns the current counter.
     public func changes(after: UInt64, epoch: UInt64? = nil, limit: Int = .max) -> Since {
         if let epoch, epoch != self.epoch { return .resync }
         guard after <= counter else { return .resync }

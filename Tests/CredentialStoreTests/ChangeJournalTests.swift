@@ -74,6 +74,8 @@ struct ChangeJournalTests {
         #expect(journal.changes(after: 5) == .resync)
         #expect(journal.changes(after: 0, epoch: 8) == .resync)
         #expect(journal.changes(after: 0, epoch: 7) != .resync)
+        #expect(journal.changes(after: 0, epoch: 0) == .resync)
+        #expect(ChangeJournal(epoch: 0).epoch != 0)
         #expect(ChangeJournal().epoch != 0)
         #expect(ChangeJournal().epoch != ChangeJournal().epoch)
     }
