@@ -1,3 +1,4 @@
+import CredentialStore
 import Glibc
 import KCM
 import SecureMemory
@@ -58,6 +59,40 @@ final class KerberosRenewerTests {
         try writeCache(renewedCache, [renewed], configuration: kdc.configuration)
         let kvno = kdc.run(["kvno", "-c", renewedCache, "host/localhost"])
         #expect(kvno.status == 0, "\(kvno.output)")
+    }
+
+    @Test("kinit's tickets in a store: the scheduler renews the TGT through the KDC into the store, default unchanged")
+    func renewsIntoStore() throws {
+        let cache = try kdc.kinit("alice", ["-l", "20s", "-r", "5m"])
+        let credentials = try readCache("FILE:" + cache, configuration: kdc.configuration)
+        let store = LockedStore()
+        try store.withLock { store in
+            try store.replace("1000:1", principal: KCMPrincipal("alice@CCACHED.TEST"), kdcOffset: 0, credentials: credentials)
+            try store.initialize("1000", principal: KCMPrincipal("bob@CCACHED.TEST"))
+            try store.setDefault("1000")
+        }
+        let original = try tgt(in: cache)
+        let scheduler = RenewalScheduler(
+            policy: try RenewalPolicy(), renewer: KerberosRenewer(configurationPath: kdc.configuration),
+            apply: { result in store.withLock { result.apply(to: $0) } })
+        defer { scheduler.shutdown() }
+        // A 20 s ticket is due at half-life: tick until it has been renewed (at most 20 s).
+        var renewed: KCMCredential?
+        for _ in 0..<200 {
+            scheduler.tick(now: UInt32(time(nil)), candidates: store.withLock { $0.renewalCandidates() })
+            scheduler.waitUntilIdle()
+            renewed = store.withLock { store in
+                store.renewalCandidates(in: "1000:1").first { $0.credential.endtime > original.endtime }?.credential
+            }
+            if renewed != nil { break }
+            usleep(100_000)
+        }
+        let ticket = try #require(renewed, "no renewal within 20 s; KDC log:\n\(kdc.log)")
+        #expect(ticket.starttime > original.starttime)
+        #expect(ticket.starttime >= original.starttime + 10)  // not before half-life
+        #expect(store.withLock { $0.defaultName } == "1000")
+        #expect(store.withLock { $0.cacheUUIDs.count } == 2)
+        #expect(store.withLock { try! $0.cache(named: "1000:1").credentials.count } == credentials.count)
     }
 
     @Test("a renewable service ticket is renewed too")
