@@ -68,6 +68,9 @@ public final class RenewalScheduler: @unchecked Sendable {
     private let clock: @Sendable () -> UInt32
     private let apply: @Sendable (RenewalResult) -> Bool
     private let signal = WorkerSignal()
+    /// Held by the worker around each `apply`, and taken once by ``shutdown()``: after shutdown
+    /// returns, `apply` is never running and never called again.
+    private let applyGate = WorkerSignal()
     private var state: State
     private var thread: pthread_t?
     /// The worker's stack: libkrb5 and the resolver need more than a connection thread.
@@ -208,16 +211,26 @@ public final class RenewalScheduler: @unchecked Sendable {
         }
     }
 
-    /// Stops the worker after the renewal in progress, if any; queued work is dropped.
+    /// Stops the worker; queued work is dropped and `apply` is not called again. Returns at once
+    /// even while a renewal talks to an unreachable KDC (libkrb5 gives up on a silent one after
+    /// about 27 s): that thread is detached, drops its result and exits by itself. The worker keeps
+    /// the scheduler alive, so the daemon calls this when it stops — without its store lock held,
+    /// since an `apply` in progress is waited for.
     public func shutdown() {
-        let worker: pthread_t? = signal.withLock {
+        let (worker, busy): (pthread_t?, Bool) = signal.withLock {
             state.stopping = true
             state.queue.removeAll()
             signal.signalWork()
             defer { thread = nil }
-            return thread
+            return (thread, state.busy)
         }
-        if let worker, !pthread_equal(worker, pthread_self()).isTrue { pthread_join(worker, nil) }
+        applyGate.withLock {}
+        guard let worker, pthread_equal(worker, pthread_self()) == 0 else { return }
+        if busy {
+            pthread_detach(worker)
+        } else {
+            pthread_join(worker, nil)
+        }
     }
 
     // MARK: - The worker
@@ -300,7 +313,7 @@ public final class RenewalScheduler: @unchecked Sendable {
     private func run(_ job: Job) {
         switch job {
         case .report(let result):
-            _ = apply(result)
+            _ = deliver(result)
         case .finish(let batch):
             batch.completion(signal.withLock { batch.results })
         case .renew(let candidate, let batch):
@@ -308,7 +321,7 @@ public final class RenewalScheduler: @unchecked Sendable {
             let outcome = renewer.renew(candidate.credential, kdcOffset: candidate.kdcOffset)
             switch outcome {
             case .success(let renewed):
-                let applied = apply(RenewalResult(candidate: candidate, outcome: .renewed(renewed)))
+                guard let applied = deliver(RenewalResult(candidate: candidate, outcome: .renewed(renewed))) else { return }
                 let now = clock()
                 signal.withLock {
                     state.credentials[key] = CredentialState()
@@ -354,12 +367,18 @@ public final class RenewalScheduler: @unchecked Sendable {
                     return RenewalResult(
                         candidate: candidate, outcome: .failed(error, firstOfCause: firstOfCause, retryAt: retryAt))
                 }
-                _ = apply(report)
+                _ = deliver(report)
             }
+        }
+    }
+
+    /// Calls `apply` unless the scheduler was stopped meanwhile (nil then): the daemon may be tearing
+    /// its store down.
+    private func deliver(_ result: RenewalResult) -> Bool? {
+        applyGate.withLock {
+            guard !signal.withLock({ state.stopping }) else { return nil }
+            return apply(result)
         }
     }
 }
 
-extension Int32 {
-    fileprivate var isTrue: Bool { self != 0 }
-}

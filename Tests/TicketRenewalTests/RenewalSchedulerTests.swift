@@ -14,6 +14,7 @@ final class ScriptedRenewer: CredentialRenewing, @unchecked Sendable {
     }
 
     private let state = Mutex<(answers: [Answer], calls: Int, threads: [pthread_t], held: Bool)>(([], 0, [], false))
+    private let finished = Mutex(0)
     let clock: TestClock
 
     init(clock: TestClock, answers: [Answer] = []) {
@@ -26,6 +27,8 @@ final class ScriptedRenewer: CredentialRenewing, @unchecked Sendable {
     func release() { state.withLock { $0.held = false } }
     var calls: Int { state.withLock { $0.calls } }
     var threads: [pthread_t] { state.withLock { $0.threads } }
+    /// Renewals that returned their answer.
+    var returned: Int { finished.withLock { $0 } }
 
     func renew(_ credential: KCMCredential, kdcOffset: Int32) -> Result<KCMCredential, RenewalError> {
         let answer: Answer = state.withLock {
@@ -34,6 +37,7 @@ final class ScriptedRenewer: CredentialRenewing, @unchecked Sendable {
             return $0.answers.isEmpty ? .fail("no answer scripted", permanent: false) : $0.answers.removeFirst()
         }
         while state.withLock({ $0.held }) { usleep(1000) }
+        defer { finished.withLock { $0 += 1 } }
         switch answer {
         case .renew(let lifetime):
             var fields = try! credential.decodeFields()
@@ -294,6 +298,21 @@ final class RenewalSchedulerTests {
         scheduler.waitUntilIdle()
         #expect(done.withLock { $0 }?.first?.outcome == .nothingToRenew)
         #expect(renewer.calls == 0)
+    }
+
+    @Test("shutdown during a renewal returns without waiting for the KDC, and apply is never called after it")
+    func shutdownDuringRenewal() {
+        renewer.script(.renew(lifetime: 36_000))
+        renewer.hold()
+        clock.set(start + 24_000)
+        scheduler.tick(now: start + 24_000, candidates: [candidate()])
+        while renewer.calls == 0 { usleep(1000) }
+        scheduler.shutdown()  // returns although the renewal is still held
+        renewer.release()
+        while renewer.returned == 0 { usleep(1000) }
+        usleep(50_000)  // let the detached worker reach the point where it would call apply
+        #expect(applied.all.isEmpty)
+        #expect(scheduler.workerStatus.renewed == 0)
     }
 
     @Test("shutdown stops the worker and later ticks start nothing")
