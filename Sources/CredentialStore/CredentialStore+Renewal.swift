@@ -39,6 +39,7 @@ extension CredentialStore {
         // Rebuilt in order with every UUID kept: a client walking the UUID list meanwhile sees the
         // same credentials, one of them newer. Renewals are rare, so O(n) here costs nothing.
         var list = CredentialList()
+        // swift-format-ignore: ReplaceForEachWithForLoop
         cache.credentials.forEach { entry in
             list.append(entry.uuid == credentialUUID ? renewed : entry.credential, uuid: entry.uuid)
         }

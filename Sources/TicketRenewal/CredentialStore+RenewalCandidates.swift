@@ -12,9 +12,12 @@ extension CredentialStore {
             guard let cacheName = try? cacheName(uuid: uuid), name == nil || name == cacheName,
                 let cache = try? cache(named: cacheName)
             else { continue }
+            // swift-format-ignore: ReplaceForEachWithForLoop
             cache.credentials.forEach { entry in
                 let credential = entry.credential
-                guard credential.ticketFlags & RenewalTimes.renewableFlag != 0, !credential.isConfigEntry else { return }
+                guard credential.ticketFlags & RenewalTimes.renewableFlag != 0, !credential.isConfigEntry else {
+                    return
+                }
                 candidates.append(
                     RenewalCandidate(
                         cacheName: cacheName, cacheUUID: uuid, credentialUUID: entry.uuid, credential: credential,

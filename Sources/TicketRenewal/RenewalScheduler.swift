@@ -131,7 +131,9 @@ public final class RenewalScheduler: @unchecked Sendable {
                 let localOffset = Int64(candidate.kdcTime(now)) - Int64(now)
                 switch policy.decide(candidate.times, now: candidate.kdcTime(now), failure: credential.failure) {
                 case .never(let reason):
-                    if cache.nextDue == nil, reason != .notRenewable || cache.note == nil { cache.note = reason.rawValue }
+                    if cache.nextDue == nil, reason != .notRenewable || cache.note == nil {
+                        cache.note = reason.rawValue
+                    }
                     if reason != .notRenewable, credential.reportedStop != reason {
                         credential.reportedStop = reason
                         state.queue.append(.report(RenewalResult(candidate: candidate, outcome: .stopped(reason))))
@@ -258,7 +260,8 @@ public final class RenewalScheduler: @unchecked Sendable {
                 Unmanaged<RenewalScheduler>.fromOpaque(context).release()
                 // No worker: the renewals cannot run. They back off like failures; a RENEW request
                 // is answered at once, on this thread (the only case where completion runs here).
-                failQueued(RenewalError(message: "cannot start the renewal thread: \(String(cString: strerror(result)))"))
+                failQueued(
+                    RenewalError(message: "cannot start the renewal thread: \(String(cString: strerror(result)))"))
                 return
             }
         }
@@ -278,7 +281,8 @@ public final class RenewalScheduler: @unchecked Sendable {
             state.credentials[key] = credential
             state.caches[candidate.cacheUUID]?.lastError = error.message
         }
-        let batches = state.queue.compactMap { job -> Batch? in if case .finish(let batch) = job { batch } else { nil } }
+        let batches = state.queue.compactMap { job -> Batch? in if case .finish(let batch) = job { batch } else { nil }
+        }
         state.queue.removeAll()
         for batch in batches {
             for index in batch.results.indices where batch.results[index].outcome != .renewed {
@@ -321,7 +325,9 @@ public final class RenewalScheduler: @unchecked Sendable {
             let outcome = renewer.renew(candidate.credential, kdcOffset: candidate.kdcOffset)
             switch outcome {
             case .success(let renewed):
-                guard let applied = deliver(RenewalResult(candidate: candidate, outcome: .renewed(renewed))) else { return }
+                guard let applied = deliver(RenewalResult(candidate: candidate, outcome: .renewed(renewed))) else {
+                    return
+                }
                 let now = clock()
                 signal.withLock {
                     state.credentials[key] = CredentialState()
@@ -354,7 +360,8 @@ public final class RenewalScheduler: @unchecked Sendable {
                             after: credential.failure, cause: error.message, now: candidate.kdcTime(now),
                             using: &state.random)
                         credential.failure = failure
-                        retryAt = UInt32(clamping: Int64(failure.retryAt) - (Int64(candidate.kdcTime(now)) - Int64(now)))
+                        retryAt = UInt32(
+                            clamping: Int64(failure.retryAt) - (Int64(candidate.kdcTime(now)) - Int64(now)))
                     }
                     state.credentials[key] = credential
                     state.failed += 1
@@ -381,4 +388,3 @@ public final class RenewalScheduler: @unchecked Sendable {
         }
     }
 }
-

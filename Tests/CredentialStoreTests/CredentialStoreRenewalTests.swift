@@ -42,8 +42,9 @@ struct CredentialStoreRenewalTests {
         #expect(
             store.journal.changes(after: counter)
                 == .changes([.init(counter: counter + 1, kind: .credentialsRenewed, cacheName: "1000")]))
-        #expect(store.credentialBytes == before.reduce(0) { $0 + $1.credential.bytes.count } - tgt.bytes.count
-            + renewed.bytes.count)
+        #expect(
+            store.credentialBytes == before.reduce(0) { $0 + $1.credential.bytes.count } - tgt.bytes.count
+                + renewed.bytes.count)
     }
 
     @Test("a ticket replaced by the user meanwhile is kept; the renewal is dropped")

@@ -74,7 +74,8 @@ struct KCMChangeEventTests {
         var zero = KCMReader(wire("00000000 00000000 00000005 00000000 00000001 00000000 00000000"))
         #expect(throws: KCMDecodingError.self) { _ = try KCMWatch.Reply.read(from: &zero) }
         // A kind from a newer daemon, and a later version with the same layout.
-        var newer = KCMReader(wire("00000002 00000000 00000005 00000000 00000001 00000000 00000001 00000000 00000001 63 \"x\" 00"))
+        var newer = KCMReader(
+            wire("00000002 00000000 00000005 00000000 00000001 00000000 00000001 00000000 00000001 63 \"x\" 00"))
         let reply = try KCMWatch.Reply.read(from: &newer)
         #expect(reply.events.first?.kind.rawValue == 0x63)
         #expect(reply.events.first?.kind.description == "kind-99")

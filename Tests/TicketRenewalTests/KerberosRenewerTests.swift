@@ -30,7 +30,9 @@ final class KerberosRenewerTests {
         }
     }
 
-    @Test("kinit -l 20s -r 5m, renewed: later start and end, same authtime and renew-till, the KDC saw a TGS renewal, kvno works with it")
+    @Test(
+        "kinit -l 20s -r 5m, renewed: later start and end, same authtime and renew-till, the KDC saw a TGS renewal, kvno works with it"
+    )
     func renewsTGT() throws {
         let cache = try kdc.kinit("alice", ["-l", "20s", "-r", "5m"])
         let original = try tgt(in: cache)
@@ -67,7 +69,8 @@ final class KerberosRenewerTests {
         let credentials = try readCache("FILE:" + cache, configuration: kdc.configuration)
         let store = LockedStore()
         try store.withLock { store in
-            try store.replace("1000:1", principal: KCMPrincipal("alice@CCACHED.TEST"), kdcOffset: 0, credentials: credentials)
+            try store.replace(
+                "1000:1", principal: KCMPrincipal("alice@CCACHED.TEST"), kdcOffset: 0, credentials: credentials)
             try store.initialize("1000", principal: KCMPrincipal("bob@CCACHED.TEST"))
             try store.setDefault("1000")
         }
@@ -188,7 +191,9 @@ final class KerberosRenewerTests {
         scheduler.waitUntilIdle()
         #expect(counting.calls == 2)
         guard case .renewed(let renewed) = results.withLock({ $0.last?.outcome }) else {
-            Issue.record("expected a renewal once the KDC is back: \(results.withLock { $0.last.map { "\($0.outcome)" } ?? "none" })")
+            Issue.record(
+                "expected a renewal once the KDC is back: \(results.withLock { $0.last.map { "\($0.outcome)" } ?? "none" })"
+            )
             return
         }
         #expect(renewed.endtime > original.endtime)
@@ -204,7 +209,8 @@ final class KerberosRenewerTests {
         try text.split(separator: "\n").filter { !$0.contains("renew_lifetime") }.joined(separator: "\n")
             .write(toPath: plain)
         let cache = kdc.directory + "/cc-plain"
-        let result = kdc.run(["env", "KRB5_CONFIG=" + plain, "kinit", "-c", "FILE:" + cache, "-l", "1h", "alice"], input: "pw-alice\n")
+        let result = kdc.run(
+            ["env", "KRB5_CONFIG=" + plain, "kinit", "-c", "FILE:" + cache, "-l", "1h", "alice"], input: "pw-alice\n")
         #expect(result.status == 0, "\(result.output)")
         let ticket = try tgt(in: cache)
         #expect(!RenewalTimes(ticket).isRenewable)

@@ -82,8 +82,10 @@ struct RenewalPolicyTests {
 
     @Test("renew_till at or before the end time: a renewal would not extend it")
     func renewTillReached() {
-        #expect(policy.decide(tgtTimes(lifetime: 600, renewTill: 1_000_600), now: 1_000_100) == .never(.renewTillReached))
-        #expect(policy.decide(tgtTimes(lifetime: 600, renewTill: 1_000_500), now: 1_000_100) == .never(.renewTillReached))
+        #expect(
+            policy.decide(tgtTimes(lifetime: 600, renewTill: 1_000_600), now: 1_000_100) == .never(.renewTillReached))
+        #expect(
+            policy.decide(tgtTimes(lifetime: 600, renewTill: 1_000_500), now: 1_000_100) == .never(.renewTillReached))
         // One second beyond: still worth renewing.
         #expect(policy.decide(tgtTimes(lifetime: 600, renewTill: 1_000_601), now: 1_000_100) == .due(at: 1_000_300))
     }
@@ -143,7 +145,8 @@ struct RenewalPolicyTests {
         var low = ScriptedRandom([1])
         var high = ScriptedRandom([.max])
         let first = policy.failed(after: nil, cause: "Cannot contact any KDC", now: 5_000, using: &low)
-        #expect(first == RenewalFailureState(consecutiveFailures: 1, retryAt: 5_005, lastCause: "Cannot contact any KDC"))
+        #expect(
+            first == RenewalFailureState(consecutiveFailures: 1, retryAt: 5_005, lastCause: "Cannot contact any KDC"))
         let firstHigh = policy.failed(after: nil, cause: "c", now: 5_000, using: &high)
         #expect(firstHigh.retryAt == 5_010)
         let second = policy.failed(after: first, cause: "c", now: 5_005, using: &high)
@@ -182,11 +185,13 @@ struct RenewalPolicyTests {
     @Test("times near the end of the u32 range do not overflow")
     func overflow() throws {
         let times = RenewalTimes(
-            authtime: .max - 10, starttime: .max - 10, endtime: .max - 1, renewTill: .max, ticketFlags: RenewalTimes.renewableFlag,
+            authtime: .max - 10, starttime: .max - 10, endtime: .max - 1, renewTill: .max,
+            ticketFlags: RenewalTimes.renewableFlag,
             isTicketGrantingTicket: true)
         #expect(policy.decide(times, now: .max - 9) == .due(at: .max - 6))
         var random = ScriptedRandom([.max])
-        let failure = try RenewalPolicy(initialBackoff: 600).failed(after: nil, cause: "c", now: .max - 5, using: &random)
+        let failure = try RenewalPolicy(initialBackoff: 600).failed(
+            after: nil, cause: "c", now: .max - 5, using: &random)
         #expect(failure.retryAt == .max)
     }
 
@@ -208,9 +213,11 @@ struct RenewalPolicyTests {
             client: KCMPrincipal("alice@R"), server: KCMPrincipal("krbtgt/R@R", nameType: 2), authtime: 10,
             starttime: 11, endtime: 100, renewTill: 1000, ticketFlags: 0x0080_0000
         ).credential()
-        #expect(RenewalTimes(tgt) == RenewalTimes(
-            authtime: 10, starttime: 11, endtime: 100, renewTill: 1000, ticketFlags: 0x0080_0000,
-            isTicketGrantingTicket: true))
+        #expect(
+            RenewalTimes(tgt)
+                == RenewalTimes(
+                    authtime: 10, starttime: 11, endtime: 100, renewTill: 1000, ticketFlags: 0x0080_0000,
+                    isTicketGrantingTicket: true))
         let service = KCMCredentialFields(client: KCMPrincipal("alice@R"), server: KCMPrincipal("host/krbtgt@R"))
             .credential()
         #expect(!RenewalTimes(service).isTicketGrantingTicket)

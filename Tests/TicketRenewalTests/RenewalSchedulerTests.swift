@@ -86,7 +86,8 @@ func candidate(
     renewTill: UInt32? = nil, flags: UInt32 = 0x0080_0000, startedAt: UInt32 = start
 ) -> RenewalCandidate {
     let stored = KCMCredentialFields(
-        client: KCMPrincipal("alice@CCACHED.TEST"), server: KCMPrincipal("krbtgt/CCACHED.TEST@CCACHED.TEST", nameType: 2),
+        client: KCMPrincipal("alice@CCACHED.TEST"),
+        server: KCMPrincipal("krbtgt/CCACHED.TEST@CCACHED.TEST", nameType: 2),
         key: [UInt8](repeating: 7, count: 32), authtime: startedAt, starttime: startedAt, endtime: startedAt + lifetime,
         renewTill: renewTill ?? startedAt + 86_400, ticketFlags: flags, ticket: [1, 2, 3]
     ).credential()

@@ -107,6 +107,7 @@ final class StoreRenewalTests {
 
     func entries(_ store: CredentialStore, _ name: KCMCacheName) throws -> [CredentialList.Entry] {
         var result: [CredentialList.Entry] = []
+        // swift-format-ignore: ReplaceForEachWithForLoop
         try store.cache(named: name).credentials.forEach { result.append($0) }
         return result
     }

@@ -125,7 +125,9 @@ final class TestKDC: @unchecked Sendable {
         }
         var pid: pid_t = 0
         let result = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, envp)
-        guard result == 0 else { throw TestKDCError("cannot start \(arguments[0]): \(String(cString: strerror(result)))") }
+        guard result == 0 else {
+            throw TestKDCError("cannot start \(arguments[0]): \(String(cString: strerror(result)))")
+        }
         return pid
     }
 
