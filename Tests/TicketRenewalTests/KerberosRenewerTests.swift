@@ -4,8 +4,7 @@ import KCM
 import SecureMemory
 import Synchronization
 import Testing
-
-@testable import TicketRenewal
+import TicketRenewal
 
 /// KerberosRenewer against a real MIT KDC with tickets from the real `kinit`.
 @Suite("KerberosRenewer with a real KDC", .serialized)

@@ -1,7 +1,6 @@
 import KCM
 import Testing
-
-@testable import TicketRenewal
+import TicketRenewal
 
 /// A generator that returns a fixed sequence, so a jittered delay is known exactly.
 struct ScriptedRandom: RandomNumberGenerator {

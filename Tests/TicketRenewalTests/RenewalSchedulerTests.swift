@@ -2,8 +2,7 @@ import Glibc
 import KCM
 import Synchronization
 import Testing
-
-@testable import TicketRenewal
+import TicketRenewal
 
 /// A stand-in for the KDC: answers from a script, can hold a renewal until released, and records the
 /// thread each renewal ran on.

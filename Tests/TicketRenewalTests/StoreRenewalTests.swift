@@ -1,9 +1,9 @@
 import CredentialStore
+import Glibc
 import KCM
 import SecureMemory
 import Testing
-
-@testable import TicketRenewal
+import TicketRenewal
 
 /// The scheduler, the store's snapshot and `apply` together, as the daemon will use them: a store
 /// behind a mutex that is never held while the (scripted) KDC is asked.
@@ -114,12 +114,21 @@ final class StoreRenewalTests {
 }
 
 /// The daemon's arrangement: one store, one lock.
-// @unchecked Sendable: the store is only reached through withLock.
+// @unchecked Sendable: the store is only reached through withLock, under the pthread mutex.
 final class LockedStore: @unchecked Sendable {
-    private let signal = WorkerSignal()
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let store = CredentialStore(ownerUID: 1000)
 
+    init() { pthread_mutex_init(mutex, nil) }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
     func withLock<R>(_ body: (CredentialStore) throws -> R) rethrows -> R {
-        try signal.withLock { try body(store) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(store)
     }
 }
