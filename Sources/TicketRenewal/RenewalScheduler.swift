@@ -98,6 +98,7 @@ public final class RenewalScheduler: @unchecked Sendable {
 
     /// Looks at every candidate at `now` (local clock, Unix seconds), queues the due ones for the
     /// worker and returns when to tick next (nil = nothing will become due by itself). Returns at once.
+    /// `candidates` is the whole collection's snapshot: the state of caches not in it is forgotten.
     @discardableResult
     public func tick(now: UInt32, candidates: [RenewalCandidate]) -> UInt32? {
         signal.withLock {
@@ -159,14 +160,16 @@ public final class RenewalScheduler: @unchecked Sendable {
     }
 
     /// RENEW: renews every renewable ticket among `candidates` now, whatever its due time or back-off,
-    /// and calls `completion` on the worker thread with one result per cache, in the candidates'
-    /// order, once all of them are done.
+    /// and calls `completion` on the worker thread with one result per cache once all of them are
+    /// done: first the caches of `cacheNames` in that order (those without a candidate answer
+    /// "no renewable ticket"), then any other cache of the candidates.
     public func renewNow(
-        _ candidates: [RenewalCandidate], now: UInt32,
+        _ candidates: [RenewalCandidate], cacheNames: [KCMCacheName] = [], now: UInt32,
         completion: @escaping @Sendable ([KCMRenew.CacheResult]) -> Void
     ) {
         signal.withLock {
             let batch = Batch(completion: completion)
+            for name in cacheNames { batch.note(name) { _ in } }
             for candidate in candidates {
                 let key = Key(cache: candidate.cacheUUID, credential: candidate.credentialUUID)
                 var credential = state.credentials[key] ?? CredentialState()
@@ -319,7 +322,16 @@ public final class RenewalScheduler: @unchecked Sendable {
         case .report(let result):
             _ = deliver(result)
         case .finish(let batch):
-            batch.completion(signal.withLock { batch.results })
+            let results = signal.withLock {
+                batch.results.map { result in
+                    var result = result
+                    if result.outcome == .nothingToRenew, result.message.isEmpty {
+                        result.message = "no renewable ticket"
+                    }
+                    return result
+                }
+            }
+            batch.completion(results)
         case .renew(let candidate, let batch):
             let key = Key(cache: candidate.cacheUUID, credential: candidate.credentialUUID)
             let outcome = renewer.renew(candidate.credential, kdcOffset: candidate.kdcOffset)

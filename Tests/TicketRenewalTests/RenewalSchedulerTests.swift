@@ -291,6 +291,20 @@ final class RenewalSchedulerTests {
         #expect(renewer.calls == 2)
     }
 
+    @Test("RENEW answers for every named cache, in that order, even one without a renewable ticket")
+    func renewNowNamedCaches() {
+        renewer.script(.renew(lifetime: 36_000))
+        let done = Mutex<[KCMRenew.CacheResult]?>(nil)
+        scheduler.renewNow(
+            [candidate(cache: 2, credential: 2, name: "1000:1")], cacheNames: ["1000", "1000:1"], now: start
+        ) { results in done.withLock { $0 = results } }
+        scheduler.waitUntilIdle()
+        let results = done.withLock { $0 } ?? []
+        #expect(results.map(\.cacheName) == ["1000", "1000:1"])
+        #expect(results.map(\.outcome) == [.nothingToRenew, .renewed])
+        #expect(results.map(\.message) == ["no renewable ticket", ""])
+    }
+
     @Test("RENEW of nothing renewable answers at once, on the worker")
     func renewNowNothing() {
         let done = Mutex<[KCMRenew.CacheResult]?>(nil)
