@@ -106,3 +106,29 @@ public struct ChangeJournal: Sendable {
         return .changes(result)
     }
 }
+
+extension ChangeJournal {
+    /// The CCACHED_WATCH reply for `request` now, or nil when nothing changed after `request.after`
+    /// yet: the daemon then holds the request until ``counter`` moves or the timeout passes, and
+    /// answers ``timeoutReply(for:)``. Epoch 0, a foreign epoch, a future counter and a counter the
+    /// ring no longer reaches all answer *resync* at once.
+    public func watchReply(for request: KCMWatch.Request, limit: Int = 256) -> KCMWatch.Reply? {
+        guard request.epoch != 0 else { return KCMWatch.Reply(epoch: epoch, next: counter, resync: true) }
+        switch changes(after: request.after, epoch: request.epoch, limit: limit) {
+        case .resync:
+            return KCMWatch.Reply(epoch: epoch, next: counter, resync: true)
+        case .changes(let changes):
+            guard let last = changes.last else { return nil }
+            let events = changes.map {
+                KCMChangeEvent(
+                    counter: $0.counter, kind: KCMChangeEvent.Kind(rawValue: $0.kind.rawValue), cacheName: $0.cacheName)
+            }
+            return KCMWatch.Reply(epoch: epoch, next: last.counter, events: events)
+        }
+    }
+
+    /// The reply when a watch request's timeout passed with no change: no events, `next = after`.
+    public func timeoutReply(for request: KCMWatch.Request) -> KCMWatch.Reply {
+        KCMWatch.Reply(epoch: epoch, next: request.after)
+    }
+}

@@ -165,3 +165,46 @@ struct CredentialStoreJournalTests {
         #expect(store.journal.counter == before)
     }
 }
+
+/// What the daemon answers CCACHED_WATCH with, straight from the journal.
+@Suite("ChangeJournal watch replies")
+struct ChangeJournalWatchTests {
+    @Test("a new watcher (epoch 0) learns the epoch and counter; then waits, then gets the changes")
+    func startWaitChanges() {
+        var journal = ChangeJournal(capacity: 4, epoch: 99)
+        journal.record(.cacheCreated, "1000")
+        let first = journal.watchReply(for: KCMWatch.Request(epoch: 0, after: 0, timeoutMilliseconds: 60_000))
+        #expect(first == KCMWatch.Reply(epoch: 99, next: 1, resync: true))
+        // Nothing new after 1: nil, the daemon waits.
+        #expect(journal.watchReply(for: KCMWatch.Request(epoch: 99, after: 1)) == nil)
+        #expect(
+            journal.timeoutReply(for: KCMWatch.Request(epoch: 99, after: 1)) == KCMWatch.Reply(epoch: 99, next: 1))
+        journal.record(.credentialsRenewed, "1000")
+        journal.record(.defaultSwitched, "1000:1")
+        #expect(
+            journal.watchReply(for: KCMWatch.Request(epoch: 99, after: 1))
+                == KCMWatch.Reply(
+                    epoch: 99, next: 3,
+                    events: [
+                        KCMChangeEvent(counter: 2, kind: .credentialsRenewed, cacheName: "1000"),
+                        KCMChangeEvent(counter: 3, kind: .defaultSwitched, cacheName: "1000:1"),
+                    ]))
+        // Every journal kind maps to the wire kind of the same word.
+        for kind in ChangeJournal.Kind.allCases {
+            #expect(KCMChangeEvent.Kind(rawValue: kind.rawValue).description == kind.description)
+        }
+    }
+
+    @Test("another epoch, a future counter or a lost one: resync at once; a limit pages the changes")
+    func resyncAndLimit() {
+        var journal = ChangeJournal(capacity: 4, epoch: 5)
+        for n in 1...6 { journal.record(.credentialsStored, KCMCacheName("c\(n)")) }
+        let resync = KCMWatch.Reply(epoch: 5, next: 6, resync: true)
+        #expect(journal.watchReply(for: KCMWatch.Request(epoch: 6, after: 6)) == resync)
+        #expect(journal.watchReply(for: KCMWatch.Request(epoch: 5, after: 7)) == resync)
+        #expect(journal.watchReply(for: KCMWatch.Request(epoch: 5, after: 1)) == resync)
+        let page = journal.watchReply(for: KCMWatch.Request(epoch: 5, after: 2), limit: 3)
+        #expect(page?.events.map(\.counter) == [3, 4, 5])
+        #expect(page?.next == 5)
+    }
+}
