@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "CredentialStore", targets: ["CredentialStore"]),
         .library(name: "CCacheDaemon", targets: ["CCacheDaemon"]),
         .library(name: "CCacheClient", targets: ["CCacheClient"]),
+        .library(name: "TicketRenewal", targets: ["TicketRenewal"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -65,6 +66,10 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        // Ticket renewal: when a credential is due (pure policy), renewing it through libkrb5, and the
+        // worker that does both off the request path. Never touches the store itself.
+        .target(
+            name: "TicketRenewal", dependencies: ["KCM", "SecureMemory", "CKrb5", "CredentialStore"], swiftSettings: strictSwift),
         // MIT krb5's client library, for tools that read and write any ccache type and for the benchmark.
         .systemLibrary(name: "CKrb5", path: "Sources/CKrb5"),
         // `make bench`: ccached against FILE, KEYRING, MEMORY and a raw socket round trip, through libkrb5.
@@ -89,6 +94,9 @@ let package = Package(
         ),
         .testTarget(
             name: "CCacheClientTests", dependencies: ["CCacheClient", "SessionRuntime", "KCM", "CSupport"],
+            swiftSettings: strictSwift),
+        .testTarget(
+            name: "TicketRenewalTests", dependencies: ["TicketRenewal", "CredentialStore", "KCM", "SecureMemory", "CKrb5", "CSupport"],
             swiftSettings: strictSwift),
         .testTarget(name: "EndToEndTests", dependencies: ["KCM", "CSupport"], swiftSettings: strictSwift),
     ]

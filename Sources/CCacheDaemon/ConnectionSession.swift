@@ -132,19 +132,25 @@ public struct ConnectionSession: Sendable {
     }
 
     private func log(opcode: UInt16?, result: Result<KCMReply, RequestFailure>) {
+        let level: Logger.Level
+        switch result {
+        case .success: level = .debug
+        case .failure(.oversized): level = .warning
+        case .failure(let failure): level = failure.isRoutine ? .debug : .notice
+        }
+        // Nothing is formatted for a line the log level drops: this runs for every request.
+        guard logger.logLevel <= level else { return }
         let name = opcode.map { KCMOpcode(rawValue: $0)?.description ?? "opcode \($0)" } ?? "unreadable request"
         switch result {
         case .success:
-            logger.debug("\(name) -> \(KCMStatus.success)")
+            logger.log(level: level, "\(name) -> \(KCMStatus.success)")
         case .failure(let failure):
             // Client-chosen names appear in the text: escaped, so they cannot forge log lines.
             let line = "\(name) -> \(failure.status) (\(LogText.escaped(failure.description)))"
             if case .oversized = failure {
-                logger.warning("refused an oversized request: \(line)")
-            } else if failure.isRoutine {
-                logger.debug("\(line)")
+                logger.log(level: level, "refused an oversized request: \(line)")
             } else {
-                logger.notice("\(line)")
+                logger.log(level: level, "\(line)")
             }
         }
     }

@@ -46,6 +46,8 @@ public final class CredentialStore {
     public private(set) var defaultName: KCMCacheName
     /// Requests refused by each limit since the store was made; counted where they are refused.
     public private(set) var refusals = CredentialStoreRefusals()
+    /// Every change to the collection, for watchers (see ``ChangeJournal``).
+    public internal(set) var journal = ChangeJournal()
 
     public init(ownerUID: UInt32, limits: CredentialStoreLimits = CredentialStoreLimits()) {
         self.ownerUID = ownerUID
@@ -90,6 +92,7 @@ public final class CredentialStore {
     /// Records `name` as the primary cache; it need not exist (`kswitch -c` does not check).
     public func setDefault(_ name: KCMCacheName) throws(CredentialStoreError) {
         guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
+        if name != defaultName { journal.record(.defaultSwitched, name) }
         defaultName = name
     }
 
@@ -105,6 +108,7 @@ public final class CredentialStore {
         caches[name] = cache
         namesByUUID[cache.uuid] = name
         creationOrder.append(cache.uuid)
+        journal.record(.cacheCreated, name)
         return cache
     }
 
@@ -122,6 +126,7 @@ public final class CredentialStore {
     /// empties it and resets its KDC offset.
     public func initialize(_ name: KCMCacheName, principal: KCMPrincipal) throws(CredentialStoreError) {
         let cache = try existingOrNew(name, principal: principal)
+        if !cache.credentials.isEmpty { journal.record(.credentialsRemoved, name) }
         cache.credentials.removeAll()
         cache.kdcOffset = 0
     }
@@ -145,6 +150,7 @@ public final class CredentialStore {
         let cache = try existingOrNew(name, principal: principal)
         cache.kdcOffset = kdcOffset
         cache.credentials = list
+        journal.record(.credentialsStored, name)
     }
 
     /// DESTROY. The primary name stays as it is (MIT's collection semantics).
@@ -153,11 +159,15 @@ public final class CredentialStore {
         namesByUUID[cache.uuid] = nil
         if let position = creationOrder.firstIndex(of: cache.uuid) { creationOrder.remove(at: position) }
         cache.credentials.removeAll()
+        journal.record(.cacheDestroyed, name)
     }
 
     /// Destroys every cache; the primary name returns to `"<uid>"`.
     public func destroyAll() {
         for cache in caches.values { cache.credentials.removeAll() }
+        for uuid in creationOrder { if let name = namesByUUID[uuid] { journal.record(.cacheDestroyed, name) } }
+        let primary = KCMCacheName("\(ownerUID)")
+        if defaultName != primary { journal.record(.defaultSwitched, primary) }
         caches.removeAll()
         namesByUUID.removeAll()
         creationOrder.removeAll()
@@ -175,8 +185,12 @@ public final class CredentialStore {
         to.credentials = from.credentials
         to.kdcOffset = from.kdcOffset
         from.credentials = CredentialList()
+        journal.record(.credentialsStored, destination)
         try destroy(source)
-        if defaultName == source { defaultName = destination }
+        if defaultName == source {
+            defaultName = destination
+            journal.record(.defaultSwitched, destination)
+        }
     }
 
     // MARK: - Expiry
@@ -200,7 +214,9 @@ public final class CredentialStore {
         var result = PurgeResult()
         let cutoff = now > grace ? now - grace : 0
         for cache in Array(caches.values) {
-            result.credentials += cache.credentials.removeExpired(before: cutoff)
+            let expired = cache.credentials.removeExpired(before: cutoff)
+            result.credentials += expired
+            if expired > 0 { journal.record(.purged, cache.name) }
             if cache.credentials.holdsTickets {
                 cache.ticketlessSince = nil
             } else if let since = cache.ticketlessSince {
@@ -230,6 +246,7 @@ public final class CredentialStore {
         }
         cache.credentials.removeSuperseded(by: credential)
         cache.credentials.append(credential, uuid: uuids.next())
+        journal.record(.credentialsStored, name)
     }
 
     /// RETRIEVE: the first credential in storage order that matches.
@@ -247,7 +264,9 @@ public final class CredentialStore {
     public func removeCredentials(from name: KCMCacheName, matching matcher: CredentialMatcher)
         throws(CredentialStoreError) -> Int
     {
-        try cache(named: name).credentials.removeAll(matching: matcher)
+        let removed = try cache(named: name).credentials.removeAll(matching: matcher)
+        if removed > 0 { journal.record(.credentialsRemoved, name) }
+        return removed
     }
 
     /// GET_CRED_BY_UUID.

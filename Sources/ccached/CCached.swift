@@ -26,7 +26,8 @@ struct CCached {
                                    missing. With systemd socket activation, the socket systemd passes
                                    is used and this path only names it.
           --log-level <level>      trace, debug, info (default), notice, warning, error or critical.
-          --log-target <target>    journal, stderr, or auto (default: the journal when stderr is it).
+          --log-target <target>    journal, stderr, syslog, or auto (default: the journal when stderr is it
+                                   or nobody reads stderr; see ccached(8)).
           --max-request-bytes <n>  The largest request accepted (default \(defaults.maximumRequestLength), at most 1 GiB).
           --idle-timeout <s>       Exit after this many seconds with no connections and no caches
                                    (default \(defaults.idleTimeout); 0: never).

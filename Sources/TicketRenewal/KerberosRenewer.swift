@@ -1,0 +1,131 @@
+import CKrb5
+import Glibc
+import KCM
+import SecureMemory
+
+/// Renews a ticket with libkrb5: a private MEMORY ccache holding only that ticket, then
+/// `krb5_get_renewed_creds`, and the new ticket back in the KCM v4 encoding, in ``SecureBytes``.
+///
+/// Each renewal makes its own krb5 context from the process's configuration (`KRB5_CONFIG`, else
+/// `/etc/krb5.conf`), so the daemon holds no krb5 state between renewals and a changed
+/// configuration applies to the next one. It never touches the store.
+///
+/// Secrets: the memory ccache is destroyed and every `krb5_creds` freed with
+/// `krb5_free_cred_contents`/`krb5_free_creds`, which zero the session key; the marshalled bytes and
+/// the array they are parsed from are zeroed before they are freed.
+public struct KerberosRenewer: CredentialRenewing {
+    /// Colon-separated krb5.conf files; nil = the process's own (`KRB5_CONFIG`, else `/etc/krb5.conf`).
+    public let configurationPath: String?
+
+    public init(configurationPath: String? = nil) {
+        self.configurationPath = configurationPath
+    }
+
+    public func renew(_ credential: KCMCredential, kdcOffset: Int32 = 0) -> Result<KCMCredential, RenewalError> {
+        var context: krb5_context?
+        let initCode = makeContext(&context)
+        guard initCode == 0, let context else {
+            let files = configurationPath ?? "KRB5_CONFIG"
+            return .failure(
+                RenewalError(
+                    code: Int32(truncatingIfNeeded: initCode),
+                    message: "cannot initialise the Kerberos library (error \(initCode)); check \(files)"))
+        }
+        defer { krb5_free_context(context) }
+        if kdcOffset != 0 {
+            // The cache's clock correction, as libkrb5 would apply it when reading the cache.
+            _ = krb5_set_real_time(context, krb5_timestamp(truncatingIfNeeded: Int(time(nil)) + Int(kdcOffset)), 0)
+        }
+        do throws(RenewalError) {
+            return .success(try renew(credential, in: context))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func renew(_ credential: KCMCredential, in context: krb5_context) throws(RenewalError) -> KCMCredential {
+        func fail(_ code: krb5_error_code, _ what: String, permanent: Bool = false) -> RenewalError {
+            RenewalError(code: code, message: "\(what): \(Self.message(code, context))", isPermanent: permanent)
+        }
+
+        var stored: UnsafeMutablePointer<krb5_creds>?
+        let unmarshalled = credential.bytes.withUnsafeBytes { raw -> krb5_error_code in
+            var data = krb5_data(
+                magic: 0, length: UInt32(raw.count),
+                data: UnsafeMutablePointer(mutating: raw.baseAddress?.assumingMemoryBound(to: CChar.self)))
+            return krb5_unmarshal_credentials(context, &data, &stored)
+        }
+        guard unmarshalled == 0, let stored else {
+            throw fail(unmarshalled, "cannot decode the stored ticket", permanent: true)
+        }
+        defer { krb5_free_creds(context, stored) }
+        guard let client = stored.pointee.client, let server = stored.pointee.server else {
+            throw RenewalError(message: "the stored ticket has no client or server", isPermanent: true)
+        }
+        // krb5_get_renewed_creds looks the ticket up under the client's realm.
+        guard krb5_realm_compare(context, client, server) != 0 else {
+            throw RenewalError(
+                message: "cannot renew a ticket for a service of another realm (\(Self.name(server, context)))",
+                isPermanent: true)
+        }
+
+        var cache: krb5_ccache?
+        var code = krb5_cc_new_unique(context, "MEMORY", nil, &cache)
+        guard code == 0, let cache else { throw fail(code, "cannot create a memory credential cache") }
+        defer { krb5_cc_destroy(context, cache) }
+        code = krb5_cc_initialize(context, cache, client)
+        guard code == 0 else { throw fail(code, "cannot initialise a memory credential cache") }
+        code = krb5_cc_store_cred(context, cache, stored)
+        guard code == 0 else { throw fail(code, "cannot store the ticket in a memory credential cache") }
+
+        var serverName: UnsafeMutablePointer<CChar>?
+        code = krb5_unparse_name(context, server, &serverName)
+        guard code == 0, let serverName else { throw fail(code, "cannot name the ticket's server", permanent: true) }
+        defer { krb5_free_unparsed_name(context, serverName) }
+
+        var renewed = krb5_creds()
+        code = krb5_get_renewed_creds(context, &renewed, client, cache, serverName)
+        guard code == 0 else {
+            throw fail(code, "renewing \(String(cString: serverName)) for \(Self.name(client, context)) failed")
+        }
+        defer { krb5_free_cred_contents(context, &renewed) }
+
+        var encoded: UnsafeMutablePointer<krb5_data>?
+        code = krb5_marshal_credentials(context, &renewed, &encoded)
+        guard code == 0, let encoded else { throw fail(code, "cannot encode the renewed ticket") }
+        defer {
+            if let bytes = encoded.pointee.data { SecureArena.wipe(bytes, count: Int(encoded.pointee.length)) }
+            krb5_free_data(context, encoded)
+        }
+        let bytes = Array(
+            UnsafeRawBufferPointer(start: encoded.pointee.data, count: Int(encoded.pointee.length)))
+        defer { bytes.wipeStorage() }
+        do {
+            return try KCMCredential(parsing: bytes)
+        } catch {
+            throw RenewalError(message: "the renewed ticket could not be read back: \(error)")
+        }
+    }
+
+    private func makeContext(_ context: inout krb5_context?) -> Int {
+        guard let configurationPath else { return Int(krb5_init_context(&context)) }
+        var profile: profile_t?
+        let loaded = profile_init_path(configurationPath, &profile)
+        guard loaded == 0 else { return loaded }
+        defer { profile_release(profile) }
+        return Int(krb5_init_context_profile(profile, 0, &context))
+    }
+
+    private static func message(_ code: krb5_error_code, _ context: krb5_context) -> String {
+        guard let text = krb5_get_error_message(context, code) else { return "error \(code)" }
+        defer { krb5_free_error_message(context, text) }
+        return String(cString: text)
+    }
+
+    private static func name(_ principal: krb5_const_principal, _ context: krb5_context) -> String {
+        var text: UnsafeMutablePointer<CChar>?
+        guard krb5_unparse_name(context, principal, &text) == 0, let text else { return "an unnamed principal" }
+        defer { krb5_free_unparsed_name(context, text) }
+        return String(cString: text)
+    }
+}
