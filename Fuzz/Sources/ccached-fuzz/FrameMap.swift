@@ -31,7 +31,8 @@ struct FrameMap {
             let expected: KCMFrameDecoder.Frame =
                 length > limit ? .oversized(length: length) : .request(Array(stream[offset + 4..<end]))
             guard let frame = reference.nextFrame(), frame == expected else {
-                FuzzInvariants.fail("frame \(entries.count) (bytes \(offset)..<\(end)) is not what the decoder returned")
+                FuzzInvariants.fail(
+                    "frame \(entries.count) (bytes \(offset)..<\(end)) is not what the decoder returned")
             }
             entries.append(Entry(range: offset..<end, frame: frame))
             offset = end
@@ -48,10 +49,12 @@ struct FrameMap {
             FuzzInvariants.fail("the decoder returned a frame after the stream's last complete one")
         }
         guard reference.isMidFrame == !tail.isEmpty else {
-            FuzzInvariants.fail("\(tail.count) bytes after the last frame, but the decoder is mid-frame: \(reference.isMidFrame)")
+            FuzzInvariants.fail(
+                "\(tail.count) bytes after the last frame, but the decoder is mid-frame: \(reference.isMidFrame)")
         }
         let discarding =
-            tail.count >= 4 && stream[tail.lowerBound..<tail.lowerBound + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) } > limit
+            tail.count >= 4
+            && stream[tail.lowerBound..<tail.lowerBound + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) } > limit
         let buffered = reference.bufferedCount
         guard buffered == (discarding ? 0 : tail.count) else {
             FuzzInvariants.fail("\(tail.count) bytes after the last frame, \(buffered) buffered by the decoder")

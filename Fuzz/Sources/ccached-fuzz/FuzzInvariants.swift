@@ -70,7 +70,8 @@ enum FuzzInvariants {
         case .unsupported(let opcode, _):
             guard status == .fccInternal else { fail("unsupported opcode \(opcode) answered \(status)") }
         case .request(let opcode, _):
-            guard status == .success || storeRefusals.contains(status) || (status == .ccNoSupp && opcode == .getCredList)
+            guard
+                status == .success || storeRefusals.contains(status) || (status == .ccNoSupp && opcode == .getCredList)
             else { fail("\(opcode) answered \(status), which no store refusal maps to") }
         }
         guard status == .success else {

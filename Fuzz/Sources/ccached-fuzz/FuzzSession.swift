@@ -63,11 +63,13 @@ final class FuzzSession {
         configuration.storeLimits = Self.limits
         state = DaemonState(configuration: configuration)
         let logger = Self.logger()
-        owner = ConnectionSession(peer: PeerCredentials(pid: 2, uid: Self.ownerUID, gid: 100), state: state, logger: logger)
+        owner = ConnectionSession(
+            peer: PeerCredentials(pid: 2, uid: Self.ownerUID, gid: 100), state: state, logger: logger)
         stranger = ConnectionSession(
             peer: PeerCredentials(pid: 3, uid: Self.strangerUID, gid: 100), state: state, logger: logger)
         guard owner.isAuthorized, !stranger.isAuthorized else {
-            FuzzInvariants.fail("the owner's session is authorised: \(owner.isAuthorized), the stranger's: \(stranger.isAuthorized)")
+            FuzzInvariants.fail(
+                "the owner's session is authorised: \(owner.isAuthorized), the stranger's: \(stranger.isAuthorized)")
         }
         before = state.store.withLock { StoreSnapshot($0) }
         countersBefore = DaemonCounters(state)
@@ -136,7 +138,8 @@ final class FuzzSession {
             guard open else { FuzzInvariants.fail("the session closed a connection whose every reply was sent") }
             while due < pending.count && pending[due].end <= fed { due += 1 }
             guard replies == due else {
-                FuzzInvariants.fail("\(replies) replies after \(fed) bytes of a run that completes \(due) frames by then")
+                FuzzInvariants.fail(
+                    "\(replies) replies after \(fed) bytes of a run that completes \(due) frames by then")
             }
         }
         guard replies == pending.count else { FuzzInvariants.fail("\(replies) replies to \(pending.count) frames") }
