@@ -14,7 +14,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         // Found through the name the root manifest declares, whatever its directory is called.
-        .package(name: "ccached", path: "..")
+        .package(name: "ccached", path: ".."),
+        // The same swift-log the daemon uses: ConnectionSession takes a Logger.
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // libFuzzer's entry point into its driver (`LLVMFuzzerRunDriver`); the library itself comes
@@ -27,6 +29,7 @@ let package = Package(
                 .product(name: "KCM", package: "ccached"),
                 .product(name: "CredentialStore", package: "ccached"),
                 .product(name: "CCacheDaemon", package: "ccached"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),

@@ -36,8 +36,8 @@ OPCODES = {
     "REPLACE": 13002, "CCACHED_STATUS": 0x5000,
 }
 
-# Plan bytes (FuzzPlan.swift). Mode bits 0-1 cutting, 2-3 authorisation, 4-5 purging, 6 fresh reply
-# writer, 7 the 512-byte request limit.
+# Plan bytes (FuzzPlan.swift). Mode bits 0-1 cutting, 2-3 which peer (owner or stranger) sends each
+# frame, 4-5 purging, 6 reads spanning consecutive frames of one peer, 7 the 512-byte request limit.
 PLAN_PLAIN = bytes([0x00, 0x00])
 
 # The traces' clock: kvno's "now" in the RETRIEVE templates.
@@ -493,6 +493,18 @@ def hand_sessions():
         frame("GET_DEFAULT_CACHE"),
         u32(0x00010000) + b"\0" * 16,  # declared 64 KiB, body cut short: still draining at the end
     ]))
+    # The same with a stranger sending every other frame, in reads that span frames: the stranger's
+    # frames, oversized or not, are refused unread, and the owner's still answered in step.
+    sessions.append(("hand-oversized-stranger-spanning", bytes([0xCA, 0x03]), [
+        frame("INITIALIZE", name("0") + principal(ALICE)),
+        frame("STORE", name("0") + big[0][:600]),
+        frame("STORE", name("0") + big[1][:600]),
+        frame("GET_DEFAULT_CACHE"),
+        frame("STORE", name("0") + host),
+        frame("GET_CRED_LIST", name("0")),
+        frame("CCACHED_STATUS"),
+        u32(0x00010000) + b"\0" * 16,
+    ]))
     sessions.append(("hand-oversized-never-ends", PLAN_PLAIN, [
         frame("GET_DEFAULT_CACHE"),
         u32(0xFFFFFFFF) + b"\x02\x00\x00\x14",
@@ -525,7 +537,9 @@ def main():
     # The first mode's whole run again, cut into reads differently, with refused peers, and purged.
     normal = next(iter(by_mode.values()))
     seeds.append(("trace-all-0-small-reads", bytes([0x02, 0x2A]), normal))
-    seeds.append(("trace-all-0-single-bytes-fresh-writer", bytes([0x41, 0x00]), normal))
+    seeds.append(("trace-all-0-single-bytes", bytes([0x01, 0x00]), normal))
+    seeds.append(("trace-all-0-whole-runs", bytes([0x40, 0x00]), normal))
+    seeds.append(("trace-all-0-large-reads-spanning-refused-at-random", bytes([0x4F, 0x11]), normal))
     seeds.append(("trace-all-0-refused-every-other", bytes([0x08, 0x00]), normal))
     seeds.append(("trace-all-0-refused-at-random-purged", bytes([0x1F, 0x07]), normal))
     seeds.extend(hand_sessions())

@@ -14,25 +14,13 @@ enum FuzzInvariants {
         fatalError("fuzz invariant violated: \(what)")
     }
 
+    /// What a store may answer to a request it refuses (RequestFailure.status of a store error).
+    static let storeRefusals: Set<KCMStatus> = [.fccNoFile, .ccNotFound, .ccEnd, .ccBadName, .ccNoMem]
+
     // MARK: - Framing
 
-    /// After the decoder returned nil: every byte fed is in a frame returned, still buffered (an
-    /// incomplete frame), or being discarded (an oversized frame, never buffered).
-    static func checkDrainedDecoder(_ decoder: KCMFrameDecoder, fed: Int, framed: Int) {
-        let buffered = decoder.bufferedCount
-        if buffered > 0 {
-            guard framed + buffered == fed else {
-                fail("\(fed) bytes fed, \(framed) returned in frames and \(buffered) buffered")
-            }
-        } else if decoder.isMidFrame {
-            guard framed < fed else { fail("discarding a frame but every byte fed (\(fed)) was returned") }
-        } else {
-            guard framed == fed else { fail("\(fed) bytes fed but only \(framed) returned in frames, none buffered") }
-        }
-    }
-
     /// The reply's words: `L`, transport 0, status; returns the status and the payload.
-    private static func checkFraming(_ frame: [UInt8], outcome: RequestOutcome) -> (KCMStatus, ArraySlice<UInt8>) {
+    private static func checkFraming(_ frame: [UInt8]) -> (KCMStatus, ArraySlice<UInt8>) {
         guard frame.count >= KCMReplyWriter.headerLength else { fail("a reply of \(frame.count) bytes") }
         var reader = KCMReader(frame)
         let length = try! reader.readUInt32()
@@ -43,7 +31,6 @@ enum FuzzInvariants {
             fail("reply length word \(length) for a \(frame.count)-byte frame")
         }
         guard transport == 0 else { fail("reply transport word \(transport)") }
-        guard status == outcome.status else { fail("reply status \(status) but outcome \(outcome)") }
         guard statusesSent.contains(status) else { fail("reply status \(status) is not one the daemon sends") }
         let payload = frame[KCMReplyWriter.headerLength...]
         guard status == .success || payload.isEmpty else {
@@ -54,36 +41,72 @@ enum FuzzInvariants {
 
     // MARK: - Replies
 
-    static func checkOversizedReply(
-        _ frame: [UInt8], outcome: RequestOutcome, before: StoreSnapshot, store: CredentialStore
-    ) {
-        let (status, _) = checkFraming(frame, outcome: outcome)
-        guard status == .ccNoMem else { fail("an oversized request answered \(status)") }
-        guard StoreSnapshot(store) == before else { fail("an oversized request changed the store") }
-    }
-
+    /// Checks one reply frame against what was expected of its request and against the store and
+    /// counters as they were before it (`before`, `countersBefore`) and are now (`store`, `state`,
+    /// whose lock the caller holds). Returns the status, for the trace.
+    @discardableResult
     static func checkReply(
-        _ frame: [UInt8], outcome: RequestOutcome, authorized: Bool, before: StoreSnapshot, store: CredentialStore
-    ) {
-        let (status, payload) = checkFraming(frame, outcome: outcome)
-        if !authorized {
-            guard status == .fccPerm else { fail("an unauthorised request answered \(status)") }
+        _ frame: [UInt8], expectation: FrameExpectation, before: StoreSnapshot, countersBefore: DaemonCounters,
+        store: CredentialStore, state: DaemonState
+    ) -> KCMStatus {
+        let (status, payload) = checkFraming(frame)
+        let counters = DaemonCounters(state)
+        var expectedCounters = countersBefore
+        if let length = expectation.acceptedBodyLength {
+            expectedCounters.largestRequest = max(countersBefore.largestRequest, length)
+        }
+        if case .oversized = expectation { expectedCounters.oversizedRequests += 1 }
+        // The fuzz clock never moves, so no request can have stalled.
+        guard counters == expectedCounters else {
+            fail("\(expectation) left counters at \(counters), expected \(expectedCounters)")
+        }
+        switch expectation {
+        case .refused:
+            guard status == .fccPerm else { fail("a refused peer's frame answered \(status)") }
+        case .oversized:
+            guard status == .ccNoMem else { fail("an oversized request answered \(status)") }
+        case .malformed:
+            guard status == .ccIO else { fail("a body that does not decode answered \(status)") }
+        case .unsupported(let opcode, _):
+            guard status == .fccInternal else { fail("unsupported opcode \(opcode) answered \(status)") }
+        case .request(let opcode, _):
+            guard
+                status == .success || storeRefusals.contains(status) || (status == .ccNoSupp && opcode == .getCredList)
+            else { fail("\(opcode) answered \(status), which no store refusal maps to") }
         }
         guard status == .success else {
             // A refusal of any kind leaves the store as it was (Docs/security.md: "refusal changes
             // nothing stored").
-            guard StoreSnapshot(store) == before else { fail("\(outcome) changed the store") }
-            return
+            guard StoreSnapshot(store) == before else { fail("\(expectation), answered \(status), changed the store") }
+            return status
         }
-        guard let raw = outcome.opcode, let opcode = KCMOpcode(rawValue: raw) else {
-            fail("success for an unreadable or unknown opcode: \(outcome)")
+        guard case .request(let opcode, _) = expectation else { fail("\(expectation) succeeded") }
+        checkPayload(Array(payload), of: opcode, store: store, state: state)
+        return status
+    }
+
+    /// The one reader every client uses, `KCMReply(payload:for:)`, takes the payload, and encoding
+    /// what it read gives back exactly the bytes sent: no trailing bytes, nothing the reader skips.
+    private static func checkRoundTrip(_ payload: [UInt8], of opcode: KCMOpcode) {
+        let reply: KCMReply
+        do {
+            reply = try KCMReply(payload: payload, for: opcode)
+        } catch {
+            fail("\(opcode) succeeded with \(payload.count) bytes its reader refuses: \(error)")
         }
-        checkPayload(Array(payload), of: opcode, store: store)
+        var writer = KCMWriter(capacity: payload.count)
+        reply.write(to: &writer)
+        guard writer.bytes == payload else {
+            fail("\(opcode)'s \(payload.count)-byte payload reads as \(writer.count) bytes' worth")
+        }
     }
 
     /// A successful reply's payload is what its opcode promises (kcm-protocol.md §5) and agrees with
     /// the store.
-    private static func checkPayload(_ payload: [UInt8], of opcode: KCMOpcode, store: CredentialStore) {
+    private static func checkPayload(
+        _ payload: [UInt8], of opcode: KCMOpcode, store: CredentialStore, state: DaemonState
+    ) {
+        checkRoundTrip(payload, of: opcode)
         var reader = KCMReader(payload)
         switch opcode {
         case .noop, .initialize, .destroy, .store, .removeCred, .setFlags, .moveCache, .setDefaultCache,
@@ -117,10 +140,15 @@ enum FuzzInvariants {
         case .getCredList:
             checkCredentialList(payload)
         case .daemonStatus:
+            let counters = DaemonCounters(state)
             guard let status = try? KCMDaemonStatus.read(from: &reader), reader.remaining == 0,
                 Int(status.caches) == store.cacheCount, Int(status.credentials) == store.credentialCount,
-                status.credentialBytes == UInt64(store.credentialBytes)
-            else { fail("CCACHED_STATUS returned \(payload) for \(store.cacheCount) caches") }
+                status.credentialBytes == UInt64(store.credentialBytes), status.ownerUID == store.ownerUID,
+                status.limits.maximumRequestBytes == state.configuration.maximumRequestLength,
+                Int(status.limits.largestRequestBytes) == counters.largestRequest,
+                Int(status.limits.oversizedRequests) == counters.oversizedRequests,
+                Int(status.limits.maximumCaches) == store.limits.maximumCaches
+            else { fail("CCACHED_STATUS returned \(payload) for \(store.cacheCount) caches, \(counters)") }
         case .getName, .resolve, .chown, .chmod, .getInitialTicket, .getTicket, .addNTLMCred, .haveNTLMCred,
             .delNTLMCred, .doNTLMAuth, .getNTLMUserList:
             fail("\(opcode), which the daemon does not implement, succeeded")

@@ -1,13 +1,14 @@
-/// How one input is played. Its first two bytes are the plan; the rest is the byte stream a client
-/// sends. Mode byte, bit by bit:
+/// How one input is played. Its first two bytes are the plan; the rest is the byte stream that two
+/// peers send, frame by frame. Mode byte, bit by bit:
 ///
 /// - bits 0–1, how the stream is cut into reads: 0 all at once, 1 one byte per read, 2 random reads
 ///   of 1–16 bytes, 3 random reads of 1–4096 bytes;
-/// - bits 2–3, whether the peer is authorised: 0 and 1 always, 2 every other frame, 3 at random
-///   (three frames in four);
+/// - bits 2–3, which peer sends each frame: the owner (authorised) or a stranger (refused) — 0 and 1
+///   always the owner, 2 every other frame, 3 at random (the owner three frames in four);
 /// - bits 4–5, when the store is purged (after a frame): 0 never, 1 every fourth frame, 2 every frame,
 ///   3 at random (one frame in eight);
-/// - bit 6: a fresh reply writer per frame instead of one reset between frames as the daemon does;
+/// - bit 6: reads may span frames: consecutive frames of one peer reach its session as one stream cut
+///   into reads (several frames in one read, a read ending mid-frame), not one frame at a time;
 /// - bit 7: a request limit of 512 bytes instead of 64 KiB, so small inputs reach the oversized path.
 ///
 /// The second byte seeds the generator behind every "at random" above, so an input replays exactly.
@@ -23,7 +24,7 @@ struct FuzzPlan {
     let chunking: Chunking
     let authorization: Authorization
     let purging: Purging
-    let freshReplyWriter: Bool
+    let spansFrames: Bool
     let maximumRequestLength: UInt32
     private var random: SplitMix64
 
@@ -34,7 +35,7 @@ struct FuzzPlan {
         chunking = [.whole, .singleBytes, .smallReads, .largeReads][Int(mode & 3)]
         authorization = [.always, .always, .everyOtherFrame, .random][Int(mode >> 2 & 3)]
         purging = [.never, .everyFourthFrame, .everyFrame, .random][Int(mode >> 4 & 3)]
-        freshReplyWriter = mode & 0x40 != 0
+        spansFrames = mode & 0x40 != 0
         maximumRequestLength = mode & 0x80 != 0 ? Self.smallRequestLimit : Self.largeRequestLimit
         random = SplitMix64(seed: UInt64(mode) << 8 | UInt64(seed))
     }
@@ -49,7 +50,7 @@ struct FuzzPlan {
         }
     }
 
-    /// Whether the peer that sent frame number `index` (from 0) is authorised.
+    /// Whether frame number `index` (from 0) is sent by the owner rather than by the stranger.
     mutating func isAuthorized(frame index: Int) -> Bool {
         switch authorization {
         case .always: true

@@ -1,115 +1,177 @@
 import CCacheDaemon
 import CredentialStore
 import KCM
+import Logging
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// One input played the way a connection thread of the daemon plays a client's bytes: read by read
-/// into a ``KCMFrameDecoder``, every complete frame answered by ``RequestDispatcher`` against one
-/// ``CredentialStore`` that lives for the whole input, with a purge now and then — and after every
-/// step the invariants of ``FuzzInvariants`` checked.
-struct FuzzSession {
+/// One input played through the daemon's own ``ConnectionSession``: two of them share one
+/// ``DaemonState`` (one store, one set of counters) for the whole input — the owner's, which is
+/// served, and a stranger's, which is refused — and the plan hands each frame of the stream to one
+/// of them, cut into reads. Every reply is checked as it is sent, under the store's lock, against
+/// what ``FuzzInvariants`` demands; now and then the store is purged and the purge checked.
+final class FuzzSession {
     /// Small limits, so that inputs of a few kilobytes reach every refusal.
     static let limits = CredentialStoreLimits(
         maximumCaches: 8, maximumCredentialsPerCache: 16, maximumCredentialBytes: 16 << 10)
     /// Frames answered per input at most, so that no input runs long.
     static let maximumFrames = 512
-    static let server = ServerFacts(pid: 4242, startedAt: 1_795_305_644, connections: 1, idleTimeout: 0)
-    /// `CCACHED_FUZZ_TRACE=1` prints each frame's outcome to stderr (to see what a seed or a crashing
-    /// input does; never set while fuzzing).
+    static let ownerUID: UInt32 = 1000
+    static let strangerUID: UInt32 = 4242
+    /// `CCACHED_FUZZ_TRACE=1` prints each frame's outcome, and the daemon's own log lines, to stderr
+    /// (to see what a seed or a crashing input does; never set while fuzzing).
     static let tracing = getenv("CCACHED_FUZZ_TRACE") != nil
 
+    /// A frame sent in the run being fed, and what its reply must be.
+    private struct Pending {
+        /// The frame's number in the stream, from 0.
+        var index: Int
+        /// Where its last byte ends in the run's bytes.
+        var end: Int
+        var expectation: FrameExpectation
+    }
+
     private var plan: FuzzPlan
-    /// An array, so that reads reach the decoder as `ArraySlice`s, as the daemon's do.
     private let stream: [UInt8]
-    private let store = CredentialStore(ownerUID: 0, limits: limits)
-    private var decoder: KCMFrameDecoder
-    /// The same stream decoded in one piece: every cut must give the same frames.
-    private var reference: KCMFrameDecoder
-    private var reply = KCMReplyWriter()
-    private var framesAnswered = 0
-    /// Stream bytes fed to the decoder, and those accounted for by the frames it returned.
+    private let map: FrameMap
+    private let state: DaemonState
+    private var owner: ConnectionSession
+    private var stranger: ConnectionSession
+    /// The frames of the run being fed, the run's bytes fed so far and the replies it has had.
+    private var pending: [Pending] = []
     private var fed = 0
-    private var framed = 0
+    private var replies = 0
+    /// The store and counters as they are between frames: taken before the first and after each reply.
+    private var before: StoreSnapshot
+    private var countersBefore: DaemonCounters
 
     static func run(_ input: UnsafeBufferPointer<UInt8>) {
-        var session = FuzzSession(input)
-        session.play()
+        FuzzSession(input).play()
     }
 
     private init(_ input: UnsafeBufferPointer<UInt8>) {
         let split = min(input.count, FuzzPlan.headerLength)
         plan = FuzzPlan(header: UnsafeBufferPointer(rebasing: input[..<split]))
         stream = Array(input[split...])
-        decoder = KCMFrameDecoder(maximumLength: plan.maximumRequestLength)
-        reference = KCMFrameDecoder(maximumLength: plan.maximumRequestLength)
-        reference.append(stream)
+        map = FrameMap(stream: stream, limit: plan.maximumRequestLength, maximumFrames: Self.maximumFrames)
+        var configuration = DaemonConfiguration(
+            socketPath: "/nonexistent/ccached-fuzz", ownerUID: Self.ownerUID,
+            maximumRequestLength: plan.maximumRequestLength)
+        configuration.storeLimits = Self.limits
+        state = DaemonState(configuration: configuration)
+        let logger = Self.logger()
+        owner = ConnectionSession(
+            peer: PeerCredentials(pid: 2, uid: Self.ownerUID, gid: 100), state: state, logger: logger)
+        stranger = ConnectionSession(
+            peer: PeerCredentials(pid: 3, uid: Self.strangerUID, gid: 100), state: state, logger: logger)
+        guard owner.isAuthorized, !stranger.isAuthorized else {
+            FuzzInvariants.fail(
+                "the owner's session is authorised: \(owner.isAuthorized), the stranger's: \(stranger.isAuthorized)")
+        }
+        before = state.store.withLock { StoreSnapshot($0) }
+        countersBefore = DaemonCounters(state)
     }
 
-    private mutating func play() {
-        var offset = 0
-        while offset < stream.count && framesAnswered < Self.maximumFrames {
-            let size = plan.nextReadSize(remaining: stream.count - offset)
-            decoder.append(stream[offset..<offset + size])
-            offset += size
+    /// Silent while fuzzing (a no-op handler builds no message); the daemon's debug lines when tracing.
+    private static func logger() -> Logger {
+        guard tracing else { return Logger(label: "ccached-fuzz") { _ in SwiftLogNoOpLogHandler() } }
+        var logger = Logger(label: "ccached-fuzz") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = .debug
+        return logger
+    }
+
+    private func play() {
+        // An unfinished frame at the end is sent too (and must get no reply): item `entries.count`.
+        let items = map.entries.count + (map.tail.isEmpty ? 0 : 1)
+        let sentByOwner = (0..<items).map { plan.isAuthorized(frame: $0) }
+        var start = 0
+        while start < items {
+            var end = start + 1
+            if plan.spansFrames {
+                while end < items && sentByOwner[end] == sentByOwner[start] { end += 1 }
+            }
+            feed(items: start..<end, byOwner: sentByOwner[start])
+            start = end
+        }
+        owner.wipe()
+        stranger.wipe()
+    }
+
+    /// Sends frames `items` (consecutive, one peer's) to that peer's session as one stream cut into
+    /// the plan's reads, and checks that each frame is answered exactly once, once its last byte is in.
+    private func feed(items: Range<Int>, byOwner: Bool) {
+        var bytes: [UInt8] = []
+        pending = []
+        for item in items {
+            guard item < map.entries.count else {
+                bytes.append(contentsOf: stream[map.tail])
+                continue
+            }
+            let entry = map.entries[item]
+            let expectation: FrameExpectation
+            switch entry.frame {
+            case .oversized(let length):
+                bytes.append(contentsOf: stream[entry.range])
+                expectation = byOwner ? .oversized(length: length) : .refused
+            case .request(let body):
+                // Rewritten against the store as it is now (for a run, before its first frame).
+                let sent = state.store.withLock { FuzzUUIDs.resolvingIndexes(in: body, store: $0) }
+                bytes.append(contentsOf: stream[entry.range.prefix(4)])
+                bytes.append(contentsOf: sent)
+                expectation = byOwner ? FrameExpectation(ownerBody: sent) : .refused
+            }
+            pending.append(Pending(index: item, end: bytes.count, expectation: expectation))
+        }
+        var session = byOwner ? owner : stranger
+        fed = 0
+        replies = 0
+        // Frames whose last byte has been sent (counted on, not recounted: a read can be one byte).
+        var due = 0
+        while fed < bytes.count {
+            let size = plan.nextReadSize(remaining: bytes.count - fed)
+            let read = bytes[fed..<fed + size]
             fed += size
-            while framesAnswered < Self.maximumFrames, let frame = decoder.nextFrame() {
-                guard let expected = reference.nextFrame(), expected == frame else {
-                    FuzzInvariants.fail("frame \(framesAnswered) differs from the one-piece decoding of the stream")
-                }
-                answer(frame)
-            }
-            if framesAnswered < Self.maximumFrames {
-                FuzzInvariants.checkDrainedDecoder(decoder, fed: fed, framed: framed)
+            let open = session.receive(read, now: 0) { self.check(reply: $0) }
+            guard open else { FuzzInvariants.fail("the session closed a connection whose every reply was sent") }
+            while due < pending.count && pending[due].end <= fed { due += 1 }
+            guard replies == due else {
+                FuzzInvariants.fail(
+                    "\(replies) replies after \(fed) bytes of a run that completes \(due) frames by then")
             }
         }
-        if framesAnswered < Self.maximumFrames, reference.nextFrame() != nil {
-            FuzzInvariants.fail("the one-piece decoding of the stream has a frame the cut stream never produced")
-        }
+        guard replies == pending.count else { FuzzInvariants.fail("\(replies) replies to \(pending.count) frames") }
+        if byOwner { owner = session } else { stranger = session }
     }
 
-    private mutating func answer(_ frame: KCMFrameDecoder.Frame) {
-        let index = framesAnswered
-        framesAnswered += 1
-        if plan.freshReplyWriter { reply = KCMReplyWriter() }
-        reply.reset()
-        switch frame {
-        case .request(let received):
-            framed += 4 + received.count
-            guard received.count <= plan.maximumRequestLength else {
-                FuzzInvariants.fail(
-                    "a request of \(received.count) bytes passed a limit of \(plan.maximumRequestLength)")
-            }
-            let body = FuzzUUIDs.resolvingIndexes(in: received, store: store)
-            let authorized = plan.isAuthorized(frame: index)
-            let before = StoreSnapshot(store)
-            let outcome = RequestDispatcher.respond(
-                to: body, authorized: authorized, store: store, server: Self.server, reply: &reply)
-            if Self.tracing { trace(index, "\(authorized ? "" : "unauthorised ")\(outcome)") }
-            FuzzInvariants.checkReply(
-                reply.bytes, outcome: outcome, authorized: authorized, before: before, store: store)
-        case .oversized(let length):
-            framed += 4 + Int(length)
-            guard length > plan.maximumRequestLength else {
-                FuzzInvariants.fail(
-                    "a request of \(length) bytes was refused under a limit of \(plan.maximumRequestLength)")
-            }
-            let before = StoreSnapshot(store)
-            let outcome = RequestDispatcher.respondToOversized(
-                length: length, limit: plan.maximumRequestLength, reply: &reply)
-            if Self.tracing { trace(index, "oversized \(length): \(outcome)") }
-            FuzzInvariants.checkOversizedReply(reply.bytes, outcome: outcome, before: before, store: store)
+    /// The session's `send`: checks the reply (valid only during this call) against the frame it
+    /// answers, then purges if the plan says so.
+    private func check(reply: [UInt8]) -> Bool {
+        guard replies < pending.count else { FuzzInvariants.fail("a reply with no frame left to answer") }
+        let frame = pending[replies]
+        guard frame.end <= fed else {
+            FuzzInvariants.fail("frame \(frame.index) answered after \(fed) bytes, before its last (\(frame.end))")
         }
-        FuzzInvariants.checkStore(store, limits: Self.limits)
-        if let (now, grace) = plan.purge(afterFrame: index) {
-            let expectation = PurgeExpectation(store, now: now, grace: grace)
-            let purged = store.purge(now: now, grace: grace)
-            expectation.check(after: store, result: purged)
-            if Self.tracing { trace(index, "purge now=\(now) grace=\(grace): \(purged)") }
+        replies += 1
+        state.store.withLock { store in
+            let status = FuzzInvariants.checkReply(
+                reply, expectation: frame.expectation, before: before, countersBefore: countersBefore, store: store,
+                state: state)
+            if Self.tracing { trace(frame.index, "\(frame.expectation) -> \(status)") }
             FuzzInvariants.checkStore(store, limits: Self.limits)
+            if let (now, grace) = plan.purge(afterFrame: frame.index) {
+                let expectation = PurgeExpectation(store, now: now, grace: grace)
+                let purged = store.purge(now: now, grace: grace)
+                expectation.check(after: store, result: purged)
+                if Self.tracing { trace(frame.index, "purge now=\(now) grace=\(grace): \(purged)") }
+                FuzzInvariants.checkStore(store, limits: Self.limits)
+            }
+            before = StoreSnapshot(store)
         }
+        countersBefore = DaemonCounters(state)
+        return true
     }
 
     private func trace(_ index: Int, _ text: String) {

@@ -3,8 +3,8 @@ import KCM
 
 /// Everything a client can observe of a store, read through its public API: to show that a request
 /// that was refused (or answered with an error) changed nothing.
-struct StoreSnapshot: Equatable {
-    struct Cache: Equatable {
+struct StoreSnapshot: Equatable, Sendable {
+    struct Cache: Equatable, Sendable {
         var name: KCMCacheName
         var uuid: KCMUUID
         var principal: KCMPrincipal

@@ -8,8 +8,8 @@ import CLibFuzzer
 // executables), which would leave libFuzzer's `main` unused and a `-parse-as-library` module without
 // any. So the module keeps its `main` and hands over to libFuzzer's driver, as libFuzzer's `main` does.
 
-/// libFuzzer's callback: plays one input against a fresh store (see ``FuzzSession``). Never returns
-/// non-zero; a broken invariant traps, which libFuzzer reports as a crash.
+/// libFuzzer's callback: plays one input through two `ConnectionSession`s sharing a fresh `DaemonState`
+/// (see ``FuzzSession``). Never returns non-zero; a broken invariant traps, which libFuzzer reports as a crash.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     FuzzSession.run(UnsafeBufferPointer(start: data, count: data == nil ? 0 : size))
