@@ -89,3 +89,86 @@ struct NonDumpableTests {
         #expect(core.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2) == ["0", "0"], "\(core)")
     }
 }
+
+/// A refused peer costs the owner nothing: its connections do not count against the owner's
+/// `--max-connections`, its half-sent bodies are never buffered, and its warnings are rate-limited.
+@Suite("refused peers under load")
+struct RefusedPeerLoadTests {
+    static let flood = """
+        import socket, struct, sys, time
+        path, ready, count, partial = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        held = []
+        for index in range(count):
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(path)
+            except OSError:
+                continue
+            held.append(s)
+            if index < partial:
+                # A 16 MiB frame, all but its last byte.
+                try:
+                    s.sendall(struct.pack('>I', 16 << 20) + b'\\0' * ((16 << 20) - 1))
+                except OSError:
+                    pass
+        open(ready, 'w').write(str(len(held)))
+        time.sleep(60)
+        """
+
+    @Test(
+        "200 connections and 8 nearly complete 16 MiB frames of another uid leave the owner served and the daemon small",
+        .enabled(if: getuid() == 0, "needs root to run a client as the user nobody; CI runs as root"))
+    func floodOfRefusedPeers() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        bed.stopDaemon()
+        try bed.startDaemon(extraArguments: ["--max-connections", "16"])
+        try bed.kinit("alice")
+        chmod(bed.directory.path, 0o755)
+        chmod(bed.directory.appendingPathComponent("run").path, 0o755)
+        chmod(bed.socketPath, 0o666)
+        let script = bed.directory.appendingPathComponent("flood.py")
+        try Self.flood.write(to: script, atomically: true, encoding: .utf8)
+        chmod(script.path, 0o644)
+        // Somewhere nobody may write its "connected" note.
+        let outbox = bed.directory.appendingPathComponent("outbox")
+        try FileManager.default.createDirectory(at: outbox, withIntermediateDirectories: true)
+        chmod(outbox.path, 0o777)
+        let readyFile = outbox.appendingPathComponent("ready").path
+        let flooder = try SpawnedProcess(
+            path: "/usr/bin/setpriv",
+            arguments: ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", "/usr/bin/python3",
+                        script.path, bed.socketPath, readyFile, "200", "8"],
+            environment: ["PATH": "/usr/bin:/bin", "HOME": "/"])
+        defer {
+            kill(flooder.processIdentifier, SIGKILL)
+            flooder.waitUntilExit()
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: readyFile) && Date() < deadline { usleep(50_000) }
+        #expect(FileManager.default.fileExists(atPath: readyFile), "the flood never finished connecting")
+
+        // The owner is still served, and more than --max-connections of its own at once would be
+        // refused only for its own connections: the stranger's never counted.
+        let klist = try bed.expectSuccess("klist")
+        #expect(klist.stdout.contains("alice@"), "\(klist)")
+        let status = try bed.run([ccachectlBinary, "status", "--json", "--no-start"], extra: ["CCACHED_SOCKET": bed.socketPath])
+        #expect(status.succeeded, "\(status)")
+        let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        let limits = object?["limits"] as? [String: Any]
+        let connections = limits?["connections"] as? [String: Any]
+        #expect(connections?["refused"] as? Int == 0, "\(status)")
+        #expect((connections?["used"] as? Int ?? 99) <= 2, "\(status)")
+
+        // Nothing of the 8 × 16 MiB was buffered: the daemon stays far below what buffering would cost.
+        let pid = object?["pid"] as? Int ?? 0
+        let proc = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let rss = proc.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+            .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? -1
+        #expect(rss > 0 && rss < 64 * 1024, "daemon RSS \(rss) KiB with 8 partial 16 MiB frames from a refused peer")
+
+        // One warning for the flood, not one per connection.
+        let warnings = bed.daemonLogText.components(separatedBy: "is neither the owner").count - 1
+        #expect(warnings >= 1 && warnings <= 3, "\(warnings) warnings about the refused peer")
+    }
+}
