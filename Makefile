@@ -41,13 +41,14 @@ FUZZ_OUT           = .build/fuzz
 FUZZ_BUILD         = $(SWIFT) build --package-path Fuzz --scratch-path "$(CURDIR)/$(FUZZ_OUT)" -c release \
                      --product ccached-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
 
-.PHONY: all build deps test test-package fuzz demo bench bench-full man pam pam-module release install install-files \
+.PHONY: all build deps check test test-package fuzz demo bench bench-full man pam pam-module release install install-files \
         uninstall deb format lint clean help
 
 all: build
 
 help:
 	@echo "make demo    run the real MIT tools through ccached against a throwaway KDC"
+	@echo "make check   build and run the unit tests (fast; no apt, no KDC, no fuzzing)"
 	@echo "make test    install test dependencies, build, run every test, then fuzz for $(FUZZ_TEST_SECONDS) s"
 	@echo "make fuzz    run the libFuzzer target for FUZZ_SECONDS (default $(FUZZ_SECONDS)); crashes go to $(FUZZ_OUT)/artifacts"
 	@echo "make bench   quick benchmark: ccached vs FILE, KEYRING, MEMORY and a raw socket (release build)"
@@ -67,6 +68,12 @@ deps:
 
 build:
 	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS)
+
+# The inner loop: build and the unit tests, no apt, no end-to-end tests against a KDC, no fuzzing.
+check:
+	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --build-tests
+	CCACHED_BIN="$(BIN_DIR)/ccached" $(SWIFT) test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build \
+	    --skip EndToEndTests --skip TicketRenewalTests
 
 test: deps pam
 	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --build-tests
