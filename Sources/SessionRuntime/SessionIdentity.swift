@@ -31,19 +31,39 @@ public struct SessionIdentity: Hashable, Sendable, CustomStringConvertible {
             guard isSafeComponent(explicit) else { throw .invalidSessionName(explicit) }
             return SessionIdentity(key: explicit, source: .environment)
         }
+        return lookUp(pid: 0)
+    }
+
+    /// The session of another process, by the same rules as ``current(environment:)`` minus the
+    /// environment (which another process's caller cannot trust): its logind session
+    /// (`sd_pid_get_session(pid)`), else its audit session (`/proc/PID/sessionid`) unless unset,
+    /// else `user`. A pid that is not positive (a peer in a pid namespace this process cannot
+    /// see) gets `user`.
+    ///
+    /// The answer is about whatever process has that pid *now*: a caller that got the pid from a
+    /// socket must confirm afterwards that the same process still holds it (ccached-door does so
+    /// through the peer's pidfd).
+    public static func of(pid: Int32) -> SessionIdentity {
+        guard pid > 0 else { return SessionIdentity(key: "user", source: .user) }
+        return lookUp(pid: pid)
+    }
+
+    /// The shared rule: pid 0 means this process.
+    private static func lookUp(pid: Int32) -> SessionIdentity {
         var session: UnsafeMutablePointer<CChar>?
-        if sd_pid_get_session(0, &session) >= 0, let session {
+        if sd_pid_get_session(pid, &session) >= 0, let session {
             defer { free(session) }
             let key = String(cString: session)
             if isSafeComponent(key) { return SessionIdentity(key: key, source: .logind) }
         }
-        if let audit = readAuditSession() { return SessionIdentity(key: "audit-\(audit)", source: .audit) }
+        if let audit = readAuditSession(pid: pid) { return SessionIdentity(key: "audit-\(audit)", source: .audit) }
         return SessionIdentity(key: "user", source: .user)
     }
 
-    /// The kernel audit session id, or nil when it is unset (4294967295) or unreadable.
-    static func readAuditSession() -> UInt32? {
-        guard let text = readSmallFile("/proc/self/sessionid"),
+    /// The kernel audit session id of `pid` (0: this process), or nil when it is unset
+    /// (4294967295) or unreadable.
+    static func readAuditSession(pid: Int32 = 0) -> UInt32? {
+        guard let text = readSmallFile(pid == 0 ? "/proc/self/sessionid" : "/proc/\(pid)/sessionid"),
             let value = UInt32(text.trimmingCharacters(in: " \n"))
         else { return nil }
         return value == UInt32.max ? nil : value
