@@ -89,7 +89,7 @@ public final class Daemon: Sendable {
         systemd.notify("READY=1\nSTATUS=listening, no caches")
         defer { systemd.notify("STOPPING=1") }
         // Logout ends the session's tickets: watch the login session when there is one.
-        let sessionMonitor = LoginSessionMonitor()
+        let sessionMonitor = LoginSessionMonitor(session: configuration.loginSession)
         if let sessionMonitor {
             logger.info("watching login session \(sessionMonitor.session); its end wipes every cache")
         }
@@ -101,6 +101,16 @@ public final class Daemon: Sendable {
         if let sessionMonitor {
             descriptors.append(pollfd(fd: sessionMonitor.fileDescriptor, events: Int16(POLLIN), revents: 0))
         }
+        // ccached-door hands connections over here (contract: always bound, root peers only).
+        var handoff: HandoffListener?
+        do {
+            if listener.path.hasPrefix("/") { handoff = try HandoffListener.bind(besides: listener.path, logger: logger) }
+        } catch {
+            logger.warning("no hand-off socket, so ccached-door cannot reach this daemon: \(error)")
+        }
+        defer { handoff?.close() }
+        let handoffIndex = descriptors.count
+        if let handoff { descriptors.append(pollfd(fd: handoff.fileDescriptor, events: Int16(POLLIN), revents: 0)) }
         let idleLimit = configuration.idleTimeout
         // Woken once a second for the idle timeout, the watchdog and STATUS=; otherwise poll sleeps.
         let purging = configuration.purgeGrace > 0
@@ -115,7 +125,7 @@ public final class Daemon: Sendable {
                 if errno == EINTR { continue }
                 throw .system(operation: "poll", errno: errno)
             }
-            if descriptors.count > 2, descriptors[2].revents != 0, let sessionMonitor,
+            if sessionMonitor != nil, descriptors[2].revents != 0, let sessionMonitor,
                 sessionMonitor.sessionHasEnded()
             {
                 logger.info("login session \(sessionMonitor.session) ended; wiping every cache and exiting")
@@ -155,6 +165,9 @@ public final class Daemon: Sendable {
                 logger.info("stopping", metadata: ["signal": "\(number)"])
                 break
             }
+            if let handoff, descriptors[handoffIndex].revents != 0 {
+                handoff.acceptOne { [self] fd in startConnection(fd) }
+            }
             if descriptors[0].revents != 0 {
                 do {
                     if let fd = try listener.accept() { startConnection(fd) }
@@ -191,14 +204,16 @@ public final class Daemon: Sendable {
         geteuid() == 0 ? .max : SecureArena.memlockLimit ?? .max
     }
 
-    private func startConnection(_ fd: Int32) {
+    /// Serves `fd` on its own thread; false when it was refused (and closed).
+    @discardableResult
+    private func startConnection(_ fd: Int32) -> Bool {
         let peer: PeerCredentials
         do {
             peer = try PeerCredentials.of(socket: fd)
         } catch {
             logger.warning("closing a connection whose peer cannot be identified: \(error)")
             close(fd)
-            return
+            return false
         }
         var connectionLogger = logger
         connectionLogger[metadataKey: "peer_pid"] = "\(peer.pid)"
@@ -216,7 +231,7 @@ public final class Daemon: Sendable {
                 "refusing a connection: \(open) are open, the limit (--max-connections) is \(configuration.maximumConnections)")
             refusedConnections.add(1, ordering: .relaxed)
             close(fd)
-            return
+            return false
         }
         openConnections.add(1, ordering: .relaxed)
         let result = ConnectionThread.start(stackSize: configuration.threadStackSize) { [self] in
@@ -227,7 +242,9 @@ public final class Daemon: Sendable {
             openConnections.subtract(1, ordering: .relaxed)
             logger.error("cannot start a thread for a connection: \(errorText(result)); closing it")
             close(fd)
+            return false
         }
+        return true
     }
 
     /// Reads frames and answers each one until the peer closes. Runs on the connection's thread.

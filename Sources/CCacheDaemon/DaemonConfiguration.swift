@@ -33,6 +33,9 @@ public struct DaemonConfiguration: Sendable {
     public static let defaultMaximumConnections = 4096
     /// 10 s: a local client writes a whole request in microseconds.
     public static let defaultRequestTimeout: UInt32 = 10
+    /// The logind session whose end wipes the daemon (`--login-session`, given by ccached-door,
+    /// whose daemons are not inside the session); nil: the daemon's own session, if any.
+    public var loginSession: String?
     /// A descriptor to report readiness on (`READY`, or `EXISTS` / `ERROR <why>`), then close.
     public var readyDescriptor: Int32?
 

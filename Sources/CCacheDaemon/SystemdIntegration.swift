@@ -54,13 +54,18 @@ final class LoginSessionMonitor {
     private var monitor: OpaquePointer?
     let fileDescriptor: Int32
 
-    /// A monitor for the daemon's own logind session, or nil when there is none (no logind, or the
-    /// daemon runs outside a session, e.g. as a systemd user service).
-    init?() {
-        var name: UnsafeMutablePointer<CChar>?
-        guard sd_pid_get_session(0, &name) >= 0, let name else { return nil }
-        session = String(cString: name)
-        free(name)
+    /// A monitor for `session` if given (a daemon ccached-door started outside the session), else
+    /// for the daemon's own logind session; nil when there is none (no logind, or the daemon runs
+    /// outside a session, e.g. as a systemd user service).
+    init?(session given: String? = nil) {
+        if let given {
+            session = given
+        } else {
+            var name: UnsafeMutablePointer<CChar>?
+            guard sd_pid_get_session(0, &name) >= 0, let name else { return nil }
+            session = String(cString: name)
+            free(name)
+        }
         guard sd_login_monitor_new("session", &monitor) >= 0, monitor != nil else { return nil }
         fileDescriptor = sd_login_monitor_get_fd(monitor)
         guard fileDescriptor >= 0 else {
