@@ -308,6 +308,13 @@ out=$(env -u KRB5CCNAME -u KRB5_CONFIG sudo -u bob klist 2>&1)
 grep -q "Default principal: bob@" <<<"$out" && pass "sudo -u bob klist finds bob's tickets" ||
     fail "sudo -u bob klist" "$out"
 
+# The same from a root shell inside alice's audit session (alice ran sudo -i): that session is
+# alice's, not bob's, so bob's klist is routed to bob's per-user daemon, where his tickets are.
+out=$(sh -c 'echo 20001 >/proc/self/loginuid && exec env -u KRB5CCNAME -u KRB5_CONFIG sudo -u bob klist' 2>&1)
+grep -q "Default principal: bob@" <<<"$out" && [ ! -e /run/ccached/20002/ccached/audit-* ] &&
+    pass "sudo -u bob klist inside alice's audit session reaches bob's per-user daemon (not a session of his)" ||
+    fail "sudo -u bob inside alice's session" "$out"$'\n'"$(ls /run/ccached/20002/ccached)"
+
 # --- 7. ksu (setuid root) reads the invoking user's tickets through the door
 out=$(as alice ksu bob -e /usr/bin/klist 2>&1 </dev/null)
 if grep -q "Authenticated alice@CCACHED.TEST" <<<"$out" && grep -q "Default principal: alice@CCACHED.TEST" <<<"$out"; then

@@ -11,7 +11,8 @@ import SessionRuntime
 /// and checks in this order:
 ///
 /// 1. the pidfd names the pid SO_PEERCRED gave (`/proc/self/fdinfo`, `Pid:`);
-/// 2. it reads the session of that pid (``SessionIdentity/of(pid:)``);
+/// 2. it reads the session of that pid (``SessionIdentity/of(pid:uid:)``: the session must be the
+///    peer uid's own, else the peer gets its per-user scope);
 /// 3. `pidfd_send_signal(pidfd, 0)` still succeeds and the pidfd still names that pid.
 ///
 /// A pid is only reused after its process is reaped, and a pidfd's signal fails with ESRCH from
@@ -66,7 +67,7 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
         let named = ccached_pidfd_pid(pidfd)
         if named == 0 { return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: userScope)) }
         guard named == pid else { return .gone }
-        let session = SessionIdentity.of(pid: pid)
+        let session = SessionIdentity.of(pid: pid, uid: uid)
         guard ccached_pidfd_send_signal(pidfd, 0) == 0, ccached_pidfd_pid(pidfd) == pid else { return .gone }
         return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: session))
     }

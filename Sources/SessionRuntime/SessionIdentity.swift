@@ -34,18 +34,34 @@ public struct SessionIdentity: Hashable, Sendable, CustomStringConvertible {
         return lookUp(pid: 0)
     }
 
-    /// The session of another process, by the same rules as ``current(environment:)`` minus the
-    /// environment (which another process's caller cannot trust): its logind session
-    /// (`sd_pid_get_session(pid)`), else its audit session (`/proc/PID/sessionid`) unless unset,
-    /// else `user`. A pid that is not positive (a peer in a pid namespace this process cannot
-    /// see) gets `user`.
+    /// The session of another process running as `uid`, by the same rules as
+    /// ``current(environment:)`` minus the environment (which the caller cannot trust): its logind
+    /// session (`sd_pid_get_session(pid)`), else its audit session (`/proc/PID/sessionid`) unless
+    /// unset, else `user`. One more rule, because another process may have changed users inside
+    /// someone else's login (`sudo -u`, `su` without a new session, a setuid program): a session
+    /// counts only when it is `uid`'s own — the logind session's user (`sd_session_get_uid`) or the
+    /// audit session's login uid (`/proc/PID/loginuid`) is `uid`; otherwise the process gets `uid`'s
+    /// per-user scope. A pid that is not positive (a peer in a pid namespace this process cannot
+    /// see) gets `user` too.
     ///
     /// The answer is about whatever process has that pid *now*: a caller that got the pid from a
     /// socket must confirm afterwards that the same process still holds it (ccached-door does so
     /// through the peer's pidfd).
-    public static func of(pid: Int32) -> SessionIdentity {
-        guard pid > 0 else { return SessionIdentity(key: "user", source: .user) }
-        return lookUp(pid: pid)
+    public static func of(pid: Int32, uid: UInt32) -> SessionIdentity {
+        let perUser = SessionIdentity(key: "user", source: .user)
+        guard pid > 0 else { return perUser }
+        let found = lookUp(pid: pid)
+        switch found.source {
+        case .logind:
+            var owner: uid_t = 0
+            guard sd_session_get_uid(found.key, &owner) >= 0, owner == uid else { return perUser }
+        case .audit:
+            guard let text = readSmallFile("/proc/\(pid)/loginuid"),
+                UInt32(text.trimmingCharacters(in: " \n")) == uid
+            else { return perUser }
+        case .environment, .user: break
+        }
+        return found
     }
 
     /// The shared rule: pid 0 means this process.
