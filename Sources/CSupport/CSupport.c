@@ -397,7 +397,8 @@ int ccached_ensure_private_directory(int parent_fd, const char *name, mode_t mod
     int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return -1;
     if (created) {
-        if (fchown(fd, uid, gid) != 0 || fchmod(fd, mode) != 0) {
+        /* Mode first, while root still owns it: after the chown only CAP_FOWNER could change it. */
+        if (fchmod(fd, mode) != 0 || fchown(fd, uid, gid) != 0) {
             int code = errno;
             close(fd);
             errno = code;
