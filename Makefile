@@ -9,6 +9,9 @@ MAN_OUT      = .build/plugins/GenerateManual/outputs
 USERUNITDIR ?= $(PREFIX)/lib/systemd/user
 ENVDDIR     ?= $(PREFIX)/lib/environment.d
 UNITS        = ccached.socket ccached.service ccached-krb5-conf.service
+# The front door's system units (root, the standard KCM socket).
+SYSTEMUNITDIR ?= $(PREFIX)/lib/systemd/system
+DOOR_UNITS   = ccached-door.socket ccached-door.service
 CONFIG      ?= debug
 SWIFT_FLAGS ?=
 BIN_DIR      = $(shell $(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --show-bin-path)
@@ -36,13 +39,15 @@ FUZZ_OUT           = .build/fuzz
 FUZZ_BUILD         = $(SWIFT) build --package-path Fuzz --scratch-path "$(CURDIR)/$(FUZZ_OUT)" -c release \
                      --product ccached-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
 
-.PHONY: all build deps test fuzz demo bench bench-full man pam install uninstall format lint clean help
+.PHONY: all build deps test test-door fuzz demo bench bench-full bench-door man pam install uninstall format lint clean help
 
 all: build
 
 help:
 	@echo "make demo    run the real MIT tools through ccached against a throwaway KDC"
 	@echo "make test    install test dependencies, build, run every test, then fuzz for $(FUZZ_TEST_SECONDS) s"
+	@echo "make test-door  the front door's end-to-end tests (root; a private mount namespace, nothing on the host changes)"
+	@echo "make bench-door connect-plus-first-reply through ccached-door against a direct connection (root)"
 	@echo "make fuzz    run the libFuzzer target for FUZZ_SECONDS (default $(FUZZ_SECONDS)); crashes go to $(FUZZ_OUT)/artifacts"
 	@echo "make bench   quick benchmark: ccached vs FILE, KEYRING, MEMORY and a raw socket (release build)"
 	@echo "make bench-full  the full benchmark profile (N up to 10,000)"
@@ -63,7 +68,16 @@ build:
 test: deps pam
 	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --build-tests
 	CCACHED_BIN="$(BIN_DIR)/ccached" $(SWIFT) test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build
+	scripts/test-door.sh --bin "$(BIN_DIR)"
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
+
+test-door: deps
+	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS)
+	scripts/test-door.sh --bin "$(BIN_DIR)"
+
+bench-door: deps
+	$(SWIFT) build -c release $(SWIFT_FLAGS)
+	scripts/bench-door.sh --bin "$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)"
 
 fuzz: deps
 	$(FUZZ_BUILD)
@@ -110,6 +124,13 @@ install: man $(PAM_OUT)/pam_ccached.so
 	$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath
 	install -D -m 0755 "$$($(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath --show-bin-path)/ccached" "$(DESTDIR)$(PREFIX)/bin/ccached"
 	install -D -m 0755 "$$($(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath --show-bin-path)/ccachectl" "$(DESTDIR)$(PREFIX)/bin/ccachectl"
+	install -D -m 0755 "$$($(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath --show-bin-path)/ccached-door" "$(DESTDIR)$(PREFIX)/bin/ccached-door"
+	install -D -m 0644 Docs/man/ccached-door.8 "$(DESTDIR)$(PREFIX)/share/man/man8/ccached-door.8"
+	install -D -m 0644 systemd/krb5.conf.d-kcm.conf "$(DESTDIR)$(DOCDIR)/krb5.conf.d-kcm.conf"
+	for unit in $(DOOR_UNITS); do \
+	    sed 's#/usr/local/bin/#$(PREFIX)/bin/#g' "systemd/$$unit" > "systemd/$$unit.tmp" && \
+	    install -D -m 0644 "systemd/$$unit.tmp" "$(DESTDIR)$(SYSTEMUNITDIR)/$$unit" && rm -f "systemd/$$unit.tmp"; \
+	done
 	install -D -m 0644 Docs/man/ccached.8 "$(DESTDIR)$(PREFIX)/share/man/man8/ccached.8"
 	install -D -m 0644 $(MAN_OUT)/ccachectl/ccachectl.1 "$(DESTDIR)$(PREFIX)/share/man/man1/ccachectl.1"
 	install -D -m 0644 $(PAM_OUT)/pam_ccached.so "$(DESTDIR)$(PAMDIR)/pam_ccached.so"
@@ -121,6 +142,8 @@ install: man $(PAM_OUT)/pam_ccached.so
 	install -D -m 0644 systemd/environment.d/60-ccached.conf "$(DESTDIR)$(ENVDDIR)/60-ccached.conf"
 
 uninstall:
+	rm -f "$(DESTDIR)$(PREFIX)/bin/ccached-door" "$(DESTDIR)$(PREFIX)/share/man/man8/ccached-door.8" \
+	      "$(DESTDIR)$(DOCDIR)/krb5.conf.d-kcm.conf" $(foreach unit,$(DOOR_UNITS),"$(DESTDIR)$(SYSTEMUNITDIR)/$(unit)")
 	rm -f "$(DESTDIR)$(PREFIX)/bin/ccached" "$(DESTDIR)$(PREFIX)/bin/ccachectl" \
 	      "$(DESTDIR)$(PREFIX)/share/man/man8/ccached.8" "$(DESTDIR)$(PREFIX)/share/man/man1/ccachectl.1"
 	rm -f "$(DESTDIR)$(PAMDIR)/pam_ccached.so" "$(DESTDIR)$(DOCDIR)/krb5.conf.d-ccached.example" \
