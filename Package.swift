@@ -102,6 +102,13 @@ let package = Package(
         .testTarget(
             name: "CCacheClientTests", dependencies: ["CCacheClient", "SessionRuntime", "KCM", "CSupport"],
             swiftSettings: strictSwift),
+        .testTarget(
+            name: "CCacheDoorTests",
+            dependencies: [
+                "CCacheDoor", "CCacheDaemon", "SessionRuntime", "CSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift),
         .testTarget(name: "EndToEndTests", dependencies: ["KCM", "CSupport"], swiftSettings: strictSwift),
     ]
 )
