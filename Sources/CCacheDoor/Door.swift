@@ -131,7 +131,9 @@ public final class Door: Sendable {
         log[metadataKey: "peer_uid"] = "\(peer.uid)"
         log[metadataKey: "session"] = "\(peer.session.key)"
         do throws(DoorError) {
-            guard let account = UserAccount.lookUp(uid: peer.uid) else { throw .unknownUser(uid: peer.uid) }
+            guard let account = UserAccount.lookUp(uid: peer.uid, includingGroups: false) else {
+                throw .unknownUser(uid: peer.uid)
+            }
             let location = try SessionDaemonLocation.prepare(
                 for: account, session: peer.session, runRoot: configuration.runRoot)
             if try deliver(fd, to: location, account: account, log: log, deadline: deadline) { return }
@@ -139,8 +141,9 @@ public final class Door: Sendable {
             let delivered = try gate.withKey(key, deadline: deadline) { () throws(DoorError) -> Bool in
                 // Another connection of this session may have started the daemon meanwhile.
                 if try deliver(fd, to: location, account: account, log: log, deadline: deadline) { return true }
+                guard let full = UserAccount.lookUp(uid: peer.uid) else { throw .unknownUser(uid: peer.uid) }
                 let readiness = try starter.start(
-                    account: account, session: peer.session, location: location,
+                    account: full, session: peer.session, location: location,
                     timeoutMilliseconds: remaining(deadline))
                 log.info("started the session daemon at \(location.socket) (\(readiness))")
                 // EXISTS: a daemon came up on its own; it may take a moment to bind its hand-off socket.

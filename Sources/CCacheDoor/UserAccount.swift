@@ -18,8 +18,9 @@ public struct UserAccount: Sendable {
         self.groups = groups
     }
 
-    /// Looks the uid up; nil when it has no passwd entry.
-    public static func lookUp(uid: UInt32) -> UserAccount? {
+    /// Looks the uid up; nil when it has no passwd entry. The group database is read only when
+    /// `includingGroups` (only a daemon start needs the groups; routing to a running daemon does not).
+    public static func lookUp(uid: UInt32, includingGroups: Bool = true) -> UserAccount? {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 16384)
@@ -28,6 +29,7 @@ public struct UserAccount: Sendable {
         let name = String(cString: rawName)
         let home = entry.pw_dir.map { String(cString: $0) } ?? "/"
         let gid = entry.pw_gid
+        guard includingGroups else { return UserAccount(uid: uid, gid: gid, name: name, home: home, groups: [gid]) }
         var count: Int32 = 64
         var groups = [gid_t](repeating: 0, count: Int(count))
         while getgrouplist(name, gid, &groups, &count) < 0 {
