@@ -39,7 +39,7 @@ FUZZ_OUT           = .build/fuzz
 FUZZ_BUILD         = $(SWIFT) build --package-path Fuzz --scratch-path "$(CURDIR)/$(FUZZ_OUT)" -c release \
                      --product ccached-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
 
-.PHONY: all build deps test test-door fuzz demo bench bench-full bench-door man pam install uninstall format lint clean help
+.PHONY: all build deps test test-door demo-door fuzz demo bench bench-full bench-door man pam install uninstall format lint clean help
 
 all: build
 
@@ -47,6 +47,7 @@ help:
 	@echo "make demo    run the real MIT tools through ccached against a throwaway KDC"
 	@echo "make test    install test dependencies, build, run every test, then fuzz for $(FUZZ_TEST_SECONDS) s"
 	@echo "make test-door  the front door's end-to-end tests (root; a private mount namespace, nothing on the host changes)"
+	@echo "make demo-door  stock ksu, sudo and Heimdal klist finding a session's tickets through ccached-door (root)"
 	@echo "make bench-door connect-plus-first-reply through ccached-door against a direct connection (root)"
 	@echo "make fuzz    run the libFuzzer target for FUZZ_SECONDS (default $(FUZZ_SECONDS)); crashes go to $(FUZZ_OUT)/artifacts"
 	@echo "make bench   quick benchmark: ccached vs FILE, KEYRING, MEMORY and a raw socket (release build)"
@@ -79,6 +80,13 @@ test-door: deps
 	    scripts/test-door.sh --bin "$(BIN_DIR)" --heimdal .build/heimdal/root; \
 	else \
 	    scripts/test-door.sh --bin "$(BIN_DIR)"; \
+	fi
+
+demo-door: deps build
+	if scripts/fetch-heimdal.sh .build/heimdal; then \
+	    scripts/test-door.sh --demo --bin "$(BIN_DIR)" --heimdal .build/heimdal/root; \
+	else \
+	    scripts/test-door.sh --demo --bin "$(BIN_DIR)"; \
 	fi
 
 bench-door: deps

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end tests of ccached-door (issue 11) with the stock MIT tools, a real KDC and real daemons.
 #
-#   scripts/test-door.sh [--bin DIR] [--heimdal ROOT]
+#   scripts/test-door.sh [--bin DIR] [--heimdal ROOT] [--demo]
+#
+# --demo builds the same world but, instead of the checks, shows a stock ksu, sudo and (with
+# --heimdal) a Heimdal klist finding the session's tickets through the door (make demo-door).
 #
 # DIR holds ccached and ccached-door (default .build/debug). ROOT is Debian 12's Heimdal 7.8 client
 # tools and libraries unpacked with dpkg -x (scripts/fetch-heimdal.sh; heimdal-clients conflicts
@@ -21,10 +24,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 bin=$repo/.build/debug
 heimdal=
+demo=
 while [ $# -gt 0 ]; do
     case $1 in
         --bin) bin=$(cd "$2" && pwd); shift 2 ;;
         --heimdal) heimdal=$(cd "$2" && pwd); shift 2 ;;
+        --demo) demo=1; shift ;;
         *) echo "usage: $0 [--bin DIR] [--heimdal ROOT]" >&2; exit 2 ;;
     esac
 done
@@ -43,7 +48,7 @@ done
 
 if [ -z "${CCACHED_DOOR_TEST_INSIDE:-}" ]; then
     exec unshare --mount --uts --propagation private env CCACHED_DOOR_TEST_INSIDE=1 "$0" --bin "$bin" \
-        ${heimdal:+--heimdal "$heimdal"}
+        ${heimdal:+--heimdal "$heimdal"} ${demo:+--demo}
 fi
 
 # ---- inside the private namespace from here on ----
@@ -221,6 +226,37 @@ PY
 chmod 0755 "$T/kcm.py"
 
 start_door || exit 1
+
+if [ -n "$demo" ]; then
+    # show USER COMMAND...: prints the command as USER would type it, then runs it like `as`.
+    show() {
+        local user=$1
+        shift
+        printf '\n\033[1m%s$ %s\033[0m\n' "$user" "$*"
+        as "$user" "$@" 2>&1
+    }
+    echo "A private world: /run, /etc/krb5.conf (only default_ccache_name = KCM: and default_cc_type = KCM"
+    echo "added to the realm's settings), users alice, bob, carol, and ccached-door on"
+    echo "/run/.heim_org.h5l.kcm-socket. Nobody has KRB5_CONFIG or KRB5CCNAME."
+    printf '\n\033[1malice$ kinit alice\033[0m   (password pw-alice)\n'
+    echo pw-alice | as alice kinit alice
+    show alice klist
+    printf '\n\033[1malice$ ksu bob -e /usr/bin/klist\033[0m   (setuid root; bob\047s ~/.k5login lets alice in)\n'
+    as alice ksu bob -e /usr/bin/klist </dev/null 2>&1
+    echo pw-bob | as bob kinit bob >/dev/null
+    printf '\n\033[1mroot# sudo -u bob klist\033[0m   (sudo\047s default environment policy)\n'
+    env -u KRB5CCNAME -u KRB5_CONFIG sudo -u bob klist 2>&1
+    if [ -n "$heimdal" ]; then
+        printf '\n\033[1malice$ klist\033[0m   (Heimdal 7.8: heimtools klist)\n'
+        setpriv --reuid=alice --regid=alice --init-groups env -i PATH=/usr/bin:/bin \
+            LD_LIBRARY_PATH="$heimdal/usr/lib/x86_64-linux-gnu" "$heimdal/usr/bin/heimtools" klist 2>&1
+    else
+        echo; echo "(Heimdal: not shown; make demo-door unpacks it with scripts/fetch-heimdal.sh)"
+    fi
+    printf '\n\033[1mThe daemons the door started\033[0m\n'
+    for pid in $(our_daemons); do ps -o user=,pid=,args= -p "$pid"; done
+    exit 0
+fi
 
 # --- 1. the door refuses to start over a live server
 out=$("$bin/ccached-door" --ccached "$bin/ccached" 2>&1)
