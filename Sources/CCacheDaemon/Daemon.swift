@@ -104,7 +104,9 @@ public final class Daemon: Sendable {
         // ccached-door hands connections over here (contract: always bound, root peers only).
         var handoff: HandoffListener?
         do {
-            if listener.path.hasPrefix("/") { handoff = try HandoffListener.bind(besides: listener.path, logger: logger) }
+            if listener.path.hasPrefix("/") {
+                handoff = try HandoffListener.bind(besides: listener.path, logger: logger)
+            }
         } catch {
             logger.warning("no hand-off socket, so ccached-door cannot reach this daemon: \(error)")
         }

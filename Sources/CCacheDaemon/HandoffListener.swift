@@ -44,7 +44,8 @@ public final class HandoffListener: Sendable {
         var uid: uid_t = 0
         var gid: gid_t = 0
         guard ccached_peer_credentials(connection, &pid, &uid, &gid) == 0, uid == 0 else {
-            logger.warning("refusing a hand-off connection from uid \(uid) pid \(pid): only root (ccached-door) may hand off")
+            logger.warning(
+                "refusing a hand-off connection from uid \(uid) pid \(pid): only root (ccached-door) may hand off")
             Glibc.close(connection)
             return
         }

@@ -166,7 +166,9 @@ public final class Door: Sendable {
 
     /// One hand-off attempt. True when the daemon took the connection (or refused it: then it is
     /// closed, which is its answer); false when no daemon is there.
-    private func deliver(_ fd: Int32, to location: SessionDaemonLocation, account: UserAccount, log: Logger, deadline: Int64)
+    private func deliver(
+        _ fd: Int32, to location: SessionDaemonLocation, account: UserAccount, log: Logger, deadline: Int64
+    )
         throws(DoorError) -> Bool
     {
         switch HandoffClient.handOff(

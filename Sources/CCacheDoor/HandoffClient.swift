@@ -46,7 +46,8 @@ public enum HandoffClient {
         }
         guard uid == expectedUID else { return .impostor(uid: uid) }
         guard ccached_send_descriptor(socket, handoffByte, client) == 0 else {
-            return errno == EPIPE || errno == ECONNRESET ? .noDaemon : .failed(.system(operation: "sendmsg", errno: errno))
+            return errno == EPIPE || errno == ECONNRESET
+                ? .noDaemon : .failed(.system(operation: "sendmsg", errno: errno))
         }
         var answer: UInt8 = 0
         let count = read(socket, &answer, 1)

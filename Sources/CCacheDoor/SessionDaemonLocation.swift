@@ -53,7 +53,9 @@ public struct SessionDaemonLocation: Sendable, Hashable {
         defer { close(top) }
         let mine = ccached_ensure_private_directory(top, "\(account.uid)", 0o700, account.uid, account.gid)
         let path = runRoot + "/ccached/\(account.uid)"
-        guard mine >= 0 else { throw .unsafeDirectory(path: path, problem: explain(errno, owner: account.uid, mode: "0700")) }
+        guard mine >= 0 else {
+            throw .unsafeDirectory(path: path, problem: explain(errno, owner: account.uid, mode: "0700"))
+        }
         close(mine)
         return path
     }

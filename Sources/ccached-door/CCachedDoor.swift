@@ -63,7 +63,9 @@ struct CCachedDoor {
         func number(_ name: String, _ range: ClosedRange<Int>) throws(UsageError) -> Int {
             let text = try value(name)
             guard let parsed = Int(text), range.contains(parsed) else {
-                throw UsageError(message: "\(name) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+                throw UsageError(
+                    message:
+                        "\(name) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
             }
             return parsed
         }
@@ -76,11 +78,14 @@ struct CCachedDoor {
             case "--routing-timeout":
                 options.configuration.routingTimeoutMilliseconds = Int32(try number(argument, 1...600) * 1000)
             case "--max-pending": options.configuration.maximumPending = try number(argument, 1...1_000_000)
-            case "--max-pending-per-user": options.configuration.maximumPendingPerUser = try number(argument, 1...1_000_000)
+            case "--max-pending-per-user":
+                options.configuration.maximumPendingPerUser = try number(argument, 1...1_000_000)
             case "--daemon-arg": options.configuration.daemonArguments.append(try value(argument))
             case "--log-level":
                 let text = try value(argument)
-                guard let level = Logger.Level(rawValue: text) else { throw UsageError(message: "unknown log level '\(text)'") }
+                guard let level = Logger.Level(rawValue: text) else {
+                    throw UsageError(message: "unknown log level '\(text)'")
+                }
                 options.logLevel = level
             case "--log-target":
                 let text = try value(argument)
@@ -109,7 +114,8 @@ struct CCachedDoor {
         let count = sd_listen_fds(1)
         guard count > 0 else { return nil }
         guard count == 1 else {
-            throw .activation("systemd passed \(count) sockets; ccached-door listens on exactly one (one ListenStream=)")
+            throw .activation(
+                "systemd passed \(count) sockets; ccached-door listens on exactly one (one ListenStream=)")
         }
         let fd = SD_LISTEN_FDS_START
         guard sd_is_socket_unix(fd, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0 else {
@@ -134,7 +140,9 @@ struct CCachedDoor {
             fail("must run as root: it starts each user's daemon as that user (see ccached-door(8))", status: 77)
         }
         guard access(options.configuration.daemonPath, X_OK) == 0 else {
-            fail("cannot run \(options.configuration.daemonPath): \(String(cString: strerror(errno))); give --ccached PATH", status: 66)
+            fail(
+                "cannot run \(options.configuration.daemonPath): \(String(cString: strerror(errno))); give --ccached PATH",
+                status: 66)
         }
         let level = options.logLevel
         let journal =

@@ -14,7 +14,10 @@ struct DoorPeerTests {
     func livePeer() throws {
         var ends: [Int32] = [-1, -1]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
-        defer { close(ends[0]); close(ends[1]) }
+        defer {
+            close(ends[0])
+            close(ends[1])
+        }
         guard case .identified(let peer) = DoorPeer.identify(socket: ends[0]) else {
             Issue.record("this very process was not identified as the peer")
             return

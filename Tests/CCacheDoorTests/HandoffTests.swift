@@ -24,10 +24,13 @@ struct HandoffTests {
         let received = Mutex<[Int32]>([])
         let accept: Bool
         init(accept: Bool) throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("door-handoff-\(UUID().uuidString.prefix(8))")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "door-handoff-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(
+                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             self.accept = accept
-            listener = try HandoffListener.bind(besides: directory.appendingPathComponent("kcm").path, logger: Logger(label: "test"))
+            listener = try HandoffListener.bind(
+                besides: directory.appendingPathComponent("kcm").path, logger: Logger(label: "test"))
         }
         /// Serves one hand-off connection (poll, then acceptOne on this thread).
         func serveOne() {
@@ -46,13 +49,18 @@ struct HandoffTests {
         }
     }
 
-    @Test("a connected socket is accepted and arrives as a socket whose peer is the original client", .enabled(if: isRoot))
+    @Test(
+        "a connected socket is accepted and arrives as a socket whose peer is the original client", .enabled(if: isRoot)
+    )
     func accepted() throws {
         let server = try Server(accept: true)
         defer { server.stop() }
         var ends: [Int32] = [-1, -1]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
-        defer { close(ends[0]); close(ends[1]) }
+        defer {
+            close(ends[0])
+            close(ends[1])
+        }
         Thread.detachNewThread { server.serveOne() }
         let outcome = HandoffClient.handOff(
             client: ends[0], handoffPath: server.listener.path, expectedUID: 0, timeoutMilliseconds: 10_000)
@@ -73,10 +81,14 @@ struct HandoffTests {
         defer { server.stop() }
         var ends: [Int32] = [-1, -1]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
-        defer { close(ends[0]); close(ends[1]) }
+        defer {
+            close(ends[0])
+            close(ends[1])
+        }
         Thread.detachNewThread { server.serveOne() }
         #expect(
-            HandoffClient.handOff(client: ends[0], handoffPath: server.listener.path, expectedUID: 0, timeoutMilliseconds: 10_000)
+            HandoffClient.handOff(
+                client: ends[0], handoffPath: server.listener.path, expectedUID: 0, timeoutMilliseconds: 10_000)
                 == .refused)
     }
 
@@ -86,7 +98,10 @@ struct HandoffTests {
         defer { server.stop() }
         var ends: [Int32] = [-1, -1]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
-        defer { close(ends[0]); close(ends[1]) }
+        defer {
+            close(ends[0])
+            close(ends[1])
+        }
         Thread.detachNewThread { server.serveOne() }
         let outcome = HandoffClient.handOff(
             client: ends[0], handoffPath: server.listener.path, expectedUID: 4242, timeoutMilliseconds: 10_000)
@@ -98,9 +113,14 @@ struct HandoffTests {
     func missing() throws {
         var ends: [Int32] = [-1, -1]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
-        defer { close(ends[0]); close(ends[1]) }
+        defer {
+            close(ends[0])
+            close(ends[1])
+        }
         #expect(
-            HandoffClient.handOff(client: ends[0], handoffPath: "/nonexistent-\(getpid())/x.handoff", expectedUID: 0, timeoutMilliseconds: 1000)
+            HandoffClient.handOff(
+                client: ends[0], handoffPath: "/nonexistent-\(getpid())/x.handoff", expectedUID: 0,
+                timeoutMilliseconds: 1000)
                 == .noDaemon)
     }
 }

@@ -15,13 +15,16 @@ struct SessionDaemonTests {
     }()
 
     func scratch() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("door-run-\(UUID().uuidString.prefix(8))")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "door-run-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         chmod(url.path, 0o755)
         return url
     }
 
-    @Test("without /run/user/N the door makes /run/ccached (root 0755) and /run/ccached/N (N, 0700)", .enabled(if: isRoot))
+    @Test(
+        "without /run/user/N the door makes /run/ccached (root 0755) and /run/ccached/N (N, 0700)", .enabled(if: isRoot)
+    )
     func fallbackBase() throws {
         let run = try scratch()
         defer { try? FileManager.default.removeItem(at: run) }
@@ -34,9 +37,14 @@ struct SessionDaemonTests {
         #expect(!location.isUserRuntimeDirectory)
         var info = stat()
         #expect(lstat(run.path + "/ccached", &info) == 0 && info.st_uid == 0 && info.st_mode & 0o7777 == 0o755)
-        #expect(lstat(location.base, &info) == 0 && info.st_uid == 4242 && info.st_gid == 4343 && info.st_mode & 0o7777 == 0o700)
+        #expect(
+            lstat(location.base, &info) == 0 && info.st_uid == 4242 && info.st_gid == 4343
+                && info.st_mode & 0o7777 == 0o700)
         // A second time finds and accepts what the first made.
-        #expect(try SessionDaemonLocation.prepare(for: account, session: SessionIdentity(key: "user", source: .user), runRoot: run.path).base == location.base)
+        #expect(
+            try SessionDaemonLocation.prepare(
+                for: account, session: SessionIdentity(key: "user", source: .user), runRoot: run.path
+            ).base == location.base)
     }
 
     @Test("a link or a wrongly owned /run/ccached/N is refused, never followed", .enabled(if: isRoot))
@@ -48,12 +56,14 @@ struct SessionDaemonTests {
         chmod(run.path + "/ccached", 0o755)
         #expect(symlink("/etc", run.path + "/ccached/4242") == 0)
         #expect(throws: DoorError.self) {
-            try SessionDaemonLocation.prepare(for: account, session: SessionIdentity(key: "user", source: .user), runRoot: run.path)
+            try SessionDaemonLocation.prepare(
+                for: account, session: SessionIdentity(key: "user", source: .user), runRoot: run.path)
         }
         unlink(run.path + "/ccached/4242")
         mkdir(run.path + "/ccached/4242", 0o700)  // owned by root, not by 4242
         #expect(throws: DoorError.self) {
-            try SessionDaemonLocation.prepare(for: account, session: SessionIdentity(key: "user", source: .user), runRoot: run.path)
+            try SessionDaemonLocation.prepare(
+                for: account, session: SessionIdentity(key: "user", source: .user), runRoot: run.path)
         }
     }
 
@@ -71,11 +81,16 @@ struct SessionDaemonTests {
         let starter = SessionDaemonStarter(daemonPath: "/usr/bin/ccached", logToJournal: false)
         #expect(
             starter.environment(account: account, location: location)
-                == ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/me", "USER=me", "LOGNAME=me", "XDG_RUNTIME_DIR=\(location.base)"])
+                == [
+                    "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/me", "USER=me", "LOGNAME=me",
+                    "XDG_RUNTIME_DIR=\(location.base)",
+                ])
         #expect(
             starter.arguments(location: location, session: SessionIdentity(key: "5", source: .logind))
                 == ["/usr/bin/ccached", "--socket", location.socket, "--ready-fd", "3", "--login-session", "5"])
         // Only a logind session is watched by id; an audit session has no end the daemon could see.
-        #expect(!starter.arguments(location: location, session: SessionIdentity(key: "audit-3", source: .audit)).contains("--login-session"))
+        #expect(
+            !starter.arguments(location: location, session: SessionIdentity(key: "audit-3", source: .audit)).contains(
+                "--login-session"))
     }
 }

@@ -42,7 +42,9 @@ struct StartGateTests {
         holding.wait()
         let blocked = try gate.withKey(key, deadline: 0) { () throws(DoorError) -> Bool in true }
         #expect(blocked == nil)
-        let other = try gate.withKey(StartGate.Key(uid: 1001, session: "user"), deadline: 0) { () throws(DoorError) -> Bool in true }
+        let other = try gate.withKey(StartGate.Key(uid: 1001, session: "user"), deadline: 0) {
+            () throws(DoorError) -> Bool in true
+        }
         #expect(other == true)
         release.signal()
         done.wait()
