@@ -531,7 +531,24 @@ grep -q "Default principal: alice@" <<<"$out" && grep -q "routing /run/.heim_org
     pass "after kill -9, the next connection activates a new door (systemd-socket-activate) and works" ||
     fail "socket-activated door after kill -9" "$out"$'\n'"$(tail -5 "$T/door.log")"
 
-# --- 14. kdestroy through the door
+# --- 14. a daemon that exits while the door keeps a hand-off connection to it: the next client
+# gets a new daemon (the kept connection is found dead, never used twice)
+old_daemon=
+for pid in $(our_daemons); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--socket /run/ccached/20002/ccached/user/" && old_daemon=$pid
+done
+as bob klist >/dev/null 2>&1   # leaves a kept hand-off connection to bob's daemon in the door
+kill "$old_daemon" 2>/dev/null
+for _ in $(seq 1 100); do kill -0 "$old_daemon" 2>/dev/null || break; sleep 0.05; done
+out=$(as bob klist 2>&1)
+if [ -n "$old_daemon" ] && ! kill -0 "$old_daemon" 2>/dev/null && grep -qE "not found|No credentials" <<<"$out" &&
+    [ "$(daemons_of 20002)" -eq 1 ]; then
+    pass "after bob's daemon exits, his next klist reaches a new daemon (empty: the old one's tickets were wiped)"
+else
+    fail "a new daemon after the old one exited" "old $old_daemon, now $(daemons_of 20002) daemon(s): $out"
+fi
+
+# --- 15. kdestroy through the door
 check "kdestroy through the door" as alice kdestroy
 out=$(as alice klist 2>&1)
 grep -qE "Credentials cache 'KCM:20001' not found|No credentials cache found" <<<"$out" && ! grep -q "alice@" <<<"$out" &&

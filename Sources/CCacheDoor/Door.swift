@@ -16,6 +16,7 @@ public final class Door: Sendable {
     private let logger: Logger
     private let gate = StartGate()
     private let starter: SessionDaemonStarter
+    private let handoffs = HandoffPool()
     private let pending = Mutex<(total: Int, perUser: [UInt32: Int])>((0, [:]))
     /// Counters for the log and tests: routed, closed before routing, failed.
     private let handedOff = Atomic<Int>(0)
@@ -171,7 +172,7 @@ public final class Door: Sendable {
     )
         throws(DoorError) -> Bool
     {
-        switch HandoffClient.handOff(
+        switch handoffs.handOff(
             client: fd, handoffPath: location.handoffSocket, expectedUID: account.uid,
             timeoutMilliseconds: remaining(deadline))
         {

@@ -109,6 +109,40 @@ struct HandoffTests {
         #expect(server.received.withLock { $0.isEmpty })
     }
 
+    @Test("the door's pool hands two clients over one kept connection", .enabled(if: isRoot))
+    func pooled() throws {
+        let server = try Server(accept: true)
+        defer { server.stop() }
+        let pool = HandoffPool()
+        // Only one hand-off connection is ever accepted: a second connection would get no answer.
+        Thread.detachNewThread { server.serveOne() }
+        for _ in 0..<2 {
+            var ends: [Int32] = [-1, -1]
+            #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+            defer {
+                close(ends[0])
+                close(ends[1])
+            }
+            #expect(
+                pool.handOff(
+                    client: ends[0], handoffPath: server.listener.path, expectedUID: 0, timeoutMilliseconds: 5000)
+                    == .accepted)
+        }
+        #expect(server.received.withLock { $0.count } == 2)
+        #expect(pool.count == 1)
+        // Kept per (uid, path): a client for another uid is never sent on it.
+        var ends: [Int32] = [-1, -1]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+        defer {
+            close(ends[0])
+            close(ends[1])
+        }
+        #expect(
+            pool.handOff(
+                client: ends[0], handoffPath: server.listener.path, expectedUID: 4242, timeoutMilliseconds: 5000)
+                == .impostor(uid: 0))
+    }
+
     @Test("no socket at the path: no daemon")
     func missing() throws {
         var ends: [Int32] = [-1, -1]
