@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "ccached", targets: ["ccached"]),
         .executable(name: "ccachectl", targets: ["ccachectl"]),
         .executable(name: "ccached-bench", targets: ["ccached-bench"]),
+        .executable(name: "ccached-door", targets: ["ccached-door"]),
         .library(name: "KCM", targets: ["KCM"]),
         .library(name: "CredentialStore", targets: ["CredentialStore"]),
         .library(name: "CCacheDaemon", targets: ["CCacheDaemon"]),
@@ -48,6 +49,21 @@ let package = Package(
             dependencies: [
                 "CCacheDaemon", "CredentialStore",
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        // The front door's routing: peer identity without pid races, session daemon start with a
+        // privilege drop, SCM_RIGHTS hand-off. Root code that parses nothing a client sends.
+        .target(
+            name: "CCacheDoor",
+            dependencies: ["SessionRuntime", "CSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
+        // `ccached-door`: the root listener on /run/.heim_org.h5l.kcm-socket (argument parsing, wiring).
+        .executableTarget(
+            name: "ccached-door",
+            dependencies: [
+                "CCacheDoor", "CCacheDaemon", "CSystemd", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
@@ -97,6 +113,13 @@ let package = Package(
             swiftSettings: strictSwift),
         .testTarget(
             name: "TicketRenewalTests", dependencies: ["TicketRenewal", "CredentialStore", "KCM", "SecureMemory", "CKrb5", "CSupport"],
+            swiftSettings: strictSwift),
+        .testTarget(
+            name: "CCacheDoorTests",
+            dependencies: [
+                "CCacheDoor", "CCacheDaemon", "SessionRuntime", "CSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift),
         .testTarget(name: "EndToEndTests", dependencies: ["KCM", "CSupport"], swiftSettings: strictSwift),
     ]

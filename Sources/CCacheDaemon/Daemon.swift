@@ -29,7 +29,7 @@ public final class Daemon: Sendable {
 
     /// What the main loop waits on.
     private enum WakeSource: Hashable {
-        case listener, signals, loginSession
+        case listener, handoff, signals, loginSession
     }
 
     /// Listens and serves until SIGTERM, SIGINT or SIGHUP, the end of the login session, or until
@@ -74,8 +74,12 @@ public final class Daemon: Sendable {
         systemd.notify("READY=1\nSTATUS=listening, no caches")
         defer { systemd.notify("STOPPING=1") }
 
+        // ccached-door hands connections over here: a second source of connections, admitted alike.
+        let handoff = openHandoff(besides: listener)
+        defer { handoff?.close() }
         var wake = PollSet<WakeSource>()
         wake.add(.listener, fileDescriptor: listener.fileDescriptor)
+        if let handoff { wake.add(.handoff, fileDescriptor: handoff.fileDescriptor) }
         wake.add(.signals, fileDescriptor: signals)
         // Logout ends the session's tickets: watch the login session when there is one.
         let sessionMonitor = watchedLoginSession()
@@ -122,6 +126,7 @@ public final class Daemon: Sendable {
                 return
             }
             if ready.contains(.listener) { acceptOne(from: listener) }
+            if ready.contains(.handoff), let handoff { handoff.acceptOne { [admission] fd in admission.admit(fd) } }
         }
     }
 
@@ -131,6 +136,18 @@ public final class Daemon: Sendable {
             return UnixSocketListener.adopt(fileDescriptor: activated, path: configuration.socketPath)
         }
         return try UnixSocketListener.bind(path: configuration.socketPath)
+    }
+
+    /// The hand-off socket beside the daemon's (always, for a socket with an absolute path), or nil
+    /// with a warning when it cannot be bound: the daemon still serves its own socket.
+    private func openHandoff(besides listener: UnixSocketListener) -> HandoffListener? {
+        guard listener.path.hasPrefix("/") else { return nil }
+        do {
+            return try HandoffListener.bind(besides: listener.path, logger: logger)
+        } catch {
+            logger.warning("no hand-off socket, so ccached-door cannot reach this daemon: \(error)")
+            return nil
+        }
     }
 
     /// The configured login session (a daemon the front door starts is not inside it), else the

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <stdlib.h>
 
 int ccached_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid) {
     struct ucred cred;
@@ -160,4 +161,261 @@ long ccached_raise_descriptor_limit(void) {
 
 int ccached_spawn_actions_close_from(posix_spawn_file_actions_t *actions, int fd) {
     return posix_spawn_file_actions_addclosefrom_np(actions, fd);
+}
+
+/* ---- The front door and the hand-off socket ---- */
+
+#include <grp.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+int ccached_peer_pidfd(int fd) {
+    int pidfd = -1;
+    socklen_t length = sizeof(pidfd);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &length) != 0) return -1;
+    if (length != sizeof(pidfd) || pidfd < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* The kernel already sets O_CLOEXEC on it; make sure. */
+    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    return pidfd;
+}
+
+int ccached_pidfd_send_signal(int pidfd, int signal) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0);
+}
+
+int ccached_pidfd_pid(int pidfd) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char text[1024];
+    ssize_t count = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (count <= 0) return -1;
+    text[count] = 0;
+    const char *line = text;
+    while (line && *line) {
+        if (strncmp(line, "Pid:", 4) == 0) {
+            long value = strtol(line + 4, NULL, 10);
+            return value < 0 ? -1 : (int)value;
+        }
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    errno = ENOENT;
+    return -1;
+}
+
+int ccached_send_descriptor(int socket, unsigned char byte, int fd) {
+    struct iovec vector = {.iov_base = &byte, .iov_len = 1};
+    union {
+        char buffer[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof(control));
+    struct msghdr message = {0};
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = control.buffer;
+    message.msg_controllen = sizeof(control.buffer);
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(header), &fd, sizeof(int));
+    ssize_t sent;
+    do {
+        sent = sendmsg(socket, &message, MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0) return -1;
+    if (sent != 1) {
+        errno = EIO;
+        return -1;
+    }
+    return 0;
+}
+
+int ccached_receive_descriptor(int socket, unsigned char *byte, int *fd) {
+    *fd = -1;
+    /* Room for a few descriptors, so that a message carrying too many is seen whole and every
+       one of them closed rather than left truncated. */
+    union {
+        char buffer[CMSG_SPACE(sizeof(int) * 8)];
+        struct cmsghdr align;
+    } control;
+    struct iovec vector = {.iov_base = byte, .iov_len = 1};
+    struct msghdr message = {0};
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = control.buffer;
+    message.msg_controllen = sizeof(control.buffer);
+    ssize_t count;
+    do {
+        count = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
+    } while (count < 0 && errno == EINTR);
+    if (count < 0) return -1;
+    int received = -1, extra = 0;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        size_t n = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int one;
+            memcpy(&one, CMSG_DATA(header) + i * sizeof(int), sizeof(int));
+            if (received < 0 && !extra) {
+                received = one;
+            } else {
+                close(one);
+                extra = 1;
+            }
+        }
+    }
+    if (extra || (message.msg_flags & MSG_CTRUNC)) {
+        if (received >= 0) close(received);
+        received = -1;
+    }
+    if (count == 0 && received < 0) return 0;
+    *fd = received;
+    return 1;
+}
+
+int ccached_is_connected_unix_stream(int fd) {
+    int value = 0;
+    socklen_t length = sizeof(value);
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &length) != 0) return errno == ENOTSOCK ? 0 : -1;
+    if (value != AF_UNIX) return 0;
+    length = sizeof(value);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &length) != 0 || value != SOCK_STREAM) return 0;
+    length = sizeof(value);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &length) != 0 || value != 0) return 0;
+    struct sockaddr_un peer;
+    length = sizeof(peer);
+    if (getpeername(fd, (struct sockaddr *)&peer, &length) != 0) return 0;
+    return 1;
+}
+
+int ccached_pipe_cloexec(int ends[2]) { return pipe2(ends, O_CLOEXEC); }
+
+int ccached_socket_timeouts(int fd, int milliseconds) {
+    struct timeval limit = {.tv_sec = milliseconds / 1000, .tv_usec = (milliseconds % 1000) * 1000};
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit)) != 0) return -1;
+    return setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+}
+
+/* Writes "ERROR <what>: <strerror>" to the ready descriptor and exits; async-signal-safe. */
+static void child_fail(int ready, const char *what, int code) {
+    const char *prefix = "ERROR ";
+    /* strerror may translate (and allocate); the errno name is a constant string. */
+    const char *reason = strerrorname_np(code);
+    if (!reason) reason = "unknown error";
+    (void)!write(ready, prefix, strlen(prefix));
+    (void)!write(ready, what, strlen(what));
+    (void)!write(ready, ": ", 2);
+    (void)!write(ready, reason, strlen(reason));
+    (void)!write(ready, "\n", 1);
+    _exit(127);
+}
+
+int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp[], uid_t uid, gid_t gid,
+                          const gid_t *groups, int group_count, const char *const directories[],
+                          const char *home, int ready_fd) {
+    if (ready_fd < 0 || group_count < 0 || group_count > 65536) return EINVAL;
+    pid_t first = fork();
+    if (first < 0) return errno;
+    if (first == 0) {
+        /* Only async-signal-safe calls from here to exec: the parent has other threads. */
+        int ready = ready_fd;
+        if (ready != 3) {
+            if (dup2(ready, 3) < 0) _exit(127);
+            ready = 3;
+        }
+        if (setsid() < 0) child_fail(ready, "setsid", errno);
+        pid_t second = fork();
+        if (second != 0) _exit(second < 0 ? 127 : 0);
+        sigset_t none;
+        sigemptyset(&none);
+        for (int number = 1; number < NSIG; number++) {
+            if (number != SIGKILL && number != SIGSTOP) signal(number, SIG_DFL);
+        }
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (syscall(SYS_setgroups, (size_t)group_count, groups) != 0) child_fail(ready, "setgroups", errno);
+        if (syscall(SYS_setresgid, gid, gid, gid) != 0) child_fail(ready, "setresgid", errno);
+        if (syscall(SYS_setresuid, uid, uid, uid) != 0) child_fail(ready, "setresuid", errno);
+        uid_t ru, eu, su;
+        gid_t rg, eg, sg;
+        if (syscall(SYS_getresuid, &ru, &eu, &su) != 0 || ru != uid || eu != uid || su != uid)
+            child_fail(ready, "the uid did not change", EPERM);
+        if (syscall(SYS_getresgid, &rg, &eg, &sg) != 0 || rg != gid || eg != gid || sg != gid)
+            child_fail(ready, "the gid did not change", EPERM);
+        gid_t now[64];
+        long have = syscall(SYS_getgroups, 64, now);
+        if (group_count <= 64 && (have != group_count || (have > 0 && memcmp(now, groups, sizeof(gid_t) * have) != 0)))
+            child_fail(ready, "the supplementary groups did not change", EPERM);
+        if (uid != 0 && (syscall(SYS_setresuid, 0, 0, 0) == 0 || syscall(SYS_setresgid, 0, 0, 0) == 0))
+            child_fail(ready, "root could be regained after the drop", EPERM);
+        for (int i = 0; directories && directories[i]; i++) {
+            if (mkdir(directories[i], 0700) != 0 && errno != EEXIST) child_fail(ready, directories[i], errno);
+        }
+        if (!home || chdir(home) != 0) {
+            if (chdir("/") != 0) child_fail(ready, "chdir /", errno);
+        }
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0) child_fail(ready, "/dev/null", errno);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        syscall(SYS_close_range, 4, ~0U, 0);
+        fcntl(3, F_SETFD, 0);
+        execve(path, argv, envp);
+        child_fail(ready, path, errno);
+    }
+    int status = 0;
+    while (waitpid(first, &status, 0) < 0) {
+        if (errno != EINTR) return errno;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return ECHILD;
+    return 0;
+}
+
+int ccached_ensure_private_directory(int parent_fd, const char *name, mode_t mode, uid_t uid, gid_t gid) {
+    int created = 0;
+    if (mkdirat(parent_fd, name, 0700) == 0) {
+        created = 1;
+    } else if (errno != EEXIST) {
+        return -1;
+    }
+    int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+    if (created) {
+        /* Mode first, while root still owns it: after the chown only CAP_FOWNER could change it. */
+        if (fchmod(fd, mode) != 0 || fchown(fd, uid, gid) != 0) {
+            int code = errno;
+            close(fd);
+            errno = code;
+            return -1;
+        }
+    }
+    struct stat info;
+    if (fstat(fd, &info) != 0) {
+        int code = errno;
+        close(fd);
+        errno = code;
+        return -1;
+    }
+    if (!S_ISDIR(info.st_mode) || info.st_uid != uid || (info.st_mode & 07777) != mode) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
 }

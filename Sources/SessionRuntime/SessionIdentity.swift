@@ -31,8 +31,43 @@ public struct SessionIdentity: Hashable, Sendable, CustomStringConvertible {
             guard isSafeComponent(explicit) else { throw .invalidSessionName(explicit) }
             return SessionIdentity(key: explicit, source: .environment)
         }
-        if let key = loginSession(ofProcess: 0) { return SessionIdentity(key: key, source: .logind) }
-        if let audit = readAuditSession() { return SessionIdentity(key: "audit-\(audit)", source: .audit) }
+        return lookUp(pid: 0)
+    }
+
+    /// The session of another process running as `uid`, by the same rules as
+    /// ``current(environment:)`` minus the environment (which the caller cannot trust): its logind
+    /// session (`sd_pid_get_session(pid)`), else its audit session (`/proc/PID/sessionid`) unless
+    /// unset, else `user`. One more rule, because another process may have changed users inside
+    /// someone else's login (`sudo -u`, `su` without a new session, a setuid program): a session
+    /// counts only when it is `uid`'s own — the logind session's user (`sd_session_get_uid`) or the
+    /// audit session's login uid (`/proc/PID/loginuid`) is `uid`; otherwise the process gets `uid`'s
+    /// per-user scope. A pid that is not positive (a peer in a pid namespace this process cannot
+    /// see) gets `user` too.
+    ///
+    /// The answer is about whatever process has that pid *now*: a caller that got the pid from a
+    /// socket must confirm afterwards that the same process still holds it (ccached-door does so
+    /// through the peer's pidfd).
+    public static func of(pid: Int32, uid: UInt32) -> SessionIdentity {
+        let perUser = SessionIdentity(key: "user", source: .user)
+        guard pid > 0 else { return perUser }
+        let found = lookUp(pid: pid)
+        switch found.source {
+        case .logind:
+            var owner: uid_t = 0
+            guard sd_session_get_uid(found.key, &owner) >= 0, owner == uid else { return perUser }
+        case .audit:
+            guard let text = readSmallFile("/proc/\(pid)/loginuid"),
+                UInt32(text.trimmingCharacters(in: " \n")) == uid
+            else { return perUser }
+        case .environment, .user: break
+        }
+        return found
+    }
+
+    /// The shared rule: pid 0 means this process.
+    private static func lookUp(pid: Int32) -> SessionIdentity {
+        if let key = loginSession(ofProcess: pid) { return SessionIdentity(key: key, source: .logind) }
+        if let audit = readAuditSession(pid: pid) { return SessionIdentity(key: "audit-\(audit)", source: .audit) }
         return SessionIdentity(key: "user", source: .user)
     }
 
@@ -46,9 +81,10 @@ public struct SessionIdentity: Hashable, Sendable, CustomStringConvertible {
         return isSafeComponent(key) ? key : nil
     }
 
-    /// The kernel audit session id, or nil when it is unset (4294967295) or unreadable.
-    static func readAuditSession() -> UInt32? {
-        guard let text = readSmallFile("/proc/self/sessionid"),
+    /// The kernel audit session id of `pid` (0: this process), or nil when it is unset
+    /// (4294967295) or unreadable.
+    static func readAuditSession(pid: Int32 = 0) -> UInt32? {
+        guard let text = readSmallFile(pid == 0 ? "/proc/self/sessionid" : "/proc/\(pid)/sessionid"),
             let value = UInt32(text.trimmingCharacters(in: " \n"))
         else { return nil }
         return value == UInt32.max ? nil : value

@@ -43,6 +43,9 @@ struct CCached {
           --request-timeout <s>    Seconds a request may take to arrive completely (default \(defaults.requestTimeout); 0: no limit).
           --ready-fd <fd>          Write READY (or EXISTS, or ERROR and the reason) to this descriptor
                                    once listening, then close it.
+          --login-session <id>     Wipe and exit when this logind session ends (ccached-door passes it
+                                   for daemons it starts outside the session); default: the
+                                   daemon's own session, if any.
           --deny-root              Refuse root too; serve only the daemon's own uid.
           -h, --help               Show this help.
 
@@ -113,6 +116,12 @@ struct CCached {
                 let fd: Int32 = try number(argument, 0...Int32.max)
                 guard fcntl(fd, F_GETFD) >= 0 else { throw UsageError(message: "--ready-fd \(fd) is not an open file descriptor") }
                 options.configuration.readyDescriptor = fd
+            case "--login-session":
+                let session = try value(argument)
+                guard !session.isEmpty, session.utf8.count <= 64, !session.contains("/") else {
+                    throw UsageError(message: "--login-session takes a logind session id, not '\(session)'")
+                }
+                options.configuration.loginSession = session
             case "--deny-root": options.configuration.allowsRoot = false
             default: throw UsageError(message: "unknown argument '\(argument)'")
             }

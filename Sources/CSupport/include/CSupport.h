@@ -56,4 +56,57 @@ long ccached_raise_descriptor_limit(void);
 /// Returns 0 or an errno value.
 int ccached_spawn_actions_close_from(posix_spawn_file_actions_t *actions, int fd);
 
+// ---- The front door (ccached-door) and the daemon's hand-off socket ----
+
+/// A pidfd for the process that connected the socket (SO_PEERPIDFD, Linux 6.5+), with O_CLOEXEC.
+/// Returns the descriptor, or -1 with errno set (ENOPROTOOPT on older kernels).
+int ccached_peer_pidfd(int fd);
+
+/// pidfd_send_signal(pidfd, signal, NULL, 0). Signal 0 only checks that the process still exists
+/// (a zombie still counts: its pid is not reused before it is reaped). Returns 0, or -1 with errno.
+int ccached_pidfd_send_signal(int pidfd, int signal);
+
+/// The pid (in this pid namespace) a pidfd refers to, from /proc/self/fdinfo ("Pid:"); 0 when the
+/// process is in a pid namespace this one cannot see, -1 when it has exited or on error.
+int ccached_pidfd_pid(int pidfd);
+
+/// Sends one data byte with exactly one descriptor attached (SCM_RIGHTS, MSG_NOSIGNAL).
+/// Returns 0, or -1 with errno set.
+int ccached_send_descriptor(int socket, unsigned char byte, int fd);
+
+/// Receives one message of at most one data byte and at most one descriptor (recvmsg with
+/// MSG_CMSG_CLOEXEC). Returns 1 with `*byte` set and `*fd` the descriptor (or -1 when the message
+/// carried none, more than one, or was truncated: extra descriptors are closed), 0 at end of file,
+/// or -1 with errno set.
+int ccached_receive_descriptor(int socket, unsigned char *byte, int *fd);
+
+/// Whether `fd` is a connected (not listening) AF_UNIX stream socket: 1, 0, or -1 with errno.
+int ccached_is_connected_unix_stream(int fd);
+
+/// pipe2(ends, O_CLOEXEC). Returns 0, or -1 with errno set.
+int ccached_pipe_cloexec(int ends[2]);
+
+/// Sets SO_RCVTIMEO and SO_SNDTIMEO (the latter also bounds connect on a Unix socket).
+/// Returns 0, or -1 with errno set.
+int ccached_socket_timeouts(int fd, int milliseconds);
+
+/// Starts `path` as user `uid`/`gid` with the supplementary groups `groups` (`group_count` of
+/// them): fork, new session, setgroups + setresgid + setresuid (raw syscalls, the child has one
+/// thread), verified with getresuid/getresgid/getgroups and by setuid(0) failing for a non-root
+/// uid; then each of `directories` (NULL-terminated) is created 0700 as that user if missing;
+/// chdir `home` (else /); standard streams on /dev/null, `ready_fd` moved to descriptor 3, every
+/// other descriptor closed, signal mask and handlers reset; execve with exactly `envp`. The
+/// intermediate child exits at once (double fork), so the caller has no child to reap. A failure
+/// in the child is written to `ready_fd` as "ERROR <why>". Returns 0, or an errno value.
+int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp[], uid_t uid, gid_t gid,
+                          const gid_t *groups, int group_count, const char *const directories[],
+                          const char *home, int ready_fd);
+
+/// Creates `name` inside the directory `parent_fd` as a directory with `mode`, owned by
+/// `uid`:`gid`, or checks the existing one: never follows a link, refuses a non-directory, another
+/// owner or another mode (chmod/chown are applied through an O_NOFOLLOW descriptor only after
+/// creation). Returns an O_DIRECTORY descriptor (O_CLOEXEC) for it, or -1 with errno set
+/// (ENOTDIR, EPERM for the wrong owner or mode, ELOOP for a link).
+int ccached_ensure_private_directory(int parent_fd, const char *name, mode_t mode, uid_t uid, gid_t gid);
+
 #endif

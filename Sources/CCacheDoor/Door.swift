@@ -1,0 +1,206 @@
+import CSupport
+import Glibc
+import Logging
+import SessionRuntime
+import Synchronization
+
+/// `ccached-door`: accepts on the standard KCM path as root and hands every connection, unread,
+/// to the daemon of the peer's (uid, login session), starting that daemon when none answers.
+///
+/// The door never reads a byte a client sends: it looks only at what the kernel says about the
+/// peer (SO_PEERCRED, SO_PEERPIDFD, /proc, logind), then passes the descriptor on with SCM_RIGHTS.
+/// Each accepted connection is routed on its own small thread under a deadline, so a slow start
+/// for one user never delays another; the number routed at once is bounded overall and per uid.
+public final class Door: Sendable {
+    public let configuration: DoorConfiguration
+    private let logger: Logger
+    private let gate = StartGate()
+    private let starter: SessionDaemonStarter
+    private let handoffs = HandoffPool()
+    private let pending = Mutex<(total: Int, perUser: [UInt32: Int])>((0, [:]))
+    /// Counters for the log and tests: routed, closed before routing, failed.
+    private let handedOff = Atomic<Int>(0)
+    private let dropped = Atomic<Int>(0)
+
+    public init(configuration: DoorConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.starter = SessionDaemonStarter(
+            daemonPath: configuration.daemonPath, extraArguments: configuration.daemonArguments,
+            logToJournal: configuration.daemonLogsToJournal)
+    }
+
+    /// Accepts on `listener` until SIGTERM, SIGINT or SIGHUP.
+    public func run(listener: DoorListener) throws(DoorError) {
+        signal(SIGPIPE, SIG_IGN)
+        _ = ccached_raise_descriptor_limit()
+        let signals = ccached_termination_signalfd()
+        guard signals >= 0 else { throw .system(operation: "signalfd", errno: errno) }
+        defer { close(signals) }
+        var descriptors = [
+            pollfd(fd: listener.fileDescriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
+        ]
+        logger.info("routing \(listener.path) to session daemons (\(configuration.daemonPath))")
+        while true {
+            let ready = poll(&descriptors, nfds_t(descriptors.count), -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                throw .system(operation: "poll", errno: errno)
+            }
+            if descriptors[1].revents != 0 {
+                logger.info("stopping on signal \(ccached_read_signalfd(signals)); daemons keep running")
+                return
+            }
+            if descriptors[0].revents != 0 {
+                let fd = ccached_accept_cloexec(listener.fileDescriptor)
+                if fd >= 0 {
+                    admit(fd)
+                } else if errno != EINTR && errno != EAGAIN && errno != ECONNABORTED {
+                    // Out of descriptors and the like: say so, back off briefly, keep routing.
+                    logger.error("cannot accept a connection: \(String(cString: strerror(errno)))")
+                    usleep(10_000)
+                }
+            }
+        }
+    }
+
+    /// Starts routing one accepted connection on its own thread, within the bounds.
+    private func admit(_ fd: Int32) {
+        // SO_PEERCRED's uid is cheap and exact: it decides the per-user bound before any thread.
+        var pid: pid_t = 0
+        var uid: uid_t = 0
+        var gid: gid_t = 0
+        guard ccached_peer_credentials(fd, &pid, &uid, &gid) == 0 else {
+            close(fd)
+            return
+        }
+        let admitted = pending.withLock { state -> Bool in
+            let mine = state.perUser[uid, default: 0]
+            guard state.total < configuration.maximumPending, mine < configuration.maximumPendingPerUser else {
+                return false
+            }
+            state.total += 1
+            state.perUser[uid] = mine + 1
+            return true
+        }
+        guard admitted else {
+            logger.warning("closing a connection of uid \(uid): too many connections are being routed already")
+            dropped.add(1, ordering: .relaxed)
+            close(fd)
+            return
+        }
+        let peerUID = uid
+        let result = DoorThread.start(stackSize: 256 << 10) { [self] in
+            route(fd)
+            pending.withLock { state in
+                state.total -= 1
+                let left = state.perUser[peerUID, default: 1] - 1
+                state.perUser[peerUID] = left > 0 ? left : nil
+            }
+        }
+        if result != 0 {
+            pending.withLock { state in
+                state.total -= 1
+                let left = state.perUser[uid, default: 1] - 1
+                state.perUser[uid] = left > 0 ? left : nil
+            }
+            logger.error("cannot start a thread to route a connection: \(String(cString: strerror(result)))")
+            close(fd)
+        }
+    }
+
+    /// Identifies the peer, finds or starts its session daemon and hands the connection over.
+    /// Always closes the door's copy of `fd`.
+    func route(_ fd: Int32) {
+        defer { close(fd) }
+        let deadline = Clock.nowMilliseconds() + Int64(configuration.routingTimeoutMilliseconds)
+        let peer: DoorPeer
+        switch DoorPeer.identify(socket: fd) {
+        case .identified(let identified): peer = identified
+        case .gone:
+            logger.debug("a peer left before it could be routed")
+            dropped.add(1, ordering: .relaxed)
+            return
+        case .failed(let error):
+            logger.warning("closing a connection whose peer cannot be identified: \(error)")
+            dropped.add(1, ordering: .relaxed)
+            return
+        }
+        var log = logger
+        log[metadataKey: "peer_pid"] = "\(peer.pid)"
+        log[metadataKey: "peer_uid"] = "\(peer.uid)"
+        log[metadataKey: "session"] = "\(peer.session.key)"
+        do throws(DoorError) {
+            guard let account = UserAccount.lookUp(uid: peer.uid, includingGroups: false) else {
+                throw .unknownUser(uid: peer.uid)
+            }
+            let location = try SessionDaemonLocation.prepare(
+                for: account, session: peer.session, runRoot: configuration.runRoot)
+            if try deliver(fd, to: location, account: account, log: log, deadline: deadline) { return }
+            let key = StartGate.Key(uid: peer.uid, session: peer.session.key)
+            let delivered = try gate.withKey(key, deadline: deadline) { () throws(DoorError) -> Bool in
+                // Another connection of this session may have started the daemon meanwhile.
+                if try deliver(fd, to: location, account: account, log: log, deadline: deadline) { return true }
+                guard let full = UserAccount.lookUp(uid: peer.uid) else { throw .unknownUser(uid: peer.uid) }
+                let readiness = try starter.start(
+                    account: full, session: peer.session, location: location,
+                    timeoutMilliseconds: remaining(deadline))
+                log.info("started the session daemon at \(location.socket) (\(readiness))")
+                // EXISTS: a daemon came up on its own; it may take a moment to bind its hand-off socket.
+                for attempt in 0..<20 {
+                    if try deliver(fd, to: location, account: account, log: log, deadline: deadline) { return true }
+                    guard Clock.nowMilliseconds() < deadline else { break }
+                    usleep(UInt32(min(100_000, 5_000 * (attempt + 1))))
+                }
+                return false
+            }
+            if delivered != true {
+                log.warning("closing a connection: no daemon took it at \(location.handoffSocket) in time")
+                dropped.add(1, ordering: .relaxed)
+            }
+        } catch {
+            log.error("closing a connection: \(error)")
+            dropped.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// One hand-off attempt. True when the daemon took the connection (or refused it: then it is
+    /// closed, which is its answer); false when no daemon is there.
+    private func deliver(
+        _ fd: Int32, to location: SessionDaemonLocation, account: UserAccount, log: Logger, deadline: Int64
+    )
+        throws(DoorError) -> Bool
+    {
+        switch handoffs.handOff(
+            client: fd, handoffPath: location.handoffSocket, expectedUID: account.uid,
+            timeoutMilliseconds: remaining(deadline))
+        {
+        case .accepted:
+            handedOff.add(1, ordering: .relaxed)
+            log.debug("handed off to \(location.socket)")
+            return true
+        case .refused:
+            log.notice("the session daemon at \(location.socket) refused the connection (its --max-connections?)")
+            dropped.add(1, ordering: .relaxed)
+            return true
+        case .noDaemon:
+            return false
+        case .impostor(let uid):
+            throw .unsafeDirectory(
+                path: location.handoffSocket,
+                problem: "it is served by uid \(uid), not by the session's user (uid \(account.uid))")
+        case .failed(let error):
+            throw error
+        }
+    }
+
+    private func remaining(_ deadline: Int64) -> Int32 {
+        Int32(clamping: max(1, deadline - Clock.nowMilliseconds()))
+    }
+
+    /// Connections handed to a daemon so far.
+    public var handedOffCount: Int { handedOff.load(ordering: .relaxed) }
+    /// Connections closed without a hand-off (peer gone, limits, errors).
+    public var droppedCount: Int { dropped.load(ordering: .relaxed) }
+}

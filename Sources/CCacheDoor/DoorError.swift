@@ -1,0 +1,38 @@
+import Glibc
+
+/// Why the door cannot start or cannot route one connection, worded for whoever reads the log.
+public enum DoorError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A live server already answers on the door's path (sssd-kcm, Heimdal's kcm, another door).
+    case occupied(path: String)
+    /// Something other than a socket sits on the door's path.
+    case notASocket(path: String)
+    /// The socket path does not fit in `sun_path`.
+    case pathTooLong(path: String)
+    /// systemd passed sockets the door cannot use.
+    case activation(String)
+    /// A system call failed.
+    case system(operation: String, errno: Int32)
+    /// The peer has no passwd entry: no home, groups or name to start its daemon with.
+    case unknownUser(uid: UInt32)
+    /// A directory on the way to the user's daemon is unsafe.
+    case unsafeDirectory(path: String, problem: String)
+    /// The session daemon could not be started (its own words, from `--ready-fd`).
+    case daemonStart(String)
+
+    public var description: String {
+        switch self {
+        case .occupied(let path):
+            "another KCM server already answers on \(path) (sssd-kcm or Heimdal's kcm?). Stop and disable it "
+                + "first (e.g. 'systemctl disable --now sssd-kcm.socket sssd-kcm.service'; see Docs/integration.md), "
+                + "or give ccached-door another --socket"
+        case .notASocket(let path): "\(path) exists and is not a socket; remove it or choose another --socket"
+        case .pathTooLong(let path): "the socket path \(path) is longer than a Unix socket address allows (107 bytes)"
+        case .activation(let text): text
+        case .system(let operation, let code): "\(operation) failed: \(String(cString: strerror(code)))"
+        case .unknownUser(let uid):
+            "uid \(uid) has no passwd entry, so no daemon can be started for it (add the user, or check NSS)"
+        case .unsafeDirectory(let path, let problem): "refusing to use \(path): \(problem)"
+        case .daemonStart(let text): "the session daemon did not start: \(text)"
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import CSupport
+import Glibc
+import SessionRuntime
+
+/// Who connected to the door and which session it belongs to, established without a pid race.
+///
+/// `SO_PEERCRED` gives the uid and gid the kernel recorded at `connect` (for a setuid program: its
+/// effective ids at that moment); those cannot be wrong. The session, however, is read from
+/// `/proc/PID` and logind *by pid*, and a pid can be reused once its process has exited and been
+/// reaped. So the door also takes `SO_PEERPIDFD`, a pidfd for the very process that connected,
+/// and checks in this order:
+///
+/// 1. the pidfd names the pid SO_PEERCRED gave (`/proc/self/fdinfo`, `Pid:`);
+/// 2. it reads the session of that pid (``SessionIdentity/of(pid:uid:)``: the session must be the
+///    peer uid's own, else the peer gets its per-user scope);
+/// 3. `pidfd_send_signal(pidfd, 0)` still succeeds and the pidfd still names that pid.
+///
+/// A pid is only reused after its process is reaped, and a pidfd's signal fails with ESRCH from
+/// the reaping on; so success in step 3 proves the process was still the pid's owner throughout
+/// step 2, and what was read is its session. Any failure means the peer left before it could be
+/// routed: the door closes the connection having started nothing.
+public struct DoorPeer: Sendable, CustomStringConvertible {
+    public let pid: Int32
+    public let uid: UInt32
+    public let gid: UInt32
+    public let session: SessionIdentity
+
+    public init(pid: Int32, uid: UInt32, gid: UInt32, session: SessionIdentity) {
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
+        self.session = session
+    }
+
+    /// What happened when identifying a peer.
+    public enum Outcome: Sendable {
+        case identified(DoorPeer)
+        /// The peer exited (or its pid could not be tied to it) before it was routed.
+        case gone
+        case failed(DoorError)
+    }
+
+    /// Identifies the peer of an accepted connection. Reads nothing from the connection.
+    public static func identify(socket fd: Int32) -> Outcome {
+        var pid: pid_t = 0
+        var uid: uid_t = 0
+        var gid: gid_t = 0
+        guard ccached_peer_credentials(fd, &pid, &uid, &gid) == 0 else {
+            return .failed(.system(operation: "getsockopt(SO_PEERCRED)", errno: errno))
+        }
+        let userScope = SessionIdentity(key: "user", source: .user)
+        // A peer in a pid namespace we cannot see has pid 0: its uid is still exact, its session is
+        // unknowable here, so it gets its user's per-user daemon.
+        guard pid > 0 else { return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: userScope)) }
+        let pidfd = ccached_peer_pidfd(fd)
+        guard pidfd >= 0 else {
+            let code = errno
+            // Kernels before 6.5 have no SO_PEERPIDFD. Without it the session cannot be tied to the
+            // process that connected, so the peer gets the per-user daemon: never another user's (the
+            // uid is exact), never possibly another session's.
+            if code == ENOPROTOOPT || code == EINVAL || code == EOPNOTSUPP {
+                return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: userScope))
+            }
+            return .gone
+        }
+        defer { close(pidfd) }
+        let named = ccached_pidfd_pid(pidfd)
+        if named == 0 { return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: userScope)) }
+        guard named == pid else { return .gone }
+        let session = SessionIdentity.of(pid: pid, uid: uid)
+        guard ccached_pidfd_send_signal(pidfd, 0) == 0, ccached_pidfd_pid(pidfd) == pid else { return .gone }
+        return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: session))
+    }
+
+    public var description: String { "pid \(pid) uid \(uid) session \(session)" }
+}

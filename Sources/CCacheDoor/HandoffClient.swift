@@ -1,0 +1,122 @@
+import CSupport
+import Glibc
+
+/// The door's side of the hand-off protocol (contract.md): connect to a daemon's `.handoff`
+/// socket, make sure the daemon runs as the uid the client must reach, send the client's
+/// descriptor with one byte 'H', read one byte back ('A' accepted, 'R' refused).
+public enum HandoffClient {
+    public static let handoffByte: UInt8 = 0x48
+    public static let acceptedByte: UInt8 = 0x41
+    public static let refusedByte: UInt8 = 0x52
+
+    public enum Outcome: Equatable, Sendable {
+        /// The daemon serves the connection now.
+        case accepted
+        /// The daemon answered 'R' (e.g. over its --max-connections).
+        case refused
+        /// Nobody listens there (no daemon yet, a stale socket, or it exited mid-way).
+        case noDaemon
+        /// Something listens there that is not the user's daemon: the client is not handed to it.
+        case impostor(uid: UInt32)
+        case failed(DoorError)
+    }
+
+    /// Hands `client` to the daemon behind `handoffPath`, which must run as `expectedUID`, on a
+    /// connection of its own; every step is bounded by `timeoutMilliseconds`. The caller keeps (and
+    /// closes) its copy of `client`. (The door reuses connections: ``HandoffPool``.)
+    public static func handOff(client: Int32, handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32)
+        -> Outcome
+    {
+        let socket: Int32
+        switch connect(handoffPath: handoffPath, expectedUID: expectedUID, timeoutMilliseconds: timeoutMilliseconds) {
+        case .success(let connected): socket = connected
+        case .failure(let outcome): return outcome.outcome
+        }
+        defer { close(socket) }
+        return exchange(on: socket, client: client, timeoutMilliseconds: timeoutMilliseconds).outcome
+    }
+
+    /// A failed connect, as an outcome.
+    public struct ConnectFailure: Error {
+        public let outcome: Outcome
+    }
+
+    /// Connects to a hand-off socket and checks that its server runs as `expectedUID`.
+    public static func connect(handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32)
+        -> Result<Int32, ConnectFailure>
+    {
+        let socket = ccached_unix_stream_socket()
+        guard socket >= 0 else {
+            return .failure(ConnectFailure(outcome: .failed(.system(operation: "socket(AF_UNIX)", errno: errno))))
+        }
+        _ = ccached_socket_timeouts(socket, max(1, timeoutMilliseconds))
+        guard ccached_connect_unix(socket, handoffPath) == 0 else {
+            let code = errno
+            close(socket)
+            switch code {
+            case ENOENT, ECONNREFUSED, ENOTDIR, ECONNRESET: return .failure(ConnectFailure(outcome: .noDaemon))
+            default:
+                return .failure(
+                    ConnectFailure(outcome: .failed(.system(operation: "connect(\(handoffPath))", errno: code))))
+            }
+        }
+        // The path is in a directory the user controls, so it may be a link to someone else's
+        // socket: only a server running as the client's own uid gets the client.
+        var pid: pid_t = 0
+        var uid: uid_t = 0
+        var gid: gid_t = 0
+        guard ccached_peer_credentials(socket, &pid, &uid, &gid) == 0 else {
+            let code = errno
+            close(socket)
+            return .failure(
+                ConnectFailure(
+                    outcome: .failed(.system(operation: "getsockopt(SO_PEERCRED) on \(handoffPath)", errno: code))))
+        }
+        guard uid == expectedUID else {
+            close(socket)
+            return .failure(ConnectFailure(outcome: .impostor(uid: uid)))
+        }
+        return .success(socket)
+    }
+
+    /// What one message on a hand-off connection came to.
+    public struct Exchange: Sendable {
+        public let outcome: Outcome
+        /// Whether the connection can carry another message.
+        public let reusable: Bool
+        /// Whether the daemon certainly did not take the client, so that it may be offered again:
+        /// the message was not sent, or the daemon hung up without answering (it answers every
+        /// message it receives). False after a timeout: the daemon may still take it, and a client
+        /// must never be served twice.
+        public let safeToRetry: Bool
+    }
+
+    /// Sends one 'H' with `client` on an open hand-off connection and reads the answer.
+    public static func exchange(on socket: Int32, client: Int32, timeoutMilliseconds: Int32) -> Exchange {
+        _ = ccached_socket_timeouts(socket, max(1, timeoutMilliseconds))
+        guard ccached_send_descriptor(socket, handoffByte, client) == 0 else {
+            let code = errno
+            let gone = code == EPIPE || code == ECONNRESET || code == ENOTCONN
+            return Exchange(
+                outcome: gone ? .noDaemon : .failed(.system(operation: "sendmsg", errno: code)), reusable: false,
+                safeToRetry: gone)
+        }
+        var answer: UInt8 = 0
+        var count: Int
+        repeat { count = read(socket, &answer, 1) } while count < 0 && errno == EINTR
+        if count == 0 { return Exchange(outcome: .noDaemon, reusable: false, safeToRetry: true) }
+        guard count == 1 else {
+            return Exchange(
+                outcome: .failed(.system(operation: "waiting for the daemon's hand-off answer", errno: errno)),
+                reusable: false, safeToRetry: false)
+        }
+        switch answer {
+        case acceptedByte: return Exchange(outcome: .accepted, reusable: true, safeToRetry: false)
+        case refusedByte: return Exchange(outcome: .refused, reusable: true, safeToRetry: false)
+        default:
+            return Exchange(
+                outcome: .failed(.daemonStart("the daemon answered the hand-off with byte \(answer)")), reusable: false,
+                safeToRetry: false)
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import CSupport
+import Glibc
+import SessionRuntime
+
+/// Starts the `ccached` for one (user, session) with a full privilege drop and waits until it
+/// reports on `--ready-fd`.
+///
+/// Everything that reads files or allocates (passwd, groups, argv, environment) happens here, in
+/// the door; the forked child only makes system calls (``ccached_spawn_as_user``): setgroups,
+/// setresgid, setresuid, checks all three ids and that root cannot be regained, creates the session
+/// directories as the user, closes every descriptor but the ready pipe, and execs with a clean
+/// environment.
+public struct SessionDaemonStarter: Sendable {
+    /// The `ccached` binary.
+    public let daemonPath: String
+    /// Extra arguments for every daemon (tests: e.g. `--idle-timeout`).
+    public let extraArguments: [String]
+    /// `--log-target journal` when the journal is there (a daemon's stderr is /dev/null).
+    public let logToJournal: Bool
+
+    public init(daemonPath: String, extraArguments: [String] = [], logToJournal: Bool) {
+        self.daemonPath = daemonPath
+        self.extraArguments = extraArguments
+        self.logToJournal = logToJournal
+    }
+
+    /// What the daemon said.
+    public enum Readiness: Equatable, Sendable {
+        /// It listens now.
+        case ready
+        /// Another daemon already answered on the socket.
+        case exists
+    }
+
+    /// The daemon's argv (argv[0] included).
+    public func arguments(location: SessionDaemonLocation, session: SessionIdentity) -> [String] {
+        var arguments = [daemonPath, "--socket", location.socket, "--ready-fd", "3"]
+        // A door-started daemon is not inside the login session: it watches that session instead.
+        if session.source == .logind { arguments += ["--login-session", session.key] }
+        if logToJournal { arguments += ["--log-target", "journal"] }
+        return arguments + extraArguments
+    }
+
+    /// The daemon's whole environment: nothing of the door's.
+    public func environment(account: UserAccount, location: SessionDaemonLocation) -> [String] {
+        var environment = [
+            "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(account.home)", "USER=\(account.name)",
+            "LOGNAME=\(account.name)",
+        ]
+        if location.isUserRuntimeDirectory { environment.append("XDG_RUNTIME_DIR=\(location.base)") }
+        return environment
+    }
+
+    /// Starts the daemon and waits (at most `timeoutMilliseconds`) for its readiness line.
+    public func start(
+        account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation, timeoutMilliseconds: Int32
+    ) throws(DoorError) -> Readiness {
+        var pipeEnds: [Int32] = [-1, -1]
+        guard ccached_pipe_cloexec(&pipeEnds) == 0 else { throw .system(operation: "pipe2", errno: errno) }
+        defer { close(pipeEnds[0]) }
+        let argv = arguments(location: location, session: session)
+        let envp = environment(account: account, location: location)
+        let directories = [location.base + "/ccached", location.directory]
+        let groups = account.groups
+        let result = withCStrings(argv) { argvPointers in
+            withCStrings(envp) { envPointers in
+                withCStrings(directories) { directoryPointers in
+                    let constDirectories = directoryPointers.map { $0.map { UnsafePointer($0) } }
+                    return ccached_spawn_as_user(
+                        daemonPath, argvPointers, envPointers, account.uid, account.gid, groups,
+                        Int32(groups.count), constDirectories, account.home, pipeEnds[1])
+                }
+            }
+        }
+        close(pipeEnds[1])
+        guard result == 0 else { throw .system(operation: "starting \(daemonPath)", errno: result) }
+        let line = try readLine(from: pipeEnds[0], timeoutMilliseconds: timeoutMilliseconds)
+        switch line {
+        case "READY": return .ready
+        case "EXISTS": return .exists
+        case let text where text.hasPrefix("ERROR "): throw .daemonStart(String(text.dropFirst(6)))
+        case "": throw .daemonStart("\(daemonPath) exited without reporting (see its log)")
+        default: throw .daemonStart("unexpected readiness line '\(line)'")
+        }
+    }
+
+    /// One line (at most 1 KiB), or "" at end of file.
+    private func readLine(from fd: Int32, timeoutMilliseconds: Int32) throws(DoorError) -> String {
+        var bytes: [UInt8] = []
+        let deadline = Clock.nowMilliseconds() + Int64(timeoutMilliseconds)
+        var chunk = [UInt8](repeating: 0, count: 256)
+        while bytes.count < 1024 {
+            let left = deadline - Clock.nowMilliseconds()
+            guard left > 0 else { throw .daemonStart("no readiness report within \(timeoutMilliseconds) ms") }
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(left))
+            if ready < 0 {
+                if errno == EINTR { continue }
+                throw .system(operation: "poll", errno: errno)
+            }
+            if ready == 0 { continue }
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .system(operation: "read(ready pipe)", errno: errno)
+            }
+            if count == 0 { break }
+            bytes += chunk[0..<count]
+            if bytes.contains(0x0A) { break }
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        return String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+    }
+}
+
+/// Runs `body` with a NULL-terminated C array of copies of `strings`, freed afterwards.
+func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
+    defer { for pointer in pointers { free(pointer) } }
+    return body(pointers)
+}
+
+/// Monotonic milliseconds.
+enum Clock {
+    static func nowMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}

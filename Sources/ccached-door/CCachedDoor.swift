@@ -1,0 +1,185 @@
+import CCacheDaemon
+import CCacheDoor
+import CSystemd
+import Glibc
+import Logging
+
+/// `ccached-door`: the root front door on the standard KCM socket. Parsing and wiring only; the
+/// routing is ``Door`` in CCacheDoor.
+@main
+struct CCachedDoor {
+    static let usage = """
+        USAGE: ccached-door [options]
+
+        Listens on the standard KCM socket (/run/.heim_org.h5l.kcm-socket, mode 0666) as root and hands \
+        every connection, unread, to the ccached daemon of the peer's user and login session, starting \
+        that daemon (as the user) when none answers. Adopts the socket systemd passes (LISTEN_FDS). \
+        Refuses to start when another KCM server already answers on the path.
+
+        OPTIONS:
+          --socket <path>            Where to listen (default /run/.heim_org.h5l.kcm-socket).
+          --ccached <path>           The ccached binary to start (default: the one beside ccached-door).
+          --routing-timeout <s>      Seconds one connection may take to be routed, a daemon start
+                                     included (default 15).
+          --max-pending <n>          Connections routed at once (default 1024).
+          --max-pending-per-user <n> Connections of one uid routed at once (default 128).
+          --daemon-arg <argument>    Pass this argument to every ccached started (repeatable).
+          --log-level <level>        trace, debug, info (default), notice, warning, error or critical.
+          --log-target <target>      journal, stderr, or auto (default: the journal when stderr is it).
+          -h, --help                 Show this help.
+
+        See ccached-door(8).
+        """
+
+    struct UsageError: Error {
+        let message: String
+    }
+
+    struct Options {
+        var configuration = DoorConfiguration(
+            socketPath: DoorConfiguration.standardSocketPath, daemonPath: CCachedDoor.besideMe("ccached"))
+        var logLevel = Logger.Level.info
+        var logTarget = "auto"
+    }
+
+    /// `name` in the directory of this executable (/proc/self/exe).
+    static func besideMe(_ name: String) -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return "/usr/local/bin/" + name }
+        let path = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let slash = path.lastIndex(of: "/") else { return name }
+        return String(path[...slash]) + name
+    }
+
+    static func parse(_ arguments: [String]) throws(UsageError) -> Options? {
+        var options = Options()
+        var index = 0
+        func value(_ name: String) throws(UsageError) -> String {
+            index += 1
+            guard index < arguments.count else { throw UsageError(message: "\(name) needs a value") }
+            return arguments[index]
+        }
+        func number(_ name: String, _ range: ClosedRange<Int>) throws(UsageError) -> Int {
+            let text = try value(name)
+            guard let parsed = Int(text), range.contains(parsed) else {
+                throw UsageError(
+                    message:
+                        "\(name) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+            }
+            return parsed
+        }
+        while index < arguments.count {
+            let argument = arguments[index]
+            switch argument {
+            case "-h", "--help": return nil
+            case "--socket": options.configuration.socketPath = try value(argument)
+            case "--ccached": options.configuration.daemonPath = try value(argument)
+            case "--routing-timeout":
+                options.configuration.routingTimeoutMilliseconds = Int32(try number(argument, 1...600) * 1000)
+            case "--max-pending": options.configuration.maximumPending = try number(argument, 1...1_000_000)
+            case "--max-pending-per-user":
+                options.configuration.maximumPendingPerUser = try number(argument, 1...1_000_000)
+            case "--daemon-arg": options.configuration.daemonArguments.append(try value(argument))
+            case "--log-level":
+                let text = try value(argument)
+                guard let level = Logger.Level(rawValue: text) else {
+                    throw UsageError(message: "unknown log level '\(text)'")
+                }
+                options.logLevel = level
+            case "--log-target":
+                let text = try value(argument)
+                guard ["auto", "stderr", "journal"].contains(text) else {
+                    throw UsageError(message: "--log-target is auto, stderr or journal, not '\(text)'")
+                }
+                options.logTarget = text
+            default: throw UsageError(message: "unknown argument '\(argument)'")
+            }
+            index += 1
+        }
+        guard options.configuration.daemonPath.hasPrefix("/") else {
+            throw UsageError(message: "--ccached needs an absolute path, not '\(options.configuration.daemonPath)'")
+        }
+        return options
+    }
+
+    static func fail(_ text: String, status: Int32) -> Never {
+        let bytes = Array("ccached-door: \(text)\n".utf8)
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        exit(status)
+    }
+
+    /// The socket systemd passed, if any (exactly one listening Unix stream socket).
+    static func activatedSocket() throws(DoorError) -> Int32? {
+        let count = sd_listen_fds(1)
+        guard count > 0 else { return nil }
+        guard count == 1 else {
+            throw .activation(
+                "systemd passed \(count) sockets; ccached-door listens on exactly one (one ListenStream=)")
+        }
+        let fd = SD_LISTEN_FDS_START
+        guard sd_is_socket_unix(fd, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0 else {
+            throw .activation("the socket systemd passed is not a listening Unix stream socket")
+        }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        return fd
+    }
+
+    static func main() {
+        let options: Options
+        do {
+            guard let parsed = try parse(Array(CommandLine.arguments.dropFirst())) else {
+                print(usage)
+                exit(0)
+            }
+            options = parsed
+        } catch {
+            fail("\(error.message)\nUsage: ccached-door [options]; see 'ccached-door --help'.", status: 64)
+        }
+        guard geteuid() == 0 else {
+            fail("must run as root: it starts each user's daemon as that user (see ccached-door(8))", status: 77)
+        }
+        guard access(options.configuration.daemonPath, X_OK) == 0 else {
+            fail(
+                "cannot run \(options.configuration.daemonPath): \(String(cString: strerror(errno))); give --ccached PATH",
+                status: 66)
+        }
+        let level = options.logLevel
+        let journal =
+            options.logTarget == "journal" || (options.logTarget == "auto" && JournalLogHandler.standardErrorIsJournal)
+        LoggingSystem.bootstrap { label in
+            if journal {
+                var handler = JournalLogHandler(identifier: "ccached-door")
+                handler.logLevel = level
+                return handler
+            }
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var configuration = options.configuration
+        configuration.daemonLogsToJournal = access("/run/systemd/journal/socket", F_OK) == 0
+        let logger = Logger(label: "ccached-door")
+        let listener: DoorListener
+        do {
+            if let fd = try activatedSocket() {
+                listener = DoorListener.adopt(fileDescriptor: fd, path: configuration.socketPath)
+            } else {
+                listener = try DoorListener.bind(path: configuration.socketPath)
+            }
+        } catch {
+            fail("cannot listen: \(error)", status: 1)
+        }
+        defer { listener.close() }
+        _ = sd_notify(0, "READY=1\nSTATUS=routing \(listener.path)")
+        do {
+            try Door(configuration: configuration, logger: logger).run(listener: listener)
+        } catch {
+            logger.critical("cannot route: \(error)")
+            listener.close()
+            exit(1)
+        }
+        listener.close()
+        exit(0)
+    }
+}

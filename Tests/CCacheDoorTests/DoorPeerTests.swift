@@ -1,0 +1,59 @@
+import CCacheDoor
+import CSupport
+import Foundation
+import SessionRuntime
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("DoorPeer: who connected, without a pid race")
+struct DoorPeerTests {
+    @Test("a live peer is identified with its SO_PEERCRED ids and its own session")
+    func livePeer() throws {
+        var ends: [Int32] = [-1, -1]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+        defer {
+            close(ends[0])
+            close(ends[1])
+        }
+        guard case .identified(let peer) = DoorPeer.identify(socket: ends[0]) else {
+            Issue.record("this very process was not identified as the peer")
+            return
+        }
+        #expect(peer.pid == getpid())
+        #expect(peer.uid == getuid())
+        #expect(peer.gid == getgid())
+        #expect(peer.session == SessionIdentity.of(pid: getpid(), uid: getuid()))
+    }
+
+    @Test("a peer that connected, exited and was reaped is never routed (its pid may be reused)")
+    func reapedPeer() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("door-peer-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("s").path
+        let listener = ccached_unix_stream_socket()
+        #expect(ccached_bind_unix(listener, path) == 0)
+        #expect(listen(listener, 4) == 0)
+        defer { close(listener) }
+        // A real other process connects and exits; we reap it before looking at the connection.
+        var pid: pid_t = 0
+        let script = "import socket; s = socket.socket(socket.AF_UNIX); s.connect('\(path)')"
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("python3"), strdup("-c"), strdup(script), nil]
+        defer { for pointer in argv { free(pointer) } }
+        #expect(posix_spawnp(&pid, "python3", nil, nil, argv, environ) == 0)
+        var status: Int32 = 0
+        #expect(waitpid(pid, &status, 0) == pid)
+        #expect(status == 0, "python3 could not connect")
+        let connection = ccached_accept_cloexec(listener)
+        #expect(connection >= 0)
+        defer { close(connection) }
+        switch DoorPeer.identify(socket: connection) {
+        case .gone: break
+        case .identified(let peer): Issue.record("a reaped peer was identified as \(peer)")
+        case .failed(let error): Issue.record("identify failed instead of reporting the peer gone: \(error)")
+        }
+    }
+}

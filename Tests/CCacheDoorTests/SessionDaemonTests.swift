@@ -1,0 +1,96 @@
+import CCacheDoor
+import Foundation
+import SessionRuntime
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("Where a session daemon lives and how it is started")
+struct SessionDaemonTests {
+    static let isRoot: Bool = {
+        if getuid() != 0 { print("SessionDaemonTests: root-only cases SKIPPED, NOT RUN: they chown to other uids") }
+        return getuid() == 0
+    }()
+
+    func scratch() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "door-run-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        chmod(url.path, 0o755)
+        return url
+    }
+
+    @Test(
+        "without /run/user/N the door makes /run/ccached (root 0755) and /run/ccached/N (N, 0700)", .enabled(if: isRoot)
+    )
+    func fallbackBase() throws {
+        let run = try scratch()
+        defer { try? FileManager.default.removeItem(at: run) }
+        let account = UserAccount(uid: 4242, gid: 4343, name: "x", home: "/", groups: [4343])
+        let location = try SessionDaemonLocation.prepare(
+            for: account, session: SessionIdentity(key: "audit-7", source: .audit), runRoot: run.path)
+        #expect(location.base == run.path + "/ccached/4242")
+        #expect(location.socket == run.path + "/ccached/4242/ccached/audit-7/.heim_org.h5l.kcm-socket")
+        #expect(location.handoffSocket == location.socket + ".handoff")
+        #expect(!location.isUserRuntimeDirectory)
+        var info = stat()
+        #expect(lstat(run.path + "/ccached", &info) == 0 && info.st_uid == 0 && info.st_mode & 0o7777 == 0o755)
+        #expect(
+            lstat(location.base, &info) == 0 && info.st_uid == 4242 && info.st_gid == 4343
+                && info.st_mode & 0o7777 == 0o700)
+        // A second time finds and accepts what the first made.
+        #expect(
+            try SessionDaemonLocation.prepare(
+                for: account, session: SessionIdentity(key: "user", source: .user), runRoot: run.path
+            ).base == location.base)
+    }
+
+    @Test("a link or a wrongly owned /run/ccached/N is refused, never followed", .enabled(if: isRoot))
+    func unsafeBase() throws {
+        let run = try scratch()
+        defer { try? FileManager.default.removeItem(at: run) }
+        let account = UserAccount(uid: 4242, gid: 4242, name: "x", home: "/", groups: [])
+        try FileManager.default.createDirectory(atPath: run.path + "/ccached", withIntermediateDirectories: false)
+        chmod(run.path + "/ccached", 0o755)
+        #expect(symlink("/etc", run.path + "/ccached/4242") == 0)
+        #expect(throws: DoorError.self) {
+            try SessionDaemonLocation.prepare(
+                for: account, session: SessionIdentity(key: "user", source: .user), runRoot: run.path)
+        }
+        unlink(run.path + "/ccached/4242")
+        mkdir(run.path + "/ccached/4242", 0o700)  // owned by root, not by 4242
+        #expect(throws: DoorError.self) {
+            try SessionDaemonLocation.prepare(
+                for: account, session: SessionIdentity(key: "user", source: .user), runRoot: run.path)
+        }
+    }
+
+    @Test("/run/user/N owned by N is the base, and the daemon's XDG_RUNTIME_DIR")
+    func userRuntimeDirectory() throws {
+        let run = try scratch()
+        defer { try? FileManager.default.removeItem(at: run) }
+        let uid = getuid()
+        try FileManager.default.createDirectory(atPath: run.path + "/user/\(uid)", withIntermediateDirectories: true)
+        let account = UserAccount(uid: uid, gid: getgid(), name: "me", home: "/home/me", groups: [])
+        let location = try SessionDaemonLocation.prepare(
+            for: account, session: SessionIdentity(key: "5", source: .logind), runRoot: run.path)
+        #expect(location.base == run.path + "/user/\(uid)")
+        #expect(location.isUserRuntimeDirectory)
+        let starter = SessionDaemonStarter(daemonPath: "/usr/bin/ccached", logToJournal: false)
+        #expect(
+            starter.environment(account: account, location: location)
+                == [
+                    "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/home/me", "USER=me", "LOGNAME=me",
+                    "XDG_RUNTIME_DIR=\(location.base)",
+                ])
+        #expect(
+            starter.arguments(location: location, session: SessionIdentity(key: "5", source: .logind))
+                == ["/usr/bin/ccached", "--socket", location.socket, "--ready-fd", "3", "--login-session", "5"])
+        // Only a logind session is watched by id; an audit session has no end the daemon could see.
+        #expect(
+            !starter.arguments(location: location, session: SessionIdentity(key: "audit-3", source: .audit)).contains(
+                "--login-session"))
+    }
+}
