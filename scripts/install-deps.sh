@@ -29,6 +29,8 @@ packages=(
     lintian
     mmdebstrap
     systemd-container
+    # make test-door: sudo -u USER klist through the front door
+    sudo
 )
 
 missing=()
