@@ -11,9 +11,38 @@ public enum RequestDispatcher {
     ) throws(RequestFailure) -> KCMReply {
         if case .unsupported(let opcode) = request { throw .unsupportedOpcode(opcode) }
         do {
-            return try apply(request, store: store, status: status)
+            return try apply(defaultingEmptyNames(in: request, to: store.defaultName), store: store, status: status)
         } catch {
             throw .store(error)
+        }
+    }
+
+    /// Heimdal's client sends the empty name for `KRB5CCNAME=KCM:` (MIT asks GET_DEFAULT_CACHE
+    /// first): the empty name means the default cache. Heimdal's own kcm answers "no such cache"
+    /// there instead. SET_DEFAULT_CACHE keeps refusing it: the empty name cannot be a default.
+    static func defaultingEmptyNames(in request: KCMRequest, to defaultName: KCMCacheName) -> KCMRequest {
+        func resolved(_ name: KCMCacheName) -> KCMCacheName { name.bytes.isEmpty ? defaultName : name }
+        switch request {
+        case .initialize(let name, let principal): return .initialize(name: resolved(name), principal: principal)
+        case .destroy(let name): return .destroy(name: resolved(name))
+        case .store(let name, let credential): return .store(name: resolved(name), credential: credential)
+        case .retrieve(let name, let flags, let template):
+            return .retrieve(name: resolved(name), flags: flags, template: template)
+        case .getPrincipal(let name): return .getPrincipal(name: resolved(name))
+        case .getCredUUIDList(let name): return .getCredUUIDList(name: resolved(name))
+        case .getCredByUUID(let name, let uuid): return .getCredByUUID(name: resolved(name), uuid: uuid)
+        case .removeCred(let name, let flags, let template):
+            return .removeCred(name: resolved(name), flags: flags, template: template)
+        case .setFlags(let name, let flags): return .setFlags(name: resolved(name), flags: flags)
+        case .moveCache(let from, let to): return .moveCache(from: resolved(from), to: resolved(to))
+        case .getKDCOffset(let name): return .getKDCOffset(name: resolved(name))
+        case .setKDCOffset(let name, let offset): return .setKDCOffset(name: resolved(name), offset: offset)
+        case .getCredList(let name): return .getCredList(name: resolved(name))
+        case .replace(let name, let offset, let principal, let credentials):
+            return .replace(name: resolved(name), kdcOffset: offset, principal: principal, credentials: credentials)
+        case .noop, .genNew, .getCacheUUIDList, .getCacheByUUID, .getDefaultCache, .setDefaultCache, .daemonStatus,
+            .stop, .unsupported:
+            return request
         }
     }
 

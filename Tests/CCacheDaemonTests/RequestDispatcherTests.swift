@@ -55,6 +55,22 @@ struct RequestDispatcherTests {
         #expect(harness.send(.setDefaultCache(name: KCMCacheName(bytes: []))).status == .ccBadName)
     }
 
+    @Test("the empty name (Heimdal's KCM:) means the default cache; it still cannot become the default")
+    func emptyNameIsTheDefault() {
+        let harness = DispatchHarness()
+        let empty = KCMCacheName(bytes: [])
+        #expect(harness.send(.getPrincipal(name: empty)).status == .fccNoFile)
+        #expect(harness.send(.initialize(name: empty, principal: alice)).status == .success)
+        #expect(harness.store.cacheCount == 1)
+        #expect(harness.send(.getPrincipal(name: "1000")).status == .success)
+        #expect(harness.send(.store(name: empty, credential: ticket("host/a@KCMTEST.LOCAL"))).status == .success)
+        #expect(harness.send(.getCredUUIDList(name: "1000")).payload.count == 16)
+        #expect(harness.send(.setDefaultCache(name: "1000:2")).status == .success)
+        #expect(harness.send(.getPrincipal(name: empty)).status == .fccNoFile, "now the empty name is 1000:2")
+        #expect(harness.send(.setDefaultCache(name: empty)).status == .ccBadName)
+        #expect(harness.send(.destroy(name: "1000")).status == .success)
+    }
+
     @Test("unknown UUIDs answer KRB5_CC_END; an unmatched RETRIEVE answers KRB5_CC_NOTFOUND")
     func notFoundCodes() {
         let harness = DispatchHarness()
