@@ -168,6 +168,40 @@ public final class CCacheContext: Sendable {
         return true
     }
 
+    /// Counts one more login session using the daemon (`pam_ccached` at session open); returns how
+    /// many are attached now. Starts the daemon if allowed and needed.
+    public func attachSession() throws(CCacheClientError) -> UInt32 {
+        try decoded(call(.attachSession, operation: "attach the session"), operation: "attach the session") {
+            r throws(KCMDecodingError) in try r.asAttachedSessions()
+        }
+    }
+
+    /// Counts one login session fewer; returns how many remain, or nil when no daemon runs. At none
+    /// the daemon wipes every cache and exits: this waits (up to five seconds) until it has.
+    public func detachSession() throws(CCacheClientError) -> UInt32? {
+        connection.withLock { $0 = nil }
+        let live = try ProcessIdentity.withProcessIdentity { () throws(CCacheClientError) -> KCMClientConnection? in
+            try KCMClientConnection.connectIfRunning(path: paths.socket, expectedUID: uid)
+        }
+        guard let live else { return nil }
+        let remaining: UInt32
+        switch live.call(KCMRequest.detachSession.encodedFrame()) {
+        case .reply(.success, let payload):
+            guard let reply = try? KCMReply(payload: payload, for: .detachSession),
+                let count = try? reply.asAttachedSessions()
+            else { throw .malformedReply(operation: "detach the session") }
+            remaining = count
+        case .reply(let status, _):
+            throw .daemon(status, operation: "detach the session")
+        case .notSent(let reason), .noReply(let reason):
+            throw .connection(path: paths.socket, reason: reason)
+        }
+        if remaining == 0 && !live.waitForClose(milliseconds: 5000) {
+            throw .connection(path: paths.socket, reason: "the daemon did not stop within 5 s after its last session")
+        }
+        return remaining
+    }
+
     // MARK: - The collection
 
     /// The primary cache's name (it may not exist yet).
@@ -215,7 +249,7 @@ extension KCMRequest {
             .getDefaultCache, .setDefaultCache, .getKDCOffset, .setKDCOffset, .getCredList, .retrieve, .initialize,
             .replace, .daemonStatus, .setFlags:
             true
-        case .genNew, .destroy, .store, .removeCred, .moveCache, .stop, .unsupported:
+        case .genNew, .destroy, .store, .removeCred, .moveCache, .stop, .attachSession, .detachSession, .unsupported:
             false
         }
     }

@@ -56,7 +56,11 @@ public struct ConnectionSession: Sendable {
             let sent = send(reply.bytes)
             // Zeroed now rather than at the next request: an idle connection keeps no copy.
             reply.reset()
+            // Asked to stop, or the last login session detached: stop once the answer is out.
             if case .success(.stopping) = result { state.requestStop() }
+            if case .success(.attachedSessions(0)) = result, opcode == KCMOpcode.detachSession.rawValue {
+                state.requestStop()
+            }
             guard sent else {
                 logger.debug("connection lost while replying")
                 return false
@@ -113,7 +117,12 @@ public struct ConnectionSession: Sendable {
         } catch {
             return (opcode, .failure(.malformed(error)))
         }
-        if case .unsupported(let raw) = request { return (opcode, .failure(.unsupportedOpcode(raw))) }
+        switch request {
+        case .unsupported(let raw): return (opcode, .failure(.unsupportedOpcode(raw)))
+        case .attachSession: return (opcode, .success(.attachedSessions(UInt32(clamping: state.attachSession()))))
+        case .detachSession: return (opcode, .success(.attachedSessions(UInt32(clamping: state.detachSession()))))
+        default: break
+        }
         let state = self.state
         let result = state.store.withLock { store -> Result<KCMReply, RequestFailure> in
             do throws(RequestFailure) {

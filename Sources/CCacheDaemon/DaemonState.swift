@@ -19,6 +19,9 @@ public final class DaemonState: Sendable {
     public let oversizedRequests = Atomic<Int>(0)
     public let refusedConnections = Atomic<Int>(0)
     public let stalledRequests = Atomic<Int>(0)
+    /// Login sessions attached (CCACHED_ATTACH) and not yet detached: when several PAM sessions share
+    /// one daemon, the last one to close wipes it, not the first.
+    public let attachedSessions = Atomic<Int>(0)
     /// Set once a client asked the daemon to stop (CCACHED_STOP).
     public let stopRequested = Atomic<Bool>(false)
     private let onStop: @Sendable () -> Void
@@ -30,6 +33,23 @@ public final class DaemonState: Sendable {
         self.configuration = configuration
         self.onStop = onStop
         store = Mutex(CredentialStore(ownerUID: configuration.ownerUID, limits: configuration.storeLimits))
+    }
+
+    /// One more login session uses the daemon; returns how many do.
+    func attachSession() -> Int {
+        attachedSessions.add(1, ordering: .relaxed).newValue
+    }
+
+    /// One login session ended; returns how many remain (never below 0: a detach without an attach,
+    /// from a session the daemon never counted, is the last one too).
+    func detachSession() -> Int {
+        while true {
+            let current = attachedSessions.load(ordering: .relaxed)
+            let next = max(0, current - 1)
+            if attachedSessions.compareExchange(expected: current, desired: next, ordering: .relaxed).exchanged {
+                return next
+            }
+        }
     }
 
     /// A client asked the daemon to stop, and has its answer.

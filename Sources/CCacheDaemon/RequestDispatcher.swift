@@ -41,7 +41,7 @@ public enum RequestDispatcher {
         case .replace(let name, let offset, let principal, let credentials):
             return .replace(name: resolved(name), kdcOffset: offset, principal: principal, credentials: credentials)
         case .noop, .genNew, .getCacheUUIDList, .getCacheByUUID, .getDefaultCache, .setDefaultCache, .daemonStatus,
-            .stop, .unsupported:
+            .stop, .attachSession, .detachSession, .unsupported:
             return request
         }
     }
@@ -101,8 +101,9 @@ public enum RequestDispatcher {
         case .stop:
             // The session asks the daemon to stop once this reply is sent.
             return .stopping(pid: status(store).pid)
-        case .unsupported:
-            // Refused by perform before it gets here.
+        case .attachSession, .detachSession, .unsupported:
+            // Answered by ConnectionSession (the session count is the daemon's, not the store's);
+            // refused by perform before it gets here.
             return .empty
         }
         return .empty

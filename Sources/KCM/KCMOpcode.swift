@@ -38,6 +38,10 @@ public enum KCMOpcode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case daemonStatus = 0x5000
     /// ccached's own: reply with the daemon's pid, then wipe every cache and exit.
     case stop = 0x5004
+    /// ccached's own: a login session starts using this daemon (`pam_ccached` at session open).
+    case attachSession = 0x5005
+    /// ccached's own: a login session ends; the last one to go wipes and stops the daemon.
+    case detachSession = 0x5006
 
     /// Opcodes reserved for ccached's own extensions; no other KCM implementation uses them.
     public static let privateRange: ClosedRange<UInt16> = 0x5000...0x50FF
@@ -78,6 +82,8 @@ public enum KCMOpcode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         case .replace: "REPLACE"
         case .daemonStatus: "CCACHED_STATUS"
         case .stop: "CCACHED_STOP"
+        case .attachSession: "CCACHED_ATTACH"
+        case .detachSession: "CCACHED_DETACH"
         }
     }
 }

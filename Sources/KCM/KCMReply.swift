@@ -27,6 +27,8 @@ public enum KCMReply: Sendable {
     case daemonStatus(KCMDaemonStatus)
     /// ccached's CCACHED_STOP: the pid of the daemon that is stopping.
     case stopping(pid: UInt32)
+    /// ccached's CCACHED_ATTACH and CCACHED_DETACH: the login sessions attached now.
+    case attachedSessions(UInt32)
 
     /// The encoded payload's length in bytes, known before encoding (GET_CRED_LIST checks it
     /// against MIT's reply limit without building the reply).
@@ -40,7 +42,7 @@ public enum KCMReply: Sendable {
         case .credentialList(let credentials): 4 + credentials.reduce(0) { $0 + 4 + $1.bytes.count }
         case .kdcOffset: 4
         case .daemonStatus: KCMDaemonStatus.encodedLength
-        case .stopping: 4
+        case .stopping, .attachedSessions: 4
         }
     }
 
@@ -65,6 +67,7 @@ public enum KCMReply: Sendable {
         case .kdcOffset(let offset): writer.write(offset)
         case .daemonStatus(let status): status.write(to: &writer)
         case .stopping(let pid): writer.write(pid)
+        case .attachedSessions(let count): writer.write(count)
         }
     }
 
@@ -97,6 +100,8 @@ public enum KCMReply: Sendable {
             self = .daemonStatus(try KCMDaemonStatus.read(from: &reader))
         case .stop:
             self = .stopping(pid: try reader.readUInt32())
+        case .attachSession, .detachSession:
+            self = .attachedSessions(try reader.readUInt32())
         default:
             self = .empty
         }
@@ -146,6 +151,12 @@ extension KCMReply {
     public func asStoppingPID() throws(KCMDecodingError) -> UInt32 {
         guard case .stopping(let pid) = self else { throw .unexpectedReply(expected: "a stopping daemon's pid") }
         return pid
+    }
+
+    /// The number of attached login sessions, or a decoding error for a reply of another shape.
+    public func asAttachedSessions() throws(KCMDecodingError) -> UInt32 {
+        guard case .attachedSessions(let count) = self else { throw .unexpectedReply(expected: "a session count") }
+        return count
     }
 
     /// The daemon status, or a decoding error for a reply of another shape.

@@ -24,6 +24,10 @@ public enum KCMRequest: Sendable {
     case daemonStatus
     /// ccached's own: stop the daemon (it answers with its pid first).
     case stop
+    /// ccached's own: count one more login session using the daemon.
+    case attachSession
+    /// ccached's own: count one fewer; at none the daemon wipes and stops.
+    case detachSession
     /// An opcode this daemon does not implement (answered with ``KCMStatus/fccInternal``).
     case unsupported(opcode: UInt16)
 
@@ -56,6 +60,8 @@ public enum KCMRequest: Sendable {
         case .replace: .replace
         case .daemonStatus: .daemonStatus
         case .stop: .stop
+        case .attachSession: .attachSession
+        case .detachSession: .detachSession
         case .unsupported(let raw): KCMOpcode(rawValue: raw)
         }
     }
@@ -117,6 +123,8 @@ public enum KCMRequest: Sendable {
             self = .replace(name: name, kdcOffset: offset, principal: principal, credentials: credentials)
         case .daemonStatus: self = .daemonStatus
         case .stop: self = .stop
+        case .attachSession: self = .attachSession
+        case .detachSession: self = .detachSession
         case .getName, .resolve, .chown, .chmod, .getInitialTicket, .getTicket, .addNTLMCred, .haveNTLMCred,
             .delNTLMCred, .doNTLMAuth, .getNTLMUserList:
             self = .unsupported(opcode: raw)
@@ -133,7 +141,9 @@ public enum KCMRequest: Sendable {
         default: writer.write(opcode!.rawValue)
         }
         switch self {
-        case .noop, .genNew, .getCacheUUIDList, .getDefaultCache, .daemonStatus, .stop, .unsupported: break
+        case .noop, .genNew, .getCacheUUIDList, .getDefaultCache, .daemonStatus, .stop, .attachSession,
+            .detachSession, .unsupported:
+            break
         case .initialize(let name, let principal):
             writer.write(name)
             principal.write(to: &writer)

@@ -189,6 +189,44 @@ extension CCacheCtl {
         }
     }
 
+    struct Attach: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Count this login session as one using the daemon (pam_ccached runs it at login).",
+            discussion: """
+                Several login sessions can share one daemon (the per-user scope, when no session can be \
+                told apart). Each attaches at login and detaches at logout; only the last detach wipes \
+                the daemon. Starts the daemon if it is not running.
+                """)
+
+        func run() throws {
+            let context = try openContext(autoStart: true)
+            let count = try reporting { try context.attachSession() }
+            print("\(count) session\(count == 1 ? "" : "s") attached")
+        }
+    }
+
+    struct Detach: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "End this login session's use of the daemon (pam_ccached runs it at logout).",
+            discussion: """
+                When it was the last session attached, the daemon wipes every ticket and stops; otherwise \
+                it keeps serving the others. Exit status 1 if no daemon was running.
+                """)
+
+        func run() throws {
+            let context = try openContext(autoStart: false)
+            guard let remaining = try reporting({ try context.detachSession() }) else {
+                print("no ccached daemon is running for this session")
+                throw ExitCode(1)
+            }
+            if remaining == 0 {
+                print("last session detached: every ticket wiped, ccached stopped")
+            } else {
+                print("\(remaining) other session\(remaining == 1 ? "" : "s") still attached; ccached keeps running")
+            }
+        }
+    }
+
     struct Env: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the shell lines that point Kerberos tools at this session's daemon.",

@@ -165,3 +165,42 @@ struct ConnectionSessionTests {
         #expect(LogText.escaped("plain ünïcode") == "plain ünïcode")
     }
 }
+
+/// Login sessions sharing one daemon: the last to detach stops it, not the first.
+@Suite("attached sessions")
+struct AttachedSessionTests {
+    @Test("two attaches, two detaches: only the second detach asks the daemon to stop")
+    func lastDetachStops() throws {
+        let stops = Atomic<Int>(0)
+        let state = DaemonState(configuration: DaemonConfiguration(socketPath: "/unused", ownerUID: 1000)) {
+            stops.add(1, ordering: .relaxed)
+        }
+        var session = ConnectionSessionTests.session(ConnectionSessionTests.owner, state)
+        func count(_ request: KCMRequest) throws -> UInt32 {
+            var reply: [UInt8] = []
+            _ = session.receive(request.encodedFrame(), now: 0) { reply = $0.map { $0 }; return true }
+            #expect(ConnectionSessionTests.status(reply) == .success)
+            return try KCMReply(payload: Array(reply[12...]), for: request.opcode!).asAttachedSessions()
+        }
+        #expect(try count(.attachSession) == 1)
+        #expect(try count(.attachSession) == 2)
+        #expect(try count(.detachSession) == 1)
+        #expect(stops.load(ordering: .relaxed) == 0, "the first logout must not stop a shared daemon")
+        #expect(try count(.detachSession) == 0)
+        #expect(stops.load(ordering: .relaxed) == 1)
+        // A detach the daemon never counted (it was started without PAM) is the last one too.
+        #expect(try count(.detachSession) == 0)
+        #expect(stops.load(ordering: .relaxed) == 2)
+    }
+
+    @Test("a stranger can neither attach nor detach")
+    func strangerRefused() {
+        let state = ConnectionSessionTests.state()
+        var session = ConnectionSessionTests.session(ConnectionSessionTests.stranger, state)
+        var statuses: [KCMStatus] = []
+        let frames = KCMRequest.attachSession.encodedFrame() + KCMRequest.detachSession.encodedFrame()
+        _ = session.receive(frames, now: 0) { statuses.append(ConnectionSessionTests.status($0)); return true }
+        #expect(statuses == [.fccPerm, .fccPerm])
+        #expect(state.attachedSessions.load(ordering: .relaxed) == 0)
+    }
+}

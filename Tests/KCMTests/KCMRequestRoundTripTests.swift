@@ -80,6 +80,8 @@ struct RequestSample: Sendable, CustomTestStringConvertible {
             "REPLACE empty", .replace(name: "1000:3", kdcOffset: -1, principal: Fixture.enterprise, credentials: [])),
         .init("CCACHED_STATUS", .daemonStatus),
         .init("CCACHED_STOP", .stop),
+        .init("CCACHED_ATTACH", .attachSession),
+        .init("CCACHED_DETACH", .detachSession),
         .init("CHOWN (0x0D)", .unsupported(opcode: 0x0D)),
         .init("GET_INITIAL_TICKET (15)", .unsupported(opcode: 15)),
         .init("ADD_NTLM_CRED (24)", .unsupported(opcode: 24)),
@@ -91,7 +93,7 @@ struct RequestSample: Sendable, CustomTestStringConvertible {
     static let implementedOpcodes: Set<KCMOpcode> = [
         .noop, .genNew, .initialize, .destroy, .store, .retrieve, .getPrincipal, .getCredUUIDList, .getCredByUUID,
         .removeCred, .setFlags, .moveCache, .getCacheUUIDList, .getCacheByUUID, .getDefaultCache, .setDefaultCache,
-        .getKDCOffset, .setKDCOffset, .getCredList, .replace, .daemonStatus, .stop,
+        .getKDCOffset, .setKDCOffset, .getCredList, .replace, .daemonStatus, .stop, .attachSession, .detachSession,
     ]
 }
 

@@ -193,7 +193,8 @@ func expectSameRequest(_ actual: KCMRequest, _ expected: KCMRequest, sourceLocat
     }
     switch (actual, expected) {
     case (.noop, .noop), (.genNew, .genNew), (.getCacheUUIDList, .getCacheUUIDList),
-        (.getDefaultCache, .getDefaultCache), (.daemonStatus, .daemonStatus), (.stop, .stop):
+        (.getDefaultCache, .getDefaultCache), (.daemonStatus, .daemonStatus), (.stop, .stop),
+        (.attachSession, .attachSession), (.detachSession, .detachSession):
         break
     case (.initialize(let n1, let p1), .initialize(let n2, let p2)):
         same(n1, n2, "name")
