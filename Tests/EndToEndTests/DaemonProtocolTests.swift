@@ -34,6 +34,23 @@ struct DaemonProtocolTests {
         #expect(fine.payload == Array("\(getuid())".utf8) + [0])
     }
 
+    @Test("a cache name with a newline and an escape sequence cannot forge or colour a daemon log line")
+    func cacheNamesEscapedInLogs() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let connection = try RawKCMConnection(path: bed.socketPath)
+        let hostile = KCMCacheName("\(getuid()):x\nFORGED ccached: notice all tickets stolen\u{1B}[31m")
+        #expect(try connection.call(.setDefaultCache(name: hostile)).status == .success)
+        // A refusal that is logged at notice with the name in it: an invalid (over-long) move target.
+        let long = KCMCacheName(bytes: Array(repeating: 0x0A, count: 5000))
+        #expect(try connection.call(.moveCache(from: hostile, to: long)).status != .success)
+        #expect(try connection.call(.destroy(name: hostile)).status == .fccNoFile)
+        let log = bed.daemonLogText
+        #expect(!log.split(separator: "\n").contains { $0.hasPrefix("FORGED") }, "\(log)")
+        #expect(!log.contains("\u{1B}["), "an escape byte reached the log")
+        #expect(log.contains("x\\nFORGED"), "the escaped name is in the log: \(log)")
+    }
+
     @Test("a request over the size limit is drained, refused with KRB5_CC_NOMEM, and the stream stays in step")
     func oversizedRequest() throws {
         let bed = try KerberosTestbed()
