@@ -1,5 +1,6 @@
 import CredentialStore
 import KCM
+import TestSupport
 import Testing
 
 /// ``CredentialStore`` has the KCM semantics of §5, §6 and §10: the `"<uid>"` default that DESTROY leaves

@@ -1,5 +1,6 @@
 import Foundation
 import KCM
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -40,7 +41,6 @@ struct ConnectionLimitsTests {
         defer { bed.stop() }
         bed.stopDaemon()
         try bed.startDaemon(extraArguments: ["--max-connections", "4"])
-        usleep(300_000)  // the testbed's readiness probe must have left (its thread ends asynchronously)
         var held = try (0..<4).map { _ in try RawKCMConnection(path: bed.socketPath) }
         for connection in held { #expect(try connection.call(.getDefaultCache).status == .success) }
         let extra = try RawKCMConnection(path: bed.socketPath)

@@ -1,5 +1,6 @@
 import Foundation
 import KCM
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
