@@ -49,7 +49,7 @@ struct DaemonProtocolTests {
         #expect(reply.transport == 0)
         #expect(reply.status == .ccNoMem)
         #expect(try connection.call(.getDefaultCache).status == .success)
-        #expect(bed.daemonLogText.contains("exceeds the limit of 4096 bytes"))
+        #expect(try connection.daemonStatus().limits.oversizedRequests == 1)
     }
 
     @Test("GEN_NEW names are <uid>:<n>, unique, and create nothing")
