@@ -53,3 +53,8 @@ func storeError<T>(
         return nil
     }
 }
+
+extension CredentialStore {
+    /// The names of the existing caches, in creation order.
+    var cacheNames: [KCMCacheName] { cacheUUIDs.compactMap { try? cacheName(uuid: $0) } }
+}
