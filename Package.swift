@@ -79,7 +79,9 @@ let package = Package(
         // What the test targets share: the binary locator, scratch directories, spawned processes and
         // commands, the KDC testbed, raw KCM connections, fixtures, one generator, one mutex box.
         // Built only for tests; it does not import Swift Testing.
-        .target(name: "TestSupport", dependencies: ["KCM", "CSupport"], path: "Tests/TestSupport", swiftSettings: strictSwift),
+        .target(
+            name: "TestSupport", dependencies: ["KCM", "CSupport"], path: "Tests/TestSupport", exclude: ["README.md"],
+            swiftSettings: strictSwift),
         .testTarget(name: "KCMTests", dependencies: ["KCM", "SecureMemory", "TestSupport"], swiftSettings: strictSwift),
         .testTarget(name: "SecureMemoryTests", dependencies: ["SecureMemory"], swiftSettings: strictSwift),
         .testTarget(

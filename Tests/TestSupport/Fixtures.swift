@@ -28,7 +28,8 @@ package enum Fixture {
     /// `bob@KCMTEST.LOCAL`.
     package static let bob = principal("bob@KCMTEST.LOCAL")
     /// The realm's TGS, `krbtgt/KCMTEST.LOCAL@KCMTEST.LOCAL` (name type 2).
-    package static let krbtgt = KCMPrincipal(nameType: 2, realm: ascii(realm), components: [ascii("krbtgt"), ascii(realm)])
+    package static let krbtgt = KCMPrincipal(
+        nameType: 2, realm: ascii(realm), components: [ascii("krbtgt"), ascii(realm)])
     /// `host/server.kcmtest.local@KCMTEST.LOCAL` (name type 3).
     package static let hostService = KCMPrincipal(
         nameType: 3, realm: ascii(realm), components: [ascii("host"), ascii("server.kcmtest.local")])

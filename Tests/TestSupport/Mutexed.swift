@@ -16,5 +16,7 @@ package final class Mutexed<Value>: @unchecked Sendable {
     package func mutate(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
 
     /// Appends to an array value under the lock.
-    package func append<Element>(_ element: Element) where Value == [Element] { lock.withLock { stored.append(element) } }
+    package func append<Element>(_ element: Element) where Value == [Element] {
+        lock.withLock { stored.append(element) }
+    }
 }

@@ -11,8 +11,8 @@ import Foundation
 /// tests start programs at once (a `waitUntilExit` that never returned was seen with the child
 /// already a zombie). Here the exit is whatever `waitpid` says. The child gets an empty signal
 /// mask and default handlers (a test thread may have signals blocked), and no descriptor but
-/// stdin, stdout and stderr, and descriptor 3 when ``init(path:arguments:environment:stdin:stdout:stderr:descriptor3:)``
-/// is given one (e.g. the write end of a ``ReadinessPipe`` for `--ready-fd 3`).
+/// stdin, stdout and stderr, plus descriptor 3 when the initialiser is given one (e.g. the write
+/// end of a ``ReadinessPipe`` for `--ready-fd 3`).
 package final class SpawnedProcess: @unchecked Sendable {
     /// The child's pid.
     package let processIdentifier: pid_t
