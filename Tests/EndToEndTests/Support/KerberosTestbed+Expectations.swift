@@ -1,5 +1,5 @@
-import Testing
 import TestSupport
+import Testing
 
 /// The testbed's expectations: run a command that must succeed, recording an issue with its output
 /// and the daemon's log otherwise. Here rather than in TestSupport, which stays free of Swift Testing.
