@@ -97,19 +97,27 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "KCMTests", dependencies: ["KCM", "SecureMemory"], swiftSettings: strictSwift),
+        // What the test targets share: the binary locator, scratch directories, spawned processes and
+        // commands, the KDC testbed, raw KCM connections, fixtures, one generator, one mutex box.
+        // Built only for tests; it does not import Swift Testing.
+        .target(
+            name: "TestSupport", dependencies: ["KCM", "CSupport"], path: "Tests/TestSupport", exclude: ["README.md"],
+            swiftSettings: strictSwift),
+        .testTarget(name: "KCMTests", dependencies: ["KCM", "SecureMemory", "TestSupport"], swiftSettings: strictSwift),
         .testTarget(name: "SecureMemoryTests", dependencies: ["SecureMemory"], swiftSettings: strictSwift),
         .testTarget(
-            name: "CredentialStoreTests", dependencies: ["CredentialStore", "KCM"], swiftSettings: strictSwift),
+            name: "CredentialStoreTests", dependencies: ["CredentialStore", "KCM", "TestSupport"],
+            swiftSettings: strictSwift),
         .testTarget(
             name: "CCacheDaemonTests",
             dependencies: [
-                "CCacheDaemon", "CredentialStore", "KCM", "CSupport", .product(name: "Logging", package: "swift-log"),
+                "CCacheDaemon", "CredentialStore", "KCM", "CSupport", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
         .testTarget(
-            name: "CCacheClientTests", dependencies: ["CCacheClient", "SessionRuntime", "KCM", "CSupport"],
+            name: "CCacheClientTests", dependencies: ["CCacheClient", "SessionRuntime", "KCM", "CSupport", "TestSupport"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "TicketRenewalTests", dependencies: ["TicketRenewal", "CredentialStore", "KCM", "SecureMemory", "CKrb5", "CSupport"],
@@ -121,6 +129,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift),
-        .testTarget(name: "EndToEndTests", dependencies: ["KCM", "CSupport"], swiftSettings: strictSwift),
+        .testTarget(name: "EndToEndTests", dependencies: ["KCM", "CSupport", "TestSupport"], swiftSettings: strictSwift),
     ]
 )

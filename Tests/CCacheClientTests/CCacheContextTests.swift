@@ -2,6 +2,7 @@ import CCacheClient
 import CSupport
 import Foundation
 import KCM
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -14,7 +15,7 @@ import Testing
 struct CCacheContextTests {
     @Test("a call with no daemon starts one, which then serves the CCAPI-style calls")
     func autoSpawn() throws {
-        let scratch = ClientScratch()
+        let scratch = try ClientScratch()
         defer { scratch.cleanup() }
         let context = try CCacheContext(options: .init(environment: scratch.environment(), idleTimeout: 5))
         #expect(!context.isDaemonRunning)
@@ -52,7 +53,7 @@ struct CCacheContextTests {
 
     @Test("a daemon that cannot start gives an error saying why")
     func cannotStart() throws {
-        let scratch = ClientScratch()
+        let scratch = try ClientScratch()
         defer { scratch.cleanup() }
         var env = scratch.environment()
         env["CCACHED_DAEMON"] = scratch.path + "/no-such-ccached"
@@ -64,7 +65,7 @@ struct CCacheContextTests {
             #expect(error.description.contains("no-such-ccached is missing or not executable"))
         }
         // A daemon that fails at startup reports its reason through the readiness pipe.
-        env["CCACHED_DAEMON"] = daemonBinary
+        env["CCACHED_DAEMON"] = ccachedBinary
         let occupied = scratch.socketDirectory() + "/kcm.sock"
         #expect(FileManager.default.createFile(atPath: occupied, contents: Data("not a socket".utf8)))
         let blocked = try CCacheContext(options: .init(environment: env))
@@ -82,10 +83,10 @@ struct CCacheContextTests {
 
     @Test("eight contexts racing to start the daemon end with one daemon")
     func racingSpawn() throws {
-        let scratch = ClientScratch()
+        let scratch = try ClientScratch()
         defer { scratch.cleanup() }
         let env = scratch.environment()
-        let pids = Locked<[UInt32]>([])
+        let pids = Mutexed<[UInt32]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
             do {
                 let context = try CCacheContext(options: .init(environment: env, idleTimeout: 5))
@@ -102,7 +103,7 @@ struct CCacheContextTests {
 
     @Test("kill -9 of the daemon between two calls: the second call succeeds on a new daemon")
     func reconnectAfterKill() throws {
-        let scratch = ClientScratch()
+        let scratch = try ClientScratch()
         defer { scratch.cleanup() }
         let context = try CCacheContext(options: .init(environment: scratch.environment(), idleTimeout: 5))
         let first = try context.status().pid
@@ -118,7 +119,7 @@ struct CCacheContextTests {
 
     @Test("the daemon exits after its idle timeout with no caches, and never while it holds a cache")
     func idleExit() throws {
-        let scratch = ClientScratch()
+        let scratch = try ClientScratch()
         defer { scratch.cleanup() }
         let env = scratch.environment()
         var pid: UInt32 = 0
@@ -142,7 +143,7 @@ struct CCacheContextTests {
         "a socket served by another uid is refused before anything is sent",
         .enabled(if: getuid() == 0, "needs root to run a daemon as the user nobody; CI runs as root"))
     func squatterRefused() throws {
-        let scratch = ClientScratch()
+        let scratch = try ClientScratch()
         defer { scratch.cleanup() }
         let nobodyDirectory = scratch.path + "/nobody"
         mkdir(nobodyDirectory, 0o700)
@@ -151,7 +152,7 @@ struct CCacheContextTests {
         let squatter = Process()
         squatter.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         squatter.arguments = [
-            "--reuid=65534", "--regid=65534", "--clear-groups", "--", daemonBinary, "--socket",
+            "--reuid=65534", "--regid=65534", "--clear-groups", "--", ccachedBinary, "--socket",
             nobodyDirectory + "/kcm.sock", "--idle-timeout", "0",
         ]
         squatter.standardError = FileHandle.nullDevice
@@ -174,11 +175,11 @@ struct CCacheContextTests {
         "a thread that switched only its own uid reaches the process's daemon and keeps its identity",
         .enabled(if: getuid() == 0, "needs root to switch a thread's uid; CI runs as root"))
     func threadImpersonation() throws {
-        let scratch = ClientScratch()
+        let scratch = try ClientScratch()
         defer { scratch.cleanup() }
         let env = scratch.environment()
         let processDaemon = try CCacheContext(options: .init(environment: env, idleTimeout: 5)).status().pid
-        let outcome = Locked<String>("not run")
+        let outcome = Mutexed<String>("not run")
         let thread = Thread {
             guard ccached_thread_setresuid(65534, 65534, 0) == 0 else {
                 outcome.mutate { $0 = "setresuid failed: \(errno)" }
@@ -204,14 +205,4 @@ struct CCacheContextTests {
         #expect(outcome.value == "same daemon")
         #expect(getuid() == 0 && geteuid() == 0)
     }
-}
-
-/// A value shared between threads in a test, behind a lock.
-final class Locked<Value>: @unchecked Sendable {
-    // Safe: every access holds `lock`.
-    private let lock = NSLock()
-    private var stored: Value
-    init(_ value: Value) { stored = value }
-    var value: Value { lock.withLock { stored } }
-    func mutate(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
 }

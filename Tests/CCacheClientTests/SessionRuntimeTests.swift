@@ -1,5 +1,6 @@
 import Foundation
 import SessionRuntime
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -11,7 +12,7 @@ import Testing
 struct SessionRuntimeTests {
     @Test("CCACHED_SESSION names the session; the directory is <XDG_RUNTIME_DIR>/ccached/<session>, 0700")
     func explicitSession() throws {
-        let scratch = ClientScratch()
+        let scratch = try ClientScratch()
         defer { scratch.cleanup() }
         let env = ["XDG_RUNTIME_DIR": scratch.path, "CCACHED_SESSION": "s1"]
         let paths = try SessionPaths.resolve(environment: env, uid: getuid())
@@ -30,7 +31,7 @@ struct SessionRuntimeTests {
 
     @Test("CCACHED_SOCKET overrides the session layout")
     func explicitSocket() throws {
-        let scratch = ClientScratch()
+        let scratch = try ClientScratch()
         defer { scratch.cleanup() }
         let paths = try SessionPaths.resolve(
             environment: ["CCACHED_SOCKET": scratch.path + "/my.sock", "CCACHED_SESSION": "ignored"], uid: getuid())
@@ -73,7 +74,7 @@ struct SessionRuntimeTests {
 
     @Test("a session directory with a group/other mode, a symlink, or another owner is refused with its path")
     func unsafeDirectories() throws {
-        let scratch = ClientScratch()
+        let scratch = try ClientScratch()
         defer { scratch.cleanup() }
         mkdir(scratch.path + "/ccached", 0o700)
         mkdir(scratch.path + "/ccached/open", 0o700)

@@ -4,6 +4,7 @@ import Glibc
 import KCM
 import Logging
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import CCacheDaemon

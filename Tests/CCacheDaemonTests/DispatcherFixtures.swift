@@ -3,6 +3,7 @@ import CredentialStore
 import KCM
 import Logging
 import Synchronization
+import TestSupport
 
 /// A daemon's shared state and a way to send it one request, as a peer would, through the same
 /// ``ConnectionSession`` the daemon serves connections with, and read back the reply frame.
@@ -65,15 +66,6 @@ struct DispatchHarness {
     }
 }
 
-let alice = KCMPrincipal("alice@KCMTEST.LOCAL")
-let tgtServer = KCMPrincipal("krbtgt/KCMTEST.LOCAL@KCMTEST.LOCAL", nameType: 2)
-
-func ticket(
-    _ server: String, client: KCMPrincipal = alice, endtime: UInt32 = 2_000_000_000, ticketBytes: Int = 64
-) -> KCMCredential {
-    KCMCredentialFields(
-        client: client, server: KCMPrincipal(server), enctype: 18, key: [UInt8](repeating: 1, count: 32),
-        authtime: 1_700_000_000, starttime: 1_700_000_000, endtime: endtime, renewTill: 0,
-        ticketFlags: 0x00C1_0000, ticket: [UInt8](repeating: 0x61, count: ticketBytes)
-    ).credential()
-}
+/// The fixture principals under the names the dispatcher tests use.
+let alice = Fixture.alice
+let tgtServer = Fixture.krbtgt

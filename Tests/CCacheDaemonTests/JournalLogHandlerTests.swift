@@ -1,5 +1,6 @@
 import CCacheDaemon
 import Logging
+import TestSupport
 import Testing
 
 /// The journal entry ccached writes: standard fields and metadata as journal field names.

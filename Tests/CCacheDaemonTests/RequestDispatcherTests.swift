@@ -1,8 +1,9 @@
 import CCacheDaemon
 import CredentialStore
-import KCM
 import Glibc
+import KCM
 import Synchronization
+import TestSupport
 import Testing
 
 /// The dispatcher answers every opcode with the status and payload MIT and Heimdal expect

@@ -1,6 +1,7 @@
 import CCacheDaemon
 import CredentialStore
 import KCM
+import TestSupport
 import Testing
 
 /// One mapping from every failure to the krb5 status clients expect, and the log level it gets.

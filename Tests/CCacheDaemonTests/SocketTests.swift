@@ -1,5 +1,6 @@
 import CCacheDaemon
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -10,9 +11,7 @@ import Testing
 @Suite("UnixSocketListener and peers")
 struct SocketTests {
     func privateDirectory() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ccached-unit-\(UUID().uuidString.prefix(8))").path
-        #expect(mkdir(path, 0o700) == 0)
-        return path
+        try ScratchDirectory.make("ccached-unit").path
     }
 
     @Test("bind creates a 0600 socket, refuses a second listener, and close removes only its own path")

@@ -1,5 +1,6 @@
 import CredentialStore
 import KCM
+import TestSupport
 import Testing
 
 @Suite("ChangeJournal")

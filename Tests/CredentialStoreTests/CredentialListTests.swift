@@ -1,5 +1,6 @@
 import CredentialStore
 import KCM
+import TestSupport
 import Testing
 
 /// ``CredentialList`` keeps storage order through appends and removals, returns the first match in

@@ -1,5 +1,6 @@
 import CredentialStore
 import KCM
+import TestSupport
 import Testing
 
 func matches(_ credential: KCMCredential, _ flags: KCMMatchFlags = [], _ template: KCMMatchTemplate) -> Bool {

@@ -1,37 +1,7 @@
 import CredentialStore
 import KCM
+import TestSupport
 import Testing
-
-func ascii(_ text: String) -> [UInt8] { Array(text.utf8) }
-
-/// Principals written `a/b@REALM`; realm and components are taken byte for byte.
-func principal(_ text: String, nameType: Int32 = 1) -> KCMPrincipal { KCMPrincipal(text, nameType: nameType) }
-
-enum Fixture {
-    static let realm = "KCMTEST.LOCAL"
-    static let alice = principal("alice@KCMTEST.LOCAL")
-    static let bob = principal("bob@KCMTEST.LOCAL")
-    static let krbtgt = principal("krbtgt/KCMTEST.LOCAL@KCMTEST.LOCAL", nameType: 2)
-    static let host = principal("host/server.kcmtest.local@KCMTEST.LOCAL", nameType: 3)
-    /// A fixed "now" for the time rules: 2026-11-22, well inside the u32 range.
-    static let now: UInt32 = 0x6B02_3137
-}
-
-/// A ticket built with ``KCMCredentialFields``; every field can be set.
-func ticket(
-    client: KCMPrincipal = Fixture.alice, server: KCMPrincipal = Fixture.host, enctype: Int16 = 18,
-    authtime: UInt32 = Fixture.now, starttime: UInt32 = Fixture.now, endtime: UInt32 = Fixture.now + 36000,
-    renewTill: UInt32 = 0, isSKey: UInt8 = 0, flags: UInt32 = 0x0081_0000,
-    authdata: [KCMCredentialFields.AuthData] = [], ticket ticketBytes: [UInt8] = [0x61, 0x03, 0x02, 0x01, 0x05],
-    secondTicket: [UInt8] = []
-) -> KCMCredential {
-    KCMCredentialFields(
-        client: client, server: server, enctype: enctype, key: [UInt8](repeating: 0x42, count: 32),
-        authtime: authtime, starttime: starttime, endtime: endtime, renewTill: renewTill, isSKey: isSKey,
-        ticketFlags: flags, addresses: [.init(type: 2, data: [127, 0, 0, 1])], authdata: authdata,
-        ticket: ticketBytes, secondTicket: secondTicket
-    ).credential()
-}
 
 /// The server principal of a config entry: `krb5_ccache_conf_data/<key>[/<principal>]@X-CACHECONF:`.
 func configServer(_ key: String, principal: String? = nil) -> KCMPrincipal {
@@ -82,4 +52,9 @@ func storeError<T>(
         Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
         return nil
     }
+}
+
+extension CredentialStore {
+    /// The names of the existing caches, in creation order.
+    var cacheNames: [KCMCacheName] { cacheUUIDs.compactMap { try? cacheName(uuid: $0) } }
 }

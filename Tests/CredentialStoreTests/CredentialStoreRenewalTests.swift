@@ -1,5 +1,6 @@
 import CredentialStore
 import KCM
+import TestSupport
 import Testing
 
 /// `replaceRenewed` swaps exactly one credential, keeps every UUID, the order, the cache's identity

@@ -1,6 +1,7 @@
 import CSupport
 import Foundation
 import KCM
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -64,6 +65,8 @@ struct ForeignPeerTests {
 
         let after = try bed.expectSuccess("klist").stdout
         #expect(after == before)
+        // The replies above are the refusal (no status counter counts foreign peers); this warning is
+        // what tells the owner, in the journal, why a client of another uid gets nothing.
         #expect(bed.daemonLogText.contains("every request will be refused with KRB5_FCC_PERM"))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KCM
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -78,7 +79,7 @@ struct LoadTests {
             group.enter()
             DispatchQueue.global().async {
                 defer { group.leave() }
-                var generator = SplitMix(seed: UInt64(worker) &* 0x9E37_79B9_7F4A_7C15 | 1)
+                var generator = SplitMix64(seed: UInt64(worker) &* 0x9E37_79B9_7F4A_7C15 | 1)
                 for round in 0..<200 {
                     guard let connection = try? RawKCMConnection(path: bed.socketPath) else { continue }
                     let opcode = UInt16(truncatingIfNeeded: generator.next() % 30)
@@ -177,21 +178,4 @@ struct LoadTests {
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
         return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
     }
-}
-
-/// A small deterministic generator, so a failing run can be repeated.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-func be32(_ value: UInt32) -> [UInt8] {
-    [UInt8(value >> 24), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)]
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -176,14 +177,4 @@ struct MITToolsTests {
         let klist = try bed.expectSuccess("klist")
         #expect(klist.stdout.components(separatedBy: "svc").count - 1 == 20, "\(klist)")
     }
-}
-
-/// A value shared by concurrent closures in a test.
-final class Mutexed<Value>: @unchecked Sendable {
-    // Safe: every access goes through `lock`.
-    private let lock = NSLock()
-    private var stored: Value
-    init(_ value: Value) { stored = value }
-    var value: Value { lock.withLock { stored } }
-    func append<Element>(_ element: Element) where Value == [Element] { lock.withLock { stored.append(element) } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -24,7 +25,8 @@ struct PAMModuleTests {
     @Test("the module links only libpam and libc, has no RUNPATH, and exports only the two session functions")
     func linkage() throws {
         try requireBuilt()
-        let scratch = FileManager.default.temporaryDirectory
+        let scratch = try ScratchDirectory.make("ccached-pam")
+        defer { ScratchDirectory.remove(scratch) }
         let dynamic = try runCommand(["readelf", "-d", Self.module], environment: ProcessInfo.processInfo.environment, scratch: scratch)
         #expect(dynamic.succeeded, "\(dynamic)")
         let needed = dynamic.stdout.split(separator: "\n").filter { $0.contains("(NEEDED)") }.compactMap { line -> String? in

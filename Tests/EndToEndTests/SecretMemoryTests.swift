@@ -1,6 +1,7 @@
 import CSupport
 import Foundation
 import KCM
+import TestSupport
 import Testing
 
 #if canImport(Glibc)

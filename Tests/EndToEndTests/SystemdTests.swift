@@ -1,5 +1,6 @@
 import Foundation
 import KCM
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -150,9 +151,9 @@ struct SystemdTests {
 
     @Test("the unit files pass systemd-analyze verify")
     func unitsVerify() throws {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ccached-units-\(UUID().uuidString.prefix(8))")
+        let scratch = try ScratchDirectory.make("ccached-units")
+        defer { ScratchDirectory.remove(scratch) }
         try FileManager.default.createDirectory(at: scratch.appendingPathComponent("runtime"), withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: scratch) }
         chmod(scratch.appendingPathComponent("runtime").path, 0o700)
         let binDirectory = URL(fileURLWithPath: ccachedBinary).deletingLastPathComponent().path + "/"
         var units: [String] = []

@@ -1,4 +1,5 @@
 import KCM
+import TestSupport
 import Testing
 
 /// The CCACHED_STATUS payload (opcode 0x5000) has the big-endian layout its documentation gives,

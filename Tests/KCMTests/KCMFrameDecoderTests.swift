@@ -1,4 +1,5 @@
 import KCM
+import TestSupport
 import Testing
 
 /// What a decoder produced while being fed: each frame with the number of stream bytes fed when it

@@ -1,4 +1,5 @@
 import KCM
+import TestSupport
 import Testing
 
 /// The codec reads and writes exactly the bytes captured from MIT krb5 1.20 traffic (kcm-protocol.md

@@ -1,4 +1,5 @@
 import KCM
+import TestSupport
 import Testing
 
 /// Hostile or broken request bodies give their defined ``KCMDecodingError`` and never trap: short

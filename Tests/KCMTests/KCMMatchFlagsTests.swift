@@ -1,4 +1,5 @@
 import KCM
+import TestSupport
 import Testing
 
 /// The flag word of RETRIEVE and REMOVE_CRED has Heimdal's bit values (§2.9), and a REMOVE_CRED word

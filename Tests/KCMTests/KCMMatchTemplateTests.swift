@@ -1,4 +1,5 @@
 import KCM
+import TestSupport
 import Testing
 
 /// The match template ("mcred", §2.8): the encoder sets a header bit exactly when MIT would (the

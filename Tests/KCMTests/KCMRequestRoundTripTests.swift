@@ -1,4 +1,5 @@
 import KCM
+import TestSupport
 import Testing
 
 /// One request to round-trip, with a readable label for the test report.

@@ -1,4 +1,5 @@
 import KCM
+import TestSupport
 import Testing
 
 // MARK: - Writing wire bytes by hand
@@ -39,14 +40,6 @@ func wire(_ text: String) -> [UInt8] {
     return bytes
 }
 
-func ascii(_ text: String) -> [UInt8] { Array(text.utf8) }
-
-func be16(_ value: UInt16) -> [UInt8] { [UInt8(value >> 8), UInt8(value & 0xFF)] }
-
-func be32(_ value: UInt32) -> [UInt8] {
-    [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
-}
-
 /// A `data` field: `u32 length` and the bytes.
 func dataField(_ bytes: [UInt8]) -> [UInt8] { be32(UInt32(bytes.count)) + bytes }
 
@@ -75,84 +68,6 @@ func decodingError(_ body: [UInt8]) -> KCMDecodingError? {
     } catch {
         return error
     }
-}
-
-/// Deterministic bytes for tickets and keys: `count` bytes starting at `seed`, counting up.
-func filler(_ count: Int, seed: UInt8 = 0) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: Int(seed) + $0) } }
-
-// MARK: - A small seeded PRNG
-
-/// SplitMix64: a tiny deterministic generator, so fuzz runs are reproducible from their seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-// MARK: - Realistic values
-
-enum Fixture {
-    static let realm = "KCMTEST.LOCAL"
-    static let alice = KCMPrincipal(nameType: 1, realm: ascii(realm), components: [ascii("alice")])
-    static let krbtgt = KCMPrincipal(nameType: 2, realm: ascii(realm), components: [ascii("krbtgt"), ascii(realm)])
-    static let hostService = KCMPrincipal(
-        nameType: 3, realm: ascii(realm), components: [ascii("host"), ascii("server.kcmtest.local")])
-    /// An enterprise principal with an `@` inside its single component.
-    static let enterprise = KCMPrincipal(
-        nameType: 10, realm: ascii(realm), components: [ascii("alice@corp.example")])
-    /// MIT's referral form: empty realm.
-    static let referralService = KCMPrincipal(
-        nameType: 3, realm: [], components: [ascii("HTTP"), ascii("www.kcmtest.local")])
-
-    static let aliceUUID = KCMUUID(high: 0x0123_4567_89AB_CDEF, low: 0xFEDC_BA98_7654_3210)
-    static let otherUUID = KCMUUID(high: 0xFFFF_FFFF_FFFF_FFFF, low: 1)
-
-    /// The server of a config entry: `krb5_ccache_conf_data/<key>[/<principal>]@X-CACHECONF:`.
-    static func configServer(key: String, principal: String? = nil) -> KCMPrincipal {
-        var components = [ascii("krb5_ccache_conf_data"), ascii(key)]
-        if let principal { components.append(ascii(principal)) }
-        return KCMPrincipal(nameType: 1, realm: KCMPrincipal.configRealm, components: components)
-    }
-
-    /// A credential using every field: addresses, authdata, a second ticket, odd enctype and flags.
-    static let everyField = KCMCredentialFields(
-        client: alice, server: hostService, enctype: -135, key: filler(16, seed: 0xA0),
-        authtime: 0x6B02_3137, starttime: 0x6B02_3200, endtime: 0x6B02_BDD7, renewTill: 0x9000_0000, isSKey: 1,
-        ticketFlags: 0x40C1_0000,
-        addresses: [
-            .init(type: 2, data: [192, 0, 2, 7]),
-            .init(type: 24, data: [0x20, 0x01, 0x0D, 0xB8] + [UInt8](repeating: 0, count: 11) + [1]),
-        ],
-        authdata: [.init(type: 1, data: filler(40, seed: 0x30)), .init(type: -128, data: [])],
-        ticket: [0x61, 0x82, 0x01, 0x00] + filler(256, seed: 7), secondTicket: [0x61, 0x03, 0x02, 0x01, 0x05])
-
-    /// A TGT as `kinit` stores it.
-    static let tgt = KCMCredentialFields(
-        client: alice, server: krbtgt, enctype: 18, key: filler(32), authtime: 0x6B02_3137,
-        starttime: 0x6B02_3137, endtime: 0x6B02_BDD7, renewTill: 0x6B03_82B7, ticketFlags: 0x00C1_0000,
-        ticket: [0x61, 0x82, 0x01, 0xAE] + filler(430, seed: 0x11))
-
-    /// A config entry as MIT writes it: every time 0, the value in the ticket field.
-    static func configEntry(key: String, value: String, principal: String? = nil) -> KCMCredentialFields {
-        KCMCredentialFields(
-            client: alice, server: configServer(key: key, principal: principal), enctype: 0, ticket: ascii(value))
-    }
-
-    /// A template with every optional field the encoder knows.
-    static let everyFieldTemplate = KCMMatchTemplate(
-        client: alice, server: hostService, enctype: 17, authtime: 1, starttime: 2, endtime: 0xFFFF_FFFE,
-        renewTill: 0x8000_0000, isSKey: 1, ticketFlags: 0x0080_0000,
-        authdata: [.init(type: 1, data: [1, 2, 3]), .init(type: 143, data: filler(9))], ticket: [0x61, 0x00],
-        secondTicket: [0x61, 0x01, 0xFF])
-
-    /// What `krb5_cc_get_config(start_realm)` sends.
-    static let startRealmTemplate = KCMMatchTemplate(client: alice, server: configServer(key: "start_realm"))
 }
 
 // MARK: - Comparing requests

@@ -8,10 +8,12 @@ import KCM
 
 /// A minimal blocking KCM client over a Unix socket, for tests that need to send exact (or
 /// deliberately broken) bytes and read the exact reply.
-final class RawKCMConnection {
-    let fd: Int32
+package final class RawKCMConnection {
+    /// The connected socket.
+    package let fd: Int32
 
-    init(path: String) throws {
+    /// Connects to the daemon's socket at `path`.
+    package init(path: String) throws {
         fd = ccached_unix_stream_socket()
         guard fd >= 0 else { throw POSIXError(.EIO) }
         guard ccached_connect_unix(fd, path) == 0 else {
@@ -23,7 +25,8 @@ final class RawKCMConnection {
 
     deinit { close(fd) }
 
-    func send(_ bytes: [UInt8]) throws {
+    /// Writes all of `bytes`.
+    package func send(_ bytes: [UInt8]) throws {
         var sent = 0
         while sent < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
@@ -32,7 +35,8 @@ final class RawKCMConnection {
         }
     }
 
-    func receive(exactly count: Int) throws -> [UInt8] {
+    /// Reads exactly `count` bytes.
+    package func receive(exactly count: Int) throws -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: count)
         var got = 0
         while got < count {
@@ -44,7 +48,7 @@ final class RawKCMConnection {
     }
 
     /// Reads one reply frame: (transport word, status, payload).
-    func receiveReply() throws -> (transport: UInt32, status: KCMStatus, payload: [UInt8]) {
+    package func receiveReply() throws -> (transport: UInt32, status: KCMStatus, payload: [UInt8]) {
         var header = KCMReader(try receive(exactly: 8))
         let length = try header.readUInt32()
         let transport = try header.readUInt32()
@@ -54,9 +58,27 @@ final class RawKCMConnection {
     }
 
     /// Sends a request and returns its reply.
-    func call(_ request: KCMRequest) throws -> (status: KCMStatus, payload: [UInt8]) {
+    package func call(_ request: KCMRequest) throws -> (status: KCMStatus, payload: [UInt8]) {
         try send(request.encodedFrame())
         let reply = try receiveReply()
         return (reply.status, reply.payload)
+    }
+
+    /// The daemon's CCACHED_STATUS reply, decoded: its counters (e.g. how often it refused
+    /// something) are what tests assert on, rather than the wording of its log.
+    package func daemonStatus() throws -> KCMDaemonStatus {
+        let reply = try call(.daemonStatus)
+        guard reply.status == .success else { throw StatusReplyError(status: reply.status) }
+        guard case .daemonStatus(let status) = try KCMReply(payload: reply.payload, for: .daemonStatus) else {
+            throw StatusReplyError(status: reply.status)
+        }
+        return status
+    }
+
+    /// A CCACHED_STATUS request that did not come back as a status.
+    package struct StatusReplyError: Error, CustomStringConvertible {
+        /// The reply's status code.
+        package var status: KCMStatus
+        package var description: String { "CCACHED_STATUS did not return a daemon status (reply status \(status))" }
     }
 }

@@ -9,19 +9,24 @@ import Foundation
 /// daemon of another uid. Started fully detached (`ccached_spawn_detached`: Foundation's Process
 /// would wait for the daemon to close a descriptor it inherited) through `sh`, with `prefix` run
 /// before `setpriv` (e.g. `prlimit …`) and stderr appended to ``log``; SIGKILLed when released.
-final class NobodyDaemon {
-    let base: URL
-    let socket: String
-    let log: String
+/// It is known to listen once it writes READY on its `--ready-fd`.
+package final class NobodyDaemon {
+    /// The private directory (0711) holding `run/` and the log.
+    package let base: URL
+    /// The daemon's socket.
+    package let socket: String
+    /// The daemon's standard error.
+    package let log: String
     /// A connection opened once the daemon listens; its SO_PEERCRED gave ``pid`` and ``uid``.
-    let connection: RawKCMConnection
-    let pid: pid_t
-    let uid: uid_t
+    package let connection: RawKCMConnection
+    /// The daemon's pid.
+    package let pid: pid_t
+    /// The daemon's uid (nobody's).
+    package let uid: uid_t
 
-    init(prefix: [String] = []) throws {
-        base = FileManager.default.temporaryDirectory.appendingPathComponent("ccached-nobody-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: false)
-        chmod(base.path, 0o711)
+    /// Starts the daemon and waits for its READY.
+    package init(prefix: [String] = []) throws {
+        base = try ScratchDirectory.make("ccached-nobody", mode: 0o711)
         let run = base.appendingPathComponent("run").path
         mkdir(run, 0o700)
         chown(run, 65534, 65534)
@@ -29,23 +34,23 @@ final class NobodyDaemon {
         log = base.appendingPathComponent("ccached.log").path
         let words =
             prefix + ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", ccachedBinary, "--socket", socket]
-            + ["--idle-timeout", "0"]
+            + ["--idle-timeout", "0", "--ready-fd", "3"]
         let command = "exec " + words.map { "'\($0)'" }.joined(separator: " ") + " 2>>'\(log)'"
         let arguments = ["/bin/sh", "-c", command]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
-        let spawned = ccached_spawn_detached("/bin/sh", &argv, -1)
-        guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO) }
-        let deadline = Date().addingTimeInterval(10)
-        var opened: RawKCMConnection?
-        while opened == nil && Date() < deadline {
-            opened = try? RawKCMConnection(path: socket)
-            if opened == nil { usleep(10_000) }
+        let readiness = try ReadinessPipe()
+        let spawned = ccached_spawn_detached("/bin/sh", &argv, readiness.writeEnd)
+        guard spawned == 0 else {
+            ScratchDirectory.remove(base)
+            throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO)
         }
-        guard let opened else {
+        let word = readiness.readLine()
+        guard word == "READY", let opened = try? RawKCMConnection(path: socket) else {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            try? FileManager.default.removeItem(at: base)
-            throw TestbedError.setup("ccached as nobody did not come up on \(socket):\n\(text)")
+            ScratchDirectory.remove(base)
+            throw TestbedError.setup(
+                "ccached as nobody did not come up on \(socket) (--ready-fd said \(word ?? "nothing")):\n\(text)")
         }
         connection = opened
         var pid: pid_t = -1
@@ -56,10 +61,11 @@ final class NobodyDaemon {
         self.uid = uid
     }
 
-    var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+    /// What the daemon has written to its log so far.
+    package var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
     deinit {
         kill(pid, SIGKILL)
-        try? FileManager.default.removeItem(at: base)
+        ScratchDirectory.remove(base)
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Testing
+import KCM
 
 #if canImport(Glibc)
     import Glibc
@@ -8,22 +8,25 @@ import Testing
 /// A throwaway MIT KDC on 127.0.0.1 and a real ccached on a private socket, with the environment
 /// that points the stock MIT tools at them: the real parts every end-to-end test runs against.
 ///
-/// Each testbed lives in its own temporary directory and is torn down by ``stop()``.
+/// Each testbed lives in its own private temporary directory and is torn down by ``stop()``.
 // @unchecked: the environment and paths are set before a test shares the testbed across threads, and
 // only read afterwards; the daemon process is started and stopped by the test's own thread.
-final class KerberosTestbed: @unchecked Sendable {
-    let directory: URL
-    let socketPath: String
-    let realm: String
-    private(set) var daemon: SpawnedProcess?
+package final class KerberosTestbed: @unchecked Sendable {
+    /// The testbed's private directory (KDC, daemon log, command output).
+    package let directory: URL
+    /// The daemon's socket.
+    package let socketPath: String
+    /// The KDC's realm.
+    package let realm: String
+    /// The running daemon, if any.
+    package private(set) var daemon: SpawnedProcess?
     private let daemonLog: URL
     /// The environment for MIT tools: `KRB5_CONFIG` = our fragment first, then the realm's file.
-    private(set) var environment: [String: String]
+    package private(set) var environment: [String: String]
 
-    init(services: Int = 3) throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ccached-e2e-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+    /// Starts a KDC with `services` host principals, writes the krb5.conf fragment and starts ccached.
+    package init(services: Int = 3) throws {
+        let base = try ScratchDirectory.make("ccached-e2e")
         directory = base
         socketPath = base.appendingPathComponent("run/kcm.sock").path
         daemonLog = base.appendingPathComponent("ccached.log")
@@ -52,25 +55,26 @@ final class KerberosTestbed: @unchecked Sendable {
         try startDaemon()
     }
 
-    /// Starts ccached and waits until its socket accepts connections.
-    func startDaemon(extraArguments: [String] = []) throws {
+    /// Starts ccached and waits for the `READY` it writes on `--ready-fd` once it listens (no
+    /// probing connection, no sleep). `EXISTS`, `ERROR …` or silence is thrown with the daemon's log.
+    package func startDaemon(extraArguments: [String] = []) throws {
+        let readiness = try ReadinessPipe()
         let process = try SpawnedProcess(
             path: ccachedBinary,
-            arguments: [ccachedBinary, "--socket", socketPath, "--log-level", "debug"] + extraArguments,
-            environment: environment, stderr: daemonLog.path)
+            arguments: [ccachedBinary, "--socket", socketPath, "--log-level", "debug", "--ready-fd", "3"]
+                + extraArguments,
+            environment: environment, stderr: daemonLog.path, descriptor3: readiness.writeEnd)
         daemon = process
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            if (try? RawKCMConnection(path: socketPath)) != nil { return }
-            guard process.isRunning else { break }
-            usleep(5_000)
+        let word = readiness.readLine()
+        guard word == "READY" else {
+            throw TestbedError.setup(
+                "ccached did not come up on \(socketPath) (--ready-fd said \(word ?? "nothing")):\n\(daemonLogText)")
         }
-        throw TestbedError.setup("ccached did not come up on \(socketPath):\n\(daemonLogText)")
     }
 
     /// Sends SIGTERM and waits for the daemon to exit; returns its exit status.
     @discardableResult
-    func stopDaemon() -> Int32? {
+    package func stopDaemon() -> Int32? {
         guard let process = daemon else { return nil }
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
         process.waitUntilExit()
@@ -78,56 +82,49 @@ final class KerberosTestbed: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    var daemonLogText: String { (try? String(contentsOf: daemonLog, encoding: .utf8)) ?? "" }
+    /// What the daemon has logged so far.
+    package var daemonLogText: String { (try? String(contentsOf: daemonLog, encoding: .utf8)) ?? "" }
 
     /// Runs a command with the testbed's environment (plus `extra`).
     @discardableResult
-    func run(_ arguments: String..., input: String? = nil, extra: [String: String] = [:]) throws -> CommandResult {
+    package func run(_ arguments: String..., input: String? = nil, extra: [String: String] = [:]) throws
+        -> CommandResult
+    {
         try run(arguments, input: input, extra: extra)
     }
 
-    func run(_ arguments: [String], input: String? = nil, extra: [String: String] = [:]) throws -> CommandResult {
+    /// Runs a command with the testbed's environment (plus `extra`).
+    package func run(_ arguments: [String], input: String? = nil, extra: [String: String] = [:]) throws
+        -> CommandResult
+    {
         try runCommand(arguments, environment: environment.merging(extra) { $1 }, input: input, scratch: directory)
     }
 
-    /// Runs a command that must succeed; records a test issue with its output otherwise.
-    @discardableResult
-    func expectSuccess(
-        _ arguments: String..., input: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
-    ) throws -> CommandResult {
-        let result = try run(arguments, input: input)
-        #expect(result.succeeded, "\(result)\n--- ccached log\n\(daemonLogText)", sourceLocation: sourceLocation)
-        return result
-    }
-
-    /// `kinit` with the test user's password on standard input.
-    @discardableResult
-    func kinit(_ user: String, _ options: String..., sourceLocation: SourceLocation = #_sourceLocation) throws
-        -> CommandResult
-    {
-        let result = try run(["kinit"] + options + [user], input: "pw-\(user)\n")
-        #expect(result.succeeded, "\(result)\n--- ccached log\n\(daemonLogText)", sourceLocation: sourceLocation)
-        return result
+    /// The daemon's status counters, read over a fresh connection with CCACHED_STATUS.
+    package func daemonStatus() throws -> KCMDaemonStatus {
+        try RawKCMConnection(path: socketPath).daemonStatus()
     }
 
     /// The default name MIT shows for the owner's primary cache: `KCM:<uid>`.
-    var primaryName: String { "KCM:\(getuid())" }
+    package var primaryName: String { "KCM:\(getuid())" }
 
-    func stop() {
+    /// Stops the daemon and the KDC and removes the directory.
+    package func stop() {
         stopDaemon()
         _ = try? runCommand(
             [repositoryRoot.appendingPathComponent("scripts/testkdc.sh").path, "stop",
              directory.appendingPathComponent("kdc").path],
             environment: environment, scratch: directory)
-        try? FileManager.default.removeItem(at: directory)
+        ScratchDirectory.remove(directory)
     }
 
     deinit { stop() }
 }
 
-enum TestbedError: Error, CustomStringConvertible {
+/// A test world that could not be built.
+package enum TestbedError: Error, CustomStringConvertible {
     case setup(String)
-    var description: String {
+    package var description: String {
         switch self {
         case .setup(let text): text
         }
@@ -135,7 +132,7 @@ enum TestbedError: Error, CustomStringConvertible {
 }
 
 /// The lines of `klist -l` after its two header lines, as (principal, cache name) pairs.
-func collectionListing(_ output: String) -> [(principal: String, cache: String)] {
+package func collectionListing(_ output: String) -> [(principal: String, cache: String)] {
     output.split(separator: "\n").dropFirst(2).compactMap { line in
         let fields = line.split(separator: " ", omittingEmptySubsequences: true)
         guard fields.count >= 2 else { return nil }

@@ -11,15 +11,18 @@ import Foundation
 /// tests start programs at once (a `waitUntilExit` that never returned was seen with the child
 /// already a zombie). Here the exit is whatever `waitpid` says. The child gets an empty signal
 /// mask and default handlers (a test thread may have signals blocked), and no descriptor but
-/// stdin, stdout and stderr.
-final class SpawnedProcess: @unchecked Sendable {
-    let processIdentifier: pid_t
+/// stdin, stdout and stderr, plus descriptor 3 when the initialiser is given one (e.g. the write
+/// end of a ``ReadinessPipe`` for `--ready-fd 3`).
+package final class SpawnedProcess: @unchecked Sendable {
+    /// The child's pid.
+    package let processIdentifier: pid_t
     private let lock = NSLock()
     private var status: Int32?
 
-    enum SpawnError: Error, CustomStringConvertible {
+    /// Why a child could not be started.
+    package enum SpawnError: Error, CustomStringConvertible {
         case spawn(String, Int32)
-        var description: String {
+        package var description: String {
             switch self {
             case .spawn(let path, let code): "posix_spawn \(path): \(String(cString: strerror(code)))"
             }
@@ -27,10 +30,11 @@ final class SpawnedProcess: @unchecked Sendable {
     }
 
     /// Starts `path` with `arguments` (argv[0] included) and `environment`; stdin, stdout and stderr
-    /// are opened from the given paths (nil = /dev/null).
-    init(
+    /// are opened from the given paths (nil = /dev/null). `descriptor3`, if given, is this process's
+    /// descriptor that the child gets as its descriptor 3 (close-on-exec cleared).
+    package init(
         path: String, arguments: [String], environment: [String: String], stdin: String? = nil, stdout: String? = nil,
-        stderr: String? = nil
+        stderr: String? = nil, descriptor3: Int32? = nil
     ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -38,7 +42,14 @@ final class SpawnedProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, stdin ?? "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdout ?? "/dev/null", O_WRONLY | O_APPEND | O_CREAT, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, stderr ?? "/dev/null", O_WRONLY | O_APPEND | O_CREAT, 0o600)
-        ccached_spawn_actions_close_from(&actions, 3)
+        if let descriptor3 {
+            // dup2 onto 3 clears close-on-exec (glibc does so even when the descriptor already is 3);
+            // everything above it is then closed, the original included.
+            posix_spawn_file_actions_adddup2(&actions, descriptor3, 3)
+            ccached_spawn_actions_close_from(&actions, 4)
+        } else {
+            ccached_spawn_actions_close_from(&actions, 3)
+        }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -65,7 +76,7 @@ final class SpawnedProcess: @unchecked Sendable {
     }
 
     /// Whether the child has not exited yet (reaps it if it has).
-    var isRunning: Bool {
+    package var isRunning: Bool {
         lock.lock()
         defer { lock.unlock() }
         if status != nil { return false }
@@ -79,7 +90,7 @@ final class SpawnedProcess: @unchecked Sendable {
     }
 
     /// Blocks until the child exits.
-    func waitUntilExit() {
+    package func waitUntilExit() {
         lock.lock()
         defer { lock.unlock() }
         guard status == nil else { return }
@@ -94,7 +105,7 @@ final class SpawnedProcess: @unchecked Sendable {
     }
 
     /// The exit status, or 128 + the signal that ended it (as a shell reports it).
-    var terminationStatus: Int32 {
+    package var terminationStatus: Int32 {
         waitUntilExit()
         let raw = lock.withLock { status ?? 0 }
         let signal = raw & 0x7F
