@@ -54,7 +54,8 @@ public final class HandoffListener: Sendable {
         _ = setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         let logger = self.logger
-        let started = ConnectionThread.start(stackSize: 128 << 10) {
+        // The connections' stack size: a parked thread may serve either kind next (ConnectionThread).
+        let started = ConnectionThread.start(stackSize: 512 << 10) {
             Self.receive(on: connection, serve: serve, logger: logger)
         }
         if started != 0 {
