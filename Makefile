@@ -36,7 +36,7 @@ FUZZ_OUT           = .build/fuzz
 FUZZ_BUILD         = $(SWIFT) build --package-path Fuzz --scratch-path "$(CURDIR)/$(FUZZ_OUT)" -c release \
                      --product ccached-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
 
-.PHONY: all build deps test fuzz demo bench bench-full man pam install uninstall format lint clean help
+.PHONY: all build deps test fuzz demo bench bench-deps bench-full man pam install uninstall format lint clean help
 
 all: build
 
@@ -44,7 +44,7 @@ help:
 	@echo "make demo    run the real MIT tools through ccached against a throwaway KDC"
 	@echo "make test    install test dependencies, build, run every test, then fuzz for $(FUZZ_TEST_SECONDS) s"
 	@echo "make fuzz    run the libFuzzer target for FUZZ_SECONDS (default $(FUZZ_SECONDS)); crashes go to $(FUZZ_OUT)/artifacts"
-	@echo "make bench   quick benchmark: ccached vs FILE, KEYRING, MEMORY and a raw socket (release build)"
+	@echo "make bench   quick benchmark: ccached vs Heimdal kcm, sssd-kcm, FILE, KEYRING, MEMORY, unpinned and pinned"
 	@echo "make bench-full  the full benchmark profile (N up to 10,000)"
 	@echo "make build   build ccached (CONFIG=release for an optimised build)"
 	@echo "make pam     build the PAM session module .build/pam/pam_ccached.so (and the tests' PAM harness)"
@@ -72,11 +72,16 @@ fuzz: deps
 demo: deps build
 	CCACHED="$(BIN_DIR)/ccached" scripts/demo.sh
 
-bench: deps
+# The peers (Heimdal kcm, sssd-kcm) are unpacked under .build/peers, never installed: only the
+# benchmark needs them.
+bench-deps:
+	scripts/bench-deps.sh
+
+bench: deps bench-deps
 	$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath $(SWIFT_FLAGS)
 	scripts/bench.sh --profile quick --bin "$$($(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath $(SWIFT_FLAGS) --show-bin-path)"
 
-bench-full: deps
+bench-full: deps bench-deps
 	$(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath $(SWIFT_FLAGS)
 	scripts/bench.sh --profile full --bin "$$($(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath $(SWIFT_FLAGS) --show-bin-path)"
 
