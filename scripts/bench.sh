@@ -73,8 +73,9 @@ fi
 if $PINNED; then
     echo
     echo "== pinned: client, servers and echo on one CPU (the floor: no cross-CPU wake-ups) =="
+    # Latencies only: the concurrency measurement uses every CPU in both profiles anyway.
     "$BIN/ccached-bench" run --profile "$PROFILE" --bin "$BIN" --peers "$PEERS" --rounds "$ROUNDS" \
-        --pin-cpu last --json "$OUT/latest-pinned.jsonl" | tee "$OUT/latest-pinned.txt"
+        --pin-cpu last --no-concurrency --json "$OUT/latest-pinned.jsonl" | tee "$OUT/latest-pinned.txt"
 fi
 
 echo
