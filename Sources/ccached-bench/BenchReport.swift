@@ -140,12 +140,14 @@ struct BenchReport {
             out.append("")
             out.append("Server memory (fresh daemon per N, round 1; private = Private_Clean + Private_Dirty)")
             out.append(
-                NumberFormat.pad("server", 16, right: false) + NumberFormat.pad("N", 8) + NumberFormat.pad("idle RSS", 12) + NumberFormat.pad("idle private", 14)
+                NumberFormat.pad("server", 16, right: false) + NumberFormat.pad("N", 8)
+                    + NumberFormat.pad("idle RSS", 12) + NumberFormat.pad("idle private", 14)
                     + NumberFormat.pad("loaded RSS", 12) + NumberFormat.pad("loaded priv.", 14)
                     + NumberFormat.pad("B/ticket", 10) + NumberFormat.pad("cred bytes", 12))
             for memory in results.daemonMemory {
                 out.append(
-                    NumberFormat.pad(memory.kind.title, 16, right: false) + NumberFormat.pad(NumberFormat.grouped(memory.n), 8)
+                    NumberFormat.pad(memory.kind.title, 16, right: false)
+                        + NumberFormat.pad(NumberFormat.grouped(memory.n), 8)
                         + NumberFormat.pad(NumberFormat.mebibytes(memory.idle.residentBytes), 12)
                         + NumberFormat.pad(NumberFormat.mebibytes(memory.idle.privateBytes), 14)
                         + NumberFormat.pad(NumberFormat.mebibytes(memory.afterLoad.residentBytes), 12)

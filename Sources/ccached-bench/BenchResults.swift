@@ -90,7 +90,9 @@ struct BenchResults {
 
     /// The round with the median throughput for `label` at P = `processes`.
     func throughput(_ label: String, processes: Int) -> ThroughputRun.Result? {
-        let runs = throughputRounds(label, processes: processes).sorted { $0.operationsPerSecond < $1.operationsPerSecond }
+        let runs = throughputRounds(label, processes: processes).sorted {
+            $0.operationsPerSecond < $1.operationsPerSecond
+        }
         return runs.isEmpty ? nil : runs[(runs.count - 1) / 2]
     }
 
@@ -190,7 +192,8 @@ extension BenchResults {
             checks.append(
                 TargetCheck(
                     name: "idle private memory per daemon, \(idlePrivateBytes.count) daemons running",
-                    measured: "median " + NumberFormat.mebibytes(Int(median)) + ", worst " + NumberFormat.mebibytes(worst),
+                    measured: "median " + NumberFormat.mebibytes(Int(median)) + ", worst "
+                        + NumberFormat.mebibytes(worst),
                     limit: "2 MiB (with 40 daemons)",
                     holds: idlePrivateBytes.count >= 40 ? worst <= 2 * 1_048_576 : nil))
         }

@@ -45,9 +45,10 @@ struct PeerDaemon {
     /// `logPath`. The returned process is the daemon itself (`unshare` and `sh` exec into it), so
     /// stopping it by pid stops the daemon, and the namespace goes with it.
     func start(in directory: String, logPath: String) throws -> DaemonProcess {
-        for sub in ["/run", "/var/lib/sss/db", "/var/lib/sss/secrets", "/var/lib/sss/pipes/private",
-            "/var/lib/sss/pubconf", "/var/lib/sss/mc", "/var/log/sssd", "/etc"]
-        {
+        for sub in [
+            "/run", "/var/lib/sss/db", "/var/lib/sss/secrets", "/var/lib/sss/pipes/private",
+            "/var/lib/sss/pubconf", "/var/lib/sss/mc", "/var/log/sssd", "/etc",
+        ] {
             try Workspace.makeDirectories(directory + sub)
         }
         var script = "set -e\n"

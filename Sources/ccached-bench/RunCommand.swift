@@ -227,7 +227,8 @@ struct RunCommand: ParsableCommand {
                 in: directory, logPath: workspace.path + "/\(kind.rawValue.lowercased()).log")
             servers.processes = [daemon]
             servers.measured = daemon
-            servers.configPath = try workspace.writeKCMConfig(name: "krb5-\(kind.rawValue)-\(tag).conf", socket: daemon.socketPath)
+            servers.configPath = try workspace.writeKCMConfig(
+                name: "krb5-\(kind.rawValue)-\(tag).conf", socket: daemon.socketPath)
         case .bound:
             // ccached behind the replay stand-in: ccached answers each request the first time.
             try Workspace.makeDirectories(workspace.path + "/bound-\(tag)")
