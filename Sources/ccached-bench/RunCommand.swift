@@ -186,11 +186,11 @@ struct RunCommand: ParsableCommand {
         var before: ProcessMemory?
         var after: ProcessMemory?
         if let daemon = servers.measured {
-            if kind == .kcm {
-                benchmark.rawSocketPath = daemon.socketPath
-                benchmark.floorProbe = EchoClient(socketPath: workspace.echoSocketPath)
-            }
-            if kind == .bound { benchmark.rawSocketPath = daemon.socketPath }
+            // Every KCM server gets the same echo round trip before each timed store and retrieve,
+            // so that none of them runs warmer than another (the probe displaces the server's thread
+            // on a shared CPU). ccached's floor ratios use it; the others' probes are not reported.
+            benchmark.floorProbe = EchoClient(socketPath: workspace.echoSocketPath)
+            if kind == .kcm || kind == .bound { benchmark.rawSocketPath = daemon.socketPath }
             idle = daemon.memory
             benchmark.afterInitialize = { before = daemon.memory }
             benchmark.afterStore = { after = daemon.memory }
