@@ -11,7 +11,7 @@ struct BenchReport {
             "ccached-bench, profile \(results.profile.rawValue): \(m.processors) CPUs, \(m.cpuModel), \(m.kernel)")
         out.append(
             results.pinnedCPU.map {
-                "Latencies: client, echo server and ccached pinned to CPU \($0); concurrency: all CPUs."
+                "Latencies: client, echo server and every server pinned to CPU \($0); concurrency: all CPUs."
             } ?? "Latencies: unpinned (client and servers placed by the kernel, as users run).")
         out.append(
             "Each cell: the median over \(results.rounds) rounds of each round's p50, in µs, and (low–high) the"
