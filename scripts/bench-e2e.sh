@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end figures for Docs/performance.md: the stock MIT tools against a
 # throwaway KDC on 127.0.0.1 (scripts/testkdc.sh), with their tickets in ccached
-# (KCM), a FILE cache and a KEYRING cache. For each type and each run:
+# (KCM), Heimdal's kcm, sssd-kcm, a FILE cache and a KEYRING cache, in one run. The
+# two peers run in private mount namespaces (their socket and database paths are
+# compiled in) from the tree scripts/bench-deps.sh unpacks, or from the host when
+# installed; a missing one is skipped with a message. For each type and each run:
 #
 #   kinit alice                    (AS exchange, cache initialised and stored)
 #   kvno svc1 … svc100             (fresh TGT: 100 TGS exchanges, 100 stores)
@@ -9,15 +12,14 @@
 #   klist                          (101 tickets)
 #   kdestroy
 #
-# and prints the median wall time of each step over the runs, in milliseconds.
+# and prints the median wall time of each step over the runs (types take turns run
+# by run), with the lowest and highest, in milliseconds, and the end-to-end targets.
 #
-#   scripts/bench-e2e.sh --bin BINDIR [--runs N] [--json FILE] [--pin-cpu CPU|none]
+#   scripts/bench-e2e.sh --bin BINDIR [--peers DIR] [--runs N] [--json FILE] [--pin-cpu CPU|none]
 #
-# BINDIR holds ccached. --json appends one JSON line per (type, step). Like the
-# benchmark, everything runs on one CPU by default (the last one), so that the
-# tools, the KDC and ccached hand over by plain context switches and the three
-# cache types are compared under the same conditions; --pin-cpu none disables it.
-# Everything lives in a temporary directory that is removed at the end.
+# BINDIR holds ccached. --json appends one JSON line per (type, step). Unpinned by
+# default, as users run; --pin-cpu CPU puts the tools, the KDC and every server on
+# one CPU. Everything lives in a temporary directory that is removed at the end.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,14 +62,16 @@ fi
 BIN=
 RUNS=5
 JSON=
-PIN=default
+PIN=none
+PEERS=$ROOT/.build/peers/root
 while [ $# -gt 0 ]; do
     case $1 in
         --bin) BIN=$2; shift 2 ;;
         --runs) RUNS=$2; shift 2 ;;
         --json) JSON=$2; shift 2 ;;
         --pin-cpu) PIN=$2; shift 2 ;;
-        *) echo "usage: $PROG --bin BINDIR [--runs N] [--json FILE] [--pin-cpu CPU|none]" >&2; exit 2 ;;
+        --peers) PEERS=$2; shift 2 ;;
+        *) echo "usage: $PROG --bin BINDIR [--peers DIR] [--runs N] [--json FILE] [--pin-cpu CPU|none]" >&2; exit 2 ;;
     esac
 done
 [ -n "$BIN" ] && [ -x "$BIN/ccached" ] || die "no ccached in '${BIN:-}' (give --bin BINDIR)"
@@ -76,7 +80,7 @@ for tool in kinit kvno klist kdestroy keyctl python3; do
     command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-deps.sh)"
 done
 
-if [ "$PIN" = default ]; then PIN=$(($(nproc) - 1)); fi
+if [ "$PIN" = last ]; then PIN=$(($(nproc) - 1)); fi
 if [ "$PIN" != none ]; then
     # This shell, and so the KDC, ccached and every tool started from it.
     taskset -cp "$PIN" $$ >/dev/null || die "cannot pin to CPU $PIN"
@@ -84,8 +88,10 @@ fi
 
 TMP=$(mktemp -d /tmp/ccached-bench-e2e.XXXXXX)
 DAEMON_PID=
+PEER_PIDS=()
 cleanup() {
     [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null || true
+    for pid in "${PEER_PIDS[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
     "$ROOT/scripts/testkdc.sh" stop "$TMP/kdc" >/dev/null 2>&1 || true
     rm -rf "$TMP"
 }
@@ -110,11 +116,52 @@ cat >"$TMP/kcm.conf" <<CONF
     kcm_socket = $SOCKET
 CONF
 
+# ---- the peers: each in a private mount namespace with a fresh /run (and /var for sssd) ----
+# Prints why a peer cannot run, or nothing.
+peer_refusal() {
+    local binary=$1 package=$2
+    [ "$(id -u)" -eq 0 ] || { echo "a private mount namespace (unshare -m) needs root"; return; }
+    [ -x "$binary" ] || [ -x "$PEERS$binary" ] ||
+        echo "$package is neither installed nor unpacked in $PEERS (run scripts/bench-deps.sh)"
+}
+# start_peer KIND: starts it under $TMP/KIND; the pid is the daemon's (unshare and sh exec).
+start_peer() {
+    local kind=$1 dir=$TMP/$1 binary overlay=
+    mkdir -p "$dir/run" "$dir/var/lib/sss/"{db,secrets,pipes/private,pubconf,mc} "$dir/var/log/sssd"
+    if [ "$kind" = HEIMDAL ]; then binary=/usr/sbin/kcm; else binary=/usr/libexec/sssd/sssd_kcm; fi
+    [ -x "$binary" ] || overlay="mount -t overlay overlay -o lowerdir=$PEERS/usr:/usr /usr"
+    local script="set -e; $overlay
+mount --bind $dir/run /run"
+    if [ "$kind" = HEIMDAL ]; then
+        script+="
+exec $binary"
+    else
+        printf '[sssd]\nservices = kcm\ndomains =\n\n[kcm]\nsocket_path = /run/.heim_org.h5l.kcm-socket\nresponder_idle_timeout = 0\n' \
+            >"$dir/sssd.conf"
+        chmod 600 "$dir/sssd.conf"
+        script+="
+mount --bind $dir/var /var
+/usr/sbin/sssd -c $dir/sssd.conf --genconf-section=kcm --logger=stderr
+exec $binary --uid 0 --gid 0 --logger=stderr"
+    fi
+    unshare -m --propagation private /bin/sh -c "$script" 2>>"$TMP/$kind.log" &
+    PEER_PIDS+=($!)
+    for ((i = 0; i < 500; i++)); do
+        [ -S "$dir/run/.heim_org.h5l.kcm-socket" ] && break
+        sleep 0.02
+    done
+    [ -S "$dir/run/.heim_org.h5l.kcm-socket" ] || { cat "$TMP/$kind.log" >&2; die "$kind did not create its socket"; }
+    printf '[libdefaults]\n    kcm_socket = %s\n' "$dir/run/.heim_org.h5l.kcm-socket" >"$TMP/$kind.conf"
+}
+
 measure() {
     local type=$1
+    # sssd-kcm accepts only cache names that start with the caller's uid: the same for all three.
     case $type in
         KCM)
-            KRB5_CONFIG="$TMP/kcm.conf:$KRB5_REALM_CONF" KRB5CCNAME=KCM:e2e "$0" --measure KCM ;;
+            KRB5_CONFIG="$TMP/kcm.conf:$KRB5_REALM_CONF" KRB5CCNAME="KCM:$(id -u):e2e" "$0" --measure KCM ;;
+        HEIMDAL | SSSD)
+            KRB5_CONFIG="$TMP/$type.conf:$KRB5_REALM_CONF" KRB5CCNAME="KCM:$(id -u):e2e" "$0" --measure "$type" ;;
         FILE)
             KRB5_CONFIG="$KRB5_REALM_CONF" KRB5CCNAME="FILE:$TMP/cc.file" "$0" --measure FILE ;;
         KEYRING)
@@ -126,12 +173,23 @@ measure() {
     esac
 }
 
-types=(KCM FILE)
+types=(KCM)
+for peer in HEIMDAL:/usr/sbin/kcm:heimdal-kcm SSSD:/usr/libexec/sssd/sssd_kcm:sssd-kcm; do
+    IFS=: read -r kind binary package <<<"$peer"
+    reason=$(peer_refusal "$binary" "$package")
+    if [ -n "$reason" ]; then echo "skipped $kind: $reason" >&2; continue; fi
+    start_peer "$kind"
+    types+=("$kind")
+done
+types+=(FILE)
 if keyctl session - true >/dev/null 2>&1; then types+=(KEYRING); else echo "skipped KEYRING: the kernel refuses a session keyring" >&2; fi
 
 for type in "${types[@]}"; do
     measure "$type" >/dev/null # warm-up: page cache, KDC database
-    for ((run = 1; run <= RUNS; run++)); do
+done
+# Types take turns run by run, so that a slow moment of the machine falls on all of them.
+for ((run = 1; run <= RUNS; run++)); do
+    for type in "${types[@]}"; do
         echo "$type $(measure "$type")" >>"$TMP/times"
     done
 done
@@ -148,21 +206,38 @@ for line in open(times):
     for pair in pairs:
         key, value = pair.split("=")
         samples.setdefault((type_, key), []).append(float(value))
-types = [t for t in ("KCM", "FILE", "KEYRING") if (t, "kinit") in samples]
-print(f"End-to-end with the MIT tools and a test KDC: median of {runs} runs, ms"
-      + (f" (all on CPU {pin})" if pin != "none" else ""))
-print(f"{'step':<24}" + "".join(f"{('KCM (ccached)' if t == 'KCM' else t):>16}" for t in types))
+names = {"KCM": "KCM (ccached)", "HEIMDAL": "Heimdal kcm", "SSSD": "sssd-kcm"}
+types = [t for t in ("KCM", "HEIMDAL", "SSSD", "FILE", "KEYRING") if (t, "kinit") in samples]
+print(f"End-to-end with the MIT tools and a test KDC: median (low–high) of {runs} runs, ms"
+      + (f" (all on CPU {pin})" if pin != "none" else " (unpinned)"))
+print(f"{'step':<24}" + "".join(f"{names.get(t, t):>24}" for t in types))
 lines = []
 for step in steps:
     row = f"{titles[step]:<24}"
     for t in types:
         values = samples[(t, step)]
         median = statistics.median(values)
-        row += f"{median:>16.1f}"
+        row += f"{f'{median:.1f} ({min(values):.1f}–{max(values):.1f})':>24}"
         lines.append({"record": "e2e", "type": t, "step": step, "runs": len(values),
                       "median_ms": round(median, 3), "min_ms": min(values), "max_ms": max(values),
                       "pinned_cpu": None if pin == "none" else int(pin)})
     print(row)
+def med(t, step):
+    values = samples.get((t, step))
+    return statistics.median(values) if values else None
+print("End-to-end targets")
+checks = []
+if med("HEIMDAL", "kvno_cached") is not None:
+    r = med("KCM", "kvno_cached") / med("HEIMDAL", "kvno_cached")
+    checks.append(("kvno ×100 cached ≤ 0.9× Heimdal kcm", f"{r:.2f}×", "0.90×", r <= 0.9))
+else:
+    checks.append(("kvno ×100 cached ≤ 0.9× Heimdal kcm", "Heimdal kcm not run", "0.90×", None))
+r = med("KCM", "klist") / med("FILE", "klist")
+checks.append(("klist of 101 tickets ≤ FILE", f"{r:.2f}×", "1.00×", r <= 1.0))
+for name, measured, limit, holds in checks:
+    verdict = "n/a" if holds is None else ("holds" if holds else "MISSED")
+    print(f"  [{verdict:<6}] {name}: {measured} (limit {limit})")
+    lines.append({"record": "target", "name": "e2e: " + name, "measured": measured, "limit": limit, "holds": holds})
 if out:
     with open(out, "a") as f:
         for line in lines:

@@ -1,37 +1,47 @@
 #!/usr/bin/env bash
-# `make bench` / `make bench-full`: run ccached-bench (ccached vs FILE, KEYRING,
-# MEMORY and a raw Unix-socket round trip, through libkrb5), the end-to-end
-# figures with the MIT tools (scripts/bench-e2e.sh), and plot retrieve latency
-# against N.
+# `make bench` / `make bench-full`: run ccached-bench (ccached beside Heimdal's kcm,
+# sssd-kcm, the replay bound, FILE, KEYRING, MEMORY and a raw Unix-socket round
+# trip, through libkrb5) unpinned, then again pinned to one CPU (the floor), the
+# end-to-end figures with the MIT tools (scripts/bench-e2e.sh), and plot retrieve
+# latency against N.
 #
-#   scripts/bench.sh --profile quick|full --bin BINDIR [--publish] [--no-e2e]
+#   scripts/bench.sh --profile quick|full --bin BINDIR [--peers DIR] [--rounds R]
+#                    [--publish] [--no-e2e] [--no-pinned]
 #
 # BINDIR is the release build's bin directory (ccached and ccached-bench; ccachectl
-# too when it is built). Results go to bench-results/ (not committed):
-#   latest.jsonl   the benchmark's JSON lines (the e2e lines are appended)
-#   latest.txt     the table it printed
-#   latency.png    retrieve p50 vs N, log-log, per cache type
-# --publish also copies the plot to Docs/performance-latency.png for the docs.
+# too when it is built). DIR is where scripts/bench-deps.sh unpacked the peers
+# (default .build/peers/root); a peer that is missing is skipped with a message.
+# Results go to bench-results/ (not committed):
+#   latest.jsonl / latest.txt                 unpinned: JSON lines (e2e appended), table
+#   latest-pinned.jsonl / latest-pinned.txt   everything on one CPU
+#   latency.png, latency-pinned.png           retrieve p50 vs N, log-log, per type
+# --publish also copies the plots to Docs/performance-latency*.png for the docs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PROG=${0##*/}
 
 usage() {
-    echo "usage: $PROG --profile quick|full --bin BINDIR [--publish] [--no-e2e]" >&2
+    echo "usage: $PROG --profile quick|full --bin BINDIR [--peers DIR] [--rounds R] [--publish] [--no-e2e] [--no-pinned]" >&2
     exit 2
 }
 
 PROFILE=quick
 BIN=
+PEERS=$ROOT/.build/peers/root
+ROUNDS=3
 PUBLISH=false
 E2E=true
+PINNED=true
 while [ $# -gt 0 ]; do
     case $1 in
         --profile) PROFILE=${2:-}; shift 2 ;;
         --bin) BIN=${2:-}; shift 2 ;;
+        --peers) PEERS=${2:-}; shift 2 ;;
+        --rounds) ROUNDS=${2:-}; shift 2 ;;
         --publish) PUBLISH=true; shift ;;
         --no-e2e) E2E=false; shift ;;
+        --no-pinned) PINNED=false; shift ;;
         *) usage ;;
     esac
 done
@@ -47,19 +57,32 @@ if pgrep -f swift-build >/dev/null 2>&1; then
     echo "$PROG: note: a swift build is running; timings taken now are noisy" >&2
 fi
 
-"$BIN/ccached-bench" run --profile "$PROFILE" --bin "$BIN" --json "$OUT/latest.jsonl" | tee "$OUT/latest.txt"
+echo "== unpinned (as users run) =="
+"$BIN/ccached-bench" run --profile "$PROFILE" --bin "$BIN" --peers "$PEERS" --rounds "$ROUNDS" \
+    --json "$OUT/latest.jsonl" | tee "$OUT/latest.txt"
 
 if $E2E; then
-    # Quick: 3 runs (a few seconds); full: 9.
+    # Quick: 3 runs (a minute, sssd-kcm being slow); full: 9.
     runs=3
     [ "$PROFILE" = full ] && runs=9
     echo
-    "$ROOT/scripts/bench-e2e.sh" --bin "$BIN" --runs "$runs" --json "$OUT/latest.jsonl" | tee -a "$OUT/latest.txt"
+    "$ROOT/scripts/bench-e2e.sh" --bin "$BIN" --peers "$PEERS" --runs "$runs" --pin-cpu none \
+        --json "$OUT/latest.jsonl" | tee -a "$OUT/latest.txt"
+fi
+
+if $PINNED; then
+    echo
+    echo "== pinned: client, servers and echo on one CPU (the floor: no cross-CPU wake-ups) =="
+    # Latencies only: the concurrency measurement uses every CPU in both profiles anyway.
+    "$BIN/ccached-bench" run --profile "$PROFILE" --bin "$BIN" --peers "$PEERS" --rounds "$ROUNDS" \
+        --pin-cpu last --no-concurrency --json "$OUT/latest-pinned.jsonl" | tee "$OUT/latest-pinned.txt"
 fi
 
 echo
 "$ROOT/scripts/bench-plot.sh" "$OUT/latest.jsonl" "$OUT/latency.png"
+$PINNED && "$ROOT/scripts/bench-plot.sh" "$OUT/latest-pinned.jsonl" "$OUT/latency-pinned.png"
 if $PUBLISH; then
     cp "$OUT/latency.png" "$ROOT/Docs/performance-latency.png"
-    echo "$PROG: copied the plot to Docs/performance-latency.png"
+    $PINNED && cp "$OUT/latency-pinned.png" "$ROOT/Docs/performance-latency-pinned.png"
+    echo "$PROG: copied the plots to Docs/"
 fi

@@ -11,8 +11,11 @@ struct BenchReport {
             "ccached-bench, profile \(results.profile.rawValue): \(m.processors) CPUs, \(m.cpuModel), \(m.kernel)")
         out.append(
             results.pinnedCPU.map {
-                "Latencies: client, echo server and ccached pinned to CPU \($0); concurrency: all CPUs."
-            } ?? "Latencies: unpinned.")
+                "Latencies: client, echo server and every server pinned to CPU \($0); concurrency: all CPUs."
+            } ?? "Latencies: unpinned (client and servers placed by the kernel, as users run).")
+        out.append(
+            "Each cell: the median over \(results.rounds) rounds of each round's p50, in µs, and (low–high) the"
+                + " lowest and highest round p50; types take turns in a rotating order.")
         out.append("")
         let floor = results.floor
         out.append(
@@ -23,58 +26,71 @@ struct BenchReport {
             out.append("skipped \(kind.rawValue): \(reason)")
         }
         let kinds = CacheKind.allCases.filter { kind in results.phases.contains { $0.kind == kind } }
+        let width = 24
         for n in results.credentialCounts {
             out.append("")
-            out.append("N = \(NumberFormat.grouped(n)) credentials   (each cell: p50 µs / p99 µs / ops per s)")
+            out.append("N = \(NumberFormat.grouped(n)) credentials   (p50 µs, median of rounds (low–high))")
             var header = NumberFormat.pad("phase", 24, right: false)
-            for kind in kinds { header += NumberFormat.pad(kind.title, 28) }
+            for kind in kinds { header += NumberFormat.pad(kind.title, width) }
             out.append(header)
             for phase in Phase.allCases {
                 var line = NumberFormat.pad(phase.title, 24, right: false)
                 for kind in kinds {
                     guard let result = results.phase(kind, n, phase) else {
-                        if phase == .rawCredentialList {
-                            line += NumberFormat.pad("", 28)
-                            continue
-                        }
-                        line += NumberFormat.pad("–", 28)
+                        line += NumberFormat.pad(phase == .rawCredentialList ? "" : "–", width)
                         continue
                     }
                     if result.samples.isEmpty {
-                        line += NumberFormat.pad(result.note?.hasPrefix("n/a") == true ? "n/a (NOSUPP)" : "–", 28)
+                        line += NumberFormat.pad(result.note?.hasPrefix("n/a") == true ? "n/a (NOSUPP)" : "–", width)
                         continue
                     }
                     if phase == .rawCredentialList, result.note?.hasPrefix("KRB5_CC_NOSUPP") == true {
-                        line += NumberFormat.pad("NOSUPP (> 10 MiB)", 28)
+                        line += NumberFormat.pad("NOSUPP (> 10 MiB)", width)
                         continue
                     }
-                    let s = result.samples
-                    let rate = s.operationsPerSecond * Double(result.itemsPerSample)
-                    line += NumberFormat.pad(
-                        "\(NumberFormat.microseconds(s.p50)) / \(NumberFormat.microseconds(s.p99)) / \(NumberFormat.rate(rate))",
-                        28)
+                    line += NumberFormat.pad(cell(kind, n, phase), width)
                 }
                 out.append(line)
             }
             if let raw = results.phase(.kcm, n, .rawCredentialList), let bulk = raw.floor {
                 out.append(
                     NumberFormat.pad("  bulk echo, same size", 24, right: false)
-                        + NumberFormat.pad(
-                            "\(NumberFormat.microseconds(bulk.p50)) / \(NumberFormat.microseconds(bulk.p99))    ", 28))
+                        + NumberFormat.pad("\(NumberFormat.microseconds(bulk.p50))", width))
             }
             let floors = [Phase.store, .retrieve, .retrieveNameOnly].compactMap {
                 results.phase(.kcm, n, $0)?.floor?.p50
             }
             if !floors.isEmpty {
                 out.append(
-                    "floor p50 alternating with ccached's store / retrieve / name-only: "
+                    "floor p50 alternating with ccached's store / retrieve / name-only (round 1): "
                         + floors.map { NumberFormat.microseconds($0) }.joined(separator: " / ") + " µs")
             }
+        }
+        if kinds.contains(.bound) {
+            out.append(
+                "(bound: a stand-in that replays ccached's recorded reply to a repeated read-only request; only"
+                    + " rows made of repeats — iterate, GET_CRED_LIST, retrieve at small N — are a bound.)")
+        }
+        out.append("")
+        out.append(
+            "ccached against its peers: ratios of the median p50s (x /Heimdal, /bound: ccached over it, < 1 is"
+                + " faster; sssd/KCM: how many times faster ccached is)")
+        var peerHeader = NumberFormat.pad("N", 8)
+        let peerColumns = [
+            "retr /Heimdal", "store /Heimdal", "remove /Heimdal", "iter /Heimdal", "retr sssd/KCM", "store sssd/KCM",
+            "iter sssd/KCM", "iter /bound",
+        ]
+        for column in peerColumns { peerHeader += NumberFormat.pad(column, 17) }
+        out.append(peerHeader)
+        for n in results.credentialCounts {
+            var line = NumberFormat.pad(NumberFormat.grouped(n), 8)
+            for value in peerRatios(n: n) { line += NumberFormat.pad(NumberFormat.ratio(value.1), 17) }
+            out.append(line)
         }
         out.append("")
         out.append("(iterate: a sample is one whole iteration; its ops/s counts credentials.)")
         out.append("")
-        out.append("Ratios of p50 latencies (KCM = ccached; x/floor uses the floor sampled alternately with x)")
+        out.append("Ratios of median p50s (KCM = ccached; x/floor uses the floor sampled alternately with x)")
         var header = NumberFormat.pad("N", 8)
         let columns = [
             "retr/floor", "nameonly/floor", "store/floor", "retr KCM/FILE", "retr KCM/KEYRING", "iter KCM/MEMORY",
@@ -95,19 +111,22 @@ struct BenchReport {
             out.append(
                 "Concurrent client processes, each on its own cache of 100 (retrieve, flags 0; echo for the floor)")
             out.append("('pinned': one client on the pinned CPU with its server; the others may use every CPU)")
+            out.append("(each cell: the median round's aggregate ops/s, (its p50 µs), [lowest–highest round ops/s])")
             var header = NumberFormat.pad("type", 16, right: false)
-            for p in [1, 2, 4] { header += NumberFormat.pad("P=\(p) ops/s (p50 µs)", 24) }
+            for p in [1, 2, 4] { header += NumberFormat.pad("P=\(p) ops/s (p50 µs) [range]", 34) }
             header += NumberFormat.pad("P=2 / P=1", 12)
             out.append(header)
             for label in ["floor pinned", "floor", "KCM pinned"] + CacheKind.allCases.map(\.rawValue) {
                 guard results.throughput(label, processes: 1) != nil else { continue }
                 var line = NumberFormat.pad(label, 16, right: false)
                 for p in [1, 2, 4] {
+                    let all = results.throughputRounds(label, processes: p).map(\.operationsPerSecond)
                     let cell = results.throughput(label, processes: p).map {
                         "\(NumberFormat.rate($0.operationsPerSecond)) (\(NumberFormat.microseconds($0.p50)))"
                             + ($0.late ? "!" : "")
+                            + " [\(NumberFormat.rate(all.min() ?? .nan))–\(NumberFormat.rate(all.max() ?? .nan))]"
                     }
-                    line += NumberFormat.pad(cell ?? "–", 24)
+                    line += NumberFormat.pad(cell ?? "–", 34)
                 }
                 if !label.hasSuffix("pinned"), let one = results.throughput(label, processes: 1),
                     let two = results.throughput(label, processes: 2)
@@ -119,14 +138,16 @@ struct BenchReport {
         }
         if !results.daemonMemory.isEmpty {
             out.append("")
-            out.append("ccached memory (fresh daemon per N; private = Private_Clean + Private_Dirty)")
+            out.append("Server memory (fresh daemon per N, round 1; private = Private_Clean + Private_Dirty)")
             out.append(
-                NumberFormat.pad("N", 8) + NumberFormat.pad("idle RSS", 12) + NumberFormat.pad("idle private", 14)
+                NumberFormat.pad("server", 16, right: false) + NumberFormat.pad("N", 8)
+                    + NumberFormat.pad("idle RSS", 12) + NumberFormat.pad("idle private", 14)
                     + NumberFormat.pad("loaded RSS", 12) + NumberFormat.pad("loaded priv.", 14)
                     + NumberFormat.pad("B/ticket", 10) + NumberFormat.pad("cred bytes", 12))
             for memory in results.daemonMemory {
                 out.append(
-                    NumberFormat.pad(NumberFormat.grouped(memory.n), 8)
+                    NumberFormat.pad(memory.kind.title, 16, right: false)
+                        + NumberFormat.pad(NumberFormat.grouped(memory.n), 8)
                         + NumberFormat.pad(NumberFormat.mebibytes(memory.idle.residentBytes), 12)
                         + NumberFormat.pad(NumberFormat.mebibytes(memory.idle.privateBytes), 14)
                         + NumberFormat.pad(NumberFormat.mebibytes(memory.afterLoad.residentBytes), 12)
@@ -168,6 +189,29 @@ struct BenchReport {
 
     private var targets: [TargetCheck] { results.targets }
 
+    /// "median (low–high)" for one cell, in µs.
+    private func cell(_ kind: CacheKind, _ n: Int, _ phase: Phase) -> String {
+        let median = NumberFormat.microseconds(results.p50(kind, n, phase))
+        guard let spread = results.spread(kind, n, phase), results.rounds(kind, n, phase).count > 1 else {
+            return median
+        }
+        return "\(median) (\(NumberFormat.microseconds(spread.low))–\(NumberFormat.microseconds(spread.high)))"
+    }
+
+    private func peerRatios(n: Int) -> [(String, Double)] {
+        let r = results
+        return [
+            ("retrieve_kcm_over_heimdal", r.ratio(.kcm, over: .heimdal, n, .retrieve)),
+            ("store_kcm_over_heimdal", r.ratio(.kcm, over: .heimdal, n, .store)),
+            ("remove_kcm_over_heimdal", r.ratio(.kcm, over: .heimdal, n, .remove)),
+            ("iterate_kcm_over_heimdal", r.ratio(.kcm, over: .heimdal, n, .iterate)),
+            ("retrieve_sssd_over_kcm", r.ratio(.sssd, over: .kcm, n, .retrieve)),
+            ("store_sssd_over_kcm", r.ratio(.sssd, over: .kcm, n, .store)),
+            ("iterate_sssd_over_kcm", r.ratio(.sssd, over: .kcm, n, .iterate)),
+            ("iterate_kcm_over_bound", r.ratio(.kcm, over: .bound, n, .iterate)),
+        ]
+    }
+
     private func ratios(n: Int) -> [(String, Double)] {
         let r = results
         return [
@@ -192,6 +236,7 @@ struct BenchReport {
         machine.add("cpu_model", results.machine.cpuModel)
         machine.add("kernel", results.machine.kernel)
         machine.add("pinned_cpu", results.pinnedCPU)
+        machine.add("rounds", results.rounds)
         lines.append(machine)
 
         var floor = JSONLine(record: "floor")
@@ -212,6 +257,7 @@ struct BenchReport {
             line.add("type", result.kind.rawValue)
             line.add("n", result.n)
             line.add("phase", result.phase.rawValue)
+            line.add("round", result.round)
             line.add("samples", result.samples.count)
             line.add("p50_us", result.samples.isEmpty ? nil : result.samples.p50 / 1000)
             line.add("p99_us", result.samples.isEmpty ? nil : result.samples.p99 / 1000)
@@ -226,8 +272,32 @@ struct BenchReport {
             line.add("note", result.note)
             lines.append(line)
         }
+        // One line per cell: the figures the table shows (median of the round p50s and its range).
         for n in results.credentialCounts {
-            for (name, value) in ratios(n: n) {
+            for kind in CacheKind.allCases {
+                for phase in Phase.allCases {
+                    guard let spread = results.spread(kind, n, phase) else { continue }
+                    var line = JSONLine(record: "cell")
+                    line.add("type", kind.rawValue)
+                    line.add("n", n)
+                    line.add("phase", phase.rawValue)
+                    line.add("rounds", results.rounds(kind, n, phase).count)
+                    line.add("median_p50_us", results.p50(kind, n, phase) / 1000)
+                    line.add("low_p50_us", spread.low / 1000)
+                    line.add("high_p50_us", spread.high / 1000)
+                    lines.append(line)
+                }
+            }
+        }
+        if !results.idlePrivateBytes.isEmpty {
+            var line = JSONLine(record: "idle_memory")
+            line.add("daemons", results.idlePrivateBytes.count)
+            line.add("median_private_bytes", Int(BenchResults.median(results.idlePrivateBytes.map(Double.init))))
+            line.add("max_private_bytes", results.idlePrivateBytes.max())
+            lines.append(line)
+        }
+        for n in results.credentialCounts {
+            for (name, value) in ratios(n: n) + peerRatios(n: n) {
                 var line = JSONLine(record: "ratio")
                 line.add("name", name)
                 line.add("n", n)
@@ -246,6 +316,7 @@ struct BenchReport {
         }
         for memory in results.daemonMemory {
             var line = JSONLine(record: "daemon_memory")
+            line.add("type", memory.kind.rawValue)
             line.add("n", memory.n)
             line.add("idle_rss_bytes", memory.idle.residentBytes)
             line.add("idle_private_bytes", memory.idle.privateBytes)

@@ -7,6 +7,6 @@ struct CCachedBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ccached-bench",
         abstract: "Benchmark ccached (KCM) against the FILE, KEYRING and MEMORY ccache types.",
-        subcommands: [RunCommand.self, WorkerCommand.self, EchoServerCommand.self],
+        subcommands: [RunCommand.self, WorkerCommand.self, EchoServerCommand.self, ReplayServerCommand.self],
         defaultSubcommand: RunCommand.self)
 }

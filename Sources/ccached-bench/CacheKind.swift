@@ -1,17 +1,37 @@
-/// The ccache types compared, in report order.
+import Glibc
+
+/// The ccache types compared, in report order. HEIMDAL and SSSD are the other KCM servers a user
+/// could run instead (Heimdal's `kcm`, `sssd_kcm`); BOUND is the replay stand-in that answers
+/// repeated read-only requests with ccached's recorded bytes (the bound on any KCM server).
 enum CacheKind: String, CaseIterable, Sendable {
     case kcm = "KCM"
+    case heimdal = "HEIMDAL"
+    case sssd = "SSSD"
+    case bound = "BOUND"
     case file = "FILE"
     case keyring = "KEYRING"
     case memory = "MEMORY"
 
     /// The column heading in the table.
-    var title: String { self == .kcm ? "KCM (ccached)" : rawValue }
+    var title: String {
+        switch self {
+        case .kcm: "KCM (ccached)"
+        case .heimdal: "Heimdal kcm"
+        case .sssd: "sssd-kcm"
+        case .bound: "bound (replay)"
+        default: rawValue
+        }
+    }
+
+    /// Whether this type is a KCM server the benchmark starts (reached over its own socket).
+    var isServer: Bool { self == .kcm || self == .heimdal || self == .sssd || self == .bound }
 
     /// A ccache name of this type, unique to `tag`; `directory` holds FILE caches.
     func cacheName(tag: String, directory: String) -> String {
         switch self {
-        case .kcm: "KCM:bench-\(tag)"
+        // sssd-kcm accepts only names that start with the caller's uid and a colon (what MIT's
+        // GEN_NEW hands out), Heimdal's kcm by default too: every KCM server gets the same names.
+        case .kcm, .heimdal, .sssd, .bound: "KCM:\(getuid()):bench-\(tag)"
         case .file: "FILE:\(directory)/cc-\(tag)"
         // The process keyring: private to this process, gone when it exits.
         case .keyring: "KEYRING:process:bench-\(tag)"

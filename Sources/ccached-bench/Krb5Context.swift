@@ -56,4 +56,6 @@ final class Krb5Context {
 enum Krb5Code {
     static let notSupported = krb5_error_code(KRB5_CC_NOSUPP)
     static let end = krb5_error_code(KRB5_CC_END)
+    /// What a KCM server answers for an opcode it does not implement.
+    static let internalError = krb5_error_code(KRB5_FCC_INTERNAL)
 }

@@ -2,8 +2,9 @@ import ArgumentParser
 import CKrb5
 import Glibc
 
-/// The benchmark itself: starts its own ccached and echo server, measures every cache type, prints
-/// the table and writes JSON lines.
+/// The benchmark itself: starts its own ccached, its peers (Heimdal kcm, sssd-kcm), the replay bound
+/// and an echo server, measures every cache type in alternating rounds, prints the table and writes
+/// JSON lines.
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run the benchmark (the default sub-command).")
@@ -28,10 +29,17 @@ struct RunCommand: ParsableCommand {
 
     @Option(
         help: """
-            The CPU that the latency measurements (the bench, its echo server and ccached) share, or \
-            'none'. Default: the last CPU. The concurrency measurement always uses every CPU.
+            The CPU that the latency measurements (the bench, its echo server and every server) share, \
+            'last', or 'none' (the default: unpinned, as users run). The concurrency measurement always \
+            uses every CPU.
             """)
-    var pinCpu: String?
+    var pinCpu: String = "none"
+
+    @Option(help: "Rounds per cell; the cache types take turns in a rotating order, each round.")
+    var rounds: Int = 3
+
+    @Option(help: "Where scripts/bench-deps.sh unpacked heimdal-kcm and sssd-kcm (the directory holding usr/).")
+    var peers: String?
 
     @Option(help: ArgumentHelp("ccached's --log-level (debug logs every request: slow).", visibility: .hidden))
     var daemonLogLevel: String = "info"
@@ -49,19 +57,21 @@ struct RunCommand: ParsableCommand {
     /// The CPU to pin latency measurements to, or nil.
     var pinnedCPU: Int? {
         if pinCpu == "none" { return nil }
-        if let pinCpu { return Int(pinCpu) }
-        return CPUAffinity.allCPUs.last
+        if pinCpu == "last" { return CPUAffinity.allCPUs.last }
+        return Int(pinCpu)
     }
 
     func validate() throws {
-        if let pinCpu, pinCpu != "none", Int(pinCpu) == nil {
-            throw ValidationError("--pin-cpu takes a CPU number or 'none'")
+        if pinCpu != "none", pinCpu != "last", Int(pinCpu) == nil {
+            throw ValidationError("--pin-cpu takes a CPU number, 'last' or 'none'")
         }
+        guard rounds >= 1 else { throw ValidationError("--rounds takes a positive number") }
         guard access(ccachedPath, X_OK) == 0 else {
             throw ValidationError("no executable ccached in \(bin) (build it with: swift build -c release)")
         }
         for name in types.split(separator: ",") where CacheKind(rawValue: name.uppercased()) == nil {
-            throw ValidationError("unknown cache type '\(name)' (KCM, FILE, KEYRING, MEMORY)")
+            throw ValidationError(
+                "unknown cache type '\(name)' (\(CacheKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
     }
 
@@ -106,11 +116,34 @@ struct RunCommand: ParsableCommand {
             results.skipped[.keyring] = reason
             print("skipped KEYRING: \(reason)")
         }
-        for n in ns {
-            let credentials = try SyntheticCredentials(context: context, count: n)
-            for kind in kinds where results.skipped[kind] == nil {
-                progress("\(kind.rawValue), N = \(n)")
-                try measure(kind, credentials: credentials, context: context, workspace: workspace, into: &results)
+        for kind in [CacheKind.heimdal, .sssd] where kinds.contains(kind) {
+            if let reason = PeerDaemon(kind: kind, unpackedRoot: peers).unavailableReason {
+                results.skipped[kind] = reason
+                print("skipped \(kind.rawValue) (\(kind.title)): \(reason)")
+            }
+        }
+        results.rounds = rounds
+        let credentialSets = try ns.map { try SyntheticCredentials(context: context, count: $0) }
+        for round in 0..<rounds {
+            for credentials in credentialSets {
+                let n = credentials.count
+                // A rotating order, so that no type always runs first (cold) or right after another.
+                let active = kinds.filter { results.skipped[$0] == nil }
+                let order = active.indices.map { active[($0 + round) % active.count] }
+                for kind in order {
+                    if kind == .sssd && n > sssdLimit {
+                        if round == 0 {
+                            results.problems.append(
+                                "SSSD N=\(n) not run: sssd-kcm takes tens of ms per request at N = 1,000"
+                                    + " (this profile stops it at N = \(sssdLimit))")
+                        }
+                        continue
+                    }
+                    progress("round \(round + 1)/\(rounds): \(kind.rawValue), N = \(n)")
+                    try measure(
+                        kind, credentials: credentials, context: context, workspace: workspace, round: round,
+                        into: &results)
+                }
             }
         }
 
@@ -126,55 +159,113 @@ struct RunCommand: ParsableCommand {
     }
 
     private func progress(_ text: String) {
-        let line = "… \(text)\n"
+        let seconds = NumberFormat.fixed(Double(MonotonicClock.now()) / 1e9, 1)
+        let line = "… [\(seconds) s] \(text)\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
     }
 
     // MARK: - Cache phases
 
+    /// sssd-kcm is not run past this N (its per-request cost grows with the cache: tens of ms per
+    /// store at 1,000, so three rounds of N = 1,000 alone take many minutes).
+    var sssdLimit: Int { profile == .quick ? 100 : 1000 }
+
     private func measure(
-        _ kind: CacheKind, credentials: SyntheticCredentials, context: Krb5Context, workspace: Workspace,
+        _ kind: CacheKind, credentials: SyntheticCredentials, context: Krb5Context, workspace: Workspace, round: Int,
         into results: inout BenchResults
     ) throws {
         let n = credentials.count
+        // A fresh server per N and round, so that its memory growth is this N's credentials alone.
+        let servers = try startServers(kind, workspace: workspace, tag: "\(n)-\(round)")
+        defer { for server in servers.processes.reversed() { server.stop() } }
+        let kindContext = try servers.configPath.map { path throws in try Self.context(configPath: path) } ?? context
         var benchmark = CacheBenchmark(
-            context: context, kind: kind, credentials: credentials, profile: profile,
+            context: kindContext, kind: kind, credentials: credentials, profile: profile,
             cacheName: kind.cacheName(tag: "\(n)", directory: workspace.path))
-        var daemon: DaemonProcess?
-        // A fresh daemon per N, so that its memory growth is this N's credentials alone.
-        if kind == .kcm {
-            daemon = try startDaemon(workspace)
-        }
-        defer { daemon?.stop() }
         var idle: ProcessMemory?
         var before: ProcessMemory?
         var after: ProcessMemory?
-        if let daemon {
-            benchmark.rawSocketPath = daemon.socketPath
+        if let daemon = servers.measured {
+            // Every KCM server gets the same echo round trip before each timed store and retrieve,
+            // so that none of them runs warmer than another (the probe displaces the server's thread
+            // on a shared CPU). ccached's floor ratios use it; the others' probes are not reported.
             benchmark.floorProbe = EchoClient(socketPath: workspace.echoSocketPath)
+            if kind == .kcm || kind == .bound { benchmark.rawSocketPath = daemon.socketPath }
             idle = daemon.memory
             benchmark.afterInitialize = { before = daemon.memory }
             benchmark.afterStore = { after = daemon.memory }
         }
-        let outcome = try benchmark.run()
+        var outcome = try benchmark.run()
+        for index in outcome.phases.indices { outcome.phases[index].round = round }
         results.phases += outcome.phases
-        results.verified["\(kind.rawValue)/\(n)"] = outcome.iterationVerified
-        results.problems += outcome.problems
-        if let idle, let before, let after {
-            results.daemonMemory.append(.init(n: n, idle: idle, beforeLoad: before, afterLoad: after))
+        let key = "\(kind.rawValue)/\(n)"
+        results.verified[key] = (results.verified[key] ?? true) && outcome.iterationVerified
+        results.problems += outcome.problems.map { rounds > 1 ? "round \(round + 1): \($0)" : $0 }
+        if round == 0, kind != .bound, let idle, let before, let after {
+            results.daemonMemory.append(.init(kind: kind, n: n, idle: idle, beforeLoad: before, afterLoad: after))
         }
     }
 
-    private func startDaemon(_ workspace: Workspace) throws -> DaemonProcess {
+    /// The processes behind one KCM-server cache type, the one whose memory is reported, and the
+    /// krb5.conf that points libkrb5 at it (nil: the workspace's, which names ccached's socket).
+    private struct Servers {
+        var processes: [DaemonProcess] = []
+        var measured: DaemonProcess?
+        var configPath: String?
+    }
+
+    private func startServers(_ kind: CacheKind, workspace: Workspace, tag: String) throws -> Servers {
+        var servers = Servers()
+        switch kind {
+        case .kcm:
+            let daemon = try startDaemon(workspace)
+            servers.processes = [daemon]
+            servers.measured = daemon
+        case .heimdal, .sssd:
+            let directory = workspace.path + "/\(kind.rawValue.lowercased())-\(tag)"
+            let daemon = try PeerDaemon(kind: kind, unpackedRoot: peers).start(
+                in: directory, logPath: workspace.path + "/\(kind.rawValue.lowercased()).log")
+            servers.processes = [daemon]
+            servers.measured = daemon
+            servers.configPath = try workspace.writeKCMConfig(
+                name: "krb5-\(kind.rawValue)-\(tag).conf", socket: daemon.socketPath)
+        case .bound:
+            // ccached behind the replay stand-in: ccached answers each request the first time.
+            try Workspace.makeDirectories(workspace.path + "/bound-\(tag)")
+            let upstream = workspace.path + "/bound-\(tag)/ccached/socket"
+            let daemon = try startDaemon(workspace, socket: upstream)
+            servers.processes = [daemon]
+            let socket = workspace.path + "/bound-\(tag)/replay.socket"
+            let replay = try DaemonProcess.start(
+                ChildProcess.currentExecutable, ["replay-server", "--socket", socket, "--upstream", upstream],
+                socketPath: socket)
+            servers.processes.append(replay)
+            servers.measured = replay
+            servers.configPath = try workspace.writeKCMConfig(name: "krb5-BOUND-\(tag).conf", socket: socket)
+        default:
+            break
+        }
+        return servers
+    }
+
+    /// A context whose profile is `configPath` (libkrb5 reads KRB5_CONFIG when a context is made).
+    private static func context(configPath: String) throws -> Krb5Context {
+        let saved = getenv("KRB5_CONFIG").map { String(cString: $0) }
+        setenv("KRB5_CONFIG", configPath, 1)
+        defer { if let saved { setenv("KRB5_CONFIG", saved, 1) } else { unsetenv("KRB5_CONFIG") } }
+        return try Krb5Context()
+    }
+
+    private func startDaemon(_ workspace: Workspace, socket: String? = nil) throws -> DaemonProcess {
+        let socket = socket ?? workspace.kcmSocketPath
         if let daemonWrapper {
             let words = daemonWrapper.split(separator: " ").map(String.init)
             return try DaemonProcess.start(
-                words[0], Array(words.dropFirst()) + [ccachedPath, "--socket", workspace.kcmSocketPath],
-                socketPath: workspace.kcmSocketPath, logPath: workspace.path + "/ccached.log", timeoutSeconds: 60)
+                words[0], Array(words.dropFirst()) + [ccachedPath, "--socket", socket],
+                socketPath: socket, logPath: workspace.path + "/ccached.log", timeoutSeconds: 60)
         }
         return try DaemonProcess.start(
-            ccachedPath, ["--socket", workspace.kcmSocketPath, "--log-level", daemonLogLevel],
-            socketPath: workspace.kcmSocketPath,
+            ccachedPath, ["--socket", socket, "--log-level", daemonLogLevel], socketPath: socket,
             logPath: workspace.path + "/ccached.log")
     }
 
@@ -194,14 +285,20 @@ struct RunCommand: ParsableCommand {
 
     // MARK: - Start-up
 
+    /// Starts `coldStarts` daemons one after another and keeps them all running, then reads each
+    /// one's private memory: the idle cost per daemon with that many sessions on the machine.
     private func measureColdStart(_ workspace: Workspace, into results: inout BenchResults) throws {
+        var daemons: [DaemonProcess] = []
+        defer { for daemon in daemons { daemon.stop() } }
         for index in 0..<profile.coldStarts {
             let socket = workspace.path + "/cold-\(index)/socket"
             let daemon = try DaemonProcess.start(
                 ccachedPath, ["--socket", socket], socketPath: socket, logPath: workspace.path + "/ccached.log")
+            daemons.append(daemon)
             results.coldStart.add(daemon.startupNanoseconds)
-            daemon.stop()
         }
+        // Each daemon once touched by a client (the socket probe), none holding credentials.
+        results.idlePrivateBytes = daemons.compactMap { $0.memory?.privateBytes }
     }
 
     /// `ccachectl status` with no daemon running: it spawns one (CCACHED_SOCKET names the socket).
@@ -212,7 +309,7 @@ struct RunCommand: ParsableCommand {
             return
         }
         progress("cold start of ccachectl status")
-        let runs = max(5, profile.coldStarts / 2)
+        let runs = 10
         for index in 0..<runs {
             let socket = workspace.path + "/ctl-\(index)/socket"
             setenv("CCACHED_SOCKET", socket, 1)
@@ -250,46 +347,61 @@ struct RunCommand: ParsableCommand {
         throws
     {
         let duration = profile.throughputMilliseconds
-        if results.pinnedCPU != nil {
-            // One client sharing the pinned CPU with its server: the single-client reference
-            // without cross-CPU wake-ups, so that P=2 / P=1 cannot flatter the daemon.
-            progress("concurrency: floor and KCM, P = 1 on the pinned CPU")
-            results.throughput.append(
-                try ThroughputRun.run(label: "floor pinned", processes: 1, durationMilliseconds: duration) { _ in
-                    ["--echo", workspace.echoSocketPath]
-                })
-            if kinds.contains(.kcm) {
-                let daemon = try startDaemon(workspace)
-                defer { daemon.stop() }
+        for round in 0..<rounds {
+            if results.pinnedCPU != nil {
+                // One client sharing the pinned CPU with its server: the single-client reference
+                // without cross-CPU wake-ups, so that P=2 / P=1 cannot flatter the daemon.
+                progress("round \(round + 1)/\(rounds): concurrency: floor and KCM, P = 1 on the pinned CPU")
                 results.throughput.append(
-                    try ThroughputRun.run(label: "KCM pinned", processes: 1, durationMilliseconds: duration) {
-                        ["--cache", CacheKind.kcm.cacheName(tag: "worker-pinned-\($0)", directory: workspace.path)]
+                    try ThroughputRun.run(label: "floor pinned", processes: 1, durationMilliseconds: duration) { _ in
+                        ["--echo", workspace.echoSocketPath]
+                    })
+                if kinds.contains(.kcm) {
+                    let daemon = try startDaemon(workspace)
+                    defer { daemon.stop() }
+                    results.throughput.append(
+                        try ThroughputRun.run(label: "KCM pinned", processes: 1, durationMilliseconds: duration) {
+                            ["--cache", CacheKind.kcm.cacheName(tag: "worker-pinned-\($0)", directory: workspace.path)]
+                        })
+                }
+            }
+            // Every CPU from here on, for the processes started below; pinned again afterwards.
+            CPUAffinity.restrict(to: CPUAffinity.allCPUs)
+            defer { if let cpu = results.pinnedCPU { CPUAffinity.restrict(to: [cpu]) } }
+            let echoSocket = workspace.path + "/echo-concurrent-\(round).socket"
+            let echo = try DaemonProcess.start(
+                ChildProcess.currentExecutable, ["echo-server", "--socket", echoSocket], socketPath: echoSocket)
+            defer { echo.stop() }
+            for processes in [1, 2, 4] {
+                progress("round \(round + 1)/\(rounds): concurrency: floor, P = \(processes)")
+                results.throughput.append(
+                    try ThroughputRun.run(label: "floor", processes: processes, durationMilliseconds: duration) { _ in
+                        ["--echo", echoSocket]
                     })
             }
-        }
-        // Every CPU from here on, for the processes started below; pinned again afterwards.
-        CPUAffinity.restrict(to: CPUAffinity.allCPUs)
-        defer { if let cpu = results.pinnedCPU { CPUAffinity.restrict(to: [cpu]) } }
-        let echoSocket = workspace.path + "/echo-concurrent.socket"
-        let echo = try DaemonProcess.start(
-            ChildProcess.currentExecutable, ["echo-server", "--socket", echoSocket], socketPath: echoSocket)
-        defer { echo.stop() }
-        for processes in [1, 2, 4] {
-            progress("concurrency: floor, P = \(processes)")
-            results.throughput.append(
-                try ThroughputRun.run(label: "floor", processes: processes, durationMilliseconds: duration) { _ in
-                    ["--echo", echoSocket]
-                })
-        }
-        for kind in kinds where results.skipped[kind] == nil {
-            let daemon = kind == .kcm ? try startDaemon(workspace) : nil
-            defer { daemon?.stop() }
-            for processes in [1, 2, 4] {
-                progress("concurrency: \(kind.rawValue), P = \(processes)")
-                results.throughput.append(
-                    try ThroughputRun.run(label: kind.rawValue, processes: processes, durationMilliseconds: duration) {
-                        ["--cache", kind.cacheName(tag: "worker-\(processes)-\($0)", directory: workspace.path)]
-                    })
+            // Not the replay bound: it is single-threaded by design, a bound for one client only.
+            let active = kinds.filter { results.skipped[$0] == nil && $0 != .bound }
+            for offset in active.indices {
+                let kind = active[(offset + round) % active.count]
+                let servers = try startServers(kind, workspace: workspace, tag: "concurrent-\(round)")
+                defer { for server in servers.processes.reversed() { server.stop() } }
+                // Workers inherit the environment: point their libkrb5 at this server.
+                let saved = getenv("KRB5_CONFIG").map { String(cString: $0) }
+                if let path = servers.configPath { setenv("KRB5_CONFIG", path, 1) }
+                defer { if let saved { setenv("KRB5_CONFIG", saved, 1) } }
+                for processes in [1, 2, 4] {
+                    progress("round \(round + 1)/\(rounds): concurrency: \(kind.rawValue), P = \(processes)")
+                    // Each worker fills its 100 credentials before the start instant: sssd-kcm
+                    // stores take tens of ms each, one request at a time, so it gets a longer lead.
+                    let lead = kind == .sssd ? 400 + processes * 100 * 60 : 400
+                    results.throughput.append(
+                        try ThroughputRun.run(
+                            label: kind.rawValue, processes: processes, durationMilliseconds: duration,
+                            leadMilliseconds: lead
+                        ) {
+                            ["--cache", kind.cacheName(tag: "worker-\(processes)-\($0)", directory: workspace.path)]
+                        })
+                }
             }
         }
     }

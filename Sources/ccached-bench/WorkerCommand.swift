@@ -60,7 +60,9 @@ struct WorkerCommand: ParsableCommand {
             }
             _ = handle.destroy()
         }
-        print("ops=\(samples.count) p50=\(Int(samples.p50)) late=\(late ? 1 : 0)")
+        // No sample at all (the fill took past the end instant) reports p50 0 and late.
+        let p50 = samples.isEmpty ? 0 : Int(samples.p50)
+        print("ops=\(samples.count) p50=\(p50) late=\(late || samples.isEmpty ? 1 : 0)")
     }
 }
 

@@ -32,6 +32,25 @@ struct Workspace {
         return workspace
     }
 
+    /// Writes a krb5.conf fragment named `name` in the workspace that points libkrb5's KCM client at
+    /// `socket`; returns its path.
+    func writeKCMConfig(name: String, socket: String) throws -> String {
+        let configPath = path + "/" + name
+        let config = """
+            [libdefaults]
+                default_realm = BENCH.TEST
+                kcm_socket = \(socket)
+                dns_lookup_kdc = false
+                dns_lookup_realm = false
+
+            """
+        let fd = open(configPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ValidationError("cannot write \(configPath)") }
+        defer { close(fd) }
+        _ = config.withCString { UnixSocketClient.writeAll(fd, $0, strlen($0)) }
+        return configPath
+    }
+
     /// Removes the directory and everything in it (no symbolic links are followed).
     func remove() {
         Self.removeTree(path)
