@@ -92,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "ccached-bench",
             dependencies: [
-                "CKrb5", "KCM", "CSupport",
+                "CKrb5", "CSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSwift
