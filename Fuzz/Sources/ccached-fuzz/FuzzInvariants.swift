@@ -1,6 +1,11 @@
 import CCacheDaemon
 import CredentialStore
 import KCM
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What must hold after every step, whatever the input. A violation traps with a message, which
 /// libFuzzer reports as a crash and saves the input for.
@@ -149,6 +154,15 @@ enum FuzzInvariants {
                 Int(status.limits.oversizedRequests) == counters.oversizedRequests,
                 Int(status.limits.maximumCaches) == store.limits.maximumCaches
             else { fail("CCACHED_STATUS returned \(payload) for \(store.cacheCount) caches, \(counters)") }
+        case .stop:
+            guard (try? reader.readUInt32()) == UInt32(getpid()), reader.remaining == 0 else {
+                fail("CCACHED_STOP returned \(payload), not this process's pid")
+            }
+        case .attachSession, .detachSession:
+            let attached = state.attachedSessions.load(ordering: .relaxed)
+            guard let count = try? reader.readUInt32(), reader.remaining == 0, Int(count) == attached else {
+                fail("\(opcode) returned \(payload) with \(attached) sessions attached")
+            }
         case .getName, .resolve, .chown, .chmod, .getInitialTicket, .getTicket, .addNTLMCred, .haveNTLMCred,
             .delNTLMCred, .doNTLMAuth, .getNTLMUserList:
             fail("\(opcode), which the daemon does not implement, succeeded")
