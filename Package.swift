@@ -31,11 +31,14 @@ let package = Package(
         .target(name: "CredentialStore", dependencies: ["KCM", "SecureMemory"], swiftSettings: strictSwift),
         // The few socket calls Swift cannot reach without _GNU_SOURCE (SO_PEERCRED, accept4).
         .target(name: "CSupport", cSettings: [.define("_GNU_SOURCE")]),
+        // A constructor that makes the process non-dumpable (and its core limit 0) before main: linked
+        // only into ccached and ccachectl, never into tests or the benchmark (issue 12, items 5 and 7).
+        .target(name: "CEarlyHardening"),
         // The server: listening, peer authorisation, connections, dispatch.
         .target(
             name: "CCacheDaemon",
             dependencies: [
-                "KCM", "CredentialStore", "SecureMemory", "CSupport", "CSystemd",
+                "KCM", "CredentialStore", "SecureMemory", "CSupport", "CSystemd", "SessionRuntime",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -43,7 +46,7 @@ let package = Package(
         .executableTarget(
             name: "ccached",
             dependencies: [
-                "CCacheDaemon", "CredentialStore",
+                "CCacheDaemon", "CredentialStore", "CEarlyHardening",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -58,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "ccachectl",
             dependencies: [
-                "CCacheClient", "SessionRuntime", "KCM", "SecureMemory", "CKrb5",
+                "CCacheClient", "SessionRuntime", "KCM", "SecureMemory", "CKrb5", "CEarlyHardening",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSwift

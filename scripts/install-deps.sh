@@ -2,7 +2,7 @@
 # Install the Debian packages ccached needs to build and to run its tests
 # (MIT Kerberos KDC + client tools + headers, libsystemd headers, python3-gssapi,
 # keyutils, procps, the PAM headers for pam_ccached, gnuplot for the benchmark's
-# plot). Idempotent: prints nothing
+# plot, fish and gdb for the env --shell fish and early non-dumpable tests). Idempotent: prints nothing
 # and exits 0 when all are present.
 set -euo pipefail
 
@@ -20,6 +20,8 @@ packages=(
     systemd
     util-linux
     passwd
+    fish
+    gdb
 )
 
 missing=()
