@@ -10,6 +10,9 @@ public enum KCMDecodingError: Error, Equatable, Sendable, CustomStringConvertibl
     case implausibleCount(field: String, count: UInt32)
     /// A value that must be 0 or 1 was something else, or another field was out of range.
     case invalidValue(field: String, value: UInt32)
+    /// A field is larger than any real client sends (`size` against `limit`), e.g. a principal of
+    /// 838,860 components: refused before it is stored (issue 12, item 3).
+    case tooLarge(field: String, size: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -18,6 +21,7 @@ public enum KCMDecodingError: Error, Equatable, Sendable, CustomStringConvertibl
         case .unterminatedName(let offset): "cache name at byte \(offset) has no terminating NUL"
         case .implausibleCount(let field, let count): "\(field) count \(count) exceeds the bytes that follow"
         case .invalidValue(let field, let value): "invalid \(field) value \(value)"
+        case .tooLarge(let field, let size, let limit): "\(field) is \(size), more than the limit of \(limit)"
         }
     }
 }
