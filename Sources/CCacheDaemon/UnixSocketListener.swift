@@ -1,5 +1,6 @@
 import CSupport
 import Glibc
+import SessionRuntime
 
 /// The daemon's listening socket on a filesystem path, created safely:
 ///
@@ -118,6 +119,10 @@ public final class UnixSocketListener: Sendable {
         guard info.st_mode & 0o022 == 0 else {
             let mode = String(info.st_mode & 0o7777, radix: 8)
             throw .unsafeDirectory(path: directory, problem: "it is writable by group or others (mode \(mode))")
+        }
+        // Every ancestor too: one that another user owns or can write lets them swap the path below it.
+        if let unsafe = AncestorCheck.firstProblem(in: directory, uid: geteuid()) {
+            throw .unsafeDirectory(path: unsafe.path, problem: unsafe.problem)
         }
     }
 
