@@ -238,15 +238,22 @@ extension CCacheCtl {
             for (name, value) in variables { print(Self.line(name, value, shell: shell)) }
         }
 
+        /// POSIX sh and csh: single quotes, each `'` closed, escaped and reopened.
         static func quote(_ value: String) -> String {
             "'" + value.replacingAll("'", with: "'\\''") + "'"
+        }
+
+        /// fish: inside single quotes only `\\` and `\'` are escapes, so both are escaped and the quote
+        /// never closes early (sh's `'\''` trick leaves fish with an unbalanced quote).
+        static func fishQuote(_ value: String) -> String {
+            "'" + value.replacingAll("\\", with: "\\\\").replacingAll("'", with: "\\'") + "'"
         }
 
         static func line(_ name: String, _ value: String, shell: Shell) -> String {
             switch shell {
             case .sh: "\(name)=\(quote(value)); export \(name);"
             case .csh: "setenv \(name) \(quote(value));"
-            case .fish: "set -gx \(name) \(quote(value).replacingAll("\\'", with: "\\\\'"));"
+            case .fish: "set -gx \(name) \(fishQuote(value));"
             case .plain: "\(name)=\(value)"
             }
         }
