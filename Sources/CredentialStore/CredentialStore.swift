@@ -63,7 +63,9 @@ public final class CredentialStore {
     /// each cache's record — name, principal with its per-component cost, fixed overhead. Before
     /// issue 12 only credentials counted, so 8 principals of 838,860 components took 363 MiB while
     /// status showed 0 B. (Kept under this name: the status payload carries it as credential bytes.)
-    public var credentialBytes: Int { caches.values.reduce(0) { $0 + $1.credentials.byteCount + $1.recordBytes } }
+    public var credentialBytes: Int {
+        caches.values.reduce(0) { $0 + $1.credentials.byteCount + $1.recordBytes }
+    }
     /// The encoded credentials alone, without the caches' records.
     public var encodedCredentialBytes: Int { caches.values.reduce(0) { $0 + $1.credentials.byteCount } }
     /// The credential count of the fullest cache: the usage against the per-cache limit.

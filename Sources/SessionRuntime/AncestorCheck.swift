@@ -52,7 +52,8 @@ public enum AncestorCheck {
         if type == S_IFLNK { return "it is a symbolic link (name the real directory instead)" }
         guard type == S_IFDIR else { return "it is not a directory" }
         guard info.st_uid == 0 || info.st_uid == uid else {
-            return "it is owned by uid \(info.st_uid), neither root nor uid \(uid), who could replace what lies below it"
+            return
+                "it is owned by uid \(info.st_uid), neither root nor uid \(uid), who could replace what lies below it"
         }
         let sticky = info.st_mode & S_ISVTX != 0
         if info.st_mode & 0o022 != 0 && !sticky {

@@ -42,7 +42,9 @@ public enum RuntimeDirectory {
     /// `O_NOFOLLOW | O_DIRECTORY`), and refuses either when it exists as anything else — someone
     /// else's directory, a link, a group/other mode. The C twin is in pam/pam_ccached.c.
     public static func ensureRootManaged(base: String, uid: UInt32, gid: UInt32) throws(SessionRuntimeError) {
-        if mkdir(base, 0o755) == 0 { chmod(base, 0o755) } else if errno != EEXIST {
+        if mkdir(base, 0o755) == 0 {
+            chmod(base, 0o755)  // whatever the umask
+        } else if errno != EEXIST {
             throw .unsafePath(path: base, problem: "cannot create it: \(String(cString: strerror(errno)))")
         }
         try check(base, uid: 0, mustBePrivate: false)

@@ -9,8 +9,9 @@ extension CCacheCtl {
         static let configuration = CommandConfiguration(
             abstract: "Show the session, its socket and the daemon: pid, uptime, and usage against each of its limits.",
             discussion: """
-                Each limit (caches, credentials per cache, credential bytes, connections, request size and \
-                time, and the RLIMIT_MEMLOCK that bounds the memory locked for credentials) is shown with \
+                Each limit (caches, credentials per cache, stored bytes — credentials, cache names and \
+                principals —, connections, request size and time, and the RLIMIT_MEMLOCK that bounds the \
+                memory locked for credentials) is shown with \
                 its usage, the ccached option that sets it, and how many requests or connections it refused \
                 since the daemon started; --json has the same under "limits" (null from a daemon too old to \
                 report them). Starts the daemon if it is not running, unless --no-start (then exit status 1 \

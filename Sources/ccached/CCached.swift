@@ -32,7 +32,8 @@ struct CCached {
           --max-credentials-per-cache <n>
                                    Credentials in one cache (default 65536).
           --max-credential-bytes <n>
-                                   Encoded credential bytes over all caches (default 268435456).
+                                   Bytes stored over all caches: credentials, cache names and
+                                   principals (default 268435456).
           --purge-grace <s>        Remove tickets expired longer ago than this, and caches left without
                                    tickets this long (default 3600; 0: never).
           --purge-interval <s>     How often to look (default 60).

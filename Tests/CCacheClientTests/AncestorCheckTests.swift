@@ -53,10 +53,13 @@ struct AncestorCheckTests {
         #expect(problem?.path == scratch.path + "/link")
         #expect(problem?.problem.contains("symbolic link") == true)
         // A missing directory is a problem too (the caller creates before it checks).
-        #expect(AncestorCheck.firstProblem(in: scratch.path + "/missing/sub", uid: getuid())?.path == scratch.path + "/missing")
+        #expect(
+            AncestorCheck.firstProblem(in: scratch.path + "/missing/sub", uid: getuid())?.path == scratch.path
+                + "/missing")
         // A file where a directory should be.
         FileManager.default.createFile(atPath: scratch.path + "/file", contents: nil)
-        #expect(AncestorCheck.firstProblem(in: scratch.path + "/file", uid: getuid())?.problem == "it is not a directory")
+        #expect(
+            AncestorCheck.firstProblem(in: scratch.path + "/file", uid: getuid())?.problem == "it is not a directory")
     }
 
     @Test(
@@ -72,7 +75,9 @@ struct AncestorCheckTests {
         #expect(chown(scratch.path + "/theirs", 65534, 65534) == 0)
         let problem = AncestorCheck.firstProblem(in: scratch.path + "/theirs/rootsub", uid: 0)
         #expect(problem?.path == scratch.path + "/theirs")
-        #expect(problem?.problem.contains("owned by uid 65534, neither root nor uid 0") == true, "\(String(describing: problem))")
+        #expect(
+            problem?.problem.contains("owned by uid 65534, neither root nor uid 0") == true,
+            "\(String(describing: problem))")
         // For nobody itself the same chain is fine up to its own directory (root's leaf is allowed).
         #expect(AncestorCheck.firstProblem(in: scratch.path + "/theirs/rootsub", uid: 65534) == nil)
     }

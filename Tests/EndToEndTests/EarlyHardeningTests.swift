@@ -15,14 +15,17 @@ struct EarlyHardeningTests {
 
     /// Runs `program` as nobody under gdb, stopped at `main`, and returns what it printed:
     /// `$1` = PR_GET_DUMPABLE, `$2` = the uid, and the owner of /proc/PID/environ (root when non-dumpable).
-    func stateAtMain(_ program: String, _ arguments: [String]) throws -> (dumpable: Int?, uid: Int?, procOwner: Int?, log: String) {
+    func stateAtMain(_ program: String, _ arguments: [String]) throws -> (
+        dumpable: Int?, uid: Int?, procOwner: Int?, log: String
+    ) {
         let scratch = FileManager.default.temporaryDirectory
         let result = try runCommand(
             [
                 "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "gdb", "-nx", "-batch",
                 "-ex", "set startup-with-shell off", "-ex", "break main", "-ex", "run",
                 "-ex", "print (int)prctl(3, 0, 0, 0, 0)", "-ex", "print (int)getuid()",
-                "-ex", "python import os; print('procowner=%d' % os.stat('/proc/%d/environ' % gdb.selected_inferior().pid).st_uid)",
+                "-ex",
+                "python import os; print('procowner=%d' % os.stat('/proc/%d/environ' % gdb.selected_inferior().pid).st_uid)",
                 "-ex", "kill", "--args", program,
             ] + arguments,
             environment: ["PATH": "/usr/bin:/bin"], scratch: scratch)
@@ -36,9 +39,12 @@ struct EarlyHardeningTests {
     @Test(
         "ccached and ccachectl started as nobody are non-dumpable at main; a binary without the constructor is not",
         .enabled(if: getuid() == 0, "needs root: runs the programs as nobody under gdb; CI runs as root"),
-        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb"), "needs gdb (scripts/install-deps.sh)"))
+        .enabled(
+            if: FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb"), "needs gdb (scripts/install-deps.sh)"))
     func nonDumpableAtMain() throws {
-        for (name, arguments) in [("ccached", ["--socket", "/nonexistent/ccached-test/sock"]), ("ccachectl", ["status", "--no-start"])] {
+        for (name, arguments) in [
+            ("ccached", ["--socket", "/nonexistent/ccached-test/sock"]), ("ccachectl", ["status", "--no-start"]),
+        ] {
             let state = try stateAtMain(binaries.appendingPathComponent(name).path, arguments)
             #expect(state.uid == 65534, "\(name) did not run as nobody:\n\(state.log)")
             #expect(state.dumpable == 0, "\(name) is dumpable when main starts:\n\(state.log)")

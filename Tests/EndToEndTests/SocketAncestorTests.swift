@@ -10,9 +10,12 @@ import Testing
 struct SocketAncestorTests {
     @Test(
         "root's ccached --socket /tmp/x/rootsub/sock with /tmp/x another user's is refused, naming /tmp/x",
-        .enabled(if: getuid() == 0, "needs root: gives a directory to nobody and runs ccached as root; CI runs as root"))
+        .enabled(if: getuid() == 0, "needs root: gives a directory to nobody and runs ccached as root; CI runs as root")
+    )
     func foreignAncestorRefused() throws {
-        let x = FileManager.default.temporaryDirectory.appendingPathComponent("ccached-x-\(UUID().uuidString.prefix(8))").path
+        let x = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ccached-x-\(UUID().uuidString.prefix(8))"
+        ).path
         defer { _ = try? FileManager.default.removeItem(atPath: x) }
         // The layout: /tmp/x is nobody's; rootsub inside it is root's and private, so the
         // parent check alone passed while nobody could rename rootsub and put their own in its place.

@@ -35,7 +35,9 @@ struct KCMPrincipalLimitTests {
             return
         }
         #expect(principal.components.count == limit)
-        #expect(decodingError(initialize(components: limit + 1)) == .tooLarge(field: "principal component count", size: limit + 1, limit: limit))
+        #expect(
+            decodingError(initialize(components: limit + 1))
+                == .tooLarge(field: "principal component count", size: limit + 1, limit: limit))
     }
 
     @Test("a component or realm over the maximum length is refused; the maximum itself decodes")
@@ -63,8 +65,11 @@ struct KCMPrincipalLimitTests {
             decodingError(requestBody(6, nameField("1000") + credential.encoded))
                 == .tooLarge(field: "principal realm length", size: 5000, limit: 4096))
         // RETRIEVE with the client field set (flags 0, whichfields 1): the template's principal.
-        let template = nameField("1000") + be32(0) + be32(1) + be32(1) + be32(40) + dataField(ascii("R"))
+        let template =
+            nameField("1000") + be32(0) + be32(1) + be32(1) + be32(40) + dataField(ascii("R"))
             + Array(repeating: dataField(ascii("x")), count: 40).flatMap { $0 }
-        #expect(decodingError(requestBody(7, template)) == .tooLarge(field: "principal component count", size: 40, limit: 32))
+        #expect(
+            decodingError(requestBody(7, template))
+                == .tooLarge(field: "principal component count", size: 40, limit: 32))
     }
 }
