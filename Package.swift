@@ -35,6 +35,9 @@ let package = Package(
         .target(name: "SystemCalls", swiftSettings: strictSwift),
         // The few socket calls Swift cannot reach without _GNU_SOURCE (SO_PEERCRED, accept4).
         .target(name: "CSupport", cSettings: [.define("_GNU_SOURCE")]),
+        // A constructor that makes the process non-dumpable (and its core limit 0) before main: linked
+        // only into ccached and ccachectl, never into tests or the benchmark (issue 12, items 5 and 7).
+        .target(name: "CEarlyHardening"),
         // The server: listening, peer authorisation, connections, dispatch.
         .target(
             name: "CCacheDaemon",
@@ -47,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "ccached",
             dependencies: [
-                "CCacheDaemon", "CredentialStore",
+                "CCacheDaemon", "CredentialStore", "CEarlyHardening",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -77,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "ccachectl",
             dependencies: [
-                "CCacheClient", "SessionRuntime", "KCM", "SecureMemory", "CKrb5",
+                "CCacheClient", "SessionRuntime", "KCM", "SecureMemory", "CKrb5", "CEarlyHardening",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSwift

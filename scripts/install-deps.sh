@@ -3,7 +3,8 @@
 # (MIT Kerberos KDC + client tools + headers, libsystemd headers, python3-gssapi,
 # keyutils, procps, the PAM headers for pam_ccached, gnuplot for the benchmark's
 # plot; debhelper, lintian, mmdebstrap and systemd-nspawn for the Debian packages and
-# their test in a booted container). Idempotent: prints nothing
+# their test in a booted container; fish and gdb for the env --shell fish and early non-dumpable
+# tests). Idempotent: prints nothing
 # and exits 0 when all are present.
 set -euo pipefail
 
@@ -31,6 +32,9 @@ packages=(
     systemd-container
     # make test-door: sudo -u USER klist through the front door
     sudo
+    # the env --shell fish and early non-dumpable tests
+    fish
+    gdb
 )
 
 missing=()

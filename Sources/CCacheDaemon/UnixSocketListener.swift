@@ -94,7 +94,8 @@ public final class UnixSocketListener: Sendable {
     }
 
     /// Creates the socket's directory 0700 if missing; refuses one that is a link, not owned by the
-    /// daemon's user, or writable by group or others (SessionRuntime's one rule for these checks).
+    /// daemon's user, or writable by group or others, and any ancestor another user could swap
+    /// (SessionRuntime's one rule for these checks).
     private static func prepareDirectory(of path: String) throws(DaemonError) {
         let directory = RuntimeDirectory.parent(of: path)
         do {
@@ -103,9 +104,13 @@ public final class UnixSocketListener: Sendable {
             switch error {
             case .unsafePath(let path, let problem), .cannotWrite(let path, let problem):
                 throw .unsafeDirectory(path: path, problem: problem)
-            case .invalidSessionName:
+            case .invalidSessionName, .noRuntimeDirectory:
                 throw .unsafeDirectory(path: directory, problem: error.description)
             }
+        }
+        // Every ancestor too: one that another user owns or can write lets them swap the path below it.
+        if let unsafe = AncestorCheck.firstProblem(in: directory, uid: geteuid()) {
+            throw .unsafeDirectory(path: unsafe.path, problem: unsafe.problem)
         }
     }
 

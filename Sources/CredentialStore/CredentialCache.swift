@@ -7,7 +7,11 @@ import KCM
 public final class CredentialCache {
     public let name: KCMCacheName
     public let uuid: KCMUUID
-    public var principal: KCMPrincipal
+    public var principal: KCMPrincipal {
+        didSet { principalCost = principal.storageCost }
+    }
+    /// ``KCMPrincipal/storageCost`` of the principal, kept so totals need not walk its components.
+    public private(set) var principalCost: Int
     public var credentials = CredentialList()
     /// Seconds to add to the local clock, as the client last set it.
     public var kdcOffset: Int32 = 0
@@ -19,5 +23,18 @@ public final class CredentialCache {
         self.name = name
         self.uuid = uuid
         self.principal = principal
+        principalCost = principal.storageCost
+    }
+
+    /// What the cache itself costs beyond its credentials: the object, its entries in the store's
+    /// indexes (by name, by UUID, creation order), the name twice (key and field) and the principal.
+    public var recordBytes: Int { Self.recordOverhead + 2 * name.bytes.count + principalCost }
+
+    /// The fixed part of ``recordBytes``.
+    public static let recordOverhead = 256
+
+    /// What a cache named `name` with `principal` would cost before any credential is stored.
+    public static func recordBytes(name: KCMCacheName, principal: KCMPrincipal) -> Int {
+        recordOverhead + 2 * name.bytes.count + principal.storageCost
     }
 }

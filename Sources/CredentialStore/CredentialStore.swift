@@ -5,7 +5,8 @@ import KCM
 public struct CredentialStoreLimits: Sendable, Equatable {
     public var maximumCaches: Int
     public var maximumCredentialsPerCache: Int
-    /// Total encoded credential bytes over all caches.
+    /// Total stored bytes over all caches, as ``CredentialStore/credentialBytes`` counts them:
+    /// credentials (config entries too), cache names and principals, at their real cost.
     public var maximumCredentialBytes: Int
 
     public init(maximumCaches: Int = 1024, maximumCredentialsPerCache: Int = 65_536, maximumCredentialBytes: Int = 256 << 20) {
@@ -59,9 +60,26 @@ public final class CredentialStore {
 
     public var cacheCount: Int { caches.count }
     public var credentialCount: Int { caches.values.reduce(0) { $0 + $1.credentials.count } }
-    public var credentialBytes: Int { caches.values.reduce(0) { $0 + $1.credentials.byteCount } }
+    /// Every byte the store holds, as counted against ``CredentialStoreLimits/maximumCredentialBytes``
+    /// and shown by `ccachectl status`: the encoded credentials (config entries are credentials) plus
+    /// each cache's record — name, principal with its per-component cost, fixed overhead. Before
+    /// issue 12 only credentials counted, so 8 principals of 838,860 components took 363 MiB while
+    /// status showed 0 B. (Kept under this name: the status payload carries it as credential bytes.)
+    public var credentialBytes: Int {
+        caches.values.reduce(0) { $0 + $1.credentials.byteCount + $1.recordBytes }
+    }
+    /// The encoded credentials alone, without the caches' records.
+    public var encodedCredentialBytes: Int { caches.values.reduce(0) { $0 + $1.credentials.byteCount } }
     /// The credential count of the fullest cache: the usage against the per-cache limit.
     public var largestCacheCredentialCount: Int { caches.values.reduce(0) { max($0, $1.credentials.count) } }
+
+    /// Refuses a change that would take ``credentialBytes`` over the limit, counting the refusal.
+    private func requireRoom(adding: Int, removing: Int = 0) throws(CredentialStoreError) {
+        guard credentialBytes - removing + adding <= limits.maximumCredentialBytes else {
+            refusals.credentialBytes += 1
+            throw .limitReached(.credentialBytes, limit: limits.maximumCredentialBytes)
+        }
+    }
 
     // MARK: - Caches
 
@@ -122,9 +140,26 @@ public final class CredentialStore {
         return try create(name, principal: principal, counted: counted)
     }
 
+    /// What giving `name` the record for `principal` adds to ``credentialBytes`` (its current
+    /// record, if it exists, is replaced), with `released` bytes of credentials let go at once.
+    private func requireRoomForRecord(_ name: KCMCacheName, principal: KCMPrincipal, released: Int = 0)
+        throws(CredentialStoreError)
+    {
+        try requireRoom(
+            adding: CredentialCache.recordBytes(name: name, principal: principal),
+            removing: (caches[name]?.recordBytes ?? 0) + released)
+    }
+
     /// INITIALIZE: creates the cache if absent (keeping the UUID if present), sets its principal,
     /// empties it and resets its KDC offset.
     public func initialize(_ name: KCMCacheName, principal: KCMPrincipal) throws(CredentialStoreError) {
+        guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
+        if caches[name] == nil && caches.count >= limits.maximumCaches {
+            refusals.caches += 1
+            throw .limitReached(.caches, limit: limits.maximumCaches)
+        }
+        // INITIALIZE empties the cache, so its credentials are let go in the same step.
+        try requireRoomForRecord(name, principal: principal, released: caches[name]?.credentials.byteCount ?? 0)
         let cache = try existingOrNew(name, principal: principal)
         if !cache.credentials.isEmpty { journal.record(.credentialsRemoved, name) }
         cache.credentials.removeAll()
@@ -139,12 +174,12 @@ public final class CredentialStore {
             refusals.credentialsPerCache += 1
             throw .limitReached(.credentialsPerCache, limit: limits.maximumCredentialsPerCache)
         }
+        guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
         let incoming = credentials.reduce(0) { $0 + $1.bytes.count }
         let replaced = caches[name]?.credentials.byteCount ?? 0
-        guard credentialBytes - replaced + incoming <= limits.maximumCredentialBytes else {
-            refusals.credentialBytes += 1
-            throw .limitReached(.credentialBytes, limit: limits.maximumCredentialBytes)
-        }
+        try requireRoom(
+            adding: incoming + CredentialCache.recordBytes(name: name, principal: principal),
+            removing: replaced + (caches[name]?.recordBytes ?? 0))
         var list = CredentialList()
         for credential in credentials { list.append(credential, uuid: uuids.next()) }
         let cache = try existingOrNew(name, principal: principal)
@@ -180,7 +215,12 @@ public final class CredentialStore {
     public func move(from source: KCMCacheName, to destination: KCMCacheName) throws(CredentialStoreError) {
         let from = try cache(named: source)
         if source == destination { return }
-        // The source goes away, so the number of caches does not grow.
+        // The source goes away, so the number of caches does not grow; the destination's record and
+        // credentials are replaced by the source's, whose record goes.
+        guard destination.isValidForCreation else { throw .invalidName(length: destination.bytes.count) }
+        try requireRoom(
+            adding: CredentialCache.recordBytes(name: destination, principal: from.principal),
+            removing: from.recordBytes + (caches[destination].map { $0.recordBytes + $0.credentials.byteCount } ?? 0))
         let to = try existingOrNew(destination, principal: from.principal, counted: false)
         to.credentials = from.credentials
         to.kdcOffset = from.kdcOffset
@@ -240,10 +280,7 @@ public final class CredentialStore {
             refusals.credentialsPerCache += 1
             throw .limitReached(.credentialsPerCache, limit: limits.maximumCredentialsPerCache)
         }
-        guard credentialBytes - superseded.bytes + credential.bytes.count <= limits.maximumCredentialBytes else {
-            refusals.credentialBytes += 1
-            throw .limitReached(.credentialBytes, limit: limits.maximumCredentialBytes)
-        }
+        try requireRoom(adding: credential.bytes.count, removing: superseded.bytes)
         cache.credentials.removeSuperseded(by: credential)
         cache.credentials.append(credential, uuid: uuids.next())
         journal.record(.credentialsStored, name)

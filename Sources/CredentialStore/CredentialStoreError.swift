@@ -5,7 +5,8 @@ import KCM
 public enum CredentialStoreLimit: String, Sendable, CaseIterable {
     case caches = "caches"
     case credentialsPerCache = "credentials per cache"
-    case credentialBytes = "credential bytes"
+    /// Everything a cache stores counts: credentials, the cache's name and its principal.
+    case credentialBytes = "stored bytes (credentials, cache names and principals)"
 }
 
 /// Why a store operation failed. The daemon maps each case to its krb5 status (`RequestFailure`).

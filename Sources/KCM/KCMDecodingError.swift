@@ -13,6 +13,9 @@ public enum KCMDecodingError: Error, Equatable, Sendable, CustomStringConvertibl
     case invalidValue(field: String, value: UInt32)
     /// A reply's payload is not of the shape its opcode's reply has.
     case unexpectedReply(expected: String)
+    /// A field is larger than any real client sends (`size` against `limit`), e.g. a principal of
+    /// 838,860 components: refused before it is stored (issue 12, item 3).
+    case tooLarge(field: String, size: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -22,6 +25,7 @@ public enum KCMDecodingError: Error, Equatable, Sendable, CustomStringConvertibl
         case .implausibleCount(let field, let count): "\(field) count \(count) exceeds the bytes that follow"
         case .invalidValue(let field, let value): "invalid \(field) value \(value)"
         case .unexpectedReply(let expected): "the reply does not hold \(expected)"
+        case .tooLarge(let field, let size, let limit): "\(field) is \(size), more than the limit of \(limit)"
         }
     }
 }

@@ -20,9 +20,10 @@ public struct KCMPrincipalLayout: Hashable, Sendable {
         let start = reader.offset
         _ = try reader.readInt32()
         let count = try reader.readCount(field: "principal component", minimumItemSize: 4)
-        _ = try reader.readDataRange()
+        try KCMPrincipal.checkLimits(count: count)
+        try KCMPrincipal.checkLimits(length: try reader.readDataRange().count, of: "realm")
         let realmEnd = reader.offset
-        for _ in 0..<count { _ = try reader.readDataRange() }
+        for _ in 0..<count { try KCMPrincipal.checkLimits(length: try reader.readDataRange().count, of: "component") }
         return KCMPrincipalLayout(
             start: Int32(start - base), realmEnd: Int32(realmEnd - base), end: Int32(reader.offset - base))
     }

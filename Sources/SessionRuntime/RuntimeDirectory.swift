@@ -44,4 +44,34 @@ public enum RuntimeDirectory {
             throw .unsafePath(path: path, problem: "it is open to group or others (mode \(mode), expected 700)")
         }
     }
+
+    /// As root: makes `base` (root's, 0755) and `base/<uid>` (owned by uid:gid, 0700) if missing,
+    /// never following a link (`mkdirat`/`fchownat` relative to a descriptor opened with
+    /// `O_NOFOLLOW | O_DIRECTORY`), and refuses either when it exists as anything else — someone
+    /// else's directory, a link, a group/other mode. The C twin is in pam/pam_ccached.c.
+    public static func ensureRootManaged(base: String, uid: UInt32, gid: UInt32) throws(SessionRuntimeError) {
+        if mkdir(base, 0o755) == 0 {
+            chmod(base, 0o755)  // whatever the umask
+        } else if errno != EEXIST {
+            throw .unsafePath(path: base, problem: "cannot create it: \(String(cString: strerror(errno)))")
+        }
+        try check(base, uid: 0, mustBePrivate: false)
+        let parent = open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard parent >= 0 else { throw .unsafePath(path: base, problem: String(cString: strerror(errno))) }
+        defer { close(parent) }
+        let name = "\(uid)"
+        let path = base + "/" + name
+        if mkdirat(parent, name, 0o700) == 0 {
+            guard fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0,
+                fchmodat(parent, name, 0o700, 0) == 0
+            else {
+                let problem = String(cString: strerror(errno))
+                unlinkat(parent, name, AT_REMOVEDIR)
+                throw .unsafePath(path: path, problem: "cannot give it to uid \(uid): \(problem)")
+            }
+        } else if errno != EEXIST {
+            throw .unsafePath(path: path, problem: "cannot create it: \(String(cString: strerror(errno)))")
+        }
+        try check(path, uid: uid, mustBePrivate: true)
+    }
 }

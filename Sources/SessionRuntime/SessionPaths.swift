@@ -28,8 +28,9 @@ public struct SessionPaths: Hashable, Sendable {
     /// The paths for this process: `CCACHED_SOCKET` if set (its directory created 0700 if missing,
     /// else checked like the others); otherwise
     /// `<runtime>/ccached/<session>/` where `<runtime>` is `$XDG_RUNTIME_DIR`, else `/run/user/<uid>`
-    /// if it exists, else `/tmp/ccached-<uid>`. Creates missing directories 0700 and checks every
-    /// one with `lstat`: a link, another owner or a group/world-writable mode is refused.
+    /// if it exists, else `/run/ccached/<uid>` (made by root: see ``runtimeBase(environment:uid:)``).
+    /// Creates missing directories 0700 and checks every one with `lstat`: a link, another owner or a
+    /// group/world-writable mode is refused, and so is an unsafe ancestor (``AncestorCheck``).
     public static func resolve(environment: [String: String], uid: UInt32) throws(SessionRuntimeError)
         -> SessionPaths
     {
@@ -58,11 +59,23 @@ public struct SessionPaths: Hashable, Sendable {
         try RuntimeDirectory.ensure(ccached, uid: uid)
         let directory = ccached + "/" + session.key
         try RuntimeDirectory.ensure(directory, uid: uid)
+        if let unsafe = AncestorCheck.firstProblem(in: directory, uid: uid) {
+            throw .unsafePath(path: unsafe.path, problem: unsafe.problem)
+        }
         return SessionPaths(
             session: session, directory: directory, socket: directory + "/" + socketName,
             spawnLock: directory + "/spawn.lock", krb5Fragment: directory + "/krb5.conf")
     }
 
+    /// Where root makes a user's runtime base when `/run/user/<uid>` does not exist (pam_ccached at
+    /// session open, or the door): `/run/ccached` is root's, 0755; `/run/ccached/<uid>` the user's, 0700.
+    public static let rootManagedBase = "/run/ccached"
+
+    /// The per-user base: `$XDG_RUNTIME_DIR`, else `/run/user/<uid>` if it exists, else
+    /// `/run/ccached/<uid>` if it exists (both checked: the user's, not writable by others). Never a
+    /// predictable name in a world-writable directory: another user could create it first (issue 12,
+    /// item 2). Only a root process creates `/run/ccached/<uid>`; any other gets
+    /// ``SessionRuntimeError/noRuntimeDirectory(uid:)``, which says what to do.
     static func runtimeBase(environment: [String: String], uid: UInt32) throws(SessionRuntimeError) -> String {
         if let xdg = environment["XDG_RUNTIME_DIR"], xdg.hasPrefix("/") {
             try RuntimeDirectory.check(xdg, uid: uid, mustBePrivate: false)
@@ -74,9 +87,18 @@ public struct SessionPaths: Hashable, Sendable {
             try RuntimeDirectory.check(runUser, uid: uid, mustBePrivate: false)
             return runUser
         }
-        let fallback = "/tmp/ccached-\(uid)"
-        try RuntimeDirectory.ensure(fallback, uid: uid)
-        return fallback
+        let managed = rootManagedBase + "/\(uid)"
+        if lstat(managed, &info) == 0 {
+            try RuntimeDirectory.check(rootManagedBase, uid: 0, mustBePrivate: false)
+            try RuntimeDirectory.check(managed, uid: uid, mustBePrivate: true)
+            return managed
+        }
+        // Root may make its own (and is the only one who can): the same steps pam_ccached takes.
+        if geteuid() == 0 && uid == 0 {
+            try RuntimeDirectory.ensureRootManaged(base: rootManagedBase, uid: 0, gid: 0)
+            return managed
+        }
+        throw .noRuntimeDirectory(uid: uid)
     }
 
     /// The krb5.conf fragment's text.

@@ -6,6 +6,9 @@ public enum SessionRuntimeError: Error, Equatable, Sendable, CustomStringConvert
     case unsafePath(path: String, problem: String)
     /// A file could not be written.
     case cannotWrite(path: String, problem: String)
+    /// Neither `$XDG_RUNTIME_DIR`, `/run/user/<uid>` nor `/run/ccached/<uid>` exists, and only root
+    /// may create the last.
+    case noRuntimeDirectory(uid: UInt32)
 
     public var description: String {
         switch self {
@@ -15,6 +18,11 @@ public enum SessionRuntimeError: Error, Equatable, Sendable, CustomStringConvert
             "refusing to use \(path): \(problem). ccached keeps its socket only in a directory that "
                 + "belongs to you alone (mode 0700); fix or remove that path"
         case .cannotWrite(let path, let problem): "cannot write \(path): \(problem)"
+        case .noRuntimeDirectory(let uid):
+            "no runtime directory for uid \(uid): XDG_RUNTIME_DIR is unset and neither /run/user/\(uid) nor "
+                + "/run/ccached/\(uid) exists. Log in through PAM with pam_systemd or pam_ccached (which "
+                + "create one), ask root to run 'install -d -o \(uid) -m 0700 /run/ccached/\(uid)', or set "
+                + "XDG_RUNTIME_DIR (or CCACHED_SOCKET) to a directory of yours with mode 0700"
         }
     }
 }

@@ -25,13 +25,16 @@ enum Display {
         return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// MIT klist's letters in klist's order (klist.c, flags_string): F f P p D d i R I H A T O a.
+    /// `H` (hardware-authenticated, 0x00100000) comes before `A` (pre-authenticated, 0x00200000),
+    /// and `T` is transit policy checked (0x00080000).
     static let flagLetters: [(UInt32, Character)] = [
         (0x4000_0000, "F"), (0x2000_0000, "f"), (0x1000_0000, "P"), (0x0800_0000, "p"), (0x0400_0000, "D"),
-        (0x0200_0000, "d"), (0x0100_0000, "i"), (0x0080_0000, "R"), (0x0040_0000, "I"), (0x0020_0000, "A"),
-        (0x0010_0000, "H"), (0x0004_0000, "O"), (0x0002_0000, "a"),
+        (0x0200_0000, "d"), (0x0100_0000, "i"), (0x0080_0000, "R"), (0x0040_0000, "I"), (0x0010_0000, "H"),
+        (0x0020_0000, "A"), (0x0008_0000, "T"), (0x0004_0000, "O"), (0x0002_0000, "a"),
     ]
 
-    /// klist's flag letters (F forwardable, R renewable, I initial, A pre-authenticated, …).
+    /// klist's flag string for `value` (what `klist -f` prints after "Flags:").
     static func flags(_ value: UInt32) -> String {
         String(flagLetters.compactMap { value & $0.0 != 0 ? $0.1 : nil })
     }

@@ -49,7 +49,14 @@ final class Krb5Library {
             var data: UnsafeMutablePointer<krb5_data>?
             try check(krb5_marshal_credentials(context, &creds, &data), "cannot encode a credential of \(name)")
             defer { krb5_free_data(context, data) }
-            let bytes = Array(UnsafeRawBufferPointer(start: data!.pointee.data, count: Int(data!.pointee.length)))
+            // The encoding holds the session key: it moves into SecureBytes (KCMCredential) and both
+            // ordinary buffers on the way are wiped before they are freed (issue 12, item 7).
+            let length = Int(data!.pointee.length)
+            var bytes = Array(UnsafeRawBufferPointer(start: data!.pointee.data, count: length))
+            defer {
+                if let base = data!.pointee.data { explicit_bzero(base, length) }
+                bytes.withUnsafeMutableBytes { if let base = $0.baseAddress { explicit_bzero(base, $0.count) } }
+            }
             do {
                 credentials.append(try KCMCredential(parsing: bytes))
             } catch {
@@ -79,6 +86,26 @@ final class Krb5Library {
             defer { krb5_free_creds(context, out) }
             try check(krb5_cc_store_cred(context, cache, out), "cannot store a credential in \(name)")
         }
+    }
+
+    /// The server principal inside the credential's ticket (klist's "Ticket server:"), decoded by
+    /// libkrb5 straight from the SecureBytes; nil when the ticket does not decode. Only the ticket's
+    /// outer, unencrypted part is read: the session key is not touched.
+    func ticketServer(of credential: KCMCredential) -> KCMPrincipal? {
+        let range = Int(credential.ticketRange.lowerBound)..<Int(credential.ticketRange.upperBound)
+        guard !range.isEmpty else { return nil }
+        var ticket: UnsafeMutablePointer<krb5_ticket>?
+        let code = credential.bytes.withUnsafeBytes { raw -> krb5_error_code in
+            var data = krb5_data(
+                magic: 0, length: UInt32(range.count),
+                data: UnsafeMutablePointer(
+                    mutating: raw.baseAddress?.advanced(by: range.lowerBound).assumingMemoryBound(to: CChar.self)))
+            return krb5_decode_ticket(&data, &ticket)
+        }
+        guard code == 0, let ticket else { return nil }
+        defer { krb5_free_ticket(context, ticket) }
+        guard let server = ticket.pointee.server else { return nil }
+        return Self.convert(server)
     }
 
     /// Destroys the cache `name`.

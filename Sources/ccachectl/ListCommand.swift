@@ -8,17 +8,21 @@ struct CacheSummary {
     var name: KCMCacheName
     var principal: KCMPrincipal
     var isDefault: Bool
-    var tickets: [KCMCredentialFields]
+    var tickets: [TicketSummary]
     var earliestExpiry: UInt32? { tickets.map(\.endtime).filter { $0 != 0 }.min() }
 
     static func load(_ context: CCacheContext) throws -> [CacheSummary] {
         let primary = try context.defaultCacheName()
+        // For the ticket's own server name (klist's "Ticket server:"); without libkrb5 it is left out.
+        let library = try? Krb5Library()
         var result: [CacheSummary] = []
         for name in try context.cacheNames() {
             guard let (principal, credentials) = try contents(of: context.cache(named: name)) else {
                 continue  // destroyed while we were listing
             }
-            let tickets = try credentials.filter { !$0.isConfigEntry }.map { try $0.decodeFields() }
+            let tickets = try credentials.filter { !$0.isConfigEntry }.map {
+                try TicketSummary(credential: $0, library: library)
+            }
             result.append(CacheSummary(name: name, principal: principal, isDefault: name == primary, tickets: tickets))
         }
         // The primary first, as klist -l does.
@@ -87,6 +91,7 @@ extension CCacheCtl {
                     for ticket in caches[index].tickets {
                         let state = ticket.endtime != 0 && ticket.endtime <= now ? "  EXPIRED" : ""
                         out += "      \(ticket.server)\(state)\n"
+                        if let real = ticket.ticketServer { out += "        ticket server \(real)\n" }
                         out += "        valid \(Display.time(ticket.starttime != 0 ? ticket.starttime : ticket.authtime))"
                         out += " until \(Display.time(ticket.endtime))"
                         if ticket.renewTill != 0 { out += ", renew until \(Display.time(ticket.renewTill))" }
@@ -103,6 +108,7 @@ extension CCacheCtl {
             let items = caches.map { cache in
                 let tickets = cache.tickets.map { ticket in
                     "{\"server\":\(Display.json(ticket.server.description)),"
+                        + "\"ticket_server\":\(ticket.ticketServer.map { Display.json($0.description) } ?? "null"),"
                         + "\"client\":\(Display.json(ticket.client.description)),"
                         + "\"start\":\(optionalTime(ticket.starttime != 0 ? ticket.starttime : ticket.authtime)),"
                         + "\"end\":\(optionalTime(ticket.endtime)),\"renew_till\":\(optionalTime(ticket.renewTill)),"

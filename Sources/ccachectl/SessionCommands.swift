@@ -9,8 +9,9 @@ extension CCacheCtl {
         static let configuration = CommandConfiguration(
             abstract: "Show the session, its socket and the daemon: pid, uptime, and usage against each of its limits.",
             discussion: """
-                Each limit (caches, credentials per cache, credential bytes, connections, request size and \
-                time, and the RLIMIT_MEMLOCK that bounds the memory locked for credentials) is shown with \
+                Each limit (caches, credentials per cache, stored bytes — credentials, cache names and \
+                principals —, connections, request size and time, and the RLIMIT_MEMLOCK that bounds the \
+                memory locked for credentials) is shown with \
                 its usage, the ccached option that sets it, and how many requests or connections it refused \
                 since the daemon started; --json has the same under "limits". Starts the daemon if it is not running, unless --no-start (then exit status 1 \
                 when none runs).
@@ -266,15 +267,22 @@ extension CCacheCtl {
             for (name, value) in variables { print(Self.line(name, value, shell: shell)) }
         }
 
+        /// POSIX sh and csh: single quotes, each `'` closed, escaped and reopened.
         static func quote(_ value: String) -> String {
             "'" + value.replacingAll("'", with: "'\\''") + "'"
+        }
+
+        /// fish: inside single quotes only `\\` and `\'` are escapes, so both are escaped and the quote
+        /// never closes early (sh's `'\''` trick leaves fish with an unbalanced quote).
+        static func fishQuote(_ value: String) -> String {
+            "'" + value.replacingAll("\\", with: "\\\\").replacingAll("'", with: "\\'") + "'"
         }
 
         static func line(_ name: String, _ value: String, shell: Shell) -> String {
             switch shell {
             case .sh: "\(name)=\(quote(value)); export \(name);"
             case .csh: "setenv \(name) \(quote(value));"
-            case .fish: "set -gx \(name) \(quote(value).replacingAll("\\'", with: "\\\\'"));"
+            case .fish: "set -gx \(name) \(fishQuote(value));"
             case .plain: "\(name)=\(value)"
             }
         }

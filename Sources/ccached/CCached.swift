@@ -36,7 +36,8 @@ struct CCached {
           --max-credentials-per-cache <n>
                                    Credentials in one cache (default \(defaults.storeLimits.maximumCredentialsPerCache)).
           --max-credential-bytes <n>
-                                   Encoded credential bytes over all caches (default \(defaults.storeLimits.maximumCredentialBytes)).
+                                   Bytes stored over all caches: credentials, cache names and
+                                   principals (default \(defaults.storeLimits.maximumCredentialBytes)).
           --purge-grace <s>        Remove tickets expired longer ago than this, and caches left without
                                    tickets this long (default \(defaults.purgeGrace); 0: never).
           --purge-interval <s>     How often to look (default \(defaults.purgeInterval)).

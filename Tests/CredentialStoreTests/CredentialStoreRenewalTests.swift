@@ -44,7 +44,7 @@ struct CredentialStoreRenewalTests {
             store.journal.changes(after: counter)
                 == .changes([.init(counter: counter + 1, kind: .credentialsRenewed, cacheName: "1000")]))
         #expect(
-            store.credentialBytes == before.reduce(0) { $0 + $1.credential.bytes.count } - tgt.bytes.count
+            store.encodedCredentialBytes == before.reduce(0) { $0 + $1.credential.bytes.count } - tgt.bytes.count
                 + renewed.bytes.count)
     }
 

@@ -134,7 +134,8 @@ struct CredentialStoreTests {
         #expect(again.kdcOffset == 0)
         #expect(store.cacheUUIDs == [uuid])
         #expect(store.credentialCount == 0)
-        #expect(store.credentialBytes == 0)
+        #expect(store.encodedCredentialBytes == 0)
+        #expect(store.credentialBytes == again.recordBytes)
     }
 
     // MARK: DESTROY
@@ -262,7 +263,8 @@ struct CredentialStoreTests {
             try cache.credentials.uuids.map { try store.credential(in: "1000", uuid: $0).bytes }
                 == credentials.map(\.bytes))
         #expect(store.credentialCount == 3)
-        #expect(store.credentialBytes == credentials.reduce(0) { $0 + $1.bytes.count })
+        #expect(store.encodedCredentialBytes == credentials.reduce(0) { $0 + $1.bytes.count })
+        #expect(store.credentialBytes == store.encodedCredentialBytes + cache.recordBytes)
     }
 
     @Test("set_config twice then get_config reads the NEW value, and one entry remains (MIT #9178)")
@@ -485,7 +487,9 @@ struct CredentialStoreTests {
         }
         #expect(store.cacheCount == 3)
         #expect(store.credentialCount == 6)
-        #expect(store.credentialBytes == bytes)
+        #expect(store.encodedCredentialBytes == bytes)
+        let records = try ["1000", "1000:1", "1000:2"].reduce(0) { try $0 + store.cache(named: KCMCacheName($1)).recordBytes }
+        #expect(store.credentialBytes == bytes + records)
         try store.destroy("1000:2")
         #expect(store.cacheCount == 2)
         #expect(store.credentialCount == 3)

@@ -92,6 +92,91 @@ struct CCacheCtlTests {
         }
     }
 
+    @Test(
+        "env output for sh, csh and fish keeps a value with ' and \\ intact: real fish sources it",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/fish"), "needs fish (scripts/install-deps.sh)"))
+    func envQuoting() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let runtime = bed.directory.appendingPathComponent("xdg-quote")
+        try FileManager.default.createDirectory(atPath: runtime.path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        // KRB5_CONFIG is carried into the output as it is: the value with quotes and backslashes.
+        let awkward = "/etc/it's a \\ 'test'/krb5.conf"
+        let extra = ["XDG_RUNTIME_DIR": runtime.path, "CCACHED_SESSION": "quote", "KRB5_CONFIG": awkward]
+        let fragment = runtime.path + "/ccached/quote/krb5.conf"
+        let expected = fragment + ":" + awkward
+
+        let fish = try bed.run(
+            ["fish", "--no-config", "-c", "\(ccachectl) env --shell fish --no-start | source; and printf '%s' $KRB5_CONFIG"],
+            extra: extra)
+        #expect(fish.succeeded, "fish could not source the output:\n\(fish)")
+        #expect(fish.stdout == expected, "\(fish)")
+        let sh = try bed.run(
+            ["sh", "-c", "eval \"$(\(ccachectl) env --shell sh --no-start)\" && printf '%s' \"$KRB5_CONFIG\""], extra: extra)
+        #expect(sh.succeeded, "\(sh)")
+        #expect(sh.stdout == expected, "\(sh)")
+        let lines = try bed.run([ccachectl, "env", "--shell", "fish", "--no-start"], extra: extra)
+        #expect(lines.stdout.contains("set -gx KRB5_CONFIG '\(fragment):/etc/it\\'s a \\\\ \\'test\\'/krb5.conf';"), "\(lines)")
+    }
+
+    @Test("list -v shows each ticket's flags exactly as klist -f does, and a referral entry's real ticket server")
+    func flagsMatchKlist() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let kinit = try bed.run(["kinit", "-f", "-r", "2d", "alice"], input: "pw-alice\n")
+        #expect(kinit.succeeded, "\(kinit)")
+        // -S host localhost: a host-based name, whose realm the client leaves empty (the referral
+        // realm) and learns from the KDC: MIT caches it as host/localhost@ and klist prints the
+        // ticket's own server after "Ticket server:".
+        try bed.expectSuccess("kvno", "HTTP/localhost")
+        // Without the testbed's [domain_realm] mapping, so the realm is left to the KDC.
+        let realmConf = bed.directory.appendingPathComponent("kdc/krb5.conf").path
+        let unmapped = bed.directory.appendingPathComponent("krb5-no-domain-realm.conf").path
+        let text = try String(contentsOfFile: realmConf, encoding: .utf8)
+        try String(text[..<(text.range(of: "[domain_realm]")?.lowerBound ?? text.endIndex)])
+            .write(toFile: unmapped, atomically: true, encoding: .utf8)
+        let fragment = (bed.environment["KRB5_CONFIG"] ?? "").split(separator: ":").first.map(String.init) ?? ""
+        let referral = try bed.run(
+            ["kvno", "-S", "host", "localhost"], extra: ["KRB5_CONFIG": fragment + ":" + unmapped])
+        #expect(referral.succeeded, "\(referral)")
+        let klist = try bed.expectSuccess("klist", "-f")
+        let verbose = try bed.run([ccachectl, "list", "-v"], extra: environment(bed))
+        #expect(verbose.succeeded, "\(verbose)")
+
+        // klist -f: "<start>  <end>  <server>", then "\tFlags: X" and, for a referral entry,
+        // "\tTicket server: Y".
+        var fromKlist: [(server: String, flags: String, ticketServer: String?)] = []
+        for line in klist.stdout.split(separator: "\n") {
+            if line.hasPrefix("\t"), let flags = line.range(of: "Flags: ") {
+                fromKlist[fromKlist.count - 1].flags = String(line[flags.upperBound...])
+            } else if line.hasPrefix("\tTicket server: ") {
+                fromKlist[fromKlist.count - 1].ticketServer = String(line.dropFirst("\tTicket server: ".count))
+            } else if line.first?.isNumber == true, let server = line.split(separator: " ").last {
+                fromKlist.append((String(server), "", nil))
+            }
+        }
+        var fromList: [(server: String, flags: String, ticketServer: String?)] = []
+        for line in verbose.stdout.split(separator: "\n") {
+            if line.hasPrefix("        flags ") {
+                let flags = line.dropFirst("        flags ".count).split(separator: ",").first.map(String.init) ?? ""
+                fromList[fromList.count - 1].flags = flags == "-" ? "" : flags
+            } else if line.hasPrefix("        ticket server ") {
+                fromList[fromList.count - 1].ticketServer = String(line.dropFirst("        ticket server ".count))
+            } else if line.hasPrefix("      "), !line.hasPrefix("       ") {
+                fromList.append((String(line.dropFirst(6).split(separator: " ").first ?? ""), "", nil))
+            }
+        }
+        let transcript = "\(klist.stdout)\n\(verbose.stdout)"
+        #expect(fromKlist.count == 3, "\(transcript)")
+        #expect(fromList.map(\.server) == fromKlist.map(\.server), "\(transcript)")
+        #expect(fromList.map(\.flags) == fromKlist.map(\.flags), "\(transcript)")
+        #expect(fromList.map(\.ticketServer) == fromKlist.map(\.ticketServer), "\(transcript)")
+        // What the issue saw missing: T on the service tickets, and the referral's real name.
+        #expect(fromKlist.contains { $0.flags.contains("T") }, "the KDC set no transit-policy-checked flag: \(transcript)")
+        #expect(fromKlist.contains { $0.ticketServer != nil }, "no referral entry in this cache: \(transcript)")
+        print(transcript)
+    }
+
     @Test("list, list -v and --json describe the caches; status reports the daemon")
     func listAndStatus() throws {
         let bed = try KerberosTestbed()

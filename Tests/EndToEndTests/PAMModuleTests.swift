@@ -153,6 +153,65 @@ struct PAMModuleTests {
     }
 
     @Test(
+        "another user's /tmp/ccached-<uid> does not lock the victim out: without /run/user, root makes /run/ccached/<uid>",
+        .enabled(if: getuid() == 0, "needs root: creates two users and drives PAM; CI runs as root"))
+    func squattedTmpDoesNotBlockLogin() throws {
+        try requireBuilt()
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let victim = try ThrowawayUser(bed: bed)
+        defer { victim.remove() }
+        let attacker = try ThrowawayUser(bed: bed)
+        defer { attacker.remove() }
+        let login = try PAMLoginFixture(bed: bed, user: victim, ccachectl: ccachectl)
+        let managed = "/run/ccached/\(victim.uid)"
+        var info = stat()
+        try #require(lstat("/run/user/\(victim.uid)", &info) != 0, "/run/user/\(victim.uid) exists: nothing to test")
+        // Undo what the module makes on the host: the user's directory, and /run/ccached if it was new.
+        let baseExisted = lstat("/run/ccached", &info) == 0
+        defer {
+            _ = try? bed.run(["rm", "-rf", managed])
+            if !baseExisted { rmdir("/run/ccached") }
+        }
+
+        // The squat of issue 12, item 2: the old predictable name, made first by someone else.
+        let squat = "/tmp/ccached-\(victim.uid)"
+        defer { _ = try? FileManager.default.removeItem(atPath: squat) }
+        let made = try attacker.run(["mkdir", "-m", "0777", squat], environment: [:])
+        #expect(made.succeeded, "\(made)")
+
+        // No XDG_RUNTIME_DIR and no /run/user/<uid>: cron, su, ssh without pam_systemd.
+        let session = try login.open(
+            options: "debug", putenv: ["XDG_SESSION_ID=squat", "KRB5_CONFIG=" + login.realmConf])
+        defer { session.finish() }
+        #expect(session.output.contains("pam_open_session: Success"), "\(session.output)\n\(session.errors)")
+        let exported = session.environment
+        #expect(exported["HEIM_IPC_DIR"] == managed + "/ccached/squat", "\(session.output)")
+        #expect(lstat("/run/ccached", &info) == 0 && info.st_uid == 0 && info.st_mode & 0o7777 == 0o755)
+        #expect(lstat(managed, &info) == 0 && info.st_uid == victim.uid && info.st_mode & 0o7777 == 0o700, "\(managed)")
+        // The daemon is the victim's and serves the stock tools; the squatted path was left alone.
+        let kinit = try victim.run(["kinit", "alice"], environment: exported, input: "pw-alice\n")
+        #expect(kinit.succeeded, "\(kinit)")
+        let klist = try victim.run(["klist"], environment: exported)
+        #expect(klist.stdout.contains("Default principal: alice@CCACHED.TEST"), "\(klist)")
+        #expect(lstat(squat + "/ccached", &info) != 0, "something was made inside the squatted directory")
+        let logout = session.logout()
+        #expect(logout.status == 0, "\(logout.output)\n\(logout.errors)")
+        #expect(waitUntil { livingProcesses(named: "ccached", uid: victim.uid).isEmpty })
+
+        // A /run/ccached/<uid> that is not the victim's (made by root for someone else, say) is
+        // refused by name, and the required session fails rather than use it.
+        _ = try bed.run(["rm", "-rf", managed])
+        #expect(mkdir(managed, 0o700) == 0 && chown(managed, attacker.uid, attacker.gid) == 0)
+        let refused = try login.open(options: "", putenv: ["XDG_SESSION_ID=squat2"])
+        let failed = refused.logout()
+        #expect(refused.output.contains("pam_open_session: Cannot make/remove"), "\(refused.output)\n\(failed.errors)")
+        #expect(
+            failed.errors.contains("cannot prepare the runtime directory of user \(victim.name): \(managed) exists but is owned by uid \(attacker.uid)"),
+            "\(failed.errors)")
+    }
+
+    @Test(
         "a ccachectl that cannot run fails the session with a reason in syslog when required; optional logs in anyway",
         .enabled(if: getuid() == 0, "needs root: creates a user and drives PAM; CI runs as root"))
     func failureIsLogged() throws {

@@ -200,6 +200,7 @@ enum FuzzInvariants {
         var seen = Set<KCMUUID>()
         var credentials = 0
         var bytes = 0
+        var records = 0
         for uuid in cacheUUIDs {
             guard seen.insert(uuid).inserted else { fail("UUID \(uuid) issued twice") }
             guard let name = try? store.cacheName(uuid: uuid), let cache = try? store.cache(named: name),
@@ -223,12 +224,20 @@ enum FuzzInvariants {
             guard count <= limits.maximumCredentialsPerCache else { fail("cache '\(name)' holds \(count) credentials") }
             credentials += count
             bytes += byteCount
+            // Each cache's record (name, principal) counts too, at the cost the store charges.
+            guard cache.recordBytes == CredentialCache.recordBytes(name: name, principal: cache.principal) else {
+                fail("cache '\(name)' charges \(cache.recordBytes) bytes for a record that costs more or less")
+            }
+            records += cache.recordBytes
         }
-        guard credentials == store.credentialCount, bytes == store.credentialBytes else {
+        guard credentials == store.credentialCount, bytes == store.encodedCredentialBytes else {
             fail(
-                "store reports \(store.credentialCount) credentials and \(store.credentialBytes) bytes, holds \(credentials) and \(bytes)"
+                "store reports \(store.credentialCount) credentials and \(store.encodedCredentialBytes) bytes, holds \(credentials) and \(bytes)"
             )
         }
-        guard bytes <= limits.maximumCredentialBytes else { fail("\(bytes) credential bytes stored") }
+        guard bytes + records == store.credentialBytes else {
+            fail("store reports \(store.credentialBytes) stored bytes, holds \(bytes) + \(records) of records")
+        }
+        guard bytes + records <= limits.maximumCredentialBytes else { fail("\(bytes + records) bytes stored") }
     }
 }

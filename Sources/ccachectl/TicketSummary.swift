@@ -1,0 +1,43 @@
+import KCM
+
+/// What `list` shows of one ticket, read from the stored credential without decoding its session
+/// key or copying its ticket: only the principals and the scalar fields leave ``SecureBytes``
+/// (issue 12, item 7: a core of `ccachectl list -v` held two copies of the key and the ticket).
+struct TicketSummary {
+    var client: KCMPrincipal
+    var server: KCMPrincipal
+    /// The server the ticket itself names, when it differs from the name it is cached under (a
+    /// referral entry such as `host/localhost@` holds a ticket for `host/localhost@REALM`), as
+    /// klist prints it after "Ticket server:".
+    var ticketServer: KCMPrincipal?
+    var enctype: Int16
+    var authtime: UInt32
+    var starttime: UInt32
+    var endtime: UInt32
+    var renewTill: UInt32
+    var ticketFlags: UInt32
+
+    init(credential: KCMCredential, library: Krb5Library?) throws(KCMDecodingError) {
+        client = try Self.principal(credential, credential.client)
+        server = try Self.principal(credential, credential.server)
+        enctype = credential.enctype
+        authtime = credential.authtime
+        starttime = credential.starttime
+        endtime = credential.endtime
+        renewTill = credential.renewTill
+        ticketFlags = credential.ticketFlags
+        if let named = library?.ticketServer(of: credential),
+            named.realm != server.realm || named.components != server.components
+        {
+            ticketServer = named
+        }
+    }
+
+    /// Decodes one principal from its own bytes only.
+    private static func principal(_ credential: KCMCredential, _ layout: KCMPrincipalLayout)
+        throws(KCMDecodingError) -> KCMPrincipal
+    {
+        var reader = KCMReader(Array(credential.bytes[Int(layout.start)..<Int(layout.end)]))
+        return try KCMPrincipal.read(from: &reader)
+    }
+}
