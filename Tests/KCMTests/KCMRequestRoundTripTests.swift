@@ -80,6 +80,13 @@ struct RequestSample: Sendable, CustomTestStringConvertible {
             "REPLACE empty", .replace(name: "1000:3", kdcOffset: -1, principal: Fixture.enterprise, credentials: [])),
         .init("CCACHED_STATUS", .daemonStatus),
         .init("CCACHED_STOP", .stop),
+        .init("CCACHED_WATCH first", .watch(KCMWatch.Request())),
+        .init(
+            "CCACHED_WATCH waiting",
+            .watch(KCMWatch.Request(epoch: 0xDEAD_BEEF_0000_0001, after: 1 << 40 | 7, timeoutMilliseconds: 300_000))),
+        .init("CCACHED_RENEW all", .renew(KCMRenew.Request())),
+        .init("CCACHED_RENEW one", .renew(KCMRenew.Request(cacheName: "1000:2"))),
+        .init("CCACHED_RENEWAL_STATE", .renewalState),
         .init("CHOWN (0x0D)", .unsupported(opcode: 0x0D)),
         .init("GET_INITIAL_TICKET (15)", .unsupported(opcode: 15)),
         .init("ADD_NTLM_CRED (24)", .unsupported(opcode: 24)),
@@ -91,7 +98,7 @@ struct RequestSample: Sendable, CustomTestStringConvertible {
     static let implementedOpcodes: Set<KCMOpcode> = [
         .noop, .genNew, .initialize, .destroy, .store, .retrieve, .getPrincipal, .getCredUUIDList, .getCredByUUID,
         .removeCred, .setFlags, .moveCache, .getCacheUUIDList, .getCacheByUUID, .getDefaultCache, .setDefaultCache,
-        .getKDCOffset, .setKDCOffset, .getCredList, .replace, .daemonStatus, .stop,
+        .getKDCOffset, .setKDCOffset, .getCredList, .replace, .daemonStatus, .watch, .renew, .renewalState, .stop,
     ]
 }
 
