@@ -9,17 +9,24 @@ struct CacheSummary {
     var principal: KCMPrincipal
     var isDefault: Bool
     var tickets: [KCMCredentialFields]
+    /// Its renewal state (CCACHED_RENEWAL_STATE); nil when the daemon reports none for it.
+    var renewal: KCMRenewalState.Cache? = nil
     var earliestExpiry: UInt32? { tickets.map(\.endtime).filter { $0 != 0 }.min() }
 
     static func load(_ context: CCacheContext) throws -> [CacheSummary] {
         let primary = try context.defaultCacheName()
         var result: [CacheSummary] = []
+        // An older daemon answers the opcode with an error: no renewal column then.
+        let renewals = (try? context.renewalState())?.caches ?? []
         for name in try context.cacheNames() {
             guard let (principal, credentials) = try contents(of: context.cache(named: name)) else {
                 continue  // destroyed while we were listing
             }
             let tickets = try credentials.filter { !$0.isConfigEntry }.map { try $0.decodeFields() }
-            result.append(CacheSummary(name: name, principal: principal, isDefault: name == primary, tickets: tickets))
+            result.append(
+                CacheSummary(
+                    name: name, principal: principal, isDefault: name == primary, tickets: tickets,
+                    renewal: renewals.first { $0.cacheName == name }))
         }
         // The primary first, as klist -l does.
         return result.filter(\.isDefault) + result.filter { !$0.isDefault }
@@ -84,6 +91,7 @@ extension CCacheCtl {
             for (index, row) in rows.enumerated() {
                 out += line(row)
                 if verbose {
+                    if let renewal = caches[index].renewal { out += "      \(RenewalDisplay.line(renewal))\n" }
                     for ticket in caches[index].tickets {
                         let state = ticket.endtime != 0 && ticket.endtime <= now ? "  EXPIRED" : ""
                         out += "      \(ticket.server)\(state)\n"
@@ -114,6 +122,7 @@ extension CCacheCtl {
                     + "\"principal\":\(Display.json(cache.principal.description)),\"default\":\(cache.isDefault),"
                     + "\"tickets\":\(cache.tickets.count),"
                     + "\"earliest_expiry\":\(cache.earliestExpiry.map { optionalTime($0) } ?? "null"),"
+                    + "\"renewal\":\(RenewalDisplay.json(cache.renewal)),"
                     + "\"credentials\":[\(tickets.joined(separator: ","))]}"
             }
             return "{\"caches\":[\(items.joined(separator: ","))]}"
