@@ -156,7 +156,7 @@ struct KCMRequestRoundTripTests {
     @Test(
         "opcodes without a case decode as .unsupported",
         arguments: [UInt16](
-            [1, 2, 13, 14, 15, 16, 24, 25, 26, 27, 28, 29, 0x00FF, 12999, 13000, 13003, 0x4FFF, 0x5001, 0x50FF, 0xFFFF])
+            [1, 2, 13, 14, 15, 16, 24, 25, 26, 27, 28, 29, 0x00FF, 12999, 13000, 13003, 0x4FFF, 0x5005, 0x50FF, 0xFFFF])
     )
     func unsupported(raw: UInt16) throws {
         let decoded = try KCMRequest(decoding: requestBody(raw))
