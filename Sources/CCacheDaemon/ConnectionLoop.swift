@@ -43,7 +43,9 @@ enum ConnectionLoop {
 
     /// Sleeps in poll until the beacon fires, the peer hangs up or speaks, or the time passes: a
     /// waiting watcher costs a sleeping thread, and one that disconnects is noticed at once.
-    private static func waitForChange(socket fd: Int32, beacon: Int32?, _ milliseconds: Int32) -> ConnectionSession.Wake {
+    private static func waitForChange(
+        socket fd: Int32, beacon: Int32?, _ milliseconds: Int32
+    ) -> ConnectionSession.Wake {
         // POLLRDHUP (0x2000) is Linux's "the peer shut down its side"; Glibc's module hides it.
         let hangUp = Int16(POLLHUP | POLLERR) | 0x2000
         var descriptors = [pollfd(fd: fd, events: Int16(POLLIN) | 0x2000, revents: 0)]

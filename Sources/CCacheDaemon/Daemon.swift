@@ -91,7 +91,8 @@ public final class Daemon: Sendable {
             grace: configuration.purgeGrace, interval: configuration.purgeInterval, now: MonotonicClock.seconds())
         if state.renewal.isEnabled {
             let policy = configuration.renewalPolicy
-            logger.info("renewing tickets when less than \(Int((policy.thresholdFraction * 100).rounded())) % of their lifetime or \(policy.margin) s remains")
+            let percent = Int((policy.thresholdFraction * 100).rounded())
+            logger.info("renewing tickets when less than \(percent) % of their lifetime or \(policy.margin) s remains")
         }
         // Woken once a second for the background duties; otherwise poll sleeps.
         let periodic = idleExit.isEnabled || purge.isEnabled || systemd.isActive || state.renewal.isEnabled

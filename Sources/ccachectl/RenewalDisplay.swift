@@ -23,7 +23,8 @@ enum RenewalDisplay {
         func time(_ value: UInt64) -> String { value == 0 ? "null" : "\(value)" }
         func text(_ value: String) -> String { value.isEmpty ? "null" : Display.json(value) }
         return "{\"next\":\(time(state.nextDue)),\"last\":\(time(state.lastRenewal)),"
-            + "\"failures\":\(state.consecutiveFailures),\"error\":\(text(state.lastError)),\"note\":\(text(state.note))}"
+            + "\"failures\":\(state.consecutiveFailures),\"error\":\(text(state.lastError)),"
+            + "\"note\":\(text(state.note))}"
     }
 
     /// `on, idle, 14 renewed, 2 failed since start` or `off (--no-renew), …`.

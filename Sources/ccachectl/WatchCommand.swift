@@ -6,7 +6,9 @@ import KCM
 extension CCacheCtl {
     struct Watch: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print one line per change to the caches (created, destroyed, default, stored, removed, renewed, purged) until interrupted.",
+            abstract:
+                "Print one line per change to the caches (created, destroyed, default, stored, removed, renewed, purged) "
+                + "until interrupted.",
             discussion: """
                 Each line is the local time, the kind of change and the cache: '11:04:43 renewed 1000'. \
                 With --json, one object per line: {"counter": 3, "kind": "renewed", "cache": "1000", "time": \
