@@ -149,6 +149,21 @@ enum FuzzInvariants {
                 Int(status.limits.oversizedRequests) == counters.oversizedRequests,
                 Int(status.limits.maximumCaches) == store.limits.maximumCaches
             else { fail("CCACHED_STATUS returned \(payload) for \(store.cacheCount) caches, \(counters)") }
+        case .stop:
+            guard payload.count == 4 else { fail("CCACHED_STOP returned \(payload.count) bytes, not a pid") }
+        case .watch:
+            // Answered at once here (the fuzz session never waits): this daemon's epoch, never ahead.
+            guard let reply = try? KCMWatch.Reply.read(from: &reader), reply.epoch == store.journal.epoch,
+                reply.next <= store.journal.counter
+            else { fail("CCACHED_WATCH returned \(payload.count) bytes that are not this journal's reply") }
+        case .renew:
+            guard (try? KCMRenew.Reply.read(from: &reader)) != nil else {
+                fail("CCACHED_RENEW returned \(payload.count) bytes that are not a renew reply")
+            }
+        case .renewalState:
+            guard let renewal = try? KCMRenewalState.read(from: &reader), renewal.caches.count <= store.cacheCount else {
+                fail("CCACHED_RENEWAL_STATE returned \(payload.count) bytes for \(store.cacheCount) caches")
+            }
         case .getName, .resolve, .chown, .chmod, .getInitialTicket, .getTicket, .addNTLMCred, .haveNTLMCred,
             .delNTLMCred, .doNTLMAuth, .getNTLMUserList:
             fail("\(opcode), which the daemon does not implement, succeeded")
