@@ -43,14 +43,14 @@ let package = Package(
             name: "CCacheDaemon",
             dependencies: [
                 "KCM", "CredentialStore", "SecureMemory", "SessionRuntime", "SystemCalls", "CSupport", "CSystemd",
-                .product(name: "Logging", package: "swift-log"),
+                "TicketRenewal", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
         .executableTarget(
             name: "ccached",
             dependencies: [
-                "CCacheDaemon", "CredentialStore", "CEarlyHardening",
+                "CCacheDaemon", "CredentialStore", "CEarlyHardening", "TicketRenewal",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

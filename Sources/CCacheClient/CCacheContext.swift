@@ -247,7 +247,8 @@ extension KCMRequest {
         switch self {
         case .noop, .getPrincipal, .getCredUUIDList, .getCredByUUID, .getCacheUUIDList, .getCacheByUUID,
             .getDefaultCache, .setDefaultCache, .getKDCOffset, .setKDCOffset, .getCredList, .retrieve, .initialize,
-            .replace, .daemonStatus, .setFlags:
+            .replace, .daemonStatus, .setFlags, .watch, .renewalState, .renew:
+            // A renewal repeated renews again: harmless.
             true
         case .genNew, .destroy, .store, .removeCred, .moveCache, .stop, .attachSession, .detachSession, .unsupported:
             false

@@ -31,12 +31,30 @@ enum ConnectionLoop {
                 break
             }
             guard count > 0 else { break }
-            let open = session.receive(input[0..<count], now: MonotonicClock.seconds()) { frame in
-                (try? Socket.sendAll(fd, frame)) != nil
-            }
+            let open = session.receive(
+                input[0..<count], now: MonotonicClock.seconds(),
+                send: { frame in (try? Socket.sendAll(fd, frame)) != nil },
+                waitForChange: { beacon, milliseconds in waitForChange(socket: fd, beacon: beacon, milliseconds) })
             input.withUnsafeMutableBytes { SecureArena.wipe($0.baseAddress!, count: count) }
             guard open else { return }
         }
         logger.debug("connection closed")
+    }
+
+    /// Sleeps in poll until the beacon fires, the peer hangs up or speaks, or the time passes: a
+    /// waiting watcher costs a sleeping thread, and one that disconnects is noticed at once.
+    private static func waitForChange(
+        socket fd: Int32, beacon: Int32?, _ milliseconds: Int32
+    ) -> ConnectionSession.Wake {
+        // POLLRDHUP (0x2000) is Linux's "the peer shut down its side"; Glibc's module hides it.
+        let hangUp = Int16(POLLHUP | POLLERR) | 0x2000
+        var descriptors = [pollfd(fd: fd, events: Int16(POLLIN) | 0x2000, revents: 0)]
+        if let beacon { descriptors.append(pollfd(fd: beacon, events: Int16(POLLIN), revents: 0)) }
+        let ready = poll(&descriptors, nfds_t(descriptors.count), milliseconds)
+        if ready < 0 { return errno == EINTR ? .changed : .timedOut }
+        if descriptors[0].revents & hangUp != 0 { return .peerGone }
+        if descriptors.count > 1, descriptors[1].revents != 0 { return .changed }
+        if descriptors[0].revents != 0 { return .peerSpoke }
+        return .timedOut
     }
 }

@@ -16,7 +16,7 @@ import Synchronization
 public struct ConnectionSession: Sendable {
     public let peer: PeerCredentials
     public let isAuthorized: Bool
-    private let state: DaemonState
+    let state: DaemonState
     private let logger: Logger
     private var decoder: KCMFrameDecoder
     private var reply = KCMReplyWriter()
@@ -37,13 +37,18 @@ public struct ConnectionSession: Sendable {
     /// Takes bytes read from the peer and answers every frame they complete, calling `send` with
     /// each whole reply frame (zeroed once `send` returns). Returns false when the connection must
     /// close: `send` failed, or a request has been arriving for longer than `--request-timeout`.
-    /// `now` is a monotonic time in seconds.
+    /// `now` is a monotonic time in seconds. A CCACHED_WATCH with nothing to report yet calls
+    /// `waitForChange` (see ``Wake``); by default it does not wait (the fuzz target, unit tests).
     public mutating func receive(
-        _ bytes: some Collection<UInt8>, now: UInt64, send: ([UInt8]) -> Bool
+        _ bytes: some Collection<UInt8>, now: UInt64, send: ([UInt8]) -> Bool,
+        waitForChange: (_ beacon: Int32?, _ milliseconds: Int32) -> Wake = { _, _ in .timedOut }
     ) -> Bool {
         decoder.append(bytes)
         while let frame = decoder.nextFrame() {
-            let (opcode, result) = answer(frame)
+            guard let (opcode, result) = answer(frame, waitForChange: waitForChange) else {
+                logger.debug("watcher left while waiting")
+                return false
+            }
             log(opcode: opcode, result: result)
             reply.reset()
             switch result {
@@ -96,7 +101,10 @@ public struct ConnectionSession: Sendable {
     }
 
     /// The reply to one frame, and the opcode for the log when the header was readable.
-    private func answer(_ frame: KCMFrameDecoder.Frame) -> (UInt16?, Result<KCMReply, RequestFailure>) {
+    /// nil when the peer left while its request waited.
+    private func answer(
+        _ frame: KCMFrameDecoder.Frame, waitForChange: (Int32?, Int32) -> Wake
+    ) -> (UInt16?, Result<KCMReply, RequestFailure>)? {
         let body: [UInt8]
         switch frame {
         case .oversized(let length):
@@ -124,13 +132,28 @@ public struct ConnectionSession: Sendable {
         default: break
         }
         let state = self.state
-        let result = state.store.withLock { store -> Result<KCMReply, RequestFailure> in
+        // These two wait (for a change, for the renewal worker) with no lock held.
+        if case .watch(let watch) = request {
+            return awaitChange(watch, waitForChange: waitForChange).map { (opcode, .success(.watch($0))) }
+        }
+        if case .renew(let renew) = request {
             do throws(RequestFailure) {
-                return .success(try RequestDispatcher.perform(request, store: store, status: state.status(of:)))
+                return (opcode, .success(.renew(try state.renewal.renewNow(renew, store: state.store))))
             } catch {
-                return .failure(error)
+                return (opcode, .failure(error))
             }
         }
+        let (result, changed) = state.store.withLock { store -> (Result<KCMReply, RequestFailure>, Bool) in
+            let counter = store.journal.counter
+            do throws(RequestFailure) {
+                let reply = try RequestDispatcher.perform(
+                    request, store: store, status: state.status(of:), renewalState: state.renewal.state(of:))
+                return (.success(reply), store.journal.counter != counter)
+            } catch {
+                return (.failure(error), store.journal.counter != counter)
+            }
+        }
+        if changed { state.changes.notify() }
         // Over MIT's reply limit: "not supported" makes MIT list the cache by UUID instead.
         if case .success(let payload) = result, case .credentialList = payload,
             4 + payload.encodedLength > KCMReplyWriter.mitMaximumReplyLength

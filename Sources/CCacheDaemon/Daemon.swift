@@ -6,6 +6,7 @@ import SecureMemory
 import SessionRuntime
 import Synchronization
 import SystemCalls
+import TicketRenewal
 
 /// The ccached server: listens on a Unix socket and serves every connection on its own thread
 /// against one ``CredentialStore`` behind a mutex (``DaemonState``), so each request applies
@@ -23,7 +24,7 @@ public final class Daemon: Sendable {
         self.configuration = configuration
         self.logger = logger
         // The main loop already waits for SIGTERM: a stop request becomes one.
-        state = DaemonState(configuration: configuration) { kill(getpid(), SIGTERM) }
+        state = DaemonState(configuration: configuration, logger: logger) { kill(getpid(), SIGTERM) }
         admission = ConnectionAdmission(state: state, logger: logger)
     }
 
@@ -43,6 +44,8 @@ public final class Daemon: Sendable {
             state.store.withLock { $0.destroyAll() }
             SecureArena.shared.wipeEverything()
         }
+        // Runs first: the worker stops (and an apply in progress ends) before the store is wiped.
+        defer { state.renewal.shutdown() }
         let signals: Int32
         let listener: UnixSocketListener
         do throws(DaemonError) {
@@ -90,8 +93,13 @@ public final class Daemon: Sendable {
         var idleExit = IdleExit(limit: configuration.idleTimeout)
         var purge = PurgeSchedule(
             grace: configuration.purgeGrace, interval: configuration.purgeInterval, now: MonotonicClock.seconds())
+        if state.renewal.isEnabled {
+            let policy = configuration.renewalPolicy
+            let percent = Int((policy.thresholdFraction * 100).rounded())
+            logger.info("renewing tickets when less than \(percent) % of their lifetime or \(policy.margin) s remains")
+        }
         // Woken once a second for the background duties; otherwise poll sleeps.
-        let periodic = idleExit.isEnabled || purge.isEnabled || systemd.isActive
+        let periodic = idleExit.isEnabled || purge.isEnabled || systemd.isActive || state.renewal.isEnabled
         while true {
             let ready: [WakeSource]
             do {
@@ -105,6 +113,7 @@ public final class Daemon: Sendable {
             }
             let now = MonotonicClock.seconds()
             if purge.tick(now: now) { purgeExpired() }
+            state.renewal.tick(store: state.store, now: UInt32(clamping: time(nil)))
             if periodic {
                 let (caches, credentials) = state.store.withLock { ($0.cacheCount, $0.credentialCount) }
                 systemd.tick(
@@ -174,6 +183,7 @@ public final class Daemon: Sendable {
         let grace = configuration.purgeGrace
         let purged = state.store.withLock { $0.purge(now: now, grace: grace) }
         if purged.credentials > 0 || purged.caches > 0 {
+            state.changes.notify()
             logger.info(
                 "purged \(purged.credentials) ticket(s) expired over \(grace) s ago and \(purged.caches) cache(s) left without tickets"
             )

@@ -1,5 +1,6 @@
 import CredentialStore
 import Glibc
+import TicketRenewal
 
 /// How a daemon runs: where it listens, whom it serves, and its limits.
 public struct DaemonConfiguration: Sendable {
@@ -37,6 +38,20 @@ public struct DaemonConfiguration: Sendable {
     /// session, if it runs in one. The front door sets it, since a daemon it starts is not inside
     /// the session it serves.
     public var loginSession: String?
+    /// Whether renewable tickets are renewed in the background (`--renew`, the default); without,
+    /// CCACHED_RENEW (`ccachectl renew`) still renews on request.
+    public var renewsInBackground = true
+    /// When a ticket is due for renewal and how failures back off (`--renew-threshold`, `--renew-margin`).
+    public var renewalPolicy = DaemonConfiguration.defaultRenewalPolicy
+
+    /// Renew when a third of the lifetime remains, at the latest 5 minutes before expiry.
+    public static let defaultRenewalPolicy: RenewalPolicy = {
+        do {
+            return try RenewalPolicy()
+        } catch {
+            preconditionFailure("the default renewal policy is valid: \(error)")
+        }
+    }()
     /// A descriptor to report readiness on (`READY`, or `EXISTS` / `ERROR <why>`), then close.
     public var readyDescriptor: Int32?
 

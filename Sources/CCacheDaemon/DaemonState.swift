@@ -1,6 +1,7 @@
 import CredentialStore
 import Glibc
 import KCM
+import Logging
 import SecureMemory
 import Synchronization
 
@@ -22,17 +23,27 @@ public final class DaemonState: Sendable {
     /// Login sessions attached (CCACHED_ATTACH) and not yet detached: when several PAM sessions share
     /// one daemon, the last one to close wipes it, not the first.
     public let attachedSessions = Atomic<Int>(0)
+    /// Wakes the CCACHED_WATCH requests waiting for a change.
+    public let changes = ChangeNotifier()
+    /// Background renewal, CCACHED_RENEW and CCACHED_RENEWAL_STATE.
+    public let renewal: RenewalDuty
     /// Set once a client asked the daemon to stop (CCACHED_STOP).
     public let stopRequested = Atomic<Bool>(false)
     private let onStop: @Sendable () -> Void
     private let startedAt = UInt64(time(nil))
     private let pid = UInt32(getpid())
 
-    /// `onStop` is called (from a connection's thread) when a client asks the daemon to stop.
-    public init(configuration: DaemonConfiguration, onStop: @escaping @Sendable () -> Void = {}) {
+    /// `onStop` is called (from a connection's thread) when a client asks the daemon to stop;
+    /// `logger` takes the renewal worker's lines.
+    public init(
+        configuration: DaemonConfiguration, logger: Logger = Logger(label: "ccached"),
+        onStop: @escaping @Sendable () -> Void = {}
+    ) {
         self.configuration = configuration
         self.onStop = onStop
         store = Mutex(CredentialStore(ownerUID: configuration.ownerUID, limits: configuration.storeLimits))
+        renewal = RenewalDuty(configuration: configuration, logger: logger)
+        renewal.attach(to: self)
     }
 
     /// One more login session uses the daemon; returns how many do.

@@ -5,12 +5,29 @@ import KCM
 /// over the opcodes. Pure: no I/O, no clock, no locking (the caller holds the store's lock), so it
 /// is tested and fuzzed in-process.
 public enum RequestDispatcher {
-    /// Applies `request`. `status` builds the CCACHED_STATUS payload from the store.
+    /// Applies `request`. `status` builds the CCACHED_STATUS payload from the store, `renewalState`
+    /// the CCACHED_RENEWAL_STATE one.
+    ///
+    /// CCACHED_WATCH is answered as of now (the changes, a resync, or none yet: the timeout reply);
+    /// waiting for a change is ``ConnectionSession``'s, outside the lock. CCACHED_RENEW needs the
+    /// renewal worker and is answered there too; here it only checks that the cache exists.
     public static func perform(
-        _ request: KCMRequest, store: CredentialStore, status: (CredentialStore) -> KCMDaemonStatus
+        _ request: KCMRequest, store: CredentialStore, status: (CredentialStore) -> KCMDaemonStatus,
+        renewalState: (CredentialStore) -> KCMRenewalState
     ) throws(RequestFailure) -> KCMReply {
         if case .unsupported(let opcode) = request { throw .unsupportedOpcode(opcode) }
         do {
+            switch request {
+            case .watch(let watch):
+                return .watch(store.journal.watchReply(for: watch) ?? store.journal.timeoutReply(for: watch))
+            case .renewalState:
+                return .renewalState(renewalState(store))
+            case .renew(let renew):
+                if let name = renew.cacheName { _ = try store.cache(named: name) }
+                return .renew(KCMRenew.Reply(results: []))
+            default:
+                break
+            }
             return try apply(defaultingEmptyNames(in: request, to: store.defaultName), store: store, status: status)
         } catch {
             throw .store(error)
@@ -41,7 +58,7 @@ public enum RequestDispatcher {
         case .replace(let name, let offset, let principal, let credentials):
             return .replace(name: resolved(name), kdcOffset: offset, principal: principal, credentials: credentials)
         case .noop, .genNew, .getCacheUUIDList, .getCacheByUUID, .getDefaultCache, .setDefaultCache, .daemonStatus,
-            .stop, .attachSession, .detachSession, .unsupported:
+            .stop, .attachSession, .detachSession, .watch, .renew, .renewalState, .unsupported:
             return request
         }
     }
@@ -101,9 +118,9 @@ public enum RequestDispatcher {
         case .stop:
             // The session asks the daemon to stop once this reply is sent.
             return .stopping(pid: status(store).pid)
-        case .attachSession, .detachSession, .unsupported:
-            // Answered by ConnectionSession (the session count is the daemon's, not the store's);
-            // refused by perform before it gets here.
+        case .attachSession, .detachSession, .unsupported, .watch, .renew, .renewalState:
+            // Answered by ConnectionSession (the session count is the daemon's, not the store's), or
+            // refused or answered by perform before it gets here.
             return .empty
         }
         return .empty

@@ -36,6 +36,12 @@ public enum KCMOpcode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case replace = 13002
     /// ccached's own: the daemon's state (``KCMDaemonStatus``). First of ``privateRange``.
     case daemonStatus = 0x5000
+    /// ccached's own: wait until the collection changes after a counter (``KCMWatch``).
+    case watch = 0x5001
+    /// ccached's own: renew a cache's renewable tickets now (``KCMRenew``).
+    case renew = 0x5002
+    /// ccached's own: the renewal worker's and each cache's renewal state (``KCMRenewalState``).
+    case renewalState = 0x5003
     /// ccached's own: reply with the daemon's pid, then wipe every cache and exit.
     case stop = 0x5004
     /// ccached's own: a login session starts using this daemon (`pam_ccached` at session open).
@@ -81,6 +87,9 @@ public enum KCMOpcode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         case .getCredList: "GET_CRED_LIST"
         case .replace: "REPLACE"
         case .daemonStatus: "CCACHED_STATUS"
+        case .watch: "CCACHED_WATCH"
+        case .renew: "CCACHED_RENEW"
+        case .renewalState: "CCACHED_RENEWAL_STATE"
         case .stop: "CCACHED_STOP"
         case .attachSession: "CCACHED_ATTACH"
         case .detachSession: "CCACHED_DETACH"

@@ -25,6 +25,12 @@ public enum KCMReply: Sendable {
     case kdcOffset(Int32)
     /// ccached's CCACHED_STATUS.
     case daemonStatus(KCMDaemonStatus)
+    /// ccached's CCACHED_WATCH: the changes after the counter asked about (or none, or resync).
+    case watch(KCMWatch.Reply)
+    /// ccached's CCACHED_RENEW: per cache, what renewing now did.
+    case renew(KCMRenew.Reply)
+    /// ccached's CCACHED_RENEWAL_STATE.
+    case renewalState(KCMRenewalState)
     /// ccached's CCACHED_STOP: the pid of the daemon that is stopping.
     case stopping(pid: UInt32)
     /// ccached's CCACHED_ATTACH and CCACHED_DETACH: the login sessions attached now.
@@ -43,12 +49,18 @@ public enum KCMReply: Sendable {
         case .kdcOffset: 4
         case .daemonStatus: KCMDaemonStatus.encodedLength
         case .stopping, .attachedSessions: 4
+        case .watch, .renew, .renewalState: Self.length { write(to: &$0) }
         }
     }
 
     private static func length(of principal: KCMPrincipal) -> Int {
+        length { principal.write(to: &$0) }
+    }
+
+    /// The length of what `write` writes (ccached's own small replies: encoded once to measure).
+    private static func length(_ write: (inout KCMWriter) -> Void) -> Int {
         var writer = KCMWriter()
-        principal.write(to: &writer)
+        write(&writer)
         return writer.count
     }
 
@@ -68,6 +80,9 @@ public enum KCMReply: Sendable {
         case .daemonStatus(let status): status.write(to: &writer)
         case .stopping(let pid): writer.write(pid)
         case .attachedSessions(let count): writer.write(count)
+        case .watch(let reply): reply.write(to: &writer)
+        case .renew(let reply): reply.write(to: &writer)
+        case .renewalState(let state): state.write(to: &writer)
         }
     }
 
@@ -102,6 +117,12 @@ public enum KCMReply: Sendable {
             self = .stopping(pid: try reader.readUInt32())
         case .attachSession, .detachSession:
             self = .attachedSessions(try reader.readUInt32())
+        case .watch:
+            self = .watch(try KCMWatch.Reply.read(from: &reader))
+        case .renew:
+            self = .renew(try KCMRenew.Reply.read(from: &reader))
+        case .renewalState:
+            self = .renewalState(try KCMRenewalState.read(from: &reader))
         default:
             self = .empty
         }
@@ -163,5 +184,23 @@ extension KCMReply {
     public func asDaemonStatus() throws(KCMDecodingError) -> KCMDaemonStatus {
         guard case .daemonStatus(let status) = self else { throw .unexpectedReply(expected: "a daemon status") }
         return status
+    }
+
+    /// The watch reply, or a decoding error for a reply of another shape.
+    public func asWatchReply() throws(KCMDecodingError) -> KCMWatch.Reply {
+        guard case .watch(let reply) = self else { throw .unexpectedReply(expected: "a watch reply") }
+        return reply
+    }
+
+    /// The renew reply, or a decoding error for a reply of another shape.
+    public func asRenewReply() throws(KCMDecodingError) -> KCMRenew.Reply {
+        guard case .renew(let reply) = self else { throw .unexpectedReply(expected: "a renew reply") }
+        return reply
+    }
+
+    /// The renewal state, or a decoding error for a reply of another shape.
+    public func asRenewalState() throws(KCMDecodingError) -> KCMRenewalState {
+        guard case .renewalState(let state) = self else { throw .unexpectedReply(expected: "a renewal state") }
+        return state
     }
 }

@@ -22,6 +22,12 @@ public enum KCMRequest: Sendable {
     case replace(name: KCMCacheName, kdcOffset: Int32, principal: KCMPrincipal, credentials: [KCMCredential])
     /// ccached's own: the daemon's state.
     case daemonStatus
+    /// ccached's own: the changes after a counter, once there are some or the timeout passed.
+    case watch(KCMWatch.Request)
+    /// ccached's own: renew one cache's (or every cache's) renewable tickets now.
+    case renew(KCMRenew.Request)
+    /// ccached's own: the renewal worker's state and each cache's next and last renewal.
+    case renewalState
     /// ccached's own: stop the daemon (it answers with its pid first).
     case stop
     /// ccached's own: count one more login session using the daemon.
@@ -59,6 +65,9 @@ public enum KCMRequest: Sendable {
         case .getCredList: .getCredList
         case .replace: .replace
         case .daemonStatus: .daemonStatus
+        case .watch: .watch
+        case .renew: .renew
+        case .renewalState: .renewalState
         case .stop: .stop
         case .attachSession: .attachSession
         case .detachSession: .detachSession
@@ -122,6 +131,9 @@ public enum KCMRequest: Sendable {
             }
             self = .replace(name: name, kdcOffset: offset, principal: principal, credentials: credentials)
         case .daemonStatus: self = .daemonStatus
+        case .watch: self = .watch(try KCMWatch.Request.read(from: &reader))
+        case .renew: self = .renew(try KCMRenew.Request.read(from: &reader))
+        case .renewalState: self = .renewalState
         case .stop: self = .stop
         case .attachSession: self = .attachSession
         case .detachSession: self = .detachSession
@@ -141,9 +153,11 @@ public enum KCMRequest: Sendable {
         default: writer.write(opcode!.rawValue)
         }
         switch self {
-        case .noop, .genNew, .getCacheUUIDList, .getDefaultCache, .daemonStatus, .stop, .attachSession,
+        case .noop, .genNew, .getCacheUUIDList, .getDefaultCache, .daemonStatus, .renewalState, .stop, .attachSession,
             .detachSession, .unsupported:
             break
+        case .watch(let request): request.write(to: &writer)
+        case .renew(let request): request.write(to: &writer)
         case .initialize(let name, let principal):
             writer.write(name)
             principal.write(to: &writer)

@@ -9,6 +9,8 @@ struct CacheSummary {
     var principal: KCMPrincipal
     var isDefault: Bool
     var tickets: [TicketSummary]
+    /// Its renewal state (CCACHED_RENEWAL_STATE); nil when the daemon reports none for it.
+    var renewal: KCMRenewalState.Cache? = nil
     var earliestExpiry: UInt32? { tickets.map(\.endtime).filter { $0 != 0 }.min() }
 
     static func load(_ context: CCacheContext) throws -> [CacheSummary] {
@@ -16,6 +18,8 @@ struct CacheSummary {
         // For the ticket's own server name (klist's "Ticket server:"); without libkrb5 it is left out.
         let library = try? Krb5Library()
         var result: [CacheSummary] = []
+        // An older daemon answers the opcode with an error: no renewal column then.
+        let renewals = (try? context.renewalState())?.caches ?? []
         for name in try context.cacheNames() {
             guard let (principal, credentials) = try contents(of: context.cache(named: name)) else {
                 continue  // destroyed while we were listing
@@ -23,7 +27,10 @@ struct CacheSummary {
             let tickets = try credentials.filter { !$0.isConfigEntry }.map {
                 try TicketSummary(credential: $0, library: library)
             }
-            result.append(CacheSummary(name: name, principal: principal, isDefault: name == primary, tickets: tickets))
+            result.append(
+                CacheSummary(
+                    name: name, principal: principal, isDefault: name == primary, tickets: tickets,
+                    renewal: renewals.first { $0.cacheName == name }))
         }
         // The primary first, as klist -l does.
         return result.filter(\.isDefault) + result.filter { !$0.isDefault }
@@ -88,6 +95,7 @@ extension CCacheCtl {
             for (index, row) in rows.enumerated() {
                 out += line(row)
                 if verbose {
+                    if let renewal = caches[index].renewal { out += "      \(RenewalDisplay.line(renewal))\n" }
                     for ticket in caches[index].tickets {
                         let state = ticket.endtime != 0 && ticket.endtime <= now ? "  EXPIRED" : ""
                         out += "      \(ticket.server)\(state)\n"
@@ -120,6 +128,7 @@ extension CCacheCtl {
                     + "\"principal\":\(Display.json(cache.principal.description)),\"default\":\(cache.isDefault),"
                     + "\"tickets\":\(cache.tickets.count),"
                     + "\"earliest_expiry\":\(cache.earliestExpiry.map { optionalTime($0) } ?? "null"),"
+                    + "\"renewal\":\(RenewalDisplay.json(cache.renewal)),"
                     + "\"credentials\":[\(tickets.joined(separator: ","))]}"
             }
             return "{\"caches\":[\(items.joined(separator: ","))]}"

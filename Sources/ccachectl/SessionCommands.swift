@@ -37,6 +37,7 @@ extension CCacheCtl {
             let status = try reporting { try context.status() }
             let uptime = UInt64(max(0, Int64(time(nil)) - Int64(status.startedAt)))
             let usages = LimitUsage.all(of: status)
+            let renewal = try? context.renewalState().worker
             if json {
                 let limits = "{" + usages.map(\.json).joined(separator: ",") + "}"
                 print(
@@ -44,7 +45,8 @@ extension CCacheCtl {
                         + "\"pid\":\(status.pid),\"owner_uid\":\(status.ownerUID),\"uptime_seconds\":\(uptime),"
                         + "\"caches\":\(status.caches),\"credentials\":\(status.credentials),"
                         + "\"credential_bytes\":\(status.credentialBytes),\"connections\":\(status.connections),"
-                        + "\"idle_timeout_seconds\":\(status.idleTimeout),\"limits\":\(limits)}")
+                        + "\"idle_timeout_seconds\":\(status.idleTimeout),\"limits\":\(limits),"
+                        + "\"renewal\":\(renewal.map(RenewalDisplay.workerJSON) ?? "null")}")
                 return
             }
             let idleExit =
@@ -57,6 +59,7 @@ extension CCacheCtl {
             let width = usages.map(\.shown.count).max() ?? 0
             lines += usages.map { ($0.label, Display.pad($0.shown, width) + "  " + $0.option) }
             lines.append(("idle exit", idleExit))
+            if let renewal { lines.append(("renewal", RenewalDisplay.worker(renewal))) }
             let refusals = usages.compactMap(\.refusal)
             lines += (refusals.isEmpty ? ["none since the daemon started"] : refusals).enumerated().map {
                 ($0.offset == 0 ? "refused" : "", $0.element)

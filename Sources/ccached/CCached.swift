@@ -2,6 +2,7 @@ import CCacheDaemon
 import CredentialStore
 import Glibc
 import Logging
+import TicketRenewal
 
 /// `ccached`: the per-session in-memory Kerberos credential cache daemon (KCM protocol).
 ///
@@ -42,6 +43,11 @@ struct CCached {
                                    tickets this long (default \(defaults.purgeGrace); 0: never).
           --purge-interval <s>     How often to look (default \(defaults.purgeInterval)).
           --request-timeout <s>    Seconds a request may take to arrive completely (default \(defaults.requestTimeout); 0: no limit).
+          --renew, --no-renew      Renew renewable tickets in the background (default: --renew). With
+                                   --no-renew nothing renews by itself; 'ccachectl renew' still works.
+          --renew-threshold <f>    Renew when less than this fraction of a ticket's lifetime remains
+                                   (default \(threeDecimals(defaults.renewalPolicy.thresholdFraction)); 0 < f < 1).
+          --renew-margin <s>       ... and at the latest this many seconds before it expires (default \(defaults.renewalPolicy.margin)).
           --ready-fd <fd>          Write READY (or EXISTS, or ERROR and the reason) to this descriptor
                                    once listening, then close it.
           --login-session <id>     Wipe and exit when this logind session ends (ccached-door passes it
@@ -53,12 +59,21 @@ struct CCached {
         See ccached(8).
         """
 
+    /// `0.333` for a third (no Foundation here, see above).
+    static func threeDecimals(_ fraction: Double) -> String {
+        let thousandths = Int((fraction * 1000).rounded())
+        let digits = String(thousandths % 1000)
+        return "\(thousandths / 1000)." + String(repeating: "0", count: 3 - digits.count) + digits
+    }
+
     /// What the command line asked for.
     struct Options {
         var socket: String?
         var logLevel = Logger.Level.info
         var logTarget = "auto"
         var configuration = DaemonConfiguration(socketPath: "")
+        var renewThreshold = DaemonConfiguration.defaultRenewalPolicy.thresholdFraction
+        var renewMargin = DaemonConfiguration.defaultRenewalPolicy.margin
     }
 
     /// A usage mistake, shown with a pointer to --help.
@@ -124,6 +139,16 @@ struct CCached {
                 }
                 options.configuration.loginSession = session
             case "--deny-root": options.configuration.allowsRoot = false
+            case "--renew": options.configuration.renewsInBackground = true
+            case "--no-renew": options.configuration.renewsInBackground = false
+            case "--renew-threshold":
+                let text = try value(argument)
+                guard let fraction = Double(text), fraction > 0, fraction < 1 else {
+                    throw UsageError(
+                        message: "--renew-threshold must be a fraction between 0 and 1 (exclusive), such as 0.33; got \(text)")
+                }
+                options.renewThreshold = fraction
+            case "--renew-margin": options.renewMargin = try number(argument, 0...UInt32.max)
             default: throw UsageError(message: "unknown argument '\(argument)'")
             }
             index += 1
@@ -132,6 +157,12 @@ struct CCached {
             throw UsageError(message: "--socket PATH is required (unless systemd passes the socket)")
         }
         options.configuration.socketPath = options.socket ?? "(socket passed by systemd)"
+        do {
+            options.configuration.renewalPolicy = try RenewalPolicy(
+                thresholdFraction: options.renewThreshold, margin: options.renewMargin)
+        } catch {
+            throw UsageError(message: "\(error)")
+        }
         return options
     }
 

@@ -87,7 +87,7 @@ struct RequestDispatcherTests {
     }
 
     @Test("unimplemented opcodes answer KRB5_FCC_INTERNAL, undecodable bodies KRB5_CC_IO", arguments: [
-        UInt16(1), 2, 13, 14, 15, 16, 24, 25, 26, 27, 28, 29, 12999, 13000, 13003, 0x5001, 0x50FF, 0xFFFF,
+        UInt16(1), 2, 13, 14, 15, 16, 24, 25, 26, 27, 28, 29, 12999, 13000, 13003, 0x5007, 0x50FF, 0xFFFF,
     ])
     func unsupported(opcode: UInt16) {
         let harness = DispatchHarness()

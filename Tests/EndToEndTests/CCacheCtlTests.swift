@@ -162,7 +162,8 @@ struct CCacheCtlTests {
                 fromList[fromList.count - 1].flags = flags == "-" ? "" : flags
             } else if line.hasPrefix("        ticket server ") {
                 fromList[fromList.count - 1].ticketServer = String(line.dropFirst("        ticket server ".count))
-            } else if line.hasPrefix("      "), !line.hasPrefix("       ") {
+            } else if line.hasPrefix("      "), !line.hasPrefix("       "), !line.hasPrefix("      renewal:") {
+                // (The cache's renewal line sits at a ticket's indentation; it is not a ticket.)
                 fromList.append((String(line.dropFirst(6).split(separator: " ").first ?? ""), "", nil))
             }
         }

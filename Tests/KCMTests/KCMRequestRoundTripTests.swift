@@ -83,6 +83,13 @@ struct RequestSample: Sendable, CustomTestStringConvertible {
         .init("CCACHED_STOP", .stop),
         .init("CCACHED_ATTACH", .attachSession),
         .init("CCACHED_DETACH", .detachSession),
+        .init("CCACHED_WATCH first", .watch(KCMWatch.Request())),
+        .init(
+            "CCACHED_WATCH waiting",
+            .watch(KCMWatch.Request(epoch: 0xDEAD_BEEF_0000_0001, after: 1 << 40 | 7, timeoutMilliseconds: 300_000))),
+        .init("CCACHED_RENEW all", .renew(KCMRenew.Request())),
+        .init("CCACHED_RENEW one", .renew(KCMRenew.Request(cacheName: "1000:2"))),
+        .init("CCACHED_RENEWAL_STATE", .renewalState),
         .init("CHOWN (0x0D)", .unsupported(opcode: 0x0D)),
         .init("GET_INITIAL_TICKET (15)", .unsupported(opcode: 15)),
         .init("ADD_NTLM_CRED (24)", .unsupported(opcode: 24)),
@@ -94,7 +101,8 @@ struct RequestSample: Sendable, CustomTestStringConvertible {
     static let implementedOpcodes: Set<KCMOpcode> = [
         .noop, .genNew, .initialize, .destroy, .store, .retrieve, .getPrincipal, .getCredUUIDList, .getCredByUUID,
         .removeCred, .setFlags, .moveCache, .getCacheUUIDList, .getCacheByUUID, .getDefaultCache, .setDefaultCache,
-        .getKDCOffset, .setKDCOffset, .getCredList, .replace, .daemonStatus, .stop, .attachSession, .detachSession,
+        .getKDCOffset, .setKDCOffset, .getCredList, .replace, .daemonStatus, .watch, .renew, .renewalState, .stop,
+        .attachSession, .detachSession,
     ]
 }
 
@@ -152,7 +160,7 @@ struct KCMRequestRoundTripTests {
     @Test(
         "opcodes without a case decode as .unsupported",
         arguments: [UInt16](
-            [1, 2, 13, 14, 15, 16, 24, 25, 26, 27, 28, 29, 0x00FF, 12999, 13000, 13003, 0x4FFF, 0x5001, 0x50FF, 0xFFFF])
+            [1, 2, 13, 14, 15, 16, 24, 25, 26, 27, 28, 29, 0x00FF, 12999, 13000, 13003, 0x4FFF, 0x5007, 0x50FF, 0xFFFF])
     )
     func unsupported(raw: UInt16) throws {
         let decoded = try KCMRequest(decoding: requestBody(raw))

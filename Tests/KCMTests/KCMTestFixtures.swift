@@ -109,8 +109,12 @@ func expectSameRequest(_ actual: KCMRequest, _ expected: KCMRequest, sourceLocat
     switch (actual, expected) {
     case (.noop, .noop), (.genNew, .genNew), (.getCacheUUIDList, .getCacheUUIDList),
         (.getDefaultCache, .getDefaultCache), (.daemonStatus, .daemonStatus), (.stop, .stop),
-        (.attachSession, .attachSession), (.detachSession, .detachSession):
+        (.renewalState, .renewalState), (.attachSession, .attachSession), (.detachSession, .detachSession):
         break
+    case (.watch(let w1), .watch(let w2)):
+        same(w1, w2, "watch request")
+    case (.renew(let r1), .renew(let r2)):
+        same(r1, r2, "renew request")
     case (.initialize(let n1, let p1), .initialize(let n2, let p2)):
         same(n1, n2, "name")
         same(p1, p2, "principal")

@@ -163,6 +163,19 @@ enum FuzzInvariants {
             guard let count = try? reader.readUInt32(), reader.remaining == 0, Int(count) == attached else {
                 fail("\(opcode) returned \(payload) with \(attached) sessions attached")
             }
+        case .watch:
+            // Answered at once here (the fuzz session never waits): this daemon's epoch, never ahead.
+            guard let reply = try? KCMWatch.Reply.read(from: &reader), reply.epoch == store.journal.epoch,
+                reply.next <= store.journal.counter
+            else { fail("CCACHED_WATCH returned \(payload.count) bytes that are not this journal's reply") }
+        case .renew:
+            guard (try? KCMRenew.Reply.read(from: &reader)) != nil else {
+                fail("CCACHED_RENEW returned \(payload.count) bytes that are not a renew reply")
+            }
+        case .renewalState:
+            guard let renewal = try? KCMRenewalState.read(from: &reader), renewal.caches.count <= store.cacheCount else {
+                fail("CCACHED_RENEWAL_STATE returned \(payload.count) bytes for \(store.cacheCount) caches")
+            }
         case .getName, .resolve, .chown, .chmod, .getInitialTicket, .getTicket, .addNTLMCred, .haveNTLMCred,
             .delNTLMCred, .doNTLMAuth, .getNTLMUserList:
             fail("\(opcode), which the daemon does not implement, succeeded")

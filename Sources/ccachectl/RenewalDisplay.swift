@@ -1,0 +1,43 @@
+import KCM
+
+/// How `list` and `status` show renewal (CCACHED_RENEWAL_STATE).
+enum RenewalDisplay {
+    /// `renewal: next 17:44:43, last 11:04:43`, `renewal: failed 3 times, last error: …`, or the
+    /// note (`renewal: renewable lifetime reached`).
+    static func line(_ state: KCMRenewalState.Cache) -> String {
+        var parts: [String] = []
+        if state.consecutiveFailures > 0 {
+            let times = state.consecutiveFailures == 1 ? "once" : "\(state.consecutiveFailures) times"
+            parts.append("failed \(times)")
+        }
+        if state.nextDue != 0 { parts.append("next \(Display.time(UInt32(clamping: state.nextDue)))") }
+        if state.lastRenewal != 0 { parts.append("last \(Display.time(UInt32(clamping: state.lastRenewal)))") }
+        if !state.note.isEmpty { parts.append(state.note) }
+        if !state.lastError.isEmpty { parts.append("last error: \(state.lastError)") }
+        return "renewal: " + (parts.isEmpty ? "nothing due" : parts.joined(separator: ", "))
+    }
+
+    /// `{"next": 1796155483, "last": null, "failures": 0, "error": null, "note": null}` (Unix seconds).
+    static func json(_ state: KCMRenewalState.Cache?) -> String {
+        guard let state else { return "null" }
+        func time(_ value: UInt64) -> String { value == 0 ? "null" : "\(value)" }
+        func text(_ value: String) -> String { value.isEmpty ? "null" : Display.json(value) }
+        return "{\"next\":\(time(state.nextDue)),\"last\":\(time(state.lastRenewal)),"
+            + "\"failures\":\(state.consecutiveFailures),\"error\":\(text(state.lastError)),"
+            + "\"note\":\(text(state.note))}"
+    }
+
+    /// `on, idle, 14 renewed, 2 failed since start` or `off (--no-renew), …`.
+    static func worker(_ worker: KCMRenewalState.Worker) -> String {
+        var parts = [worker.enabled ? "on" : "off (--no-renew)"]
+        parts.append(worker.busy ? "renewing now" : "idle")
+        if worker.queued > 0 { parts.append("\(worker.queued) queued") }
+        parts.append("\(worker.renewed) renewed, \(worker.failed) failed since start")
+        return parts.joined(separator: ", ")
+    }
+
+    static func workerJSON(_ worker: KCMRenewalState.Worker) -> String {
+        "{\"enabled\":\(worker.enabled),\"busy\":\(worker.busy),\"queued\":\(worker.queued),"
+            + "\"renewed\":\(worker.renewed),\"failed\":\(worker.failed)}"
+    }
+}
