@@ -1,11 +1,14 @@
 /*
  * pam_ccached — PAM session module for ccached, the in-memory Kerberos KCM credential cache.
  *
- * open_session:  start the session's daemon (ccachectl start), import the FILE:/DIR: cache that
- *                pam_krb5 or pam_sss left in KRB5CCNAME (ccachectl import --remove-source), and
+ * open_session:  start the session's daemon (ccachectl start), count the session as one using it
+ *                (ccachectl attach), import the FILE:/DIR: cache that pam_krb5 or pam_sss left in
+ *                KRB5CCNAME (ccachectl import --remove-source), and
  *                put the session's environment (ccachectl env --shell plain) into the PAM
  *                environment, so the login's processes use KRB5CCNAME=KCM:.
- * close_session: wipe the session's caches and stop its daemon (unless "keep").
+ * close_session: detach the session (ccachectl detach): the last session attached to a daemon
+ *                wipes its caches and stops it; earlier ones leave it serving the others. "keep"
+ *                skips this.
  *
  * Everything runs in a child that has dropped to the user for good before it executes
  * ccachectl; nothing is ever executed as root on a user's behalf. The module is plain C linked
@@ -837,6 +840,17 @@ PAM_CCACHED_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int ar
         goto done;
     }
 
+    /* Counted as one of the daemon's sessions, so that another session's logout does not wipe it. */
+    const char *attach[] = {"attach", NULL};
+    ccachectl(&opts, &target, &env, result, attach);
+    debug_run(pamh, &opts, "attach", &target, result);
+    if (exit_code(result) != 0) {
+        pam_syslog(pamh, LOG_ERR, "cannot attach the session of user %s to its daemon: %s", target.name,
+                   failure_text(result));
+        status = PAM_SESSION_ERR;
+        goto done;
+    }
+
     /* A failed import still leaves a working session: publish the environment either way. */
     status = import_cache(pamh, &opts, &target, &env, result);
 
@@ -889,22 +903,16 @@ PAM_CCACHED_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int a
         return PAM_SESSION_ERR;
     }
 
-    /* Exit status 1 is "no daemon runs": nothing to wipe, nothing to stop. */
+    /* Detach: the daemon wipes every cache and exits when this was the last session attached to it,
+     * and keeps serving the others otherwise. Exit status 1 is "no daemon runs": nothing to do. */
     int status = PAM_SUCCESS;
-    const char *destroy[] = {"destroy", "--all", NULL};
-    ccachectl(&opts, &target, &env, result, destroy);
-    debug_run(pamh, &opts, "destroy --all", &target, result);
+    const char *detach[] = {"detach", NULL};
+    ccachectl(&opts, &target, &env, result, detach);
+    debug_run(pamh, &opts, "detach", &target, result);
     int code = exit_code(result);
     if (code != 0 && code != 1) {
-        pam_syslog(pamh, LOG_ERR, "cannot wipe the caches of user %s: %s", target.name, failure_text(result));
-        status = PAM_SESSION_ERR;
-    }
-    const char *stop[] = {"stop", NULL};
-    ccachectl(&opts, &target, &env, result, stop);
-    debug_run(pamh, &opts, "stop", &target, result);
-    code = exit_code(result);
-    if (code != 0 && code != 1) {
-        pam_syslog(pamh, LOG_ERR, "cannot stop the daemon for user %s: %s", target.name, failure_text(result));
+        pam_syslog(pamh, LOG_ERR, "cannot detach the session of user %s from its daemon: %s", target.name,
+                   failure_text(result));
         status = PAM_SESSION_ERR;
     }
 

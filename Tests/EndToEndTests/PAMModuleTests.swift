@@ -153,6 +153,37 @@ struct PAMModuleTests {
     }
 
     @Test(
+        "two sessions sharing the per-user daemon: the first logout leaves the other's tickets, the last wipes and stops it",
+        .enabled(if: getuid() == 0, "needs root: creates a user and drives PAM; CI runs as root"))
+    func sharedDaemonSurvivesFirstLogout() throws {
+        try requireBuilt()
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let user = try ThrowawayUser(bed: bed)
+        defer { user.remove() }
+        let login = try PAMLoginFixture(bed: bed, user: user, ccachectl: ccachectl)
+        let env = ["XDG_RUNTIME_DIR=" + login.runtime, "KRB5_CONFIG=" + login.realmConf]
+        let first = try login.open(options: "scope=user", putenv: env + ["XDG_SESSION_ID=one"])
+        defer { first.finish() }
+        let second = try login.open(options: "scope=user", putenv: env + ["XDG_SESSION_ID=two"])
+        defer { second.finish() }
+        #expect(first.output.contains("pam_open_session: Success"), "\(first.output)\n\(first.errors)")
+        #expect(second.output.contains("pam_open_session: Success"), "\(second.output)\n\(second.errors)")
+        #expect(first.environment["CCACHED_SOCKET"] == second.environment["CCACHED_SOCKET"], "one shared daemon")
+        let kinit = try user.run(["kinit", "alice"], environment: second.environment, input: "pw-alice\n")
+        #expect(kinit.succeeded, "\(kinit)")
+
+        let firstOut = first.logout()
+        #expect(firstOut.status == 0, "\(firstOut.output)\n\(firstOut.errors)")
+        let klist = try user.run(["klist"], environment: second.environment)
+        #expect(klist.succeeded && klist.stdout.contains("alice@CCACHED.TEST"), "the first logout wiped the other session: \(klist)")
+
+        let secondOut = second.logout()
+        #expect(secondOut.status == 0, "\(secondOut.output)\n\(secondOut.errors)")
+        #expect(waitUntil { livingProcesses(named: "ccached", uid: user.uid).isEmpty }, "the last logout stops the daemon")
+    }
+
+    @Test(
         "another user's /tmp/ccached-<uid> does not lock the victim out: without /run/user, root makes /run/ccached/<uid>",
         .enabled(if: getuid() == 0, "needs root: creates two users and drives PAM; CI runs as root"))
     func squattedTmpDoesNotBlockLogin() throws {
