@@ -76,7 +76,8 @@ let package = Package(
         .target(name: "SessionRuntime", dependencies: ["CSystemd"], swiftSettings: strictSwift),
         // The thin client (CCAPI-style): find, start, re-find and authenticate this session's daemon.
         .target(
-            name: "CCacheClient", dependencies: ["KCM", "SessionRuntime", "SystemCalls", "CSupport"], swiftSettings: strictSwift),
+            name: "CCacheClient", dependencies: ["KCM", "SessionRuntime", "SystemCalls", "CSupport"],
+            swiftSettings: strictSwift),
         .executableTarget(
             name: "ccachectl",
             dependencies: [
@@ -88,7 +89,8 @@ let package = Package(
         // Ticket renewal: when a credential is due (pure policy), renewing it through libkrb5, and the
         // worker that does both off the request path. Never touches the store itself.
         .target(
-            name: "TicketRenewal", dependencies: ["KCM", "SecureMemory", "CKrb5", "CredentialStore"], swiftSettings: strictSwift),
+            name: "TicketRenewal", dependencies: ["KCM", "SecureMemory", "CKrb5", "CredentialStore"],
+            swiftSettings: strictSwift),
         // MIT krb5's client library, for tools that read and write any ccache type and for the benchmark.
         .systemLibrary(name: "CKrb5", path: "Sources/CKrb5"),
         // `make bench`: ccached against FILE, KEYRING, MEMORY and a raw socket round trip, through libkrb5.
@@ -106,7 +108,8 @@ let package = Package(
         .target(
             name: "TestSupport", dependencies: ["KCM", "CSupport"], path: "Tests/TestSupport", exclude: ["README.md"],
             swiftSettings: strictSwift),
-        .testTarget(name: "KCMTests", dependencies: ["KCM", "SecureMemory", "TestSupport"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "KCMTests", dependencies: ["KCM", "SecureMemory", "TestSupport"], swiftSettings: strictSwift),
         .testTarget(name: "SecureMemoryTests", dependencies: ["SecureMemory"], swiftSettings: strictSwift),
         .testTarget(
             name: "CredentialStoreTests", dependencies: ["CredentialStore", "KCM", "TestSupport"],
@@ -120,10 +123,12 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .testTarget(
-            name: "CCacheClientTests", dependencies: ["CCacheClient", "SessionRuntime", "KCM", "CSupport", "TestSupport"],
+            name: "CCacheClientTests",
+            dependencies: ["CCacheClient", "SessionRuntime", "KCM", "CSupport", "TestSupport"],
             swiftSettings: strictSwift),
         .testTarget(
-            name: "TicketRenewalTests", dependencies: ["TicketRenewal", "CredentialStore", "KCM", "SecureMemory", "CKrb5", "CSupport"],
+            name: "TicketRenewalTests",
+            dependencies: ["TicketRenewal", "CredentialStore", "KCM", "SecureMemory", "CKrb5", "CSupport"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "CCacheDoorTests",
@@ -132,6 +137,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift),
-        .testTarget(name: "EndToEndTests", dependencies: ["KCM", "CSupport", "TestSupport"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["KCM", "CSupport", "TestSupport"], swiftSettings: strictSwift),
     ]
 )

@@ -10,7 +10,9 @@ public struct CCache: Sendable {
     /// `KRB5_FCC_NOFILE` when the cache does not exist.
     public func principal() throws(CCacheClientError) -> KCMPrincipal {
         let operation = "read the principal of \(name)"
-        return try decoded(context.call(.getPrincipal(name: name), operation: operation), operation: operation) { r throws(KCMDecodingError) in try r.asPrincipal() }
+        return try decoded(context.call(.getPrincipal(name: name), operation: operation), operation: operation) {
+            r throws(KCMDecodingError) in try r.asPrincipal()
+        }
     }
 
     /// Whether the cache exists.
@@ -53,7 +55,8 @@ public struct CCache: Sendable {
 
     private func credentialsByUUID() throws(CCacheClientError) -> [KCMCredential] {
         let operation = "list credentials of \(name)"
-        let uuids = try decoded(context.call(.getCredUUIDList(name: name), operation: operation), operation: operation) { r throws(KCMDecodingError) in try r.asUUIDs() }
+        let uuids = try decoded(context.call(.getCredUUIDList(name: name), operation: operation), operation: operation)
+        { r throws(KCMDecodingError) in try r.asUUIDs() }
         var result: [KCMCredential] = []
         for uuid in uuids {
             let read = "read a credential of \(name)"
@@ -68,7 +71,8 @@ public struct CCache: Sendable {
     /// The first credential matching `template` under `flags`, or nil.
     public func retrieve(flags: KCMMatchFlags, template: KCMMatchTemplate) throws(CCacheClientError) -> KCMCredential? {
         let operation = "look up a credential in \(name)"
-        let (status, reply) = try context.answer(.retrieve(name: name, flags: flags, template: template), operation: operation)
+        let (status, reply) = try context.answer(
+            .retrieve(name: name, flags: flags, template: template), operation: operation)
         if status == .ccNotFound || status == .ccEnd { return nil }
         guard let reply else { throw .daemon(status, operation: operation) }
         return try decoded(reply, operation: operation) { r throws(KCMDecodingError) in try r.asCredential() }
@@ -76,13 +80,16 @@ public struct CCache: Sendable {
 
     /// Removes every credential matching `template` under `flags`.
     public func removeCredentials(flags: KCMMatchFlags, template: KCMMatchTemplate) throws(CCacheClientError) {
-        _ = try context.call(.removeCred(name: name, flags: flags, template: template), operation: "remove credentials from \(name)")
+        _ = try context.call(
+            .removeCred(name: name, flags: flags, template: template), operation: "remove credentials from \(name)")
     }
 
     /// The KDC time offset the cache records.
     public func kdcOffset() throws(CCacheClientError) -> Int32 {
         let operation = "read the KDC offset of \(name)"
-        return try decoded(context.call(.getKDCOffset(name: name), operation: operation), operation: operation) { r throws(KCMDecodingError) in try r.asKDCOffset() }
+        return try decoded(context.call(.getKDCOffset(name: name), operation: operation), operation: operation) {
+            r throws(KCMDecodingError) in try r.asKDCOffset()
+        }
     }
 
     public func setKDCOffset(_ offset: Int32) throws(CCacheClientError) {

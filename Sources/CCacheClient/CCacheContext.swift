@@ -76,7 +76,8 @@ public final class CCacheContext: Sendable {
         let frame = request.encodedFrame()
         let retrySafe = request.isSafeToRepeat
         return try ProcessIdentity.withProcessIdentity { () throws(CCacheClientError) -> (KCMStatus, [UInt8]) in
-            try connection.withLock { (current: inout KCMClientConnection?) throws(CCacheClientError) -> (KCMStatus, [UInt8]) in
+            try connection.withLock {
+                (current: inout KCMClientConnection?) throws(CCacheClientError) -> (KCMStatus, [UInt8]) in
                 var attempt = 0
                 while true {
                     attempt += 1
@@ -131,7 +132,9 @@ public final class CCacheContext: Sendable {
 
     /// The daemon's state.
     public func status() throws(CCacheClientError) -> KCMDaemonStatus {
-        try decoded(call(.daemonStatus, operation: "status"), operation: "status") { r throws(KCMDecodingError) in try r.asDaemonStatus() }
+        try decoded(call(.daemonStatus, operation: "status"), operation: "status") { r throws(KCMDecodingError) in
+            try r.asDaemonStatus()
+        }
     }
 
     /// Makes sure a daemon runs (starting it if allowed).
@@ -206,7 +209,8 @@ public final class CCacheContext: Sendable {
 
     /// The primary cache's name (it may not exist yet).
     public func defaultCacheName() throws(CCacheClientError) -> KCMCacheName {
-        try Self.name(from: call(.getDefaultCache, operation: "get the default cache"), operation: "get the default cache")
+        try Self.name(
+            from: call(.getDefaultCache, operation: "get the default cache"), operation: "get the default cache")
     }
 
     /// Makes `name` the primary cache.
@@ -216,7 +220,9 @@ public final class CCacheContext: Sendable {
 
     /// Every existing cache, in creation order.
     public func cacheNames() throws(CCacheClientError) -> [KCMCacheName] {
-        let uuids = try decoded(call(.getCacheUUIDList, operation: "list caches"), operation: "list caches") { r throws(KCMDecodingError) in try r.asUUIDs() }
+        let uuids = try decoded(call(.getCacheUUIDList, operation: "list caches"), operation: "list caches") {
+            r throws(KCMDecodingError) in try r.asUUIDs()
+        }
         var names: [KCMCacheName] = []
         for uuid in uuids {
             let (status, reply) = try answer(.getCacheByUUID(uuid: uuid), operation: "list caches")

@@ -53,7 +53,8 @@ struct DaemonLauncher {
         guard access(executable, X_OK) == 0 else {
             throw .cannotStart(
                 path: paths.socket,
-                reason: "the daemon program \(executable) is missing or not executable (set CCACHED_DAEMON to its path)")
+                reason: "the daemon program \(executable) is missing or not executable (set CCACHED_DAEMON to its path)"
+            )
         }
         try? paths.writeKrb5Fragment()
         var pipeEnds: [Int32] = [-1, -1]
@@ -71,7 +72,8 @@ struct DaemonLauncher {
         let result = ccached_spawn_detached(executable, &argv, pipeEnds[1])
         close(pipeEnds[1])
         guard result == 0 else {
-            throw .cannotStart(path: paths.socket, reason: "cannot run \(executable): \(Errno(rawValue: result).message)")
+            throw .cannotStart(
+                path: paths.socket, reason: "cannot run \(executable): \(Errno(rawValue: result).message)")
         }
 
         let line = readLine(from: pipeEnds[0])

@@ -23,7 +23,7 @@ enum ConnectionLoop {
             let count: Int
             do throws(Errno) {
                 count = try retryingInterrupts { input.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
-            } catch where error == .wouldBlock {
+            } catch  where error == .wouldBlock {
                 // Idle between requests is fine; a request stalled midway is not.
                 if session.hasStalled(now: MonotonicClock.seconds()) { return }
                 continue

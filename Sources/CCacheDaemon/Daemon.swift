@@ -117,7 +117,8 @@ public final class Daemon: Sendable {
             if periodic {
                 let (caches, credentials) = state.store.withLock { ($0.cacheCount, $0.credentialCount) }
                 systemd.tick(
-                    status: "\(caches) cache\(caches == 1 ? "" : "s"), \(credentials) credential\(credentials == 1 ? "" : "s")",
+                    status:
+                        "\(caches) cache\(caches == 1 ? "" : "s"), \(credentials) credential\(credentials == 1 ? "" : "s")",
                     nowMicroseconds: MonotonicClock.microseconds())
                 let idle = caches == 0 && state.openConnections.load(ordering: .relaxed) == 0
                 if idleExit.tick(now: now, idle: idle) {

@@ -45,7 +45,8 @@ public struct JournalLogHandler: LogHandler {
     /// A journal field name from a metadata key: upper case, `[A-Z0-9_]`, not starting with `_`
     /// or a digit (fields starting with `_` are trusted fields only journald may set).
     public static func fieldName(_ key: String) -> String {
-        var name = String(key.uppercased().map { ($0.isLetter && $0.isASCII) || ($0.isNumber && $0.isASCII) ? $0 : "_" })
+        var name = String(
+            key.uppercased().map { ($0.isLetter && $0.isASCII) || ($0.isNumber && $0.isASCII) ? $0 : "_" })
         while name.first == "_" || name.first?.isNumber == true { name.removeFirst() }
         return name.isEmpty ? "FIELD" : String(name.prefix(64))
     }

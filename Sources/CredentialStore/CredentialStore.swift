@@ -9,7 +9,9 @@ public struct CredentialStoreLimits: Sendable, Equatable {
     /// credentials (config entries too), cache names and principals, at their real cost.
     public var maximumCredentialBytes: Int
 
-    public init(maximumCaches: Int = 1024, maximumCredentialsPerCache: Int = 65_536, maximumCredentialBytes: Int = 256 << 20) {
+    public init(
+        maximumCaches: Int = 1024, maximumCredentialsPerCache: Int = 65_536, maximumCredentialBytes: Int = 256 << 20
+    ) {
         self.maximumCaches = maximumCaches
         self.maximumCredentialsPerCache = maximumCredentialsPerCache
         self.maximumCredentialBytes = maximumCredentialBytes
@@ -114,7 +116,8 @@ public final class CredentialStore {
         defaultName = name
     }
 
-    private func create(_ name: KCMCacheName, principal: KCMPrincipal, counted: Bool = true) throws(CredentialStoreError)
+    private func create(_ name: KCMCacheName, principal: KCMPrincipal, counted: Bool = true)
+        throws(CredentialStoreError)
         -> CredentialCache
     {
         guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }

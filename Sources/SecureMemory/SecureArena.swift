@@ -29,7 +29,9 @@ public final class SecureArena: Sendable {
         /// How many mappings could not be locked.
         public var lockFailures: Int = 0
 
-        public init(liveBytes: Int = 0, liveBlocks: Int = 0, mappedBytes: Int = 0, lockedBytes: Int = 0, lockFailures: Int = 0) {
+        public init(
+            liveBytes: Int = 0, liveBlocks: Int = 0, mappedBytes: Int = 0, lockedBytes: Int = 0, lockFailures: Int = 0
+        ) {
             self.liveBytes = liveBytes
             self.liveBlocks = liveBlocks
             self.mappedBytes = mappedBytes
@@ -162,7 +164,8 @@ public final class SecureArena: Sendable {
     /// The process's soft `RLIMIT_MEMLOCK` in bytes, or nil when unlimited.
     public static var memlockLimit: UInt64? {
         var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else {
+        guard getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max
+        else {
             return nil
         }
         return UInt64(limit.rlim_cur)

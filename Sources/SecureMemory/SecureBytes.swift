@@ -61,7 +61,9 @@ public struct SecureBytes: RandomAccessCollection, Sendable, Hashable {
             return
         }
         let storage = Storage(count: count, arena: arena)
-        for (offset, byte) in bytes.enumerated() { storage.base.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self) }
+        for (offset, byte) in bytes.enumerated() {
+            storage.base.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self)
+        }
         self.storage = storage
     }
 

@@ -117,7 +117,9 @@ extension CCacheCtl {
                 let principal = try handle.principal()
                 let credentials = try handle.credentials()
                 try Krb5Library().write(cache: target, principal: principal, credentials: credentials)
-                print("exported \(credentials.count) credential\(credentials.count == 1 ? "" : "s") from KCM:\(name) to \(target)")
+                print(
+                    "exported \(credentials.count) credential\(credentials.count == 1 ? "" : "s") from KCM:\(name) to \(target)"
+                )
             }
         }
     }

@@ -133,7 +133,8 @@ final class Krb5Library {
             bytes.withUnsafeBytes { if let base = $0.baseAddress { memcpy(pointer, base, bytes.count) } }
             return krb5_data(magic: 0, length: UInt32(bytes.count), data: pointer)
         }
-        let result = calloc(1, MemoryLayout<krb5_principal_data>.size)!.assumingMemoryBound(to: krb5_principal_data.self)
+        let result = calloc(1, MemoryLayout<krb5_principal_data>.size)!.assumingMemoryBound(
+            to: krb5_principal_data.self)
         let components = calloc(max(1, principal.components.count), MemoryLayout<krb5_data>.size)!
             .assumingMemoryBound(to: krb5_data.self)
         for (index, component) in principal.components.enumerated() { components[index] = data(component) }

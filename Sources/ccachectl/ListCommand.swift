@@ -100,10 +100,12 @@ extension CCacheCtl {
                         let state = ticket.endtime != 0 && ticket.endtime <= now ? "  EXPIRED" : ""
                         out += "      \(ticket.server)\(state)\n"
                         if let real = ticket.ticketServer { out += "        ticket server \(real)\n" }
-                        out += "        valid \(Display.time(ticket.starttime != 0 ? ticket.starttime : ticket.authtime))"
+                        out +=
+                            "        valid \(Display.time(ticket.starttime != 0 ? ticket.starttime : ticket.authtime))"
                         out += " until \(Display.time(ticket.endtime))"
                         if ticket.renewTill != 0 { out += ", renew until \(Display.time(ticket.renewTill))" }
-                        out += "\n        flags \(Display.flags(ticket.ticketFlags).isEmpty ? "-" : Display.flags(ticket.ticketFlags))"
+                        out +=
+                            "\n        flags \(Display.flags(ticket.ticketFlags).isEmpty ? "-" : Display.flags(ticket.ticketFlags))"
                         out += ", \(Display.enctype(ticket.enctype))\n"
                     }
                 }

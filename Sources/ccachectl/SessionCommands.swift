@@ -28,7 +28,9 @@ extension CCacheCtl {
             let session = context.paths.session.map(\.description) ?? "(CCACHED_SOCKET)"
             if noStart && !context.isDaemonRunning {
                 if json {
-                    print("{\"running\":false,\"session\":\(Display.json(session)),\"socket\":\(Display.json(context.paths.socket))}")
+                    print(
+                        "{\"running\":false,\"session\":\(Display.json(session)),\"socket\":\(Display.json(context.paths.socket))}"
+                    )
                 } else {
                     print("session:      \(session)\nsocket:       \(context.paths.socket)\ndaemon:       not running")
                 }
@@ -246,7 +248,9 @@ extension CCacheCtl {
 
         @Option(
             name: .long,
-            help: "The syntax: sh (also bash, zsh), csh, fish, or plain NAME=value lines (for pam_putenv, EnvironmentFile).")
+            help:
+                "The syntax: sh (also bash, zsh), csh, fish, or plain NAME=value lines (for pam_putenv, EnvironmentFile)."
+        )
         var shell: Shell = .sh
 
         @Flag(name: .long, help: "Only print; do not start the daemon.")

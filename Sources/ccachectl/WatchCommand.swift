@@ -29,7 +29,9 @@ extension CCacheCtl {
                     let now = UInt32(clamping: time(nil))
                     if reply.resync {
                         // The first reply is always a resync: it only tells where to start.
-                        if started { emit(Self.line(kind: "resync", cache: nil, counter: reply.next, now: now, json: json)) }
+                        if started {
+                            emit(Self.line(kind: "resync", cache: nil, counter: reply.next, now: now, json: json))
+                        }
                         return true
                     }
                     for event in reply.events {

@@ -92,7 +92,9 @@ struct CCached {
         func number<T: FixedWidthInteger>(_ name: String, _ range: ClosedRange<T>) throws(UsageError) -> T {
             let text = try value(name)
             guard let parsed = T(text), range.contains(parsed) else {
-                throw UsageError(message: "\(name) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+                throw UsageError(
+                    message:
+                        "\(name) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
             }
             return parsed
         }
@@ -101,7 +103,9 @@ struct CCached {
             // --name=value is accepted as well as --name value.
             if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
                 var split = arguments
-                split.replaceSubrange(index...index, with: [String(argument[..<equals]), String(argument[argument.index(after: equals)...])])
+                split.replaceSubrange(
+                    index...index,
+                    with: [String(argument[..<equals]), String(argument[argument.index(after: equals)...])])
                 return try parse(split)
             }
             switch argument {
@@ -109,7 +113,9 @@ struct CCached {
             case "--socket": options.socket = try value(argument)
             case "--log-level":
                 let text = try value(argument)
-                guard let level = Logger.Level(rawValue: text) else { throw UsageError(message: "unknown log level '\(text)'") }
+                guard let level = Logger.Level(rawValue: text) else {
+                    throw UsageError(message: "unknown log level '\(text)'")
+                }
                 options.logLevel = level
             case "--log-target":
                 argument = try value(argument)
@@ -117,7 +123,8 @@ struct CCached {
                     throw UsageError(message: "--log-target is auto, stderr, journal or syslog, not '\(argument)'")
                 }
                 options.logTarget = argument
-            case "--max-request-bytes": options.configuration.maximumRequestLength = try number(argument, 1024...(1 << 30))
+            case "--max-request-bytes":
+                options.configuration.maximumRequestLength = try number(argument, 1024...(1 << 30))
             case "--idle-timeout": options.configuration.idleTimeout = try number(argument, 0...UInt32.max)
             case "--max-connections": options.configuration.maximumConnections = try number(argument, 1...1_000_000)
             case "--max-caches": options.configuration.storeLimits.maximumCaches = try number(argument, 1...1_000_000)
@@ -130,7 +137,9 @@ struct CCached {
             case "--request-timeout": options.configuration.requestTimeout = try number(argument, 0...UInt32.max)
             case "--ready-fd":
                 let fd: Int32 = try number(argument, 0...Int32.max)
-                guard fcntl(fd, F_GETFD) >= 0 else { throw UsageError(message: "--ready-fd \(fd) is not an open file descriptor") }
+                guard fcntl(fd, F_GETFD) >= 0 else {
+                    throw UsageError(message: "--ready-fd \(fd) is not an open file descriptor")
+                }
                 options.configuration.readyDescriptor = fd
             case "--login-session":
                 let session = try value(argument)
@@ -145,7 +154,9 @@ struct CCached {
                 let text = try value(argument)
                 guard let fraction = Double(text), fraction > 0, fraction < 1 else {
                     throw UsageError(
-                        message: "--renew-threshold must be a fraction between 0 and 1 (exclusive), such as 0.33; got \(text)")
+                        message:
+                            "--renew-threshold must be a fraction between 0 and 1 (exclusive), such as 0.33; got \(text)"
+                    )
                 }
                 options.renewThreshold = fraction
             case "--renew-margin": options.renewMargin = try number(argument, 0...UInt32.max)

@@ -39,9 +39,12 @@ struct CCacheContextTests {
         #expect(try context.cacheNames() == [name])
         #expect(try cache.principal() == alice)
         #expect(try cache.credentials().map(\.bytes) == [ticket.bytes])
-        let found = try cache.retrieve(flags: [], template: KCMMatchTemplate(client: alice, server: KCMPrincipal("host/a@EXAMPLE.TEST")))
+        let found = try cache.retrieve(
+            flags: [], template: KCMMatchTemplate(client: alice, server: KCMPrincipal("host/a@EXAMPLE.TEST")))
         #expect(found?.bytes == ticket.bytes)
-        #expect(try cache.retrieve(flags: [], template: KCMMatchTemplate(server: KCMPrincipal("host/b@EXAMPLE.TEST"))) == nil)
+        #expect(
+            try cache.retrieve(flags: [], template: KCMMatchTemplate(server: KCMPrincipal("host/b@EXAMPLE.TEST")))
+                == nil)
         try cache.setKDCOffset(7)
         #expect(try cache.kdcOffset() == 7)
         try cache.destroy()
@@ -78,7 +81,9 @@ struct CCacheContextTests {
         }
         unlink(occupied)
         let refusedNoStart = try CCacheContext(options: .init(autoStart: false, environment: scratch.environment()))
-        #expect(throws: CCacheClientError.notRunning(path: scratch.path + "/run/kcm.sock")) { try refusedNoStart.status() }
+        #expect(throws: CCacheClientError.notRunning(path: scratch.path + "/run/kcm.sock")) {
+            try refusedNoStart.status()
+        }
     }
 
     @Test("eight contexts racing to start the daemon end with one daemon")

@@ -61,7 +61,9 @@ struct SessionRuntimeTests {
         }
     }
 
-    @Test("unsafe session names are refused", arguments: ["../x", "a/b", "", "..", String(repeating: "a", count: 65), "sp ace"])
+    @Test(
+        "unsafe session names are refused",
+        arguments: ["../x", "a/b", "", "..", String(repeating: "a", count: 65), "sp ace"])
     func invalidSessionName(name: String) {
         if name.isEmpty {
             #expect((try? SessionIdentity.current(environment: ["CCACHED_SESSION": name]))?.source != .environment)
@@ -90,18 +92,21 @@ struct SessionRuntimeTests {
         mkdir(scratch.path + "/elsewhere", 0o700)
         symlink(scratch.path + "/elsewhere", scratch.path + "/ccached/linked")
         do {
-            _ = try SessionPaths.resolve(environment: ["XDG_RUNTIME_DIR": scratch.path, "CCACHED_SESSION": "linked"], uid: getuid())
+            _ = try SessionPaths.resolve(
+                environment: ["XDG_RUNTIME_DIR": scratch.path, "CCACHED_SESSION": "linked"], uid: getuid())
             Issue.record("a symlinked session directory was accepted")
         } catch {
             #expect(error.description.contains("symbolic link"))
         }
         chmod(scratch.path + "/ccached", 0o777)
         #expect(throws: SessionRuntimeError.self) {
-            try SessionPaths.resolve(environment: ["XDG_RUNTIME_DIR": scratch.path, "CCACHED_SESSION": "fine"], uid: getuid())
+            try SessionPaths.resolve(
+                environment: ["XDG_RUNTIME_DIR": scratch.path, "CCACHED_SESSION": "fine"], uid: getuid())
         }
         chmod(scratch.path + "/ccached", 0o700)
         do {
-            _ = try SessionPaths.resolve(environment: ["XDG_RUNTIME_DIR": scratch.path, "CCACHED_SESSION": "fine"], uid: getuid() + 1)
+            _ = try SessionPaths.resolve(
+                environment: ["XDG_RUNTIME_DIR": scratch.path, "CCACHED_SESSION": "fine"], uid: getuid() + 1)
             Issue.record("a directory owned by someone else was accepted")
         } catch {
             #expect(error.description.contains("owned by uid \(getuid()), not uid \(getuid() + 1)"))

@@ -16,7 +16,8 @@ struct ConnectionSessionTests {
     static let stranger = PeerCredentials(pid: 11, uid: 4242, gid: 4242)
 
     static func state(requestTimeout: UInt32 = 10) -> DaemonState {
-        DaemonState(configuration: DaemonConfiguration(socketPath: "/unused", ownerUID: 1000, requestTimeout: requestTimeout))
+        DaemonState(
+            configuration: DaemonConfiguration(socketPath: "/unused", ownerUID: 1000, requestTimeout: requestTimeout))
     }
 
     static func session(_ peer: PeerCredentials, _ state: DaemonState) -> ConnectionSession {
@@ -38,9 +39,17 @@ struct ConnectionSessionTests {
             let state = Self.state()
             var session = Self.session(Self.owner, state)
             var replies: [[UInt8]] = []
-            #expect(session.receive(frame[..<cut], now: 0) { replies.append($0.map { $0 }); return true })
+            #expect(
+                session.receive(frame[..<cut], now: 0) {
+                    replies.append($0.map { $0 })
+                    return true
+                })
             #expect(replies.isEmpty, "answered after \(cut) of \(frame.count) bytes")
-            #expect(session.receive(frame[cut...], now: 0) { replies.append($0.map { $0 }); return true })
+            #expect(
+                session.receive(frame[cut...], now: 0) {
+                    replies.append($0.map { $0 })
+                    return true
+                })
             #expect(replies.count == 1 && replies.first.map(Self.status) == .success)
             session.wipe()
         }
@@ -52,7 +61,11 @@ struct ConnectionSessionTests {
         var session = Self.session(Self.owner, state)
         let bytes = KCMRequest.getPrincipal(name: "1000").encodedFrame() + KCMRequest.getDefaultCache.encodedFrame()
         var statuses: [KCMStatus] = []
-        #expect(session.receive(bytes, now: 0) { statuses.append(Self.status($0)); return true })
+        #expect(
+            session.receive(bytes, now: 0) {
+                statuses.append(Self.status($0))
+                return true
+            })
         #expect(statuses == [.fccNoFile, .success])
     }
 
@@ -63,15 +76,27 @@ struct ConnectionSessionTests {
         #expect(!session.isAuthorized)
         let length = UInt32(16 << 20)
         var replies: [KCMStatus] = []
-        let header: [UInt8] = [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)]
-        #expect(session.receive(header, now: 0) { replies.append(Self.status($0)); return true })
+        let header: [UInt8] = [
+            UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF),
+        ]
+        #expect(
+            session.receive(header, now: 0) {
+                replies.append(Self.status($0))
+                return true
+            })
         let chunk = [UInt8](repeating: 0x41, count: 1 << 20)
         for _ in 0..<16 {
-            #expect(session.receive(chunk, now: 0) { replies.append(Self.status($0)); return true })
+            #expect(
+                session.receive(chunk, now: 0) {
+                    replies.append(Self.status($0))
+                    return true
+                })
             #expect(session.bufferedByteCount == 0)
         }
         #expect(replies == [.fccPerm])
-        #expect(state.oversizedRequests.load(ordering: .relaxed) == 0, "a stranger's frame is not the owner's oversized request")
+        #expect(
+            state.oversizedRequests.load(ordering: .relaxed) == 0,
+            "a stranger's frame is not the owner's oversized request")
     }
 
     @Test("a request left half-sent past --request-timeout closes the connection and is counted")
@@ -98,7 +123,9 @@ struct ConnectionSessionTests {
     /// Holds the store's lock on another thread while `frame` is played through a session for `peer`;
     /// returns whether the session answered without waiting for the lock (the holder gives up after
     /// five seconds, so a session that needed the lock answers only then).
-    static func answeredWithoutTheLock(_ peer: PeerCredentials, _ frame: [UInt8]) -> (answered: Bool, status: KCMStatus?) {
+    static func answeredWithoutTheLock(_ peer: PeerCredentials, _ frame: [UInt8]) -> (
+        answered: Bool, status: KCMStatus?
+    ) {
         let state = Self.state()
         let holding = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
@@ -114,7 +141,10 @@ struct ConnectionSessionTests {
         holding.wait()
         var session = Self.session(peer, state)
         var status: KCMStatus?
-        _ = session.receive(frame, now: 0) { status = Self.status($0); return true }
+        _ = session.receive(frame, now: 0) {
+            status = Self.status($0)
+            return true
+        }
         release.signal()
         done.wait()
         return (!gaveUp.load(ordering: .relaxed), status)
@@ -132,7 +162,8 @@ struct ConnectionSessionTests {
         // INITIALIZE with a 4 MiB cache name that never ends: decoding fails after reading it all.
         let body: [UInt8] = [2, 0, 0, 4] + [UInt8](repeating: 0x61, count: 4 << 20)
         let length = UInt32(body.count)
-        let frame = [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + body
+        let frame =
+            [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + body
         let result = Self.answeredWithoutTheLock(Self.owner, frame)
         #expect(result.answered)
         #expect(result.status == .ccIO)
@@ -146,14 +177,22 @@ struct ConnectionSessionTests {
         }
         var session = Self.session(Self.owner, state)
         var reply: [UInt8] = []
-        #expect(session.receive(KCMRequest.stop.encodedFrame(), now: 0) { reply = $0.map { $0 }; return true })
+        #expect(
+            session.receive(KCMRequest.stop.encodedFrame(), now: 0) {
+                reply = $0.map { $0 }
+                return true
+            })
         #expect(Self.status(reply) == .success)
         let pid = try KCMReply(payload: Array(reply[12...]), for: .stop).asStoppingPID()
         #expect(pid == UInt32(getpid()))
         #expect(asked.load(ordering: .relaxed) == 1)
         // A stranger cannot stop it.
         var stranger = Self.session(Self.stranger, state)
-        #expect(stranger.receive(KCMRequest.stop.encodedFrame(), now: 0) { reply = $0.map { $0 }; return true })
+        #expect(
+            stranger.receive(KCMRequest.stop.encodedFrame(), now: 0) {
+                reply = $0.map { $0 }
+                return true
+            })
         #expect(Self.status(reply) == .fccPerm)
         #expect(asked.load(ordering: .relaxed) == 1)
     }
@@ -179,7 +218,10 @@ struct AttachedSessionTests {
         var session = ConnectionSessionTests.session(ConnectionSessionTests.owner, state)
         func count(_ request: KCMRequest) throws -> UInt32 {
             var reply: [UInt8] = []
-            _ = session.receive(request.encodedFrame(), now: 0) { reply = $0.map { $0 }; return true }
+            _ = session.receive(request.encodedFrame(), now: 0) {
+                reply = $0.map { $0 }
+                return true
+            }
             #expect(ConnectionSessionTests.status(reply) == .success)
             return try KCMReply(payload: Array(reply[12...]), for: request.opcode!).asAttachedSessions()
         }
@@ -200,7 +242,10 @@ struct AttachedSessionTests {
         var session = ConnectionSessionTests.session(ConnectionSessionTests.stranger, state)
         var statuses: [KCMStatus] = []
         let frames = KCMRequest.attachSession.encodedFrame() + KCMRequest.detachSession.encodedFrame()
-        _ = session.receive(frames, now: 0) { statuses.append(ConnectionSessionTests.status($0)); return true }
+        _ = session.receive(frames, now: 0) {
+            statuses.append(ConnectionSessionTests.status($0))
+            return true
+        }
         #expect(statuses == [.fccPerm, .fccPerm])
         #expect(state.attachedSessions.load(ordering: .relaxed) == 0)
     }

@@ -47,11 +47,13 @@ struct DispatchHarness {
     func send(body: [UInt8]) -> Reply {
         let owner = state.configuration.ownerUID
         let peer = PeerCredentials(pid: 1, uid: authorized ? owner : 4242, gid: 1)
-        var session = ConnectionSession(peer: peer, state: state, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        var session = ConnectionSession(
+            peer: peer, state: state, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         defer { session.wipe() }
         var frames: [[UInt8]] = []
         let length = UInt32(body.count)
-        let frame = [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + body
+        let frame =
+            [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + body
         let open = session.receive(frame, now: 0) { reply in
             // A copy: the session zeroes the reply's storage as soon as this returns.
             frames.append(reply.map { $0 })

@@ -19,12 +19,15 @@ struct JournalLogHandlerTests {
             ])
     }
 
-    @Test("syslog priorities", arguments: [
-        (Logger.Level.trace, 7), (.debug, 7), (.info, 6), (.notice, 5), (.warning, 4), (.error, 3), (.critical, 2),
-    ])
+    @Test(
+        "syslog priorities",
+        arguments: [
+            (Logger.Level.trace, 7), (.debug, 7), (.info, 6), (.notice, 5), (.warning, 4), (.error, 3), (.critical, 2),
+        ])
     func priorities(level: Logger.Level, expected: Int) {
-        #expect(JournalLogHandler.fields(
-            message: "", level: level, identifier: "x", metadata: [:], file: "", function: "", line: 0)[1]
-            == "PRIORITY=\(expected)")
+        #expect(
+            JournalLogHandler.fields(
+                message: "", level: level, identifier: "x", metadata: [:], file: "", function: "", line: 0)[1]
+                == "PRIORITY=\(expected)")
     }
 }

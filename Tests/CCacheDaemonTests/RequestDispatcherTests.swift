@@ -26,20 +26,22 @@ struct RequestDispatcherTests {
         #expect(error.payload.isEmpty)
     }
 
-    @Test("every named operation on a missing cache answers KRB5_FCC_NOFILE", arguments: [
-        KCMRequest.destroy(name: "nope"),
-        .store(name: "nope", credential: ticket("host/a@KCMTEST.LOCAL")),
-        .retrieve(name: "nope", flags: .cached, template: KCMMatchTemplate(client: alice)),
-        .getPrincipal(name: "nope"),
-        .getCredUUIDList(name: "nope"),
-        .getCredByUUID(name: "nope", uuid: KCMUUID(high: 1, low: 1)),
-        .removeCred(name: "nope", flags: [], template: KCMMatchTemplate(client: alice)),
-        .setFlags(name: "nope", flags: 0),
-        .moveCache(from: "nope", to: "other"),
-        .getKDCOffset(name: "nope"),
-        .setKDCOffset(name: "nope", offset: 5),
-        .getCredList(name: "nope"),
-    ])
+    @Test(
+        "every named operation on a missing cache answers KRB5_FCC_NOFILE",
+        arguments: [
+            KCMRequest.destroy(name: "nope"),
+            .store(name: "nope", credential: ticket("host/a@KCMTEST.LOCAL")),
+            .retrieve(name: "nope", flags: .cached, template: KCMMatchTemplate(client: alice)),
+            .getPrincipal(name: "nope"),
+            .getCredUUIDList(name: "nope"),
+            .getCredByUUID(name: "nope", uuid: KCMUUID(high: 1, low: 1)),
+            .removeCred(name: "nope", flags: [], template: KCMMatchTemplate(client: alice)),
+            .setFlags(name: "nope", flags: 0),
+            .moveCache(from: "nope", to: "other"),
+            .getKDCOffset(name: "nope"),
+            .setKDCOffset(name: "nope", offset: 5),
+            .getCredList(name: "nope"),
+        ])
     func missingCache(request: KCMRequest) {
         let harness = DispatchHarness()
         let reply = harness.send(request)
@@ -86,9 +88,11 @@ struct RequestDispatcherTests {
         #expect(remove.status == .success)
     }
 
-    @Test("unimplemented opcodes answer KRB5_FCC_INTERNAL, undecodable bodies KRB5_CC_IO", arguments: [
-        UInt16(1), 2, 13, 14, 15, 16, 24, 25, 26, 27, 28, 29, 12999, 13000, 13003, 0x5007, 0x50FF, 0xFFFF,
-    ])
+    @Test(
+        "unimplemented opcodes answer KRB5_FCC_INTERNAL, undecodable bodies KRB5_CC_IO",
+        arguments: [
+            UInt16(1), 2, 13, 14, 15, 16, 24, 25, 26, 27, 28, 29, 12999, 13000, 13003, 0x5007, 0x50FF, 0xFFFF,
+        ])
     func unsupported(opcode: UInt16) {
         let harness = DispatchHarness()
         #expect(harness.send(body: [2, 0, UInt8(opcode >> 8), UInt8(opcode & 0xFF)]).status == .fccInternal)
@@ -153,7 +157,8 @@ struct RequestDispatcherTests {
     func credentialList() throws {
         let harness = DispatchHarness()
         let creds = [ticket("krbtgt/KCMTEST.LOCAL@KCMTEST.LOCAL"), ticket("host/a@KCMTEST.LOCAL"), ticket("http/b@")]
-        #expect(harness.send(.replace(name: "1000", kdcOffset: 0, principal: alice, credentials: creds)).status == .success)
+        #expect(
+            harness.send(.replace(name: "1000", kdcOffset: 0, principal: alice, credentials: creds)).status == .success)
         let reply = harness.send(.getCredList(name: "1000"))
         #expect(reply.status == .success)
         var reader = KCMReader(reply.payload)
@@ -177,7 +182,8 @@ struct RequestDispatcherTests {
     func credentialListTooLarge() {
         let harness = DispatchHarness()
         let creds = (0..<11).map { ticket("big\($0)/x@KCMTEST.LOCAL", ticketBytes: 1_000_000) }
-        #expect(harness.send(.replace(name: "1000", kdcOffset: 0, principal: alice, credentials: creds)).status == .success)
+        #expect(
+            harness.send(.replace(name: "1000", kdcOffset: 0, principal: alice, credentials: creds)).status == .success)
         #expect(harness.send(.getCredList(name: "1000")).status == .ccNoSupp)
         #expect(harness.send(.getCredUUIDList(name: "1000")).payload.count == 11 * 16)
     }
@@ -216,7 +222,8 @@ struct RequestDispatcherTests {
     @Test("CCACHED_STATUS (version 2) reports every limit, the usage against it and what it refused")
     func daemonStatus() throws {
         let harness = DispatchHarness(
-            limits: CredentialStoreLimits(maximumCaches: 2, maximumCredentialsPerCache: 3, maximumCredentialBytes: 4096))
+            limits: CredentialStoreLimits(maximumCaches: 2, maximumCredentialsPerCache: 3, maximumCredentialBytes: 4096)
+        )
         // What the daemon counts outside the store, as its connections would have.
         harness.state.openConnections.store(2, ordering: .relaxed)
         harness.state.oversizedRequests.store(1, ordering: .relaxed)

@@ -34,8 +34,9 @@ struct RequestFailureTests {
 
     @Test("every store limit names the option that sets it")
     func options() {
-        #expect(CredentialStoreLimit.allCases.map(RequestFailure.option(for:)) == [
-            "--max-caches", "--max-credentials-per-cache", "--max-credential-bytes",
-        ])
+        #expect(
+            CredentialStoreLimit.allCases.map(RequestFailure.option(for:)) == [
+                "--max-caches", "--max-credentials-per-cache", "--max-credential-bytes",
+            ])
     }
 }

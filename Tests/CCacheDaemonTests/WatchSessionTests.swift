@@ -14,7 +14,8 @@ struct WatchSessionTests {
 
     func session() -> ConnectionSession {
         let peer = PeerCredentials(pid: 1, uid: state.configuration.ownerUID, gid: 1)
-        return ConnectionSession(peer: peer, state: state, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        return ConnectionSession(
+            peer: peer, state: state, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
     }
 
     /// Sends one request; returns the watch reply (nil when the connection closed) and the waits asked for.
@@ -27,14 +28,21 @@ struct WatchSessionTests {
         var waits: [Int32] = []
         let open = session.receive(
             KCMRequest.watch(request).encodedFrame(), now: 0,
-            send: { frames.append($0.map { $0 }); return true },
+            send: {
+                frames.append($0.map { $0 })
+                return true
+            },
             waitForChange: { beacon, milliseconds in
                 waits.append(milliseconds)
                 return wait(beacon, milliseconds)
             })
         guard open else { return (nil, waits) }
         let frame = try #require(frames.first)
-        #expect(KCMStatus(rawValue: Int32(bitPattern: UInt32(frame[8]) << 24 | UInt32(frame[9]) << 16 | UInt32(frame[10]) << 8 | UInt32(frame[11]))) == .success)
+        #expect(
+            KCMStatus(
+                rawValue: Int32(
+                    bitPattern: UInt32(frame[8]) << 24 | UInt32(frame[9]) << 16 | UInt32(frame[10]) << 8
+                        | UInt32(frame[11]))) == .success)
         return (try KCMReply(payload: Array(frame[12...]), for: .watch).asWatchReply(), waits)
     }
 
@@ -59,7 +67,8 @@ struct WatchSessionTests {
     func timesOut() throws {
         let epoch = try #require(try watch(KCMWatch.Request()).reply).epoch
         var sawBeacon = false
-        let (reply, waits) = try watch(KCMWatch.Request(epoch: epoch, after: 0, timeoutMilliseconds: .max)) { beacon, _ in
+        let (reply, waits) = try watch(KCMWatch.Request(epoch: epoch, after: 0, timeoutMilliseconds: .max)) {
+            beacon, _ in
             sawBeacon = beacon != nil
             return .timedOut
         }

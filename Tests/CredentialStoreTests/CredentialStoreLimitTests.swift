@@ -26,7 +26,9 @@ struct CredentialStoreLimitTests {
             #expect(error == .limitReached(.caches, limit: 2))
             #expect(error.description == "the limit of 2 caches is reached; nothing was stored")
         }
-        #expect(throws: CredentialStoreError.self) { try store.replace("c", principal: KCMPrincipal("a@R"), kdcOffset: 0, credentials: []) }
+        #expect(throws: CredentialStoreError.self) {
+            try store.replace("c", principal: KCMPrincipal("a@R"), kdcOffset: 0, credentials: [])
+        }
         try store.initialize("a", principal: KCMPrincipal("bob@R"))
         try store.replace("b", principal: KCMPrincipal("a@R"), kdcOffset: 0, credentials: [ticket("x/y@R")])
         try store.move(from: "b", to: "c")
@@ -47,7 +49,9 @@ struct CredentialStoreLimitTests {
         try store.store(ticket("s2/h@R", bytes: 50), in: "a")  // supersedes, so the count stays 2
         #expect(try store.cache(named: "a").credentials.count == 2)
         #expect(throws: CredentialStoreError.self) {
-            try store.replace("a", principal: KCMPrincipal("alice@R"), kdcOffset: 0, credentials: [ticket("1/h@R"), ticket("2/h@R"), ticket("3/h@R")])
+            try store.replace(
+                "a", principal: KCMPrincipal("alice@R"), kdcOffset: 0,
+                credentials: [ticket("1/h@R"), ticket("2/h@R"), ticket("3/h@R")])
         }
         #expect(try store.cache(named: "a").credentials.count == 2)
         #expect(store.refusals == CredentialStoreRefusals(credentialsPerCache: 2))
@@ -68,13 +72,16 @@ struct CredentialStoreLimitTests {
             try store.store(self.ticket("s3/h@R", bytes: 1000), in: "a")
         }
         #expect(throws: CredentialStoreError.self) {
-            try store.replace("a", principal: KCMPrincipal("alice@R"), kdcOffset: 0, credentials: [ticket("s1/h@R", bytes: 1000), ticket("s9/h@R", bytes: 1000)])
+            try store.replace(
+                "a", principal: KCMPrincipal("alice@R"), kdcOffset: 0,
+                credentials: [ticket("s1/h@R", bytes: 1000), ticket("s9/h@R", bytes: 1000)])
         }
         #expect(store.credentialCount == 2)
         #expect(store.credentialBytes == 2 * one + 2 * record)
         #expect(store.refusals == CredentialStoreRefusals(credentialBytes: 2))
         // Replacing a cache's own bytes with as many is within the limit.
-        try store.replace("a", principal: KCMPrincipal("alice@R"), kdcOffset: 0, credentials: [ticket("s4/h@R", bytes: 1000)])
+        try store.replace(
+            "a", principal: KCMPrincipal("alice@R"), kdcOffset: 0, credentials: [ticket("s4/h@R", bytes: 1000)])
         #expect(store.credentialBytes == 2 * one + 2 * record)
         #expect(store.refusals == CredentialStoreRefusals(credentialBytes: 2))
     }
@@ -136,7 +143,8 @@ struct CredentialStoreLimitTests {
         let tight = CredentialStore(
             ownerUID: 1000,
             limits: CredentialStoreLimits(
-                maximumCredentialBytes: CredentialCache.recordBytes(name: "x", principal: KCMPrincipal("alice@R")) + 10))
+                maximumCredentialBytes: CredentialCache.recordBytes(name: "x", principal: KCMPrincipal("alice@R")) + 10)
+        )
         try tight.initialize("x", principal: KCMPrincipal("alice@R"))
         #expect(throws: CredentialStoreError.self) {
             try tight.move(from: "x", to: KCMCacheName(String(repeating: "y", count: 200)))

@@ -90,7 +90,9 @@ struct CredentialStoreTests {
     @Test("a name containing a NUL byte is refused with BADNAME")
     func nameWithNUL() {
         let name = KCMCacheName(bytes: ascii("1000:a") + [0] + ascii("b"))
-        #expect(storeError { try store.initialize(name, principal: Fixture.alice) } == .invalidName(length: name.bytes.count))
+        #expect(
+            storeError { try store.initialize(name, principal: Fixture.alice) }
+                == .invalidName(length: name.bytes.count))
         #expect(storeError { try store.setDefault(name) } == .invalidName(length: name.bytes.count))
         #expect(store.cacheCount == 0)
     }
@@ -488,7 +490,9 @@ struct CredentialStoreTests {
         #expect(store.cacheCount == 3)
         #expect(store.credentialCount == 6)
         #expect(store.encodedCredentialBytes == bytes)
-        let records = try ["1000", "1000:1", "1000:2"].reduce(0) { try $0 + store.cache(named: KCMCacheName($1)).recordBytes }
+        let records = try ["1000", "1000:1", "1000:2"].reduce(0) {
+            try $0 + store.cache(named: KCMCacheName($1)).recordBytes
+        }
         #expect(store.credentialBytes == bytes + records)
         try store.destroy("1000:2")
         #expect(store.cacheCount == 2)

@@ -35,7 +35,8 @@ struct CCacheCtlTests {
         let kcmListing = try bed.expectSuccess("klist")
         // Same tickets, same times: only the cache name line differs.
         #expect(
-            kcmListing.stdout.split(separator: "\n").dropFirst() == fileListing.stdout.split(separator: "\n").dropFirst(),
+            kcmListing.stdout.split(separator: "\n").dropFirst()
+                == fileListing.stdout.split(separator: "\n").dropFirst(),
             "\(fileListing)\n\(kcmListing)")
         #expect(try bed.run("kvno", "host/localhost").succeeded)
         #expect(!bed.daemonLogText.contains("STORE -> OK"), "kvno should have found the imported ticket")
@@ -53,7 +54,8 @@ struct CCacheCtlTests {
         let bed = try KerberosTestbed()
         defer { bed.stop() }
         let runtime = bed.directory.appendingPathComponent("xdg")
-        try FileManager.default.createDirectory(atPath: runtime.path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: runtime.path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         let script = """
             set -e
             eval "$("\(ccachectl)" env)"
@@ -94,12 +96,14 @@ struct CCacheCtlTests {
 
     @Test(
         "env output for sh, csh and fish keeps a value with ' and \\ intact: real fish sources it",
-        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/fish"), "needs fish (scripts/install-deps.sh)"))
+        .enabled(
+            if: FileManager.default.isExecutableFile(atPath: "/usr/bin/fish"), "needs fish (scripts/install-deps.sh)"))
     func envQuoting() throws {
         let bed = try KerberosTestbed()
         defer { bed.stop() }
         let runtime = bed.directory.appendingPathComponent("xdg-quote")
-        try FileManager.default.createDirectory(atPath: runtime.path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: runtime.path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         // KRB5_CONFIG is carried into the output as it is: the value with quotes and backslashes.
         let awkward = "/etc/it's a \\ 'test'/krb5.conf"
         let extra = ["XDG_RUNTIME_DIR": runtime.path, "CCACHED_SESSION": "quote", "KRB5_CONFIG": awkward]
@@ -107,16 +111,22 @@ struct CCacheCtlTests {
         let expected = fragment + ":" + awkward
 
         let fish = try bed.run(
-            ["fish", "--no-config", "-c", "\(ccachectl) env --shell fish --no-start | source; and printf '%s' $KRB5_CONFIG"],
+            [
+                "fish", "--no-config", "-c",
+                "\(ccachectl) env --shell fish --no-start | source; and printf '%s' $KRB5_CONFIG",
+            ],
             extra: extra)
         #expect(fish.succeeded, "fish could not source the output:\n\(fish)")
         #expect(fish.stdout == expected, "\(fish)")
         let sh = try bed.run(
-            ["sh", "-c", "eval \"$(\(ccachectl) env --shell sh --no-start)\" && printf '%s' \"$KRB5_CONFIG\""], extra: extra)
+            ["sh", "-c", "eval \"$(\(ccachectl) env --shell sh --no-start)\" && printf '%s' \"$KRB5_CONFIG\""],
+            extra: extra)
         #expect(sh.succeeded, "\(sh)")
         #expect(sh.stdout == expected, "\(sh)")
         let lines = try bed.run([ccachectl, "env", "--shell", "fish", "--no-start"], extra: extra)
-        #expect(lines.stdout.contains("set -gx KRB5_CONFIG '\(fragment):/etc/it\\'s a \\\\ \\'test\\'/krb5.conf';"), "\(lines)")
+        #expect(
+            lines.stdout.contains("set -gx KRB5_CONFIG '\(fragment):/etc/it\\'s a \\\\ \\'test\\'/krb5.conf';"),
+            "\(lines)")
     }
 
     @Test("list -v shows each ticket's flags exactly as klist -f does, and a referral entry's real ticket server")
@@ -173,7 +183,8 @@ struct CCacheCtlTests {
         #expect(fromList.map(\.flags) == fromKlist.map(\.flags), "\(transcript)")
         #expect(fromList.map(\.ticketServer) == fromKlist.map(\.ticketServer), "\(transcript)")
         // What the issue saw missing: T on the service tickets, and the referral's real name.
-        #expect(fromKlist.contains { $0.flags.contains("T") }, "the KDC set no transit-policy-checked flag: \(transcript)")
+        #expect(
+            fromKlist.contains { $0.flags.contains("T") }, "the KDC set no transit-policy-checked flag: \(transcript)")
         #expect(fromKlist.contains { $0.ticketServer != nil }, "no referral entry in this cache: \(transcript)")
         print(transcript)
     }
@@ -209,7 +220,10 @@ struct CCacheCtlTests {
         #expect(caches?.first?["principal"] as? String == "bob@CCACHED.TEST")
         #expect(caches?.first?["default"] as? Bool == true)
         #expect(caches?.last?["tickets"] as? Int == 3)
-        #expect((caches?.last?["credentials"] as? [[String: Any]])?.contains { $0["server"] as? String == "host/localhost@CCACHED.TEST" } == true)
+        #expect(
+            (caches?.last?["credentials"] as? [[String: Any]])?.contains {
+                $0["server"] as? String == "host/localhost@CCACHED.TEST"
+            } == true)
 
         let status = try bed.run([ccachectl, "status", "--json"], extra: env)
         let statusObject = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
@@ -221,7 +235,8 @@ struct CCacheCtlTests {
         #expect(try bed.expectSuccess("klist").stdout.contains("Default principal: alice@CCACHED.TEST"))
         let destroy = try bed.run([ccachectl, "destroy", "bob@CCACHED.TEST"], extra: env)
         #expect(destroy.succeeded, "\(destroy)")
-        #expect(collectionListing(try bed.expectSuccess("klist", "-l").stdout).map(\.principal) == ["alice@CCACHED.TEST"])
+        #expect(
+            collectionListing(try bed.expectSuccess("klist", "-l").stdout).map(\.principal) == ["alice@CCACHED.TEST"])
         #expect(try bed.run([ccachectl, "destroy", "--all"], extra: env).succeeded)
         #expect(try bed.run("klist", "-l").status == 1)
         let missing = try bed.run([ccachectl, "switch", "nobody-here"], extra: env)
@@ -281,13 +296,15 @@ struct CCacheCtlTests {
         let env = ["CCACHED_SOCKET": socket, "CCACHED_DAEMON": ccachedBinary]
         let results = Mutexed<[CommandResult]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
-            let result = (try? bed.run([ccachectl, "status", "--json"], extra: env))
+            let result =
+                (try? bed.run([ccachectl, "status", "--json"], extra: env))
                 ?? CommandResult(arguments: [], status: -1, stdout: "", stderr: "spawn failed")
             results.append(result)
         }
-        let pids = Set(results.value.compactMap { result -> Int? in
-            (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])?["pid"] as? Int
-        })
+        let pids = Set(
+            results.value.compactMap { result -> Int? in
+                (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])?["pid"] as? Int
+            })
         for result in results.value { #expect(result.succeeded, "\(result)") }
         #expect(pids.count == 1, "\(results.value)")
         let stop = try bed.run([ccachectl, "stop"], extra: env)
@@ -307,6 +324,8 @@ struct CCacheCtlTests {
         chmod(runtime + "/ccached", 0o755)
         let result = try bed.run([ccachectl, "status"], extra: ["XDG_RUNTIME_DIR": runtime, "CCACHED_SESSION": "x"])
         #expect(result.status == 2, "\(result)")
-        #expect(result.stderr.contains("refusing to use \(runtime)/ccached: it is open to group or others (mode 755"), "\(result)")
+        #expect(
+            result.stderr.contains("refusing to use \(runtime)/ccached: it is open to group or others (mode 755"),
+            "\(result)")
     }
 }

@@ -50,7 +50,8 @@ struct ConnectionLimitsTests {
         held.removeLast()
         var served = false
         for _ in 0..<100 where !served {
-            if let reply = try? RawKCMConnection(path: bed.socketPath).call(.getDefaultCache), reply.status == .success {
+            if let reply = try? RawKCMConnection(path: bed.socketPath).call(.getDefaultCache), reply.status == .success
+            {
                 served = true
             } else {
                 usleep(20_000)
@@ -62,10 +63,11 @@ struct ConnectionLimitsTests {
     @Test("1,000 idle connections held open: a new client is still served; memory stays bounded")
     func thousandIdleConnections() throws {
         var limit = rlimit()
-        getrlimit(RLIMIT_NOFILE_VALUE, &limit)
+        getrlimit(rlimitNoFile, &limit)
         limit.rlim_cur = limit.rlim_max
-        setrlimit(RLIMIT_NOFILE_VALUE, &limit)
-        try #require(limit.rlim_cur >= 1100, "the test needs 1,100 descriptors (RLIMIT_NOFILE hard limit is \(limit.rlim_max))")
+        setrlimit(rlimitNoFile, &limit)
+        try #require(
+            limit.rlim_cur >= 1100, "the test needs 1,100 descriptors (RLIMIT_NOFILE hard limit is \(limit.rlim_max))")
         let bed = try KerberosTestbed()
         defer { bed.stop() }
         let pid = bed.daemon!.processIdentifier
@@ -90,7 +92,7 @@ struct ConnectionLimitsTests {
 }
 
 /// `RLIMIT_NOFILE` as the type `getrlimit` takes on this platform.
-let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+let rlimitNoFile = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 
 /// The store's limits, met by the real MIT tools: a clear error, a log line naming the limit, and
 /// nothing already stored lost.
@@ -129,14 +131,17 @@ struct ExpiryPurgeTests {
         let client = KCMPrincipal("alice@CCACHED.TEST")
         let now = UInt32(time(nil))
         let expired = KCMCredentialFields(
-            client: client, server: KCMPrincipal("old/localhost@CCACHED.TEST"), key: [1], endtime: now - 100, ticket: [1]
+            client: client, server: KCMPrincipal("old/localhost@CCACHED.TEST"), key: [1], endtime: now - 100,
+            ticket: [1]
         ).credential()
         let valid = KCMCredentialFields(
             client: client, server: KCMPrincipal("krbtgt/CCACHED.TEST@CCACHED.TEST"), key: [1], endtime: now + 3600,
             ticket: [2]
         ).credential()
         let name = KCMCacheName("\(getuid())")
-        #expect(try connection.call(.replace(name: name, kdcOffset: 0, principal: client, credentials: [expired, valid])).status == .success)
+        #expect(
+            try connection.call(.replace(name: name, kdcOffset: 0, principal: client, credentials: [expired, valid]))
+                .status == .success)
         var remaining = 2
         let deadline = Date().addingTimeInterval(10)
         while remaining != 1 && Date() < deadline {

@@ -94,7 +94,8 @@ struct DaemonProtocolTests {
         for connection in connections.reversed() { #expect(try connection.receiveReply().status == .success) }
         let principal = KCMPrincipal("alice@CCACHED.TEST")
         for (index, connection) in connections.enumerated() {
-            let reply = try connection.call(.initialize(name: KCMCacheName("\(getuid()):c\(index)"), principal: principal))
+            let reply = try connection.call(
+                .initialize(name: KCMCacheName("\(getuid()):c\(index)"), principal: principal))
             #expect(reply.status == .success)
         }
         let list = try connections[0].call(.getCacheUUIDList)
@@ -116,7 +117,8 @@ struct DaemonProtocolTests {
             ).credential()
         }
         let name = KCMCacheName("\(getuid())")
-        let replace = try connection.call(.replace(name: name, kdcOffset: 0, principal: client, credentials: credentials))
+        let replace = try connection.call(
+            .replace(name: name, kdcOffset: 0, principal: client, credentials: credentials))
         #expect(replace.status == .success)
         #expect(try connection.call(.getCredList(name: name)).status == .ccNoSupp)
         let klist = try bed.expectSuccess("klist")
@@ -201,12 +203,14 @@ struct DaemonProtocolTests {
             daemon.waitUntilExit()
         }
         let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: fresh.appendingPathComponent("kcm.sock").path), Date() < deadline {
+        while !FileManager.default.fileExists(atPath: fresh.appendingPathComponent("kcm.sock").path), Date() < deadline
+        {
             usleep(5_000)
         }
         let directoryMode = try FileManager.default.attributesOfItem(atPath: fresh.path)[.posixPermissions] as? Int
-        let socketMode = try FileManager.default.attributesOfItem(
-            atPath: fresh.appendingPathComponent("kcm.sock").path)[.posixPermissions] as? Int
+        let socketMode =
+            try FileManager.default.attributesOfItem(
+                atPath: fresh.appendingPathComponent("kcm.sock").path)[.posixPermissions] as? Int
         #expect(directoryMode == 0o700)
         #expect(socketMode == 0o600)
     }

@@ -59,8 +59,9 @@ struct ForeignPeerTests {
         #expect(lines.count == 7, "\(raw)")
         for line in lines {
             let fields = line.split(separator: " ")
-            #expect(fields.count == 4 && fields[1] == "4" && fields[2] == "0"
-                && fields[3] == "\(KCMStatus.fccPerm.rawValue)", "\(line)")
+            #expect(
+                fields.count == 4 && fields[1] == "4" && fields[2] == "0"
+                    && fields[3] == "\(KCMStatus.fccPerm.rawValue)", "\(line)")
         }
 
         let after = try bed.expectSuccess("klist").stdout
@@ -89,7 +90,8 @@ struct NonDumpableTests {
         #expect(info.st_uid == 0, "a dumpable process of nobody would have its /proc/PID/mem owned by nobody")
         let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
         let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") } ?? ""
-        #expect(core.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2) == ["0", "0"], "\(core)")
+        #expect(
+            core.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2) == ["0", "0"], "\(core)")
     }
 }
 
@@ -140,8 +142,10 @@ struct RefusedPeerLoadTests {
         let readyFile = outbox.appendingPathComponent("ready").path
         let flooder = try SpawnedProcess(
             path: "/usr/bin/setpriv",
-            arguments: ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", "/usr/bin/python3",
-                        script.path, bed.socketPath, readyFile, "200", "8"],
+            arguments: [
+                "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", "/usr/bin/python3",
+                script.path, bed.socketPath, readyFile, "200", "8",
+            ],
             environment: ["PATH": "/usr/bin:/bin", "HOME": "/"])
         defer {
             kill(flooder.processIdentifier, SIGKILL)
@@ -155,7 +159,8 @@ struct RefusedPeerLoadTests {
         // refused only for its own connections: the stranger's never counted.
         let klist = try bed.expectSuccess("klist")
         #expect(klist.stdout.contains("alice@"), "\(klist)")
-        let status = try bed.run([ccachectlBinary, "status", "--json", "--no-start"], extra: ["CCACHED_SOCKET": bed.socketPath])
+        let status = try bed.run(
+            [ccachectlBinary, "status", "--json", "--no-start"], extra: ["CCACHED_SOCKET": bed.socketPath])
         #expect(status.succeeded, "\(status)")
         let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
         let limits = object?["limits"] as? [String: Any]
@@ -166,7 +171,8 @@ struct RefusedPeerLoadTests {
         // Nothing of the 8 × 16 MiB was buffered: the daemon stays far below what buffering would cost.
         let pid = object?["pid"] as? Int ?? 0
         let proc = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        let rss = proc.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+        let rss =
+            proc.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
             .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? -1
         #expect(rss > 0 && rss < 64 * 1024, "daemon RSS \(rss) KiB with 8 partial 16 MiB frames from a refused peer")
 

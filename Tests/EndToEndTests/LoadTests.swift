@@ -41,7 +41,9 @@ struct LoadTests {
                 } else if index % 10 == 0 {
                     let destroy = try bed.run(["kdestroy", "-c", cache])
                     let after = try bed.run(["klist", "-s", "-c", cache])
-                    problem = destroy.succeeded && after.status == 1 ? "" : "client \(index): kdestroy \(destroy), klist -s \(after.status)"
+                    problem =
+                        destroy.succeeded && after.status == 1
+                        ? "" : "client \(index): kdestroy \(destroy), klist -s \(after.status)"
                 } else {
                     problem = ""
                 }
@@ -58,7 +60,9 @@ struct LoadTests {
         let requests = requestStatuses(bed.daemonLogText)
         // Statuses other than OK here are the tools' normal misses (a kvno looking before it asks
         // the KDC, klist reaching the end of a list); any refusal or internal error is a failure.
-        let unexpected = requests.filter { !["OK", "KRB5_CC_NOTFOUND", "KRB5_CC_END", "KRB5_FCC_NOFILE"].contains($0.key) }
+        let unexpected = requests.filter {
+            !["OK", "KRB5_CC_NOTFOUND", "KRB5_CC_END", "KRB5_FCC_NOFILE"].contains($0.key)
+        }
         #expect(unexpected.isEmpty, "unexpected statuses: \(unexpected)")
         print(
             "50 clients: \(requests.values.reduce(0, +)) requests (\(requests.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))), 0 client errors; ccached peak RSS \(peakKiB(bed.daemon!.processIdentifier)) KiB"
@@ -116,7 +120,9 @@ struct LoadTests {
         #expect(served > 0)
         #expect(bed.daemon?.isRunning == true)
         #expect(try bed.expectSuccess("klist", "-c", steady).stdout.contains("Default principal: alice@CCACHED.TEST"))
-        print("ccached peak RSS after the hostile storm: \(peakKiB(bed.daemon!.processIdentifier)) KiB; klist -s ran \(served) times meanwhile")
+        print(
+            "ccached peak RSS after the hostile storm: \(peakKiB(bed.daemon!.processIdentifier)) KiB; klist -s ran \(served) times meanwhile"
+        )
     }
 
     @Test("the daemon killed with SIGKILL mid-load: every client gets an error or finishes, none hangs")
@@ -133,7 +139,8 @@ struct LoadTests {
             DispatchQueue.global().async {
                 defer { group.leave() }
                 // Each client loops until told to stop (at most 20 s); `timeout` reports a hang as 124.
-                let script = "end=$(($(date +%s) + 20)); while [ ! -e '\(stop)' ] && [ $(date +%s) -lt $end ]; do kvno svc1/localhost svc2/localhost >/dev/null 2>&1; klist -A >/dev/null 2>&1; done; exit 0"
+                let script =
+                    "end=$(($(date +%s) + 20)); while [ ! -e '\(stop)' ] && [ $(date +%s) -lt $end ]; do kvno svc1/localhost svc2/localhost >/dev/null 2>&1; klist -A >/dev/null 2>&1; done; exit 0"
                 let result = try? bed.run(["timeout", "30", "sh", "-c", script])
                 outcomes.append(result?.status ?? -1)
             }
@@ -158,7 +165,9 @@ struct LoadTests {
         #expect(klist.status == 1, "\(klist)")
         #expect(klist.stderr.contains("Connection refused"), "\(klist)")
         let served = requestStatuses(bed.daemonLogText).values.reduce(0, +)
-        print("SIGKILL under 20 looping clients: \(served) requests answered before the kill, no client hung; ccached peak RSS \(peak) KiB")
+        print(
+            "SIGKILL under 20 looping clients: \(served) requests answered before the kill, no client hung; ccached peak RSS \(peak) KiB"
+        )
         bed.stopDaemon()
     }
 

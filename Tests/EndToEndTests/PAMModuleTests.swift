@@ -14,11 +14,13 @@ struct PAMModuleTests {
     static let pamDirectory = repositoryRoot.appendingPathComponent(".build/pam")
     static let module = pamDirectory.appendingPathComponent("pam_ccached.so").path
     static let harness = pamDirectory.appendingPathComponent("pam_harness").path
-    let ccachectl = URL(fileURLWithPath: ccachedBinary).deletingLastPathComponent().appendingPathComponent("ccachectl").path
+    let ccachectl = URL(fileURLWithPath: ccachedBinary).deletingLastPathComponent().appendingPathComponent("ccachectl")
+        .path
 
     func requireBuilt() throws {
         for path in [Self.module, Self.harness] {
-            try #require(FileManager.default.fileExists(atPath: path), "\(path) is missing: run 'make pam' (make test does)")
+            try #require(
+                FileManager.default.fileExists(atPath: path), "\(path) is missing: run 'make pam' (make test does)")
         }
     }
 
@@ -27,9 +29,11 @@ struct PAMModuleTests {
         try requireBuilt()
         let scratch = try ScratchDirectory.make("ccached-pam")
         defer { ScratchDirectory.remove(scratch) }
-        let dynamic = try runCommand(["readelf", "-d", Self.module], environment: ProcessInfo.processInfo.environment, scratch: scratch)
+        let dynamic = try runCommand(
+            ["readelf", "-d", Self.module], environment: ProcessInfo.processInfo.environment, scratch: scratch)
         #expect(dynamic.succeeded, "\(dynamic)")
-        let needed = dynamic.stdout.split(separator: "\n").filter { $0.contains("(NEEDED)") }.compactMap { line -> String? in
+        let needed = dynamic.stdout.split(separator: "\n").filter { $0.contains("(NEEDED)") }.compactMap {
+            line -> String? in
             guard let open = line.firstIndex(of: "["), let close = line.lastIndex(of: "]") else { return nil }
             return String(line[line.index(after: open)..<close])
         }
@@ -38,10 +42,13 @@ struct PAMModuleTests {
         #expect(!dynamic.stdout.contains("(RUNPATH)") && !dynamic.stdout.contains("(RPATH)"), "\(dynamic.stdout)")
 
         let symbols = try runCommand(
-            ["nm", "-D", "--defined-only", Self.module], environment: ProcessInfo.processInfo.environment, scratch: scratch)
+            ["nm", "-D", "--defined-only", Self.module], environment: ProcessInfo.processInfo.environment,
+            scratch: scratch)
         #expect(symbols.succeeded, "\(symbols)")
-        let exported = Set(symbols.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
-            .subtracting(["_init", "_fini"])
+        let exported = Set(
+            symbols.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
+        )
+        .subtracting(["_init", "_fini"])
         #expect(exported == ["pam_sm_open_session", "pam_sm_close_session"], "\(symbols.stdout)")
     }
 
@@ -118,7 +125,8 @@ struct PAMModuleTests {
         print(transcript)
         #expect(logout.status == 0, "\(logout.output)\n\(logout.errors)")
         #expect(logout.output.contains("pam_close_session: Success"), "\(logout.output)\n\(logout.errors)")
-        #expect(waitUntil { livingProcesses(named: "ccached", uid: user.uid).isEmpty }, "a ccached of \(user.name) remains")
+        #expect(
+            waitUntil { livingProcesses(named: "ccached", uid: user.uid).isEmpty }, "a ccached of \(user.name) remains")
         #expect(!FileManager.default.fileExists(atPath: sessionDirectory + "/.heim_org.h5l.kcm-socket"))
         #expect(logout.errors.contains("ccachectl import for user \(user.name): exit 0"), "\(logout.errors)")
     }
@@ -176,11 +184,14 @@ struct PAMModuleTests {
         let firstOut = first.logout()
         #expect(firstOut.status == 0, "\(firstOut.output)\n\(firstOut.errors)")
         let klist = try user.run(["klist"], environment: second.environment)
-        #expect(klist.succeeded && klist.stdout.contains("alice@CCACHED.TEST"), "the first logout wiped the other session: \(klist)")
+        #expect(
+            klist.succeeded && klist.stdout.contains("alice@CCACHED.TEST"),
+            "the first logout wiped the other session: \(klist)")
 
         let secondOut = second.logout()
         #expect(secondOut.status == 0, "\(secondOut.output)\n\(secondOut.errors)")
-        #expect(waitUntil { livingProcesses(named: "ccached", uid: user.uid).isEmpty }, "the last logout stops the daemon")
+        #expect(
+            waitUntil { livingProcesses(named: "ccached", uid: user.uid).isEmpty }, "the last logout stops the daemon")
     }
 
     @Test(
@@ -238,7 +249,9 @@ struct PAMModuleTests {
         let failed = refused.logout()
         #expect(refused.output.contains("pam_open_session: Cannot make/remove"), "\(refused.output)\n\(failed.errors)")
         #expect(
-            failed.errors.contains("cannot prepare the runtime directory of user \(victim.name): \(managed) exists but is owned by uid \(attacker.uid)"),
+            failed.errors.contains(
+                "cannot prepare the runtime directory of user \(victim.name): \(managed) exists but is owned by uid \(attacker.uid)"
+            ),
             "\(failed.errors)")
     }
 
@@ -255,7 +268,9 @@ struct PAMModuleTests {
 
         let required = try login.open(options: "", putenv: ["XDG_RUNTIME_DIR=" + login.runtime])
         let failed = required.logout()
-        #expect(required.output.contains("pam_open_session: Cannot make/remove an entry for the specified session"), "\(required.output)")
+        #expect(
+            required.output.contains("pam_open_session: Cannot make/remove an entry for the specified session"),
+            "\(required.output)")
         #expect(
             failed.errors.contains("cannot start the daemon for user \(user.name): cannot run /nonexistent/ccachectl"),
             "\(failed.errors)")
@@ -339,7 +354,8 @@ struct PAMLoginFixture {
         try FileManager.default.createDirectory(at: confdir, withIntermediateDirectories: true)
         // pam_permit stands for the rest of a real session stack (pam_unix and friends): with a
         // lone optional module PAM would report that module's result.
-        try "session required pam_permit.so\nsession \(control) \(PAMModuleTests.module) ccachectl=\(ccachectl) \(options)\n"
+        try
+            "session required pam_permit.so\nsession \(control) \(PAMModuleTests.module) ccachectl=\(ccachectl) \(options)\n"
             .write(to: confdir.appendingPathComponent("ccached-test"), atomically: true, encoding: .utf8)
         return try PAMSession(
             arguments: ["ccached-test", user.name, confdir.path] + putenv, scratch: bed.directory)
@@ -379,7 +395,8 @@ final class PAMSession {
     /// The PAM environment printed after open_session.
     var environment: [String: String] {
         var result: [String: String] = [:]
-        let lines = output.split(separator: "\n").drop { !$0.hasPrefix("--- PAM environment after open_session") }.dropFirst()
+        let lines = output.split(separator: "\n").drop { !$0.hasPrefix("--- PAM environment after open_session") }
+            .dropFirst()
         for line in lines.prefix(while: { !$0.hasPrefix("---") }) {
             guard let equals = line.firstIndex(of: "=") else { continue }
             result[String(line[..<equals])] = String(line[line.index(after: equals)...])

@@ -39,7 +39,9 @@ struct RenewalTests {
 
     var kdcLogPath: (KerberosTestbed) -> String { { $0.directory.appendingPathComponent("kdc/kdc.log").path } }
 
-    @Test("kinit -l 20s -r 5m is renewed in the background: new times in klist, kvno past the original expiry, the primary stays primary; watch --json names every change")
+    @Test(
+        "kinit -l 20s -r 5m is renewed in the background: new times in klist, kvno past the original expiry, the primary stays primary; watch --json names every change"
+    )
     func renewedInBackground() throws {
         let bed = try KerberosTestbed()
         defer { bed.stop() }
@@ -58,7 +60,10 @@ struct RenewalTests {
             watched().contains { $0.contains("\"kind\":\"\(kind)\"") && $0.contains("\"cache\":\"\(cache)\"") }
         }
         // The watcher is connected once its first (resync) round trip is done: give it a moment.
-        #expect(eventually(within: 5) { (try? bed.run([ccachectlBinary, "status"], extra: ctl(bed)).stdout)?.contains("connections") ?? false })
+        #expect(
+            eventually(within: 5) {
+                (try? bed.run([ccachectlBinary, "status"], extra: ctl(bed)).stdout)?.contains("connections") ?? false
+            })
         usleep(300_000)
         let uid = getuid()
 
@@ -67,10 +72,15 @@ struct RenewalTests {
         let before = try bed.expectSuccess("klist")
         let original = try #require(times(before.stdout), "\(before)")
         // A second renewable cache that is not the primary.
-        let bob = try bed.run(["kinit", "-l", "20s", "-r", "5m", "bob"], input: "pw-bob\n", extra: ["KRB5CCNAME": "KCM:\(uid):bob"])
+        let bob = try bed.run(
+            ["kinit", "-l", "20s", "-r", "5m", "bob"], input: "pw-bob\n", extra: ["KRB5CCNAME": "KCM:\(uid):bob"])
         #expect(bob.succeeded, "\(bob)")
         #expect(try bed.run("kvno", "host/localhost").succeeded)
-        #expect(eventually(within: 5) { watched().filter { $0.contains("\"kind\":\"stored\"") && $0.contains("\"cache\":\"\(uid)\"") }.count >= 2 }, "kvno: \(watched())")
+        #expect(
+            eventually(within: 5) {
+                watched().filter { $0.contains("\"kind\":\"stored\"") && $0.contains("\"cache\":\"\(uid)\"") }.count
+                    >= 2
+            }, "kvno: \(watched())")
 
         // Past the original expiry (20 s): the daemon renewed meanwhile, with no kinit.
         sleep(23)
@@ -95,7 +105,9 @@ struct RenewalTests {
             }, "\(kdcLog)")
         #expect(sawEvent("renewed", "\(uid)"), "\(watched())")
         #expect(sawEvent("renewed", "\(uid):bob"), "\(watched())")
-        #expect(!watched().contains { $0.contains("\"kind\":\"default\"") }, "renewal never switches the default: \(watched())")
+        #expect(
+            !watched().contains { $0.contains("\"kind\":\"default\"") },
+            "renewal never switches the default: \(watched())")
 
         // list -v and --json show the renewal.
         let verbose = try bed.run([ccachectlBinary, "list", "-v"], extra: ctl(bed))
@@ -152,7 +164,10 @@ struct RenewalTests {
         #expect(cpu < hertz, "daemon used \(cpu) ticks of \(hertz)/s with the KDC down")
         #expect(bed.daemonLogText.components(separatedBy: failure).count - 1 == 1, "logged once: \(bed.daemonLogText)")
         let state = try bed.run([ccachectlBinary, "list", "-v"], extra: ctl(bed))
-        #expect(state.stdout.contains("last error: renewing krbtgt/CCACHED.TEST@CCACHED.TEST for alice@CCACHED.TEST failed: Cannot contact any KDC"), "\(state)")
+        #expect(
+            state.stdout.contains(
+                "last error: renewing krbtgt/CCACHED.TEST@CCACHED.TEST for alice@CCACHED.TEST failed: Cannot contact any KDC"
+            ), "\(state)")
 
         // The KDC comes back on the same port: the next attempt (asked for now) succeeds.
         var environment = bed.environment

@@ -38,7 +38,9 @@ func countInMemory(of pid: pid_t, _ marker: [UInt8]) throws -> (hits: Int, scann
         var carried = 0  // bytes kept from the previous chunk, so a marker across chunks is found
         while offset < high {
             let want = Int(min(UInt64(chunk), high - offset))
-            let got = buffer.withUnsafeMutableBytes { pread(mem, $0.baseAddress! + carried, want, off_t(Int64(bitPattern: offset))) }
+            let got = buffer.withUnsafeMutableBytes {
+                pread(mem, $0.baseAddress! + carried, want, off_t(Int64(bitPattern: offset)))
+            }
             guard got > 0 else { break }
             scanned += got
             let total = carried + got
@@ -46,7 +48,9 @@ func countInMemory(of pid: pid_t, _ marker: [UInt8]) throws -> (hits: Int, scann
                 marker.withUnsafeBytes { needle in
                     var index = 0
                     while index + needle.count <= total {
-                        guard let found = memchr(raw.baseAddress! + index, Int32(needle[0]), total - needle.count + 1 - index)
+                        guard
+                            let found = memchr(
+                                raw.baseAddress! + index, Int32(needle[0]), total - needle.count + 1 - index)
                         else { break }
                         let position = raw.baseAddress!.distance(to: UnsafeRawPointer(found))
                         if memcmp(raw.baseAddress! + position, needle.baseAddress!, needle.count) == 0 { hits += 1 }
@@ -116,7 +120,9 @@ struct SecretMemoryTests {
         #expect(retrieved.payload.count == credential.bytes.count)
 
         let stored = try countInMemory(of: pid, marker)
-        print("memory scan of ccached pid \(pid) while stored: \(stored.hits) occurrence(s) of the marker in \(stored.scanned / 1024) KiB")
+        print(
+            "memory scan of ccached pid \(pid) while stored: \(stored.hits) occurrence(s) of the marker in \(stored.scanned / 1024) KiB"
+        )
         #expect(stored.hits >= 1, "the scan must see the stored ticket, or its zero after kdestroy proves nothing")
 
         // A credential superseded by a STORE, one removed by REMOVE_CRED, and a cache's contents
@@ -124,21 +130,42 @@ struct SecretMemoryTests {
         let superseded = randomMarker()
         let removed = randomMarker()
         let replaced = randomMarker()
-        #expect(try connection.call(.store(name: name, credential: try markedCredential(
-            client: "alice@CCACHED.TEST", server: "superseded/localhost@CCACHED.TEST", marker: superseded))).status == .success)
-        #expect(try connection.call(.store(name: name, credential: try markedCredential(
-            client: "alice@CCACHED.TEST", server: "superseded/localhost@CCACHED.TEST", marker: randomMarker()))).status == .success)
-        #expect(try connection.call(.store(name: name, credential: try markedCredential(
-            client: "alice@CCACHED.TEST", server: "removed/localhost@CCACHED.TEST", marker: removed))).status == .success)
+        #expect(
+            try connection.call(
+                .store(
+                    name: name,
+                    credential: try markedCredential(
+                        client: "alice@CCACHED.TEST", server: "superseded/localhost@CCACHED.TEST", marker: superseded))
+            ).status == .success)
+        #expect(
+            try connection.call(
+                .store(
+                    name: name,
+                    credential: try markedCredential(
+                        client: "alice@CCACHED.TEST", server: "superseded/localhost@CCACHED.TEST",
+                        marker: randomMarker()))
+            ).status == .success)
+        #expect(
+            try connection.call(
+                .store(
+                    name: name,
+                    credential: try markedCredential(
+                        client: "alice@CCACHED.TEST", server: "removed/localhost@CCACHED.TEST", marker: removed))
+            ).status == .success)
         var removal = KCMMatchTemplate()
         removal.server = KCMPrincipal("removed/localhost@CCACHED.TEST")
         #expect(try connection.call(.removeCred(name: name, flags: [], template: removal)).status == .success)
         let other = KCMCacheName("\(getuid()):replaced")
         let alice = KCMPrincipal("alice@CCACHED.TEST")
-        let withMarker = try markedCredential(client: "alice@CCACHED.TEST", server: "krbtgt/CCACHED.TEST@CCACHED.TEST", marker: replaced)
-        #expect(try connection.call(.replace(name: other, kdcOffset: 0, principal: alice, credentials: [withMarker])).status == .success)
+        let withMarker = try markedCredential(
+            client: "alice@CCACHED.TEST", server: "krbtgt/CCACHED.TEST@CCACHED.TEST", marker: replaced)
+        #expect(
+            try connection.call(.replace(name: other, kdcOffset: 0, principal: alice, credentials: [withMarker])).status
+                == .success)
         #expect(try countInMemory(of: pid, replaced).hits >= 1)
-        #expect(try connection.call(.replace(name: other, kdcOffset: 0, principal: alice, credentials: [])).status == .success)
+        #expect(
+            try connection.call(.replace(name: other, kdcOffset: 0, principal: alice, credentials: [])).status
+                == .success)
         for (what, marker) in [("superseded", superseded), ("removed", removed), ("replaced", replaced)] {
             #expect(try countInMemory(of: pid, marker).hits == 0, "a \(what) credential's bytes survived")
         }
@@ -148,7 +175,9 @@ struct SecretMemoryTests {
         try bed.expectSuccess("kdestroy")
         #expect(try bed.run("klist", "-s").status != 0)
         let after = try countInMemory(of: pid, marker)
-        print("memory scan of ccached pid \(pid) after kdestroy: \(after.hits) occurrence(s) in \(after.scanned / 1024) KiB")
+        print(
+            "memory scan of ccached pid \(pid) after kdestroy: \(after.hits) occurrence(s) in \(after.scanned / 1024) KiB"
+        )
         #expect(after.hits == 0, "credential bytes survived kdestroy somewhere in the daemon's memory")
         // The connection that read the ticket is still open: its buffers are clean too.
         #expect(try connection.call(.getDefaultCache).status == .success)
@@ -171,7 +200,8 @@ struct SecretMemoryTests {
 
     @Test(
         "over the memlock limit the daemon says so once and keeps storing, unlocked",
-        .enabled(if: getuid() == 0, "needs root to run the daemon as nobody under a small memlock limit; CI runs as root"))
+        .enabled(
+            if: getuid() == 0, "needs root to run the daemon as nobody under a small memlock limit; CI runs as root"))
     func memlockFallback() throws {
         // 128 KiB of lockable memory for a daemon that is not root (root ignores the limit).
         let nobody = try NobodyDaemon(prefix: ["prlimit", "--memlock=131072:131072"])
@@ -179,7 +209,8 @@ struct SecretMemoryTests {
         #expect(nobody.uid == 65534)
 
         let name = KCMCacheName("65534")
-        #expect(try daemon.call(.initialize(name: name, principal: KCMPrincipal("nobody@CCACHED.TEST"))).status == .success)
+        #expect(
+            try daemon.call(.initialize(name: name, principal: KCMPrincipal("nobody@CCACHED.TEST"))).status == .success)
         // 300 tickets of ~2.3 KiB in 2,368-byte blocks: 12 slabs of 64 KiB, far over 128 KiB.
         let count = 300
         for index in 0..<count {

@@ -26,7 +26,9 @@ struct SystemdTests {
                 for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
             }
             let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
             guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
         }
@@ -87,7 +89,9 @@ struct SystemdTests {
     /// systemd-socket-activate closes before exec, and then blocks waiting for a live process.
     func launchActivator(_ arguments: [String], log: String, bed: KerberosTestbed) throws -> Int32 {
         let quoted = arguments.map { "'" + $0 + "'" }.joined(separator: " ")
-        let started = try bed.run(["sh", "-c", "systemd-socket-activate \(quoted) </dev/null >>'\(log)' 2>&1 & echo $!"])
+        let started = try bed.run([
+            "sh", "-c", "systemd-socket-activate \(quoted) </dev/null >>'\(log)' 2>&1 & echo $!",
+        ])
         guard let pid = Int32(started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw TestbedError.setup("systemd-socket-activate did not start:\n\(started)")
         }
@@ -112,7 +116,8 @@ struct SystemdTests {
         #expect(!FileManager.default.fileExists(atPath: bed.socketPath))
         let log = bed.directory.appendingPathComponent("activated.log").path
         let pid = try launchActivator(
-            ["-l", bed.socketPath, ccachedBinary, "--socket", bed.socketPath, "--log-level", "debug"], log: log, bed: bed)
+            ["-l", bed.socketPath, ccachedBinary, "--socket", bed.socketPath, "--log-level", "debug"], log: log,
+            bed: bed)
         defer { kill(pid, SIGKILL) }
         let deadline = Date().addingTimeInterval(10)
         while !FileManager.default.fileExists(atPath: bed.socketPath) && Date() < deadline { usleep(10_000) }
@@ -153,7 +158,8 @@ struct SystemdTests {
     func unitsVerify() throws {
         let scratch = try ScratchDirectory.make("ccached-units")
         defer { ScratchDirectory.remove(scratch) }
-        try FileManager.default.createDirectory(at: scratch.appendingPathComponent("runtime"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: scratch.appendingPathComponent("runtime"), withIntermediateDirectories: true)
         chmod(scratch.appendingPathComponent("runtime").path, 0o700)
         let binDirectory = URL(fileURLWithPath: ccachedBinary).deletingLastPathComponent().path + "/"
         var units: [String] = []
@@ -161,7 +167,8 @@ struct SystemdTests {
             let text = try String(contentsOf: repositoryRoot.appendingPathComponent("systemd/\(name)"), encoding: .utf8)
             if name.hasSuffix(".service") { #expect(text.contains("/usr/local/bin/")) }
             let path = scratch.appendingPathComponent(name).path
-            try text.replacingOccurrences(of: "/usr/local/bin/", with: binDirectory).write(toFile: path, atomically: true, encoding: .utf8)
+            try text.replacingOccurrences(of: "/usr/local/bin/", with: binDirectory).write(
+                toFile: path, atomically: true, encoding: .utf8)
             units.append(path)
         }
         let result = try runCommand(
@@ -226,14 +233,18 @@ struct StopUnderActivatorTests {
         var daemonPID: pid_t = 0
         let deadline = Date().addingTimeInterval(10)
         while daemonPID == 0 && Date() < deadline {
-            daemonPID = pid_t((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            daemonPID =
+                pid_t(
+                    (try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(
+                        in: .whitespacesAndNewlines) ?? "") ?? 0
             usleep(20_000)
         }
         #expect(daemonPID > 0)
         let env = ["CCACHED_SOCKET": socket.path, "CCACHED_DAEMON": ccachedBinary]
         let status = try bed.run([ccachectlBinary, "status", "--json", "--no-start"], extra: env)
         #expect(status.succeeded, "\(status)")
-        let reported = (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["pid"] as? Int
+        let reported =
+            (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["pid"] as? Int
         #expect(reported == Int(daemonPID), "the daemon reports its own pid, not the activator's: \(status)")
 
         let stop = try bed.run([ccachectlBinary, "stop"], extra: env)

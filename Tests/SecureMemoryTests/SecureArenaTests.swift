@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import Synchronization
 import SecureMemory
+import Synchronization
 import Testing
 
 /// The VmFlags of the mapping that holds `address`, from /proc/self/smaps.
@@ -29,7 +29,8 @@ struct SecureArenaTests {
     @Test("blocks are rounded to 64-byte steps up to 4 KiB and 4 KiB steps up to 64 KiB")
     func sizeClasses() throws {
         let arena = SecureArena()
-        for (size, rounded) in [(1, 64), (64, 64), (65, 128), (1300, 1344), (4096, 4096), (4097, 8192), (65536, 65536)] {
+        for (size, rounded) in [(1, 64), (64, 64), (65, 128), (1300, 1344), (4096, 4096), (4097, 8192), (65536, 65536)]
+        {
             let block = try #require(arena.allocate(size))
             #expect(arena.statistics.liveBytes == rounded, "size \(size)")
             arena.free(block, size: size)

@@ -37,8 +37,10 @@ package final class KerberosTestbed: @unchecked Sendable {
         env.removeValue(forKey: "KRB5_CONFIG")
         let kdcDirectory = base.appendingPathComponent("kdc").path
         let started = try runCommand(
-            [repositoryRoot.appendingPathComponent("scripts/testkdc.sh").path, "start", kdcDirectory,
-             "--services", "\(services)"],
+            [
+                repositoryRoot.appendingPathComponent("scripts/testkdc.sh").path, "start", kdcDirectory,
+                "--services", "\(services)",
+            ],
             environment: env, scratch: base)
         guard started.succeeded else { throw TestbedError.setup("the test KDC did not start:\n\(started)") }
         realm = "CCACHED.TEST"
@@ -112,8 +114,10 @@ package final class KerberosTestbed: @unchecked Sendable {
     package func stop() {
         stopDaemon()
         _ = try? runCommand(
-            [repositoryRoot.appendingPathComponent("scripts/testkdc.sh").path, "stop",
-             directory.appendingPathComponent("kdc").path],
+            [
+                repositoryRoot.appendingPathComponent("scripts/testkdc.sh").path, "stop",
+                directory.appendingPathComponent("kdc").path,
+            ],
             environment: environment, scratch: directory)
         ScratchDirectory.remove(directory)
     }

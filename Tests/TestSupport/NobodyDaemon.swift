@@ -33,7 +33,10 @@ package final class NobodyDaemon {
         socket = run + "/kcm.sock"
         log = base.appendingPathComponent("ccached.log").path
         let words =
-            prefix + ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", ccachedBinary, "--socket", socket]
+            prefix + [
+                "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", ccachedBinary, "--socket",
+                socket,
+            ]
             + ["--idle-timeout", "0", "--ready-fd", "3"]
         let command = "exec " + words.map { "'\($0)'" }.joined(separator: " ") + " 2>>'\(log)'"
         let arguments = ["/bin/sh", "-c", command]

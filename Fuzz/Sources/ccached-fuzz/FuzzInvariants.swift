@@ -173,7 +173,8 @@ enum FuzzInvariants {
                 fail("CCACHED_RENEW returned \(payload.count) bytes that are not a renew reply")
             }
         case .renewalState:
-            guard let renewal = try? KCMRenewalState.read(from: &reader), renewal.caches.count <= store.cacheCount else {
+            guard let renewal = try? KCMRenewalState.read(from: &reader), renewal.caches.count <= store.cacheCount
+            else {
                 fail("CCACHED_RENEWAL_STATE returned \(payload.count) bytes for \(store.cacheCount) caches")
             }
         case .getName, .resolve, .chown, .chmod, .getInitialTicket, .getTicket, .addNTLMCred, .haveNTLMCred,
