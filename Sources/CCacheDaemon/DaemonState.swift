@@ -104,6 +104,7 @@ public final class DaemonState: Sendable {
             caches: UInt32(clamping: store.cacheCount), credentials: UInt32(clamping: store.credentialCount),
             credentialBytes: UInt64(store.credentialBytes),
             connections: UInt32(clamping: openConnections.load(ordering: .relaxed)),
-            idleTimeout: configuration.idleTimeout, limits: limits)
+            idleTimeout: configuration.idleTimeout, limits: limits,
+            attachedSessions: UInt32(clamping: attachedSessions.load(ordering: .relaxed)))
     }
 }

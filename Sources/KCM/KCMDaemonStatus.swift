@@ -1,11 +1,11 @@
 /// The payload of ccached's own CCACHED_STATUS opcode (0x5000): what `ccachectl status` shows.
 ///
-/// All integers are big-endian. The payload is 160 bytes: the daemon's totals (44 bytes, which
-/// were all of version 1; no daemon that wrote version 1 was ever released, so it is not read)
+/// All integers are big-endian. The payload is 164 bytes (version 3): the daemon's totals (44 bytes,
+/// which were all of version 1; no daemon that wrote version 1 was ever released, so it is not read)
 ///
 /// | offset | field |
 /// |---|---|
-/// | 0 | `u32 version` (1 or 2) |
+/// | 0 | `u32 version` (3; a version 2 payload ends after the limits) |
 /// | 4 | `u32 pid` |
 /// | 8 | `u32 owner uid` |
 /// | 12 | `u64 started` (Unix seconds) |
@@ -39,6 +39,7 @@
 /// | 136 | `u64 of those, bytes locked in RAM` |
 /// | 144 | `u64 RLIMIT_MEMLOCK` (bytes; all ones = unlimited) |
 /// | 152 | `u64 mappings left unlocked` (the limit was reached) |
+/// | 160 | `u32 login sessions attached` (CCACHED_ATTACH; version 3) |
 ///
 /// A reader takes version 2 and any later version, reading the fields it knows and leaving the rest
 /// unread: later versions may only append.
@@ -53,6 +54,9 @@ public struct KCMDaemonStatus: Hashable, Sendable {
     public var idleTimeout: UInt32
     /// The daemon's limits, usage against them and refusals.
     public var limits: Limits
+    /// Login sessions attached to the daemon (CCACHED_ATTACH) and not yet detached; 0 from a
+    /// version 2 daemon. (Version 3, offset 160.)
+    public var attachedSessions: UInt32
 
     /// Each limit the daemon enforces, the usage the version 1 fields do not already give, and how
     /// many requests or connections it refused since the daemon started.
@@ -172,7 +176,8 @@ public struct KCMDaemonStatus: Hashable, Sendable {
 
     public init(
         pid: UInt32, ownerUID: UInt32, startedAt: UInt64, caches: UInt32, credentials: UInt32,
-        credentialBytes: UInt64, connections: UInt32, idleTimeout: UInt32, limits: Limits
+        credentialBytes: UInt64, connections: UInt32, idleTimeout: UInt32, limits: Limits,
+        attachedSessions: UInt32 = 0
     ) {
         self.pid = pid
         self.ownerUID = ownerUID
@@ -183,12 +188,15 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         self.connections = connections
         self.idleTimeout = idleTimeout
         self.limits = limits
+        self.attachedSessions = attachedSessions
     }
 
-    /// The version this code writes, and the oldest it reads.
-    public static let version: UInt32 = 2
+    /// The version this code writes.
+    public static let version: UInt32 = 3
+    /// The oldest version it reads.
+    public static let oldestReadableVersion: UInt32 = 2
     /// The encoded size of this version.
-    public static let encodedLength = 160
+    public static let encodedLength = 164
 
     public func write(to writer: inout KCMWriter) {
         writer.write(Self.version)
@@ -201,11 +209,14 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         writer.write(connections)
         writer.write(idleTimeout)
         limits.write(to: &writer)
+        writer.write(attachedSessions)
     }
 
     public static func read(from reader: inout KCMReader) throws(KCMDecodingError) -> KCMDaemonStatus {
         let version = try reader.readUInt32()
-        guard version >= Self.version else { throw .invalidValue(field: "status version", value: version) }
+        guard version >= Self.oldestReadableVersion else {
+            throw .invalidValue(field: "status version", value: version)
+        }
         let pid = try reader.readUInt32()
         let owner = try reader.readUInt32()
         let started = try readUInt64(from: &reader)
@@ -215,9 +226,11 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         let connections = try reader.readUInt32()
         let idleTimeout = try reader.readUInt32()
         let limits = try Limits.read(from: &reader)
+        let attached = version >= 3 ? try reader.readUInt32() : 0
         return KCMDaemonStatus(
             pid: pid, ownerUID: owner, startedAt: started, caches: caches, credentials: credentials,
-            credentialBytes: bytes, connections: connections, idleTimeout: idleTimeout, limits: limits)
+            credentialBytes: bytes, connections: connections, idleTimeout: idleTimeout, limits: limits,
+            attachedSessions: attached)
     }
 }
 

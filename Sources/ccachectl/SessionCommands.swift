@@ -48,6 +48,7 @@ extension CCacheCtl {
                         + "\"caches\":\(status.caches),\"credentials\":\(status.credentials),"
                         + "\"credential_bytes\":\(status.credentialBytes),\"connections\":\(status.connections),"
                         + "\"idle_timeout_seconds\":\(status.idleTimeout),\"limits\":\(limits),"
+                        + "\"attached_sessions\":\(status.attachedSessions),"
                         + "\"renewal\":\(renewal.map(RenewalDisplay.workerJSON) ?? "null")}")
                 return
             }
@@ -61,6 +62,8 @@ extension CCacheCtl {
             let width = usages.map(\.shown.count).max() ?? 0
             lines += usages.map { ($0.label, Display.pad($0.shown, width) + "  " + $0.option) }
             lines.append(("idle exit", idleExit))
+            // Login sessions sharing this daemon: only the last one's logout wipes it.
+            lines.append(("sessions", "\(status.attachedSessions) attached (pam_ccached)"))
             if let renewal { lines.append(("renewal", RenewalDisplay.worker(renewal))) }
             let refusals = usages.compactMap(\.refusal)
             lines += (refusals.isEmpty ? ["none since the daemon started"] : refusals).enumerated().map {

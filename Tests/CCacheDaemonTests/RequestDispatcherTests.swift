@@ -219,7 +219,7 @@ struct RequestDispatcherTests {
         #expect(harness.send(.setFlags(name: "1000", flags: 1)).status == .success)
     }
 
-    @Test("CCACHED_STATUS (version 2) reports every limit, the usage against it and what it refused")
+    @Test("CCACHED_STATUS (version 3) reports every limit, the usage against it and what it refused")
     func daemonStatus() throws {
         let harness = DispatchHarness(
             limits: CredentialStoreLimits(maximumCaches: 2, maximumCredentialsPerCache: 3, maximumCredentialBytes: 4096)
@@ -249,7 +249,7 @@ struct RequestDispatcherTests {
         var reader = KCMReader(reply.payload)
         let status = try KCMDaemonStatus.read(from: &reader)
         #expect(reader.remaining == 0)
-        #expect(reply.payload.prefix(4) == [0, 0, 0, 2])
+        #expect(reply.payload.prefix(4) == [0, 0, 0, 3])
         #expect(status.pid == UInt32(getpid()))
         #expect(status.startedAt <= UInt64(time(nil)) && status.startedAt + 600 > UInt64(time(nil)))
         let memory = status.limits

@@ -180,9 +180,16 @@ struct PAMModuleTests {
         #expect(first.environment["CCACHED_SOCKET"] == second.environment["CCACHED_SOCKET"], "one shared daemon")
         let kinit = try user.run(["kinit", "alice"], environment: second.environment, input: "pw-alice\n")
         #expect(kinit.succeeded, "\(kinit)")
+        func attached() throws -> Int? {
+            let status = try user.run([ccachectl, "status", "--json", "--no-start"], environment: second.environment)
+            let object = try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+            return object?["attached_sessions"] as? Int
+        }
+        #expect(try attached() == 2)
 
         let firstOut = first.logout()
         #expect(firstOut.status == 0, "\(firstOut.output)\n\(firstOut.errors)")
+        #expect(try attached() == 1)
         let klist = try user.run(["klist"], environment: second.environment)
         #expect(
             klist.succeeded && klist.stdout.contains("alice@CCACHED.TEST"),

@@ -37,6 +37,15 @@ struct KCMDaemonStatusTests {
         pid: 4242, ownerUID: 1000, startedAt: 0x0000_0001_6B02_3137, caches: 3, credentials: 17,
         credentialBytes: 0x0000_0002_0000_0010, connections: 5, idleTimeout: 900, limits: limits)
 
+    /// Version 3: version 2 and the attached login sessions.
+    static var statusV3: KCMDaemonStatus {
+        var status = statusV2
+        status.attachedSessions = 0x0000_0102
+        return status
+    }
+
+    static var bytesV3: [UInt8] { wire("00000003") + Array(bytesV2.dropFirst(4)) + wire("00000102") }
+
     static let bytesV2 =
         wire("00000002")
         + Array(totals.dropFirst(4))
@@ -62,29 +71,37 @@ struct KCMDaemonStatusTests {
             00000010 00000011
             """)
 
-    @Test("version 2 is the totals, then each limit with its usage and refusals, then locked memory: 160 bytes")
-    func layoutV2() {
+    @Test("version 3 is the totals, each limit with its usage and refusals, locked memory, then the attached sessions: 164 bytes")
+    func layoutV3() {
         var writer = KCMWriter()
-        Self.statusV2.write(to: &writer)
-        #expect(writer.bytes == Self.bytesV2)
-        #expect(writer.bytes.count == 160)
+        Self.statusV3.write(to: &writer)
+        #expect(writer.bytes == Self.bytesV3)
+        #expect(writer.bytes.count == 164)
         #expect(writer.bytes.count == KCMDaemonStatus.encodedLength)
     }
 
-    @Test("a version 2 payload reads back to the same status, limits included")
-    func roundTripV2() throws {
+    @Test("a version 3 payload reads back to the same status, limits and sessions included")
+    func roundTripV3() throws {
+        var reader = KCMReader(Self.bytesV3)
+        #expect(try KCMDaemonStatus.read(from: &reader) == Self.statusV3)
+        #expect(reader.remaining == 0)
+    }
+
+    @Test("a version 2 payload (160 bytes) still reads, with no sessions attached")
+    func versionTwo() throws {
         var reader = KCMReader(Self.bytesV2)
         #expect(try KCMDaemonStatus.read(from: &reader) == Self.statusV2)
         #expect(reader.remaining == 0)
+        #expect(Self.bytesV2.count == 160)
     }
 
     @Test("a later version's extra fields are left unread")
     func laterVersion() throws {
-        var newer = Self.bytesV2
-        newer.replaceSubrange(0..<4, with: be32(3))
+        var newer = Self.bytesV3
+        newer.replaceSubrange(0..<4, with: be32(4))
         newer += be32(0xAAAA_AAAA) + be32(0xBBBB_BBBB)
         var reader = KCMReader(newer)
-        #expect(try KCMDaemonStatus.read(from: &reader) == Self.statusV2)
+        #expect(try KCMDaemonStatus.read(from: &reader) == Self.statusV3)
         #expect(reader.remaining == 8)
     }
 
@@ -100,7 +117,7 @@ struct KCMDaemonStatusTests {
 
     @Test("every truncation of a payload throws")
     func truncations() {
-        for payload in [Self.bytesV2] {
+        for payload in [Self.bytesV2, Self.bytesV3] {
             for length in 0..<payload.count {
                 var reader = KCMReader(Array(payload.prefix(length)))
                 #expect(throws: KCMDecodingError.self) { try KCMDaemonStatus.read(from: &reader) }
