@@ -71,7 +71,7 @@ struct KCMDaemonStatusTests {
             00000010 00000011
             """)
 
-    @Test("version 3 is the totals, each limit with its usage and refusals, locked memory, then the attached sessions: 164 bytes")
+    @Test("version 3: the totals, each limit with usage and refusals, locked memory, attached sessions; 164 bytes")
     func layoutV3() {
         var writer = KCMWriter()
         Self.statusV3.write(to: &writer)
