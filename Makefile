@@ -44,7 +44,7 @@ FUZZ_OUT           = .build/fuzz
 FUZZ_BUILD         = $(SWIFT) build --package-path Fuzz --scratch-path "$(CURDIR)/$(FUZZ_OUT)" -c release \
                      --product ccached-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
 
-.PHONY: all build deps check test test-package test-door demo-door fuzz demo bench bench-deps bench-full bench-door \
+.PHONY: all build deps check test test-package test-door test-door-booted demo-door fuzz demo bench bench-deps bench-full bench-door \
         man pam pam-module release install install-files uninstall deb format lint clean help
 
 all: build
@@ -86,6 +86,7 @@ test: deps pam
 	CCACHED_BIN="$(BIN_DIR)/ccached" $(SWIFT) test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build
 	$(MAKE) test-package
 	$(MAKE) test-door
+	$(MAKE) test-door-booted
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
 
 # The Debian packages (ccached, libpam-ccached) under $(DEB_OUT), built by dpkg-buildpackage through
@@ -120,6 +121,10 @@ test-door: deps
 	    scripts/test-door.sh --bin "$(BIN_DIR)"; \
 	fi
 
+# The door's system units under a real systemd and logind, in a booted Debian 12 container (root).
+test-door-booted: deps release
+	scripts/door-booted-check.sh --bin "$(RELEASE_DIR)"
+
 demo-door: deps build
 	if scripts/fetch-heimdal.sh .build/heimdal; then \
 	    scripts/test-door.sh --demo --bin "$(BIN_DIR)" --heimdal .build/heimdal/root; \
@@ -147,6 +152,7 @@ bench: deps
 	-scripts/bench-deps.sh
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS)
 	scripts/bench.sh --profile quick --bin "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
+	-scripts/bench-door.sh --bin "$(RELEASE_DIR)"
 
 bench-full: deps
 	-scripts/bench-deps.sh

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # ccached-door's system units under a real systemd: a booted Debian 12 container (systemd-nspawn),
-# as ../shared/design/REAL-SYSTEMD.md describes. Not part of `make test`: the shared booted-system
-# harness (scripts/booted-system.sh, another branch) should absorb these checks.
+# as ../shared/design/REAL-SYSTEMD.md describes. Run by `make test` (make test-door-booted).
 #
 #   scripts/door-booted-check.sh [--bin DIR]     (DIR: a release build with ccached, ccached-door)
 #
