@@ -153,11 +153,13 @@ bench: deps
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS)
 	scripts/bench.sh --profile quick --bin "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
 	-scripts/bench-door.sh --bin "$(RELEASE_DIR)"
+	scripts/bench-renewal.sh --bin "$(RELEASE_DIR)"
 
 bench-full: deps
 	-scripts/bench-deps.sh
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS)
 	scripts/bench.sh --profile full --bin "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
+	scripts/bench-renewal.sh --bin "$(RELEASE_DIR)"
 
 man:
 	$(SWIFT) package generate-manual --configuration debug
