@@ -136,6 +136,11 @@ final class KCMClientConnection {
         let bytes: [UInt8]
         do throws(Errno) {
             bytes = try Socket.receive(fd, exactly: count)
+        } catch  where error.rawValue == ECONNRESET {
+            // A reset means the daemon closed the socket with our request still unread in it (a
+            // daemon that died or refused the connection): it was never applied, so it may be sent
+            // again on a new connection, whatever it is.
+            throw .notSent(error.message)
         } catch {
             throw .noReply(error.message)
         }

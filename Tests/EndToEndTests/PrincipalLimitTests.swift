@@ -36,10 +36,11 @@ struct PrincipalLimitTests {
             "ccached RSS: \(start) KiB before, \(afterEight) KiB after 8 refused 4 MiB principals, "
                 + "\(afterTwentyFour) KiB after 24")
         // The issue saw +363 MiB for 8. What the first 8 leave is the allocator keeping a few 4 MiB
-        // request buffers; 16 more must add nothing beyond noise (a stored principal would add 45 MiB each).
+        // request buffers (one per connection thread's malloc arena, so a few more can appear later);
+        // 16 more must stay far below what storing them would cost: 45 MiB each, 720 MiB for 16.
         #expect(afterEight - start < 32 * 1024, "8 refused principals cost \(afterEight - start) KiB")
         #expect(
-            afterTwentyFour - afterEight < 4 * 1024,
+            afterTwentyFour - afterEight < 32 * 1024,
             "16 more refused principals cost \(afterTwentyFour - afterEight) KiB")
         #expect(
             bed.daemonLogText.contains("principal component count is 838860, more than the limit of 32"),
