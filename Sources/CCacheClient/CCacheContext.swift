@@ -92,8 +92,11 @@ public final class CCacheContext: Sendable {
                     case .reply(let status, let payload):
                         return (status, payload)
                     case .notSent(let reason):
+                        // Never applied, so always safe to send again: a daemon that just died or was
+                        // just replaced gets a moment (10 ms, then 50 ms) and a new connection.
                         current = nil
-                        if attempt >= 2 { throw .connection(path: paths.socket, reason: reason) }
+                        if attempt >= 3 { throw .connection(path: paths.socket, reason: reason) }
+                        if attempt >= 2 { usleep(50_000) } else { usleep(10_000) }
                     case .noReply(let reason):
                         current = nil
                         if attempt >= 2 || !retrySafe { throw .connection(path: paths.socket, reason: reason) }
