@@ -1,10 +1,21 @@
 import Glibc
 import Logging
+import SecureMemory
 import Synchronization
 import SystemCalls
 
+/// A connection admitted and counted: its socket, its protocol state and its logger. Whoever holds
+/// it serves it, then gives it back with ``ConnectionAdmission/finish(_:)``.
+struct AdmittedConnection: Sendable {
+    let fileDescriptor: Int32
+    var session: ConnectionSession
+    let logger: Logger
+}
+
 /// Takes a connected socket — accepted from the daemon's listener, or handed over by the front
-/// door — identifies its peer, applies the connection limits and serves it on a thread of its own.
+/// door — identifies its peer and applies the connection limits. The daemon's event loop serves
+/// what it admits (``ServedConnections``) and moves a connection to a thread of its own when it
+/// must wait (``serveOnThread(_:backlog:)``).
 final class ConnectionAdmission: Sendable {
     let state: DaemonState
     let logger: Logger
@@ -24,15 +35,16 @@ final class ConnectionAdmission: Sendable {
         self.logger = logger
     }
 
-    /// Serves `fd` on a new thread, or closes it. Returns whether it is being served.
-    func admit(_ fd: Int32) -> Bool {
+    /// Identifies `fd`'s peer and counts the connection, or closes it (peer unknown, over a
+    /// limit) and returns nil.
+    func admit(_ fd: Int32) -> AdmittedConnection? {
         let peer: PeerCredentials
         do {
             peer = try PeerCredentials.of(socket: fd)
         } catch {
             logger.warning("closing a connection whose peer cannot be identified: \(error)")
             close(fd)
-            return false
+            return nil
         }
         var connectionLogger = logger
         connectionLogger[metadataKey: "peer_pid"] = "\(peer.pid)"
@@ -49,21 +61,38 @@ final class ConnectionAdmission: Sendable {
                 state.refusedConnections.add(1, ordering: .relaxed)
             }
             close(fd)
-            return false
+            return nil
         }
         adjustOpenCount(authorized: authorized, by: 1)
+        connectionLogger.debug("connection opened")
+        return AdmittedConnection(fileDescriptor: fd, session: session, logger: connectionLogger)
+    }
+
+    /// Zeroes what the connection holds, closes it and stops counting it.
+    func finish(_ connection: AdmittedConnection) {
+        var session = connection.session
+        session.wipe()
+        close(connection.fileDescriptor)
+        adjustOpenCount(authorized: session.isAuthorized, by: -1)
+        connection.logger.debug("connection closed")
+    }
+
+    /// Serves the connection on a thread of its own until it ends (``ConnectionLoop``), sending
+    /// `backlog` first. Returns false, having finished it, when no thread could be started.
+    func serveOnThread(_ connection: AdmittedConnection, backlog: [UInt8] = []) -> Bool {
         let timeout = state.configuration.requestTimeout
-        let logger = connectionLogger
         let result = ConnectionThread.start(stackSize: state.configuration.threadStackSize) { [self] in
-            var session = session
-            ConnectionLoop.serve(fd, session: &session, requestTimeout: timeout, logger: logger)
-            close(fd)
-            adjustOpenCount(authorized: authorized, by: -1)
+            var served = connection
+            ConnectionLoop.serve(
+                served.fileDescriptor, session: &served.session, backlog: backlog, requestTimeout: timeout,
+                logger: served.logger)
+            finish(served)
         }
         if result != 0 {
-            adjustOpenCount(authorized: authorized, by: -1)
-            connectionLogger.error("cannot start a thread for a connection: \(Errno(rawValue: result)); closing it")
-            close(fd)
+            backlog.wipeStorage()
+            connection.logger.error(
+                "cannot start a thread for a connection that must wait: \(Errno(rawValue: result)); closing it")
+            finish(connection)
             return false
         }
         return true

@@ -5,11 +5,20 @@ import SystemCalls
 
 /// Serves one connected socket on the calling thread: reads, hands the bytes to its
 /// ``ConnectionSession``, sends what it answers, until the peer closes or the session says stop.
+/// The daemon's event loop hands a connection here when it must wait (``ServedConnections``):
+/// `backlog` is the rest of a reply the socket did not take, sent first; a frame the session set
+/// aside is answered next.
 enum ConnectionLoop {
-    static func serve(_ fd: Int32, session: inout ConnectionSession, requestTimeout: UInt32, logger: Logger) {
+    static func serve(
+        _ fd: Int32, session: inout ConnectionSession, backlog: [UInt8], requestTimeout: UInt32,
+        logger: Logger
+    ) {
         // Nothing this connection received or sent outlives it.
         defer { session.wipe() }
-        logger.debug("connection opened")
+        logger.debug("connection on a thread of its own")
+        let backlogSent = (try? Socket.sendAll(fd, backlog)) != nil
+        backlog.wipeStorage()
+        guard backlogSent else { return }
         // Left uninitialised: only the pages a read actually fills become resident, so a thousand
         // idle connections do not cost a thousand zeroed 64 KiB buffers.
         var input = [UInt8](unsafeUninitializedCapacity: 65536) { _, count in count = 65536 }
@@ -19,6 +28,10 @@ enum ConnectionLoop {
             var timeout = timeval(tv_sec: Int(requestTimeout), tv_usec: 0)
             _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         }
+        let send = { (frame: [UInt8]) in (try? Socket.sendAll(fd, frame)) != nil }
+        let wait = { (beacon: Int32?, milliseconds: Int32) in waitForChange(socket: fd, beacon: beacon, milliseconds) }
+        // What the event loop left: a frame set aside, frames behind it.
+        guard session.receive([], now: MonotonicClock.seconds(), send: send, waitForChange: wait) else { return }
         while true {
             let count: Int
             do throws(Errno) {
@@ -31,14 +44,10 @@ enum ConnectionLoop {
                 break
             }
             guard count > 0 else { break }
-            let open = session.receive(
-                input[0..<count], now: MonotonicClock.seconds(),
-                send: { frame in (try? Socket.sendAll(fd, frame)) != nil },
-                waitForChange: { beacon, milliseconds in waitForChange(socket: fd, beacon: beacon, milliseconds) })
+            let open = session.receive(input[0..<count], now: MonotonicClock.seconds(), send: send, waitForChange: wait)
             input.withUnsafeMutableBytes { SecureArena.wipe($0.baseAddress!, count: count) }
             guard open else { return }
         }
-        logger.debug("connection closed")
     }
 
     /// Sleeps in poll until the beacon fires, the peer hangs up or speaks, or the time passes: a

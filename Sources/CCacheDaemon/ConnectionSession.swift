@@ -6,8 +6,8 @@ import Synchronization
 
 /// One connection's protocol state, with no I/O: the bytes a peer sent go in, whole reply frames
 /// come out. It owns the frame decoder, the reply buffer, the request-timeout clock and the wipes;
-/// ``ConnectionLoop`` reads and sends around it, and the fuzz target and the dispatcher tests drive
-/// it directly.
+/// the daemon's event loop (``ServedConnections``) and ``ConnectionLoop`` read and send around it,
+/// and the fuzz target and the dispatcher tests drive it directly.
 ///
 /// For each frame it decides, in this order and before taking the store's lock: an unauthorised
 /// peer is refused (its bodies were never buffered: its decoder accepts none), an oversized body
@@ -22,6 +22,8 @@ public struct ConnectionSession: Sendable {
     private var reply = KCMReplyWriter()
     /// When the request under way started to arrive, if one is under way.
     private var frameStarted: UInt64?
+    /// A complete frame set aside by ``receiveWithoutWaiting`` for the thread that may wait.
+    private var waiting: KCMFrameDecoder.Frame?
 
     public init(peer: PeerCredentials, state: DaemonState, logger: Logger) {
         self.peer = peer
@@ -39,15 +41,59 @@ public struct ConnectionSession: Sendable {
     /// close: `send` failed, or a request has been arriving for longer than `--request-timeout`.
     /// `now` is a monotonic time in seconds. A CCACHED_WATCH with nothing to report yet calls
     /// `waitForChange` (see ``Wake``); by default it does not wait (the fuzz target, unit tests).
+    /// This is the blocking form, for a connection on a thread of its own (``ConnectionLoop``).
     public mutating func receive(
         _ bytes: some Collection<UInt8>, now: UInt64, send: ([UInt8]) -> Bool,
         waitForChange: (_ beacon: Int32?, _ milliseconds: Int32) -> Wake = { _, _ in .timedOut }
     ) -> Bool {
         decoder.append(bytes)
-        while let frame = decoder.nextFrame() {
+        let progress = answerFrames(
+            now: now, mayWait: true, send: { send($0) ? .sent : .failed }, waitForChange: waitForChange)
+        return progress == .open
+    }
+
+    /// What a send that must not wait did with a reply frame (``receiveWithoutWaiting``).
+    public enum QuickSend: Sendable {
+        /// All of it went.
+        case sent
+        /// The socket was full: the caller kept the rest, to be sent by a thread that may wait.
+        case queued
+        /// The peer is gone.
+        case failed
+    }
+
+    /// How ``receiveWithoutWaiting`` left the connection.
+    public enum QuickProgress: Sendable, Equatable {
+        /// Every complete frame is answered; wait for more bytes.
+        case open
+        /// Close the connection.
+        case close
+        /// Serve it on a thread of its own from here on (``ConnectionLoop``): the next frame waits
+        /// for something (a CCACHED_WATCH, a CCACHED_RENEW; kept, answered there), or a reply did not
+        /// fit in the socket. Frames after it are answered there, in order.
+        case needsThread
+    }
+
+    /// `receive` for the daemon's event loop, which must never wait on one connection: answers
+    /// what can be answered at once and says when the connection needs a thread instead.
+    public mutating func receiveWithoutWaiting(
+        _ bytes: some Collection<UInt8>, now: UInt64, send: ([UInt8]) -> QuickSend
+    ) -> QuickProgress {
+        decoder.append(bytes)
+        return answerFrames(now: now, mayWait: false, send: send, waitForChange: { _, _ in .timedOut })
+    }
+
+    private mutating func answerFrames(
+        now: UInt64, mayWait: Bool, send: ([UInt8]) -> QuickSend, waitForChange: (Int32?, Int32) -> Wake
+    ) -> QuickProgress {
+        while let frame = waiting.take() ?? decoder.nextFrame() {
+            if !mayWait, isAuthorized, Self.waits(frame) {
+                waiting = frame
+                return .needsThread
+            }
             guard let (opcode, result) = answer(frame, waitForChange: waitForChange) else {
                 logger.debug("watcher left while waiting")
-                return false
+                return .close
             }
             log(opcode: opcode, result: result)
             reply.reset()
@@ -66,9 +112,12 @@ public struct ConnectionSession: Sendable {
             if case .success(.attachedSessions(0)) = result, opcode == KCMOpcode.detachSession.rawValue {
                 state.requestStop()
             }
-            guard sent else {
+            switch sent {
+            case .sent: continue
+            case .queued: return .needsThread
+            case .failed:
                 logger.debug("connection lost while replying")
-                return false
+                return .close
             }
         }
         if !decoder.isMidFrame {
@@ -76,9 +125,17 @@ public struct ConnectionSession: Sendable {
         } else if frameStarted == nil {
             frameStarted = now
         } else if hasStalled(now: now) {
-            return false
+            return .close
         }
-        return true
+        return .open
+    }
+
+    /// Whether answering `frame` may wait: CCACHED_WATCH waits for a change, CCACHED_RENEW for
+    /// the KDC.
+    private static func waits(_ frame: KCMFrameDecoder.Frame) -> Bool {
+        guard case .request(let body) = frame, body.count >= 4 else { return false }
+        let opcode = UInt16(body[2]) << 8 | UInt16(body[3])
+        return opcode == KCMOpcode.watch.rawValue || opcode == KCMOpcode.renew.rawValue
     }
 
     /// Whether the request under way has been arriving for longer than `--request-timeout`; says
@@ -96,6 +153,7 @@ public struct ConnectionSession: Sendable {
 
     /// Zeroes whatever this connection still holds: a half-received request, the reply buffer.
     public mutating func wipe() {
+        if case .request(let body) = waiting.take() { body.wipeStorage() }
         decoder.wipe()
         reply.wipe()
     }

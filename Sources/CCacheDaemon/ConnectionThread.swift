@@ -1,14 +1,15 @@
 import CSupport
 import Glibc
 
-/// Runs a closure on a thread of its own with a small stack. Each connection gets one: a blocking
-/// thread per connection answers at the cost of a bare socket round trip (see STYLE.md, "What a
-/// request costs"), and one slow client never delays another.
+/// Runs a closure on a thread of its own with a small stack. The event loop serves most
+/// connections itself; one that must wait (a CCACHED_WATCH, a CCACHED_RENEW, a reply its socket
+/// does not take at once) gets a thread here, so one slow client never delays another. The
+/// hand-off from ccached-door is received on one too.
 ///
 /// A thread whose connection ended parks for a while (at most `maximumParked` of them, each for
 /// `parkSeconds`) and takes the next connection instead of exiting: creating a thread, faulting in
-/// its stack and buffers and unmapping them again at exit cost about as much as the rest of a
-/// short connection (a `kvno`, a GSSAPI call) put together. An idle daemon goes back to one thread.
+/// its stack and buffers and unmapping them again at exit cost more than a short connection's
+/// requests. An idle daemon goes back to one thread.
 enum ConnectionThread {
     private final class Body {
         let run: () -> Void

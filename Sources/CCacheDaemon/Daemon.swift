@@ -8,12 +8,15 @@ import Synchronization
 import SystemCalls
 import TicketRenewal
 
-/// The ccached server: listens on a Unix socket and serves every connection on its own thread
-/// against one ``CredentialStore`` behind a mutex (``DaemonState``), so each request applies
-/// atomically and connections never wait on one another's I/O.
+/// The ccached server: listens on a Unix socket and serves its connections against one
+/// ``CredentialStore`` behind a mutex (``DaemonState``), so each request applies atomically.
 ///
-/// The main thread only waits: for connections, signals, the end of the login session, and a
-/// once-a-second tick for the background duties (purge, idle exit, systemd's watchdog and status).
+/// The main thread runs one event loop (epoll): it accepts, reads, answers and sends without ever
+/// waiting on a connection (``ServedConnections``), and watches signals, the end of the login
+/// session and the hand-off from ccached-door, with a once-a-second tick for the background duties
+/// (purge, renewal, idle exit, systemd's watchdog and status, request timeouts). A connection that
+/// must wait — a CCACHED_WATCH, a CCACHED_RENEW, a reply its socket does not take at once — moves
+/// to a thread of its own, so connections never wait on one another's I/O.
 public final class Daemon: Sendable {
     public let configuration: DaemonConfiguration
     private let logger: Logger
@@ -28,9 +31,9 @@ public final class Daemon: Sendable {
         admission = ConnectionAdmission(state: state, logger: logger)
     }
 
-    /// What the main loop waits on.
-    private enum WakeSource: Hashable {
-        case listener, handoff, signals, loginSession
+    /// What the main loop waits on besides connections (their tokens: ``ServedConnections``).
+    private enum WakeSource: UInt64 {
+        case listener, handoff, signals, loginSession, inbox
     }
 
     /// Listens and serves until SIGTERM, SIGINT or SIGHUP, the end of the login session, or until
@@ -77,18 +80,40 @@ public final class Daemon: Sendable {
         systemd.notify("READY=1\nSTATUS=listening, no caches")
         defer { systemd.notify("STOPPING=1") }
 
-        // ccached-door hands connections over here: a second source of connections, admitted alike.
+        let poll: EventPoll
+        let inbox: ConnectionInbox
+        do {
+            poll = try EventPoll()
+            inbox = try ConnectionInbox()
+            try poll.add(listener.fileDescriptor, token: WakeSource.listener.rawValue)
+            try poll.add(signals, token: WakeSource.signals.rawValue)
+            try poll.add(inbox.fileDescriptor, token: WakeSource.inbox.rawValue)
+        } catch {
+            throw .system(operation: "epoll", errno: error.rawValue)
+        }
+        let served = ServedConnections(poll: poll, admission: admission)
+        // Runs before the store is wiped: every connection's buffers are zeroed as it closes.
+        defer { served.closeAll() }
+        // ccached-door hands connections over here: a second source of connections, admitted alike
+        // (on the thread that receives them) and served by this loop.
         let handoff = openHandoff(besides: listener)
         defer { handoff?.close() }
-        var wake = PollSet<WakeSource>()
-        wake.add(.listener, fileDescriptor: listener.fileDescriptor)
-        if let handoff { wake.add(.handoff, fileDescriptor: handoff.fileDescriptor) }
-        wake.add(.signals, fileDescriptor: signals)
+        if let handoff {
+            do throws(Errno) {
+                try poll.add(handoff.fileDescriptor, token: WakeSource.handoff.rawValue)
+            } catch {
+                throw .system(operation: "epoll", errno: error.rawValue)
+            }
+        }
         // Logout ends the session's tickets: watch the login session when there is one.
         let sessionMonitor = watchedLoginSession()
         if let sessionMonitor {
             logger.info("watching login session \(sessionMonitor.session); its end wipes every cache")
-            wake.add(.loginSession, fileDescriptor: sessionMonitor.fileDescriptor)
+            do throws(Errno) {
+                try poll.add(sessionMonitor.fileDescriptor, token: WakeSource.loginSession.rawValue)
+            } catch {
+                throw .system(operation: "epoll", errno: error.rawValue)
+            }
         }
         var idleExit = IdleExit(limit: configuration.idleTimeout)
         var purge = PurgeSchedule(
@@ -98,35 +123,21 @@ public final class Daemon: Sendable {
             let percent = Int((policy.thresholdFraction * 100).rounded())
             logger.info("renewing tickets when less than \(percent) % of their lifetime or \(policy.margin) s remains")
         }
-        // Woken once a second for the background duties; otherwise poll sleeps.
-        let periodic = idleExit.isEnabled || purge.isEnabled || systemd.isActive || state.renewal.isEnabled
+        // Woken once a second for the background duties (and to time out half-sent requests);
+        // otherwise the loop sleeps until a descriptor is ready.
+        let periodic =
+            idleExit.isEnabled || purge.isEnabled || systemd.isActive || state.renewal.isEnabled
+            || configuration.requestTimeout > 0
+        var nextTick = MonotonicClock.microseconds() / 1000 + 1000
         while true {
-            let ready: [WakeSource]
-            do {
-                ready = try wake.wait(timeout: periodic ? 1000 : -1)
+            let ready: ArraySlice<UInt64>
+            do throws(Errno) {
+                let left = nextTick.subtractingReportingOverflow(MonotonicClock.microseconds() / 1000)
+                ready = try poll.wait(timeout: periodic ? (left.overflow ? 0 : Int32(clamping: left.partialValue)) : -1)
             } catch {
-                throw .system(operation: "poll", errno: error.rawValue)
+                throw .system(operation: "epoll_wait", errno: error.rawValue)
             }
-            if ready.contains(.loginSession), let sessionMonitor, sessionMonitor.sessionHasEnded() {
-                logger.info("login session \(sessionMonitor.session) ended; wiping every cache and exiting")
-                return
-            }
-            let now = MonotonicClock.seconds()
-            if purge.tick(now: now) { purgeExpired() }
-            state.renewal.tick(store: state.store, now: UInt32(clamping: time(nil)))
-            if periodic {
-                let (caches, credentials) = state.store.withLock { ($0.cacheCount, $0.credentialCount) }
-                systemd.tick(
-                    status:
-                        "\(caches) cache\(caches == 1 ? "" : "s"), \(credentials) credential\(credentials == 1 ? "" : "s")",
-                    nowMicroseconds: MonotonicClock.microseconds())
-                let idle = caches == 0 && state.openConnections.load(ordering: .relaxed) == 0
-                if idleExit.tick(now: now, idle: idle) {
-                    logger.info("exiting after \(idleExit.limit) s with no connections and no caches")
-                    return
-                }
-            }
-            if ready.contains(.signals) {
+            if ready.contains(WakeSource.signals.rawValue) {
                 let signal = ccached_read_signalfd(signals)
                 if state.stopRequested.load(ordering: .relaxed) {
                     logger.info("stopping: a client asked (CCACHED_STOP)")
@@ -135,8 +146,44 @@ public final class Daemon: Sendable {
                 }
                 return
             }
-            if ready.contains(.listener) { acceptOne(from: listener) }
-            if ready.contains(.handoff), let handoff { handoff.acceptOne { [admission] fd in admission.admit(fd) } }
+            if ready.contains(WakeSource.loginSession.rawValue), let sessionMonitor, sessionMonitor.sessionHasEnded() {
+                logger.info("login session \(sessionMonitor.session) ended; wiping every cache and exiting")
+                return
+            }
+            for token in ready {
+                if let fd = ServedConnections.descriptor(of: token) {
+                    served.serve(fd)
+                    continue
+                }
+                switch WakeSource(rawValue: token) {
+                case .listener: acceptOne(from: listener, into: served)
+                case .handoff:
+                    handoff?.acceptOne { [admission, inbox] fd in
+                        guard let connection = admission.admit(fd) else { return false }
+                        inbox.post(connection)
+                        return true
+                    }
+                case .inbox: for connection in inbox.takeAll() { served.add(connection) }
+                case .signals, .loginSession, nil: break
+                }
+            }
+            let nowMilliseconds = MonotonicClock.microseconds() / 1000
+            guard periodic, nowMilliseconds >= nextTick else { continue }
+            nextTick = nowMilliseconds + 1000
+            let now = MonotonicClock.seconds()
+            served.closeStalled(now: now)
+            if purge.tick(now: now) { purgeExpired() }
+            state.renewal.tick(store: state.store, now: UInt32(clamping: time(nil)))
+            let (caches, credentials) = state.store.withLock { ($0.cacheCount, $0.credentialCount) }
+            systemd.tick(
+                status:
+                    "\(caches) cache\(caches == 1 ? "" : "s"), \(credentials) credential\(credentials == 1 ? "" : "s")",
+                nowMicroseconds: MonotonicClock.microseconds())
+            let idle = caches == 0 && state.openConnections.load(ordering: .relaxed) == 0
+            if idleExit.tick(now: now, idle: idle) {
+                logger.info("exiting after \(idleExit.limit) s with no connections and no caches")
+                return
+            }
         }
     }
 
@@ -169,9 +216,9 @@ public final class Daemon: Sendable {
         return LoginSessionMonitor(session: session)
     }
 
-    private func acceptOne(from listener: UnixSocketListener) {
+    private func acceptOne(from listener: UnixSocketListener, into served: ServedConnections) {
         do {
-            if let fd = try listener.accept() { _ = admission.admit(fd) }
+            if let fd = try listener.accept(), let connection = admission.admit(fd) { served.add(connection) }
         } catch {
             // Out of descriptors and the like: say so, back off briefly, keep serving.
             logger.error("cannot accept a connection: \(error)")

@@ -13,6 +13,25 @@ public enum Socket {
         }
     }
 
+    /// Sends as many of `bytes` as the socket takes without waiting (`MSG_DONTWAIT | MSG_NOSIGNAL`)
+    /// and returns how many that was: `bytes.count` when all went, fewer when its buffer is full.
+    public static func sendWithoutWaiting(_ fd: Int32, _ bytes: [UInt8]) throws(Errno) -> Int {
+        var sent = 0
+        while sent < bytes.count {
+            let offset = sent
+            do throws(Errno) {
+                sent += try retryingInterrupts {
+                    bytes.withUnsafeBytes {
+                        send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+                    }
+                }
+            } catch  where error == .wouldBlock {
+                return sent
+            }
+        }
+        return sent
+    }
+
     /// Receives exactly `count` bytes. Returns fewer only when the peer closed first.
     public static func receive(_ fd: Int32, exactly count: Int) throws(Errno) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: count)

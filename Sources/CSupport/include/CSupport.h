@@ -3,6 +3,7 @@
 
 #include <spawn.h>
 #include <sys/types.h>
+#include "CSupportEpoll.h"
 
 /// Reads the peer's process, user and group id of a connected Unix socket (SO_PEERCRED).
 /// Returns 0, or -1 with errno set.
