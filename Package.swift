@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(
             name: "CCacheDaemonTests",
             dependencies: [
-                "CCacheDaemon", "CredentialStore", "KCM", "CSupport", "TestSupport",
+                "CCacheDaemon", "CredentialStore", "KCM", "CSupport", "SecureMemory", "SystemCalls", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

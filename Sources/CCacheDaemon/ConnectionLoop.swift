@@ -28,10 +28,10 @@ enum ConnectionLoop {
             var timeout = timeval(tv_sec: Int(requestTimeout), tv_usec: 0)
             _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         }
-        let send = { (frame: [UInt8]) in (try? Socket.sendAll(fd, frame)) != nil }
+        let send = { (frame: ReplyFrame) in (try? ConnectionLoop.send(frame, to: fd)) != nil }
         let wait = { (beacon: Int32?, milliseconds: Int32) in waitForChange(socket: fd, beacon: beacon, milliseconds) }
         // What the event loop left: a frame set aside, frames behind it.
-        guard session.receive([], now: MonotonicClock.seconds(), send: send, waitForChange: wait) else { return }
+        guard session.receive([], now: MonotonicClock.seconds(), sendFrame: send, waitForChange: wait) else { return }
         while true {
             let count: Int
             do throws(Errno) {
@@ -44,10 +44,24 @@ enum ConnectionLoop {
                 break
             }
             guard count > 0 else { break }
-            let open = session.receive(input[0..<count], now: MonotonicClock.seconds(), send: send, waitForChange: wait)
+            let open = session.receive(
+                input[0..<count], now: MonotonicClock.seconds(), sendFrame: send, waitForChange: wait)
             input.withUnsafeMutableBytes { SecureArena.wipe($0.baseAddress!, count: count) }
             guard open else { return }
         }
+    }
+
+    /// Sends a whole reply: a large credential list gathered from where the store keeps it.
+    private static func send(_ frame: ReplyFrame, to fd: Int32) throws(Errno) {
+        guard !frame.credentials.isEmpty else { return try Socket.sendAll(fd, frame.head) }
+        let result: Result<Void, Errno> = SecureBytes.withUnsafeBytes(of: frame.credentials.map(\.bytes)) { fields in
+            do throws(Errno) {
+                return .success(try Socket.sendAll(fd, frame.head, dataFields: fields))
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
     }
 
     /// Sleeps in poll until the beacon fires, the peer hangs up or speaks, or the time passes: a

@@ -24,6 +24,8 @@ public struct ConnectionSession: Sendable {
     private var frameStarted: UInt64?
     /// A complete frame set aside by ``receiveWithoutWaiting`` for the thread that may wait.
     private var waiting: KCMFrameDecoder.Frame?
+    /// A reply ``receiveWithoutWaiting`` left for the thread to send (a gathered credential list).
+    private var unsent: ReplyFrame?
 
     public init(peer: PeerCredentials, state: DaemonState, logger: Logger) {
         self.peer = peer
@@ -41,14 +43,36 @@ public struct ConnectionSession: Sendable {
     /// close: `send` failed, or a request has been arriving for longer than `--request-timeout`.
     /// `now` is a monotonic time in seconds. A CCACHED_WATCH with nothing to report yet calls
     /// `waitForChange` (see ``Wake``); by default it does not wait (the fuzz target, unit tests).
-    /// This is the blocking form, for a connection on a thread of its own (``ConnectionLoop``).
+    /// This is the blocking form, for a connection on a thread of its own; a large credential
+    /// list arrives flattened into one array (``ReplyFrame/flattened``).
     public mutating func receive(
         _ bytes: some Collection<UInt8>, now: UInt64, send: ([UInt8]) -> Bool,
         waitForChange: (_ beacon: Int32?, _ milliseconds: Int32) -> Wake = { _, _ in .timedOut }
     ) -> Bool {
+        receive(
+            bytes, now: now,
+            sendFrame: { frame in
+                guard !frame.credentials.isEmpty else { return send(frame.head) }
+                let whole = frame.flattened
+                defer { whole.wipeStorage() }
+                return send(whole)
+            }, waitForChange: waitForChange)
+    }
+
+    /// `receive` with each reply as a ``ReplyFrame``, for ``ConnectionLoop``, which sends a large
+    /// credential list gathered from the store. First sends a reply the event loop left unsent.
+    public mutating func receive(
+        _ bytes: some Collection<UInt8>, now: UInt64, sendFrame: (ReplyFrame) -> Bool,
+        waitForChange: (_ beacon: Int32?, _ milliseconds: Int32) -> Wake
+    ) -> Bool {
+        if let frame = unsent.take() {
+            let sent = sendFrame(frame)
+            frame.head.wipeStorage()
+            guard sent else { return false }
+        }
         decoder.append(bytes)
         let progress = answerFrames(
-            now: now, mayWait: true, send: { send($0) ? .sent : .failed }, waitForChange: waitForChange)
+            now: now, mayWait: true, send: { sendFrame($0) ? .sent : .failed }, waitForChange: waitForChange)
         return progress == .open
     }
 
@@ -69,8 +93,9 @@ public struct ConnectionSession: Sendable {
         /// Close the connection.
         case close
         /// Serve it on a thread of its own from here on (``ConnectionLoop``): the next frame waits
-        /// for something (a CCACHED_WATCH, a CCACHED_RENEW; kept, answered there), or a reply did not
-        /// fit in the socket. Frames after it are answered there, in order.
+        /// for something (a CCACHED_WATCH, a CCACHED_RENEW; kept, answered there), a reply did not
+        /// fit in the socket, or a large credential list is to be gathered from the store (kept,
+        /// sent there). Frames after it are answered there, in order.
         case needsThread
     }
 
@@ -80,11 +105,12 @@ public struct ConnectionSession: Sendable {
         _ bytes: some Collection<UInt8>, now: UInt64, send: ([UInt8]) -> QuickSend
     ) -> QuickProgress {
         decoder.append(bytes)
-        return answerFrames(now: now, mayWait: false, send: send, waitForChange: { _, _ in .timedOut })
+        return answerFrames(
+            now: now, mayWait: false, send: { send($0.head) }, waitForChange: { _, _ in .timedOut })
     }
 
     private mutating func answerFrames(
-        now: UInt64, mayWait: Bool, send: ([UInt8]) -> QuickSend, waitForChange: (Int32?, Int32) -> Wake
+        now: UInt64, mayWait: Bool, send: (ReplyFrame) -> QuickSend, waitForChange: (Int32?, Int32) -> Wake
     ) -> QuickProgress {
         while let frame = waiting.take() ?? decoder.nextFrame() {
             if !mayWait, isAuthorized, Self.waits(frame) {
@@ -97,14 +123,16 @@ public struct ConnectionSession: Sendable {
             }
             log(opcode: opcode, result: result)
             reply.reset()
-            switch result {
-            case .success(let payload):
-                payload.write(to: &reply.writer)
-                reply.finish(status: .success)
-            case .failure(let failure):
-                reply.finish(status: failure.status)
+            var frame = encode(result)
+            // The event loop never waits on a send this large: the thread sends it, gathered.
+            let sent: QuickSend
+            if !mayWait, !frame.credentials.isEmpty {
+                unsent = frame.detached()
+                sent = .queued
+            } else {
+                sent = send(frame)
             }
-            let sent = send(reply.bytes)
+            frame = ReplyFrame(head: [])
             // Zeroed now rather than at the next request: an idle connection keeps no copy.
             reply.reset()
             // Asked to stop, or the last login session detached: stop once the answer is out.
@@ -128,6 +156,24 @@ public struct ConnectionSession: Sendable {
             return .close
         }
         return .open
+    }
+
+    /// The reply frame for `result`, in the reply buffer; a credential list over
+    /// ``ReplyFrame/gatherThreshold`` keeps its credentials out of it, to be sent gathered.
+    private mutating func encode(_ result: Result<KCMReply, RequestFailure>) -> ReplyFrame {
+        switch result {
+        case .success(let payload):
+            if case .credentialList(let credentials) = payload, payload.encodedLength > ReplyFrame.gatherThreshold {
+                reply.writer.write(UInt32(truncatingIfNeeded: credentials.count))
+                reply.finishSuccess(followedBy: payload.encodedLength - 4)
+                return ReplyFrame(head: reply.bytes, credentials: credentials)
+            }
+            payload.write(to: &reply.writer)
+            reply.finish(status: .success)
+        case .failure(let failure):
+            reply.finish(status: failure.status)
+        }
+        return ReplyFrame(head: reply.bytes)
     }
 
     /// Whether answering `frame` may wait: CCACHED_WATCH waits for a change, CCACHED_RENEW for
@@ -154,6 +200,7 @@ public struct ConnectionSession: Sendable {
     /// Zeroes whatever this connection still holds: a half-received request, the reply buffer.
     public mutating func wipe() {
         if case .request(let body) = waiting.take() { body.wipeStorage() }
+        unsent.take()?.head.wipeStorage()
         decoder.wipe()
         reply.wipe()
     }

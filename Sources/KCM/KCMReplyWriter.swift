@@ -28,6 +28,14 @@ public struct KCMReplyWriter: Sendable {
         writer.patch(UInt32(bitPattern: status.rawValue), at: 8)
     }
 
+    /// Fills in a success header whose payload is what was written plus `trailing` bytes that the
+    /// caller sends right after ``bytes`` (credentials sent from where they are stored).
+    public mutating func finishSuccess(followedBy trailing: Int) {
+        writer.patch(UInt32(truncatingIfNeeded: 4 + payloadCount + trailing), at: 0)
+        writer.patch(0, at: 4)
+        writer.patch(UInt32(bitPattern: KCMStatus.success.rawValue), at: 8)
+    }
+
     /// The frame built so far (complete after ``finish(status:)``).
     public var bytes: [UInt8] { writer.bytes }
 

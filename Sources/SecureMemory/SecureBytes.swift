@@ -146,3 +146,19 @@ extension Array where Element == UInt8 {
         }
     }
 }
+
+extension SecureBytes {
+    /// Calls `body` with the bytes of every value in place, in order (valid only during the call):
+    /// for sending many stored credentials in one gathered write, without copying them.
+    public static func withUnsafeBytes<R, E: Error>(
+        of values: [SecureBytes], _ body: ([UnsafeRawBufferPointer]) throws(E) -> R
+    ) throws(E) -> R {
+        try withExtendedLifetime(values) { () throws(E) -> R in
+            try body(
+                values.map { value in
+                    guard let storage = value.storage else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+                    return UnsafeRawBufferPointer(start: storage.base, count: storage.count)
+                })
+        }
+    }
+}

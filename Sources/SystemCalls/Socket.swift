@@ -32,6 +32,77 @@ public enum Socket {
         return sent
     }
 
+    /// Sends `head`, then each of `fields` as a KCM `data` field (a big-endian `u32` length, then
+    /// the bytes), in gathered writes (`sendmsg`, `MSG_NOSIGNAL`) straight from where the bytes
+    /// are: a large reply goes out without being copied into one buffer first.
+    public static func sendAll(_ fd: Int32, _ head: [UInt8], dataFields fields: [UnsafeRawBufferPointer]) throws(Errno)
+    {
+        var lengths = [UInt8](repeating: 0, count: 4 * fields.count)
+        for (index, field) in fields.enumerated() {
+            let length = UInt32(truncatingIfNeeded: field.count)
+            lengths[4 * index] = UInt8(truncatingIfNeeded: length >> 24)
+            lengths[4 * index + 1] = UInt8(truncatingIfNeeded: length >> 16)
+            lengths[4 * index + 2] = UInt8(truncatingIfNeeded: length >> 8)
+            lengths[4 * index + 3] = UInt8(truncatingIfNeeded: length)
+        }
+        // Array's withUnsafeBytes rethrows untyped errors: the typed one is carried out by hand.
+        let result: Result<Void, Errno> = head.withUnsafeBytes { head in
+            lengths.withUnsafeBytes { lengths in
+                var pieces: [UnsafeRawBufferPointer] = [head]
+                pieces.reserveCapacity(1 + 2 * fields.count)
+                for (index, field) in fields.enumerated() {
+                    pieces.append(UnsafeRawBufferPointer(rebasing: lengths[(4 * index)..<(4 * index + 4)]))
+                    if field.count > 0 { pieces.append(field) }
+                }
+                do throws(Errno) {
+                    return .success(try sendAll(fd, pieces: pieces))
+                } catch {
+                    return .failure(error)
+                }
+            }
+        }
+        try result.get()
+    }
+
+    /// Sends every byte of `pieces`, in order, at most `maximumPieces` to a `sendmsg`.
+    private static func sendAll(_ fd: Int32, pieces: [UnsafeRawBufferPointer]) throws(Errno) {
+        let maximumPieces = 1024
+        var first = 0
+        // Bytes of pieces[first] already sent.
+        var offset = 0
+        var vectors: [iovec] = []
+        vectors.reserveCapacity(min(pieces.count, maximumPieces))
+        while first < pieces.count {
+            vectors.removeAll(keepingCapacity: true)
+            for index in first..<min(pieces.count, first + maximumPieces) {
+                let skip = index == first ? offset : 0
+                let piece = pieces[index]
+                vectors.append(
+                    iovec(
+                        iov_base: UnsafeMutableRawPointer(mutating: piece.baseAddress.map { $0 + skip }),
+                        iov_len: piece.count - skip))
+            }
+            let result: Result<Int, Errno> = vectors.withUnsafeMutableBufferPointer { vectors in
+                var message = msghdr()
+                message.msg_iov = vectors.baseAddress
+                message.msg_iovlen = vectors.count
+                do throws(Errno) {
+                    return .success(try retryingInterrupts { sendmsg(fd, &message, Int32(MSG_NOSIGNAL)) })
+                } catch {
+                    return .failure(error)
+                }
+            }
+            var sent = try result.get()
+            // Advance past what went.
+            while first < pieces.count, sent >= pieces[first].count - offset {
+                sent -= pieces[first].count - offset
+                first += 1
+                offset = 0
+            }
+            offset += sent
+        }
+    }
+
     /// Receives exactly `count` bytes. Returns fewer only when the peer closed first.
     public static func receive(_ fd: Int32, exactly count: Int) throws(Errno) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: count)

@@ -61,6 +61,46 @@ struct EventLoopTests {
         #expect(try slow.call(.getDefaultCache).status == .success)
     }
 
+    @Test(
+        "three pipelined 160 kB replies nobody reads: the one the socket did not take goes on from a thread, in order")
+    func pipelinedRepliesBackLog() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let slow = try RawKCMConnection(path: bed.socketPath)
+        let client = KCMPrincipal("alice@CCACHED.TEST")
+        let now = UInt32(time(nil))
+        // Under the gathering threshold, so each reply is one buffer sent from the event loop.
+        let credentials = (0..<120).map { index in
+            KCMCredentialFields(
+                client: client, server: KCMPrincipal("svc\(index)/localhost@CCACHED.TEST"), enctype: 18,
+                key: [UInt8](repeating: 7, count: 32), authtime: now, starttime: now, endtime: now + 3600,
+                ticket: [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: 1200)
+            ).credential()
+        }
+        let name = KCMCacheName("\(getuid())")
+        #expect(
+            try slow.call(.replace(name: name, kdcOffset: 0, principal: client, credentials: credentials)).status
+                == .success)
+        let list = KCMRequest.getCredList(name: name).encodedFrame()
+        try slow.send(list + list + list + KCMRequest.getDefaultCache.encodedFrame())
+        #expect(Self.readable(slow, seconds: 10), "the daemon started answering the slow client")
+
+        let other = try RawKCMConnection(path: bed.socketPath)
+        Self.limitReads(other, seconds: 10)
+        #expect(try other.call(.getDefaultCache).status == .success)
+
+        Self.limitReads(slow, seconds: 30)
+        for round in 0..<3 {
+            let reply = try slow.receiveReply()
+            #expect(reply.status == .success, "reply \(round)")
+            let listed = try KCMReply(payload: reply.payload, for: .getCredList).asCredentialList()
+            #expect(listed.map(\.bytes) == credentials.map(\.bytes), "reply \(round), byte for byte")
+        }
+        let last = try slow.receiveReply()
+        #expect(last.status == .success)
+        #expect(last.payload == Array("\(getuid())".utf8) + [0])
+    }
+
     @Test("a client waiting in CCACHED_WATCH delays nobody, and is woken by another client's change")
     func watcherDelaysNobody() throws {
         let bed = try KerberosTestbed()
