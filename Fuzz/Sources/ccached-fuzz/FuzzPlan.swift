@@ -26,6 +26,9 @@ struct FuzzPlan {
     let purging: Purging
     let spansFrames: Bool
     let maximumRequestLength: UInt32
+    /// Whether the sessions are served as the daemon's event loop serves them
+    /// (`receiveWithoutWaiting`, moving to the blocking form once it asks for a thread).
+    let servesOnLoop: Bool
     private var random: SplitMix64
 
     /// The plan of an input; an input shorter than the header gets the all-zero plan.
@@ -37,8 +40,13 @@ struct FuzzPlan {
         purging = [.never, .everyFourthFrame, .everyFrame, .random][Int(mode >> 4 & 3)]
         spansFrames = mode & 0x40 != 0
         maximumRequestLength = mode & 0x80 != 0 ? Self.smallRequestLimit : Self.largeRequestLimit
+        servesOnLoop = seed & 0x80 != 0
         random = SplitMix64(seed: UInt64(mode) << 8 | UInt64(seed))
     }
+
+    /// On the loop: whether the socket takes only part of the next reply (the session must then
+    /// ask for a thread).
+    mutating func socketFills() -> Bool { random.next() % 8 == 0 }
 
     /// How many bytes the next read delivers, at most `remaining` (which is > 0).
     mutating func nextReadSize(remaining: Int) -> Int {

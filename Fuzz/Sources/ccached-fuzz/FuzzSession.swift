@@ -39,6 +39,9 @@ final class FuzzSession {
     private let map: FrameMap
     private let state: DaemonState
     private var owner: ConnectionSession
+    /// Whether a session moved from the loop's form to a thread's (for good, as in the daemon).
+    private var ownerOnThread = false
+    private var strangerOnThread = false
     private var stranger: ConnectionSession
     /// The frames of the run being fed, the run's bytes fed so far and the replies it has had.
     private var pending: [Pending] = []
@@ -134,7 +137,23 @@ final class FuzzSession {
             let size = plan.nextReadSize(remaining: bytes.count - fed)
             let read = bytes[fed..<fed + size]
             fed += size
-            let open = session.receive(read, now: 0) { self.check(reply: $0) }
+            let open: Bool
+            if plan.servesOnLoop, !(byOwner ? ownerOnThread : strangerOnThread) {
+                let progress = session.receiveWithoutWaiting(read, now: 0) { frame in
+                    guard self.check(reply: frame) else { return .failed }
+                    return self.plan.socketFills() ? .queued : .sent
+                }
+                switch progress {
+                case .open: open = true
+                case .close: open = false
+                case .needsThread:
+                    // As the daemon does: a thread takes the connection over and answers what is left.
+                    if byOwner { ownerOnThread = true } else { strangerOnThread = true }
+                    open = session.receive([], now: 0) { self.check(reply: $0) }
+                }
+            } else {
+                open = session.receive(read, now: 0) { self.check(reply: $0) }
+            }
             guard open else { FuzzInvariants.fail("the session closed a connection whose every reply was sent") }
             while due < pending.count && pending[due].end <= fed { due += 1 }
             guard replies == due else {
