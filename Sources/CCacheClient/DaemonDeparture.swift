@@ -43,7 +43,8 @@ enum DaemonDeparture: Equatable {
         defer { close(pidfd) }
         if hasExited(pidfd, milliseconds: 0) { return .gone }
         let pid = ccached_pidfd_pid(pidfd)
-        guard pid > 0 else { return pid < 0 ? .gone : .unknown }
+        // -1: it exited since, or /proc cannot say; 0: a pid namespace this one cannot see.
+        guard pid > 0 else { return hasExited(pidfd, milliseconds: 0) ? .gone : .unknown }
         guard mainThreadHasExited(pid) else { return .running }
         return hasExited(pidfd, milliseconds: milliseconds) ? .gone : .stillExiting
     }
