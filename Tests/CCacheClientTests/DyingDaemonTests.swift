@@ -63,8 +63,16 @@ struct DyingDaemonTests {
         dying.arguments = ["-c", Self.dyingDaemon, socket, log]
         try dying.run()
         let dyingPID = dying.processIdentifier
+        // Signalled once only: until then it cannot have been reaped (its other thread keeps it
+        // from exiting), so its pid is still its own; after that Foundation may reap it at any
+        // moment and the pid may go to another process.
+        var killed = false
+        let killDying = {
+            if !killed && dying.isRunning { kill(dyingPID, SIGKILL) }
+            killed = true
+        }
         defer {
-            kill(dyingPID, SIGKILL)
+            killDying()
             dying.waitUntilExit()
         }
         let lines = { (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n") ?? [] }
@@ -87,7 +95,7 @@ struct DyingDaemonTests {
         #expect(lines().filter { $0 == "reset" }.count == 1)
 
         // Its last thread goes: now nothing of it answers, and the client starts a real daemon.
-        kill(dyingPID, SIGKILL)
+        killDying()
         #expect(outcome.done.wait(timeout: .now() + 30) == .success, "the call never returned")
         switch outcome.result.withLock({ $0 }) {
         case .success(let pid):
