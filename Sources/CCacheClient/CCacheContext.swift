@@ -97,7 +97,7 @@ public final class CCacheContext: Sendable {
                         // still takes connections and resets them all (see DaemonDeparture).
                         current = nil
                         if attempt >= 3 { throw .connection(path: paths.socket, reason: reason) }
-                        if DaemonDeparture.settle(socket: live.fd, milliseconds: Self.departureWait) != .gone {
+                        if DaemonDeparture.settle(after: live, milliseconds: Self.departureWait) != .gone {
                             // A live daemon that closed it (its connection limit) gets a moment.
                             usleep(attempt >= 2 ? 50_000 : 10_000)
                         }
@@ -105,7 +105,7 @@ public final class CCacheContext: Sendable {
                         current = nil
                         if attempt >= 2 || !retrySafe { throw .connection(path: paths.socket, reason: reason) }
                         // A daemon that read the request and died: let it finish dying first.
-                        _ = DaemonDeparture.settle(socket: live.fd, milliseconds: Self.departureWait)
+                        _ = DaemonDeparture.settle(after: live, milliseconds: Self.departureWait)
                     }
                 }
             }

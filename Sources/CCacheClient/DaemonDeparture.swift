@@ -28,17 +28,29 @@ enum DaemonDeparture: Equatable {
     case running
     /// Its main thread has exited but another thread had not after the whole wait.
     case stillExiting
-    /// The kernel cannot say (no `SO_PEERPIDFD` before Linux 6.5, or a process in a pid namespace
-    /// this one cannot see).
+    /// The kernel cannot say (no pidfds at all, or a process in a pid namespace this one cannot
+    /// see).
     case unknown
 
-    /// Looks at the process listening at the other end of `socket` and, if it is dying, waits up to
-    /// `milliseconds` for it to be gone. Returns at once for a running process.
-    static func settle(socket: Int32, milliseconds: Int32) -> DaemonDeparture {
-        let pidfd = ccached_peer_pidfd(socket)
-        guard pidfd >= 0 else {
+    /// ``settle(socket:pid:milliseconds:)`` for the daemon of a connection that failed.
+    static func settle(after connection: KCMClientConnection, milliseconds: Int32) -> DaemonDeparture {
+        settle(socket: connection.fd, pid: connection.daemonPID, milliseconds: milliseconds)
+    }
+
+    /// Looks at the process listening at the other end of `socket` (whose `SO_PEERCRED` pid at
+    /// connect was `pid`) and, if it is dying, waits up to `milliseconds` for it to be gone.
+    /// Returns at once for a running process.
+    static func settle(socket: Int32, pid connectedPID: Int32, milliseconds: Int32) -> DaemonDeparture {
+        var pidfd = ccached_peer_pidfd(socket)
+        if pidfd < 0 {
             // ESRCH: the process was already reaped.
-            return errno == ESRCH ? .gone : .unknown
+            guard errno != ESRCH else { return .gone }
+            // Before Linux 6.5 (Debian 12's own kernel is 6.1) there is no SO_PEERPIDFD: open one
+            // from the pid. That pid can belong to another process only if the daemon was reaped
+            // already, and that process is then no dying daemon: it reads as running.
+            guard connectedPID > 0, let pidfdOpen = Self.pidfdOpen() else { return .unknown }
+            pidfd = pidfdOpen(connectedPID, 0)
+            guard pidfd >= 0 else { return errno == ESRCH ? .gone : .unknown }
         }
         defer { close(pidfd) }
         if hasExited(pidfd, milliseconds: 0) { return .gone }
@@ -47,6 +59,13 @@ enum DaemonDeparture: Equatable {
         guard pid > 0 else { return hasExited(pidfd, milliseconds: 0) ? .gone : .unknown }
         guard mainThreadHasExited(pid) else { return .running }
         return hasExited(pidfd, milliseconds: milliseconds) ? .gone : .stillExiting
+    }
+
+    /// glibc's `pidfd_open` (2.36 and later; Linux 5.3 and later), found at run time: Swift's Glibc
+    /// module does not export `<sys/pidfd.h>`, and `syscall` is variadic.
+    private static func pidfdOpen() -> (@convention(c) (pid_t, UInt32) -> Int32)? {
+        guard let symbol = dlsym(nil, "pidfd_open") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (pid_t, UInt32) -> Int32).self)
     }
 
     /// Whether a pidfd reports its process gone, waiting up to `milliseconds` for it. A pidfd
