@@ -6,10 +6,10 @@ import SystemCalls
 /// out so that the next connection meets a daemon that is either running or entirely gone.
 ///
 /// A process killed with SIGKILL dies one thread at a time, and the kernel closes its descriptors
-/// only when its last thread exits. Its main thread can already be a zombie (which is all `kill(pid,
-/// 0)` and `/proc/PID/stat` show) while another thread is still on its way out; until then the
-/// dying daemon's connections still take requests it will never read, and its listening socket
-/// still takes new connections. When the last thread goes, the kernel resets every one of them
+/// only when its last thread exits. Its main thread can already be a zombie (all that
+/// `kill(pid, 0)` and `/proc/PID/stat` show) while another thread is still on its way out; until
+/// then the dying daemon's connections still take requests it will never read, and its listening
+/// socket still takes new connections. When the last thread goes, the kernel resets every one of them
 /// (ECONNRESET: a Unix stream socket closed with unread data, or never accepted). A client that
 /// reconnects at once, or after a fixed pause shorter than the rest of the death, lands in that
 /// listener again and is reset again, however many times it tries; on a loaded machine the rest
