@@ -5,9 +5,9 @@ import Synchronization
 import SystemCalls
 
 /// The entry point of the client library (CCAPI's context): finds this session's daemon, starts
-/// it when absent, reconnects once when it died, refuses a daemon of another user, and acts with
-/// the process's identity. All state lives in the context; it is safe to share between threads
-/// (calls on one context take turns on its single connection).
+/// it when absent, reconnects when it died (once a dying one is entirely gone), refuses a daemon
+/// of another user, and acts with the process's identity. All state lives in the context; it is
+/// safe to share between threads (calls on one context take turns on its single connection).
 public final class CCacheContext: Sendable {
     /// How the context finds and starts the daemon.
     public struct Options: Sendable {
@@ -92,19 +92,29 @@ public final class CCacheContext: Sendable {
                     case .reply(let status, let payload):
                         return (status, payload)
                     case .notSent(let reason):
-                        // Never applied, so always safe to send again: a daemon that just died or was
-                        // just replaced gets a moment (10 ms, then 50 ms) and a new connection.
+                        // Never applied, so always safe to send again on a new connection, but only
+                        // once the daemon that dropped it is running or entirely gone: a dying one
+                        // still takes connections and resets them all (see DaemonDeparture).
                         current = nil
                         if attempt >= 3 { throw .connection(path: paths.socket, reason: reason) }
-                        if attempt >= 2 { usleep(50_000) } else { usleep(10_000) }
+                        if DaemonDeparture.settle(after: live, milliseconds: Self.departureWait) != .gone {
+                            // A live daemon that closed it (its connection limit) gets a moment.
+                            usleep(attempt >= 2 ? 50_000 : 10_000)
+                        }
                     case .noReply(let reason):
                         current = nil
                         if attempt >= 2 || !retrySafe { throw .connection(path: paths.socket, reason: reason) }
+                        // A daemon that read the request and died: let it finish dying first.
+                        _ = DaemonDeparture.settle(after: live, milliseconds: Self.departureWait)
                     }
                 }
             }
         }
     }
+
+    /// How long a retry waits for a daemon whose main thread has exited to finish exiting; the
+    /// rest of a death normally takes milliseconds, this bounds a thread stuck in the kernel.
+    static let departureWait: Int32 = 5000
 
     /// Opens a connection, starting the daemon under the spawn lock if none answers.
     private func connect(allowStart: Bool) throws(CCacheClientError) -> KCMClientConnection {

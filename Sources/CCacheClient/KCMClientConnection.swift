@@ -137,9 +137,9 @@ final class KCMClientConnection {
         do throws(Errno) {
             bytes = try Socket.receive(fd, exactly: count)
         } catch  where error.rawValue == ECONNRESET {
-            // A reset means the daemon closed the socket with our request still unread in it (a
-            // daemon that died or refused the connection): it was never applied, so it may be sent
-            // again on a new connection, whatever it is.
+            // A reset means the daemon closed the socket with our request still unread in it, or
+            // never accepted it (a daemon that died, exited with it still queued, or refused it):
+            // it was never applied, so it may be sent again on a new connection, whatever it is.
             throw .notSent(error.message)
         } catch {
             throw .noReply(error.message)
