@@ -42,8 +42,8 @@ let package = Package(
         .target(
             name: "CCacheDaemon",
             dependencies: [
-                "KCM", "CredentialStore", "SecureMemory", "SessionRuntime", "SystemCalls", "CSupport", "CSystemd",
-                "TicketRenewal", .product(name: "Logging", package: "swift-log"),
+                "KCM", "CredentialStore", "SecureMemory", "SessionRuntime", "SystemCalls", "CSupport", "TicketRenewal",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
@@ -70,10 +70,11 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
-        // libsystemd: login sessions (sd_pid_get_session).
+        // libsystemd, linked only into ccached-door: the daemon and the libraries reach it through
+        // CSupport's wrappers, which load it on first real use (cold start, Docs/performance.md).
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
         // Where a session's daemon lives: session identity, runtime directory, socket, krb5.conf fragment.
-        .target(name: "SessionRuntime", dependencies: ["CSystemd"], swiftSettings: strictSwift),
+        .target(name: "SessionRuntime", dependencies: ["CSupport"], swiftSettings: strictSwift),
         // The thin client (CCAPI-style): find, start, re-find and authenticate this session's daemon.
         .target(
             name: "CCacheClient", dependencies: ["KCM", "SessionRuntime", "SystemCalls", "CSupport"],
