@@ -90,8 +90,11 @@ let package = Package(
         // Ticket renewal: when a credential is due (pure policy), renewing it through libkrb5, and the
         // worker that does both off the request path. Never touches the store itself.
         .target(
-            name: "TicketRenewal", dependencies: ["KCM", "SecureMemory", "CKrb5", "CredentialStore"],
+            name: "TicketRenewal", dependencies: ["KCM", "SecureMemory", "CKrb5Loader", "CredentialStore"],
             swiftSettings: strictSwift),
+        // The libkrb5 calls renewal makes, with libkrb5.so.3 loaded by the first of them rather than
+        // linked: the daemon starts without mapping libkrb5 and its five libraries (cold start).
+        .target(name: "CKrb5Loader"),
         // MIT krb5's client library, for tools that read and write any ccache type and for the benchmark.
         .systemLibrary(name: "CKrb5", path: "Sources/CKrb5"),
         // `make bench`: ccached against FILE, KEYRING, MEMORY and a raw socket round trip, through libkrb5.
