@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """ccached's cold start as ccached-bench measures it (issue 14): from the exec of
-`ccached --socket PATH` until PATH accepts a connection, polling connect() every 50 us.
+`ccached --socket PATH` until PATH accepts a connection, polling connect() every 50 us. Also, on
+that first connection, until the daemon has answered a NOOP request (the connection is accepted
+by the kernel as soon as the socket listens; the answer needs the daemon's main loop).
 
 Each run starts a fresh daemon on a new socket and keeps it running, as the bench does (40 daemons
 up together), then all are stopped with SIGTERM. Prints the median and p99 in milliseconds, and
@@ -26,15 +28,37 @@ def percentile(samples, fraction):
     return ordered[index]
 
 
-def connectable(path):
+# KCM NOOP: u32 length 4, then protocol 2.0 and opcode 0 (Docs/protocol.md).
+NOOP = bytes([0, 0, 0, 4, 2, 0, 0, 0])
+
+
+def connected(path):
+    """A connection to path, or None while nothing listens there."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(path)
-        return True
+        return probe
+    except OSError:
+        probe.close()
+        return None
+
+
+def answered(connection, timeout):
+    """Whether the daemon answered NOOP with status 0 (a reply is u32 length, u32 status)."""
+    connection.settimeout(timeout)
+    try:
+        connection.sendall(NOOP)
+        reply = b""
+        while len(reply) < 8:
+            chunk = connection.recv(8 - len(reply))
+            if not chunk:
+                return False
+            reply += chunk
+        return reply[4:8] == bytes(4)
     except OSError:
         return False
     finally:
-        probe.close()
+        connection.close()
 
 
 def main():
@@ -55,6 +79,7 @@ def main():
     log = open(os.path.join(workspace, "ccached.log"), "ab")
     daemons = []
     samples = []
+    replies = []
     try:
         for index in range(arguments.runs):
             path = os.path.join(workspace, f"cold-{index}", "socket")
@@ -64,8 +89,12 @@ def main():
             daemons.append(daemon)
             deadline = started + int(arguments.timeout * 1e9)
             while True:
-                if connectable(path):
+                connection = connected(path)
+                if connection is not None:
                     samples.append(time.monotonic_ns() - started)
+                    if not answered(connection, arguments.timeout):
+                        sys.exit(f"coldstart: ccached accepted on {path} but did not answer NOOP")
+                    replies.append(time.monotonic_ns() - started)
                     break
                 if daemon.poll() is not None:
                     sys.exit(f"coldstart: ccached exited ({daemon.returncode}) before {path} accepted connections;"
@@ -88,7 +117,8 @@ def main():
     load = os.getloadavg()
     pinned = f"pinned to CPU {arguments.pin}" if arguments.pin is not None else "unpinned"
     print(f"cold start, {len(samples)} runs, {pinned}: median {percentile(samples, 0.5) / 1e6:.2f} ms, "
-          f"p99 {percentile(samples, 0.99) / 1e6:.2f} ms, min {min(samples) / 1e6:.2f} ms "
+          f"p99 {percentile(samples, 0.99) / 1e6:.2f} ms, min {min(samples) / 1e6:.2f} ms; first reply median "
+          f"{percentile(replies, 0.5) / 1e6:.2f} ms, p99 {percentile(replies, 0.99) / 1e6:.2f} ms "
           f"(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
 
 
