@@ -95,14 +95,6 @@ const char *ccached_krb5_load_error(void) {
     return krb5_loaded ? NULL : krb5_error_text;
 }
 
-int ccached_krb5_is_loaded(void) {
-    // RTLD_NOLOAD never loads; the reference it returns when the library is mapped is dropped.
-    void *library = dlopen("libkrb5.so.3", RTLD_NOW | RTLD_NOLOAD);
-    if (library == NULL) return 0;
-    dlclose(library);
-    return 1;
-}
-
 krb5_error_code ccached_krb5_init_context(krb5_context *context) {
     if (!krb5_available()) return ENOSYS;
     return krb5.init_context(context);

@@ -70,14 +70,6 @@ static int systemd_available(void) {
     return systemd_loaded;
 }
 
-int ccached_systemd_is_loaded(void) {
-    // RTLD_NOLOAD never loads; the reference it returns when the library is mapped is dropped.
-    void *library = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_NOLOAD);
-    if (library == NULL) return 0;
-    dlclose(library);
-    return 1;
-}
-
 int ccached_sd_listen_fds(int unset_environment) {
     // sd_listen_fds returns 0 when LISTEN_PID is not set (systemd passed nothing).
     if (getenv("LISTEN_PID") == NULL && getenv("LISTEN_FDS") == NULL) {

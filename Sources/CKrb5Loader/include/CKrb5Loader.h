@@ -16,8 +16,6 @@
 /// Why libkrb5.so.3 could not be loaded (dlerror's text), or NULL when it is loaded or was never
 /// needed yet.
 const char *ccached_krb5_load_error(void);
-/// Whether libkrb5.so.3 is mapped into this process (never loads it).
-int ccached_krb5_is_loaded(void);
 
 krb5_error_code ccached_krb5_init_context(krb5_context *context);
 krb5_error_code ccached_krb5_init_context_profile(profile_t profile, krb5_flags flags, krb5_context *context);

@@ -124,8 +124,6 @@ typedef struct ccached_login_monitor ccached_login_monitor;
 /// The first descriptor systemd passes (sd-daemon.h's SD_LISTEN_FDS_START).
 #define CCACHED_SD_LISTEN_FDS_START 3
 
-/// Whether libsystemd.so.0 is mapped into this process (never loads it).
-int ccached_systemd_is_loaded(void);
 int ccached_sd_listen_fds(int unset_environment);
 int ccached_sd_is_socket_unix(int fd, int type, int listening, const char *path, size_t length);
 int ccached_sd_notify(int unset_environment, const char *state);
