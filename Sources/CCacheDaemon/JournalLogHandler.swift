@@ -3,8 +3,9 @@ import Glibc
 import Logging
 
 /// A swift-log handler that writes structured entries to the systemd journal
-/// (`sd_journal_sendv`; libsystemd is loaded by the first entry, not at start-up): MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, CODE_FILE/LINE/FUNC, and each
-/// metadata key as an upper-case field (`peer_pid` → `PEER_PID`).
+/// (`sd_journal_sendv`): MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, CODE_FILE/LINE/FUNC, and each
+/// metadata key as an upper-case field (`peer_pid` → `PEER_PID`). libsystemd is loaded by the
+/// first entry, not when the daemon starts (CSupport's `ccached_sd_journal_sendv`).
 public struct JournalLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
