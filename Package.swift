@@ -42,8 +42,8 @@ let package = Package(
         .target(
             name: "CCacheDaemon",
             dependencies: [
-                "KCM", "CredentialStore", "SecureMemory", "SessionRuntime", "SystemCalls", "CSupport", "CSystemd",
-                "TicketRenewal", .product(name: "Logging", package: "swift-log"),
+                "KCM", "CredentialStore", "SecureMemory", "SessionRuntime", "SystemCalls", "CSupport", "TicketRenewal",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
@@ -70,10 +70,11 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
-        // libsystemd: login sessions (sd_pid_get_session).
+        // libsystemd, linked only into ccached-door: the daemon and the libraries reach it through
+        // CSupport's wrappers, which load it on first real use (cold start, Docs/performance.md).
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
         // Where a session's daemon lives: session identity, runtime directory, socket, krb5.conf fragment.
-        .target(name: "SessionRuntime", dependencies: ["CSystemd"], swiftSettings: strictSwift),
+        .target(name: "SessionRuntime", dependencies: ["CSupport"], swiftSettings: strictSwift),
         // The thin client (CCAPI-style): find, start, re-find and authenticate this session's daemon.
         .target(
             name: "CCacheClient", dependencies: ["KCM", "SessionRuntime", "SystemCalls", "CSupport"],
@@ -89,8 +90,11 @@ let package = Package(
         // Ticket renewal: when a credential is due (pure policy), renewing it through libkrb5, and the
         // worker that does both off the request path. Never touches the store itself.
         .target(
-            name: "TicketRenewal", dependencies: ["KCM", "SecureMemory", "CKrb5", "CredentialStore"],
+            name: "TicketRenewal", dependencies: ["KCM", "SecureMemory", "CKrb5Loader", "CredentialStore"],
             swiftSettings: strictSwift),
+        // The libkrb5 calls renewal makes, with libkrb5.so.3 loaded by the first of them rather than
+        // linked: the daemon starts without mapping libkrb5 and its five libraries (cold start).
+        .target(name: "CKrb5Loader"),
         // MIT krb5's client library, for tools that read and write any ccache type and for the benchmark.
         .systemLibrary(name: "CKrb5", path: "Sources/CKrb5"),
         // `make bench`: ccached against FILE, KEYRING, MEMORY and a raw socket round trip, through libkrb5.

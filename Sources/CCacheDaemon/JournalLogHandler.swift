@@ -1,10 +1,11 @@
-import CSystemd
+import CSupport
 import Glibc
 import Logging
 
 /// A swift-log handler that writes structured entries to the systemd journal
 /// (`sd_journal_sendv`): MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, CODE_FILE/LINE/FUNC, and each
-/// metadata key as an upper-case field (`peer_pid` → `PEER_PID`).
+/// metadata key as an upper-case field (`peer_pid` → `PEER_PID`). libsystemd is loaded by the
+/// first entry, not when the daemon starts (CSupport's `ccached_sd_journal_sendv`).
 public struct JournalLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
@@ -81,7 +82,7 @@ public struct JournalLogHandler: LogHandler {
         }
         storage.withUnsafeMutableBytes { raw in
             var vectors = ranges.map { iovec(iov_base: raw.baseAddress! + $0.lowerBound, iov_len: $0.count) }
-            _ = sd_journal_sendv(&vectors, Int32(vectors.count))
+            _ = ccached_sd_journal_sendv(&vectors, Int32(vectors.count))
         }
     }
 }

@@ -1,4 +1,4 @@
-import CSystemd
+import CSupport
 import Glibc
 
 /// Notices when a login session closes (systemd-logind), so that logout wipes the session's
@@ -11,21 +11,21 @@ final class LoginSessionMonitor {
     /// A monitor for logind session `session`, or nil when logind cannot be watched.
     init?(session: String) {
         self.session = session
-        guard sd_login_monitor_new("session", &monitor) >= 0, monitor != nil else { return nil }
-        fileDescriptor = sd_login_monitor_get_fd(monitor)
+        guard ccached_sd_login_monitor_new("session", &monitor) >= 0, monitor != nil else { return nil }
+        fileDescriptor = ccached_sd_login_monitor_get_fd(monitor)
         guard fileDescriptor >= 0 else {
-            sd_login_monitor_unref(monitor)
+            ccached_sd_login_monitor_unref(monitor)
             return nil
         }
     }
 
-    deinit { sd_login_monitor_unref(monitor) }
+    deinit { ccached_sd_login_monitor_unref(monitor) }
 
     /// After the monitor's descriptor became readable: whether the session is closing or gone.
     func sessionHasEnded() -> Bool {
-        sd_login_monitor_flush(monitor)
+        ccached_sd_login_monitor_flush(monitor)
         var state: UnsafeMutablePointer<CChar>?
-        let result = sd_session_get_state(session, &state)
+        let result = ccached_sd_session_get_state(session, &state)
         defer { free(state) }
         guard result >= 0, let state else { return true }
         return String(cString: state) == "closing"

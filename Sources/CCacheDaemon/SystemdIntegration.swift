@@ -1,4 +1,4 @@
-import CSystemd
+import CSupport
 import Glibc
 
 /// What systemd asks of a `Type=notify` service with socket activation, all optional: without
@@ -11,7 +11,7 @@ struct SystemdIntegration {
 
     init() {
         var usec: UInt64 = 0
-        watchdogMicroseconds = sd_watchdog_enabled(0, &usec) > 0 && usec > 0 ? usec : nil
+        watchdogMicroseconds = ccached_sd_watchdog_enabled(0, &usec) > 0 && usec > 0 ? usec : nil
     }
 
     /// Whether systemd listens to this service at all (a watchdog, or a notification socket): then
@@ -20,13 +20,13 @@ struct SystemdIntegration {
 
     /// The listening socket systemd passed (`sd_listen_fds`), if exactly one stream socket was.
     static func activatedSocket() throws(DaemonError) -> Int32? {
-        let count = sd_listen_fds(1)
+        let count = ccached_sd_listen_fds(1)
         guard count > 0 else { return nil }
         guard count == 1 else {
             throw .activation("systemd passed \(count) sockets; ccached listens on exactly one (one ListenStream=)")
         }
-        let fd = SD_LISTEN_FDS_START
-        guard sd_is_socket_unix(fd, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0 else {
+        let fd = CCACHED_SD_LISTEN_FDS_START
+        guard ccached_sd_is_socket_unix(fd, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0 else {
             throw .activation("the socket systemd passed is not a listening Unix stream socket")
         }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -35,7 +35,7 @@ struct SystemdIntegration {
 
     /// Sends a notification (`READY=1`, `STATUS=…`, `STOPPING=1`, `WATCHDOG=1`).
     func notify(_ state: String) {
-        _ = sd_notify(0, state)
+        _ = ccached_sd_notify(0, state)
     }
 
     /// Updates `STATUS=` when it changed, and pings the watchdog at half its interval.

@@ -1,4 +1,4 @@
-import CSystemd
+import CSupport
 import Glibc
 
 /// Which login session a process belongs to: the key that picks its daemon.
@@ -54,7 +54,7 @@ public struct SessionIdentity: Hashable, Sendable, CustomStringConvertible {
         switch found.source {
         case .logind:
             var owner: uid_t = 0
-            guard sd_session_get_uid(found.key, &owner) >= 0, owner == uid else { return perUser }
+            guard ccached_sd_session_get_uid(found.key, &owner) >= 0, owner == uid else { return perUser }
         case .audit:
             guard let text = readSmallFile("/proc/\(pid)/loginuid"),
                 UInt32(text.trimmingCharacters(in: " \n")) == uid
@@ -72,10 +72,11 @@ public struct SessionIdentity: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The systemd-logind session of process `pid` (0: this process), when it has one whose name is
-    /// safe as a path component. The corresponding C function is `sd_pid_get_session`.
+    /// safe as a path component. The corresponding C function is `sd_pid_get_session` (libsystemd is
+    /// loaded only when the process's cgroup names a session scope: `ccached_sd_pid_get_session`).
     public static func loginSession(ofProcess pid: Int32) -> String? {
         var session: UnsafeMutablePointer<CChar>?
-        guard sd_pid_get_session(pid, &session) >= 0, let session else { return nil }
+        guard ccached_sd_pid_get_session(pid, &session) >= 0, let session else { return nil }
         defer { free(session) }
         let key = String(cString: session)
         return isSafeComponent(key) ? key : nil

@@ -2,7 +2,11 @@
 #define CCACHED_CSUPPORT_H
 
 #include <spawn.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
+
 #include "CSupportEpoll.h"
 
 /// Reads the peer's process, user and group id of a connected Unix socket (SO_PEERCRED).
@@ -109,5 +113,32 @@ int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp
 /// creation). Returns an O_DIRECTORY descriptor (O_CLOEXEC) for it, or -1 with errno set
 /// (ENOTDIR, EPERM for the wrong owner or mode, ELOOP for a link).
 int ccached_ensure_private_directory(int parent_fd, const char *name, mode_t mode, uid_t uid, gid_t gid);
+
+// ---- libsystemd, loaded on first real use (LazySystemd.c) ----
+// Each function is libsystemd's of the same name without the ccached_ prefix, with its return
+// values; what libsystemd would answer from the environment or /proc alone (no LISTEN_PID, no
+// NOTIFY_SOCKET, no WATCHDOG_USEC, a process in no logind session) is answered without loading it.
+// -ENOSYS when libsystemd.so.0 cannot be loaded.
+
+/// A logind monitor (libsystemd's sd_login_monitor).
+typedef struct ccached_login_monitor ccached_login_monitor;
+
+/// The first descriptor systemd passes (sd-daemon.h's SD_LISTEN_FDS_START).
+#define CCACHED_SD_LISTEN_FDS_START 3
+
+int ccached_sd_listen_fds(int unset_environment);
+int ccached_sd_is_socket_unix(int fd, int type, int listening, const char *path, size_t length);
+int ccached_sd_notify(int unset_environment, const char *state);
+int ccached_sd_watchdog_enabled(int unset_environment, uint64_t *usec);
+int ccached_sd_journal_sendv(const struct iovec *iov, int count);
+/// sd_pid_get_session: -ENODATA without loading libsystemd when /proc/PID/cgroup names no
+/// "session-" scope (logind's sessions are their scope units).
+int ccached_sd_pid_get_session(pid_t pid, char **session);
+int ccached_sd_session_get_uid(const char *session, uid_t *uid);
+int ccached_sd_session_get_state(const char *session, char **state);
+int ccached_sd_login_monitor_new(const char *category, ccached_login_monitor **monitor);
+int ccached_sd_login_monitor_get_fd(ccached_login_monitor *monitor);
+int ccached_sd_login_monitor_flush(ccached_login_monitor *monitor);
+ccached_login_monitor *ccached_sd_login_monitor_unref(ccached_login_monitor *monitor);
 
 #endif
