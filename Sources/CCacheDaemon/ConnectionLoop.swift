@@ -1,4 +1,5 @@
 import Glibc
+import KCM
 import Logging
 import SecureMemory
 import SystemCalls

@@ -34,7 +34,7 @@ public struct ReplyFrame: Sendable {
     /// (whoever shares it) once a send returns, so a frame kept for later must not share it.
     func detached() -> ReplyFrame {
         let copy = [UInt8](unsafeUninitializedCapacity: head.count) { buffer, count in
-            _ = head.withUnsafeBufferPointer { buffer.baseAddress!.initialize(from: $0.baseAddress!, count: $0.count) }
+            head.withUnsafeBufferPointer { buffer.baseAddress!.initialize(from: $0.baseAddress!, count: $0.count) }
             count = head.count
         }
         return ReplyFrame(head: copy, credentials: credentials)
