@@ -153,7 +153,7 @@ bench: deps
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS)
 	scripts/bench.sh --profile quick --bin "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
 	-scripts/bench-door.sh --bin "$(RELEASE_DIR)"
-	-scripts/connect-probe.sh --rounds 3 "$(RELEASE_DIR)"
+	-scripts/connect-probe.sh --rounds 3 --heimdal .build/peers/root "$(RELEASE_DIR)"
 	scripts/bench-renewal.sh --bin "$(RELEASE_DIR)"
 
 bench-full: deps

@@ -3,16 +3,21 @@
 # ccached), start `ccached --socket` in a temporary directory and run scripts/connect-probe.c
 # (connect, REQUESTS GET_DEFAULT_CACHE, close; 2,000 times) against it; the builds take turns for
 # ROUNDS rounds, unpinned and then with client and daemon on one CPU (--pin CPU). With
-# `perf stat` available, also the daemon's CPU time and context switches per connection.
+# `perf stat` available, also the daemon's CPU time and context switches per connection. With
+# --heimdal DIR (as root), Heimdal's kcm takes its turn too: from the host if installed, else from
+# the tree scripts/bench-deps.sh unpacked in DIR, in a private mount namespace with its own /run
+# (its socket path is compiled in), as scripts/bench-e2e.sh runs it.
 #
-#   scripts/connect-probe.sh [--rounds N] [--requests N] [--pin CPU] BINDIR [BINDIR ...]
+#   scripts/connect-probe.sh [--rounds N] [--requests N] [--pin CPU] [--heimdal DIR] BINDIR [BINDIR ...]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3
 REQUESTS=1
 PIN=$(($(nproc) - 1))
+HEIMDAL=
 while [ $# -gt 0 ]; do
     case $1 in
+        --heimdal) HEIMDAL=$2; shift 2 ;;
         --rounds) ROUNDS=$2; shift 2 ;;
         --requests) REQUESTS=$2; shift 2 ;;
         --pin) PIN=$2; shift 2 ;;
@@ -25,13 +30,32 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cc -O2 -o "$WORK/connect-probe" "$ROOT/scripts/connect-probe.c"
 
-# probe BINDIR PREFIX...: one daemon, one measurement; PREFIX runs both (e.g. taskset -c 1).
+# start_server BINDIR|heimdal PREFIX...: starts the server (PREFIX, e.g. taskset -c 1, in front);
+# sets SOCKET and DAEMON (the server's own pid: unshare and sh exec into Heimdal's kcm).
+start_server() {
+    local what=$1; shift
+    if [ "$what" = heimdal ]; then
+        local dir=$WORK/heimdal overlay=
+        mkdir -p "$dir/run"
+        [ -x /usr/sbin/kcm ] || overlay="mount -t overlay overlay -o lowerdir=$HEIMDAL/usr:/usr /usr;"
+        "$@" unshare -m --propagation private /bin/sh -c \
+            "set -e; $overlay mount --bind $dir/run /run; exec /usr/sbin/kcm" 2>/dev/null &
+        DAEMON=$!
+        SOCKET=$dir/run/.heim_org.h5l.kcm-socket
+    else
+        SOCKET=$WORK/kcm.sock
+        "$@" "$what/ccached" --socket "$SOCKET" --idle-timeout 0 --log-target stderr 2>/dev/null &
+        DAEMON=$!
+    fi
+    for _ in $(seq 300); do [ -S "$SOCKET" ] && break; sleep 0.01; done
+    [ -S "$SOCKET" ] || { echo "connect-probe.sh: $what did not create its socket" >&2; exit 1; }
+}
+
+# probe BINDIR|heimdal PREFIX...: one server, one measurement; PREFIX runs both.
 probe() {
     local bin=$1; shift
-    local socket=$WORK/kcm.sock
-    "$@" "$bin/ccached" --socket "$socket" --idle-timeout 0 --log-target stderr 2>/dev/null &
-    local daemon=$!
-    for _ in $(seq 200); do [ -S "$socket" ] && break; sleep 0.01; done
+    start_server "$bin" "$@"
+    local socket=$SOCKET daemon=$DAEMON
     local counters=""
     if command -v perf >/dev/null; then
         perf stat -x, -e task-clock,context-switches -p "$daemon" -o "$WORK/stat" &
@@ -48,13 +72,24 @@ probe() {
     fi
     kill "$daemon"; wait "$daemon" 2>/dev/null || true
     rm -f "$socket"
+    sleep 0.2
     echo "$figures   $counters"
 }
 
+SERVERS=("$@")
+if [ -n "$HEIMDAL" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "connect-probe.sh: Heimdal kcm skipped: a private mount namespace needs root" >&2
+    elif [ ! -x /usr/sbin/kcm ] && [ ! -x "$HEIMDAL/usr/sbin/kcm" ]; then
+        echo "connect-probe.sh: Heimdal kcm skipped: neither installed nor unpacked in $HEIMDAL (scripts/bench-deps.sh)" >&2
+    else
+        SERVERS+=(heimdal)
+    fi
+fi
 echo "connect + $REQUESTS request(s) + close, 2,000 connections per cell; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 for placement in unpinned pinned; do
     for round in $(seq "$ROUNDS"); do
-        for bin in "$@"; do
+        for bin in "${SERVERS[@]}"; do
             if [ "$placement" = pinned ]; then prefix=(taskset -c "$PIN"); else prefix=(env); fi
             printf '%-9s round %d  %-40s %s\n' "$placement" "$round" "$bin" "$(probe "$bin" "${prefix[@]}")"
         done
