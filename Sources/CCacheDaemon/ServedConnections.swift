@@ -108,9 +108,11 @@ final class ServedConnections {
     }
 
     private func end(_ connection: AdmittedConnection) {
-        // No EPOLL_CTL_DEL: closing the only descriptor of a socket takes it out of the epoll set,
-        // one system call fewer per connection. A stale event for a reused number finds nothing
-        // to read.
+        // Always taken out of the set before it is closed: epoll watches the open file, not the
+        // number, and a socket's file can outlive this descriptor (one passed with SCM_RIGHTS has
+        // other references), so a closed descriptor left in the set can go on reporting its
+        // hang-up to nobody.
+        poll.remove(connection.fileDescriptor)
         admission.finish(connection)
     }
 }
