@@ -24,20 +24,28 @@ struct EventLoopTests {
         return poll(&descriptor, 1, seconds * 1000) == 1
     }
 
+    static let client = KCMPrincipal("alice@CCACHED.TEST")
+
+    /// `count` valid credentials for ``client``, each with a ticket of `ticketBytes` bytes that tells
+    /// it from the others.
+    static func credentials(_ count: Int, ticketBytes: Int) -> [KCMCredential] {
+        let now = UInt32(time(nil))
+        return (0..<count).map { index in
+            KCMCredentialFields(
+                client: client, server: KCMPrincipal("svc\(index)/localhost@CCACHED.TEST"), enctype: 18,
+                key: [UInt8](repeating: 7, count: 32), authtime: now, starttime: now, endtime: now + 3600,
+                ticket: [UInt8](repeating: UInt8(truncatingIfNeeded: 0x61 + index), count: ticketBytes)
+            ).credential()
+        }
+    }
+
     @Test("a client that does not read a 4 MB reply delays nobody, and still gets all of it once it reads")
     func unreadReplyDelaysNobody() throws {
         let bed = try KerberosTestbed()
         defer { bed.stop() }
         let slow = try RawKCMConnection(path: bed.socketPath)
-        let client = KCMPrincipal("alice@CCACHED.TEST")
-        let now = UInt32(time(nil))
-        let credentials = (0..<4).map { index in
-            KCMCredentialFields(
-                client: client, server: KCMPrincipal("big\(index)/localhost@CCACHED.TEST"), enctype: 18,
-                key: [UInt8](repeating: 7, count: 32), authtime: now, starttime: now, endtime: now + 3600,
-                ticket: [UInt8](repeating: 0x61 + UInt8(index), count: 1_000_000)
-            ).credential()
-        }
+        let client = Self.client
+        let credentials = Self.credentials(4, ticketBytes: 1_000_000)
         let name = KCMCacheName("\(getuid())")
         let stored = try slow.call(.replace(name: name, kdcOffset: 0, principal: client, credentials: credentials))
         #expect(stored.status == .success)
@@ -67,16 +75,9 @@ struct EventLoopTests {
         let bed = try KerberosTestbed()
         defer { bed.stop() }
         let slow = try RawKCMConnection(path: bed.socketPath)
-        let client = KCMPrincipal("alice@CCACHED.TEST")
-        let now = UInt32(time(nil))
+        let client = Self.client
         // Under the gathering threshold, so each reply is one buffer sent from the event loop.
-        let credentials = (0..<120).map { index in
-            KCMCredentialFields(
-                client: client, server: KCMPrincipal("svc\(index)/localhost@CCACHED.TEST"), enctype: 18,
-                key: [UInt8](repeating: 7, count: 32), authtime: now, starttime: now, endtime: now + 3600,
-                ticket: [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: 1200)
-            ).credential()
-        }
+        let credentials = Self.credentials(120, ticketBytes: 1200)
         let name = KCMCacheName("\(getuid())")
         #expect(
             try slow.call(.replace(name: name, kdcOffset: 0, principal: client, credentials: credentials)).status
