@@ -163,9 +163,12 @@ public struct ConnectionSession: Sendable {
     private mutating func encode(_ result: Result<KCMReply, RequestFailure>) -> ReplyFrame {
         switch result {
         case .success(let payload):
-            if case .credentialList(let credentials) = payload, payload.encodedLength > ReplyFrame.gatherThreshold {
+            // The length walks every credential: measured once.
+            if case .credentialList(let credentials) = payload, case let length = payload.encodedLength,
+                length > ReplyFrame.gatherThreshold
+            {
                 reply.writer.write(UInt32(truncatingIfNeeded: credentials.count))
-                reply.finishSuccess(followedBy: payload.encodedLength - 4)
+                reply.finishSuccess(followedBy: length - 4)
                 return ReplyFrame(head: reply.bytes, credentials: credentials)
             }
             payload.write(to: &reply.writer)

@@ -85,12 +85,12 @@ public final class Daemon: Sendable {
         do {
             poll = try EventPoll()
             inbox = try ConnectionInbox()
-            try poll.add(listener.fileDescriptor, token: WakeSource.listener.rawValue)
-            try poll.add(signals, token: WakeSource.signals.rawValue)
-            try poll.add(inbox.fileDescriptor, token: WakeSource.inbox.rawValue)
         } catch {
             throw .system(operation: "epoll", errno: error.rawValue)
         }
+        try watch(listener.fileDescriptor, as: .listener, in: poll)
+        try watch(signals, as: .signals, in: poll)
+        try watch(inbox.fileDescriptor, as: .inbox, in: poll)
         let served = ServedConnections(poll: poll, admission: admission)
         // Runs before the store is wiped: every connection's buffers are zeroed as it closes.
         defer { served.closeAll() }
@@ -98,22 +98,12 @@ public final class Daemon: Sendable {
         // (on the thread that receives them) and served by this loop.
         let handoff = openHandoff(besides: listener)
         defer { handoff?.close() }
-        if let handoff {
-            do throws(Errno) {
-                try poll.add(handoff.fileDescriptor, token: WakeSource.handoff.rawValue)
-            } catch {
-                throw .system(operation: "epoll", errno: error.rawValue)
-            }
-        }
+        if let handoff { try watch(handoff.fileDescriptor, as: .handoff, in: poll) }
         // Logout ends the session's tickets: watch the login session when there is one.
         let sessionMonitor = watchedLoginSession()
         if let sessionMonitor {
             logger.info("watching login session \(sessionMonitor.session); its end wipes every cache")
-            do throws(Errno) {
-                try poll.add(sessionMonitor.fileDescriptor, token: WakeSource.loginSession.rawValue)
-            } catch {
-                throw .system(operation: "epoll", errno: error.rawValue)
-            }
+            try watch(sessionMonitor.fileDescriptor, as: .loginSession, in: poll)
         }
         var idleExit = IdleExit(limit: configuration.idleTimeout)
         var purge = PurgeSchedule(
@@ -184,6 +174,15 @@ public final class Daemon: Sendable {
                 logger.info("exiting after \(idleExit.limit) s with no connections and no caches")
                 return
             }
+        }
+    }
+
+    /// Adds one of the loop's own descriptors to its epoll set.
+    private func watch(_ fd: Int32, as source: WakeSource, in poll: EventPoll) throws(DaemonError) {
+        do throws(Errno) {
+            try poll.add(fd, token: source.rawValue)
+        } catch {
+            throw .system(operation: "epoll", errno: error.rawValue)
         }
     }
 
