@@ -99,8 +99,12 @@ cmd_boot() {
     rm -f "$state/init.pid" "$state/nspawn.pid"
     # --register=no --keep-unit: there is no host systemd to register with. --private-network: the
     # container's services listen on its own loopback, never on the host's addresses.
+    # --capability=CAP_IPC_LOCK: without it nspawn leaves that capability out of the container's
+    # bounding set and its seccomp filter then refuses mlock() to every process inside, root or
+    # not (EPERM whatever RLIMIT_MEMLOCK says), which a real system never does; with it, the
+    # daemons lock their secrets as they would on a real system, under the unit's RLIMIT_MEMLOCK.
     setsid systemd-nspawn --quiet --boot --directory="$state/root" --register=no --keep-unit \
-        --private-network --machine=booted-test </dev/null >"$state/console.log" 2>&1 &
+        --private-network --capability=CAP_IPC_LOCK --machine=booted-test </dev/null >"$state/console.log" 2>&1 &
     nspawn=$!
     echo "$nspawn" >"$state/nspawn.pid"
     for i in $(seq 1 300); do

@@ -8,7 +8,8 @@
 # binaries, the Swift runtime and the door's units in read-only, boots with a private network, and
 # checks: socket activation on /run/.heim_org.h5l.kcm-socket (0666); two `su - u1` logins are two
 # logind sessions with two daemons under /run/user/1000, started with --login-session; the logout
-# of one wipes only its daemon; the other keeps its tickets until its own logout. Last line:
+# of one wipes only its daemon; the other keeps its tickets until its own logout; both daemons lock
+# their credential memory. Last line:
 # "N passed, M failed". The container is powered off at the end.
 set -uo pipefail
 
@@ -34,7 +35,9 @@ binds=(--bind-ro="$bin:/opt/ccached" --bind-ro="$repo/scripts:/opt/ccached-scrip
     --bind-ro="$work/ccached-door.service:/etc/systemd/system/ccached-door.service"
     --bind-ro="$work/ccached-door.socket:/etc/systemd/system/ccached-door.socket")
 [ -n "$runtime" ] && binds+=(--bind-ro="$runtime")
-systemd-nspawn -q -b -D "$rootfs" --register=no --keep-unit --private-network --volatile=overlay "${binds[@]}" >"$work/nspawn.log" 2>&1 &
+# --capability=CAP_IPC_LOCK: without it nspawn's seccomp filter refuses mlock() to everything in the
+# container (EPERM), which no real system does; see scripts/booted-system.sh.
+systemd-nspawn -q -b -D "$rootfs" --register=no --keep-unit --private-network --capability=CAP_IPC_LOCK --volatile=overlay "${binds[@]}" >"$work/nspawn.log" 2>&1 &
 nspawn=$!
 init=
 for _ in $(seq 1 90); do
@@ -64,7 +67,7 @@ c sh -c "id u1 >/dev/null 2>&1 || useradd -m u1"
 c sh -c 'su - u1 -c "echo pw-alice | kinit alice >/dev/null; touch /tmp/a1; while [ ! -e /tmp/b1 ]; do sleep 0.2; done; klist"' >"$work/A.out" 2>&1 &
 session_a=$!
 for _ in $(seq 1 100); do c test -e /tmp/a1 && break; sleep 0.2; done
-c sh -c 'su - u1 -c "klist; echo pw-bob | kinit bob >/dev/null; klist; loginctl list-sessions --no-legend | wc -l; ps -o args= -C ccached"' >"$work/B.out" 2>&1
+c sh -c 'su - u1 -c "klist; echo pw-bob | kinit bob >/dev/null; klist; loginctl list-sessions --no-legend | wc -l; ps -o args= -C ccached; for p in \$(pgrep -u u1 -x ccached); do grep VmLck /proc/\$p/status; done"' >"$work/B.out" 2>&1
 sleep 2
 after_b=$(c ps -o args= -C ccached)
 c touch /tmp/b1
@@ -83,6 +86,14 @@ grep -q "Default principal: bob@" "$work/B.out" && grep -q "not found" "$work/B.
     pass "logout of the second session wiped and stopped only its daemon" || fail "after the second logout" "$after_b"
 grep -q "Default principal: alice@" "$work/A.out" && ! grep -q bob@ "$work/A.out" &&
     pass "the first session still has its tickets after the other's logout" || fail "session A" "$(cat "$work/A.out")"
+# Both daemons hold a ticket by now, so each has locked its credential memory (VmLck), and none said
+# it could not (the warning ProcessSetup logs when mlock fails).
+locked=$(grep -c 'VmLck:[[:space:]]*[1-9]' "$work/B.out")
+daemon_log=$(c journalctl --no-pager -b _COMM=ccached)
+refused=$(grep 'cannot lock more credential memory' <<<"$daemon_log")
+[ "$locked" -eq 2 ] && grep -q listening <<<"$daemon_log" && [ -z "$refused" ] &&
+    pass "both session daemons keep their tickets in locked memory" ||
+    fail "locked credential memory ($locked of 2 daemons with VmLck > 0)" "$(grep VmLck "$work/B.out"; echo "${refused:-journal of ccached: $(wc -l <<<"$daemon_log") lines}")"
 [ -z "$after_a" ] && pass "the last logout stopped the last daemon" || fail "after the last logout" "$after_a"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

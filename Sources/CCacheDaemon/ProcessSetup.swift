@@ -14,10 +14,7 @@ enum ProcessSetup {
         }
         signal(SIGPIPE, SIG_IGN)
         SecureArena.shared.setLockFailureHandler { [logger] error, limit in
-            let allowed = limit.map { "\($0 / 1024) KiB" } ?? "unlimited"
-            logger.warning(
-                "cannot lock more credential memory in RAM (\(Errno(rawValue: error)); RLIMIT_MEMLOCK is \(allowed)): credentials stored from now on may be written to swap. Raise the limit (LimitMEMLOCK= in the unit, or ulimit -l) to keep them in RAM."
-            )
+            logger.warning("\(lockFailureMessage(errno: error, memlockLimit: limit))")
         }
         let fileLimit = ccached_raise_descriptor_limit()
         if fileLimit >= 0 && fileLimit < configuration.maximumConnections + 16 {
@@ -25,5 +22,21 @@ enum ProcessSetup {
                 "only \(fileLimit) open files are allowed (RLIMIT_NOFILE); fewer than --max-connections \(configuration.maximumConnections) connections can be served"
             )
         }
+    }
+
+    /// The one warning logged when `mlock` first fails, with what to do about it. ENOMEM (or
+    /// EAGAIN) is the limit reached: raise it. EPERM under a limit above 0 is not the limit: the
+    /// kernel refuses mlock with EPERM only when the limit is 0, so something else denied the call
+    /// — a seccomp filter, typically a container's (systemd-nspawn refuses mlock to everything in
+    /// a container not given CAP_IPC_LOCK).
+    static func lockFailureMessage(errno error: Int32, memlockLimit limit: UInt64?) -> String {
+        let allowed = limit.map { "\($0 / 1024) KiB" } ?? "unlimited"
+        let what =
+            "cannot lock more credential memory in RAM (\(Errno(rawValue: error)); RLIMIT_MEMLOCK is \(allowed)): credentials stored from now on may be written to swap."
+        if error == EPERM && limit != 0 {
+            return what
+                + " The limit is not what refused it: a seccomp filter did (a SystemCallFilter= without @memlock, or a container: systemd-nspawn needs --capability=CAP_IPC_LOCK). Allow mlock, or keep swap off or encrypted."
+        }
+        return what + " Raise the limit (LimitMEMLOCK= in the unit, or ulimit -l) to keep them in RAM."
     }
 }
