@@ -122,7 +122,7 @@ let package = Package(
             name: "CCacheDaemonTests",
             dependencies: [
                 "CCacheDaemon", "CredentialStore", "KCM", "CSupport", "SecureMemory", "SystemCalls", "TestSupport",
-                .product(name: "Logging", package: "swift-log"),
+                "TicketRenewal", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),

@@ -47,12 +47,22 @@ public final class RenewalDuty: Sendable {
     func attach(to state: DaemonState) { target.state = state }
 
     private static func log(_ result: RenewalResult, logger: Logger) {
-        guard let line = result.logLine else { return }
-        switch result.outcome {
-        case .renewed: logger.info("\(line)")
-        case .failed: logger.warning("\(line)")
-        case .stopped: logger.notice("\(line)")
-        }
+        guard let (level, message) = logged(result) else { return }
+        logger.log(level: level, "\(message)")
+    }
+
+    /// The level and text a result is logged with, or nil when it is not logged. The line names the
+    /// cache and the ticket's server, both a client's text (any bytes a STORE carried), so it is
+    /// escaped like every other log line that carries client text.
+    static func logged(_ result: RenewalResult) -> (level: Logger.Level, message: String)? {
+        guard let line = result.logLine else { return nil }
+        let level: Logger.Level =
+            switch result.outcome {
+            case .renewed: .info
+            case .failed: .warning
+            case .stopped: .notice
+            }
+        return (level, LogText.escaped(line))
     }
 
     /// From the main loop, about once a second: hands the scheduler a new snapshot when the

@@ -1,0 +1,47 @@
+import KCM
+import Logging
+import Testing
+import TicketRenewal
+
+@testable import CCacheDaemon
+
+/// A renewal's log line names a cache and a ticket's server that a client chose: neither may
+/// forge a second log line.
+@Suite("renewal log lines")
+struct RenewalLogTests {
+    static func candidate(cache: String, server: String) -> RenewalCandidate {
+        let now: UInt32 = 1_700_000_000
+        let credential = KCMCredentialFields(
+            client: KCMPrincipal("alice@CCACHED.TEST"), server: KCMPrincipal(server, nameType: 2),
+            key: [UInt8](repeating: 7, count: 32), authtime: now, starttime: now, endtime: now + 600,
+            renewTill: now + 86_400, ticketFlags: 0x0080_0000, ticket: [1, 2, 3]
+        ).credential()
+        return RenewalCandidate(
+            cacheName: KCMCacheName(cache), cacheUUID: KCMUUID(high: 1, low: 1),
+            credentialUUID: KCMUUID(high: 2, low: 1), credential: credential)
+    }
+
+    @Test("a cache name and a server principal with newlines and escapes are logged escaped")
+    func escaped() throws {
+        let forged = Self.candidate(
+            cache: "1000:x\nccached[1]: renewed everything", server: "krbtgt/\u{1B}[31mX@CCACHED.TEST")
+        let error = RenewalError(message: "Cannot contact any KDC for realm 'CCACHED.TEST'")
+        let failed = RenewalResult(candidate: forged, outcome: .failed(error, firstOfCause: true, retryAt: nil))
+        let (level, message) = try #require(RenewalDuty.logged(failed))
+        #expect(level == .warning)
+        #expect(!message.contains("\n") && !message.contains("\u{1B}"), "\(message)")
+        #expect(message.contains("in 1000:x\\nccached[1]: renewed everything failed"), "\(message)")
+        #expect(message.contains("krbtgt/\\u{1b}[31mX@CCACHED.TEST"), "\(message)")
+
+        let stopped = RenewalResult(candidate: forged, outcome: .stopped(.renewTillReached))
+        #expect(RenewalDuty.logged(stopped)?.level == .notice)
+        #expect(RenewalDuty.logged(stopped)?.message.contains("\n") == false)
+    }
+
+    @Test("an ordinary line is logged as the renewal engine wrote it")
+    func plain() throws {
+        let ticket = Self.candidate(cache: "1000", server: "krbtgt/CCACHED.TEST@CCACHED.TEST")
+        let result = RenewalResult(candidate: ticket, outcome: .stopped(.renewTillReached))
+        #expect(RenewalDuty.logged(result)?.message == result.logLine)
+    }
+}
