@@ -33,7 +33,8 @@ OPCODES = {
     "GET_CACHE_UUID_LIST": 18, "GET_CACHE_BY_UUID": 19, "GET_DEFAULT_CACHE": 20, "SET_DEFAULT_CACHE": 21,
     "GET_KDC_OFFSET": 22, "SET_KDC_OFFSET": 23, "ADD_NTLM_CRED": 24, "HAVE_NTLM_CRED": 25,
     "DEL_NTLM_CRED": 26, "DO_NTLM_AUTH": 27, "GET_NTLM_USER_LIST": 28, "GET_CRED_LIST": 13001,
-    "REPLACE": 13002, "CCACHED_STATUS": 0x5000,
+    "REPLACE": 13002, "CCACHED_STATUS": 0x5000, "CCACHED_WATCH": 0x5001, "CCACHED_RENEW": 0x5002,
+    "CCACHED_RENEWAL_STATE": 0x5003, "CCACHED_STOP": 0x5004, "CCACHED_ATTACH": 0x5005, "CCACHED_DETACH": 0x5006,
 }
 
 # Plan bytes (FuzzPlan.swift). Mode bits 0-1 cutting, 2-3 which peer (owner or stranger) sends each
@@ -423,6 +424,25 @@ def hand_sessions():
         frame("GET_DEFAULT_CACHE", minor=7),
         u32(0),  # an empty body
         u32(2) + b"\x02\x00",  # no opcode
+    ]))
+    # ccached's own requests (protocol.md). The tickets' times are the traces', long past by now, so
+    # CCACHED_RENEW decides without asking a KDC: the fuzz target never talks to one. The first
+    # RENEW starts the renewal worker, which must be gone when the input ends (the target checks).
+    sessions.append(("hand-ccached-opcodes", PLAN_PLAIN, [
+        frame("CCACHED_RENEW", name("")),
+        replace_frame("0", ALICE, kinit_credentials(ALICE)),
+        frame("CCACHED_RENEW", name("")),
+        frame("CCACHED_RENEW", name("0")),
+        frame("CCACHED_RENEW", name("gone")),
+        frame("CCACHED_RENEW"),  # no name at all: malformed
+        frame("CCACHED_RENEWAL_STATE"),
+        frame("CCACHED_WATCH", u32(0) + u32(0) + u32(0) + u32(0) + u32(0)),  # epoch 0, after 0, timeout 0
+        frame("CCACHED_ATTACH"),
+        frame("CCACHED_DETACH"),
+        frame("CCACHED_DETACH"),
+        frame("CCACHED_STATUS"),
+        frame("CCACHED_STOP"),
+        frame("GET_DEFAULT_CACHE"),
     ]))
     names_session = [
         frame("INITIALIZE", name("") + principal(ALICE)),

@@ -130,5 +130,7 @@ public final class RenewalDuty: Sendable {
     }
 
     /// Stops the worker; call without the store lock held (an `apply` in progress is waited for).
-    func shutdown() { scheduler.shutdown() }
+    /// The daemon does as it exits; whoever else makes a ``DaemonState`` (the fuzz target, once per
+    /// input) must too, since a started worker keeps its scheduler, and its thread, alive.
+    public func shutdown() { scheduler.shutdown() }
 }

@@ -52,7 +52,38 @@ final class FuzzSession {
     private var countersBefore: DaemonCounters
 
     static func run(_ input: UnsafeBufferPointer<UInt8>) {
+        let threadsBefore = threadCount()
         FuzzSession(input).play()
+        // Nothing an input starts may outlive it: a thread left waiting is memory that no leak
+        // check reports (it still references what it holds), and it adds up over a long run. A
+        // stopped worker may take a moment to be gone: the kernel lists a joined thread for a few
+        // microseconds more, and shutdown() detaches a worker still finishing its last job.
+        var threadsAfter = threadCount()
+        var waited = 0
+        while threadsAfter > threadsBefore && waited < 2_000 {
+            usleep(500)
+            waited += 1
+            threadsAfter = threadCount()
+        }
+        if threadsAfter != threadsBefore {
+            FuzzInvariants.fail(
+                "the input left \(threadsAfter - threadsBefore) thread(s) running "
+                    + "(\(threadsBefore) before, \(threadsAfter) a second after)")
+        }
+    }
+
+    /// This process's threads now (`Threads:` of /proc/self/status).
+    private static func threadCount() -> Int {
+        guard let file = fopen("/proc/self/status", "r") else { FuzzInvariants.fail("cannot open /proc/self/status") }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), file) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if text.hasPrefix("Threads:"), let count = Int(String(text.dropFirst(8).filter(\.isNumber))) {
+                return count
+            }
+        }
+        FuzzInvariants.fail("no Threads: line in /proc/self/status")
     }
 
     private init(_ input: UnsafeBufferPointer<UInt8>) {
@@ -101,6 +132,9 @@ final class FuzzSession {
         }
         owner.wipe()
         stranger.wipe()
+        // As the daemon does when it exits: a CCACHED_RENEW started the renewal worker, whose thread
+        // would otherwise wait for work for the rest of the run (one more thread per such input).
+        state.renewal.shutdown()
     }
 
     /// Sends frames `items` (consecutive, one peer's) to that peer's session as one stream cut into
