@@ -95,8 +95,10 @@ final class FuzzSession {
             socketPath: "/nonexistent/ccached-fuzz", ownerUID: Self.ownerUID,
             maximumRequestLength: plan.maximumRequestLength)
         configuration.storeLimits = Self.limits
-        state = DaemonState(configuration: configuration)
         let logger = Self.logger()
+        // The renewal worker's lines too: a fuzzed ticket with future times reaches libkrb5, which
+        // refuses its bytes, and each failure is a warning nobody fuzzing needs on stderr.
+        state = DaemonState(configuration: configuration, logger: logger)
         owner = ConnectionSession(
             peer: PeerCredentials(pid: 2, uid: Self.ownerUID, gid: 100), state: state, logger: logger)
         stranger = ConnectionSession(
