@@ -181,7 +181,8 @@ check "ccachectl status shows the daemon of the session" grep -q "^daemon: *pid 
 check "no FILE cache on disk" test ! -s "$S/filecaches"
 # `memory: 128 KiB locked of 8 MiB`: the tickets are in locked memory; `…, 1.8 KiB not locked` if not.
 holds_locked() { grep -Eq '^memory: +[1-9][0-9.]* [KMG]?i?B locked' "$1" && ! grep -q 'not locked' "$1"; }
-check "the session's daemon holds its tickets in locked memory (ccachectl status: $(sed -n 's/^memory: *\(.*[^ ]\) *RLIMIT_MEMLOCK$/\1/p' "$S/status"))" \
+memory_of() { sed -n 's/^memory: *\(.*[^ ]\) *RLIMIT_MEMLOCK$/\1/p' "$1"; }
+check "the session's daemon holds its tickets in locked memory (ccachectl status: $(memory_of "$S/status"))" \
     holds_locked "$S/status"
 for f in env kinit klist status; do sed "s/^/    $f: /" "$S/$f" 2>/dev/null; done >"$LOG/session-files.txt"
 
@@ -236,7 +237,7 @@ check "the first client started ccached.service by socket activation (not 218/CA
              grep -qx 0 '$U/restarts'"
 check "kinit and klist work through the user units' daemon" \
     bash -c "[ \"\$(cat '$U/kinit.rc')\" = 0 ] && grep -q 'krbtgt/CCACHED.TEST@CCACHED.TEST' '$U/klist'"
-check "the user unit's daemon, under its SystemCallFilter=, locks them too ($(sed -n 's/^memory: *\(.*[^ ]\) *RLIMIT_MEMLOCK$/\1/p' "$U/status"))" \
+check "the user unit's daemon, under its SystemCallFilter=, locks them too ($(memory_of "$U/status"))" \
     holds_locked "$U/status"
 inside journalctl --no-pager -o cat >"$LOG/journal-all.txt" 2>&1
 check "no unit failed to spawn (no 'Failed at step' in the journal)" \

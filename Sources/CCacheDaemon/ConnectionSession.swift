@@ -285,8 +285,8 @@ public struct ConnectionSession: Sendable {
         case .success:
             logger.log(level: level, "\(name) -> \(KCMStatus.success)")
         case .failure(let failure):
-            // Client-chosen names appear in the text: escaped, so they cannot forge log lines.
-            let line = "\(name) -> \(failure.status) (\(LogText.escaped(failure.description)))"
+            // Client-chosen names appear in the text; EscapingLogHandler escapes them on the way out.
+            let line = "\(name) -> \(failure.status) (\(failure.description))"
             if case .oversized = failure {
                 logger.log(level: level, "refused an oversized request: \(line)")
             } else {

@@ -52,8 +52,8 @@ public final class RenewalDuty: Sendable {
     }
 
     /// The level and text a result is logged with, or nil when it is not logged. The line names the
-    /// cache and the ticket's server, both a client's text (any bytes a STORE carried), so it is
-    /// escaped like every other log line that carries client text.
+    /// cache and the ticket's server, both a client's text (any bytes a STORE carried), which
+    /// EscapingLogHandler escapes on the way out.
     static func logged(_ result: RenewalResult) -> (level: Logger.Level, message: String)? {
         guard let line = result.logLine else { return nil }
         let level: Logger.Level =
@@ -62,7 +62,7 @@ public final class RenewalDuty: Sendable {
             case .failed: .warning
             case .stopped: .notice
             }
-        return (level, LogText.escaped(line))
+        return (level, line)
     }
 
     /// From the main loop, about once a second: hands the scheduler a new snapshot when the

@@ -151,11 +151,11 @@ struct CCachedDoor {
             if journal {
                 var handler = JournalLogHandler(identifier: "ccached-door")
                 handler.logLevel = level
-                return handler
+                return EscapingLogHandler(handler)
             }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            return EscapingLogHandler(handler)
         }
         var configuration = options.configuration
         configuration.daemonLogsToJournal = access("/run/systemd/journal/socket", F_OK) == 0

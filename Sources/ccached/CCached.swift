@@ -200,16 +200,16 @@ struct CCached {
             if target == .journal {
                 var handler = JournalLogHandler(identifier: "ccached")
                 handler.logLevel = level
-                return handler
+                return EscapingLogHandler(handler)
             }
             if target == .syslog {
                 var handler = SyslogLogHandler()
                 handler.logLevel = level
-                return handler
+                return EscapingLogHandler(handler)
             }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            return EscapingLogHandler(handler)
         }
         let logger = Logger(label: "ccached")
         do {

@@ -9,6 +9,32 @@ import TicketRenewal
 /// forge a second log line.
 @Suite("renewal log lines")
 struct RenewalLogTests {
+    /// Collects what reaches the handler behind ``EscapingLogHandler``.
+    final class Collected: @unchecked Sendable {
+        var messages: [String] = []
+    }
+
+    struct CollectingHandler: LogHandler {
+        let collected: Collected
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) { collected.messages.append("\(event.message)") }
+    }
+
+    /// The level and the text a result reaches the log with: RenewalDuty's line, through the
+    /// handler ccached logs through.
+    static func logged(_ result: RenewalResult) -> (level: Logger.Level, message: String)? {
+        guard let (level, line) = RenewalDuty.logged(result) else { return nil }
+        let collected = Collected()
+        let logger = Logger(label: "ccached") { _ in EscapingLogHandler(CollectingHandler(collected: collected)) }
+        logger.log(level: level, "\(line)")
+        return collected.messages.last.map { (level, $0) }
+    }
+
     static func candidate(cache: String, server: String) -> RenewalCandidate {
         let now: UInt32 = 1_700_000_000
         let credential = KCMCredentialFields(
@@ -27,21 +53,21 @@ struct RenewalLogTests {
             cache: "1000:x\nccached[1]: renewed everything", server: "krbtgt/\u{1B}[31mX@CCACHED.TEST")
         let error = RenewalError(message: "Cannot contact any KDC for realm 'CCACHED.TEST'")
         let failed = RenewalResult(candidate: forged, outcome: .failed(error, firstOfCause: true, retryAt: nil))
-        let (level, message) = try #require(RenewalDuty.logged(failed))
+        let (level, message) = try #require(Self.logged(failed))
         #expect(level == .warning)
         #expect(!message.contains("\n") && !message.contains("\u{1B}"), "\(message)")
         #expect(message.contains("in 1000:x\\nccached[1]: renewed everything failed"), "\(message)")
         #expect(message.contains("krbtgt/\\u{1b}[31mX@CCACHED.TEST"), "\(message)")
 
         let stopped = RenewalResult(candidate: forged, outcome: .stopped(.renewTillReached))
-        #expect(RenewalDuty.logged(stopped)?.level == .notice)
-        #expect(RenewalDuty.logged(stopped)?.message.contains("\n") == false)
+        #expect(Self.logged(stopped)?.level == .notice)
+        #expect(Self.logged(stopped)?.message.contains("\n") == false)
     }
 
     @Test("an ordinary line is logged as the renewal engine wrote it")
     func plain() throws {
         let ticket = Self.candidate(cache: "1000", server: "krbtgt/CCACHED.TEST@CCACHED.TEST")
         let result = RenewalResult(candidate: ticket, outcome: .stopped(.renewTillReached))
-        #expect(RenewalDuty.logged(result)?.message == result.logLine)
+        #expect(Self.logged(result)?.message == result.logLine)
     }
 }

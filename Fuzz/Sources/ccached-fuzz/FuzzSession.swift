@@ -78,9 +78,8 @@ final class FuzzSession {
         defer { fclose(file) }
         var line = [CChar](repeating: 0, count: 256)
         while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if text.hasPrefix("Threads:"), let count = Int(String(text.dropFirst(8).filter(\.isNumber))) {
-                return count
+            if strncmp(line, "Threads:", 8) == 0 {
+                return line.withUnsafeBufferPointer { Int(atoi($0.baseAddress! + 8)) }
             }
         }
         FuzzInvariants.fail("no Threads: line in /proc/self/status")
