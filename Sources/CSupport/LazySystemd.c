@@ -30,6 +30,9 @@ static struct {
     int (*pid_get_session)(pid_t, char **);
     int (*session_get_uid)(const char *, uid_t *);
     int (*session_get_state)(const char *, char **);
+    int (*session_get_class)(const char *, char **);
+    int (*uid_get_display)(uid_t, char **);
+    int (*uid_get_sessions)(uid_t, int, char ***);
     int (*login_monitor_new)(const char *, ccached_login_monitor **);
     int (*login_monitor_get_fd)(ccached_login_monitor *);
     int (*login_monitor_flush)(ccached_login_monitor *);
@@ -57,6 +60,9 @@ static void load_systemd(void) {
     RESOLVE(pid_get_session, "sd_pid_get_session");
     RESOLVE(session_get_uid, "sd_session_get_uid");
     RESOLVE(session_get_state, "sd_session_get_state");
+    RESOLVE(session_get_class, "sd_session_get_class");
+    RESOLVE(uid_get_display, "sd_uid_get_display");
+    RESOLVE(uid_get_sessions, "sd_uid_get_sessions");
     RESOLVE(login_monitor_new, "sd_login_monitor_new");
     RESOLVE(login_monitor_get_fd, "sd_login_monitor_get_fd");
     RESOLVE(login_monitor_flush, "sd_login_monitor_flush");
@@ -161,6 +167,21 @@ int ccached_sd_session_get_uid(const char *session, uid_t *uid) {
 int ccached_sd_session_get_state(const char *session, char **state) {
     if (!systemd_available()) return -ENOSYS;
     return systemd.session_get_state(session, state);
+}
+
+int ccached_sd_session_get_class(const char *session, char **class_name) {
+    if (!systemd_available()) return -ENOSYS;
+    return systemd.session_get_class(session, class_name);
+}
+
+int ccached_sd_uid_get_display(uid_t uid, char **session) {
+    if (!systemd_available()) return -ENOSYS;
+    return systemd.uid_get_display(uid, session);
+}
+
+int ccached_sd_uid_get_sessions(uid_t uid, int require_active, char ***sessions) {
+    if (!systemd_available()) return -ENOSYS;
+    return systemd.uid_get_sessions(uid, require_active, sessions);
 }
 
 int ccached_sd_login_monitor_new(const char *category, ccached_login_monitor **monitor) {

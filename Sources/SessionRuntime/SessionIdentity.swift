@@ -1,74 +1,72 @@
 import CSupport
 import Glibc
 
-/// Which login session a process belongs to: the key that picks its daemon.
+/// Which daemon a process belongs to: the key that picks its daemon, and the rule that chose it.
 public struct SessionIdentity: Hashable, Sendable, CustomStringConvertible {
     /// Where the key came from.
     public enum Source: String, Sendable {
         /// `CCACHED_SESSION` in the environment.
         case environment
-        /// The systemd-logind session of the process (`sd_pid_get_session`).
+        /// A systemd-logind session: the process's own login or job, or the user's primary login.
         case logind
-        /// The kernel audit session (`/proc/self/sessionid`).
+        /// A job's audit session that logind does not know (`job-N`).
         case audit
-        /// No session could be told apart: one daemon per user.
+        /// No login of the user: the per-user daemon.
         case user
     }
 
     /// A name safe to use as one path component: letters, digits, `.`, `_`, `-`.
     public let key: String
     public let source: Source
+    /// How ``LoginRouter`` chose the key (nil for `CCACHED_SESSION`).
+    public let route: LoginRoute?
 
-    public init(key: String, source: Source) {
+    public init(key: String, source: Source, route: LoginRoute? = nil) {
         self.key = key
         self.source = source
+        self.route = route
     }
 
-    /// The session of this process: `CCACHED_SESSION` if set; else the logind session; else the
-    /// audit session unless unset; else `user`.
-    public static func current(environment: [String: String]) throws(SessionRuntimeError) -> SessionIdentity {
+    /// The identity of a route.
+    public init(route: LoginRoute) {
+        let source: Source =
+            switch route.lifetime {
+            case .loginSession: .logind
+            case .auditSession: .audit
+            case .perUser: .user
+            }
+        self.init(key: route.key, source: source, route: route)
+    }
+
+    /// The per-user daemon's identity.
+    public static let perUser = SessionIdentity(
+        route: LoginRoute(key: "user", rule: .perUser, lifetime: .perUser))
+
+    /// The session of this process: `CCACHED_SESSION` if set; else ``LoginRouter``'s rule for this
+    /// process and its real uid (the rule the door applies to it).
+    public static func current(environment: [String: String], router: LoginRouter = LoginRouter())
+        throws(SessionRuntimeError) -> SessionIdentity
+    {
         if let explicit = environment["CCACHED_SESSION"], !explicit.isEmpty {
             guard isSafeComponent(explicit) else { throw .invalidSessionName(explicit) }
             return SessionIdentity(key: explicit, source: .environment)
         }
-        return lookUp(pid: 0)
+        return of(pid: 0, uid: getuid(), router: router)
     }
 
-    /// The session of another process running as `uid`, by the same rules as
-    /// ``current(environment:)`` minus the environment (which the caller cannot trust): its logind
-    /// session (`sd_pid_get_session(pid)`), else its audit session (`/proc/PID/sessionid`) unless
-    /// unset, else `user`. One more rule, because another process may have changed users inside
-    /// someone else's login (`sudo -u`, `su` without a new session, a setuid program): a session
-    /// counts only when it is `uid`'s own — the logind session's user (`sd_session_get_uid`) or the
-    /// audit session's login uid (`/proc/PID/loginuid`) is `uid`; otherwise the process gets `uid`'s
-    /// per-user scope. A pid that is not positive (a peer in a pid namespace this process cannot
-    /// see) gets `user` too.
+    /// The daemon of another process running as `uid` (0: this process), by ``LoginRouter``'s rule
+    /// from what logind and `/proc` say about it. The environment is not consulted: the caller
+    /// cannot trust it. A pid that is negative (a peer in a pid namespace this process cannot see)
+    /// gets the user's primary login.
     ///
     /// The answer is about whatever process has that pid *now*: a caller that got the pid from a
     /// socket must confirm afterwards that the same process still holds it (ccached-door does so
     /// through the peer's pidfd).
-    public static func of(pid: Int32, uid: UInt32) -> SessionIdentity {
-        let perUser = SessionIdentity(key: "user", source: .user)
-        guard pid > 0 else { return perUser }
-        let found = lookUp(pid: pid)
-        switch found.source {
-        case .logind:
-            var owner: uid_t = 0
-            guard ccached_sd_session_get_uid(found.key, &owner) >= 0, owner == uid else { return perUser }
-        case .audit:
-            guard let text = readSmallFile("/proc/\(pid)/loginuid"),
-                UInt32(text.trimmingCharacters(in: " \n")) == uid
-            else { return perUser }
-        case .environment, .user: break
-        }
-        return found
-    }
-
-    /// The shared rule: pid 0 means this process.
-    private static func lookUp(pid: Int32) -> SessionIdentity {
-        if let key = loginSession(ofProcess: pid) { return SessionIdentity(key: key, source: .logind) }
-        if let audit = readAuditSession(pid: pid) { return SessionIdentity(key: "audit-\(audit)", source: .audit) }
-        return SessionIdentity(key: "user", source: .user)
+    public static func of(
+        pid: Int32, uid: UInt32, router: LoginRouter = LoginRouter(), logind: some LoginDirectory = SystemLogind()
+    ) -> SessionIdentity {
+        let process = pid < 0 ? PeerProcess.unseen : PeerProcess.read(pid: pid, uid: uid)
+        return SessionIdentity(route: router.route(uid: uid, process: process, logind: logind))
     }
 
     /// The systemd-logind session of process `pid` (0: this process), when it has one whose name is
@@ -82,15 +80,6 @@ public struct SessionIdentity: Hashable, Sendable, CustomStringConvertible {
         return isSafeComponent(key) ? key : nil
     }
 
-    /// The kernel audit session id of `pid` (0: this process), or nil when it is unset
-    /// (4294967295) or unreadable.
-    static func readAuditSession(pid: Int32 = 0) -> UInt32? {
-        guard let text = readSmallFile(pid == 0 ? "/proc/self/sessionid" : "/proc/\(pid)/sessionid"),
-            let value = UInt32(text.trimmingCharacters(in: " \n"))
-        else { return nil }
-        return value == UInt32.max ? nil : value
-    }
-
     static func isSafeComponent(_ text: String) -> Bool {
         !text.isEmpty && text.utf8.count <= 64 && text != "." && text != ".."
             && text.utf8.allSatisfy { byte in
@@ -99,7 +88,10 @@ public struct SessionIdentity: Hashable, Sendable, CustomStringConvertible {
             }
     }
 
-    public var description: String { "\(key) (from \(source.rawValue))" }
+    public var description: String {
+        if let route { return "\(key) (\(route.rule))" }
+        return "\(key) (from \(source.rawValue))"
+    }
 }
 
 extension String {
@@ -112,12 +104,12 @@ extension String {
     }
 }
 
-/// Reads a small text file (at most 4 KiB), or nil.
-func readSmallFile(_ path: String) -> String? {
+/// Reads a small text file (at most `limit` bytes, in one read: /proc files are read whole), or nil.
+func readSmallFile(_ path: String, limit: Int = 4096) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
-    var buffer = [UInt8](repeating: 0, count: 4096)
+    var buffer = [UInt8](repeating: 0, count: limit)
     let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
     guard count >= 0 else { return nil }
     return String(decoding: buffer[0..<count], as: UTF8.self)

@@ -37,7 +37,12 @@ public struct SessionPaths: Hashable, Sendable {
         if let socket = environment["CCACHED_SOCKET"], !socket.isEmpty {
             let directory = RuntimeDirectory.parent(of: socket)
             var info = stat()
-            if lstat(directory, &info) != 0 && errno == ENOENT {
+            let found = lstat(directory, &info) == 0
+            let code = errno
+            if found, info.st_mode & S_IFMT == S_IFDIR, info.st_uid != uid, info.st_uid != 0, uid != 0 {
+                throw .foreignSocket(path: socket, owner: info.st_uid, uid: uid)
+            }
+            if !found && code == ENOENT {
                 try RuntimeDirectory.ensure(directory, uid: uid)
             } else {
                 try RuntimeDirectory.check(directory, uid: uid, mustBePrivate: false)

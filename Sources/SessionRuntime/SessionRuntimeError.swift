@@ -9,6 +9,9 @@ public enum SessionRuntimeError: Error, Equatable, Sendable, CustomStringConvert
     /// Neither `$XDG_RUNTIME_DIR`, `/run/user/<uid>` nor `/run/ccached/<uid>` exists, and only root
     /// may create the last.
     case noRuntimeDirectory(uid: UInt32)
+    /// `CCACHED_SOCKET` names a socket in another user's directory: an environment inherited from
+    /// their session (`su`, `sudo -E`, a tmux server of theirs).
+    case foreignSocket(path: String, owner: UInt32, uid: UInt32)
 
     public var description: String {
         switch self {
@@ -18,6 +21,10 @@ public enum SessionRuntimeError: Error, Equatable, Sendable, CustomStringConvert
             "refusing to use \(path): \(problem). ccached keeps its socket only in a directory that "
                 + "belongs to you alone (mode 0700); fix or remove that path"
         case .cannotWrite(let path, let problem): "cannot write \(path): \(problem)"
+        case .foreignSocket(let path, let owner, let uid):
+            "CCACHED_SOCKET=\(path) is another user's socket (its directory belongs to uid \(owner), you are uid "
+                + "\(uid)): the variable was inherited from their session (su, sudo -E, tmux). Unset CCACHED_SOCKET "
+                + "(and KRB5_CONFIG and HEIM_IPC_DIR if they name it) to reach your own tickets"
         case .noRuntimeDirectory(let uid):
             "no runtime directory for uid \(uid): XDG_RUNTIME_DIR is unset and neither /run/user/\(uid) nor "
                 + "/run/ccached/\(uid) exists. Log in through PAM with pam_systemd or pam_ccached (which "

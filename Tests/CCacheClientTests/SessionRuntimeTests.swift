@@ -46,17 +46,15 @@ struct SessionRuntimeTests {
         #expect(standard.spawnLock == scratch.path + "/user/spawn.lock")
     }
 
-    @Test("without CCACHED_SESSION the key comes from logind, the audit session, or the user")
+    @Test("without CCACHED_SESSION the key comes from the routing rule: a login, a job, or the user")
     func detectedSession() throws {
         let identity = try SessionIdentity.current(environment: [:])
         let audit = (try? String(contentsOfFile: "/proc/self/sessionid", encoding: .utf8))
             .flatMap { UInt32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         switch identity.source {
         case .logind: #expect(!identity.key.isEmpty)
-        case .audit: #expect(identity.key == "audit-\(audit ?? 0)")
-        case .user:
-            #expect(identity.key == "user")
-            #expect(audit == nil || audit == UInt32.max)
+        case .audit: #expect(identity.key == "job-\(audit ?? 0)")
+        case .user: #expect(identity.key == "user")
         case .environment: Issue.record("no CCACHED_SESSION was given")
         }
     }

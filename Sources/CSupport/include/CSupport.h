@@ -114,6 +114,11 @@ int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp
 /// (ENOTDIR, EPERM for the wrong owner or mode, ELOOP for a link).
 int ccached_ensure_private_directory(int parent_fd, const char *name, mode_t mode, uid_t uid, gid_t gid);
 
+/// Starts `path` as a plain child of this process (posix_spawn): default signal mask and
+/// dispositions, /dev/null as standard input and output, standard error kept, every other descriptor
+/// closed. Returns 0 and the pid, or an errno value (spawn_root.c).
+int ccached_spawn_helper(const char *path, char *const argv[], char *const envp[], pid_t *pid);
+
 // ---- libsystemd, loaded on first real use (LazySystemd.c) ----
 // Each function is libsystemd's of the same name without the ccached_ prefix, with its return
 // values; what libsystemd would answer from the environment or /proc alone (no LISTEN_PID, no
@@ -136,6 +141,11 @@ int ccached_sd_journal_sendv(const struct iovec *iov, int count);
 int ccached_sd_pid_get_session(pid_t pid, char **session);
 int ccached_sd_session_get_uid(const char *session, uid_t *uid);
 int ccached_sd_session_get_state(const char *session, char **state);
+int ccached_sd_session_get_class(const char *session, char **class_name);
+int ccached_sd_uid_get_display(uid_t uid, char **session);
+/// sd_uid_get_sessions: the count, and a NULL-terminated array the caller frees (each string, then
+/// the array).
+int ccached_sd_uid_get_sessions(uid_t uid, int require_active, char ***sessions);
 int ccached_sd_login_monitor_new(const char *category, ccached_login_monitor **monitor);
 int ccached_sd_login_monitor_get_fd(ccached_login_monitor *monitor);
 int ccached_sd_login_monitor_flush(ccached_login_monitor *monitor);
