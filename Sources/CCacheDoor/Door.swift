@@ -17,6 +17,10 @@ public final class Door: Sendable {
     private let gate = StartGate()
     private let starter: SessionDaemonStarter
     private let handoffs = HandoffPool()
+    /// The session daemons this door started, per uid (key → hand-off socket), for the per-uid cap.
+    private let started = Mutex<[UInt32: [String: String]]>([:])
+    /// `systemd-run` when daemons start as units in their user's slice; nil: forked by the door.
+    private let systemdRun: String?
     private let pending = Mutex<(total: Int, perUser: [UInt32: Int])>((0, [:]))
     /// Counters for the log and tests: routed, closed before routing, failed.
     private let handedOff = Atomic<Int>(0)
@@ -28,6 +32,20 @@ public final class Door: Sendable {
         self.starter = SessionDaemonStarter(
             daemonPath: configuration.daemonPath, extraArguments: configuration.daemonArguments,
             logToJournal: configuration.daemonLogsToJournal)
+        self.systemdRun = Self.systemdRun(for: configuration.daemonStart)
+    }
+
+    /// Where `systemd-run` is, when daemons are started as units (see ``DoorConfiguration/daemonStart``).
+    static func systemdRun(for method: DoorConfiguration.DaemonStartMethod) -> String? {
+        let candidates = ["/usr/bin/systemd-run", "/bin/systemd-run"]
+        switch method {
+        case .fork: return nil
+        case .systemd: return candidates.first { access($0, X_OK) == 0 } ?? candidates[0]
+        case .automatic:
+            // What sd_booted() checks: systemd is PID 1 of this system.
+            guard access("/run/systemd/system", F_OK) == 0 else { return nil }
+            return candidates.first { access($0, X_OK) == 0 }
+        }
     }
 
     /// Accepts on `listener` until SIGTERM, SIGINT or SIGHUP.
@@ -41,7 +59,8 @@ public final class Door: Sendable {
             pollfd(fd: listener.fileDescriptor, events: Int16(POLLIN), revents: 0),
             pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
         ]
-        logger.info("routing \(listener.path) to session daemons (\(configuration.daemonPath))")
+        let how = systemdRun.map { "started as units in each user's slice by \($0)" } ?? "started as children"
+        logger.info("routing \(listener.path) to session daemons (\(configuration.daemonPath), \(how))")
         while true {
             let ready = poll(&descriptors, nfds_t(descriptors.count), -1)
             if ready < 0 {
@@ -116,7 +135,7 @@ public final class Door: Sendable {
         defer { close(fd) }
         let deadline = Clock.nowMilliseconds() + Int64(configuration.routingTimeoutMilliseconds)
         let peer: DoorPeer
-        switch DoorPeer.identify(socket: fd) {
+        switch DoorPeer.identify(socket: fd, router: LoginRouter(jobsShareLogin: configuration.jobsShareLogin)) {
         case .identified(let identified): peer = identified
         case .gone:
             logger.debug("a peer left before it could be routed")
@@ -143,10 +162,25 @@ public final class Door: Sendable {
                 // Another connection of this session may have started the daemon meanwhile.
                 if try deliver(fd, to: location, account: account, log: log, deadline: deadline) { return true }
                 guard let full = UserAccount.lookUp(uid: peer.uid) else { throw .unknownUser(uid: peer.uid) }
-                let readiness = try starter.start(
-                    account: full, session: peer.session, location: location,
-                    timeoutMilliseconds: remaining(deadline))
-                log.info("started the session daemon at \(location.socket) (\(readiness))")
+                try reserveDaemon(uid: peer.uid, key: peer.session.key, handoff: location.handoffSocket)
+                let readiness: SessionDaemonStarter.Readiness
+                do throws(DoorError) {
+                    if let systemdRun {
+                        readiness = try starter.startUnit(
+                            systemdRun: systemdRun, account: full, session: peer.session, location: location,
+                            timeoutMilliseconds: remaining(deadline))
+                    } else {
+                        readiness = try starter.start(
+                            account: full, session: peer.session, location: location,
+                            timeoutMilliseconds: remaining(deadline))
+                    }
+                } catch {
+                    // A daemon that came up meanwhile (ccachectl in the session) makes a start fail
+                    // ("already answers"): it takes the connection all the same.
+                    if try deliver(fd, to: location, account: account, log: log, deadline: deadline) { return true }
+                    throw error
+                }
+                log.info("started the session daemon at \(location.socket) for \(peer.session) (\(readiness))")
                 // EXISTS: a daemon came up on its own; it may take a moment to bind its hand-off socket.
                 for attempt in 0..<20 {
                     if try deliver(fd, to: location, account: account, log: log, deadline: deadline) { return true }
@@ -193,6 +227,32 @@ public final class Door: Sendable {
         case .failed(let error):
             throw error
         }
+    }
+
+    /// Counts a daemon about to be started for `uid` against ``DoorConfiguration/maximumDaemonsPerUser``.
+    /// Daemons that ended (their hand-off socket no longer answers) no longer count.
+    private func reserveDaemon(uid: UInt32, key: String, handoff: String) throws(DoorError) {
+        let limit = configuration.maximumDaemonsPerUser
+        let full = started.withLock { table -> Bool in
+            var mine = table[uid, default: [:]]
+            mine[key] = nil
+            if mine.count >= limit { mine = mine.filter { Self.isSocket($0.value, of: uid) } }
+            guard mine.count < limit else {
+                table[uid] = mine
+                return true
+            }
+            mine[key] = handoff
+            table[uid] = mine
+            return false
+        }
+        if full { throw .tooManyDaemons(uid: uid, limit: limit) }
+    }
+
+    /// Whether a daemon's hand-off socket is still there: a daemon removes it when it ends. (Not a
+    /// connect: root never connects into a user's directory just to count.)
+    private static func isSocket(_ path: String, of uid: UInt32) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK && info.st_uid == uid
     }
 
     private func remaining(_ deadline: Int64) -> Int32 {

@@ -20,6 +20,26 @@ public struct DoorConfiguration: Sendable {
     public var daemonArguments: [String] = []
     /// Whether daemons log to the journal.
     public var daemonLogsToJournal = false
+    /// Route jobs (an audit session logind does not know: cron, at) to the user's primary login
+    /// instead of a daemon of their own (`--jobs-share-login`).
+    public var jobsShareLogin = false
+    /// Session daemons the door starts for one uid at most; a connection that would need another is
+    /// closed (and logged). Each login, job and the per-user daemon count one.
+    public var maximumDaemonsPerUser = 16
+    /// How a session daemon is started.
+    public var daemonStart: DaemonStartMethod = .automatic
+
+    /// How the door starts a session daemon.
+    public enum DaemonStartMethod: String, Sendable {
+        /// As a transient unit `ccached-UID-KEY.service` in `user-UID.slice` (`systemd-run`): the
+        /// daemon lives in its user's slice under the user's limits, with its own sandbox and
+        /// network access for renewal, not in ccached-door.service's cgroup and sandbox.
+        case systemd
+        /// As a child of the door (fork, privilege drop, exec): where systemd is not PID 1.
+        case fork
+        /// `systemd` when systemd runs the system (`/run/systemd/system` exists), else `fork`.
+        case automatic = "auto"
+    }
 
     public init(socketPath: String, daemonPath: String) {
         self.socketPath = socketPath

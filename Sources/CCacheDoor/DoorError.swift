@@ -18,6 +18,10 @@ public enum DoorError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsafeDirectory(path: String, problem: String)
     /// The session daemon could not be started (its own words, from `--ready-fd`).
     case daemonStart(String)
+    /// The peer is the door itself: a link led one of its connects back to its own socket.
+    case selfConnection
+    /// The user already has as many daemons as the door starts for one uid.
+    case tooManyDaemons(uid: UInt32, limit: Int)
 
     public var description: String {
         switch self {
@@ -33,6 +37,13 @@ public enum DoorError: Error, Equatable, Sendable, CustomStringConvertible {
             "uid \(uid) has no passwd entry, so no daemon can be started for it (add the user, or check NSS)"
         case .unsafeDirectory(let path, let problem): "refusing to use \(path): \(problem)"
         case .daemonStart(let text): "the session daemon did not start: \(text)"
+        case .selfConnection:
+            "the peer is ccached-door itself (a symbolic link pointed a session's hand-off socket at the door); "
+                + "refusing to route it"
+        case .tooManyDaemons(let uid, let limit):
+            "uid \(uid) already has \(limit) session daemons, the most ccached-door starts for one user "
+                + "(--max-daemons-per-user); not starting another. Each login, cron or at job and the per-user "
+                + "daemon count one; they end with what they serve"
         }
     }
 }

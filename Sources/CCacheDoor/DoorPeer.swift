@@ -11,8 +11,8 @@ import SessionRuntime
 /// and checks in this order:
 ///
 /// 1. the pidfd names the pid SO_PEERCRED gave (`/proc/self/fdinfo`, `Pid:`);
-/// 2. it reads the session of that pid (``SessionIdentity/of(pid:uid:)``: the session must be the
-///    peer uid's own, else the peer gets its per-user scope);
+/// 2. it reads what logind and `/proc` say about that pid and routes it
+///    (``SessionIdentity/of(pid:uid:router:logind:)``, ``LoginRouter``);
 /// 3. `pidfd_send_signal(pidfd, 0)` still succeeds and the pidfd still names that pid.
 ///
 /// A pid is only reused after its process is reaped, and a pidfd's signal fails with ESRCH from
@@ -40,34 +40,40 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
         case failed(DoorError)
     }
 
-    /// Identifies the peer of an accepted connection. Reads nothing from the connection.
-    public static func identify(socket fd: Int32) -> Outcome {
+    /// Identifies the peer of an accepted connection and routes it by ``LoginRouter``'s rule.
+    /// Reads nothing from the connection.
+    public static func identify(socket fd: Int32, router: LoginRouter = LoginRouter()) -> Outcome {
         var pid: pid_t = 0
         var uid: uid_t = 0
         var gid: gid_t = 0
         guard ccached_peer_credentials(fd, &pid, &uid, &gid) == 0 else {
             return .failed(.system(operation: "getsockopt(SO_PEERCRED)", errno: errno))
         }
-        let userScope = SessionIdentity(key: "user", source: .user)
-        // A peer in a pid namespace we cannot see has pid 0: its uid is still exact, its session is
-        // unknowable here, so it gets its user's per-user daemon.
-        guard pid > 0 else { return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: userScope)) }
+        // The door itself never is a client: a connection from its own pid can only come from a
+        // link that led one of its own connects back to its listening socket (issue 24, item 5).
+        guard pid != getpid() else { return .failed(.selfConnection) }
+        let logind = SystemLogind()
+        // What is known about a process the door cannot tie to the connection: only its uid. It gets
+        // its user's primary login (rule 3), never another user's daemon (the uid is exact).
+        func unseen() -> Outcome {
+            let route = router.route(uid: uid, process: .unseen, logind: logind)
+            return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: SessionIdentity(route: route)))
+        }
+        // A peer in a pid namespace we cannot see has pid 0.
+        guard pid > 0 else { return unseen() }
         let pidfd = ccached_peer_pidfd(fd)
         guard pidfd >= 0 else {
             let code = errno
-            // Kernels before 6.5 have no SO_PEERPIDFD. Without it the session cannot be tied to the
-            // process that connected, so the peer gets the per-user daemon: never another user's (the
-            // uid is exact), never possibly another session's.
-            if code == ENOPROTOOPT || code == EINVAL || code == EOPNOTSUPP {
-                return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: userScope))
-            }
+            // Kernels before 6.5 have no SO_PEERPIDFD. Without it what /proc says cannot be tied to
+            // the process that connected, so it is not read at all.
+            if code == ENOPROTOOPT || code == EINVAL || code == EOPNOTSUPP { return unseen() }
             return .gone
         }
         defer { close(pidfd) }
         let named = ccached_pidfd_pid(pidfd)
-        if named == 0 { return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: userScope)) }
+        if named == 0 { return unseen() }
         guard named == pid else { return .gone }
-        let session = SessionIdentity.of(pid: pid, uid: uid)
+        let session = SessionIdentity.of(pid: pid, uid: uid, router: router, logind: logind)
         guard ccached_pidfd_send_signal(pidfd, 0) == 0, ccached_pidfd_pid(pidfd) == pid else { return .gone }
         return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: session))
     }

@@ -32,13 +32,98 @@ public struct SessionDaemonStarter: Sendable {
         case exists
     }
 
-    /// The daemon's argv (argv[0] included).
-    public func arguments(location: SessionDaemonLocation, session: SessionIdentity) -> [String] {
-        var arguments = [daemonPath, "--socket", location.socket, "--ready-fd", "3"]
-        // A door-started daemon is not inside the login session: it watches that session instead.
-        if session.source == .logind { arguments += ["--login-session", session.key] }
+    /// The daemon's argv (argv[0] included); `readyDescriptor` nil for a systemd unit (which
+    /// reports with sd_notify instead).
+    public func arguments(location: SessionDaemonLocation, session: SessionIdentity, readyDescriptor: Int32? = 3)
+        -> [String]
+    {
+        var arguments = [daemonPath, "--socket", location.socket]
+        if let readyDescriptor { arguments += ["--ready-fd", "\(readyDescriptor)"] }
+        // A door-started daemon is not inside what it serves: it is told what ends it.
+        if let lifetime = session.route?.lifetime {
+            arguments += lifetime.daemonArguments
+        } else if session.source == .logind {
+            arguments += ["--login-session", session.key]
+        }
         if logToJournal { arguments += ["--log-target", "journal"] }
         return arguments + extraArguments
+    }
+
+    /// The transient unit a daemon runs in when systemd starts it: one per (uid, session key).
+    public static func unitName(uid: UInt32, session: SessionIdentity) -> String {
+        "ccached-\(uid)-\(session.key).service"
+    }
+
+    /// `systemd-run`'s arguments for a daemon of its own unit in the user's slice, after argv[0].
+    ///
+    /// The unit gets the user's ids from systemd (User=, Group=, and the user's groups), lives in
+    /// `user-UID.slice` (the user's limits apply; a door restart or upgrade never touches it), and a
+    /// sandbox of its own: unlike the door it may reach a KDC, since it renews tickets.
+    public func unitArguments(account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation)
+        -> [String]
+    {
+        var arguments = [
+            "--quiet", "--no-ask-password", "--collect",
+            "--unit=\(Self.unitName(uid: account.uid, session: session))",
+            "--slice=user-\(account.uid).slice", "--uid=\(account.uid)", "--gid=\(account.gid)",
+            "--service-type=notify", "--description=ccached for uid \(account.uid), session \(session.key)",
+        ]
+        for variable in environment(account: account, location: location) {
+            arguments.append("--setenv=\(variable)")
+        }
+        for property in Self.unitProperties(location: location) {
+            arguments += ["--property", property]
+        }
+        return arguments + ["--"] + self.arguments(location: location, session: session, readyDescriptor: nil)
+    }
+
+    /// The sandbox of a daemon's unit, and why: it reads nothing but libraries, /etc (krb5.conf) and
+    /// its own runtime directory; writes only there; needs Unix sockets, and IPv4/IPv6 for the KDC.
+    static func unitProperties(location: SessionDaemonLocation) -> [String] {
+        [
+            "NoNewPrivileges=yes", "LimitCORE=0", "UMask=0077", "TimeoutStartSec=10",
+            "ProtectSystem=strict", "ReadWritePaths=\(location.base)", "InaccessiblePaths=-/home -/root",
+            "PrivateTmp=yes", "PrivateDevices=yes", "ProtectKernelTunables=yes", "ProtectKernelModules=yes",
+            "ProtectKernelLogs=yes", "ProtectControlGroups=yes", "ProtectClock=yes", "ProtectHostname=yes",
+            "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK", "RestrictNamespaces=yes",
+            "RestrictRealtime=yes", "RestrictSUIDSGID=yes", "LockPersonality=yes", "MemoryDenyWriteExecute=yes",
+            "SystemCallArchitectures=native", "CapabilityBoundingSet=",
+        ]
+    }
+
+    /// Starts the daemon as a transient unit with `systemd-run` (as root), which returns once the
+    /// daemon reported READY=1, or failed; waits at most `timeoutMilliseconds`.
+    public func startUnit(
+        systemdRun: String, account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation,
+        timeoutMilliseconds: Int32
+    ) throws(DoorError) -> Readiness {
+        let argv = [systemdRun] + unitArguments(account: account, session: session, location: location)
+        var pid: pid_t = 0
+        let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+        let result = withCStrings(argv) { argvPointers in
+            withCStrings(environment) { envPointers in
+                ccached_spawn_helper(systemdRun, argvPointers, envPointers, &pid)
+            }
+        }
+        guard result == 0 else { throw .system(operation: "starting \(systemdRun)", errno: result) }
+        let deadline = Clock.nowMilliseconds() + Int64(timeoutMilliseconds)
+        var status: Int32 = 0
+        while true {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid { break }
+            if reaped < 0 && errno != EINTR { throw .system(operation: "waitpid(systemd-run)", errno: errno) }
+            if Clock.nowMilliseconds() >= deadline {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                throw .daemonStart("systemd-run did not return within \(timeoutMilliseconds) ms")
+            }
+            usleep(1_000)
+        }
+        let unit = Self.unitName(uid: account.uid, session: session)
+        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
+            throw .daemonStart("systemd-run could not start \(unit) (see 'journalctl -u \(unit)')")
+        }
+        return .ready
     }
 
     /// The daemon's whole environment: nothing of the door's.

@@ -24,6 +24,11 @@ struct CCachedDoor {
           --max-pending <n>          Connections routed at once (default 1024).
           --max-pending-per-user <n> Connections of one uid routed at once (default 128).
           --daemon-arg <argument>    Pass this argument to every ccached started (repeatable).
+          --jobs-share-login         Route cron and at jobs to the user's primary login instead of a
+                                     daemon of their own.
+          --max-daemons-per-user <n> Session daemons started for one uid at most (default 16).
+          --daemon-start <how>       systemd (a transient unit in user-UID.slice), fork (a child of
+                                     the door), or auto (default: systemd when it runs the system).
           --log-level <level>        trace, debug, info (default), notice, warning, error or critical.
           --log-target <target>      journal, stderr, or auto (default: the journal when stderr is it).
           -h, --help                 Show this help.
@@ -81,6 +86,15 @@ struct CCachedDoor {
             case "--max-pending-per-user":
                 options.configuration.maximumPendingPerUser = try number(argument, 1...1_000_000)
             case "--daemon-arg": options.configuration.daemonArguments.append(try value(argument))
+            case "--jobs-share-login": options.configuration.jobsShareLogin = true
+            case "--max-daemons-per-user":
+                options.configuration.maximumDaemonsPerUser = try number(argument, 1...100_000)
+            case "--daemon-start":
+                let text = try value(argument)
+                guard let method = DoorConfiguration.DaemonStartMethod(rawValue: text) else {
+                    throw UsageError(message: "--daemon-start is auto, systemd or fork, not '\(text)'")
+                }
+                options.configuration.daemonStart = method
             case "--log-level":
                 let text = try value(argument)
                 guard let level = Logger.Level(rawValue: text) else {

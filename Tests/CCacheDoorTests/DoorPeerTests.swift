@@ -10,22 +10,52 @@ import Testing
 
 @Suite("DoorPeer: who connected, without a pid race")
 struct DoorPeerTests {
-    @Test("a live peer is identified with its SO_PEERCRED ids and its own session")
+    @Test("a live peer process is identified with its SO_PEERCRED ids and the session the rule gives it")
     func livePeer() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("door-live-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("s").path
+        let listener = ccached_unix_stream_socket()
+        #expect(ccached_bind_unix(listener, path) == 0)
+        #expect(listen(listener, 4) == 0)
+        defer { close(listener) }
+        // Another process connects and stays until it is identified.
+        var pid: pid_t = 0
+        let script = "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect('\(path)'); time.sleep(30)"
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("python3"), strdup("-c"), strdup(script), nil]
+        defer { for pointer in argv { free(pointer) } }
+        #expect(posix_spawnp(&pid, "python3", nil, nil, argv, environ) == 0)
+        defer {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        let connection = ccached_accept_cloexec(listener)
+        #expect(connection >= 0)
+        defer { close(connection) }
+        guard case .identified(let peer) = DoorPeer.identify(socket: connection) else {
+            Issue.record("the connected child was not identified as the peer")
+            return
+        }
+        #expect(peer.pid == pid)
+        #expect(peer.uid == getuid())
+        #expect(peer.gid == getgid())
+        #expect(peer.session == SessionIdentity.of(pid: pid, uid: getuid()))
+    }
+
+    @Test("a connection from the door's own pid is never routed (a link led a connect back to it)")
+    func selfConnection() {
         var ends: [Int32] = [-1, -1]
         #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
         defer {
             close(ends[0])
             close(ends[1])
         }
-        guard case .identified(let peer) = DoorPeer.identify(socket: ends[0]) else {
-            Issue.record("this very process was not identified as the peer")
+        guard case .failed(.selfConnection) = DoorPeer.identify(socket: ends[0]) else {
+            Issue.record("a connection from this very process was not refused as the door's own")
             return
         }
-        #expect(peer.pid == getpid())
-        #expect(peer.uid == getuid())
-        #expect(peer.gid == getgid())
-        #expect(peer.session == SessionIdentity.of(pid: getpid(), uid: getuid()))
     }
 
     @Test("a peer that connected, exited and was reaped is never routed (its pid may be reused)")
