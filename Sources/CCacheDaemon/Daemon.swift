@@ -106,6 +106,13 @@ public final class Daemon: Sendable {
             try watch(sessionMonitor.fileDescriptor, as: .loginSession, in: poll)
         }
         var idleExit = IdleExit(limit: configuration.idleTimeout)
+        var lifetime = LifetimeWatch(
+            configuration: configuration,
+            probe: .system(listener: listener, uid: configuration.ownerUID, state: state))
+        if let job = configuration.auditSession {
+            logger.info("serving the job of audit session \(job); its end wipes every cache")
+        }
+        if configuration.perUser { logger.info("the per-user daemon: it ends when its user has no login left") }
         var purge = PurgeSchedule(
             grace: configuration.purgeGrace, interval: configuration.purgeInterval, now: MonotonicClock.seconds())
         if state.renewal.isEnabled {
@@ -115,9 +122,8 @@ public final class Daemon: Sendable {
         }
         // Woken once a second for the background duties (and to time out half-sent requests);
         // otherwise the loop sleeps until a descriptor is ready.
-        let periodic =
-            idleExit.isEnabled || purge.isEnabled || systemd.isActive || state.renewal.isEnabled
-            || configuration.requestTimeout > 0
+        // The lifetime checks (the socket still in place, the job, the user's logins) need it too.
+        let periodic = true
         var nextTick = MonotonicClock.microseconds() / 1000 + 1000
         while true {
             let ready: ArraySlice<UInt64>
@@ -170,6 +176,10 @@ public final class Daemon: Sendable {
                     "\(caches) cache\(caches == 1 ? "" : "s"), \(credentials) credential\(credentials == 1 ? "" : "s")",
                 nowMicroseconds: MonotonicClock.microseconds())
             let idle = caches == 0 && state.openConnections.load(ordering: .relaxed) == 0
+            if let ending = lifetime.tick(now: now) {
+                logger.info("wiping every cache and exiting: \(ending)")
+                return
+            }
             if idleExit.tick(now: now, idle: idle) {
                 logger.info("exiting after \(idleExit.limit) s with no connections and no caches")
                 return
@@ -209,7 +219,10 @@ public final class Daemon: Sendable {
     /// The configured login session (a daemon the front door starts is not inside it), else the
     /// daemon's own, if logind can watch it.
     private func watchedLoginSession() -> LoginSessionMonitor? {
-        guard let session = configuration.loginSession ?? SessionIdentity.loginSession(ofProcess: 0) else {
+        // A job's or the per-user daemon is not its caller's login's, wherever it was started.
+        let own = configuration.auditSession == nil && !configuration.perUser
+        guard let session = configuration.loginSession ?? (own ? SessionIdentity.loginSession(ofProcess: 0) : nil)
+        else {
             return nil
         }
         return LoginSessionMonitor(session: session)

@@ -38,6 +38,17 @@ public struct DaemonConfiguration: Sendable {
     /// session, if it runs in one. The front door sets it, since a daemon it starts is not inside
     /// the session it serves.
     public var loginSession: String?
+    /// The audit session of the job this daemon serves (`--audit-session`): when no process of it is
+    /// left, the daemon wipes and exits.
+    public var auditSession: UInt32?
+    /// The per-user daemon (`--per-user`): it wipes and exits once its user has had no logind
+    /// session for ``perUserGrace`` seconds and does not linger (only where logind runs).
+    public var perUser = false
+    /// Seconds without a login before the per-user daemon ends: room for a writer that stores
+    /// tickets just before the login opens (sssd's krb5_child, a KCM-writing sshd).
+    public var perUserGrace: UInt32 = 30
+    /// How often the daemon checks what ends it (its socket, its job, its user's logins), in seconds.
+    public var lifetimeCheckInterval: UInt32 = 10
     /// Whether renewable tickets are renewed in the background (`--renew`, the default); without,
     /// CCACHED_RENEW (`ccachectl renew`) still renews on request.
     public var renewsInBackground = true

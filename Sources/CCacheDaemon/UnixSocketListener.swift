@@ -84,6 +84,14 @@ public final class UnixSocketListener: Sendable {
         }
     }
 
+    /// Whether the path still names this listener's socket (always true for an adopted one, whose
+    /// path belongs to systemd).
+    public func isInPlace() -> Bool {
+        guard ownsPath else { return true }
+        var info = stat()
+        return lstat(path, &info) == 0 && UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
+    }
+
     /// Stops listening and removes the path if it is still this listener's socket.
     public func close() {
         var info = stat()
@@ -93,18 +101,25 @@ public final class UnixSocketListener: Sendable {
         Glibc.close(fileDescriptor)
     }
 
-    /// Creates the socket's directory 0700 if missing; refuses one that is a link, not owned by the
+    /// Creates the socket's directory 0700 if missing (and its parent, if that is missing too); refuses one that is a link, not owned by the
     /// daemon's user, or writable by group or others, and any ancestor another user could swap
     /// (SessionRuntime's one rule for these checks).
     private static func prepareDirectory(of path: String) throws(DaemonError) {
         let directory = RuntimeDirectory.parent(of: path)
         do {
+            // A daemon systemd starts for ccached-door (a unit of its own) makes the session layout
+            // itself: `<runtime>/ccached/` too, when it is missing.
+            let sessions = RuntimeDirectory.parent(of: directory)
+            var info = stat()
+            if lstat(directory, &info) != 0, lstat(sessions, &info) != 0, errno == ENOENT {
+                try RuntimeDirectory.ensure(sessions, uid: geteuid(), mustBePrivate: false)
+            }
             try RuntimeDirectory.ensure(directory, uid: geteuid(), mustBePrivate: false)
         } catch {
             switch error {
             case .unsafePath(let path, let problem), .cannotWrite(let path, let problem):
                 throw .unsafeDirectory(path: path, problem: problem)
-            case .invalidSessionName, .noRuntimeDirectory:
+            case .invalidSessionName, .noRuntimeDirectory, .foreignSocket:
                 throw .unsafeDirectory(path: directory, problem: error.description)
             }
         }

@@ -53,6 +53,10 @@ struct CCached {
           --login-session <id>     Wipe and exit when this logind session ends (ccached-door passes it
                                    for daemons it starts outside the session); default: the
                                    daemon's own session, if any.
+          --audit-session <n>      Wipe and exit when no process of audit session n is left (a cron or
+                                   at job's daemon; checked every 10 s).
+          --per-user               Wipe and exit when the user has had no logind session for 30 s and
+                                   does not linger (the per-user daemon; only where logind runs).
           --deny-root              Refuse root too; serve only the daemon's own uid.
           -h, --help               Show this help.
 
@@ -147,6 +151,9 @@ struct CCached {
                     throw UsageError(message: "--login-session takes a logind session id, not '\(session)'")
                 }
                 options.configuration.loginSession = session
+            case "--audit-session":
+                options.configuration.auditSession = try number(argument, 0...(UInt32.max - 1))
+            case "--per-user": options.configuration.perUser = true
             case "--deny-root": options.configuration.allowsRoot = false
             case "--renew": options.configuration.renewsInBackground = true
             case "--no-renew": options.configuration.renewsInBackground = false
