@@ -184,6 +184,30 @@ public final class CCacheContext: Sendable {
         return true
     }
 
+    /// The standard KCM socket, where ccached-door (or another KCM server) listens for the host.
+    public static let standardSocket = "/run/.heim_org.h5l.kcm-socket"
+
+    /// Whether a connection to the standard KCM socket reaches this very daemon, i.e. ccached-door
+    /// serves the host and routes this process here: then `KRB5CCNAME=KCM:` alone (or the host's
+    /// `default_ccache_name = KCM:`) reaches the session's tickets from every program, setuid ones
+    /// included, and no per-session krb5.conf is needed. False for any other server there
+    /// (sssd-kcm, Heimdal's kcm), no server, or another daemon. Asks both daemons for their pid.
+    public func isReachedThroughDoor(standardSocket: String = CCacheContext.standardSocket) -> Bool {
+        guard let own = try? status().pid else { return false }
+        return
+            (try? ProcessIdentity.withProcessIdentity { () throws(CCacheClientError) -> Bool in
+                var info = stat()
+                // Only root may own the standard socket (the door); a user's socket there is not it.
+                guard lstat(standardSocket, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK, info.st_uid == 0,
+                    let door = try? KCMClientConnection.connectIfRunning(path: standardSocket, expectedUID: uid),
+                    case .reply(.success, let payload) = door.call(KCMRequest.daemonStatus.encodedFrame()),
+                    let reply = try? KCMReply(payload: payload, for: .daemonStatus),
+                    let reached = try? reply.asDaemonStatus()
+                else { return false }
+                return reached.pid == own
+            }) ?? false
+    }
+
     /// Counts one more login session using the daemon (`pam_ccached` at session open); returns how
     /// many are attached now. Starts the daemon if allowed and needed.
     public func attachSession() throws(CCacheClientError) -> UInt32 {

@@ -67,6 +67,9 @@ struct DaemonLauncher {
 
         var arguments = [executable, "--socket", paths.socket, "--ready-fd", "3"]
         if let idleTimeout { arguments += ["--idle-timeout", "\(idleTimeout)"] }
+        // What ends the daemon, by the same rule the door applies (a job's, the per-user daemon, or
+        // a login's, possibly not the caller's own).
+        if let lifetime = paths.session?.route?.lifetime { arguments += lifetime.daemonArguments }
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         let result = ccached_spawn_detached(executable, &argv, pipeEnds[1])

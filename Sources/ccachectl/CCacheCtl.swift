@@ -16,7 +16,7 @@ struct CCacheCtl: ParsableCommand {
             """,
         subcommands: [
             List.self, Status.self, Switch.self, Destroy.self, Import.self, Export.self, Env.self, Start.self,
-            Stop.self, Attach.self, Detach.self, Watch.self, Renew.self,
+            Stop.self, Attach.self, Detach.self, Watch.self, Renew.self, Where.self,
         ],
         defaultSubcommand: List.self)
 }

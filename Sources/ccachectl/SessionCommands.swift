@@ -160,6 +160,53 @@ extension CCacheCtl {
         }
     }
 
+    struct Where: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Say which daemon this process reaches, and by which rule.",
+            discussion: """
+                Prints the daemon's key and the routing rule that chose it (ccached-door applies the same \
+                rule to every connection on the standard socket), its socket, whether it runs, and whether \
+                the standard KCM socket (KRB5CCNAME=KCM: with no per-session krb5.conf) reaches the same \
+                daemon. Starts nothing.
+                """)
+
+        func run() throws {
+            let context = try openContext(autoStart: false)
+            let paths = context.paths
+            let chosen: String
+            if paths.isExplicitSocket {
+                chosen = "the socket CCACHED_SOCKET names"
+            } else if let session = paths.session {
+                chosen =
+                    session.route.map { "\(session.key) (\($0.rule))" } ?? "\(session.key) (from CCACHED_SESSION)"
+            } else {
+                chosen = "?"
+            }
+            print("daemon:  \(chosen)")
+            print("socket:  \(paths.socket)")
+            if let lifetime = paths.session?.route?.lifetime {
+                let ends =
+                    switch lifetime {
+                    case .loginSession(let id): "with logind session \(id)"
+                    case .auditSession(let number): "when the last process of audit session \(number) exits"
+                    case .perUser: "when uid \(context.uid) has no login left and does not linger"
+                    }
+                print("ends:    \(ends)")
+            }
+            guard context.isDaemonRunning else {
+                print("running: no")
+                return
+            }
+            let pid = (try? context.status().pid).map { "yes (pid \($0))" } ?? "yes"
+            print("running: \(pid)")
+            print(
+                "door:    "
+                    + (context.isReachedThroughDoor()
+                        ? "\(CCacheContext.standardSocket) reaches this daemon (KRB5CCNAME=KCM: is enough)"
+                        : "\(CCacheContext.standardSocket) does not reach this daemon"))
+        }
+    }
+
     struct Start: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Start this session's daemon (nothing to do if it runs).",
@@ -240,9 +287,12 @@ extension CCacheCtl {
         static let configuration = CommandConfiguration(
             abstract: "Print the shell lines that point Kerberos tools at this session's daemon.",
             discussion: """
-                Use it like ssh-agent: eval "$(ccachectl env)". Starts the daemon (with no idle exit) and \
-                writes the session's krb5.conf fragment; sets KRB5CCNAME=KCM:, KRB5_CONFIG (the fragment \
-                first, then the existing value or /etc/krb5.conf), HEIM_IPC_DIR and CCACHED_SOCKET.
+                Use it like ssh-agent: eval "$(ccachectl env)". Starts the daemon (with no idle exit). When \
+                ccached-door serves the standard KCM socket and routes this process to the same daemon, \
+                prints only KRB5CCNAME=KCM: (and KRB5_CONFIG without any ccached fragment, if it named \
+                one). Otherwise writes the session's krb5.conf fragment and sets KRB5CCNAME=KCM:, \
+                KRB5_CONFIG (the fragment first, then the existing value or /etc/krb5.conf), HEIM_IPC_DIR \
+                and CCACHED_SOCKET.
                 """)
 
         enum Shell: String, ExpressibleByArgument, CaseIterable {
@@ -267,14 +317,32 @@ extension CCacheCtl {
             }
             let environment = ProcessEnvironment.current()
             let existing = environment["KRB5_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? "/etc/krb5.conf"
-            let others = existing.split(separator: ":").map(String.init).filter { $0 != context.paths.krb5Fragment }
-            let variables: [(String, String)] = [
-                ("KRB5CCNAME", "KCM:"),
-                ("KRB5_CONFIG", ([context.paths.krb5Fragment] + others).joined(separator: ":")),
-                ("HEIM_IPC_DIR", context.paths.directory),
-                ("CCACHED_SOCKET", context.paths.socket),
-            ]
+            // Every ccached fragment, this session's and any stale one inherited from an ended login.
+            let others = existing.split(separator: ":").map(String.init).filter {
+                $0 != context.paths.krb5Fragment && !Self.isSessionFragment($0)
+            }
+            var variables: [(String, String)] = [("KRB5CCNAME", "KCM:")]
+            if !noStart && !context.paths.isExplicitSocket && context.isReachedThroughDoor() {
+                // ccached-door routes this process to this daemon: the standard socket reaches it from
+                // every program, so nothing may name a session's socket (a shell that outlives the
+                // login, such as tmux, would keep naming a dead one).
+                if others.joined(separator: ":") != existing, !others.isEmpty {
+                    variables.append(("KRB5_CONFIG", others.joined(separator: ":")))
+                }
+            } else {
+                variables += [
+                    ("KRB5_CONFIG", ([context.paths.krb5Fragment] + others).joined(separator: ":")),
+                    ("HEIM_IPC_DIR", context.paths.directory),
+                    ("CCACHED_SOCKET", context.paths.socket),
+                ]
+            }
             for (name, value) in variables { print(Self.line(name, value, shell: shell)) }
+        }
+
+        /// A per-session krb5.conf fragment ccached writes: `<runtime>/ccached/<session>/krb5.conf`.
+        static func isSessionFragment(_ path: String) -> Bool {
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            return parts.count >= 3 && parts[parts.count - 1] == "krb5.conf" && parts[parts.count - 3] == "ccached"
         }
 
         /// POSIX sh and csh: single quotes, each `'` closed, escaped and reopened.
