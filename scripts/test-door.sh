@@ -316,27 +316,64 @@ else
     fail "a daemon runs as alice" "$(ps -eo pid,uid,args | grep ccached)"
 fi
 
-# --- 4. two audit sessions of alice: two daemons, neither sees the other's tickets
+# --- 4. two audit sessions of alice that logind does not know (jobs, as Debian's cron makes them):
+# two job daemons, neither sees the other's tickets, and each ends when its job's last process does
 in_session alice 'echo pw-carol | kinit carol >/dev/null || exit 1
     touch "$SYNC/a1"; while [ ! -e "$SYNC/b1" ]; do sleep 0.05; done
     klist >"$SYNC/A.out" 2>&1' &
 session_a=$!
 in_session alice 'while [ ! -e "$SYNC/a1" ]; do sleep 0.05; done
     if klist >"$SYNC/B0.out" 2>&1; then echo saw >"$SYNC/B0.status"; fi
-    echo pw-bob | kinit bob >/dev/null; klist >"$SYNC/B.out" 2>&1; touch "$SYNC/b1"' &
+    echo pw-bob | kinit bob >/dev/null; klist >"$SYNC/B.out" 2>&1; touch "$SYNC/b0"
+    while [ ! -e "$SYNC/counted" ]; do sleep 0.05; done; touch "$SYNC/b1"' &
 session_b=$!
+for _ in $(seq 1 400); do [ -e "$T/sync/b0" ] && break; sleep 0.05; done
+# Counted while both jobs still run: each has its daemon, keyed job-<audit session>.
+sessions=$(ls -d /run/ccached/20001/ccached/job-* 2>/dev/null | wc -l)
+daemons_during=$(daemons_of 20001)
+touch "$T/sync/counted"
 wait $session_a $session_b
 if grep -q "Default principal: carol@" "$T/sync/A.out" && ! grep -q "bob@" "$T/sync/A.out" &&
     grep -q "Default principal: bob@" "$T/sync/B.out" && ! grep -q "carol@" "$T/sync/B.out" &&
     [ ! -e "$T/sync/B0.status" ]; then
-    pass "two audit sessions of alice have separate caches and never see each other's tickets"
+    pass "two jobs (audit sessions logind does not know) of alice have separate caches and never see each other's tickets"
 else
-    fail "two audit sessions of alice" "A: $(cat "$T/sync/A.out")"$'\n'"B0: $(cat "$T/sync/B0.out")"$'\n'"B: $(cat "$T/sync/B.out")"
+    fail "two jobs of alice" "A: $(cat "$T/sync/A.out")"$'\n'"B0: $(cat "$T/sync/B0.out")"$'\n'"B: $(cat "$T/sync/B.out")"
 fi
-sessions=$(ls -d /run/ccached/20001/ccached/audit-* 2>/dev/null | wc -l)
-[ "$sessions" -eq 2 ] && [ "$(daemons_of 20001)" -eq 3 ] &&
-    pass "alice has three daemons: two audit sessions and the per-user one" ||
-    fail "alice's daemons per session" "$(ls /run/ccached/20001/ccached) / $(daemons_of 20001) daemons"
+[ "$sessions" -eq 2 ] && [ "$daemons_during" -eq 3 ] &&
+    pass "while both jobs run, alice has three daemons: one per job (job-N) and the per-user one" ||
+    fail "alice's daemons per job" "$sessions job directories / $daemons_during daemons"
+# Each job daemon checks every 10 s whether a process of its audit session is left.
+for _ in $(seq 1 60); do [ "$(daemons_of 20001)" -eq 1 ] && break; sleep 0.5; done
+left=$(for d in /run/ccached/20001/ccached/job-*; do [ -S "$d/.heim_org.h5l.kcm-socket" ] && echo "$d"; done)
+[ "$(daemons_of 20001)" -eq 1 ] && [ -z "$left" ] &&
+    pass "each job's daemon wiped its tickets and exited after the job's last process, leaving no socket" ||
+    fail "job daemons after the jobs ended" "$(daemons_of 20001) daemons; sockets left: $left"
+# --- 4b. a user cannot make the door start daemons without end (issue 24, item 1): with
+# --max-daemons-per-user 2, a third job of alice is refused with a line that says why.
+kill "$door_pid"
+wait "$door_pid" 2>/dev/null
+start_door --max-daemons-per-user 2 || exit 1
+cap_jobs=()
+for n in 1 2 3; do
+    in_session alice "echo pw-carol | kinit carol >/dev/null 2>&1 && touch \"\$SYNC/cap$n\"; touch \"\$SYNC/capdone$n\"
+        while [ ! -e \"\$SYNC/capend\" ]; do sleep 0.05; done" &
+    cap_jobs+=($!)
+    for _ in $(seq 1 400); do [ -e "$T/sync/capdone$n" ] && break; sleep 0.05; done
+done
+capped=$(daemons_of 20001)
+touch "$T/sync/capend"
+wait "${cap_jobs[@]}"
+if [ -e "$T/sync/cap1" ] && [ -e "$T/sync/cap2" ] && [ ! -e "$T/sync/cap3" ] &&
+    grep -q "uid 20001 already has 2 session daemons" "$T/door.log"; then
+    pass "--max-daemons-per-user 2: a third job of alice gets no daemon, and the log says why ($capped daemons)"
+else
+    fail "the per-user daemon cap" "cap files: $(ls "$T/sync" | grep cap | xargs); $capped daemons"$'\n'"$(grep -i 'daemons' "$T/door.log" | tail -3)"
+fi
+kill "$door_pid"
+wait "$door_pid" 2>/dev/null
+start_door || exit 1
+
 out=$(as alice klist 2>&1)
 grep -q "Default principal: alice@" <<<"$out" && ! grep -qE "carol@|bob@" <<<"$out" &&
     pass "alice without a session still sees only her per-user cache" || fail "alice's per-user cache" "$out"
@@ -361,8 +398,8 @@ grep -q "Default principal: bob@" <<<"$out" && pass "sudo -u bob klist finds bob
 # The same from a root shell inside alice's audit session (alice ran sudo -i): that session is
 # alice's, not bob's, so bob's klist is routed to bob's per-user daemon, where his tickets are.
 out=$(sh -c 'echo 20001 >/proc/self/loginuid && exec env -u KRB5CCNAME -u KRB5_CONFIG sudo -u bob klist' 2>&1)
-grep -q "Default principal: bob@" <<<"$out" && [ ! -e /run/ccached/20002/ccached/audit-* ] &&
-    pass "sudo -u bob klist inside alice's audit session reaches bob's per-user daemon (not a session of his)" ||
+grep -q "Default principal: bob@" <<<"$out" && [ ! -e /run/ccached/20002/ccached/job-* ] &&
+    pass "sudo -u bob klist inside alice's audit session reaches bob's per-user daemon (not a job of his)" ||
     fail "sudo -u bob inside alice's session" "$out"$'\n'"$(ls /run/ccached/20002/ccached)"
 
 # --- 7. ksu (setuid root) reads the invoking user's tickets through the door
@@ -449,8 +486,8 @@ kill -0 "$door_pid" 2>/dev/null && pass "the door survived the hostile clients" 
 out=$(as alice klist 2>&1)
 grep -q "Default principal: alice@" <<<"$out" && ! grep -qE "carol@|bob@" <<<"$out" &&
     pass "after the hostile clients the door still routes alice to her own tickets" || fail "routing after hostile clients" "$out"
-[ "$(daemons_of 20003)" -eq 1 ] && [ "$(daemons_of 20001)" -eq 3 ] &&
-    pass "the hostile clients reached only carol's one daemon" ||
+[ "$(daemons_of 20003)" -eq 1 ] && [ "$(daemons_of 20001)" -eq 1 ] &&
+    pass "the hostile clients reached only carol's one daemon (alice keeps only her per-user one: her jobs ended)" ||
     fail "daemon counts after hostile clients" "carol $(daemons_of 20003), alice $(daemons_of 20001)"
 
 # --- 11. root is routed like anyone else: root's own daemon
