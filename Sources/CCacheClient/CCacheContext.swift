@@ -208,6 +208,32 @@ public final class CCacheContext: Sendable {
             }) ?? false
     }
 
+    /// Moves every cache of `other` (the per-user daemon, where a writer outside any session stored
+    /// tickets while the user had no login: sssd's krb5_child, a KCM-writing sshd) into this
+    /// daemon: a new cache each, with the same principal, credentials and KDC offset, made the
+    /// default when this daemon has no default cache yet; each is destroyed in `other` once copied.
+    /// Returns the principals moved.
+    public func adoptCaches(from other: CCacheContext) throws(CCacheClientError) -> [KCMPrincipal] {
+        let otherDefault = try? other.defaultCacheName()
+        var hasDefault = (try? cache(named: defaultCacheName()).exists()) ?? false
+        var moved: [KCMPrincipal] = []
+        for name in try other.cacheNames() {
+            let source = other.cache(named: name)
+            guard let principal = try? source.principal() else { continue }
+            let credentials = try source.credentials()
+            let offset = (try? source.kdcOffset()) ?? 0
+            let target = cache(named: try newUniqueName())
+            try target.replace(principal: principal, credentials: credentials, kdcOffset: offset)
+            if !hasDefault && (name == otherDefault || moved.isEmpty) {
+                try target.makeDefault()
+                hasDefault = name == otherDefault
+            }
+            try source.destroy()
+            moved.append(principal)
+        }
+        return moved
+    }
+
     /// Counts one more login session using the daemon (`pam_ccached` at session open); returns how
     /// many are attached now. Starts the daemon if allowed and needed.
     public func attachSession() throws(CCacheClientError) -> UInt32 {

@@ -258,6 +258,33 @@ extension CCacheCtl {
             let context = try openContext(autoStart: true)
             let count = try reporting { try context.attachSession() }
             print("\(count) session\(count == 1 ? "" : "s") attached")
+            adoptPerUserTickets(into: context)
+        }
+
+        /// A login that opens adopts what was stored for the user while they had no login: the caches
+        /// of the per-user daemon (rule 3 sent writers outside any session there).
+        func adoptPerUserTickets(into context: CCacheContext) {
+            guard let session = context.paths.session, session.key != "user", session.route?.rule != .ownJob else {
+                return
+            }
+            var environment = ProcessEnvironment.current()
+            environment["CCACHED_SESSION"] = "user"
+            environment["CCACHED_SOCKET"] = nil
+            guard
+                let perUser = try? CCacheContext(
+                    options: CCacheContext.Options(autoStart: false, environment: environment)),
+                perUser.paths.socket != context.paths.socket, perUser.isDaemonRunning
+            else { return }
+            do {
+                let moved = try context.adoptCaches(from: perUser)
+                if !moved.isEmpty {
+                    let names = moved.map(\.description).joined(separator: ", ")
+                    print("adopted \(moved.count) cache(s) stored before the login: \(names)")
+                }
+            } catch {
+                let line = Array("ccachectl: could not adopt the per-user daemon's tickets: \(error)\n".utf8)
+                _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            }
         }
     }
 

@@ -328,4 +328,39 @@ struct CCacheCtlTests {
             result.stderr.contains("refusing to use \(runtime)/ccached: it is open to group or others (mode 755"),
             "\(result)")
     }
+
+    @Test("a login that opens adopts the tickets stored in the per-user daemon while there was no login")
+    func loginAdoptsPerUserTickets() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let runtime = bed.directory.appendingPathComponent("xdg-adopt")
+        try FileManager.default.createDirectory(
+            atPath: runtime.path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        let realmConf = bed.directory.appendingPathComponent("kdc/krb5.conf").path
+        let common = ["XDG_RUNTIME_DIR": runtime.path, "CCACHED_DAEMON": ccachedBinary, "KRB5_CONFIG": realmConf]
+        // A writer outside any session (sssd's krb5_child, rpc.gssd) stores into the per-user daemon.
+        let writer = """
+            set -e
+            eval "$("\(ccachectl)" env)"
+            printf 'pw-carol\\n' | kinit carol >/dev/null
+            klist
+            """
+        let stored = try bed.run(["sh", "-c", writer], extra: common.merging(["CCACHED_SESSION": "user"]) { $1 })
+        #expect(stored.succeeded && stored.stdout.contains("Default principal: carol@"), "\(stored)")
+        // The login opens: pam_ccached runs ccachectl attach in it.
+        let login = common.merging(["CCACHED_SESSION": "login1"]) { $1 }
+        let attach = try bed.run([ccachectl, "attach"], extra: login)
+        #expect(attach.succeeded, "\(attach)")
+        #expect(attach.stdout.contains("adopted 1 cache(s) stored before the login: carol@CCACHED.TEST"), "\(attach)")
+        let listed = try bed.run([ccachectl, "list"], extra: login)
+        #expect(listed.stdout.contains("carol@CCACHED.TEST"), "\(listed)")
+        let perUser = try bed.run([ccachectl, "list"], extra: common.merging(["CCACHED_SESSION": "user"]) { $1 })
+        #expect(!perUser.stdout.contains("carol@"), "the per-user daemon keeps no copy: \(perUser)")
+        // A second attach finds nothing more to adopt.
+        let again = try bed.run([ccachectl, "attach"], extra: login)
+        #expect(again.succeeded && !again.stdout.contains("adopted"), "\(again)")
+        for session in ["login1", "user"] {
+            _ = try bed.run([ccachectl, "stop"], extra: common.merging(["CCACHED_SESSION": session]) { $1 })
+        }
+    }
 }
