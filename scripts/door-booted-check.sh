@@ -5,11 +5,14 @@
 #   scripts/door-booted-check.sh [--bin DIR]     (DIR: a release build with ccached, ccached-door)
 #
 # Root. Builds the root file system once under .build/door-rootfs (mmdebstrap, ~4 min), binds the
-# binaries, the Swift runtime and the door's units in read-only, boots with a private network, and
-# checks: socket activation on /run/.heim_org.h5l.kcm-socket (0666); two `su - u1` logins are two
-# logind sessions with two daemons under /run/user/1000, started with --login-session; the logout
-# of one wipes only its daemon; the other keeps its tickets until its own logout; both daemons lock
-# their credential memory. Last line:
+# binaries, the Swift runtime and the door's units in read-only, boots with a private network and
+# audit sessions on (CAP_AUDIT_CONTROL, as on a real host), and checks: socket activation on
+# /run/.heim_org.h5l.kcm-socket (0666); two `su - u1` logins are two logind sessions with two
+# daemons under /run/user/1000, each a unit ccached-1000-N.service in user-1000.slice started with
+# --login-session N; a door-started daemon renews a ticket from the KDC (its unit has network);
+# the rule's other rows (a user service, a root helper acting for the user, a job); a door restart
+# leaves the daemons and their tickets and no "left-over process"; the logout of one login wipes only
+# its daemon, the last logout leaves no daemon; both daemons lock their credential memory. Last line:
 # "N passed, M failed". The container is powered off at the end.
 set -uo pipefail
 
@@ -22,10 +25,10 @@ for tool in mmdebstrap systemd-nspawn nsenter; do
     command -v "$tool" >/dev/null || { echo "door-booted-check: $tool missing (apt-get install systemd-container mmdebstrap)" >&2; exit 1; }
 done
 runtime=$(readelf -d "$bin/ccached-door" | sed -n 's/.*RUNPATH.*\[\([^:]*\).*/\1/p')
-rootfs=$repo/.build/door-rootfs
+rootfs=$repo/.build/door-rootfs-2
 if [ ! -x "$rootfs/usr/sbin/krb5kdc" ]; then
     rm -rf "$rootfs"
-    mmdebstrap --variant=apt --include=systemd,systemd-sysv,dbus,libpam-systemd,krb5-user,krb5-kdc,krb5-admin-server,procps,python3,util-linux,passwd,login \
+    mmdebstrap --variant=apt --include=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,krb5-user,krb5-kdc,krb5-admin-server,procps,python3,util-linux,passwd,login \
         bookworm "$rootfs" >/dev/null || { echo "door-booted-check: mmdebstrap failed" >&2; exit 1; }
 fi
 work=$(mktemp -d /tmp/door-booted.XXXXXX)
@@ -37,7 +40,18 @@ binds=(--bind-ro="$bin:/opt/ccached" --bind-ro="$repo/scripts:/opt/ccached-scrip
 [ -n "$runtime" ] && binds+=(--bind-ro="$runtime")
 # --capability=CAP_IPC_LOCK: without it nspawn's seccomp filter refuses mlock() to everything in the
 # container (EPERM), which no real system does; see scripts/booted-system.sh.
-systemd-nspawn -q -b -D "$rootfs" --register=no --keep-unit --private-network --capability=CAP_IPC_LOCK --volatile=overlay "${binds[@]}" >"$work/nspawn.log" 2>&1 &
+# A cgroup of its own (REAL-SYSTEMD.md): with no systemd on the host, two containers started from
+# one cgroup would manage each other's slices. CAP_AUDIT_CONTROL: pam_loginuid makes audit sessions,
+# so logind's session ids are the audit session ids, as on a real host.
+cgroup_name=door-booted-$$
+(
+    for hierarchy in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
+        [ -w "$hierarchy/cgroup.procs" ] || continue
+        mkdir -p "$hierarchy/$cgroup_name" && echo "$BASHPID" >"$hierarchy/$cgroup_name/cgroup.procs" 2>/dev/null
+    done
+    exec systemd-nspawn -q -b -D "$rootfs" --register=no --keep-unit --private-network \
+        --capability=CAP_IPC_LOCK,CAP_AUDIT_CONTROL --volatile=overlay "${binds[@]}"
+) >"$work/nspawn.log" 2>&1 &
 nspawn=$!
 init=
 for _ in $(seq 1 90); do
@@ -49,6 +63,9 @@ c() { nsenter -t "$init" -a "$@"; }
 finish() {
     [ -n "$init" ] && c systemctl poweroff >/dev/null 2>&1
     wait "$nspawn" 2>/dev/null
+    for hierarchy in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
+        [ -d "$hierarchy/$cgroup_name" ] && find "$hierarchy/$cgroup_name" -depth -type d -exec rmdir {} + 2>/dev/null
+    done
     rm -rf "$work"
 }
 trap finish EXIT
@@ -64,28 +81,40 @@ c systemctl enable --now ccached-door.socket >/dev/null 2>&1
 c /opt/ccached-scripts/testkdc.sh start /root/kdc >/dev/null || fail "the test KDC"
 c sh -c 'sed "s/^\[libdefaults\]$/[libdefaults]\n    default_ccache_name = KCM:/" /root/kdc/krb5.conf >/etc/krb5.conf'
 c sh -c "id u1 >/dev/null 2>&1 || useradd -m u1"
-c sh -c 'su - u1 -c "echo pw-alice | kinit alice >/dev/null; touch /tmp/a1; while [ ! -e /tmp/b1 ]; do sleep 0.2; done; klist"' >"$work/A.out" 2>&1 &
+# Logins of class user, as a terminal login makes them: a `su -c` without a terminal would be a
+# session of class background (a job, by the routing rule), so each su sets XDG_SESSION_CLASS, which
+# pam_systemd reads. (su runs no pam_loginuid: these sessions' ids are logind's own, cN.)
+# Login A: holds alice's renewable ticket until told to log out.
+c sh -c 'XDG_SESSION_CLASS=user su - u1 -c "echo pw-alice | kinit -l 2m -r 10m alice >/dev/null; touch /tmp/a1; while [ ! -e /tmp/b1 ]; do sleep 0.2; done; klist; /opt/ccached/ccachectl renew; /opt/ccached/ccachectl where; while [ ! -e /tmp/a-out ]; do sleep 0.2; done"' >"$work/A.out" 2>&1 &
 session_a=$!
 for _ in $(seq 1 100); do c test -e /tmp/a1 && break; sleep 0.2; done
-c sh -c 'su - u1 -c "klist; echo pw-bob | kinit bob >/dev/null; klist; loginctl list-sessions --no-legend | wc -l; ps -o args= -C ccached; for p in \$(pgrep -u u1 -x ccached); do grep VmLck /proc/\$p/status; done"' >"$work/B.out" 2>&1
+c sh -c 'XDG_SESSION_CLASS=user su - u1 -c "klist; echo pw-bob | kinit bob >/dev/null; klist; loginctl list-sessions --no-legend | wc -l; ps -o args= -C ccached; for p in \$(pgrep -u u1 -x ccached); do grep VmLck /proc/\$p/status; cat /proc/\$p/cgroup; done"' >"$work/B.out" 2>&1
 sleep 2
 after_b=$(c ps -o args= -C ccached)
 c touch /tmp/b1
-wait "$session_a"
-sleep 2
-after_a=$(c ps -o args= -C ccached)
+for _ in $(seq 1 100); do grep -q "ends:" "$work/A.out" && break; sleep 0.2; done
 
 [ "$(c systemctl is-active ccached-door.service)" = active ] &&
     pass "the first connection activated ccached-door.service" || fail "socket activation"
 grep -q "Default principal: bob@" "$work/B.out" && grep -q "not found" "$work/B.out" && ! grep -q alice@ "$work/B.out" &&
     pass "the second su - u1 session starts empty and keeps its own tickets" || fail "session B" "$(cat "$work/B.out")"
-[ "$(grep -c -- '--socket /run/user/1000/ccached/c[0-9]*/.heim_org.h5l.kcm-socket --ready-fd 3 --login-session c' "$work/B.out")" -eq 2 ] &&
+[ "$(grep -cE -- '--socket /run/user/1000/ccached/(c?[0-9]+)/.heim_org.h5l.kcm-socket --login-session c?[0-9]+' "$work/B.out")" -eq 2 ] &&
     pass "two logind sessions, two daemons under /run/user/1000, each with --login-session" ||
     fail "two daemons for two logind sessions" "$(cat "$work/B.out")"
+[ "$(grep -cE '^0::/user.slice/user-1000.slice/ccached-1000-c?[0-9]+.service$' "$work/B.out")" -eq 2 ] &&
+    pass "each daemon the door started is a unit ccached-1000-N.service in user-1000.slice, not in the door's cgroup" ||
+    fail "the daemons' cgroups" "$(grep -E '^0::' "$work/B.out")"
 [ "$(grep -c -- '--login-session' <<<"$after_b")" -eq 1 ] &&
     pass "logout of the second session wiped and stopped only its daemon" || fail "after the second logout" "$after_b"
 grep -q "Default principal: alice@" "$work/A.out" && ! grep -q bob@ "$work/A.out" &&
     pass "the first session still has its tickets after the other's logout" || fail "session A" "$(cat "$work/A.out")"
+# The daemon renews from inside its unit: it reaches the KDC (the door's own sandbox has no network).
+grep -qE "renewed 1 ticket" "$work/A.out" &&
+    pass "a daemon the door started renews a ticket from the KDC (ccachectl renew)" ||
+    fail "renewal in a door-started daemon" "$(cat "$work/A.out"; c journalctl --no-pager -b _COMM=ccached | tail -5)"
+grep -qE "^daemon: +c?[0-9]+ \(rule 1: its own login\)" "$work/A.out" && grep -q "door: .*reaches this daemon" "$work/A.out" &&
+    pass "ccachectl where: the login's own daemon by rule 1, the same one the standard socket reaches" ||
+    fail "ccachectl where" "$(cat "$work/A.out")"
 # Both daemons hold a ticket by now, so each has locked its credential memory (VmLck), and none said
 # it could not (the warning ProcessSetup logs when mlock fails).
 locked=$(grep -c 'VmLck:[[:space:]]*[1-9]' "$work/B.out")
@@ -94,6 +123,39 @@ refused=$(grep 'cannot lock more credential memory' <<<"$daemon_log")
 [ "$locked" -eq 2 ] && grep -q listening <<<"$daemon_log" && [ -z "$refused" ] &&
     pass "both session daemons keep their tickets in locked memory" ||
     fail "locked credential memory ($locked of 2 daemons with VmLck > 0)" "$(grep VmLck "$work/B.out"; echo "${refused:-journal of ccached: $(wc -l <<<"$daemon_log") lines}")"
-[ -z "$after_a" ] && pass "the last logout stopped the last daemon" || fail "after the last logout" "$after_a"
+
+# --- the rule's row 3: processes outside the login, with login A live
+out=$(c systemd-run -q --wait -P setpriv --reuid=u1 --regid=u1 --init-groups klist 2>&1)
+grep -q "Default principal: alice@" <<<"$out" &&
+    pass "a root helper acting for u1 (systemd-run setpriv --reuid, the rpc.gssd case) sees login A's tickets" ||
+    fail "the rpc.gssd case" "$out"
+out=$(c systemd-run -q -M u1@ --user --wait -P klist 2>&1)
+grep -q "Default principal: alice@" <<<"$out" &&
+    pass "a user service (systemd-run --user) sees login A's tickets" || fail "a user service" "$out"
+# --- row 2: a job (an audit session logind does not know, as Debian's cron makes one)
+out=$(c sh -c 'echo 1000 >/proc/self/loginuid && exec setpriv --reuid=u1 --regid=u1 --init-groups env -i PATH=/usr/bin:/bin sh -c "echo pw-carol | kinit carol >/dev/null; klist; ls /run/user/1000/ccached"' 2>&1)
+grep -q "Default principal: carol@" <<<"$out" && grep -q "^job-[0-9]" <<<"$out" &&
+    pass "a job gets a daemon of its own (job-N) with its own tickets" || fail "a job's daemon" "$out"
+a_now=$(c systemd-run -q --wait -P setpriv --reuid=u1 --regid=u1 --init-groups klist 2>&1)
+grep -q "Default principal: alice@" <<<"$a_now" &&
+    pass "the job's kinit did not change login A's default principal" || fail "login A after the job" "$a_now"
+for _ in $(seq 1 40); do [ -z "$(c sh -c 'ps -o args= -u u1 -C ccached | grep -- --audit-session')" ] && break; sleep 0.5; done
+[ -z "$(c sh -c 'ps -o args= -u u1 -C ccached | grep -- --audit-session')" ] &&
+    pass "the job's daemon ended after the job's last process" ||
+    fail "the job's daemon" "$(c ps -o pid,args= -u u1 -C ccached)"
+
+# --- a door restart leaves the daemons, their tickets and their connections alone
+c systemctl restart ccached-door.service
+out=$(c systemd-run -q --wait -P setpriv --reuid=u1 --regid=u1 --init-groups klist 2>&1)
+leftover=$(c journalctl --no-pager -b -u ccached-door.service | grep -i "left-over process")
+grep -q "Default principal: alice@" <<<"$out" && [ -z "$leftover" ] &&
+    pass "systemctl restart ccached-door: login A's tickets kept, no 'left-over process' warning" ||
+    fail "door restart" "$out"$'\n'"$leftover"
+
+c touch /tmp/a-out
+wait "$session_a"
+for _ in $(seq 1 40); do [ -z "$(c ps -o args= -u u1 -C ccached)" ] && break; sleep 0.5; done
+after_a=$(c ps -o args= -u u1 -C ccached)
+[ -z "$after_a" ] && pass "the last logout stopped the last daemon of u1" || fail "after the last logout" "$after_a"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
