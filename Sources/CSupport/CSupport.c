@@ -357,6 +357,72 @@ int ccached_is_connected_unix_stream(int fd) {
     return 1;
 }
 
+/* Opens `name` in `directory` as an O_PATH descriptor of what is there, without following a link,
+   and checks its type and owner. Returns the descriptor, or -1 with errno set. */
+static int open_checked(int directory, const char *name, int want_socket, uid_t uid, uid_t *owner) {
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = openat(directory, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat info;
+    int code = 0;
+    if (fstat(fd, &info) != 0) {
+        code = errno;
+    } else if (S_ISLNK(info.st_mode)) {
+        code = ELOOP;
+    } else if (want_socket ? !S_ISSOCK(info.st_mode) : !S_ISDIR(info.st_mode)) {
+        code = want_socket ? ENOTSOCK : ENOTDIR;
+    } else if (want_socket ? info.st_uid != uid : (info.st_uid != 0 && info.st_uid != uid)) {
+        *owner = info.st_uid;
+        code = EPERM;
+    }
+    if (code != 0) {
+        close(fd);
+        errno = code;
+        return -1;
+    }
+    return fd;
+}
+
+int ccached_open_socket_nofollow(const char *path, uid_t uid, uid_t *owner, size_t *failed_length) {
+    *owner = (uid_t)-1;
+    *failed_length = 0;
+    size_t length = strlen(path);
+    if (length < 2 || path[0] != '/' || path[length - 1] == '/' || length >= 4096) {
+        errno = EINVAL;
+        return -1;
+    }
+    char copy[4096];
+    memcpy(copy, path, length + 1);
+    int directory = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (directory < 0) return -1;
+    char *name = copy + 1;
+    while (1) {
+        while (*name == '/') name++;
+        char *end = strchr(name, '/');
+        if (end) *end = 0;
+        int next = open_checked(directory, name, end == NULL, uid, owner);
+        int code = errno;
+        close(directory);
+        if (next < 0) {
+            *failed_length = end ? (size_t)(end - copy) : length;
+            errno = code;
+            return -1;
+        }
+        if (!end) return next;
+        directory = next;
+        name = end + 1;
+    }
+}
+
+int ccached_connect_unix_at(int fd, int path_fd) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", path_fd);
+    return ccached_connect_unix(fd, path);
+}
+
 int ccached_pipe_cloexec(int ends[2]) { return pipe2(ends, O_CLOEXEC); }
 
 int ccached_socket_timeouts(int fd, int milliseconds) {

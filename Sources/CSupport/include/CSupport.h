@@ -90,6 +90,20 @@ int ccached_receive_descriptor(int socket, unsigned char *byte, int *fd);
 /// Whether `fd` is a connected (not listening) AF_UNIX stream socket: 1, 0, or -1 with errno.
 int ccached_is_connected_unix_stream(int fd);
 
+/// Opens the Unix socket at the absolute `path` for ``ccached_connect_unix_at`` without following
+/// any link: each component is opened with O_PATH|O_NOFOLLOW relative to the one before, from /.
+/// Every directory on the way must be owned by root or `uid`, and the socket itself by `uid`.
+/// Returns an O_PATH descriptor (O_CLOEXEC) of the socket, or -1 with errno set: ENOENT (something
+/// is missing), ELOOP (a link), ENOTDIR (a component is no directory), ENOTSOCK (the last one is
+/// no socket), EPERM (another owner: `*owner` says which), EINVAL (not absolute, "." or "..").
+/// `*failed_length` is then the length of the prefix of `path` that names the offending component.
+int ccached_open_socket_nofollow(const char *path, uid_t uid, uid_t *owner, size_t *failed_length);
+
+/// Connects `fd` to the socket that `path_fd` (from ``ccached_open_socket_nofollow``) refers to,
+/// through /proc/self/fd: the very inode checked, whatever is at its path by now.
+/// Returns 0, or -1 with errno set.
+int ccached_connect_unix_at(int fd, int path_fd);
+
 /// pipe2(ends, O_CLOEXEC). Returns 0, or -1 with errno set.
 int ccached_pipe_cloexec(int ends[2]);
 
