@@ -142,8 +142,7 @@ public final class HandoffPool: Sendable {
 
     /// Removes the entries (of those `checked`) whose connection is not idle and alive; returns
     /// their sockets.
-    private static func removeDead(from entries: inout [Entry], checked: (Entry) -> Bool = { _ in true }) -> [Int32]
-    {
+    private static func removeDead(from entries: inout [Entry], checked: (Entry) -> Bool = { _ in true }) -> [Int32] {
         let candidates = entries.indices.filter { checked(entries[$0]) }
         guard !candidates.isEmpty else { return [] }
         let idle = isIdle(candidates.map { entries[$0].socket })

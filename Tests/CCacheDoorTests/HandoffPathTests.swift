@@ -26,9 +26,10 @@ struct HandoffPathTests {
         let listener: Int32
 
         init() throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-                "door-path-\(UUID().uuidString.prefix(8))"
-            ).path
+            directory =
+                FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "door-path-\(UUID().uuidString.prefix(8))"
+                ).path
             #expect(mkdir(directory, 0o700) == 0)
             socketPath = directory + "/target.sock"
             listener = ccached_unix_stream_socket()

@@ -26,7 +26,8 @@ struct SpawnerTests {
             let directory = "/proc/\(pid)/fd"
             for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
                 guard let fd = Int32(name) else { continue }
-                descriptors[fd] = (try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + name)) ?? "?"
+                descriptors[fd] =
+                    (try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + name)) ?? "?"
             }
             let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
             for line in text.split(separator: "\n") {
