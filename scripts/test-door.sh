@@ -490,6 +490,25 @@ grep -q "Default principal: alice@" <<<"$out" && ! grep -qE "carol@|bob@" <<<"$o
     pass "the hostile clients reached only carol's one daemon (alice keeps only her per-user one: her jobs ended)" ||
     fail "daemon counts after hostile clients" "carol $(daemons_of 20003), alice $(daemons_of 20001)"
 
+# --- 10b. a link in place of a session's hand-off socket never leads the door anywhere (issue 24,
+# item 5): alice makes her next audit session's directory herself, with a link to the door's own
+# socket where the hand-off socket belongs. Connecting through it would make the door route itself
+# as a root peer (to root's daemon, started for it if need be); the door must refuse without
+# connecting.
+root_daemons() { for pid in $(our_daemons); do [ "$(stat -c %u "/proc/$pid")" = 0 ] && echo "$pid"; done | wc -l; }
+roots_before=$(root_daemons)
+in_session alice 'd=/run/ccached/20001/ccached/audit-$(cat /proc/self/sessionid)
+    mkdir -p "$d" && ln -s /run/.heim_org.h5l.kcm-socket "$d/.heim_org.h5l.kcm-socket.handoff" &&
+    klist >"$SYNC/link.out" 2>&1; echo "$d" >"$SYNC/link.dir"' || true
+if grep -q "it is a symbolic link, which the door never follows" "$T/door.log" &&
+    ! grep -q "peer_pid=$door_pid " "$T/door.log" && [ "$(root_daemons)" = "$roots_before" ]; then
+    pass "a link to the door's socket in place of alice's hand-off socket is refused; the door never routes itself"
+else
+    fail "a link in place of alice's hand-off socket" \
+        "root daemons $roots_before -> $(root_daemons)"$'\n'"$(grep -E "symbolic link|peer_pid=$door_pid " "$T/door.log" | tail -5)"
+fi
+rm -rf "$(cat "$T/sync/link.dir" 2>/dev/null)"
+
 # --- 11. root is routed like anyone else: root's own daemon
 out=$(env -i PATH=/usr/bin:/bin klist 2>&1)
 if ! grep -qE "alice@|bob@|carol@" <<<"$out" && [ -S /run/ccached/0/ccached/user/.heim_org.h5l.kcm-socket ]; then
@@ -590,6 +609,70 @@ check "kdestroy through the door" as alice kdestroy
 out=$(as alice klist 2>&1)
 grep -qE "Credentials cache 'KCM:20001' not found|No credentials cache found" <<<"$out" && ! grep -q "alice@" <<<"$out" &&
     pass "kdestroy removed alice's cache" || fail "kdestroy removed alice's cache" "$out"
+
+# --- 16. the door's forked child holds nothing of the door's once its user could signal it (issue
+# 24, item 7). A second door on its own socket runs under strace, which holds every process it
+# follows for 1.5 s right after setresuid returns: the moment the child first runs as the user
+# (who may then SIGSTOP it). Then only /dev/null on 0-2 and the ready pipe may be open, and every
+# catchable signal must be blocked.
+if ! command -v strace >/dev/null; then
+    echo "the door's child after setresuid: SKIPPED, NOT RUN (no strace)"
+else
+    traced_socket=/run/door-traced.sock
+    # -I1: SIGTERM ends strace (detaching everything it follows) even while it waits.
+    strace -I1 -f -qq -o /dev/null -e trace=setresuid -e inject=setresuid:delay_exit=1500000 \
+        "$bin/ccached-door" --socket "$traced_socket" --ccached "$bin/ccached" --log-level debug \
+        >>"$T/door-traced.log" 2>&1 &
+    tracer=$!
+    for _ in $(seq 1 400); do [ -S "$traced_socket" ] && break; sleep 0.05; done
+    chmod 0666 "$traced_socket" 2>/dev/null
+    cat >"$T/noop-at.py" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(60)
+s.connect(sys.argv[1])
+s.sendall(struct.pack(">I", 4) + b"\x02\x00\x00\x00")
+print("answered" if len(s.recv(8)) > 0 else "closed")
+PY
+    # A new audit session of carol: no daemon yet, so the door starts one.
+    in_session carol "python3 $T/noop-at.py $traced_socket >\"\$SYNC/traced.out\" 2>&1" &
+    client=$!
+    child=
+    for _ in $(seq 1 500); do
+        for pid in $(pgrep -u 20003); do
+            [ "$(awk '/^TracerPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" = "$tracer" ] || continue
+            [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$bin/ccached-door")" ] && child=$pid
+        done
+        [ -n "$child" ] && break
+        sleep 0.02
+    done
+    if [ -z "$child" ]; then
+        fail "the door's child right after setresuid (not seen)" "$(tail -5 "$T/door-traced.log")"
+    else
+        fds=$(ls "/proc/$child/fd" | sort -n | xargs)
+        nulls=$(for fd in 0 1 2; do readlink "/proc/$child/fd/$fd"; done | sort -u | xargs)
+        ready=$(readlink "/proc/$child/fd/3")
+        blocked=$(awk '/^SigBlk:/ {print $2}' "/proc/$child/status")
+        all_blocked=yes
+        for sig in 1 2 3 10 12 13 14 15 17 18 20 21 22; do
+            [ $(((0x$blocked >> (sig - 1)) & 1)) -eq 1 ] || all_blocked="no (signal $sig)"
+        done
+        if [ "$fds" = "0 1 2 3" ] && [ "$nulls" = /dev/null ] && [[ $ready == pipe:* ]] && [ "$all_blocked" = yes ]; then
+            pass "the door's child, running as carol before exec, holds only /dev/null and the ready pipe, all signals blocked"
+        else
+            fail "the door's child right after setresuid holds nothing of the door's" \
+                "fds: $(ls -l "/proc/$child/fd" 2>&1 | tail -n +2)"$'\n'"SigBlk $blocked: $all_blocked"
+        fi
+    fi
+    wait "$client"
+    grep -q answered "$T/sync/traced.out" && pass "the traced door's daemon then started and answered" ||
+        fail "the traced door's daemon" "$(cat "$T/sync/traced.out")"$'\n'"$(tail -5 "$T/door-traced.log")"
+    traced_door=$(pgrep -P "$tracer" -x ccached-door)
+    kill "$tracer" 2>/dev/null
+    wait "$tracer" 2>/dev/null
+    [ -n "$traced_door" ] && kill "$traced_door" 2>/dev/null
+    rm -f "$traced_socket"
+fi
 
 [ ${#known[@]} -gt 0 ] && printf 'known failures, not counted as passes: %s\n' "${known[@]}"
 echo "$passed passed, $failed failed${known:+ (${#known[@]} known failure(s) listed above)}"

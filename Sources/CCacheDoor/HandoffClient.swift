@@ -42,26 +42,62 @@ public enum HandoffClient {
     }
 
     /// Connects to a hand-off socket and checks that its server runs as `expectedUID`.
+    ///
+    /// The socket lies in a directory the user controls, so whatever is at the path is the user's
+    /// choice: a link to the door's own socket would make root connect there, and the door would
+    /// route itself as a root peer (and start root's daemon) before any check after the connect
+    /// could refuse. So nothing is followed: every component is opened with O_PATH|O_NOFOLLOW
+    /// relative to the one before, every directory must belong to root or `expectedUID`, the last
+    /// component must be a socket owned by `expectedUID`, and the connect goes to that very inode
+    /// (through /proc/self/fd), whatever the path holds by then. The server's SO_PEERCRED uid is
+    /// checked after the connect as well.
     public static func connect(handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32)
         -> Result<Int32, ConnectFailure>
     {
+        var owner: uid_t = 0
+        var failedLength = 0
+        let target = ccached_open_socket_nofollow(handoffPath, expectedUID, &owner, &failedLength)
+        guard target >= 0 else {
+            let code = errno
+            let component = String(decoding: handoffPath.utf8.prefix(failedLength), as: UTF8.self)
+            let refuse = { (problem: String) in
+                Result<Int32, ConnectFailure>.failure(
+                    ConnectFailure(outcome: .failed(.unsafeDirectory(path: component, problem: problem))))
+            }
+            switch code {
+            case ENOENT: return .failure(ConnectFailure(outcome: .noDaemon))
+            case ELOOP: return refuse("it is a symbolic link, which the door never follows")
+            case ENOTDIR: return refuse("it is not a directory")
+            case ENOTSOCK: return refuse("it is not a socket")
+            case EPERM where failedLength == handoffPath.utf8.count:
+                return .failure(ConnectFailure(outcome: .impostor(uid: owner)))
+            case EPERM:
+                return refuse("it belongs to uid \(owner), neither root nor the session's user (uid \(expectedUID))")
+            default:
+                return .failure(
+                    ConnectFailure(outcome: .failed(.system(operation: "open(\(handoffPath))", errno: code))))
+            }
+        }
+        defer { close(target) }
         let socket = ccached_unix_stream_socket()
         guard socket >= 0 else {
             return .failure(ConnectFailure(outcome: .failed(.system(operation: "socket(AF_UNIX)", errno: errno))))
         }
         _ = ccached_socket_timeouts(socket, max(1, timeoutMilliseconds))
-        guard ccached_connect_unix(socket, handoffPath) == 0 else {
+        guard ccached_connect_unix_at(socket, target) == 0 else {
             let code = errno
             close(socket)
             switch code {
-            case ENOENT, ECONNREFUSED, ENOTDIR, ECONNRESET: return .failure(ConnectFailure(outcome: .noDaemon))
+            case ECONNREFUSED, ECONNRESET: return .failure(ConnectFailure(outcome: .noDaemon))
             default:
                 return .failure(
-                    ConnectFailure(outcome: .failed(.system(operation: "connect(\(handoffPath))", errno: code))))
+                    ConnectFailure(
+                        outcome: .failed(
+                            .system(operation: "connect(\(handoffPath) through /proc/self/fd)", errno: code))))
             }
         }
-        // The path is in a directory the user controls, so it may be a link to someone else's
-        // socket: only a server running as the client's own uid gets the client.
+        // Checked again on the connection itself: only a server running as the client's own uid
+        // gets the client.
         var pid: pid_t = 0
         var uid: uid_t = 0
         var gid: gid_t = 0

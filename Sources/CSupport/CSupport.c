@@ -97,28 +97,81 @@ int ccached_spawn_thread(void *(*body)(void *), void *context, size_t stack_size
     return result;
 }
 
+/* ---- Spawning: what a forked child holds before it execs ---- */
+
+/* Blocks every signal in the calling thread, so that a child forked now starts with all of them
+   blocked; `saved` gets the thread's mask back afterwards. */
+static void block_all_signals(sigset_t *saved) {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, saved);
+}
+
+/* In a forked child, first thing: keeps only `keep` (moved to descriptor 3; none when < 0) and the
+   standard streams, which are put on /dev/null. Everything else the parent had open (listeners,
+   logs, other clients, other users' connections) is closed before the child changes any id, so
+   a child its user may signal or stop never holds any of it. Async-signal-safe. Returns 0, or -1
+   with errno set. */
+static int child_keep_only(int keep) {
+    if (keep >= 0 && keep != 3) {
+        if (dup2(keep, 3) < 0) return -1;
+    } else if (keep == 3) {
+        if (fcntl(3, F_SETFD, 0) != 0) return -1;
+    }
+    unsigned int first = keep >= 0 ? 4 : 3;
+    if (syscall(SYS_close_range, first, ~0U, 0) != 0) {
+        /* close_range is Linux 5.9+: otherwise close each possible descriptor. */
+        struct rlimit limit;
+        rlim_t last = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_max != RLIM_INFINITY ? limit.rlim_max : 65536;
+        for (rlim_t fd = first; fd < last; fd++) close((int)fd);
+    }
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0) return -1;
+    for (int fd = 0; fd < 3; fd++) {
+        if (fd != null && dup2(null, fd) < 0) return -1;
+    }
+    if (null > 2) close(null);
+    return 0;
+}
+
+/* In a forked child whose signals are all blocked: every action back to the default (an ignored
+   signal stays ignored across execve). The raw system call, because glibc's sigaction refuses its
+   own two signals (32, 33), which a parent may have left ignored too. All fields zero: SIG_DFL,
+   no flags, no restorer, empty mask, whatever the architecture's layout. Async-signal-safe. */
+static void child_default_signal_actions(void) {
+    unsigned long action[4] = {0, 0, 0, 0};
+    for (int number = 1; number <= 64; number++) {
+        if (number != SIGKILL && number != SIGSTOP)
+            syscall(SYS_rt_sigaction, number, action, NULL, sizeof(unsigned long));
+    }
+}
+
+/* Right before execve: nothing blocked. A signal that arrived meanwhile now takes its default
+   action, on a child that holds nothing but its standard streams and the ready pipe. */
+static void child_unblock_signals(void) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 int ccached_spawn_detached(const char *path, char *const argv[], int keep_fd) {
+    sigset_t saved;
+    block_all_signals(&saved);
     pid_t first = fork();
-    if (first < 0) return errno;
     if (first == 0) {
         /* Only async-signal-safe calls from here to exec: the parent may have other threads. */
+        if (child_keep_only(keep_fd) != 0) _exit(127);
+        child_default_signal_actions();
         if (setsid() < 0) _exit(127);
         pid_t second = fork();
         if (second != 0) _exit(second < 0 ? 127 : 0);
-        if (keep_fd >= 0 && keep_fd != 3) {
-            if (dup2(keep_fd, 3) < 0) _exit(127);
-        }
-        int null = open("/dev/null", O_RDWR);
-        if (null < 0) _exit(127);
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-        int first_closed = keep_fd >= 0 ? 4 : 3;
-        syscall(SYS_close_range, first_closed, ~0U, 0);
-        if (keep_fd >= 0) fcntl(3, F_SETFD, 0);
+        child_unblock_signals();
         execv(path, argv);
         _exit(127);
     }
+    int code = errno;
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    if (first < 0) return code;
     int status = 0;
     while (waitpid(first, &status, 0) < 0) {
         if (errno != EINTR) return errno;
@@ -304,6 +357,72 @@ int ccached_is_connected_unix_stream(int fd) {
     return 1;
 }
 
+/* Opens `name` in `directory` as an O_PATH descriptor of what is there, without following a link,
+   and checks its type and owner. Returns the descriptor, or -1 with errno set. */
+static int open_checked(int directory, const char *name, int want_socket, uid_t uid, uid_t *owner) {
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = openat(directory, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat info;
+    int code = 0;
+    if (fstat(fd, &info) != 0) {
+        code = errno;
+    } else if (S_ISLNK(info.st_mode)) {
+        code = ELOOP;
+    } else if (want_socket ? !S_ISSOCK(info.st_mode) : !S_ISDIR(info.st_mode)) {
+        code = want_socket ? ENOTSOCK : ENOTDIR;
+    } else if (want_socket ? info.st_uid != uid : (info.st_uid != 0 && info.st_uid != uid)) {
+        *owner = info.st_uid;
+        code = EPERM;
+    }
+    if (code != 0) {
+        close(fd);
+        errno = code;
+        return -1;
+    }
+    return fd;
+}
+
+int ccached_open_socket_nofollow(const char *path, uid_t uid, uid_t *owner, size_t *failed_length) {
+    *owner = (uid_t)-1;
+    *failed_length = 0;
+    size_t length = strlen(path);
+    if (length < 2 || path[0] != '/' || path[length - 1] == '/' || length >= 4096) {
+        errno = EINVAL;
+        return -1;
+    }
+    char copy[4096];
+    memcpy(copy, path, length + 1);
+    int directory = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (directory < 0) return -1;
+    char *name = copy + 1;
+    while (1) {
+        while (*name == '/') name++;
+        char *end = strchr(name, '/');
+        if (end) *end = 0;
+        int next = open_checked(directory, name, end == NULL, uid, owner);
+        int code = errno;
+        close(directory);
+        if (next < 0) {
+            *failed_length = end ? (size_t)(end - copy) : length;
+            errno = code;
+            return -1;
+        }
+        if (!end) return next;
+        directory = next;
+        name = end + 1;
+    }
+}
+
+int ccached_connect_unix_at(int fd, int path_fd) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", path_fd);
+    return ccached_connect_unix(fd, path);
+}
+
 int ccached_pipe_cloexec(int ends[2]) { return pipe2(ends, O_CLOEXEC); }
 
 int ccached_socket_timeouts(int fd, int milliseconds) {
@@ -330,24 +449,21 @@ int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp
                           const gid_t *groups, int group_count, const char *const directories[],
                           const char *home, int ready_fd) {
     if (ready_fd < 0 || group_count < 0 || group_count > 65536) return EINVAL;
+    sigset_t saved;
+    block_all_signals(&saved);
     pid_t first = fork();
-    if (first < 0) return errno;
     if (first == 0) {
-        /* Only async-signal-safe calls from here to exec: the parent has other threads. */
-        int ready = ready_fd;
-        if (ready != 3) {
-            if (dup2(ready, 3) < 0) _exit(127);
-            ready = 3;
-        }
+        /* Only async-signal-safe calls from here to exec: the parent has other threads. Every
+           signal is blocked (the parent blocked them around fork) and stays so until execve; the
+           door's descriptors go before any id changes, so once the user may signal or stop this
+           process it holds only /dev/null and the ready pipe. */
+        if (ready_fd != 3 && dup2(ready_fd, 3) < 0) child_fail(ready_fd, "dup2 of the ready pipe", errno);
+        int ready = 3;
+        if (child_keep_only(ready) != 0) child_fail(ready, "closing the door's descriptors", errno);
+        child_default_signal_actions();
         if (setsid() < 0) child_fail(ready, "setsid", errno);
         pid_t second = fork();
         if (second != 0) _exit(second < 0 ? 127 : 0);
-        sigset_t none;
-        sigemptyset(&none);
-        for (int number = 1; number < NSIG; number++) {
-            if (number != SIGKILL && number != SIGSTOP) signal(number, SIG_DFL);
-        }
-        sigprocmask(SIG_SETMASK, &none, NULL);
         if (syscall(SYS_setgroups, (size_t)group_count, groups) != 0) child_fail(ready, "setgroups", errno);
         if (syscall(SYS_setresgid, gid, gid, gid) != 0) child_fail(ready, "setresgid", errno);
         if (syscall(SYS_setresuid, uid, uid, uid) != 0) child_fail(ready, "setresuid", errno);
@@ -369,16 +485,13 @@ int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp
         if (!home || chdir(home) != 0) {
             if (chdir("/") != 0) child_fail(ready, "chdir /", errno);
         }
-        int null = open("/dev/null", O_RDWR);
-        if (null < 0) child_fail(ready, "/dev/null", errno);
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-        syscall(SYS_close_range, 4, ~0U, 0);
-        fcntl(3, F_SETFD, 0);
+        child_unblock_signals();
         execve(path, argv, envp);
         child_fail(ready, path, errno);
     }
+    int code = errno;
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    if (first < 0) return code;
     int status = 0;
     while (waitpid(first, &status, 0) < 0) {
         if (errno != EINTR) return errno;

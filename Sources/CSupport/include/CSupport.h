@@ -37,7 +37,9 @@ int ccached_spawn_thread(void *(*body)(void *), void *context, size_t stack_size
 
 /// Starts `path` with `argv` fully detached: double fork, a new session, standard streams on
 /// /dev/null, every descriptor closed but `keep_fd` (moved to descriptor 3 when >= 0), so the
-/// caller never has a child to reap. Returns 0, or an errno value.
+/// caller never has a child to reap. The child starts with every signal blocked and closes the
+/// descriptors first thing; every signal action is reset to the default and the mask emptied just
+/// before exec. Returns 0, or an errno value.
 int ccached_spawn_detached(const char *path, char *const argv[], int keep_fd);
 
 /// This thread's own real, effective and saved uid / gid (the raw syscalls: glibc's wrappers
@@ -88,6 +90,20 @@ int ccached_receive_descriptor(int socket, unsigned char *byte, int *fd);
 /// Whether `fd` is a connected (not listening) AF_UNIX stream socket: 1, 0, or -1 with errno.
 int ccached_is_connected_unix_stream(int fd);
 
+/// Opens the Unix socket at the absolute `path` for ``ccached_connect_unix_at`` without following
+/// any link: each component is opened with O_PATH|O_NOFOLLOW relative to the one before, from /.
+/// Every directory on the way must be owned by root or `uid`, and the socket itself by `uid`.
+/// Returns an O_PATH descriptor (O_CLOEXEC) of the socket, or -1 with errno set: ENOENT (something
+/// is missing), ELOOP (a link), ENOTDIR (a component is no directory), ENOTSOCK (the last one is
+/// no socket), EPERM (another owner: `*owner` says which), EINVAL (not absolute, "." or "..").
+/// `*failed_length` is then the length of the prefix of `path` that names the offending component.
+int ccached_open_socket_nofollow(const char *path, uid_t uid, uid_t *owner, size_t *failed_length);
+
+/// Connects `fd` to the socket that `path_fd` (from ``ccached_open_socket_nofollow``) refers to,
+/// through /proc/self/fd: the very inode checked, whatever is at its path by now.
+/// Returns 0, or -1 with errno set.
+int ccached_connect_unix_at(int fd, int path_fd);
+
 /// pipe2(ends, O_CLOEXEC). Returns 0, or -1 with errno set.
 int ccached_pipe_cloexec(int ends[2]);
 
@@ -96,11 +112,14 @@ int ccached_pipe_cloexec(int ends[2]);
 int ccached_socket_timeouts(int fd, int milliseconds);
 
 /// Starts `path` as user `uid`/`gid` with the supplementary groups `groups` (`group_count` of
-/// them): fork, new session, setgroups + setresgid + setresuid (raw syscalls, the child has one
+/// them). The child is forked with every signal blocked, and first thing (still root, so no user
+/// can signal it yet) moves `ready_fd` to descriptor 3, closes every other descriptor and puts the
+/// standard streams on /dev/null; then resets every signal action to the default, starts a new
+/// session, forks again, setgroups + setresgid + setresuid (raw syscalls, the child has one
 /// thread), verified with getresuid/getresgid/getgroups and by setuid(0) failing for a non-root
 /// uid; then each of `directories` (NULL-terminated) is created 0700 as that user if missing;
-/// chdir `home` (else /); standard streams on /dev/null, `ready_fd` moved to descriptor 3, every
-/// other descriptor closed, signal mask and handlers reset; execve with exactly `envp`. The
+/// chdir `home` (else /); the signal mask is emptied and execve runs with exactly `envp`. So from
+/// the moment the user may signal or stop it, the child holds nothing of the caller's. The
 /// intermediate child exits at once (double fork), so the caller has no child to reap. A failure
 /// in the child is written to `ready_fd` as "ERROR <why>". Returns 0, or an errno value.
 int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp[], uid_t uid, gid_t gid,
