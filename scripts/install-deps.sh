@@ -35,6 +35,8 @@ packages=(
     # the env --shell fish and early non-dumpable tests
     fish
     gdb
+    # make test-door: holds the door's forked child after setresuid (the spawner's descriptor check)
+    strace
 )
 
 missing=()

@@ -223,7 +223,7 @@ public final class Door: Sendable {
         case .impostor(let uid):
             throw .unsafeDirectory(
                 path: location.handoffSocket,
-                problem: "it is served by uid \(uid), not by the session's user (uid \(account.uid))")
+                problem: "it is owned or served by uid \(uid), not by the session's user (uid \(account.uid))")
         case .failed(let error):
             throw error
         }

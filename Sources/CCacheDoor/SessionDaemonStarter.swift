@@ -2,14 +2,17 @@ import CSupport
 import Glibc
 import SessionRuntime
 
-/// Starts the `ccached` for one (user, session) with a full privilege drop and waits until it
-/// reports on `--ready-fd`.
+/// Starts the `ccached` for one (user, session), in one of two ways:
 ///
-/// Everything that reads files or allocates (passwd, groups, argv, environment) happens here, in
-/// the door; the forked child only makes system calls (``ccached_spawn_as_user``): setgroups,
-/// setresgid, setresuid, checks all three ids and that root cannot be regained, creates the session
-/// directories as the user, closes every descriptor but the ready pipe, and execs with a clean
-/// environment.
+/// - where systemd runs the system, as a transient unit in the user's slice (``startUnit``):
+///   systemd does the privilege drop and the sandbox, and `systemd-run` returns once the daemon
+///   sent READY=1;
+/// - elsewhere, as the door's own child (``start``) with a full privilege drop, waiting until it
+///   reports on `--ready-fd`. Everything that reads files or allocates (passwd, groups, argv,
+///   environment) happens here, in the door; the forked child only makes system calls
+///   (``ccached_spawn_as_user``): it first closes every descriptor but the ready pipe with every
+///   signal blocked, then setgroups, setresgid, setresuid, checks all three ids and that root cannot
+///   be regained, creates the session directories as the user, and execs with a clean environment.
 public struct SessionDaemonStarter: Sendable {
     /// The `ccached` binary.
     public let daemonPath: String

@@ -49,6 +49,11 @@ public struct SessionIdentity: Hashable, Sendable, CustomStringConvertible {
     {
         if let explicit = environment["CCACHED_SESSION"], !explicit.isEmpty {
             guard isSafeComponent(explicit) else { throw .invalidSessionName(explicit) }
+            // A logind session of another user is never this process's: `su bob` inside alice's
+            // login may carry her XDG_SESSION_ID into pam_ccached's CCACHED_SESSION. The rule decides.
+            if let session = SystemLogind().session(explicit), session.uid != getuid() {
+                return of(pid: 0, uid: getuid(), router: router)
+            }
             return SessionIdentity(key: explicit, source: .environment)
         }
         return of(pid: 0, uid: getuid(), router: router)

@@ -7,6 +7,11 @@ public struct SystemLogind: LoginDirectory, Sendable {
     public init() {}
 
     public func session(_ id: String) -> LogindSession? {
+        // logind keeps each session it knows in /run/systemd/sessions/ID, which is all sd-login reads:
+        // without that file libsystemd need not even be loaded.
+        guard SessionIdentity.isSafeComponent(id), access("/run/systemd/sessions/" + id, F_OK) == 0 else {
+            return nil
+        }
         var uid: uid_t = 0
         guard ccached_sd_session_get_uid(id, &uid) >= 0 else { return nil }
         guard let sessionClass = Self.string({ ccached_sd_session_get_class(id, $0) }),
@@ -16,6 +21,7 @@ public struct SystemLogind: LoginDirectory, Sendable {
     }
 
     public func sessions(ofUser uid: UInt32) -> [String] {
+        guard access("/run/systemd/users/\(uid)", F_OK) == 0 else { return [] }
         var list: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
         let count = ccached_sd_uid_get_sessions(uid, 0, &list)
         guard count > 0, let list else { return [] }
@@ -31,7 +37,8 @@ public struct SystemLogind: LoginDirectory, Sendable {
     }
 
     public func display(ofUser uid: UInt32) -> String? {
-        Self.string { ccached_sd_uid_get_display(uid, $0) }
+        guard access("/run/systemd/users/\(uid)", F_OK) == 0 else { return nil }
+        return Self.string { ccached_sd_uid_get_display(uid, $0) }
     }
 
     /// A string that an sd-login call allocates, freed here.
