@@ -1,6 +1,7 @@
 import ArgumentParser
 import CSupport
 import Glibc
+import SystemCalls
 
 /// `ccached-bench replay-server --socket PATH --upstream PATH`: the bound on what any KCM server can
 /// do. It forwards each request to ccached (upstream) and records the reply; a read-only request
@@ -34,7 +35,7 @@ struct ReplayServerCommand: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let listener = ccached_unix_stream_socket()
         guard listener >= 0, ccached_bind_unix(listener, socket) == 0, listen(listener, 64) == 0 else {
-            throw ValidationError("cannot listen on \(socket): \(String(cString: strerror(errno)))")
+            throw ValidationError("cannot listen on \(socket): \(Errno.current.message)")
         }
         var replies: [[UInt8]: [UInt8]] = [:]
         // Client descriptor → its own upstream connection (opened on its first forwarded request).
@@ -43,10 +44,10 @@ struct ReplayServerCommand: ParsableCommand {
         while true {
             var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
             fds += clients.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            let ready = poll(&fds, nfds_t(fds.count), -1)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                throw ValidationError("poll failed: \(String(cString: strerror(errno)))")
+            do {
+                _ = try retryingInterrupts { poll(&fds, nfds_t(fds.count), -1) }
+            } catch {
+                throw ValidationError("poll failed: \(error.message)")
             }
             if fds[0].revents & Int16(POLLIN) != 0 {
                 let fd = ccached_accept_cloexec(listener)
