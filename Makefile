@@ -155,7 +155,7 @@ demo: deps build
 bench-deps:
 	scripts/bench-deps.sh
 
-# ccached-bench alone.
+# ccached-bench alone (`ccached-bench --help` lists its sub-commands: run and the probes).
 bench-build:
 	$(BENCH_BUILD)
 
@@ -165,7 +165,7 @@ bench: deps bench-build
 	scripts/bench.sh --profile quick --bench "$(BENCH)" \
 	    --bin "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
 	-scripts/bench-door.sh --bin "$(RELEASE_DIR)"
-	-scripts/connect-probe.sh --rounds 3 --heimdal .build/peers/root "$(RELEASE_DIR)"
+	-scripts/connect-probe.sh --bench "$(BENCH)" --rounds 3 --heimdal .build/peers/root "$(RELEASE_DIR)"
 	scripts/bench-renewal.sh --bin "$(RELEASE_DIR)"
 
 bench-full: deps bench-build

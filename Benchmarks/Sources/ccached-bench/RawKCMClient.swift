@@ -3,7 +3,7 @@ import KCM
 
 /// A KCM client with no libkrb5 in the way: one connection, requests encoded by the KCM library and
 /// replies read through ``KCMReplyHeader``. The benchmark uses it to split an iteration's cost into
-/// the daemon plus the socket (this) and MIT's client work (the rest).
+/// the daemon plus the socket (this) and MIT's client work (the rest); the probes time it directly.
 final class RawKCMClient {
     private(set) var fd: Int32
     private var header = [UInt8](repeating: 0, count: KCMReplyHeader.length)
