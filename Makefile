@@ -139,8 +139,8 @@ demo-door: deps build
 	    scripts/test-door.sh --demo --bin "$(BIN_DIR)"; \
 	fi
 
-bench-door: deps release
-	scripts/bench-door.sh --bin "$(RELEASE_DIR)"
+bench-door: deps release bench-build
+	scripts/bench-door.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
 
 fuzz: deps
 	$(FUZZ_BUILD)
@@ -164,16 +164,16 @@ bench: deps bench-build
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS)
 	scripts/bench.sh --profile quick --bench "$(BENCH)" \
 	    --bin "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
-	-scripts/bench-door.sh --bin "$(RELEASE_DIR)"
+	-scripts/bench-door.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
 	-scripts/connect-probe.sh --bench "$(BENCH)" --rounds 3 --heimdal .build/peers/root "$(RELEASE_DIR)"
-	scripts/bench-renewal.sh --bin "$(RELEASE_DIR)"
+	scripts/bench-renewal.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
 
 bench-full: deps bench-build
 	-scripts/bench-deps.sh
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS)
 	scripts/bench.sh --profile full --bench "$(BENCH)" \
 	    --bin "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
-	scripts/bench-renewal.sh --bin "$(RELEASE_DIR)"
+	scripts/bench-renewal.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
 
 man:
 	$(SWIFT) package generate-manual --configuration debug

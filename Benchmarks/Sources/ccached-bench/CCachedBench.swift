@@ -8,8 +8,8 @@ struct CCachedBench: ParsableCommand {
         commandName: "ccached-bench",
         abstract: "Benchmark ccached (KCM) against the FILE, KEYRING and MEMORY ccache types.",
         subcommands: [
-            RunCommand.self, ConnectCommand.self, ColdStartCommand.self, WorkerCommand.self, EchoServerCommand.self,
-            ReplayServerCommand.self,
+            RunCommand.self, ConnectCommand.self, ColdStartCommand.self, DoorCommand.self, LatencyCommand.self,
+            WorkerCommand.self, EchoServerCommand.self, ReplayServerCommand.self,
         ],
         defaultSubcommand: RunCommand.self)
 }
