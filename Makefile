@@ -155,7 +155,7 @@ demo: deps build
 bench-deps:
 	scripts/bench-deps.sh
 
-# ccached-bench alone (`ccached-bench --help` lists its sub-commands: run and the probes).
+# ccached-bench alone (its sub-commands: run, connect, coldstart, door, latency, soak).
 bench-build:
 	$(BENCH_BUILD)
 

@@ -9,7 +9,8 @@ struct CCachedBench: ParsableCommand {
         abstract: "Benchmark ccached (KCM) against the FILE, KEYRING and MEMORY ccache types.",
         subcommands: [
             RunCommand.self, ConnectCommand.self, ColdStartCommand.self, DoorCommand.self, LatencyCommand.self,
-            WorkerCommand.self, EchoServerCommand.self, ReplayServerCommand.self,
+            SoakCommand.self, WorkerCommand.self, EchoServerCommand.self, ReplayServerCommand.self,
+            SoakClientCommand.self,
         ],
         defaultSubcommand: RunCommand.self)
 }
