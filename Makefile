@@ -44,7 +44,14 @@ FUZZ_OUT           = .build/fuzz
 FUZZ_BUILD         = $(SWIFT) build --package-path Fuzz --scratch-path "$(CURDIR)/$(FUZZ_OUT)" -c release \
                      --product ccached-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
 
-.PHONY: all build deps check test test-package test-door test-door-booted demo-door fuzz demo bench bench-deps bench-full bench-door \
+# The benchmark (Benchmarks/) is a package of its own, as swift-nio keeps its benchmarks: the root
+# package ships no bench product, so release, install and deb never compile it. It measures the
+# release binaries RELEASE_FLAGS makes (RELEASE_DIR), built beside it.
+BENCH_OUT          = .build/bench
+BENCH_BUILD        = $(SWIFT) build --package-path Benchmarks --scratch-path "$(CURDIR)/$(BENCH_OUT)" -c release
+BENCH              = $(CURDIR)/$(BENCH_OUT)/release/ccached-bench
+
+.PHONY: all build deps check test test-package test-door test-door-booted demo-door fuzz demo bench bench-build bench-deps bench-full bench-door \
         man pam pam-module release install install-files uninstall deb format lint clean help
 
 all: build
@@ -132,8 +139,8 @@ demo-door: deps build
 	    scripts/test-door.sh --demo --bin "$(BIN_DIR)"; \
 	fi
 
-bench-door: deps release
-	scripts/bench-door.sh --bin "$(RELEASE_DIR)"
+bench-door: deps release bench-build
+	scripts/bench-door.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
 
 fuzz: deps
 	$(FUZZ_BUILD)
@@ -148,19 +155,25 @@ demo: deps build
 bench-deps:
 	scripts/bench-deps.sh
 
-bench: deps
-	-scripts/bench-deps.sh
-	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS)
-	scripts/bench.sh --profile quick --bin "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
-	-scripts/bench-door.sh --bin "$(RELEASE_DIR)"
-	-scripts/connect-probe.sh --rounds 3 --heimdal .build/peers/root "$(RELEASE_DIR)"
-	scripts/bench-renewal.sh --bin "$(RELEASE_DIR)"
+# ccached-bench alone (its sub-commands: run, connect, coldstart, door, latency, soak).
+bench-build:
+	$(BENCH_BUILD)
 
-bench-full: deps
+bench: deps bench-build
 	-scripts/bench-deps.sh
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS)
-	scripts/bench.sh --profile full --bin "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
-	scripts/bench-renewal.sh --bin "$(RELEASE_DIR)"
+	scripts/bench.sh --profile quick --bench "$(BENCH)" \
+	    --bin "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
+	-scripts/bench-door.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
+	-scripts/connect-probe.sh --bench "$(BENCH)" --rounds 3 --heimdal .build/peers/root "$(RELEASE_DIR)"
+	scripts/bench-renewal.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
+
+bench-full: deps bench-build
+	-scripts/bench-deps.sh
+	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS)
+	scripts/bench.sh --profile full --bench "$(BENCH)" \
+	    --bin "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
+	scripts/bench-renewal.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
 
 man:
 	$(SWIFT) package generate-manual --configuration debug
@@ -228,10 +241,12 @@ uninstall:
 	rm -f $(foreach unit,$(UNITS),"$(DESTDIR)$(USERUNITDIR)/$(unit)") "$(DESTDIR)$(ENVDDIR)/60-ccached.conf"
 
 format:
-	$(SWIFT) format --in-place --recursive Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift \
+	    Benchmarks/Sources Benchmarks/Package.swift
 
 lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift Fuzz/Sources Fuzz/Package.swift \
+	    Benchmarks/Sources Benchmarks/Package.swift
 
 clean:
 	rm -rf .build

@@ -12,13 +12,17 @@ let package = Package(
     products: [
         .executable(name: "ccached", targets: ["ccached"]),
         .executable(name: "ccachectl", targets: ["ccachectl"]),
-        .executable(name: "ccached-bench", targets: ["ccached-bench"]),
         .executable(name: "ccached-door", targets: ["ccached-door"]),
         .library(name: "KCM", targets: ["KCM"]),
         .library(name: "CredentialStore", targets: ["CredentialStore"]),
         .library(name: "CCacheDaemon", targets: ["CCacheDaemon"]),
         .library(name: "CCacheClient", targets: ["CCacheClient"]),
         .library(name: "TicketRenewal", targets: ["TicketRenewal"]),
+        // For the benchmark (Benchmarks/, a package of its own): the system-call layer, the C socket
+        // and thread calls, and MIT's client library, shared rather than copied.
+        .library(name: "SystemCalls", targets: ["SystemCalls"]),
+        .library(name: "CSupport", targets: ["CSupport"]),
+        .library(name: "CKrb5", targets: ["CKrb5"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -97,15 +101,6 @@ let package = Package(
         .target(name: "CKrb5Loader"),
         // MIT krb5's client library, for tools that read and write any ccache type and for the benchmark.
         .systemLibrary(name: "CKrb5", path: "Sources/CKrb5"),
-        // `make bench`: ccached against FILE, KEYRING, MEMORY and a raw socket round trip, through libkrb5.
-        .executableTarget(
-            name: "ccached-bench",
-            dependencies: [
-                "CKrb5", "CSupport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: strictSwift
-        ),
         // What the test targets share: the binary locator, scratch directories, spawned processes and
         // commands, the KDC testbed, raw KCM connections, fixtures, one generator, one mutex box.
         // Built only for tests; it does not import Swift Testing.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Renewal beside the request path (issue 13), part of `make bench`:
 #
-#   scripts/bench-renewal.sh --bin DIR [--requests N] [--daemons N]
+#   scripts/bench-renewal.sh --bin DIR [--bench FILE] [--requests N] [--daemons N]
 #
 # 1. Request latency while a renewal talks to a KDC that does not answer: a test KDC is stopped
 #    with SIGSTOP (a KDC that takes ~27 s to time out, the slowest a KDC can be), `ccachectl renew`
@@ -14,21 +14,26 @@
 # 3. How soon a watcher hears of a change: `ccachectl watch --json` runs while the client stores
 #    20 new service tickets (kvno svc1/localhost … svc20/localhost, 0.1 s apart), and each event's
 #    arrival is timed against the moment its kvno returned.
-# DIR holds ccached and ccachectl (a release build). Nothing outside a temporary directory changes.
+# DIR holds ccached and ccachectl (a release build); FILE is ccached-bench, which times the requests
+# (default .build/bench/release/ccached-bench, built from Benchmarks/). Nothing outside a temporary
+# directory changes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=
+bench=$(dirname "$here")/.build/bench/release/ccached-bench
 requests=5000
 daemons=6
 while [ $# -gt 0 ]; do
     case "$1" in
         --bin) bin=$(cd "$2" && pwd); shift 2 ;;
+        --bench) bench=$2; shift 2 ;;
         --requests) requests=$2; shift 2 ;;
         --daemons) daemons=$2; shift 2 ;;
-        *) echo "usage: $0 --bin DIR [--requests N] [--daemons N]" >&2; exit 2 ;;
+        *) echo "usage: $0 --bin DIR [--bench FILE] [--requests N] [--daemons N]" >&2; exit 2 ;;
     esac
 done
 [ -x "$bin/ccached" ] && [ -x "$bin/ccachectl" ] || { echo "bench-renewal: no ccached/ccachectl in '$bin'" >&2; exit 2; }
+[ -x "$bench" ] || { echo "bench-renewal: no $bench (make bench builds it from Benchmarks/)" >&2; exit 2; }
 
 work=$(mktemp -d /tmp/ccached-bench-renewal.XXXXXX)
 pids=()
@@ -61,25 +66,7 @@ in_daemon() {
 }
 
 latency() {
-    python3 - "$1" "$requests" <<'PY'
-import socket, struct, sys, time
-path, count = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_UNIX)
-s.connect(path)
-body = struct.pack('>BBH', 2, 0, 20)  # GET_DEFAULT_CACHE
-frame = struct.pack('>I', len(body)) + body
-samples = []
-for _ in range(count):
-    start = time.perf_counter_ns()
-    s.sendall(frame)
-    length, = struct.unpack('>I', s.recv(4))
-    left = length + 4
-    while left:
-        left -= len(s.recv(left))
-    samples.append((time.perf_counter_ns() - start) / 1000)
-samples.sort()
-print(f"{samples[len(samples) // 2]:.1f} {samples[int(len(samples) * 0.99)]:.1f}")
-PY
+    "$bench" latency --socket "$1" --requests "$requests"
 }
 
 start_daemon r

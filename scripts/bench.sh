@@ -5,11 +5,13 @@
 # end-to-end figures with the MIT tools (scripts/bench-e2e.sh), and plot retrieve
 # latency against N.
 #
-#   scripts/bench.sh --profile quick|full --bin BINDIR [--peers DIR] [--rounds R]
-#                    [--publish] [--no-e2e] [--no-pinned]
+#   scripts/bench.sh --profile quick|full --bin BINDIR [--bench FILE] [--peers DIR]
+#                    [--rounds R] [--publish] [--no-e2e] [--no-pinned]
 #
-# BINDIR is the release build's bin directory (ccached and ccached-bench; ccachectl
-# too when it is built). DIR is where scripts/bench-deps.sh unpacked the peers
+# BINDIR is the release build's bin directory (ccached; ccachectl too when it is
+# built). FILE is the ccached-bench executable, built from the Benchmarks/ package
+# (default: .build/bench/release/ccached-bench, where make bench builds it). DIR is
+# where scripts/bench-deps.sh unpacked the peers
 # (default .build/peers/root); a peer that is missing is skipped with a message.
 # Results go to bench-results/ (not committed):
 #   latest.jsonl / latest.txt                 unpinned: JSON lines (e2e appended), table
@@ -22,12 +24,13 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PROG=${0##*/}
 
 usage() {
-    echo "usage: $PROG --profile quick|full --bin BINDIR [--peers DIR] [--rounds R] [--publish] [--no-e2e] [--no-pinned]" >&2
+    echo "usage: $PROG --profile quick|full --bin BINDIR [--bench FILE] [--peers DIR] [--rounds R] [--publish] [--no-e2e] [--no-pinned]" >&2
     exit 2
 }
 
 PROFILE=quick
 BIN=
+BENCH=$ROOT/.build/bench/release/ccached-bench
 PEERS=$ROOT/.build/peers/root
 ROUNDS=3
 PUBLISH=false
@@ -37,6 +40,7 @@ while [ $# -gt 0 ]; do
     case $1 in
         --profile) PROFILE=${2:-}; shift 2 ;;
         --bin) BIN=${2:-}; shift 2 ;;
+        --bench) BENCH=${2:-}; shift 2 ;;
         --peers) PEERS=${2:-}; shift 2 ;;
         --rounds) ROUNDS=${2:-}; shift 2 ;;
         --publish) PUBLISH=true; shift ;;
@@ -47,7 +51,7 @@ while [ $# -gt 0 ]; do
 done
 case $PROFILE in quick | full) ;; *) usage ;; esac
 [ -n "$BIN" ] || usage
-[ -x "$BIN/ccached-bench" ] || { echo "$PROG: no ccached-bench in $BIN (swift build -c release)" >&2; exit 1; }
+[ -x "$BENCH" ] || { echo "$PROG: no $BENCH (make bench builds it from Benchmarks/)" >&2; exit 1; }
 [ -x "$BIN/ccached" ] || { echo "$PROG: no ccached in $BIN (swift build -c release)" >&2; exit 1; }
 
 OUT=$ROOT/bench-results
@@ -58,7 +62,7 @@ if pgrep -f swift-build >/dev/null 2>&1; then
 fi
 
 echo "== unpinned (as users run) =="
-"$BIN/ccached-bench" run --profile "$PROFILE" --bin "$BIN" --peers "$PEERS" --rounds "$ROUNDS" \
+"$BENCH" run --profile "$PROFILE" --bin "$BIN" --peers "$PEERS" --rounds "$ROUNDS" \
     --json "$OUT/latest.jsonl" | tee "$OUT/latest.txt"
 
 if $E2E; then
@@ -74,7 +78,7 @@ if $PINNED; then
     echo
     echo "== pinned: client, servers and echo on one CPU (the floor: no cross-CPU wake-ups) =="
     # Latencies only: the concurrency measurement uses every CPU in both profiles anyway.
-    "$BIN/ccached-bench" run --profile "$PROFILE" --bin "$BIN" --peers "$PEERS" --rounds "$ROUNDS" \
+    "$BENCH" run --profile "$PROFILE" --bin "$BIN" --peers "$PEERS" --rounds "$ROUNDS" \
         --pin-cpu last --no-concurrency --json "$OUT/latest-pinned.jsonl" | tee "$OUT/latest-pinned.txt"
 fi
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The connection cost of ccached builds side by side: for each BINDIR (a directory holding
-# ccached), start `ccached --socket` in a temporary directory and run scripts/connect-probe.c
+# ccached), start `ccached --socket` in a temporary directory and run `ccached-bench connect`
 # (connect, REQUESTS GET_DEFAULT_CACHE, close; 2,000 times) against it; the builds take turns for
 # ROUNDS rounds, unpinned and then with client and daemon on one CPU (--pin CPU). With
 # `perf stat` available, also the daemon's CPU time and context switches per connection. With
@@ -8,27 +8,34 @@
 # the tree scripts/bench-deps.sh unpacked in DIR, in a private mount namespace with its own /run
 # (its socket path is compiled in), as scripts/bench-e2e.sh runs it.
 #
-#   scripts/connect-probe.sh [--rounds N] [--requests N] [--pin CPU] [--heimdal DIR] BINDIR [BINDIR ...]
+#   scripts/connect-probe.sh [--bench FILE] [--rounds N] [--requests N] [--pin CPU] [--heimdal DIR]
+#                            BINDIR [BINDIR ...]
+#
+# FILE is the ccached-bench executable (default .build/bench/release/ccached-bench, where make
+# bench builds it from Benchmarks/).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=3
 REQUESTS=1
 PIN=$(($(nproc) - 1))
 HEIMDAL=
+BENCH=$ROOT/.build/bench/release/ccached-bench
+USAGE="usage: $0 [--bench FILE] [--rounds N] [--requests N] [--pin CPU] [--heimdal DIR] BINDIR [BINDIR ...]"
 while [ $# -gt 0 ]; do
     case $1 in
         --heimdal) HEIMDAL=$2; shift 2 ;;
+        --bench) BENCH=$2; shift 2 ;;
         --rounds) ROUNDS=$2; shift 2 ;;
         --requests) REQUESTS=$2; shift 2 ;;
         --pin) PIN=$2; shift 2 ;;
-        -*) echo "usage: $0 [--rounds N] [--requests N] [--pin CPU] BINDIR [BINDIR ...]" >&2; exit 2 ;;
+        -*) echo "$USAGE" >&2; exit 2 ;;
         *) break ;;
     esac
 done
-[ $# -ge 1 ] || { echo "usage: $0 [--rounds N] [--requests N] [--pin CPU] BINDIR [BINDIR ...]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "$USAGE" >&2; exit 2; }
+[ -x "$BENCH" ] || { echo "connect-probe.sh: no $BENCH (make bench builds it from Benchmarks/)" >&2; exit 1; }
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-cc -O2 -o "$WORK/connect-probe" "$ROOT/scripts/connect-probe.c"
 
 # start_server BINDIR|heimdal PREFIX...: starts the server (PREFIX, e.g. taskset -c 1, in front);
 # sets SOCKET and DAEMON (the server's own pid: unshare and sh exec into Heimdal's kcm).
@@ -63,7 +70,7 @@ probe() {
         sleep 0.1
     fi
     local figures
-    figures=$("$@" "$WORK/connect-probe" "$socket" 2000 "$REQUESTS")
+    figures=$("$@" "$BENCH" connect "$socket" --connections 2000 --requests "$REQUESTS")
     if [ -n "${perfpid:-}" ]; then
         kill -INT "$perfpid"; wait "$perfpid" 2>/dev/null || true
         counters=$(awk -F, '/task-clock/ {cpu=$1} /context-switches/ {cs=$1}

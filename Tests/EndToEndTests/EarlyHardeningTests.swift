@@ -51,9 +51,10 @@ struct EarlyHardeningTests {
             #expect(state.dumpable == 0, "\(name) is dumpable when main starts:\n\(state.log)")
             #expect(state.procOwner == 0, "/proc/PID/environ of \(name) is not root's at main:\n\(state.log)")
         }
-        // The control: the same probe on a program built without CEarlyHardening sees it dumpable,
-        // so the probe can tell the difference (this is what ccached looked like before the fix).
-        let control = try stateAtMain(binaries.appendingPathComponent("ccached-bench").path, ["--help"])
+        // The control: the same probe on a program built without CEarlyHardening (ccached-door, a
+        // root daemon that never runs as a user) sees it dumpable, so the probe can tell the
+        // difference (this is what ccached looked like before the fix).
+        let control = try stateAtMain(binaries.appendingPathComponent("ccached-door").path, ["--help"])
         #expect(control.uid == 65534, "\(control.log)")
         #expect(control.dumpable == 1, "the control should be dumpable at main:\n\(control.log)")
         #expect(control.procOwner == 65534, "\(control.log)")

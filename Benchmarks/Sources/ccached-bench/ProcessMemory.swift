@@ -6,6 +6,8 @@ struct ProcessMemory {
     let residentBytes: Int
     /// Private_Clean + Private_Dirty from /proc/PID/smaps_rollup: what this process alone costs.
     let privateBytes: Int
+    /// Private_Dirty alone: what it wrote (the soak's measure of memory not given back).
+    let privateDirtyBytes: Int
 
     static func of(_ pid: pid_t) -> ProcessMemory? {
         guard let status = readText("/proc/\(pid)/status"), let rollup = readText("/proc/\(pid)/smaps_rollup") else {
@@ -14,7 +16,9 @@ struct ProcessMemory {
         let rss = kilobytes(named: "VmRSS:", in: status)
         let privateClean = kilobytes(named: "Private_Clean:", in: rollup)
         let privateDirty = kilobytes(named: "Private_Dirty:", in: rollup)
-        return ProcessMemory(residentBytes: rss * 1024, privateBytes: (privateClean + privateDirty) * 1024)
+        return ProcessMemory(
+            residentBytes: rss * 1024, privateBytes: (privateClean + privateDirty) * 1024,
+            privateDirtyBytes: privateDirty * 1024)
     }
 
     private static func kilobytes(named field: String, in text: String) -> Int {

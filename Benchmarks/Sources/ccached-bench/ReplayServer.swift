@@ -1,6 +1,8 @@
 import ArgumentParser
 import CSupport
 import Glibc
+import KCM
+import SystemCalls
 
 /// `ccached-bench replay-server --socket PATH --upstream PATH`: the bound on what any KCM server can
 /// do. It forwards each request to ccached (upstream) and records the reply; a read-only request
@@ -25,7 +27,11 @@ struct ReplayServerCommand: ParsableCommand {
     /// Opcodes that change nothing: GET_NAME, GET_PRINCIPAL, GET_CRED_UUID_LIST, GET_CRED_BY_UUID,
     /// RETRIEVE, GET_CACHE_UUID_LIST, GET_CACHE_BY_UUID, GET_DEFAULT_CACHE, GET_KDC_OFFSET and MIT's
     /// GET_CRED_LIST. NOOP is left out: it is answered by forwarding, like every write.
-    static let readOnly: Set<UInt16> = [1, 8, 9, 10, 7, 18, 19, 20, 22, 13001]
+    static let readOnly: Set<UInt16> = Set(
+        [
+            KCMOpcode.getName, .getPrincipal, .getCredUUIDList, .getCredByUUID, .retrieve, .getCacheUUIDList,
+            .getCacheByUUID, .getDefaultCache, .getKDCOffset, .getCredList,
+        ].map(\.rawValue))
 
     /// Frames larger than this are refused (MIT's own reply limit is 10 MiB).
     static let maximumFrame = 16 << 20
@@ -34,7 +40,7 @@ struct ReplayServerCommand: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let listener = ccached_unix_stream_socket()
         guard listener >= 0, ccached_bind_unix(listener, socket) == 0, listen(listener, 64) == 0 else {
-            throw ValidationError("cannot listen on \(socket): \(String(cString: strerror(errno)))")
+            throw ValidationError("cannot listen on \(socket): \(Errno.current.message)")
         }
         var replies: [[UInt8]: [UInt8]] = [:]
         // Client descriptor → its own upstream connection (opened on its first forwarded request).
@@ -43,10 +49,10 @@ struct ReplayServerCommand: ParsableCommand {
         while true {
             var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
             fds += clients.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            let ready = poll(&fds, nfds_t(fds.count), -1)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                throw ValidationError("poll failed: \(String(cString: strerror(errno)))")
+            do {
+                _ = try retryingInterrupts { poll(&fds, nfds_t(fds.count), -1) }
+            } catch {
+                throw ValidationError("poll failed: \(error.message)")
             }
             if fds[0].revents & Int16(POLLIN) != 0 {
                 let fd = ccached_accept_cloexec(listener)
@@ -59,9 +65,10 @@ struct ReplayServerCommand: ParsableCommand {
                     closed.append(fd)
                     continue
                 }
-                let opcode = request.count >= 4 ? UInt16(request[2]) << 8 | UInt16(request[3]) : 0
+                var body = KCMReader(request, offset: 4)
+                let opcode = (try? KCMRequest.readHeader(from: &body)) ?? KCMOpcode.noop.rawValue
                 if Self.readOnly.contains(opcode), let reply = replies[request] {
-                    if !reply.withUnsafeBytes({ UnixSocketClient.writeAll(fd, $0.baseAddress!, $0.count) }) {
+                    if !UnixSocketClient.writeAll(fd, reply) {
                         closed.append(fd)
                     }
                     continue
@@ -73,7 +80,7 @@ struct ReplayServerCommand: ParsableCommand {
                     continue
                 }
                 if Self.readOnly.contains(opcode) { replies[request] = reply }
-                if !reply.withUnsafeBytes({ UnixSocketClient.writeAll(fd, $0.baseAddress!, $0.count) }) {
+                if !UnixSocketClient.writeAll(fd, reply) {
                     closed.append(fd)
                 }
             }
@@ -85,41 +92,36 @@ struct ReplayServerCommand: ParsableCommand {
         }
     }
 
-    /// One request body (after its length word), or nil at end of file or on an oversized frame.
+    /// One request frame, its length word included, or nil at end of file or on an oversized frame.
     private static func readFrame(_ fd: Int32) -> [UInt8]? {
-        var header: UInt32 = 0
-        guard UnixSocketClient.readExactly(fd, &header, 4) else { return nil }
-        let length = Int(UInt32(bigEndian: header))
-        guard length <= maximumFrame else { return nil }
-        var body = [UInt8](repeating: 0, count: length)
+        var lengthWord = [UInt8](repeating: 0, count: 4)
+        guard lengthWord.withUnsafeMutableBytes({ UnixSocketClient.readExactly(fd, $0.baseAddress!, 4) }) else {
+            return nil
+        }
+        var reader = KCMReader(lengthWord)
+        guard let length = try? Int(reader.readUInt32()), length <= maximumFrame else { return nil }
+        var frame = lengthWord + [UInt8](repeating: 0, count: length)
         if length > 0 {
-            guard body.withUnsafeMutableBytes({ UnixSocketClient.readExactly(fd, $0.baseAddress!, length) }) else {
+            guard frame.withUnsafeMutableBytes({ UnixSocketClient.readExactly(fd, $0.baseAddress! + 4, length) }) else {
                 return nil
             }
         }
-        return body
+        return frame
     }
 
-    /// Sends `request` upstream and returns the whole reply frame, length word included.
+    /// Sends `request` (a whole frame) upstream and returns the whole reply frame.
     private static func forward(_ request: [UInt8], to fd: Int32) -> [UInt8]? {
-        var frame = [UInt8](repeating: 0, count: 4 + request.count)
-        let length = UInt32(request.count)
-        frame[0] = UInt8(length >> 24)
-        frame[1] = UInt8(length >> 16 & 0xFF)
-        frame[2] = UInt8(length >> 8 & 0xFF)
-        frame[3] = UInt8(length & 0xFF)
-        frame.replaceSubrange(4..., with: request)
-        guard frame.withUnsafeBytes({ UnixSocketClient.writeAll(fd, $0.baseAddress!, $0.count) }) else { return nil }
-        var header: UInt32 = 0
-        guard UnixSocketClient.readExactly(fd, &header, 4) else { return nil }
-        // A reply is `u32 L`, a `u32 0` word that L does not count, then L bytes (status, payload).
-        let rest = 4 + Int(UInt32(bigEndian: header))
-        guard rest <= maximumFrame else { return nil }
-        var reply = [UInt8](repeating: 0, count: 4 + rest)
-        reply.withUnsafeMutableBytes { $0.storeBytes(of: header, as: UInt32.self) }
-        guard reply.withUnsafeMutableBytes({ UnixSocketClient.readExactly(fd, $0.baseAddress! + 4, rest) }) else {
-            return nil
-        }
+        guard UnixSocketClient.writeAll(fd, request) else { return nil }
+        var header = [UInt8](repeating: 0, count: KCMReplyHeader.length)
+        guard header.withUnsafeMutableBytes({ UnixSocketClient.readExactly(fd, $0.baseAddress!, $0.count) }),
+            let decoded = try? KCMReplyHeader(decoding: header), decoded.payloadLength <= maximumFrame
+        else { return nil }
+        var reply = header + [UInt8](repeating: 0, count: decoded.payloadLength)
+        guard
+            reply.withUnsafeMutableBytes({
+                UnixSocketClient.readExactly(fd, $0.baseAddress! + KCMReplyHeader.length, decoded.payloadLength)
+            })
+        else { return nil }
         return reply
     }
 }

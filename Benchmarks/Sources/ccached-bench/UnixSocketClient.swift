@@ -1,7 +1,9 @@
 import CSupport
 import Glibc
+import SystemCalls
 
-/// Connecting to a Unix socket path, and the process on the other end.
+/// Connecting to a Unix socket path, the process on the other end, and whole-buffer I/O straight
+/// from raw memory (the timed paths reuse their buffers; `Socket` in SystemCalls works on arrays).
 enum UnixSocketClient {
     /// A connected descriptor, or nil when nobody accepts on `path` (yet).
     static func connect(_ path: String) -> Int32? {
@@ -21,7 +23,7 @@ enum UnixSocketClient {
         return true
     }
 
-    /// The pid of the process that listens on `path` (SO_PEERCRED), if any.
+    /// The pid of the process that listens on `path` (its peer credentials), if any.
     static func listenerPID(_ path: String) -> pid_t? {
         guard let fd = connect(path) else { return nil }
         defer { close(fd) }
@@ -36,21 +38,28 @@ enum UnixSocketClient {
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Bool {
         var sent = 0
         while sent < count {
-            let n = write(fd, bytes + sent, count - sent)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return false }
+            let offset = sent
+            guard let n = try? retryingInterrupts({ write(fd, bytes + offset, count - offset) }), n > 0 else {
+                return false
+            }
             sent += n
         }
         return true
+    }
+
+    /// Writes all of `bytes`.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { writeAll(fd, $0.baseAddress!, $0.count) }
     }
 
     /// Reads exactly `count` bytes.
     static func readExactly(_ fd: Int32, _ bytes: UnsafeMutableRawPointer, _ count: Int) -> Bool {
         var received = 0
         while received < count {
-            let n = read(fd, bytes + received, count - received)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return false }
+            let offset = received
+            guard let n = try? retryingInterrupts({ read(fd, bytes + offset, count - offset) }), n > 0 else {
+                return false
+            }
             received += n
         }
         return true

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CSupport
 import Glibc
+import SystemCalls
 
 /// `ccached-bench echo-server --socket PATH`: the floor's other end. Echoes length-prefixed
 /// messages (`u32` big-endian length, then the bytes) on a Unix socket, one blocking thread per
@@ -20,13 +21,14 @@ struct EchoServerCommand: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let listener = ccached_unix_stream_socket()
         guard listener >= 0, ccached_bind_unix(listener, socket) == 0, listen(listener, 64) == 0 else {
-            throw ValidationError("cannot listen on \(socket): \(String(cString: strerror(errno)))")
+            throw ValidationError("cannot listen on \(socket): \(Errno.current.message)")
         }
         while true {
-            let fd = ccached_accept_cloexec(listener)
-            if fd < 0 {
-                if errno == EINTR { continue }
-                throw ValidationError("accept failed: \(String(cString: strerror(errno)))")
+            let fd: Int32
+            do {
+                fd = try retryingInterrupts { ccached_accept_cloexec(listener) }
+            } catch {
+                throw ValidationError("accept failed: \(error.message)")
             }
             let result = ccached_spawn_thread(
                 { context in
@@ -48,9 +50,9 @@ struct EchoServerCommand: ParsableCommand {
         var bulkCapacity = 0
         defer { bulk?.deallocate() }
         while true {
-            let count = read(fd, buffer + filled, capacity - filled)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return }
+            let offset = filled
+            guard let count = try? retryingInterrupts({ read(fd, buffer + offset, capacity - offset) }), count > 0
+            else { return }
             filled += count
             var start = 0
             while filled - start >= 4 {

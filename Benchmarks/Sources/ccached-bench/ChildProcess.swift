@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 
 /// A process started with `posix_spawn` (no `fork` in a Swift process: only the exec'd image runs).
 struct ChildProcess {
@@ -7,7 +8,7 @@ struct ChildProcess {
     struct SpawnError: Error, CustomStringConvertible {
         let path: String
         let code: Int32
-        var description: String { "cannot start \(path): \(String(cString: strerror(code)))" }
+        var description: String { "cannot start \(path): \(Errno(rawValue: code).message)" }
     }
 
     /// Starts `path` with `arguments` (argv[1...]) and the current environment. `standardOutput` and
@@ -32,7 +33,7 @@ struct ChildProcess {
     @discardableResult
     func wait() -> Int32 {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        _ = try? retryingInterrupts { waitpid(pid, &status, 0) }
         return status
     }
 
@@ -77,9 +78,7 @@ struct Pipe {
         var data: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let count = read(readEnd, &chunk, chunk.count)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
+            guard let count = try? retryingInterrupts({ read(readEnd, &chunk, chunk.count) }), count > 0 else { break }
             data += chunk[0..<count]
         }
         return String(decoding: data, as: UTF8.self)

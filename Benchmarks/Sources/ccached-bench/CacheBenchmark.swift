@@ -1,4 +1,5 @@
 import CKrb5
+import KCM
 
 /// What one phase measured on one cache: latencies, or why it could not run.
 struct PhaseResult {
@@ -158,21 +159,22 @@ struct CacheBenchmark {
         var floor = LatencySamples(capacity: profile.iterations(n: n))
         var note: String?
         var replyLength = 0
+        let frame = RawKCMClient.credentialListFrame(cache: residual)
         for _ in 0..<profile.iterations(n: n) {
             if let floorProbe, replyLength > 0 {
                 _ = floor.measure { floorProbe.bulkRoundTrip(replyLength: replyLength) }
             }
-            let answer = samples.measure { raw.credentialList(cache: residual) }
+            let answer = samples.measure { raw.call(frame: frame) }
             guard let answer else {
                 note = "connection broke"
                 break
             }
             // The KCM reply after its length word: transport status, status, payload.
-            replyLength = 8 + answer.payloadLength
-            if answer.status == Krb5Code.notSupported {
+            replyLength = KCMReplyHeader.length - 4 + answer.payloadLength
+            if answer.effectiveStatus == .ccNoSupp {
                 note = "KRB5_CC_NOSUPP: reply over MIT's 10 MiB limit, clients fall back to GET_CRED_BY_UUID"
-            } else if answer.status != 0 {
-                note = "status \(answer.status)"
+            } else if answer.effectiveStatus != .success {
+                note = "status \(answer.effectiveStatus.rawValue)"
             }
         }
         var result = PhaseResult(

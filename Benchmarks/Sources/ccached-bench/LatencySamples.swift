@@ -1,3 +1,5 @@
+import SystemCalls
+
 /// Latencies of one phase, in nanoseconds, and the figures a report shows for them.
 struct LatencySamples {
     private(set) var nanoseconds: [UInt64] = []
@@ -14,9 +16,9 @@ struct LatencySamples {
     /// Times `body` once and records it; returns what `body` returned.
     @inline(__always)
     mutating func measure<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        let start = MonotonicClock.now()
+        let start = MonotonicClock.nanoseconds()
         let result = try body()
-        nanoseconds.append(MonotonicClock.now() - start)
+        nanoseconds.append(MonotonicClock.nanoseconds() - start)
         return result
     }
 

@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 
 /// A `ccached` (or any server on a Unix socket) that the benchmark started, ready once its socket
 /// accepts connections.
@@ -20,7 +21,7 @@ struct DaemonProcess {
     ) throws(StartError) -> DaemonProcess {
         let log = logPath.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600) } ?? -1
         defer { if log >= 0 { close(log) } }
-        let started = MonotonicClock.now()
+        let started = MonotonicClock.nanoseconds()
         let process: ChildProcess
         do {
             process = try ChildProcess.spawn(executable, arguments, standardError: log >= 0 ? log : nil)
@@ -31,12 +32,13 @@ struct DaemonProcess {
         while true {
             if UnixSocketClient.isListening(socketPath) {
                 return DaemonProcess(
-                    process: process, socketPath: socketPath, startupNanoseconds: MonotonicClock.now() - started)
+                    process: process, socketPath: socketPath, startupNanoseconds: MonotonicClock.nanoseconds() - started
+                )
             }
             if process.hasExited() {
                 throw StartError(description: "\(executable) exited before \(socketPath) accepted connections")
             }
-            if MonotonicClock.now() > deadline {
+            if MonotonicClock.nanoseconds() > deadline {
                 process.terminate()
                 throw StartError(description: "\(socketPath) did not accept connections within \(timeoutSeconds) s")
             }

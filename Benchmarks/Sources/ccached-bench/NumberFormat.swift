@@ -14,6 +14,11 @@ enum NumberFormat {
         return sign + grouped(whole) + "." + String(repeating: "0", count: digits - fractionText.count) + fractionText
     }
 
+    /// `value` with `digits` decimals and no grouping: for lines that scripts read back.
+    static func plain(_ value: Double, _ digits: Int) -> String {
+        fixed(value, digits).filter { $0 != "," }
+    }
+
     /// A latency in nanoseconds shown in microseconds, with fewer decimals as it grows.
     static func microseconds(_ nanoseconds: Double) -> String {
         guard nanoseconds.isFinite else { return "–" }

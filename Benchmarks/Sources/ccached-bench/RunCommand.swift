@@ -1,6 +1,7 @@
 import ArgumentParser
 import CKrb5
 import Glibc
+import SystemCalls
 
 /// The benchmark itself: starts its own ccached, its peers (Heimdal kcm, sssd-kcm), the replay bound
 /// and an echo server, measures every cache type in alternating rounds, prints the table and writes
@@ -159,7 +160,7 @@ struct RunCommand: ParsableCommand {
     }
 
     private func progress(_ text: String) {
-        let seconds = NumberFormat.fixed(Double(MonotonicClock.now()) / 1e9, 1)
+        let seconds = NumberFormat.fixed(Double(MonotonicClock.nanoseconds()) / 1e9, 1)
         let line = "… [\(seconds) s] \(text)\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
     }
@@ -316,20 +317,20 @@ struct RunCommand: ParsableCommand {
             defer { unsetenv("CCACHED_SOCKET") }
             let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
             defer { close(null) }
-            let started = MonotonicClock.now()
+            let started = MonotonicClock.nanoseconds()
             guard let child = try? ChildProcess.spawn(ccachectl, ["status"], standardOutput: null, standardError: null)
             else {
                 results.ccachectlNote = "failed: cannot start \(ccachectl)"
                 return
             }
             let status = child.wait()
-            let elapsed = MonotonicClock.now() - started
+            let elapsed = MonotonicClock.nanoseconds() - started
             // The daemon it spawned is not our child: find it by the socket's peer and stop it.
             let daemonPID = UnixSocketClient.listenerPID(socket)
             if let daemonPID, daemonPID > 0 {
                 kill(daemonPID, SIGTERM)
-                let deadline = MonotonicClock.now() + 5_000_000_000
-                while kill(daemonPID, 0) == 0 && MonotonicClock.now() < deadline {
+                let deadline = MonotonicClock.nanoseconds() + 5_000_000_000
+                while kill(daemonPID, 0) == 0 && MonotonicClock.nanoseconds() < deadline {
                     MonotonicClock.sleep(microseconds: 200)
                 }
             }
@@ -413,10 +414,10 @@ struct RunCommand: ParsableCommand {
             try Workspace.makeDirectories(String(path[..<slash]))
         }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ValidationError("cannot write \(path): \(Errno.current.message)") }
         defer { close(fd) }
         let text = lines.joined(separator: "\n") + "\n"
         let ok = text.withCString { UnixSocketClient.writeAll(fd, $0, strlen($0)) }
-        guard ok else { throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard ok else { throw ValidationError("cannot write \(path): \(Errno.current.message)") }
     }
 }

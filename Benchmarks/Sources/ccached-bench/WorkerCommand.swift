@@ -1,6 +1,7 @@
 import ArgumentParser
 import CKrb5
 import Glibc
+import SystemCalls
 
 /// `ccached-bench worker`: one client process of a concurrency measurement. It fills its own cache
 /// (or connects to the echo server), waits for the shared start instant, then retrieves random
@@ -37,9 +38,9 @@ struct WorkerCommand: ParsableCommand {
         var late = false
         if let echo {
             guard let client = EchoClient(socketPath: echo) else { throw ValidationError("cannot connect to \(echo)") }
-            late = MonotonicClock.now() > start
+            late = MonotonicClock.nanoseconds() > start
             MonotonicClock.sleep(until: start)
-            while MonotonicClock.now() < end {
+            while MonotonicClock.nanoseconds() < end {
                 guard samples.measure({ client.roundTrip() }) else { throw ValidationError("echo connection broke") }
             }
         } else if let cache {
@@ -51,9 +52,9 @@ struct WorkerCommand: ParsableCommand {
                 try context.check(handle.store(credentials.credentials + index), "krb5_cc_store_cred \(cache)")
             }
             var random = SplitMix64(seed: seed)
-            late = MonotonicClock.now() > start
+            late = MonotonicClock.nanoseconds() > start
             MonotonicClock.sleep(until: start)
-            while MonotonicClock.now() < end {
+            while MonotonicClock.nanoseconds() < end {
                 let template = credentials.templates + Int.random(in: 0..<count, using: &random)
                 let code = samples.measure { handle.retrieve(flags: 0, template: template) }
                 try context.check(code, "krb5_cc_retrieve_cred \(cache)")
@@ -86,7 +87,7 @@ struct ThroughputRun {
         label: String, processes: Int, durationMilliseconds: Int, leadMilliseconds: Int = 400,
         arguments: (Int) -> [String]
     ) throws -> Result {
-        let start = MonotonicClock.now() + UInt64(leadMilliseconds) * 1_000_000
+        let start = MonotonicClock.nanoseconds() + UInt64(leadMilliseconds) * 1_000_000
         var running: [(ChildProcess, Pipe)] = []
         for index in 0..<processes {
             let output = Pipe()

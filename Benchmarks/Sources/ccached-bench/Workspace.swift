@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import SystemCalls
 
 /// The run's private temporary directory: the krb5.conf fragment that points libkrb5 at the
 /// benchmark's ccached, the sockets, FILE caches and ccached's log. Nothing outside it is touched.
@@ -14,7 +15,7 @@ struct Workspace {
     static func create() throws -> Workspace {
         var template = Array("/tmp/ccached-bench.XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {
-            throw ValidationError("cannot create a temporary directory: \(String(cString: strerror(errno)))")
+            throw ValidationError("cannot create a temporary directory: \(Errno.current.message)")
         }
         let workspace = Workspace(path: String(cString: made))
         let config = """
@@ -83,7 +84,7 @@ struct Workspace {
         for part in path.split(separator: "/") {
             current += "/" + part
             if mkdir(current, 0o755) != 0 && errno != EEXIST {
-                throw ValidationError("cannot create \(current): \(String(cString: strerror(errno)))")
+                throw ValidationError("cannot create \(current): \(Errno.current.message)")
             }
         }
     }

@@ -1,0 +1,38 @@
+import ArgumentParser
+import KCM
+import SystemCalls
+
+/// `ccached-bench latency --socket PATH`: `--requests` GET_DEFAULT_CACHE on one connection, each
+/// answered before the next; prints `P50 P99` in microseconds on one line, for a script to read
+/// (`scripts/bench-renewal.sh` times requests beside a renewal with it).
+struct LatencyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "latency", abstract: "Time requests on one open connection; print p50 and p99 in µs.")
+
+    @Option(help: "The KCM socket.")
+    var socket: String
+
+    @Option(help: "Requests to time.")
+    var requests: Int = 5000
+
+    func validate() throws {
+        guard requests >= 1 else { throw ValidationError("--requests takes a positive number") }
+    }
+
+    func run() throws {
+        guard let client = RawKCMClient(socketPath: socket) else {
+            throw ValidationError("cannot connect to \(socket): \(Errno.current.message)")
+        }
+        let frame = KCMRequest.getDefaultCache.encodedFrame()
+        var samples: [Double] = []
+        samples.reserveCapacity(requests)
+        for _ in 0..<requests {
+            let start = MonotonicClock.nanoseconds()
+            guard client.call(frame: frame) != nil else { throw ValidationError("the connection broke") }
+            samples.append(Double(MonotonicClock.nanoseconds() - start) / 1000)
+        }
+        let figures = ProbeSamples(samples)
+        print(
+            "\(NumberFormat.plain(figures.index(percent: 50), 1)) \(NumberFormat.plain(figures.index(percent: 99), 1))")
+    }
+}
