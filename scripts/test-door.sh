@@ -491,13 +491,13 @@ grep -q "Default principal: alice@" <<<"$out" && ! grep -qE "carol@|bob@" <<<"$o
     fail "daemon counts after hostile clients" "carol $(daemons_of 20003), alice $(daemons_of 20001)"
 
 # --- 10b. a link in place of a session's hand-off socket never leads the door anywhere (issue 24,
-# item 5): alice makes her next audit session's directory herself, with a link to the door's own
+# item 5): alice makes her next job's directory herself, with a link to the door's own
 # socket where the hand-off socket belongs. Connecting through it would make the door route itself
 # as a root peer (to root's daemon, started for it if need be); the door must refuse without
 # connecting.
 root_daemons() { for pid in $(our_daemons); do [ "$(stat -c %u "/proc/$pid")" = 0 ] && echo "$pid"; done | wc -l; }
 roots_before=$(root_daemons)
-in_session alice 'd=/run/ccached/20001/ccached/audit-$(cat /proc/self/sessionid)
+in_session alice 'd=/run/ccached/20001/ccached/job-$(cat /proc/self/sessionid)
     mkdir -p "$d" && ln -s /run/.heim_org.h5l.kcm-socket "$d/.heim_org.h5l.kcm-socket.handoff" &&
     klist >"$SYNC/link.out" 2>&1; echo "$d" >"$SYNC/link.dir"' || true
 if grep -q "it is a symbolic link, which the door never follows" "$T/door.log" &&
