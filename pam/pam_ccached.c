@@ -278,6 +278,11 @@ static const char *session_variable(pam_handle_t *pamh, const char *name) {
     return NULL;
 }
 
+/* Module data: the daemon's socket this session attached to, when the environment does not name it. */
+#define DAEMON_SOCKET_DATA "pam_ccached_daemon_socket"
+/* The comment line `ccachectl env --shell plain` prints for it when ccached-door serves the host. */
+#define DAEMON_SOCKET_LINE "#CCACHED_SOCKET="
+
 /*
  * The clean environment every ccachectl run gets: who the user is, a fixed PATH, the session's
  * runtime directory and id, the admin's krb5 configuration, and which daemon (CCACHED_SESSION,
@@ -315,6 +320,9 @@ static int build_environment(pam_handle_t *pamh, const struct options *opts, con
     }
     if (ok && with_socket) {
         const char *socket = pam_getenv(pamh, "CCACHED_SOCKET");
+        const void *remembered = NULL;
+        if ((socket == NULL || *socket != '/') && pam_get_data(pamh, DAEMON_SOCKET_DATA, &remembered) == PAM_SUCCESS)
+            socket = remembered;
         if (socket != NULL && *socket == '/') ok = add_variable(env, "CCACHED_SOCKET", socket);
     }
     if (!ok) {
@@ -693,12 +701,35 @@ static bool is_published_name(const char *line, size_t length) {
     return false;
 }
 
-/* pam_putenv every NAME=value line of `ccachectl env --shell plain` that names a ccached variable. */
+static void free_data(pam_handle_t *pamh, void *data, int error_status) {
+    (void)pamh;
+    (void)error_status;
+    free(data);
+}
+
+/*
+ * pam_putenv every NAME=value line of `ccachectl env --shell plain` that names a ccached variable.
+ * With ccached-door serving the host, env names no socket (KRB5CCNAME=KCM: reaches the daemon through
+ * the door); its comment line #CCACHED_SOCKET= says which daemon the session attached to, kept here
+ * with pam_set_data (never exported) so that close_session detaches from that very daemon even when
+ * the routing rule would answer otherwise by then.
+ */
 static int publish_environment(pam_handle_t *pamh, const struct options *opts, const struct target *target,
                                char *text) {
     int published = 0;
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        size_t marker = strlen(DAEMON_SOCKET_LINE);
+        if (strncmp(line, DAEMON_SOCKET_LINE, marker) == 0 && line[marker] == '/') {
+            char *socket = strdup(line + marker);
+            if (socket == NULL || pam_set_data(pamh, DAEMON_SOCKET_DATA, socket, free_data) != PAM_SUCCESS) {
+                free(socket);
+                pam_syslog(pamh, LOG_ERR, "cannot remember the daemon socket of user %s", target->name);
+                return -1;
+            }
+            if (opts->debug) pam_syslog(pamh, LOG_DEBUG, "the session of user %s uses %s", target->name, line + marker);
+            continue;
+        }
         char *equals = strchr(line, '=');
         if (equals == NULL || !is_published_name(line, (size_t)(equals - line))) {
             if (opts->debug) pam_syslog(pamh, LOG_DEBUG, "ignoring a line from ccachectl env: %s", line);

@@ -373,6 +373,8 @@ fi
 kill "$door_pid"
 wait "$door_pid" 2>/dev/null
 start_door || exit 1
+# The capped jobs' daemons end with their jobs (checked every 10 s); later counts assume they have.
+for _ in $(seq 1 60); do [ "$(daemons_of 20001)" -eq 1 ] && break; sleep 0.5; done
 
 out=$(as alice klist 2>&1)
 grep -q "Default principal: alice@" <<<"$out" && ! grep -qE "carol@|bob@" <<<"$out" &&
@@ -672,6 +674,40 @@ PY
     wait "$tracer" 2>/dev/null
     [ -n "$traced_door" ] && kill "$traced_door" 2>/dev/null
     rm -f "$traced_socket"
+fi
+
+# --- 17. pam_ccached on a host the door serves: the login gets KRB5CCNAME=KCM: and nothing that names
+# a session's socket (the routing rule and the door agree on the daemon), and logout detaches from the
+# daemon the login attached to (remembered by the module, never exported).
+harness=$repo/.build/pam/pam_harness
+if [ ! -x "$harness" ] || [ ! -f "$repo/.build/pam/pam_ccached.so" ]; then
+    echo "pam_ccached through the door: SKIPPED, NOT RUN (no .build/pam: run 'make pam')"
+else
+    mkdir -p "$T/pam.d"
+    echo "session optional $repo/.build/pam/pam_ccached.so ccachectl=$bin/ccachectl debug" >"$T/pam.d/ccached-test"
+    mkfifo "$T/pam.in"
+    "$harness" ccached-test bob "$T/pam.d" >"$T/pam.out" 2>"$T/pam.err" <"$T/pam.in" &
+    harness_pid=$!
+    exec 9>"$T/pam.in"
+    for _ in $(seq 1 200); do grep -q "^--- PAM environment after open" "$T/pam.out" && break; sleep 0.05; done
+    opened=$(sed -n '/^--- PAM environment after open/,/^---/p' "$T/pam.out")
+    kinit_as bob bob
+    out=$(as bob klist 2>&1)
+    exec 9>&-
+    wait "$harness_pid"
+    if grep -qx "KRB5CCNAME=KCM:" <<<"$opened" && ! grep -qE "^(CCACHED_SOCKET|KRB5_CONFIG|HEIM_IPC_DIR)=" <<<"$opened" &&
+        grep -q "Default principal: bob@" <<<"$out"; then
+        pass "pam_ccached with the door: the login exports only KRB5CCNAME=KCM:, and bob's kinit and klist work"
+    else
+        fail "pam_ccached with the door" "$opened"$'\n'"$out"$'\n'"$(tail -5 "$T/pam.err")"
+    fi
+    if grep -q "the session of user bob uses /run/ccached/20002/ccached/user/" "$T/pam.err" &&
+        grep -q "pam_close_session: Success" "$T/pam.out" "$T/pam.err" &&
+        [ ! -S /run/ccached/20002/ccached/user/.heim_org.h5l.kcm-socket ]; then
+        pass "pam_ccached remembered the daemon it attached to and its logout detached from it (the last: wiped)"
+    else
+        fail "pam_ccached's logout through the door" "$(grep -iE 'uses|detach|close' "$T/pam.err" "$T/pam.out" | tail -6)"
+    fi
 fi
 
 [ ${#known[@]} -gt 0 ] && printf 'known failures, not counted as passes: %s\n' "${known[@]}"

@@ -349,7 +349,9 @@ extension CCacheCtl {
                 $0 != context.paths.krb5Fragment && !Self.isSessionFragment($0)
             }
             var variables: [(String, String)] = [("KRB5CCNAME", "KCM:")]
-            if !noStart && !context.paths.isExplicitSocket && context.isReachedThroughDoor() {
+            let throughDoor =
+                !context.paths.isExplicitSocket && context.isDaemonRunning && context.isReachedThroughDoor()
+            if throughDoor {
                 // ccached-door routes this process to this daemon: the standard socket reaches it from
                 // every program, so nothing may name a session's socket (a shell that outlives the
                 // login, such as tmux, would keep naming a dead one).
@@ -364,6 +366,9 @@ extension CCacheCtl {
                 ]
             }
             for (name, value) in variables { print(Self.line(name, value, shell: shell)) }
+            // pam_ccached keeps (never exports) which daemon the session attached to, so that its
+            // close_session detaches from that one; a comment for every other reader of plain lines.
+            if throughDoor && shell == .plain { print("#CCACHED_SOCKET=\(context.paths.socket)") }
         }
 
         /// A per-session krb5.conf fragment ccached writes: `<runtime>/ccached/<session>/krb5.conf`.
