@@ -40,10 +40,12 @@ public enum RequestFailure: Error, Equatable, Sendable, CustomStringConvertible 
     /// Whether this is an everyday answer (logged at debug) rather than one worth a notice: the
     /// misses every tool provokes while it looks for a cache or a ticket, the fallbacks MIT asks
     /// for on purpose, and a refused peer's requests (its connection is warned about, rate-limited).
+    /// A by-UUID lookup that finds nothing (KRB5_CC_END) is the everyday race of a `klist -l` or a
+    /// GSSAPI iteration with a `kdestroy -A`: the UUID list was read before the cache went.
     public var isRoutine: Bool {
         switch self {
-        case .unauthorized, .store(.noSuchCache), .store(.noMatchingCredential), .replyTooLargeForMIT,
-            .unsupportedOpcode:
+        case .unauthorized, .store(.noSuchCache), .store(.noMatchingCredential), .store(.unknownUUID),
+            .replyTooLargeForMIT, .unsupportedOpcode:
             true
         case .malformed, .oversized, .store:
             false

@@ -15,7 +15,7 @@ struct RequestFailureTests {
         (.replyTooLargeForMIT(length: 11 << 20), .ccNoSupp, true, "by UUID"),
         (.store(.noSuchCache("1000:x")), .fccNoFile, true, "1000:x"),
         (.store(.noMatchingCredential), .ccNotFound, true, "no matching credential"),
-        (.store(.unknownUUID(KCMUUID(high: 1, low: 2))), .ccEnd, false, "UUID"),
+        (.store(.unknownUUID(KCMUUID(high: 1, low: 2))), .ccEnd, true, "UUID"),
         (.store(.invalidName(length: 4097)), .ccBadName, false, "4097"),
         (.store(.limitReached(.caches, limit: 2)), .ccNoMem, false, "limit of 2 caches is reached (--max-caches)"),
         (
