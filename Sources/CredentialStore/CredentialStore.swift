@@ -45,6 +45,8 @@ public final class CredentialStore {
     private var creationOrder: [KCMUUID] = []
     private var uuids = UUIDGenerator()
     private var generatedNameCounter: UInt64 = 0
+    /// Counts client uses of caches (``CredentialCache/lastUse``); only ever grows.
+    private var useCounter: UInt64 = 0
     /// The primary cache name. It need not name an existing cache.
     public private(set) var defaultName: KCMCacheName
     /// Requests refused by each limit since the store was made; counted where they are refused.
@@ -114,6 +116,13 @@ public final class CredentialStore {
         guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
         if name != defaultName { journal.record(.defaultSwitched, name) }
         defaultName = name
+        if let cache = caches[name] { markUsed(cache) }
+    }
+
+    /// A client used `cache` now (see ``CredentialCache/lastUse``).
+    private func markUsed(_ cache: CredentialCache) {
+        useCounter += 1
+        cache.lastUse = useCounter
     }
 
     private func create(_ name: KCMCacheName, principal: KCMPrincipal, counted: Bool = true)
@@ -126,6 +135,7 @@ public final class CredentialStore {
             throw .limitReached(.caches, limit: limits.maximumCaches)
         }
         let cache = CredentialCache(name: name, uuid: uuids.next(), principal: principal)
+        markUsed(cache)
         caches[name] = cache
         namesByUUID[cache.uuid] = name
         creationOrder.append(cache.uuid)
@@ -138,6 +148,7 @@ public final class CredentialStore {
     {
         if let cache = caches[name] {
             cache.principal = principal
+            markUsed(cache)
             return cache
         }
         return try create(name, principal: principal, counted: counted)
@@ -191,8 +202,21 @@ public final class CredentialStore {
         journal.record(.credentialsStored, name)
     }
 
-    /// DESTROY. The primary name stays as it is (MIT's collection semantics).
+    /// DESTROY. When the cache was the primary and others remain, the primary becomes the one a
+    /// client used most recently (``CredentialCache/lastUse``), as sssd-kcm and Heimdal's kcm fall
+    /// back, rather than naming a cache that no longer exists (MIT's own collections do that, and
+    /// `klist`, `kvno` and GSSAPI then fail with "not found" until `kswitch`). With no cache left
+    /// the name stays as it is.
     public func destroy(_ name: KCMCacheName) throws(CredentialStoreError) {
+        try remove(name)
+        if name == defaultName, let next = caches.values.max(by: { $0.lastUse < $1.lastUse }) {
+            defaultName = next.name
+            journal.record(.defaultSwitched, next.name)
+        }
+    }
+
+    /// Removes a cache and zeroes its credentials; the primary name is left alone.
+    private func remove(_ name: KCMCacheName) throws(CredentialStoreError) {
         guard let cache = caches.removeValue(forKey: name) else { throw .noSuchCache(name) }
         namesByUUID[cache.uuid] = nil
         if let position = creationOrder.firstIndex(of: cache.uuid) { creationOrder.remove(at: position) }
@@ -229,7 +253,7 @@ public final class CredentialStore {
         to.kdcOffset = from.kdcOffset
         from.credentials = CredentialList()
         journal.record(.credentialsStored, destination)
-        try destroy(source)
+        try remove(source)
         if defaultName == source {
             defaultName = destination
             journal.record(.defaultSwitched, destination)
@@ -251,8 +275,8 @@ public final class CredentialStore {
 
     /// Removes tickets that expired more than `grace` seconds before `now`, and caches left without
     /// tickets for longer than `grace` (first seen ticketless by an earlier purge, so a cache just
-    /// created is never removed). Valid tickets and config entries are never touched; the default
-    /// name stays as it is.
+    /// created is never removed). Valid tickets and config entries are never touched; a removed
+    /// default falls back as after ``destroy(_:)``.
     public func purge(now: UInt32, grace: UInt32) -> PurgeResult {
         var result = PurgeResult()
         let cutoff = now > grace ? now - grace : 0
@@ -277,6 +301,7 @@ public final class CredentialStore {
     /// second ticket), so config-entry updates read back the new value and caches hold no duplicates.
     public func store(_ credential: KCMCredential, in name: KCMCacheName) throws(CredentialStoreError) {
         let cache = try cache(named: name)
+        markUsed(cache)
         // Checked before anything changes: a refused STORE loses nothing already stored.
         let superseded = cache.credentials.superseded(by: credential)
         guard cache.credentials.count - superseded.count < limits.maximumCredentialsPerCache else {
@@ -293,9 +318,9 @@ public final class CredentialStore {
     public func retrieve(from name: KCMCacheName, matching matcher: CredentialMatcher) throws(CredentialStoreError)
         -> KCMCredential
     {
-        guard let entry = try cache(named: name).credentials.first(matching: matcher) else {
-            throw .noMatchingCredential
-        }
+        let cache = try cache(named: name)
+        markUsed(cache)
+        guard let entry = cache.credentials.first(matching: matcher) else { throw .noMatchingCredential }
         return entry.credential
     }
 
