@@ -41,7 +41,9 @@ public final class DaemonState: Sendable {
     ) {
         self.configuration = configuration
         self.onStop = onStop
-        store = Mutex(CredentialStore(ownerUID: configuration.ownerUID, limits: configuration.storeLimits))
+        let store = CredentialStore(ownerUID: configuration.ownerUID, limits: configuration.storeLimits)
+        store.onEviction = { eviction in logger.notice("\(eviction.logLine)") }
+        self.store = Mutex(store)
         renewal = RenewalDuty(configuration: configuration, logger: logger)
         renewal.attach(to: self)
     }

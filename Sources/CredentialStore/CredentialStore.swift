@@ -1,3 +1,4 @@
+import Glibc
 import KCM
 
 /// How much one daemon holds at most. The defaults are far above what a heavy real user stores
@@ -53,6 +54,13 @@ public final class CredentialStore {
     public private(set) var refusals = CredentialStoreRefusals()
     /// Every change to the collection, for watchers (see ``ChangeJournal``).
     public internal(set) var journal = ChangeJournal()
+    /// The time in seconds since the epoch, for telling a fully expired cache at the cache limit.
+    public var clock: () -> UInt32 = { UInt32(truncatingIfNeeded: time(nil)) }
+    /// Told of each cache evicted at the cache limit (``CacheEviction``), under the store's lock:
+    /// the daemon logs it.
+    public var onEviction: (CacheEviction) -> Void = { _ in }
+    /// Caches evicted at the cache limit since the store was made.
+    public private(set) var evictions = 0
 
     public init(ownerUID: UInt32, limits: CredentialStoreLimits = CredentialStoreLimits()) {
         self.ownerUID = ownerUID
@@ -130,10 +138,7 @@ public final class CredentialStore {
         -> CredentialCache
     {
         guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
-        if counted && caches.count >= limits.maximumCaches {
-            refusals.caches += 1
-            throw .limitReached(.caches, limit: limits.maximumCaches)
-        }
+        if counted { try requireRoomForCache() }
         let cache = CredentialCache(name: name, uuid: uuids.next(), principal: principal)
         markUsed(cache)
         caches[name] = cache
@@ -141,6 +146,36 @@ public final class CredentialStore {
         creationOrder.append(cache.uuid)
         journal.record(.cacheCreated, name)
         return cache
+    }
+
+    /// Makes room for one more cache at ``CredentialStoreLimits/maximumCaches`` by evicting a fully
+    /// expired cache (``evictableCache(now:)``), or refuses, counting the refusal.
+    private func requireRoomForCache() throws(CredentialStoreError) {
+        guard caches.count >= limits.maximumCaches else { return }
+        let now = clock()
+        guard let victim = evictableCache(now: now) else {
+            refusals.caches += 1
+            throw .limitReached(.caches, limit: limits.maximumCaches)
+        }
+        let eviction = CacheEviction(name: victim.name, expiredAt: victim.credentials.latestTicketEnd, now: now)
+        try? destroy(victim.name)
+        evictions += 1
+        onEviction(eviction)
+    }
+
+    /// The cache to evict at the cache limit: of the caches whose every ticket has expired by `now`,
+    /// the one a client used least recently. Never a cache holding a ticket still valid or still
+    /// renewable (its renew-till ahead), nor one with no ticket at all — the fresh cache `kinit`
+    /// made with INITIALIZE and is about to fill with STORE looks like that — nor one with an
+    /// expiry-less ticket. The client's new cache then takes its place, as sssd-kcm does, instead of
+    /// every `kinit` failing until the purge grace has passed.
+    func evictableCache(now: UInt32) -> CredentialCache? {
+        var victim: CredentialCache?
+        for cache in caches.values where cache.credentials.isFullyExpired(at: now) {
+            if let current = victim, current.lastUse <= cache.lastUse { continue }
+            victim = cache
+        }
+        return victim
     }
 
     private func existingOrNew(_ name: KCMCacheName, principal: KCMPrincipal, counted: Bool = true)
@@ -168,10 +203,7 @@ public final class CredentialStore {
     /// empties it and resets its KDC offset.
     public func initialize(_ name: KCMCacheName, principal: KCMPrincipal) throws(CredentialStoreError) {
         guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
-        if caches[name] == nil && caches.count >= limits.maximumCaches {
-            refusals.caches += 1
-            throw .limitReached(.caches, limit: limits.maximumCaches)
-        }
+        if caches[name] == nil { try requireRoomForCache() }
         // INITIALIZE empties the cache, so its credentials are let go in the same step.
         try requireRoomForRecord(name, principal: principal, released: caches[name]?.credentials.byteCount ?? 0)
         let cache = try existingOrNew(name, principal: principal)
