@@ -184,6 +184,53 @@ struct SecretMemoryTests {
     }
 
     @Test(
+        "a credential list over 192 KiB, read and then destroyed, leaves no copy behind: neither while its connection stays open nor once it closes (no wait for the thread to exit)",
+        .enabled(if: getuid() == 0, "needs root to read the non-dumpable daemon's /proc/PID/mem; CI runs as root"))
+    func largeReplyLeavesNoCopy() throws {
+        let bed = try KerberosTestbed(services: 0)
+        defer { bed.stop() }
+        let pid = try #require(bed.daemon?.processIdentifier)
+        let marker = randomMarker()
+        // 64 tickets of about 4 KiB, each carrying the marker: a list over the 192 KiB above which
+        // the event loop hands the reply to a thread of its own, which sends it gathered from the store.
+        let now = UInt32(time(nil))
+        let credentials = try (0..<64).map { index in
+            try KCMCredential(
+                parsing: KCMCredentialFields(
+                    client: KCMPrincipal("alice@CCACHED.TEST"),
+                    server: KCMPrincipal("svc\(index)/localhost@CCACHED.TEST"), enctype: 18, key: marker,
+                    authtime: now, starttime: now, endtime: now + 3600, ticketFlags: 0x0040_0000,
+                    ticket: [0x61, 0x82, 0x10, 0x00] + marker + Array(repeating: 0x42, count: 4000)
+                ).encoded)
+        }
+        let name = KCMCacheName("\(getuid()):large")
+        let writer = try RawKCMConnection(path: bed.socketPath)
+        #expect(
+            try writer.call(
+                .replace(
+                    name: name, kdcOffset: 0, principal: KCMPrincipal("alice@CCACHED.TEST"), credentials: credentials)
+            ).status == .success)
+        var reader: RawKCMConnection? = try RawKCMConnection(path: bed.socketPath)
+        let list = try #require(reader).call(.getCredList(name: name))
+        #expect(list.status == .success)
+        #expect(list.payload.count > 192 << 10, "the reply must be large enough to be gathered by a thread")
+        #expect(try countInMemory(of: pid, marker).hits >= 64, "the scan must see the stored tickets")
+
+        // Destroyed while the reader's connection, served by its thread, stays open.
+        #expect(try writer.call(.destroy(name: name)).status == .success)
+        let open = try countInMemory(of: pid, marker)
+        print("after destroy, the reader still connected: \(open.hits) occurrence(s) in \(open.scanned / 1024) KiB")
+        #expect(open.hits == 0, "the thread serving the reader keeps the destroyed credentials")
+        #expect(try #require(reader).call(.noop).status == .success)
+        // The reader leaves: its thread parks for a while (ConnectionThread.parkSeconds) and keeps nothing.
+        reader = nil
+        // Left open: the writer's connection and the status request's own.
+        #expect(eventually(5) { (try? bed.daemonStatus().connections) == 2 }, "the reader's connection ended")
+        let parked = try countInMemory(of: pid, marker)
+        #expect(parked.hits == 0, "a parked thread keeps the destroyed credentials")
+    }
+
+    @Test(
         "credential memory is locked in RAM and marked MADV_DONTDUMP in the running daemon",
         .enabled(if: getuid() == 0, "needs root to read the non-dumpable daemon's /proc/PID/smaps; CI runs as root"))
     func credentialMappingsAreLockedAndUndumpable() throws {
