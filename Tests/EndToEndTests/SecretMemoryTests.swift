@@ -184,6 +184,46 @@ struct SecretMemoryTests {
     }
 
     @Test(
+        "renewed session keys are in the daemon's memory while stored and found zero times after kdestroy -A",
+        .enabled(if: getuid() == 0, "needs root to read the non-dumpable daemon's /proc/PID/mem; CI runs as root"))
+    func renewedKeysGoneAfterKdestroy() throws {
+        let bed = try KerberosTestbed(services: 0)
+        defer { bed.stop() }
+        let pid = try #require(bed.daemon?.processIdentifier)
+        let ctl = ["CCACHED_SOCKET": bed.socketPath, "CCACHED_DAEMON": ccachedBinary]
+        try bed.kinit("alice", "-l", "1h", "-r", "1d")
+        let connection = try RawKCMConnection(path: bed.socketPath)
+        let name = KCMCacheName("\(getuid())")
+        /// The session key of the cache's TGT, as the daemon stores it now.
+        func tgtKey() throws -> [UInt8] {
+            let list = try connection.call(.getCredList(name: name))
+            let credentials = try KCMReply(payload: list.payload, for: .getCredList).asCredentialList()
+            let krbtgt = KCMPrincipal("krbtgt/CCACHED.TEST@CCACHED.TEST").matchKey
+            let tgt = try #require(credentials.first { !$0.isConfigEntry && Array($0.serverKey) == krbtgt })
+            return try tgt.decodeFields().key
+        }
+        // Three renewals, each a new session key from the KDC, encoded by the daemon.
+        var keys = [try tgtKey()]
+        for _ in 0..<3 {
+            let renew = try bed.run([ccachectlBinary, "renew"], extra: ctl)
+            #expect(renew.stdout.contains("renewed 1 ticket"), "\(renew)\n\(bed.daemonLogText)")
+            keys.append(try tgtKey())
+        }
+        #expect(Set(keys).count == keys.count, "every renewal brings a new session key")
+        let stored = try countInMemory(of: pid, keys.last!)
+        #expect(stored.hits >= 1, "the scan must see the stored renewed key, or its zero after kdestroy proves nothing")
+
+        try bed.expectSuccess("kdestroy", "-A")
+        for (index, key) in keys.enumerated() {
+            let after = try countInMemory(of: pid, key)
+            print(
+                "key \(index) (\(index == 0 ? "kinit's" : "renewal \(index)")) after kdestroy -A: \(after.hits) occurrence(s) in \(after.scanned / 1024) KiB"
+            )
+            #expect(after.hits == 0, "session key \(index) survived kdestroy -A in the daemon's memory")
+        }
+    }
+
+    @Test(
         "a credential list over 192 KiB, read and then destroyed, leaves no copy behind: neither while its connection stays open nor once it closes (no wait for the thread to exit)",
         .enabled(if: getuid() == 0, "needs root to read the non-dumpable daemon's /proc/PID/mem; CI runs as root"))
     func largeReplyLeavesNoCopy() throws {
