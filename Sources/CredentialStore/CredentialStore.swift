@@ -203,9 +203,10 @@ public final class CredentialStore {
     /// empties it and resets its KDC offset.
     public func initialize(_ name: KCMCacheName, principal: KCMPrincipal) throws(CredentialStoreError) {
         guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
-        if caches[name] == nil { try requireRoomForCache() }
-        // INITIALIZE empties the cache, so its credentials are let go in the same step.
+        // INITIALIZE empties the cache, so its credentials are let go in the same step. Checked
+        // before a cache is evicted for room: a refused request changes nothing.
         try requireRoomForRecord(name, principal: principal, released: caches[name]?.credentials.byteCount ?? 0)
+        if caches[name] == nil { try requireRoomForCache() }
         let cache = try existingOrNew(name, principal: principal)
         if !cache.credentials.isEmpty { journal.record(.credentialsRemoved, name) }
         cache.credentials.removeAll()

@@ -76,6 +76,23 @@ struct CacheEvictionTests {
         #expect(store.refusals == CredentialStoreRefusals(caches: 1))
     }
 
+    @Test("an INITIALIZE the byte limit refuses evicts nothing: a refused request changes nothing")
+    func refusedRequestEvictsNothing() throws {
+        let expired = Self.tgt(end: Self.now - 60)
+        let record = CredentialCache.recordBytes(name: "1000:a", principal: Fixture.alice)
+        let store = CredentialStore(
+            ownerUID: 1000,
+            limits: CredentialStoreLimits(maximumCaches: 1, maximumCredentialBytes: record + expired.bytes.count + 10))
+        store.clock = { Self.now }
+        try Self.fill(store, "1000:a", [expired])
+        #expect(throws: CredentialStoreError.limitReached(.credentialBytes, limit: store.limits.maximumCredentialBytes))
+        {
+            try store.initialize("1000:b", principal: Fixture.alice)
+        }
+        #expect(store.cacheNames == ["1000:a"])
+        #expect(store.evictions == 0)
+    }
+
     @Test(
         "an evicted default falls back to the most recently used cache left; re-initialising at the limit evicts nothing"
     )
