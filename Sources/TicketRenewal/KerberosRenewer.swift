@@ -72,7 +72,13 @@ public struct KerberosRenewer: CredentialRenewing {
         guard unmarshalled == 0, let stored else {
             throw fail(unmarshalled, "cannot decode the stored ticket", permanent: true)
         }
-        defer { ccached_krb5_free_creds(context, stored) }
+        defer {
+            // Zeroed by krb5_free_creds as well; zeroed here first all the same (see below).
+            if let key = stored.pointee.keyblock.contents {
+                SecureArena.wipe(key, count: Int(stored.pointee.keyblock.length))
+            }
+            ccached_krb5_free_creds(context, stored)
+        }
         guard let client = stored.pointee.client, let server = stored.pointee.server else {
             throw RenewalError(message: "the stored ticket has no client or server", isPermanent: true)
         }
