@@ -81,21 +81,42 @@ final class ConnectionAdmission: Sendable {
     /// `backlog` first. Returns false, having finished it, when no thread could be started.
     func serveOnThread(_ connection: AdmittedConnection, backlog: [UInt8] = []) -> Bool {
         let timeout = state.configuration.requestTimeout
+        let logger = connection.logger
+        // The thread takes the connection out of the hand-over, so the one copy it serves is the
+        // only one: a reply frame sent (its credentials referenced from the store) or a connection
+        // ended is let go of at once, not kept by the closure for as long as the thread lives.
+        let handover = Handover(connection, backlog: backlog)
         let result = ConnectionThread.start(stackSize: state.configuration.threadStackSize) { [self] in
-            var served = connection
+            guard var (served, backlog) = handover.take() else { return }
             ConnectionLoop.serve(
                 served.fileDescriptor, session: &served.session, backlog: backlog, requestTimeout: timeout,
                 logger: served.logger)
+            backlog = []
             finish(served)
         }
         if result != 0 {
-            backlog.wipeStorage()
-            connection.logger.error(
+            logger.error(
                 "cannot start a thread for a connection that must wait: \(Errno(rawValue: result)); closing it")
-            finish(connection)
+            if let (connection, backlog) = handover.take() {
+                backlog.wipeStorage()
+                finish(connection)
+            }
             return false
         }
         return true
+    }
+
+    /// A connection on its way to the thread that serves it, taken out exactly once.
+    private final class Handover: Sendable {
+        private let contents: Mutex<(AdmittedConnection, [UInt8])?>
+
+        init(_ connection: AdmittedConnection, backlog: [UInt8]) {
+            contents = Mutex((connection, backlog))
+        }
+
+        func take() -> (AdmittedConnection, [UInt8])? {
+            contents.withLock { $0.take() }
+        }
     }
 
     private func openCount(authorized: Bool) -> Int {

@@ -136,9 +136,9 @@ public struct ConnectionSession: Sendable {
             // Zeroed now rather than at the next request: an idle connection keeps no copy.
             reply.reset()
             // Asked to stop, or the last login session detached: stop once the answer is out.
-            if case .success(.stopping) = result { state.requestStop() }
+            if case .success(.stopping) = result { state.requestStop(.stopAsked) }
             if case .success(.attachedSessions(0)) = result, opcode == KCMOpcode.detachSession.rawValue {
-                state.requestStop()
+                state.requestStop(.lastSessionDetached)
             }
             switch sent {
             case .sent: continue

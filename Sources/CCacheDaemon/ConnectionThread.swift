@@ -11,9 +11,17 @@ import Glibc
 /// its stack and buffers and unmapping them again at exit cost more than a short connection's
 /// requests. An idle daemon goes back to one thread.
 enum ConnectionThread {
+    /// The work handed to a thread. Run once, and let go of as it ends: a thread that parks keeps
+    /// its `Body` until it exits, and what the closure captured (a connection, the credentials of
+    /// a reply it had yet to send) must not live on with it.
     private final class Body {
-        let run: () -> Void
+        private var run: (() -> Void)?
         init(_ run: @escaping () -> Void) { self.run = run }
+
+        func runOnce() {
+            guard let run = run.take() else { return }
+            run()
+        }
     }
 
     /// At most this many finished threads wait for a connection; more exit at once.
@@ -59,8 +67,8 @@ enum ConnectionThread {
         let result = ccached_spawn_thread(
             { raw in
                 var next: Body? = Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue()
-                while let work = next {
-                    work.run()
+                while let work = next.take() {
+                    work.runOnce()
                     next = ConnectionThread.park()
                 }
                 return nil

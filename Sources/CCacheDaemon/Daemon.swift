@@ -135,8 +135,8 @@ public final class Daemon: Sendable {
             }
             if ready.contains(WakeSource.signals.rawValue) {
                 let signal = ccached_read_signalfd(signals)
-                if state.stopRequested.load(ordering: .relaxed) {
-                    logger.info("stopping: a client asked (CCACHED_STOP)")
+                if let reason = state.stopReason {
+                    logger.info("\(reason.logLine)")
                 } else {
                     logger.info("stopping", metadata: ["signal": "\(signal)"])
                 }

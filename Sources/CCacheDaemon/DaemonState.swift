@@ -27,8 +27,8 @@ public final class DaemonState: Sendable {
     public let changes = ChangeNotifier()
     /// Background renewal, CCACHED_RENEW and CCACHED_RENEWAL_STATE.
     public let renewal: RenewalDuty
-    /// Set once a client asked the daemon to stop (CCACHED_STOP).
-    public let stopRequested = Atomic<Bool>(false)
+    /// Why a client's request stops the daemon, once one has (a ``StopReason`` raw value, 0 until then).
+    private let stopReasonValue = Atomic<UInt8>(0)
     private let onStop: @Sendable () -> Void
     private let startedAt = UInt64(time(nil))
     private let pid = UInt32(getpid())
@@ -41,7 +41,9 @@ public final class DaemonState: Sendable {
     ) {
         self.configuration = configuration
         self.onStop = onStop
-        store = Mutex(CredentialStore(ownerUID: configuration.ownerUID, limits: configuration.storeLimits))
+        let store = CredentialStore(ownerUID: configuration.ownerUID, limits: configuration.storeLimits)
+        store.onEviction = { eviction in logger.notice("\(eviction.logLine)") }
+        self.store = Mutex(store)
         renewal = RenewalDuty(configuration: configuration, logger: logger)
         renewal.attach(to: self)
     }
@@ -63,9 +65,28 @@ public final class DaemonState: Sendable {
         }
     }
 
-    /// A client asked the daemon to stop, and has its answer.
-    func requestStop() {
-        stopRequested.store(true, ordering: .relaxed)
+    /// Why a client's request stops the daemon.
+    public enum StopReason: UInt8, Sendable {
+        /// CCACHED_STOP (`ccachectl stop`).
+        case stopAsked = 1
+        /// CCACHED_DETACH left no login session attached (the last PAM session closed).
+        case lastSessionDetached = 2
+
+        /// The daemon's line as it stops for this reason.
+        public var logLine: String {
+            switch self {
+            case .stopAsked: "stopping: a client asked (CCACHED_STOP)"
+            case .lastSessionDetached: "stopping: the last login session detached (CCACHED_DETACH)"
+            }
+        }
+    }
+
+    /// Why a client's request stops the daemon, if one has asked.
+    public var stopReason: StopReason? { StopReason(rawValue: stopReasonValue.load(ordering: .relaxed)) }
+
+    /// A client's request stops the daemon, and the client has its answer.
+    func requestStop(_ reason: StopReason) {
+        stopReasonValue.store(reason.rawValue, ordering: .relaxed)
         onStop()
     }
 

@@ -16,6 +16,9 @@ public enum RequestDispatcher {
         renewalState: (CredentialStore) -> KCMRenewalState
     ) throws(RequestFailure) -> KCMReply {
         if case .unsupported(let opcode) = request { throw .unsupportedOpcode(opcode) }
+        if case .retrieve(let name, let flags, _) = request, let offset = clientClockOffset(name, flags, store) {
+            throw .retrieveFromSkewedCache(kdcOffset: offset)
+        }
         do {
             switch request {
             case .watch(let watch):
@@ -32,6 +35,21 @@ public enum RequestDispatcher {
         } catch {
             throw .store(error)
         }
+    }
+
+    /// The KDC time offset of the cache an MIT client's RETRIEVE names, when it is not zero.
+    ///
+    /// MIT's KCM client loads a cache's offset into its context only when it iterates the cache
+    /// (`kcm_start_seq_get`), never for RETRIEVE: a ticket found by RETRIEVE is then used with the
+    /// client's own, skewed clock, and the KDC answers "Clock skew too great". For such a cache a
+    /// RETRIEVE is answered KRB5_CC_NOSUPP, on which MIT (1.20+) falls back to iterating, which
+    /// applies the offset. Only MIT sets ``KCMMatchFlags/cached`` (on every RETRIEVE); Heimdal's
+    /// client has no fallback and reads no offset, so it keeps getting its answer.
+    static func clientClockOffset(_ name: KCMCacheName, _ flags: KCMMatchFlags, _ store: CredentialStore) -> Int32? {
+        guard flags.contains(.cached) else { return nil }
+        let resolved = name.bytes.isEmpty ? store.defaultName : name
+        guard let offset = try? store.cache(named: resolved).kdcOffset, offset != 0 else { return nil }
+        return offset
     }
 
     /// Heimdal's client sends the empty name for `KRB5CCNAME=KCM:` (MIT asks GET_DEFAULT_CACHE

@@ -14,6 +14,9 @@ public enum RequestFailure: Error, Equatable, Sendable, CustomStringConvertible 
     case unsupportedOpcode(UInt16)
     /// A GET_CRED_LIST reply would be over MIT's reply limit: "not supported" makes MIT list by UUID.
     case replyTooLargeForMIT(length: Int)
+    /// An MIT client's RETRIEVE from a cache with a KDC time offset: "not supported" makes MIT
+    /// iterate the cache instead, which applies the offset (``RequestDispatcher``).
+    case retrieveFromSkewedCache(kdcOffset: Int32)
     /// The store refused the operation.
     case store(CredentialStoreError)
 
@@ -25,7 +28,7 @@ public enum RequestFailure: Error, Equatable, Sendable, CustomStringConvertible 
         // Not one of the codes MIT takes for "unsupported" (it would silently fall back).
         case .oversized: .ccNoMem
         case .unsupportedOpcode: .fccInternal
-        case .replyTooLargeForMIT: .ccNoSupp
+        case .replyTooLargeForMIT, .retrieveFromSkewedCache: .ccNoSupp
         case .store(let error):
             switch error {
             case .noSuchCache: .fccNoFile
@@ -40,10 +43,12 @@ public enum RequestFailure: Error, Equatable, Sendable, CustomStringConvertible 
     /// Whether this is an everyday answer (logged at debug) rather than one worth a notice: the
     /// misses every tool provokes while it looks for a cache or a ticket, the fallbacks MIT asks
     /// for on purpose, and a refused peer's requests (its connection is warned about, rate-limited).
+    /// A by-UUID lookup that finds nothing (KRB5_CC_END) is the everyday race of a `klist -l` or a
+    /// GSSAPI iteration with a `kdestroy -A`: the UUID list was read before the cache went.
     public var isRoutine: Bool {
         switch self {
-        case .unauthorized, .store(.noSuchCache), .store(.noMatchingCredential), .replyTooLargeForMIT,
-            .unsupportedOpcode:
+        case .unauthorized, .store(.noSuchCache), .store(.noMatchingCredential), .store(.unknownUUID),
+            .replyTooLargeForMIT, .retrieveFromSkewedCache, .unsupportedOpcode:
             true
         case .malformed, .oversized, .store:
             false
@@ -69,6 +74,9 @@ public enum RequestFailure: Error, Equatable, Sendable, CustomStringConvertible 
         case .replyTooLargeForMIT(let length):
             "a reply of \(length) bytes is over MIT's limit of \(KCMReplyWriter.mitMaximumReplyLength); "
                 + "the client lists by UUID instead"
+        case .retrieveFromSkewedCache(let offset):
+            "the cache's KDC time offset is \(offset) s, which MIT's client applies only when it iterates; "
+                + "it iterates instead"
         case .store(.limitReached(let limit, let value)):
             "the daemon's limit of \(value) \(limit.rawValue) is reached (\(Self.option(for: limit))); nothing was stored"
         case .store(let error): error.description

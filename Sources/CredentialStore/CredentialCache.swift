@@ -18,6 +18,11 @@ public final class CredentialCache {
     /// When a purge first found this cache without tickets (config entries do not count); a later
     /// purge removes it once that is longer ago than the grace. Cleared when it holds tickets again.
     var ticketlessSince: UInt32?
+    /// When a client last used the cache, as the store's use counter (``CredentialStore``): its
+    /// creation, INITIALIZE, STORE, REPLACE, RETRIEVE, becoming the default, being a MOVE_CACHE
+    /// destination. Listing and reading it (`klist -A` walks every cache) do not count. The cache a
+    /// destroyed default falls back to is the one with the largest.
+    public internal(set) var lastUse: UInt64 = 0
 
     init(name: KCMCacheName, uuid: KCMUUID, principal: KCMPrincipal) {
         self.name = name

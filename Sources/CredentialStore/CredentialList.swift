@@ -133,6 +133,27 @@ public struct CredentialList {
         return removed
     }
 
+    /// Whether the list holds a ticket and every ticket has expired by `now`: none valid, none
+    /// without an end time, none renewable past `now`. Config entries do not count.
+    public func isFullyExpired(at now: UInt32) -> Bool {
+        var tickets = 0
+        for case let entry? in slots where !entry.credential.isConfigEntry {
+            let credential = entry.credential
+            guard credential.endtime != 0, credential.endtime <= now, credential.renewTill <= now else { return false }
+            tickets += 1
+        }
+        return tickets > 0
+    }
+
+    /// The latest end time of the tickets (config entries do not count), 0 with none.
+    public var latestTicketEnd: UInt32 {
+        var latest: UInt32 = 0
+        for case let entry? in slots where !entry.credential.isConfigEntry {
+            latest = max(latest, entry.credential.endtime)
+        }
+        return latest
+    }
+
     /// Whether any credential is a ticket rather than a config entry.
     public var holdsTickets: Bool {
         for case let entry? in slots where !entry.credential.isConfigEntry { return true }

@@ -1,3 +1,4 @@
+import Glibc
 import KCM
 
 /// How much one daemon holds at most. The defaults are far above what a heavy real user stores
@@ -45,12 +46,21 @@ public final class CredentialStore {
     private var creationOrder: [KCMUUID] = []
     private var uuids = UUIDGenerator()
     private var generatedNameCounter: UInt64 = 0
+    /// Counts client uses of caches (``CredentialCache/lastUse``); only ever grows.
+    private var useCounter: UInt64 = 0
     /// The primary cache name. It need not name an existing cache.
     public private(set) var defaultName: KCMCacheName
     /// Requests refused by each limit since the store was made; counted where they are refused.
     public private(set) var refusals = CredentialStoreRefusals()
     /// Every change to the collection, for watchers (see ``ChangeJournal``).
     public internal(set) var journal = ChangeJournal()
+    /// The time in seconds since the epoch, for telling a fully expired cache at the cache limit.
+    public var clock: () -> UInt32 = { UInt32(truncatingIfNeeded: time(nil)) }
+    /// Told of each cache evicted at the cache limit (``CacheEviction``), under the store's lock:
+    /// the daemon logs it.
+    public var onEviction: (CacheEviction) -> Void = { _ in }
+    /// Caches evicted at the cache limit since the store was made.
+    public private(set) var evictions = 0
 
     public init(ownerUID: UInt32, limits: CredentialStoreLimits = CredentialStoreLimits()) {
         self.ownerUID = ownerUID
@@ -114,6 +124,13 @@ public final class CredentialStore {
         guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
         if name != defaultName { journal.record(.defaultSwitched, name) }
         defaultName = name
+        if let cache = caches[name] { markUsed(cache) }
+    }
+
+    /// A client used `cache` now (see ``CredentialCache/lastUse``).
+    private func markUsed(_ cache: CredentialCache) {
+        useCounter += 1
+        cache.lastUse = useCounter
     }
 
     private func create(_ name: KCMCacheName, principal: KCMPrincipal, counted: Bool = true)
@@ -121,11 +138,9 @@ public final class CredentialStore {
         -> CredentialCache
     {
         guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
-        if counted && caches.count >= limits.maximumCaches {
-            refusals.caches += 1
-            throw .limitReached(.caches, limit: limits.maximumCaches)
-        }
+        if counted { try requireRoomForCache() }
         let cache = CredentialCache(name: name, uuid: uuids.next(), principal: principal)
+        markUsed(cache)
         caches[name] = cache
         namesByUUID[cache.uuid] = name
         creationOrder.append(cache.uuid)
@@ -133,11 +148,42 @@ public final class CredentialStore {
         return cache
     }
 
+    /// Makes room for one more cache at ``CredentialStoreLimits/maximumCaches`` by evicting a fully
+    /// expired cache (``evictableCache(now:)``), or refuses, counting the refusal.
+    private func requireRoomForCache() throws(CredentialStoreError) {
+        guard caches.count >= limits.maximumCaches else { return }
+        let now = clock()
+        guard let victim = evictableCache(now: now) else {
+            refusals.caches += 1
+            throw .limitReached(.caches, limit: limits.maximumCaches)
+        }
+        let eviction = CacheEviction(name: victim.name, expiredAt: victim.credentials.latestTicketEnd, now: now)
+        try? destroy(victim.name)
+        evictions += 1
+        onEviction(eviction)
+    }
+
+    /// The cache to evict at the cache limit: of the caches whose every ticket has expired by `now`,
+    /// the one a client used least recently. Never a cache holding a ticket still valid or still
+    /// renewable (its renew-till ahead), nor one with no ticket at all — the fresh cache `kinit`
+    /// made with INITIALIZE and is about to fill with STORE looks like that — nor one with an
+    /// expiry-less ticket. The client's new cache then takes its place, as sssd-kcm does, instead of
+    /// every `kinit` failing until the purge grace has passed.
+    func evictableCache(now: UInt32) -> CredentialCache? {
+        var victim: CredentialCache?
+        for cache in caches.values where cache.credentials.isFullyExpired(at: now) {
+            if let current = victim, current.lastUse <= cache.lastUse { continue }
+            victim = cache
+        }
+        return victim
+    }
+
     private func existingOrNew(_ name: KCMCacheName, principal: KCMPrincipal, counted: Bool = true)
         throws(CredentialStoreError) -> CredentialCache
     {
         if let cache = caches[name] {
             cache.principal = principal
+            markUsed(cache)
             return cache
         }
         return try create(name, principal: principal, counted: counted)
@@ -157,12 +203,10 @@ public final class CredentialStore {
     /// empties it and resets its KDC offset.
     public func initialize(_ name: KCMCacheName, principal: KCMPrincipal) throws(CredentialStoreError) {
         guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
-        if caches[name] == nil && caches.count >= limits.maximumCaches {
-            refusals.caches += 1
-            throw .limitReached(.caches, limit: limits.maximumCaches)
-        }
-        // INITIALIZE empties the cache, so its credentials are let go in the same step.
+        // INITIALIZE empties the cache, so its credentials are let go in the same step. Checked
+        // before a cache is evicted for room: a refused request changes nothing.
         try requireRoomForRecord(name, principal: principal, released: caches[name]?.credentials.byteCount ?? 0)
+        if caches[name] == nil { try requireRoomForCache() }
         let cache = try existingOrNew(name, principal: principal)
         if !cache.credentials.isEmpty { journal.record(.credentialsRemoved, name) }
         cache.credentials.removeAll()
@@ -191,8 +235,21 @@ public final class CredentialStore {
         journal.record(.credentialsStored, name)
     }
 
-    /// DESTROY. The primary name stays as it is (MIT's collection semantics).
+    /// DESTROY. When the cache was the primary and others remain, the primary becomes the one a
+    /// client used most recently (``CredentialCache/lastUse``), as sssd-kcm and Heimdal's kcm fall
+    /// back, rather than naming a cache that no longer exists (MIT's own collections do that, and
+    /// `klist`, `kvno` and GSSAPI then fail with "not found" until `kswitch`). With no cache left
+    /// the name stays as it is.
     public func destroy(_ name: KCMCacheName) throws(CredentialStoreError) {
+        try remove(name)
+        if name == defaultName, let next = caches.values.max(by: { $0.lastUse < $1.lastUse }) {
+            defaultName = next.name
+            journal.record(.defaultSwitched, next.name)
+        }
+    }
+
+    /// Removes a cache and zeroes its credentials; the primary name is left alone.
+    private func remove(_ name: KCMCacheName) throws(CredentialStoreError) {
         guard let cache = caches.removeValue(forKey: name) else { throw .noSuchCache(name) }
         namesByUUID[cache.uuid] = nil
         if let position = creationOrder.firstIndex(of: cache.uuid) { creationOrder.remove(at: position) }
@@ -229,7 +286,7 @@ public final class CredentialStore {
         to.kdcOffset = from.kdcOffset
         from.credentials = CredentialList()
         journal.record(.credentialsStored, destination)
-        try destroy(source)
+        try remove(source)
         if defaultName == source {
             defaultName = destination
             journal.record(.defaultSwitched, destination)
@@ -251,8 +308,8 @@ public final class CredentialStore {
 
     /// Removes tickets that expired more than `grace` seconds before `now`, and caches left without
     /// tickets for longer than `grace` (first seen ticketless by an earlier purge, so a cache just
-    /// created is never removed). Valid tickets and config entries are never touched; the default
-    /// name stays as it is.
+    /// created is never removed). Valid tickets and config entries are never touched; a removed
+    /// default falls back as after ``destroy(_:)``.
     public func purge(now: UInt32, grace: UInt32) -> PurgeResult {
         var result = PurgeResult()
         let cutoff = now > grace ? now - grace : 0
@@ -277,6 +334,7 @@ public final class CredentialStore {
     /// second ticket), so config-entry updates read back the new value and caches hold no duplicates.
     public func store(_ credential: KCMCredential, in name: KCMCacheName) throws(CredentialStoreError) {
         let cache = try cache(named: name)
+        markUsed(cache)
         // Checked before anything changes: a refused STORE loses nothing already stored.
         let superseded = cache.credentials.superseded(by: credential)
         guard cache.credentials.count - superseded.count < limits.maximumCredentialsPerCache else {
@@ -293,9 +351,9 @@ public final class CredentialStore {
     public func retrieve(from name: KCMCacheName, matching matcher: CredentialMatcher) throws(CredentialStoreError)
         -> KCMCredential
     {
-        guard let entry = try cache(named: name).credentials.first(matching: matcher) else {
-            throw .noMatchingCredential
-        }
+        let cache = try cache(named: name)
+        markUsed(cache)
+        guard let entry = cache.credentials.first(matching: matcher) else { throw .noMatchingCredential }
         return entry.credential
     }
 

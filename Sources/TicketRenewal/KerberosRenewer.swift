@@ -14,8 +14,10 @@ import SecureMemory
 /// configuration applies to the next one. It never touches the store.
 ///
 /// Secrets: the memory ccache is destroyed and every `krb5_creds` freed with
-/// `krb5_free_cred_contents`/`krb5_free_creds`, which zero the session key; the marshalled bytes and
-/// the array they are parsed from are zeroed before they are freed.
+/// `krb5_free_cred_contents`/`krb5_free_creds`, which zero the session key (the renewed one is
+/// zeroed before as well); the renewed ticket is encoded by ``KerberosCredentialEncoder`` into a
+/// buffer of its exact size, zeroed once the bytes are in ``SecureBytes`` — never by
+/// `krb5_marshal_credentials`, whose reallocated buffer leaves a copy of the key in freed heap.
 public struct KerberosRenewer: CredentialRenewing {
     /// Colon-separated krb5.conf files; nil = the process's own (`KRB5_CONFIG`, else `/etc/krb5.conf`).
     public let configurationPath: String?
@@ -70,7 +72,13 @@ public struct KerberosRenewer: CredentialRenewing {
         guard unmarshalled == 0, let stored else {
             throw fail(unmarshalled, "cannot decode the stored ticket", permanent: true)
         }
-        defer { ccached_krb5_free_creds(context, stored) }
+        defer {
+            // Zeroed by krb5_free_creds as well; zeroed here first all the same (see below).
+            if let key = stored.pointee.keyblock.contents {
+                SecureArena.wipe(key, count: Int(stored.pointee.keyblock.length))
+            }
+            ccached_krb5_free_creds(context, stored)
+        }
         guard let client = stored.pointee.client, let server = stored.pointee.server else {
             throw RenewalError(message: "the stored ticket has no client or server", isPermanent: true)
         }
@@ -100,20 +108,16 @@ public struct KerberosRenewer: CredentialRenewing {
         guard code == 0 else {
             throw fail(code, "renewing \(String(cString: serverName)) for \(Self.name(client, context)) failed")
         }
-        defer { ccached_krb5_free_cred_contents(context, &renewed) }
-
-        var encoded: UnsafeMutablePointer<krb5_data>?
-        code = ccached_krb5_marshal_credentials(context, &renewed, &encoded)
-        guard code == 0, let encoded else { throw fail(code, "cannot encode the renewed ticket") }
         defer {
-            if let bytes = encoded.pointee.data { SecureArena.wipe(bytes, count: Int(encoded.pointee.length)) }
-            ccached_krb5_free_data(context, encoded)
+            // krb5_free_cred_contents zeroes the key as it frees it; zeroed here first all the same,
+            // so no libkrb5 version leaves it behind.
+            if let key = renewed.keyblock.contents { SecureArena.wipe(key, count: Int(renewed.keyblock.length)) }
+            ccached_krb5_free_cred_contents(context, &renewed)
         }
-        let bytes = Array(
-            UnsafeRawBufferPointer(start: encoded.pointee.data, count: Int(encoded.pointee.length)))
-        defer { bytes.wipeStorage() }
+        // Encoded by our own code into a buffer of its exact size, not by krb5_marshal_credentials,
+        // whose growing buffer leaves an unzeroed copy of the key in freed heap.
         do {
-            return try KCMCredential(parsing: bytes)
+            return try KerberosCredentialEncoder.credential(from: renewed)
         } catch {
             throw RenewalError(message: "the renewed ticket could not be read back: \(error)")
         }

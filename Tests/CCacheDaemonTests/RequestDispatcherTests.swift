@@ -89,6 +89,33 @@ struct RequestDispatcherTests {
     }
 
     @Test(
+        "MIT's RETRIEVE from a cache with a KDC time offset answers KRB5_CC_NOSUPP, so MIT iterates and applies the offset; Heimdal's RETRIEVE and offset 0 are answered"
+    )
+    func skewedCacheRetrieve() {
+        let harness = DispatchHarness()
+        let host = ticket("host/a@KCMTEST.LOCAL")
+        let template = KCMMatchTemplate(client: alice, server: principal("host/a@KCMTEST.LOCAL"))
+        #expect(harness.send(.initialize(name: "1000", principal: alice)).status == .success)
+        #expect(harness.send(.store(name: "1000", credential: host)).status == .success)
+        #expect(harness.send(.retrieve(name: "1000", flags: .cached, template: template)).status == .success)
+        #expect(harness.send(.setKDCOffset(name: "1000", offset: -3600)).status == .success)
+        // MIT sets KCM_GC_CACHED on every RETRIEVE; the empty name (the default) is the same cache.
+        #expect(harness.send(.retrieve(name: "1000", flags: .cached, template: template)).status == .ccNoSupp)
+        #expect(
+            harness.send(.retrieve(name: KCMCacheName(bytes: []), flags: .cached, template: template)).status
+                == .ccNoSupp)
+        // Heimdal never sets it and has no fallback: it keeps its answer.
+        #expect(harness.send(.retrieve(name: "1000", flags: [], template: template)).status == .success)
+        // Iteration still works, and reports the offset MIT then applies.
+        #expect(harness.send(.getCredList(name: "1000")).status == .success)
+        #expect(harness.send(.getKDCOffset(name: "1000")).payload == [0xFF, 0xFF, 0xF1, 0xF0])
+        // A cache without an offset and a missing cache answer as before.
+        #expect(harness.send(.retrieve(name: "nope", flags: .cached, template: template)).status == .fccNoFile)
+        #expect(harness.send(.setKDCOffset(name: "1000", offset: 0)).status == .success)
+        #expect(harness.send(.retrieve(name: "1000", flags: .cached, template: template)).status == .success)
+    }
+
+    @Test(
         "unimplemented opcodes answer KRB5_FCC_INTERNAL, undecodable bodies KRB5_CC_IO",
         arguments: [
             UInt16(1), 2, 13, 14, 15, 16, 24, 25, 26, 27, 28, 29, 12999, 13000, 13003, 0x5007, 0x50FF, 0xFFFF,

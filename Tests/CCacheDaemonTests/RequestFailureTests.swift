@@ -13,9 +13,10 @@ struct RequestFailureTests {
         (.oversized(length: 99, limit: 10), .ccNoMem, false, "--max-request-bytes"),
         (.unsupportedOpcode(13), .fccInternal, true, "13"),
         (.replyTooLargeForMIT(length: 11 << 20), .ccNoSupp, true, "by UUID"),
+        (.retrieveFromSkewedCache(kdcOffset: -3600), .ccNoSupp, true, "-3600 s"),
         (.store(.noSuchCache("1000:x")), .fccNoFile, true, "1000:x"),
         (.store(.noMatchingCredential), .ccNotFound, true, "no matching credential"),
-        (.store(.unknownUUID(KCMUUID(high: 1, low: 2))), .ccEnd, false, "UUID"),
+        (.store(.unknownUUID(KCMUUID(high: 1, low: 2))), .ccEnd, true, "UUID"),
         (.store(.invalidName(length: 4097)), .ccBadName, false, "4097"),
         (.store(.limitReached(.caches, limit: 2)), .ccNoMem, false, "limit of 2 caches is reached (--max-caches)"),
         (

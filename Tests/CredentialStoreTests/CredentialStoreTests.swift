@@ -3,9 +3,9 @@ import KCM
 import TestSupport
 import Testing
 
-/// ``CredentialStore`` has the KCM semantics of §5, §6 and §10: the `"<uid>"` default that DESTROY leaves
-/// alone, GEN_NEW names that create nothing, INITIALIZE/REPLACE/MOVE keeping cache UUIDs, STORE
-/// replacing what it supersedes (config entries read back their new value), RETRIEVE/REMOVE_CRED
+/// ``CredentialStore`` has the KCM semantics of §5, §6 and §10: the `"<uid>"` default (DESTROY moves
+/// it to the most recently used cache left), GEN_NEW names that create nothing, INITIALIZE/REPLACE/MOVE
+/// keeping cache UUIDs, STORE replacing what it supersedes (config entries read back their new value), RETRIEVE/REMOVE_CRED
 /// results, and the error each failure maps to.
 @Suite("CredentialStore")
 struct CredentialStoreTests {
@@ -142,7 +142,7 @@ struct CredentialStoreTests {
 
     // MARK: DESTROY
 
-    @Test("destroy removes the cache and its UUID; the default name stays on it")
+    @Test("destroy removes the cache and its UUID; the default falls back to the cache that remains")
     func destroy() throws {
         try store.initialize("1000", principal: Fixture.alice)
         try store.initialize("1000:1", principal: Fixture.bob)
@@ -151,22 +151,61 @@ struct CredentialStoreTests {
         try store.destroy("1000")
         #expect(storeError { try store.cache(named: "1000") } == .noSuchCache("1000"))
         #expect(storeError { try store.cacheName(uuid: uuid) } == .unknownUUID(uuid))
-        #expect(store.defaultName == "1000")
+        #expect(store.defaultName == "1000:1")
         #expect(store.cacheCount == 1)
         #expect(store.cacheUUIDs == [try store.cache(named: "1000:1").uuid])
         #expect(store.credentialCount == 0)
     }
 
-    @Test("destroying the default cache leaves the default pointing at the destroyed name")
+    @Test(
+        "destroying the default with other caches left makes the most recently used one the default (sssd-kcm, Heimdal); the last cache leaves its name"
+    )
     func destroyDefault() throws {
         try store.initialize("1000", principal: Fixture.alice)
         try store.initialize("1000:1", principal: Fixture.bob)
-        try store.setDefault("1000:1")
-        try store.destroy("1000:1")
-        #expect(store.defaultName == "1000:1")
-        #expect(storeError { try store.cache(named: store.defaultName) } == .noSuchCache("1000:1"))
+        try store.initialize("1000:2", principal: Fixture.bob)
+        // 1000:1 used last (a kvno storing a service ticket), 1000:2 created after it.
+        try store.store(ticket(), in: "1000:1")
+        // Reading and listing are not uses: klist -A walks every cache.
+        _ = try store.cache(named: "1000:2").credentials.uuids
+        _ = try store.cache(named: "1000:2").principal
+        let before = store.journal.counter
         try store.destroy("1000")
         #expect(store.defaultName == "1000:1")
+        #expect(store.journal.counter == before + 2, "destroyed, then the default switched")
+        // RETRIEVE is a use (kvno, GSSAPI); the other cache becomes the fallback.
+        try store.setDefault("1000:1")
+        _ = storeError { try store.retrieve(from: "1000:2", matching: serverMatcher(Fixture.host)) }
+        try store.destroy("1000:1")
+        #expect(store.defaultName == "1000:2")
+        // Destroying a cache that is not the default leaves the default alone.
+        try store.initialize("1000:3", principal: Fixture.alice)
+        try store.destroy("1000:3")
+        #expect(store.defaultName == "1000:2")
+        // The last cache: nothing to fall back to, the name stays (kinit re-creates it).
+        try store.destroy("1000:2")
+        #expect(store.defaultName == "1000:2")
+        #expect(storeError { try store.cache(named: store.defaultName) } == .noSuchCache("1000:2"))
+    }
+
+    @Test("kswitch to a cache counts as its use: destroying the new default falls back to the one switched from")
+    func switchIsUse() throws {
+        try store.initialize("1000", principal: Fixture.alice)
+        try store.initialize("1000:1", principal: Fixture.bob)
+        try store.initialize("1000:2", principal: Fixture.bob)
+        try store.setDefault("1000")
+        try store.setDefault("1000:1")
+        try store.destroy("1000:1")
+        #expect(store.defaultName == "1000")
+    }
+
+    @Test("a default that names no cache stays as it is when another cache is destroyed")
+    func danglingDefaultStays() throws {
+        try store.initialize("1000:1", principal: Fixture.bob)
+        try store.initialize("1000:2", principal: Fixture.bob)
+        try store.setDefault("1000:9")
+        try store.destroy("1000:1")
+        #expect(store.defaultName == "1000:9")
     }
 
     @Test("destroy of a missing cache throws noSuchCache (FCC_NOFILE)")

@@ -99,7 +99,34 @@ struct MITToolsTests {
         #expect(destroy.stderr.contains("Other credential caches present"), "\(destroy)")
         let listing = try bed.expectSuccess("klist", "-l")
         #expect(collectionListing(listing.stdout).map(\.principal) == ["alice@CCACHED.TEST"], "\(listing)")
-        // MIT semantics: the primary pointer stays on the destroyed name.
+        // The primary falls back to the cache that remains (sssd-kcm and Heimdal do the same).
+        #expect(try bed.run("klist", "-s").status == 0)
+    }
+
+    @Test(
+        "three caches, kdestroy of the primary: klist and kvno work at once on the most recently used cache left"
+    )
+    func kdestroyFallsBackToMostRecentlyUsed() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let uid = getuid()
+        try bed.kinit("alice")  // KCM:uid
+        try bed.kinit("bob")  // KCM:uid:1, now the primary
+        try bed.kinit("carol")  // KCM:uid:2, now the primary
+        // alice's cache, the oldest, is the one used last: kvno stores a service ticket in it.
+        try bed.expectSuccess("kvno", "-c", "KCM:\(uid)", "host/localhost")
+        #expect(try bed.expectSuccess("klist").stdout.contains("Default principal: carol@CCACHED.TEST"))
+        try bed.expectSuccess("kdestroy")
+        let klist = try bed.expectSuccess("klist")
+        #expect(klist.stdout.contains("Ticket cache: KCM:\(uid)\n"), "\(klist)")
+        #expect(klist.stdout.contains("Default principal: alice@CCACHED.TEST"), "\(klist)")
+        try bed.expectSuccess("kvno", "HTTP/localhost")
+        // kswitch to bob, then destroy it: back to alice, the one left.
+        try bed.expectSuccess("kswitch", "-c", "KCM:\(uid):1")
+        try bed.expectSuccess("kdestroy")
+        #expect(try bed.expectSuccess("klist").stdout.contains("Default principal: alice@CCACHED.TEST"))
+        // The last cache: kdestroy leaves no primary to fall back to.
+        try bed.expectSuccess("kdestroy")
         #expect(try bed.run("klist", "-s").status == 1)
     }
 

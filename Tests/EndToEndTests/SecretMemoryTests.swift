@@ -184,6 +184,93 @@ struct SecretMemoryTests {
     }
 
     @Test(
+        "renewed session keys are in the daemon's memory while stored and found zero times after kdestroy -A",
+        .enabled(if: getuid() == 0, "needs root to read the non-dumpable daemon's /proc/PID/mem; CI runs as root"))
+    func renewedKeysGoneAfterKdestroy() throws {
+        let bed = try KerberosTestbed(services: 0)
+        defer { bed.stop() }
+        let pid = try #require(bed.daemon?.processIdentifier)
+        let ctl = ["CCACHED_SOCKET": bed.socketPath, "CCACHED_DAEMON": ccachedBinary]
+        try bed.kinit("alice", "-l", "1h", "-r", "1d")
+        let connection = try RawKCMConnection(path: bed.socketPath)
+        let name = KCMCacheName("\(getuid())")
+        /// The session key of the cache's TGT, as the daemon stores it now.
+        func tgtKey() throws -> [UInt8] {
+            let list = try connection.call(.getCredList(name: name))
+            let credentials = try KCMReply(payload: list.payload, for: .getCredList).asCredentialList()
+            let krbtgt = KCMPrincipal("krbtgt/CCACHED.TEST@CCACHED.TEST").matchKey
+            let tgt = try #require(credentials.first { !$0.isConfigEntry && Array($0.serverKey) == krbtgt })
+            return try tgt.decodeFields().key
+        }
+        // Three renewals, each a new session key from the KDC, encoded by the daemon.
+        var keys = [try tgtKey()]
+        for _ in 0..<3 {
+            let renew = try bed.run([ccachectlBinary, "renew"], extra: ctl)
+            #expect(renew.stdout.contains("renewed 1 ticket"), "\(renew)\n\(bed.daemonLogText)")
+            keys.append(try tgtKey())
+        }
+        #expect(Set(keys).count == keys.count, "every renewal brings a new session key")
+        let stored = try countInMemory(of: pid, keys.last!)
+        #expect(stored.hits >= 1, "the scan must see the stored renewed key, or its zero after kdestroy proves nothing")
+
+        try bed.expectSuccess("kdestroy", "-A")
+        for (index, key) in keys.enumerated() {
+            let after = try countInMemory(of: pid, key)
+            print(
+                "key \(index) (\(index == 0 ? "kinit's" : "renewal \(index)")) after kdestroy -A: \(after.hits) occurrence(s) in \(after.scanned / 1024) KiB"
+            )
+            #expect(after.hits == 0, "session key \(index) survived kdestroy -A in the daemon's memory")
+        }
+    }
+
+    @Test(
+        "a credential list over 192 KiB, read and then destroyed, leaves no copy behind: neither while its connection stays open nor once it closes (no wait for the thread to exit)",
+        .enabled(if: getuid() == 0, "needs root to read the non-dumpable daemon's /proc/PID/mem; CI runs as root"))
+    func largeReplyLeavesNoCopy() throws {
+        let bed = try KerberosTestbed(services: 0)
+        defer { bed.stop() }
+        let pid = try #require(bed.daemon?.processIdentifier)
+        let marker = randomMarker()
+        // 64 tickets of about 4 KiB, each carrying the marker: a list over the 192 KiB above which
+        // the event loop hands the reply to a thread of its own, which sends it gathered from the store.
+        let now = UInt32(time(nil))
+        let credentials = try (0..<64).map { index in
+            try KCMCredential(
+                parsing: KCMCredentialFields(
+                    client: KCMPrincipal("alice@CCACHED.TEST"),
+                    server: KCMPrincipal("svc\(index)/localhost@CCACHED.TEST"), enctype: 18, key: marker,
+                    authtime: now, starttime: now, endtime: now + 3600, ticketFlags: 0x0040_0000,
+                    ticket: [0x61, 0x82, 0x10, 0x00] + marker + Array(repeating: 0x42, count: 4000)
+                ).encoded)
+        }
+        let name = KCMCacheName("\(getuid()):large")
+        let writer = try RawKCMConnection(path: bed.socketPath)
+        #expect(
+            try writer.call(
+                .replace(
+                    name: name, kdcOffset: 0, principal: KCMPrincipal("alice@CCACHED.TEST"), credentials: credentials)
+            ).status == .success)
+        var reader: RawKCMConnection? = try RawKCMConnection(path: bed.socketPath)
+        let list = try #require(reader).call(.getCredList(name: name))
+        #expect(list.status == .success)
+        #expect(list.payload.count > 192 << 10, "the reply must be large enough to be gathered by a thread")
+        #expect(try countInMemory(of: pid, marker).hits >= 64, "the scan must see the stored tickets")
+
+        // Destroyed while the reader's connection, served by its thread, stays open.
+        #expect(try writer.call(.destroy(name: name)).status == .success)
+        let open = try countInMemory(of: pid, marker)
+        print("after destroy, the reader still connected: \(open.hits) occurrence(s) in \(open.scanned / 1024) KiB")
+        #expect(open.hits == 0, "the thread serving the reader keeps the destroyed credentials")
+        #expect(try #require(reader).call(.noop).status == .success)
+        // The reader leaves: its thread parks for a while (ConnectionThread.parkSeconds) and keeps nothing.
+        reader = nil
+        // Left open: the writer's connection and the status request's own.
+        #expect(eventually(5) { (try? bed.daemonStatus().connections) == 2 }, "the reader's connection ended")
+        let parked = try countInMemory(of: pid, marker)
+        #expect(parked.hits == 0, "a parked thread keeps the destroyed credentials")
+    }
+
+    @Test(
         "credential memory is locked in RAM and marked MADV_DONTDUMP in the running daemon",
         .enabled(if: getuid() == 0, "needs root to read the non-dumpable daemon's /proc/PID/smaps; CI runs as root"))
     func credentialMappingsAreLockedAndUndumpable() throws {

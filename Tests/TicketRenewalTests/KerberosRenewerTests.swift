@@ -60,6 +60,13 @@ final class KerberosRenewerTests {
         try writeCache(renewedCache, [renewed], configuration: kdc.configuration)
         let kvno = kdc.run(["kvno", "-c", renewedCache, "host/localhost"])
         #expect(kvno.status == 0, "\(kvno.output)")
+        // Our encoder writes what libkrb5's marshaller writes, byte for byte: libkrb5 reads the
+        // renewed ticket back from the FILE cache (beside kvno's service ticket) and marshals it to
+        // the same bytes.
+        let reread = try readCache(renewedCache, configuration: kdc.configuration)
+        #expect(
+            reread.contains { $0.bytes == renewed.bytes }, "the renewed ticket's encoding differs from libkrb5's")
+        #expect(try renewed.decodeFields().key.count == 32, "an aes256 session key")
     }
 
     @Test("kinit's tickets in a store: the scheduler renews the TGT through the KDC into the store, default unchanged")
