@@ -21,14 +21,11 @@ struct QuickSessionTests {
 
     /// The status word of a reply frame.
     static func status(_ frame: [UInt8]) -> KCMStatus {
-        KCMStatus(
-            rawValue: Int32(
-                bitPattern: UInt32(frame[8]) << 24 | UInt32(frame[9]) << 16 | UInt32(frame[10]) << 8
-                    | UInt32(frame[11])))
+        try! KCMReplyHeader(decoding: frame).status
     }
 
     /// The payload of a reply frame.
-    static func payload(_ frame: [UInt8]) -> [UInt8] { Array(frame[12...]) }
+    static func payload(_ frame: [UInt8]) -> [UInt8] { Array(frame[KCMReplyHeader.length...]) }
 
     @Test("a WATCH is set aside for a thread; it and the frames behind it are answered there, in order")
     func watchGoesToAThread() throws {
