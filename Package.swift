@@ -127,7 +127,7 @@ let package = Package(
             swiftSettings: strictSwift),
         .testTarget(
             name: "TicketRenewalTests",
-            dependencies: ["TicketRenewal", "CredentialStore", "KCM", "SecureMemory", "CKrb5", "CSupport"],
+            dependencies: ["TicketRenewal", "CredentialStore", "KCM", "SecureMemory", "CKrb5", "TestSupport"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "CCacheDoorTests",
