@@ -112,6 +112,21 @@ struct QuickSessionTests {
         #expect(statuses == [.fccPerm])
     }
 
+    @Test("a WATCH whose body does not decode is refused on the loop at once: decided once, before any thread")
+    func malformedWatchRefusedAtOnce() {
+        var session = session()
+        defer { session.wipe() }
+        // Version 2.0, CCACHED_WATCH, and a counter cut short: the opcode alone would say "waits".
+        let body: [UInt8] = [2, 0, 0x50, 0x01, 0, 0]
+        var statuses: [KCMStatus] = []
+        let progress = session.receiveWithoutWaiting([0, 0, 0, UInt8(body.count)] + body, now: 0) {
+            statuses.append(Self.status($0))
+            return .sent
+        }
+        #expect(progress == .open)
+        #expect(statuses == [.ccIO])
+    }
+
     @Test("a failed send closes; a half-sent request keeps the connection open")
     func failedSendAndHalfFrame() {
         var session = session()
