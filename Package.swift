@@ -102,8 +102,8 @@ let package = Package(
         // MIT krb5's client library, for tools that read and write any ccache type and for the benchmark.
         .systemLibrary(name: "CKrb5", path: "Sources/CKrb5"),
         // What the test targets share: the binary locator, scratch directories, spawned processes and
-        // commands, the KDC testbed, raw KCM connections, fixtures, one generator, one mutex box.
-        // Built only for tests; it does not import Swift Testing.
+        // commands, the KDC testbed, raw KCM connections, fixtures, one generator, one mutex box, the
+        // requiresRoot trait. Built only for tests; it imports Swift Testing for that trait alone.
         .target(
             name: "TestSupport", dependencies: ["KCM", "CSupport"], path: "Tests/TestSupport", exclude: ["README.md"],
             swiftSettings: strictSwift),
@@ -127,7 +127,7 @@ let package = Package(
             swiftSettings: strictSwift),
         .testTarget(
             name: "TicketRenewalTests",
-            dependencies: ["TicketRenewal", "CredentialStore", "KCM", "SecureMemory", "CKrb5", "CSupport"],
+            dependencies: ["TicketRenewal", "CredentialStore", "KCM", "SecureMemory", "CKrb5", "TestSupport"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "CCacheDoorTests",

@@ -107,15 +107,18 @@ final class KCMClientConnection {
             // A request cut short is never applied: the daemon answers only whole frames.
             throw .notSent(error.message)
         }
-        let header = try receive(12)
-        var reader = KCMReader(header)
-        let length = (try? reader.readUInt32()) ?? 0
-        let transport = (try? reader.readUInt32()) ?? 0
-        let status = KCMStatus(rawValue: (try? reader.readInt32()) ?? 0)
-        guard length >= 4, length <= 64 << 20 else { throw .noReply("reply length \(length) out of range") }
-        let payload = try receive(Int(length) - 4)
-        if transport != 0 { return (KCMStatus(rawValue: Int32(bitPattern: transport)), []) }
-        return (status, payload)
+        let bytes = try receive(KCMReplyHeader.length)
+        let header: KCMReplyHeader
+        do {
+            header = try KCMReplyHeader(decoding: bytes)
+        } catch {
+            throw .noReply(error.description)
+        }
+        guard header.replyLength <= 64 << 20 else { throw .noReply("reply length \(header.replyLength) out of range") }
+        let payload = try receive(header.payloadLength)
+        // A transport error carries no payload the client may read (KCMReplyHeader.effectiveStatus).
+        if header.transport != 0 { return (header.effectiveStatus, []) }
+        return (header.status, payload)
     }
 
     /// Waits until the daemon closes the connection (end of file), up to `milliseconds`.

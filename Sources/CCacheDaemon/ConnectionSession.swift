@@ -9,10 +9,12 @@ import Synchronization
 /// the daemon's event loop (``ServedConnections``) and ``ConnectionLoop`` read and send around it,
 /// and the fuzz target and the dispatcher tests drive it directly.
 ///
-/// For each frame it decides, in this order and before taking the store's lock: an unauthorised
-/// peer is refused (its bodies were never buffered: its decoder accepts none), an oversized body
-/// is refused, the body is decoded, an unsupported opcode is refused. Only a decoded request takes
-/// the lock, for as long as the store needs to apply it; the reply is encoded after.
+/// Each frame is read once (``read(_:)``), in this order and before the store's lock is taken: an
+/// unauthorised peer is refused (its bodies were never buffered: its decoder accepts none), an
+/// oversized body is refused, the body is decoded and its bytes zeroed, and the request is routed
+/// (``RequestRoute``: an unsupported opcode is refused there). A request that waits is set aside,
+/// decoded, for a thread; only a store operation takes the lock, for as long as the store needs to
+/// apply it; the reply is encoded after.
 public struct ConnectionSession: Sendable {
     public let peer: PeerCredentials
     public let isAuthorized: Bool
@@ -22,8 +24,8 @@ public struct ConnectionSession: Sendable {
     private var reply = KCMReplyWriter()
     /// When the request under way started to arrive, if one is under way.
     private var frameStarted: UInt64?
-    /// A complete frame set aside by ``receiveWithoutWaiting`` for the thread that may wait.
-    private var waiting: KCMFrameDecoder.Frame?
+    /// A request read and routed by ``receiveWithoutWaiting``, set aside for the thread that may wait.
+    private var waiting: ReadFrame?
     /// A reply ``receiveWithoutWaiting`` left for the thread to send (a gathered credential list).
     private var unsent: ReplyFrame?
 
@@ -112,18 +114,18 @@ public struct ConnectionSession: Sendable {
     private mutating func answerFrames(
         now: UInt64, mayWait: Bool, send: (ReplyFrame) -> QuickSend, waitForChange: (Int32?, Int32) -> Wake
     ) -> QuickProgress {
-        while let frame = waiting.take() ?? decoder.nextFrame() {
-            if !mayWait, isAuthorized, Self.waits(frame) {
-                waiting = frame
+        while let next = waiting.take() ?? decoder.nextFrame().map({ read($0) }) {
+            if !mayWait, case .request(_, .waiting) = next {
+                waiting = next
                 return .needsThread
             }
-            guard let (opcode, result) = answer(frame, waitForChange: waitForChange) else {
+            guard let answer = answer(next, waitForChange: waitForChange) else {
                 logger.debug("watcher left while waiting")
                 return .close
             }
-            log(opcode: opcode, result: result)
+            log(answer)
             reply.reset()
-            var frame = encode(result)
+            var frame = encode(answer.result)
             // The event loop never waits on a send this large: the thread sends it, gathered.
             let sent: QuickSend
             if !mayWait, !frame.credentials.isEmpty {
@@ -136,10 +138,7 @@ public struct ConnectionSession: Sendable {
             // Zeroed now rather than at the next request: an idle connection keeps no copy.
             reply.reset()
             // Asked to stop, or the last login session detached: stop once the answer is out.
-            if case .success(.stopping) = result { state.requestStop(.stopAsked) }
-            if case .success(.attachedSessions(0)) = result, opcode == KCMOpcode.detachSession.rawValue {
-                state.requestStop(.lastSessionDetached)
-            }
+            if let reason = answer.stopReason { state.requestStop(reason) }
             switch sent {
             case .sent: continue
             case .queued: return .needsThread
@@ -179,14 +178,6 @@ public struct ConnectionSession: Sendable {
         return ReplyFrame(head: reply.bytes)
     }
 
-    /// Whether answering `frame` may wait: CCACHED_WATCH waits for a change, CCACHED_RENEW for
-    /// the KDC.
-    private static func waits(_ frame: KCMFrameDecoder.Frame) -> Bool {
-        guard case .request(let body) = frame, body.count >= 4 else { return false }
-        let opcode = UInt16(body[2]) << 8 | UInt16(body[3])
-        return opcode == KCMOpcode.watch.rawValue || opcode == KCMOpcode.renew.rawValue
-    }
-
     /// Whether the request under way has been arriving for longer than `--request-timeout`; says
     /// so and counts it when it has. Asked when a read times out with nothing new.
     public func hasStalled(now: UInt64) -> Bool {
@@ -202,60 +193,103 @@ public struct ConnectionSession: Sendable {
 
     /// Zeroes whatever this connection still holds: a half-received request, the reply buffer.
     public mutating func wipe() {
-        if case .request(let body) = waiting.take() { body.wipeStorage() }
+        waiting = nil
         unsent.take()?.head.wipeStorage()
         decoder.wipe()
         reply.wipe()
     }
 
-    /// The reply to one frame, and the opcode for the log when the header was readable.
-    /// nil when the peer left while its request waited.
-    private func answer(
-        _ frame: KCMFrameDecoder.Frame, waitForChange: (Int32?, Int32) -> Wake
-    ) -> (UInt16?, Result<KCMReply, RequestFailure>)? {
+    /// A frame as ``read(_:)`` leaves it: refused before any lock, or a request routed.
+    enum ReadFrame: Sendable {
+        /// Answered already: the peer is refused, the body is oversized or malformed, or the opcode
+        /// is unsupported.
+        case refused(Answer)
+        /// A decoded request, its opcode word (for the log) and how it is answered.
+        case request(opcode: UInt16?, RequestRoute)
+    }
+
+    /// The answer to one frame, and what the daemon does once it is sent.
+    struct Answer: Sendable {
+        /// The opcode the log names the request by: nil when the body was too short to hold one.
+        var opcode: UInt16?
+        /// The reply's payload, or why there is none.
+        var result: Result<KCMReply, RequestFailure>
+        /// Set when the daemon stops once this answer is out (CCACHED_STOP, the last CCACHED_DETACH).
+        var stopReason: DaemonState.StopReason?
+
+        init(opcode: UInt16?, _ result: Result<KCMReply, RequestFailure>, stopReason: DaemonState.StopReason? = nil) {
+            self.opcode = opcode
+            self.result = result
+            self.stopReason = stopReason
+        }
+    }
+
+    /// Reads one frame, once: decodes it, zeroes its bytes (the stored credential is a copy in
+    /// secure memory) and routes the request. Takes no lock and never waits: the event loop reads.
+    private func read(_ frame: KCMFrameDecoder.Frame) -> ReadFrame {
         let body: [UInt8]
         switch frame {
         case .oversized(let length):
-            guard isAuthorized else { return (nil, .failure(.unauthorized(uid: peer.uid))) }
+            guard isAuthorized else { return .refused(Answer(opcode: nil, .failure(.unauthorized(uid: peer.uid)))) }
             state.oversizedRequests.add(1, ordering: .relaxed)
-            return (nil, .failure(.oversized(length: length, limit: state.configuration.maximumRequestLength)))
+            let limit = state.configuration.maximumRequestLength
+            return .refused(Answer(opcode: nil, .failure(.oversized(length: length, limit: limit))))
         case .request(let complete):
             body = complete
         }
-        // The stored credential is a copy in secure memory; the request's bytes go once answered.
-        defer { body.wipeStorage() }
-        let opcode: UInt16? = body.count >= 4 ? UInt16(body[2]) << 8 | UInt16(body[3]) : nil
-        guard isAuthorized else { return (opcode, .failure(.unauthorized(uid: peer.uid))) }
+        // A refused peer's decoder buffers nothing: its bodies are empty, there is nothing to read.
+        guard isAuthorized else {
+            body.wipeStorage()
+            return .refused(Answer(opcode: nil, .failure(.unauthorized(uid: peer.uid))))
+        }
         state.noteRequest(length: body.count)
-        let request: KCMRequest
-        do {
-            request = try KCMRequest(decoding: body)
+        let decoded = KCMDecodedRequest(decoding: body)
+        body.wipeStorage()
+        do throws(RequestFailure) {
+            let request: KCMRequest
+            switch decoded.request {
+            case .success(let value): request = value
+            case .failure(let error): throw .malformed(error)
+            }
+            return .request(opcode: decoded.opcode, try RequestRoute(request))
         } catch {
-            return (opcode, .failure(.malformed(error)))
+            return .refused(Answer(opcode: decoded.opcode, .failure(error)))
         }
-        switch request {
-        case .unsupported(let raw): return (opcode, .failure(.unsupportedOpcode(raw)))
-        case .attachSession: return (opcode, .success(.attachedSessions(UInt32(clamping: state.attachSession()))))
-        case .detachSession: return (opcode, .success(.attachedSessions(UInt32(clamping: state.detachSession()))))
-        default: break
+    }
+
+    /// The answer to a frame ``read(_:)`` left; nil when the peer left while its request waited.
+    private func answer(_ frame: ReadFrame, waitForChange: (Int32?, Int32) -> Wake) -> Answer? {
+        let opcode: UInt16?
+        let route: RequestRoute
+        switch frame {
+        case .refused(let answer): return answer
+        case .request(let code, let routed): (opcode, route) = (code, routed)
         }
-        let state = self.state
-        // These two wait (for a change, for the renewal worker) with no lock held.
-        if case .watch(let watch) = request {
-            return awaitChange(watch, waitForChange: waitForChange).map { (opcode, .success(.watch($0))) }
-        }
-        if case .renew(let renew) = request {
+        switch route {
+        case .store(let request): return Answer(opcode: opcode, applyToStore(request))
+        case .daemon(let operation):
+            let reply = RequestDispatcher.perform(operation, daemon: state)
+            return Answer(opcode: opcode, .success(reply), stopReason: operation.stopReason(after: reply))
+        case .waiting(.watch(let watch)):
+            // Waits for a change with no lock held.
+            return awaitChange(watch, waitForChange: waitForChange).map { Answer(opcode: opcode, .success(.watch($0))) }
+        case .waiting(.renew(let renew)):
+            // Waits for the renewal worker with no lock held.
             do throws(RequestFailure) {
-                return (opcode, .success(.renew(try state.renewal.renewNow(renew, store: state.store))))
+                return Answer(opcode: opcode, .success(.renew(try state.renewal.renewNow(renew, store: state.store))))
             } catch {
-                return (opcode, .failure(error))
+                return Answer(opcode: opcode, .failure(error))
             }
         }
+    }
+
+    /// Applies a store operation under the store's lock, and wakes the watchers when it changed
+    /// the collection.
+    private func applyToStore(_ request: KCMRequest) -> Result<KCMReply, RequestFailure> {
         let (result, changed) = state.store.withLock { store -> (Result<KCMReply, RequestFailure>, Bool) in
             let counter = store.journal.counter
             do throws(RequestFailure) {
-                let reply = try RequestDispatcher.perform(
-                    request, store: store, status: state.status(of:), renewalState: state.renewal.state(of:))
+                let reply = try RequestDispatcher.perform(request, store: store)
                 return (.success(reply), store.journal.counter != counter)
             } catch {
                 return (.failure(error), store.journal.counter != counter)
@@ -266,12 +300,13 @@ public struct ConnectionSession: Sendable {
         if case .success(let payload) = result, case .credentialList = payload,
             4 + payload.encodedLength > KCMReplyWriter.mitMaximumReplyLength
         {
-            return (opcode, .failure(.replyTooLargeForMIT(length: 4 + payload.encodedLength)))
+            return .failure(.replyTooLargeForMIT(length: 4 + payload.encodedLength))
         }
-        return (opcode, result)
+        return result
     }
 
-    private func log(opcode: UInt16?, result: Result<KCMReply, RequestFailure>) {
+    private func log(_ answer: Answer) {
+        let (opcode, result) = (answer.opcode, answer.result)
         let level: Logger.Level
         switch result {
         case .success: level = .debug

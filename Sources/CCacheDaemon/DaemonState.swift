@@ -31,7 +31,8 @@ public final class DaemonState: Sendable {
     private let stopReasonValue = Atomic<UInt8>(0)
     private let onStop: @Sendable () -> Void
     private let startedAt = UInt64(time(nil))
-    private let pid = UInt32(getpid())
+    /// This process's pid, for CCACHED_STATUS and CCACHED_STOP.
+    let processID = UInt32(getpid())
 
     /// `onStop` is called (from a connection's thread) when a client asks the daemon to stop;
     /// `logger` takes the renewal worker's lines.
@@ -121,7 +122,7 @@ public final class DaemonState: Sendable {
             memlockLimit: geteuid() == 0 ? .max : SecureArena.memlockLimit ?? .max,
             unlockedMappings: UInt64(clamping: memory.lockFailures))
         return KCMDaemonStatus(
-            pid: pid, ownerUID: store.ownerUID, startedAt: startedAt,
+            pid: processID, ownerUID: store.ownerUID, startedAt: startedAt,
             caches: UInt32(clamping: store.cacheCount), credentials: UInt32(clamping: store.credentialCount),
             credentialBytes: UInt64(store.credentialBytes),
             connections: UInt32(clamping: openConnections.load(ordering: .relaxed)),

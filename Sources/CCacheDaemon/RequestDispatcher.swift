@@ -1,39 +1,32 @@
 import CredentialStore
 import KCM
 
-/// Applies one decoded request to the store and returns its reply: the one exhaustive `switch`
-/// over the opcodes. Pure: no I/O, no clock, no locking (the caller holds the store's lock), so it
-/// is tested and fuzzed in-process.
-public enum RequestDispatcher {
-    /// Applies `request`. `status` builds the CCACHED_STATUS payload from the store, `renewalState`
-    /// the CCACHED_RENEWAL_STATE one.
-    ///
-    /// CCACHED_WATCH is answered as of now (the changes, a resync, or none yet: the timeout reply);
-    /// waiting for a change is ``ConnectionSession``'s, outside the lock. CCACHED_RENEW needs the
-    /// renewal worker and is answered there too; here it only checks that the cache exists.
-    public static func perform(
-        _ request: KCMRequest, store: CredentialStore, status: (CredentialStore) -> KCMDaemonStatus,
-        renewalState: (CredentialStore) -> KCMRenewalState
-    ) throws(RequestFailure) -> KCMReply {
-        if case .unsupported(let opcode) = request { throw .unsupportedOpcode(opcode) }
+/// Applies one routed request (``RequestRoute``) and returns its reply: the one exhaustive
+/// `switch` over the store's operations, and the one over the daemon's own, which it asks of a
+/// ``DaemonOperations``. Pure: no I/O, no clock, no locking (for a store operation the caller holds
+/// the store's lock), so it is tested and fuzzed in-process.
+enum RequestDispatcher {
+    /// Applies a store operation (``RequestRoute/store(_:)``) to `store`.
+    static func perform(_ request: KCMRequest, store: CredentialStore) throws(RequestFailure) -> KCMReply {
         if case .retrieve(let name, let flags, _) = request, let offset = clientClockOffset(name, flags, store) {
             throw .retrieveFromSkewedCache(kdcOffset: offset)
         }
         do {
-            switch request {
-            case .watch(let watch):
-                return .watch(store.journal.watchReply(for: watch) ?? store.journal.timeoutReply(for: watch))
-            case .renewalState:
-                return .renewalState(renewalState(store))
-            case .renew(let renew):
-                if let name = renew.cacheName { _ = try store.cache(named: name) }
-                return .renew(KCMRenew.Reply(results: []))
-            default:
-                break
-            }
-            return try apply(defaultingEmptyNames(in: request, to: store.defaultName), store: store, status: status)
+            return try apply(defaultingEmptyNames(in: request, to: store.defaultName), store: store)
         } catch {
             throw .store(error)
+        }
+    }
+
+    /// Answers one of the daemon's own operations (``RequestRoute/daemon(_:)``) from `daemon`.
+    static func perform(_ operation: DaemonOperation, daemon: some DaemonOperations) -> KCMReply {
+        switch operation {
+        case .status: .daemonStatus(daemon.status())
+        case .renewalState: .renewalState(daemon.renewalState())
+        // The session asks the daemon to stop once this reply is sent.
+        case .stop: .stopping(pid: daemon.processID)
+        case .attachSession: .attachedSessions(UInt32(clamping: daemon.attachSession()))
+        case .detachSession: .attachedSessions(UInt32(clamping: daemon.detachSession()))
         }
     }
 
@@ -81,9 +74,7 @@ public enum RequestDispatcher {
         }
     }
 
-    private static func apply(
-        _ request: KCMRequest, store: CredentialStore, status: (CredentialStore) -> KCMDaemonStatus
-    ) throws(CredentialStoreError) -> KCMReply {
+    private static func apply(_ request: KCMRequest, store: CredentialStore) throws(CredentialStoreError) -> KCMReply {
         switch request {
         case .noop:
             return .empty
@@ -131,14 +122,8 @@ public enum RequestDispatcher {
             return .credentialList(credentials)
         case .replace(let name, let kdcOffset, let principal, let credentials):
             try store.replace(name, principal: principal, kdcOffset: kdcOffset, credentials: credentials)
-        case .daemonStatus:
-            return .daemonStatus(status(store))
-        case .stop:
-            // The session asks the daemon to stop once this reply is sent.
-            return .stopping(pid: status(store).pid)
-        case .attachSession, .detachSession, .unsupported, .watch, .renew, .renewalState:
-            // Answered by ConnectionSession (the session count is the daemon's, not the store's), or
-            // refused or answered by perform before it gets here.
+        case .daemonStatus, .renewalState, .stop, .attachSession, .detachSession, .watch, .renew, .unsupported:
+            // Not operations on the store: RequestRoute sends none of them here.
             return .empty
         }
         return .empty

@@ -87,6 +87,8 @@ public enum KCMReply: Sendable {
     }
 
     /// Reads the payload of a successful reply to `opcode`. Trailing bytes are ignored, as MIT does.
+    /// Throws for an opcode ccached does not implement (Heimdal's GET_NAME, NTLM, …): no reply
+    /// to one has a shape this reader knows.
     public init(payload: [UInt8], for opcode: KCMOpcode) throws(KCMDecodingError) {
         var reader = KCMReader(payload)
         switch opcode {
@@ -123,8 +125,13 @@ public enum KCMReply: Sendable {
             self = .renew(try KCMRenew.Reply.read(from: &reader))
         case .renewalState:
             self = .renewalState(try KCMRenewalState.read(from: &reader))
-        default:
+        case .noop, .initialize, .destroy, .store, .removeCred, .setFlags, .moveCache, .setDefaultCache,
+            .setKDCOffset, .replace:
             self = .empty
+        case .getName, .resolve, .chown, .chmod, .getInitialTicket, .getTicket, .addNTLMCred, .haveNTLMCred,
+            .delNTLMCred, .doNTLMAuth, .getNTLMUserList:
+            // Heimdal's opcodes that ccached does not implement: no reply of theirs has a known shape.
+            throw .unexpectedReply(expected: "a reply to an opcode ccached implements, not \(opcode)")
         }
     }
 }

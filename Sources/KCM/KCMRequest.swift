@@ -85,8 +85,11 @@ public enum KCMRequest: Sendable {
 
     /// Decodes a request body (everything after the length word). Trailing bytes are ignored.
     public init(decoding body: [UInt8]) throws(KCMDecodingError) {
-        var reader = KCMReader(body)
-        let raw = try Self.readHeader(from: &reader)
+        self = try KCMDecodedRequest(decoding: body).request.get()
+    }
+
+    /// Decodes the arguments of a request whose header (version, opcode `raw`) `reader` has read.
+    init(opcode raw: UInt16, reading reader: inout KCMReader) throws(KCMDecodingError) {
         guard let opcode = KCMOpcode(rawValue: raw) else {
             self = .unsupported(opcode: raw)
             return

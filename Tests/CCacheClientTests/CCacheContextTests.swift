@@ -146,7 +146,7 @@ struct CCacheContextTests {
 
     @Test(
         "a socket served by another uid is refused before anything is sent",
-        .enabled(if: getuid() == 0, "needs root to run a daemon as the user nobody; CI runs as root"))
+        .requiresRoot("needs root to run a daemon as the user nobody"))
     func squatterRefused() throws {
         let scratch = try ClientScratch()
         defer { scratch.cleanup() }
@@ -178,7 +178,7 @@ struct CCacheContextTests {
 
     @Test(
         "a thread that switched only its own uid reaches the process's daemon and keeps its identity",
-        .enabled(if: getuid() == 0, "needs root to switch a thread's uid; CI runs as root"))
+        .requiresRoot("needs root to switch a thread's uid"))
     func threadImpersonation() throws {
         let scratch = try ClientScratch()
         defer { scratch.cleanup() }

@@ -26,10 +26,7 @@ struct ConnectionSessionTests {
 
     /// The status word of a reply frame.
     static func status(_ frame: [UInt8]) -> KCMStatus {
-        var reader = KCMReader(frame)
-        _ = try! reader.readUInt32()
-        _ = try! reader.readUInt32()
-        return KCMStatus(rawValue: try! reader.readInt32())
+        try! KCMReplyHeader(decoding: frame).status
     }
 
     @Test("a request cut anywhere is answered once, after its last byte")
@@ -183,7 +180,7 @@ struct ConnectionSessionTests {
                 return true
             })
         #expect(Self.status(reply) == .success)
-        let pid = try KCMReply(payload: Array(reply[12...]), for: .stop).asStoppingPID()
+        let pid = try KCMReply(payload: Array(reply[KCMReplyHeader.length...]), for: .stop).asStoppingPID()
         #expect(pid == UInt32(getpid()))
         #expect(asked.load(ordering: .relaxed) == 1)
         // A stranger cannot stop it.
@@ -223,7 +220,8 @@ struct AttachedSessionTests {
                 return true
             }
             #expect(ConnectionSessionTests.status(reply) == .success)
-            return try KCMReply(payload: Array(reply[12...]), for: request.opcode!).asAttachedSessions()
+            return try KCMReply(payload: Array(reply[KCMReplyHeader.length...]), for: request.opcode!)
+                .asAttachedSessions()
         }
         #expect(try count(.attachSession) == 1)
         #expect(try count(.attachSession) == 2)

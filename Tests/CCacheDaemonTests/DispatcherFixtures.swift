@@ -60,11 +60,10 @@ struct DispatchHarness {
             return true
         }
         precondition(open && frames.count == 1, "one frame in, one reply out")
-        var reader = KCMReader(frames[0])
-        let replyLength = try! reader.readUInt32()
-        let transport = try! reader.readUInt32()
-        let status = KCMStatus(rawValue: try! reader.readInt32())
-        return Reply(length: replyLength, transport: transport, status: status, payload: Array(frames[0][12...]))
+        let header = try! KCMReplyHeader(decoding: frames[0])
+        return Reply(
+            length: header.replyLength, transport: header.transport, status: header.status,
+            payload: Array(frames[0][KCMReplyHeader.length...]))
     }
 }
 

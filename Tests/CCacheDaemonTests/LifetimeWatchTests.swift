@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import CCacheDaemon
@@ -103,7 +104,7 @@ struct LifetimeWatchTests {
 
     @Test(
         "a job's audit session counts while a process of it lives, and not after it exited",
-        .enabled(if: getuid() == 0, "needs root to start a process in a new audit session; CI runs as root"))
+        .requiresRoot("needs root to start a process in a new audit session"))
     func auditSessionScan() throws {
         // A child that starts a new audit session (as pam_loginuid does for a cron job) and waits.
         var pid: pid_t = 0

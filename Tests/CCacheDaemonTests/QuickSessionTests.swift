@@ -21,14 +21,11 @@ struct QuickSessionTests {
 
     /// The status word of a reply frame.
     static func status(_ frame: [UInt8]) -> KCMStatus {
-        KCMStatus(
-            rawValue: Int32(
-                bitPattern: UInt32(frame[8]) << 24 | UInt32(frame[9]) << 16 | UInt32(frame[10]) << 8
-                    | UInt32(frame[11])))
+        try! KCMReplyHeader(decoding: frame).status
     }
 
     /// The payload of a reply frame.
-    static func payload(_ frame: [UInt8]) -> [UInt8] { Array(frame[12...]) }
+    static func payload(_ frame: [UInt8]) -> [UInt8] { Array(frame[KCMReplyHeader.length...]) }
 
     @Test("a WATCH is set aside for a thread; it and the frames behind it are answered there, in order")
     func watchGoesToAThread() throws {
@@ -113,6 +110,21 @@ struct QuickSessionTests {
         }
         #expect(progress == .open)
         #expect(statuses == [.fccPerm])
+    }
+
+    @Test("a WATCH whose body does not decode is refused on the loop at once: decided once, before any thread")
+    func malformedWatchRefusedAtOnce() {
+        var session = session()
+        defer { session.wipe() }
+        // Version 2.0, CCACHED_WATCH, and a counter cut short: the opcode alone would say "waits".
+        let body: [UInt8] = [2, 0, 0x50, 0x01, 0, 0]
+        var statuses: [KCMStatus] = []
+        let progress = session.receiveWithoutWaiting([0, 0, 0, UInt8(body.count)] + body, now: 0) {
+            statuses.append(Self.status($0))
+            return .sent
+        }
+        #expect(progress == .open)
+        #expect(statuses == [.ccIO])
     }
 
     @Test("a failed send closes; a half-sent request keeps the connection open")

@@ -38,12 +38,8 @@ struct WatchSessionTests {
             })
         guard open else { return (nil, waits) }
         let frame = try #require(frames.first)
-        #expect(
-            KCMStatus(
-                rawValue: Int32(
-                    bitPattern: UInt32(frame[8]) << 24 | UInt32(frame[9]) << 16 | UInt32(frame[10]) << 8
-                        | UInt32(frame[11]))) == .success)
-        return (try KCMReply(payload: Array(frame[12...]), for: .watch).asWatchReply(), waits)
+        #expect(try KCMReplyHeader(decoding: frame).status == .success)
+        return (try KCMReply(payload: Array(frame[KCMReplyHeader.length...]), for: .watch).asWatchReply(), waits)
     }
 
     func change(_ name: KCMCacheName) {

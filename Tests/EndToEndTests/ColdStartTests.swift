@@ -35,9 +35,7 @@ struct ColdStartTests {
 
     @Test(
         "ccached serves without libkrb5 mapped, and without libsystemd unless a login session needs it",
-        .enabled(
-            if: getuid() == 0,
-            "needs root: ccached is non-dumpable, so only root may read its /proc/PID/maps; CI runs as root"))
+        .requiresRoot("needs root: ccached is non-dumpable, so only root may read its /proc/PID/maps"))
     func librariesLoadedOnFirstUse() throws {
         let scratch = try ScratchDirectory.make("ccached-cold")
         defer { ScratchDirectory.remove(scratch) }

@@ -39,7 +39,7 @@ struct EarlyHardeningTests {
 
     @Test(
         "ccached and ccachectl started as nobody are non-dumpable at main; a binary without the constructor is not",
-        .enabled(if: getuid() == 0, "needs root: runs the programs as nobody under gdb; CI runs as root"),
+        .requiresRoot("needs root: runs the programs as nobody under gdb"),
         .enabled(
             if: FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb"), "needs gdb (scripts/install-deps.sh)"))
     func nonDumpableAtMain() throws {

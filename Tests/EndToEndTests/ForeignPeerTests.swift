@@ -15,7 +15,7 @@ import Testing
 struct ForeignPeerTests {
     @Test(
         "a peer of another uid gets KRB5_FCC_PERM for everything; the owner's caches are untouched",
-        .enabled(if: getuid() == 0, "needs root to run a client as the user nobody; CI runs as root"))
+        .requiresRoot("needs root to run a client as the user nobody"))
     func foreignPeerRefused() throws {
         let bed = try KerberosTestbed()
         defer { bed.stop() }
@@ -78,7 +78,7 @@ struct ForeignPeerTests {
 struct NonDumpableTests {
     @Test(
         "a daemon running as nobody has its /proc/PID/mem owned by root and a core limit of 0",
-        .enabled(if: getuid() == 0, "needs root to run the daemon as the user nobody; CI runs as root"))
+        .requiresRoot("needs root to run the daemon as the user nobody"))
     func nonDumpable() throws {
         let daemon = try NobodyDaemon()
         let pid = daemon.pid
@@ -122,7 +122,7 @@ struct RefusedPeerLoadTests {
 
     @Test(
         "200 connections and 8 nearly complete 16 MiB frames of another uid leave the owner served and the daemon small",
-        .enabled(if: getuid() == 0, "needs root to run a client as the user nobody; CI runs as root"))
+        .requiresRoot("needs root to run a client as the user nobody"))
     func floodOfRefusedPeers() throws {
         let bed = try KerberosTestbed()
         defer { bed.stop() }

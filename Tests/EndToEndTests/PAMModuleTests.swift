@@ -54,7 +54,7 @@ struct PAMModuleTests {
 
     @Test(
         "login imports pam_krb5's FILE cache into a daemon running as the user; kinit and klist use it; logout stops it",
-        .enabled(if: getuid() == 0, "needs root: creates a user and drives PAM; CI runs as root"))
+        .requiresRoot("needs root: creates a user and drives PAM"))
     func loginAndLogout() throws {
         try requireBuilt()
         let bed = try KerberosTestbed()
@@ -133,7 +133,7 @@ struct PAMModuleTests {
 
     @Test(
         "scope=user and keep: one daemon for all of the user's sessions, left running at logout",
-        .enabled(if: getuid() == 0, "needs root: creates a user and drives PAM; CI runs as root"))
+        .requiresRoot("needs root: creates a user and drives PAM"))
     func userScopeAndKeep() throws {
         try requireBuilt()
         let bed = try KerberosTestbed()
@@ -162,7 +162,7 @@ struct PAMModuleTests {
 
     @Test(
         "two sessions sharing the per-user daemon: the first logout leaves the other's tickets, the last wipes and stops it",
-        .enabled(if: getuid() == 0, "needs root: creates a user and drives PAM; CI runs as root"))
+        .requiresRoot("needs root: creates a user and drives PAM"))
     func sharedDaemonSurvivesFirstLogout() throws {
         try requireBuilt()
         let bed = try KerberosTestbed()
@@ -203,7 +203,7 @@ struct PAMModuleTests {
 
     @Test(
         "another user's /tmp/ccached-<uid> does not lock the victim out: without /run/user, root makes /run/ccached/<uid>",
-        .enabled(if: getuid() == 0, "needs root: creates two users and drives PAM; CI runs as root"))
+        .requiresRoot("needs root: creates two users and drives PAM"))
     func squattedTmpDoesNotBlockLogin() throws {
         try requireBuilt()
         let bed = try KerberosTestbed()
@@ -264,7 +264,7 @@ struct PAMModuleTests {
 
     @Test(
         "a ccachectl that cannot run fails the session with a reason in syslog when required; optional logs in anyway",
-        .enabled(if: getuid() == 0, "needs root: creates a user and drives PAM; CI runs as root"))
+        .requiresRoot("needs root: creates a user and drives PAM"))
     func failureIsLogged() throws {
         try requireBuilt()
         let bed = try KerberosTestbed()

@@ -90,7 +90,7 @@ func markedCredential(client: String, server: String, marker: [UInt8]) throws ->
 struct SecretMemoryTests {
     @Test(
         "a stored ticket's marker is in the daemon's memory, and after kdestroy (or supersede, remove, replace) it is found zero times",
-        .enabled(if: getuid() == 0, "needs root to read the non-dumpable daemon's /proc/PID/mem; CI runs as root"))
+        .requiresRoot("needs root to read the non-dumpable daemon's /proc/PID/mem"))
     func markerGoneAfterKdestroy() throws {
         let bed = try KerberosTestbed(services: 1)
         defer { bed.stop() }
@@ -185,7 +185,7 @@ struct SecretMemoryTests {
 
     @Test(
         "renewed session keys are in the daemon's memory while stored and found zero times after kdestroy -A",
-        .enabled(if: getuid() == 0, "needs root to read the non-dumpable daemon's /proc/PID/mem; CI runs as root"))
+        .requiresRoot("needs root to read the non-dumpable daemon's /proc/PID/mem"))
     func renewedKeysGoneAfterKdestroy() throws {
         let bed = try KerberosTestbed(services: 0)
         defer { bed.stop() }
@@ -225,7 +225,7 @@ struct SecretMemoryTests {
 
     @Test(
         "a credential list over 192 KiB, read and then destroyed, leaves no copy behind: neither while its connection stays open nor once it closes (no wait for the thread to exit)",
-        .enabled(if: getuid() == 0, "needs root to read the non-dumpable daemon's /proc/PID/mem; CI runs as root"))
+        .requiresRoot("needs root to read the non-dumpable daemon's /proc/PID/mem"))
     func largeReplyLeavesNoCopy() throws {
         let bed = try KerberosTestbed(services: 0)
         defer { bed.stop() }
@@ -272,7 +272,7 @@ struct SecretMemoryTests {
 
     @Test(
         "credential memory is locked in RAM and marked MADV_DONTDUMP in the running daemon",
-        .enabled(if: getuid() == 0, "needs root to read the non-dumpable daemon's /proc/PID/smaps; CI runs as root"))
+        .requiresRoot("needs root to read the non-dumpable daemon's /proc/PID/smaps"))
     func credentialMappingsAreLockedAndUndumpable() throws {
         let bed = try KerberosTestbed(services: 1)
         defer { bed.stop() }
@@ -287,8 +287,7 @@ struct SecretMemoryTests {
 
     @Test(
         "over the memlock limit the daemon says so once and keeps storing, unlocked",
-        .enabled(
-            if: getuid() == 0, "needs root to run the daemon as nobody under a small memlock limit; CI runs as root"))
+        .requiresRoot("needs root to run the daemon as nobody under a small memlock limit"))
     func memlockFallback() throws {
         // 128 KiB of lockable memory for a daemon that is not root (root ignores the limit).
         let nobody = try NobodyDaemon(prefix: ["prlimit", "--memlock=131072:131072"])

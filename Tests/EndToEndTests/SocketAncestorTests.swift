@@ -11,7 +11,7 @@ import Testing
 struct SocketAncestorTests {
     @Test(
         "root's ccached --socket /tmp/x/rootsub/sock with /tmp/x another user's is refused, naming /tmp/x",
-        .enabled(if: getuid() == 0, "needs root: gives a directory to nobody and runs ccached as root; CI runs as root")
+        .requiresRoot("needs root: gives a directory to nobody and runs ccached as root")
     )
     func foreignAncestorRefused() throws {
         let x = FileManager.default.temporaryDirectory.appendingPathComponent(

@@ -23,6 +23,8 @@ package final class KerberosTestbed: @unchecked Sendable {
     private let daemonLog: URL
     /// The environment for MIT tools: `KRB5_CONFIG` = our fragment first, then the realm's file.
     package private(set) var environment: [String: String]
+    /// The KDC, in `directory/kdc`.
+    package let kdc: TestKDC
 
     /// Starts a KDC with `services` host principals, writes the krb5.conf fragment and starts ccached.
     package init(services: Int = 3) throws {
@@ -31,19 +33,8 @@ package final class KerberosTestbed: @unchecked Sendable {
         socketPath = base.appendingPathComponent("run/kcm.sock").path
         daemonLog = base.appendingPathComponent("ccached.log")
 
-        var env = ProcessInfo.processInfo.environment
-        env["PATH"] = (env["PATH"] ?? "/usr/bin:/bin") + ":/usr/sbin:/sbin"
-        env.removeValue(forKey: "KRB5CCNAME")
-        env.removeValue(forKey: "KRB5_CONFIG")
-        let kdcDirectory = base.appendingPathComponent("kdc").path
-        let started = try runCommand(
-            [
-                repositoryRoot.appendingPathComponent("scripts/testkdc.sh").path, "start", kdcDirectory,
-                "--services", "\(services)",
-            ],
-            environment: env, scratch: base)
-        guard started.succeeded else { throw TestbedError.setup("the test KDC did not start:\n\(started)") }
-        realm = "CCACHED.TEST"
+        kdc = try TestKDC(in: base, services: services)
+        realm = kdc.realm
 
         let fragment = base.appendingPathComponent("ccached-krb5.conf")
         try """
@@ -52,7 +43,8 @@ package final class KerberosTestbed: @unchecked Sendable {
             kcm_socket = \(socketPath)
 
         """.write(to: fragment, atomically: true, encoding: .utf8)
-        env["KRB5_CONFIG"] = fragment.path + ":" + kdcDirectory + "/krb5.conf"
+        var env = kdc.environment
+        env["KRB5_CONFIG"] = fragment.path + ":" + kdc.configuration
         environment = env
         try startDaemon()
     }
@@ -113,12 +105,7 @@ package final class KerberosTestbed: @unchecked Sendable {
     /// Stops the daemon and the KDC and removes the directory.
     package func stop() {
         stopDaemon()
-        _ = try? runCommand(
-            [
-                repositoryRoot.appendingPathComponent("scripts/testkdc.sh").path, "stop",
-                directory.appendingPathComponent("kdc").path,
-            ],
-            environment: environment, scratch: directory)
+        kdc.stop()
         ScratchDirectory.remove(directory)
     }
 

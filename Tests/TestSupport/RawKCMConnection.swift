@@ -51,12 +51,8 @@ package final class RawKCMConnection {
 
     /// Reads one reply frame: (transport word, status, payload).
     package func receiveReply() throws -> (transport: UInt32, status: KCMStatus, payload: [UInt8]) {
-        var header = KCMReader(try receive(exactly: 8))
-        let length = try header.readUInt32()
-        let transport = try header.readUInt32()
-        var body = KCMReader(try receive(exactly: Int(length)))
-        let status = KCMStatus(rawValue: try body.readInt32())
-        return (transport, status, Array(body.bytes[4...]))
+        let header = try KCMReplyHeader(decoding: try receive(exactly: KCMReplyHeader.length))
+        return (header.transport, header.status, try receive(exactly: header.payloadLength))
     }
 
     /// Sends a request and returns its reply.

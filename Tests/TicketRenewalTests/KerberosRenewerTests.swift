@@ -1,8 +1,10 @@
 import CredentialStore
+import Foundation
 import Glibc
 import KCM
 import SecureMemory
 import Synchronization
+import TestSupport
 import Testing
 import TicketRenewal
 
@@ -18,7 +20,7 @@ final class KerberosRenewerTests {
     func tgt(in cache: String) throws -> KCMCredential {
         let credentials = try readCache("FILE:" + cache, configuration: kdc.configuration)
         guard let tgt = credentials.first(where: { !$0.isConfigEntry && RenewalTimes($0).isTicketGrantingTicket })
-        else { throw TestKDCError("no TGT in \(cache): \(credentials.count) credentials") }
+        else { throw TestbedError.setup("no TGT in \(cache): \(credentials.count) credentials") }
         return tgt
     }
 
@@ -58,8 +60,8 @@ final class KerberosRenewerTests {
         // The renewed TGT works: kvno gets a service ticket with it and nothing else.
         let renewedCache = "FILE:" + cache + ".renewed"
         try writeCache(renewedCache, [renewed], configuration: kdc.configuration)
-        let kvno = kdc.run(["kvno", "-c", renewedCache, "host/localhost"])
-        #expect(kvno.status == 0, "\(kvno.output)")
+        let kvno = try kdc.run(["kvno", "-c", renewedCache, "host/localhost"])
+        #expect(kvno.succeeded, "\(kvno)")
         // Our encoder writes what libkrb5's marshaller writes, byte for byte: libkrb5 reads the
         // renewed ticket back from the FILE cache (beside kvno's service ticket) and marshals it to
         // the same bytes.
@@ -107,8 +109,8 @@ final class KerberosRenewerTests {
     @Test("a renewable service ticket is renewed too")
     func renewsServiceTicket() throws {
         let cache = try kdc.kinit("bob", ["-l", "1h", "-r", "5m"])
-        let kvno = kdc.run(["kvno", "-c", "FILE:" + cache, "host/localhost"])
-        #expect(kvno.status == 0, "\(kvno.output)")
+        let kvno = try kdc.run(["kvno", "-c", "FILE:" + cache, "host/localhost"])
+        #expect(kvno.succeeded, "\(kvno)")
         let credentials = try readCache("FILE:" + cache, configuration: kdc.configuration)
         let service = try #require(
             credentials.first { !$0.isConfigEntry && !RenewalTimes($0).isTicketGrantingTicket })
@@ -210,14 +212,14 @@ final class KerberosRenewerTests {
     @Test("a non-renewable ticket: the policy leaves it alone, and the KDC would refuse it anyway")
     func nonRenewable() throws {
         // The realm's krb5.conf asks for renewable tickets by default; this copy does not.
-        let plain = kdc.directory + "/plain-krb5.conf"
+        let plain = kdc.directory.path + "/plain-krb5.conf"
         let text = String(decoding: try [UInt8](contentsOf: kdc.configuration), as: UTF8.self)
         try text.split(separator: "\n").filter { !$0.contains("renew_lifetime") }.joined(separator: "\n")
             .write(toPath: plain)
-        let cache = kdc.directory + "/cc-plain"
-        let result = kdc.run(
+        let cache = kdc.directory.path + "/cc-plain"
+        let result = try kdc.run(
             ["env", "KRB5_CONFIG=" + plain, "kinit", "-c", "FILE:" + cache, "-l", "1h", "alice"], input: "pw-alice\n")
-        #expect(result.status == 0, "\(result.output)")
+        #expect(result.succeeded, "\(result)")
         let ticket = try tgt(in: cache)
         #expect(!RenewalTimes(ticket).isRenewable)
         #expect(try RenewalPolicy().decide(RenewalTimes(ticket), now: UInt32(time(nil))) == .never(.notRenewable))
@@ -245,7 +247,7 @@ final class CountingRenewer: CredentialRenewing, Sendable {
 
 extension Array where Element == UInt8 {
     init(contentsOf path: String) throws {
-        guard let file = fopen(path, "r") else { throw TestKDCError("cannot open \(path)") }
+        guard let file = fopen(path, "r") else { throw TestbedError.setup("cannot open \(path)") }
         defer { fclose(file) }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -260,7 +262,7 @@ extension Array where Element == UInt8 {
 
 extension String {
     func write(toPath path: String) throws {
-        guard let file = fopen(path, "w") else { throw TestKDCError("cannot write \(path)") }
+        guard let file = fopen(path, "w") else { throw TestbedError.setup("cannot write \(path)") }
         defer { fclose(file) }
         _ = Array(utf8).withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
     }

@@ -26,18 +26,20 @@ enum FuzzInvariants {
 
     /// The reply's words: `L`, transport 0, status; returns the status and the payload.
     private static func checkFraming(_ frame: [UInt8]) -> (KCMStatus, ArraySlice<UInt8>) {
-        guard frame.count >= KCMReplyWriter.headerLength else { fail("a reply of \(frame.count) bytes") }
-        var reader = KCMReader(frame)
-        let length = try! reader.readUInt32()
-        let transport = try! reader.readUInt32()
-        let status = KCMStatus(rawValue: try! reader.readInt32())
-        // L counts the status word and the payload, not the transport word (kcm-protocol.md §1.4).
-        guard Int(length) == frame.count - 8 else {
-            fail("reply length word \(length) for a \(frame.count)-byte frame")
+        let header: KCMReplyHeader
+        do {
+            header = try KCMReplyHeader(decoding: frame)
+        } catch {
+            fail("a reply of \(frame.count) bytes whose header does not read: \(error)")
         }
-        guard transport == 0 else { fail("reply transport word \(transport)") }
+        let status = header.status
+        // L counts the status word and the payload, not the transport word (kcm-protocol.md §1.4).
+        guard header.payloadLength == frame.count - KCMReplyHeader.length else {
+            fail("reply length word \(header.replyLength) for a \(frame.count)-byte frame")
+        }
+        guard header.transport == 0 else { fail("reply transport word \(header.transport)") }
         guard statusesSent.contains(status) else { fail("reply status \(status) is not one the daemon sends") }
-        let payload = frame[KCMReplyWriter.headerLength...]
+        let payload = frame[KCMReplyHeader.length...]
         guard status == .success || payload.isEmpty else {
             fail("error \(status) sent with a \(payload.count)-byte payload")
         }
