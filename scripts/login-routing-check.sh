@@ -158,8 +158,9 @@ logout() {
     unset "LOGIN_PID[$name]"
 }
 
-# What a client reached: `ccachectl where` where it exists, else ccachectl status's first lines.
-WHERE='ccachectl where 2>/dev/null || ccachectl status 2>&1 | grep -E "^(session|socket):" | head -n 2'
+# What a client reached: `ccachectl where` where it exists, else the first lines of ccachectl
+# status --no-start (which starts no daemon of its own).
+WHERE='ccachectl where 2>/dev/null || ccachectl status --no-start 2>&1 | grep -E "^(session|socket|daemon):" | head -n 3'
 # The default principal a klist output shows, or its error.
 principal_of() { sed -n 's/^Default principal: //p' <<<"$1" | head -n1 | grep . || grep -m1 -E 'klist:|No ' <<<"$1" || echo '(nothing)'; }
 
@@ -274,7 +275,7 @@ n=$(date +%s)
 {
     kinit -k -t "$HOME/bob.keytab" bob@CCACHED.TEST && echo "kinit: ok"
     klist
-    echo "where: $({ ccachectl where 2>/dev/null || ccachectl status 2>&1 | grep -E '^(session|socket):'; } | tr '\n' ' ')"
+    echo "where: $({ ccachectl where 2>/dev/null || ccachectl status --no-start 2>&1 | grep -E '^(session|socket|daemon):'; } | tr '\n' ' ')"
     echo "audit session: $(cat /proc/self/sessionid)"
 } >"$out/run.$n.tmp" 2>&1
 mv "$out/run.$n.tmp" "$out/run.$n"
@@ -476,9 +477,12 @@ echo --- klist; klist; echo --- env -i klist; env -i PATH=\$PATH klist; echo ---
 EOF
 chmod 0755 "$ROOT/usr/local/lib/rt/as-bob"
 out=$(in_login a1 '(sleep 2; echo pw-bob) | script -qec "su - bob -c /usr/local/lib/rt/as-bob" /dev/null | tr -d "\r"')
-su_env=$(sed -n '/^--- klist/,/^--- env -i/p' <<<"$out" | grep -E '^(Ticket cache|Default principal):')
-su_clean=$(sed -n '/^--- env -i/,/^--- where/p' <<<"$out" | grep -E '^(Ticket cache|Default principal):')
-row "su - bob in a1: klist / env -i klist" "$(sed -n '/^--- where/,$p' <<<"$out" | tail -n +2)" "$(principal_of "$su_env") / $(principal_of "$su_clean")"
+su_env_raw=$(sed -n '/^--- klist/,/^--- env -i/p' <<<"$out")
+su_clean_raw=$(sed -n '/^--- env -i/,/^--- where/p' <<<"$out")
+su_env=$(grep -E '^(Ticket cache|Default principal):' <<<"$su_env_raw")
+su_clean=$(grep -E '^(Ticket cache|Default principal):' <<<"$su_clean_raw")
+row "su - bob in a1: klist / env -i klist" "$(sed -n '/^--- where/,$p' <<<"$out" | tail -n +2)" \
+    "$(principal_of "$su_env_raw") / $(principal_of "$su_clean_raw")"
 verdict "su - bob in alice's login: klist and env -i PATH=\$PATH klist show the same tickets (bob@)" "$out" \
     bash -c '[ -n "$1" ] && [ "$1" = "$2" ] && grep -q "Default principal: bob@" <<<"$1"' _ "$su_env" "$su_clean"
 out=$(in_login a1 'sshpass -p pw-alice sudo -u bob klist 2>&1; echo "rc=$?"' 2>&1)
