@@ -558,5 +558,13 @@ verdict "with sssd-kcm enabled ($kcm_before), installing ccached leaves it the s
 verdict "the install says so and prints the commands to switch" "$(grep '^ccached:' "$LOG/install-sssd.txt")" \
     grep -qF 'systemctl disable --now sssd-kcm.socket sssd-kcm.service && systemctl enable --now ccached-door.socket' \
     "$LOG/install-sssd.txt"
+# The switch, exactly as printed.
+inside bash -c 'systemctl disable --now sssd-kcm.socket sssd-kcm.service && systemctl enable --now ccached-door.socket' \
+    >"$LOG/switch-sssd.txt" 2>&1
+kcm_switched=$(inside systemctl is-enabled sssd-kcm.socket 2>&1)/$(inside systemctl is-active sssd-kcm.socket 2>&1)
+door_switched=$(inside systemctl is-enabled ccached-door.socket 2>&1)/$(inside systemctl is-active ccached-door.socket 2>&1)
+verdict "the printed commands switch the socket to ccached (sssd-kcm.socket $kcm_switched, ccached-door.socket $door_switched)" \
+    "$(cat "$LOG/switch-sssd.txt")" \
+    bash -c '[ "$1" = disabled/inactive ] && [ "$2" = enabled/active ]' _ "$kcm_switched" "$door_switched"
 
 finish
