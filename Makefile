@@ -51,7 +51,7 @@ BENCH_OUT          = .build/bench
 BENCH_BUILD        = $(SWIFT) build --package-path Benchmarks --scratch-path "$(CURDIR)/$(BENCH_OUT)" -c release
 BENCH              = $(CURDIR)/$(BENCH_OUT)/release/ccached-bench
 
-.PHONY: all build deps check test test-package test-door test-door-booted demo-door fuzz demo bench bench-build bench-deps bench-full bench-door \
+.PHONY: all build deps check test test-package test-login-routing test-door test-door-booted demo-door fuzz demo bench bench-build bench-deps bench-full bench-door \
         man pam pam-module release install install-files uninstall deb format lint clean help
 
 all: build
@@ -73,6 +73,8 @@ help:
 	@echo "             pam_ccached.so under \$$(DESTDIR)\$$(PAMDIR) ($(PAMDIR))"
 	@echo "make deb     the Debian packages ccached and libpam-ccached in $(DEB_OUT) (dpkg-buildpackage, lintian)"
 	@echo "make test-package  install, use, upgrade and purge them in a booted Debian 12 container (root)"
+	@echo "make test-login-routing  ssh, cron, tmux, su, user services and root helpers on the installed"
+	@echo "             packages: which daemon each reaches (booted Debian 12 container, root, ~6 min)"
 	@echo "make lint    check formatting with swift format"
 	@echo "make clean   remove build products"
 
@@ -92,6 +94,7 @@ test: deps pam
 	$(SWIFT) build -c $(CONFIG) $(SWIFT_FLAGS) --build-tests
 	CCACHED_BIN="$(BIN_DIR)/ccached" $(SWIFT) test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build
 	$(MAKE) test-package
+	$(MAKE) test-login-routing
 	$(MAKE) test-door
 	$(MAKE) test-door-booted
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
@@ -117,6 +120,11 @@ $(DEB_OUT)/stamp: $(DEB_SOURCES)
 # Install, use, upgrade and purge the packages in a booted Debian 12 container (root).
 test-package: deps deb
 	scripts/package-test.sh $(DEB_OUT)
+
+# Logins, cron, tmux, su/sudo, user services and root helpers on the installed packages, in a
+# booted Debian 12 container with sshd, pam_krb5, cron and tmux (root): which ccached each reaches.
+test-login-routing: deps deb
+	scripts/login-routing-check.sh $(DEB_OUT)
 
 # Heimdal's tools are unpacked, not installed (they conflict with MIT's); without them (no apt
 # access) the Heimdal checks say SKIPPED, NOT RUN.

@@ -77,6 +77,38 @@ cmd_rootfs() {
     echo "$base"
 }
 
+# The cgroup directory of STATE's container, under each writable hierarchy of this host's
+# (cgroup v1 "systemd" and the v2 "unified" one of a hybrid layout, or the v2 root).
+cgroup_dirs() {
+    local name base
+    name=booted-$(printf '%s' "$1" | sha256sum | cut -c1-12)
+    for base in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified; do
+        [ -w "$base/cgroup.procs" ] && echo "$base/$name"
+    done
+    if [ -z "$(ls -d /sys/fs/cgroup/systemd /sys/fs/cgroup/unified 2>/dev/null)" ] &&
+        [ -w /sys/fs/cgroup/cgroup.procs ]; then
+        echo "/sys/fs/cgroup/$name"
+    fi
+}
+
+# Moves the calling shell into STATE's cgroup directories (best effort: nspawn still works, and
+# tests still pass alone, without them).
+cgroup_enter() {
+    local dir
+    for dir in $(cgroup_dirs "$1"); do
+        mkdir -p "$dir" 2>/dev/null && echo "$BASHPID" >"$dir/cgroup.procs" 2>/dev/null || true
+    done
+}
+
+# Removes STATE's cgroup directories (empty once the container is gone; children first).
+cgroup_remove() {
+    local dir
+    for dir in $(cgroup_dirs "$1"); do
+        [ -d "$dir" ] || continue
+        find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    done
+}
+
 init_pid() {
     local state=$1 pid
     [ -s "$state/init.pid" ] || die "$state is not booted (no $state/init.pid): run '$PROG boot $state'"
@@ -103,8 +135,18 @@ cmd_boot() {
     # bounding set and its seccomp filter then refuses mlock() to every process inside, root or
     # not (EPERM whatever RLIMIT_MEMLOCK says), which a real system never does; with it, the
     # daemons lock their secrets as they would on a real system, under the unit's RLIMIT_MEMLOCK.
-    setsid systemd-nspawn --quiet --boot --directory="$state/root" --register=no --keep-unit \
-        --private-network --capability=CAP_IPC_LOCK --machine=booted-test </dev/null >"$state/console.log" 2>&1 &
+    # --capability=CAP_AUDIT_CONTROL: pam_loginuid then gives each login, cron and at job and user
+    # manager an audit session of its own (/proc/PID/sessionid), and logind's session id is the
+    # login's audit session id, as on a real host; without it logind invents ids (c1, c2, ...).
+    # The container's cgroups go under a directory of its own in each writable hierarchy (see
+    # cgroup_dir): with no systemd on the host, containers started side by side would otherwise
+    # share one tree and their systemds would manage each other's slices.
+    (
+        cgroup_enter "$state"
+        exec setsid systemd-nspawn --quiet --boot --directory="$state/root" --register=no --keep-unit \
+            --private-network --capability=CAP_IPC_LOCK,CAP_AUDIT_CONTROL --machine=booted-test \
+            </dev/null >"$state/console.log" 2>&1
+    ) &
     nspawn=$!
     echo "$nspawn" >"$state/nspawn.pid"
     for i in $(seq 1 300); do
@@ -158,6 +200,7 @@ cmd_stop() {
     fi
     rm -f "$state/nspawn.pid" "$state/init.pid"
     rm -rf "$state/root"
+    cgroup_remove "$(cd "$state" 2>/dev/null && pwd || echo "$state")"
 }
 
 [ $# -ge 1 ] || usage

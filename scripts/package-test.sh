@@ -5,10 +5,12 @@
 #   scripts/package-test.sh DEB_DIR
 #
 # DEB_DIR holds ccached_*.deb and libpam-ccached_*.deb (`make deb` leaves them in .build/deb).
-# Inside the container: apt-get install ./… from the files; a throwaway MIT KDC on the container's
-# loopback (scripts/testkdc.sh); `su - alice` through PAM (pam_systemd: a real logind session)
-# with the PAM profile the package installed; the stock kinit/klist/kvno through /usr/bin/ccached;
-# logout; the user units under alice's user manager; an upgrade under a running session; purge.
+# Inside the container: a throwaway MIT KDC on the container's loopback (scripts/testkdc.sh; its
+# krb5.conf is the host's /etc/krb5.conf before anything is installed); the previous release's
+# layout (0.1, simulated by repacking: user units enabled for every user) installed, then these
+# packages over it with apt-get install ./… from the files; `su - alice` through PAM (pam_systemd:
+# a real logind session) with the PAM profile the package installed; the stock kinit/klist/kvno
+# through /usr/bin/ccached; logout; an upgrade under a running session; purge.
 # Prints PASS/FAIL per check and ends with exactly "N passed, M failed"; exits 1 on any failure.
 set -uo pipefail
 
@@ -96,13 +98,71 @@ preexisting=()
 for path in "${paths[@]}"; do
     if [ -e "$ROOT$path" ] || [ -L "$ROOT$path" ]; then preexisting+=("$path"); fi
 done
-session_before=$(sha256sum <"$ROOT/etc/pam.d/common-session")
-
 mkdir -p "$ROOT/root/pkg" "$ROOT/usr/local/share/pkgtest"
 cp "$DEB_CCACHED" "$DEB_PAM" "$ROOT/root/pkg/"
 install -m 0755 "$ROOT_DIR/scripts/testkdc.sh" "$ROOT/root/pkg/testkdc.sh"
 
-# ---- install -------------------------------------------------------------------------------------
+# ---- a KDC and a user (the host's krb5.conf is the KDC's, as an administrator would have it) ----
+if inside bash -c '/root/pkg/testkdc.sh start /root/kdc >/root/kdc.log 2>&1 &&
+        install -m 0644 /root/kdc/krb5.conf /etc/krb5.conf && useradd -m alice' \
+        >"$LOG/kdc.txt" 2>&1; then
+    pass "a throwaway MIT KDC runs on the container's loopback; user alice exists"
+else
+    fail "a throwaway MIT KDC runs on the container's loopback; user alice exists" \
+        "$(tail -n 5 "$LOG/kdc.txt")" "$(tail -n 5 "$ROOT/root/kdc.log" 2>/dev/null)"
+    finish
+fi
+uid=$(inside id -u alice)
+session_before=$(sha256sum <"$ROOT/etc/pam.d/common-session")
+krb5_before=$(sha256sum <"$ROOT/etc/krb5.conf")
+
+# ---- the previous release: user units enabled for every user -------------------------------------
+# 0.1 shipped ccached.socket, ccached.service, ccached-krb5-conf.service and environment.d's
+# 60-ccached.conf, and its postinst enabled the first and third for every user (debhelper's
+# dh_installsystemduser code). Repacked from this build with that layout and that postinst.
+old="$STATE/old"
+oldversion=0.1.0~packagetest
+version=$(dpkg-deb -f "$DEB_CCACHED" Version)
+for deb in "$DEB_CCACHED" "$DEB_PAM"; do
+    rm -rf "$old/tree"
+    mkdir -p "$old"
+    dpkg-deb -R "$deb" "$old/tree"
+    sed -i -e "s/^Version: .*/Version: $oldversion/" \
+        -e "s/ccached (= $version)/ccached (= $oldversion)/" "$old/tree/DEBIAN/control"
+    if [ "$deb" = "$DEB_CCACHED" ]; then
+        install -D -m 0644 -t "$old/tree/usr/lib/systemd/user" \
+            "$ROOT_DIR/systemd/ccached.socket" "$ROOT_DIR/systemd/ccached.service" \
+            "$ROOT_DIR/systemd/ccached-krb5-conf.service"
+        sed -i 's#/usr/local/bin/#/usr/bin/#g' "$old/tree/usr/lib/systemd/user/"*
+        install -D -m 0644 "$ROOT_DIR/systemd/environment.d/60-ccached.conf" \
+            "$old/tree/usr/lib/environment.d/60-ccached.conf"
+        rm -f "$old/tree/DEBIAN/preinst" "$old/tree/DEBIAN/prerm"
+        printf '%s\n' '#!/bin/sh' 'set -e' 'if [ "$1" = "configure" ]; then' \
+            '    for unit in ccached.socket ccached-krb5-conf.service; do' \
+            '        if deb-systemd-helper --quiet --user was-enabled "$unit"; then' \
+            '            deb-systemd-helper --user enable "$unit" >/dev/null || true' \
+            '        else' \
+            '            deb-systemd-helper --user update-state "$unit" >/dev/null || true' \
+            '        fi' \
+            '    done' 'fi' 'exit 0' >"$old/tree/DEBIAN/postinst"
+        printf '%s\n' '#!/bin/sh' 'set -e' 'if [ "$1" = "purge" ]; then' \
+            '    deb-systemd-helper --user purge ccached.socket ccached-krb5-conf.service >/dev/null || true' \
+            'fi' 'exit 0' >"$old/tree/DEBIAN/postrm"
+        chmod 0755 "$old/tree/DEBIAN/postinst" "$old/tree/DEBIAN/postrm"
+    fi
+    dpkg-deb -b "$old/tree" "$ROOT/root/pkg/old-$(basename "$deb")" >/dev/null
+done
+rm -rf "$old/tree"
+if inside bash -c 'cd /root/pkg && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        ./old-ccached_*.deb ./old-libpam-ccached_*.deb' >"$LOG/install-old.txt" 2>&1 &&
+    [ -L "$ROOT/etc/systemd/user/sockets.target.wants/ccached.socket" ]; then
+    pass "the previous release's layout ($oldversion) installed: ccached.socket enabled for every user"
+else
+    fail "the previous release's layout ($oldversion) installed: ccached.socket enabled for every user" \
+        "$(tail -n 8 "$LOG/install-old.txt")"
+fi
+
+# ---- install (an upgrade from the previous release) ----------------------------------------------
 if inside bash -c 'cd /root/pkg && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         ./ccached_*.deb ./libpam-ccached_*.deb' >"$LOG/install.txt" 2>&1; then
     pass "apt-get install ./ccached_*.deb ./libpam-ccached_*.deb"
@@ -122,21 +182,20 @@ check "common-session-noninteractive (cron, systemd --user) does not get pam_cca
 inside dpkg-query -W -f='${Conffiles}\n' ccached >"$LOG/conffiles.txt" 2>&1
 check "/etc/krb5.conf.d/ccached.conf is a conffile of ccached" \
     grep -q '^ */etc/krb5.conf.d/ccached.conf ' "$LOG/conffiles.txt"
-check "the user units are enabled for every user (deb-systemd-helper --user)" \
-    test -L "$ROOT/etc/systemd/user/sockets.target.wants/ccached.socket"
+user_units=$(find "$ROOT/etc/systemd/user" "$ROOT/usr/lib/systemd/user" "$ROOT/usr/lib/environment.d" \
+    "$ROOT/var/lib/systemd/deb-systemd-user-helper-enabled" -name '*ccached*' 2>/dev/null)
+check "the upgrade removed the user units, their enablement links and deb-systemd-helper's record" \
+    test -z "$user_units"
+[ -z "$user_units" ] || printf '      %s\n' $user_units
+check "/etc/krb5.conf reads /etc/krb5.conf.d/ (the postinst's marked block at its end)" \
+    bash -c "tail -n 2 '$ROOT/etc/krb5.conf' | head -n 1 | grep -qx 'includedir /etc/krb5.conf.d/'"
+door=$(inside systemctl is-enabled ccached-door.socket 2>&1)/$(inside systemctl is-active ccached-door.socket 2>&1)
+check "ccached-door.socket is enabled and listening ($door)" test "$door" = enabled/active
 check "postinst started no daemon" bash -c "! '$BOOTED' run '$STATE' pgrep -x ccached >/dev/null"
-
-# ---- a KDC and a user ---------------------------------------------------------------------------
-if inside bash -c '/root/pkg/testkdc.sh start /root/kdc >/root/kdc.log 2>&1 &&
-        cp /root/kdc/krb5.conf /etc/krb5.conf && chmod 0644 /etc/krb5.conf && useradd -m alice' \
-        >"$LOG/kdc.txt" 2>&1; then
-    pass "a throwaway MIT KDC runs on the container's loopback; user alice exists"
-else
-    fail "a throwaway MIT KDC runs on the container's loopback; user alice exists" \
-        "$(tail -n 5 "$LOG/kdc.txt")" "$(tail -n 5 "$ROOT/root/kdc.log" 2>/dev/null)"
-    finish
-fi
-uid=$(inside id -u alice)
+# (This starts root's daemon through the door; it ends by itself, see the last check.)
+inside klist >"$LOG/klist-default.txt" 2>&1
+check "a client without any environment now uses KCM (klist: $(head -n 1 "$LOG/klist-default.txt"))" \
+    grep -q 'KCM' "$LOG/klist-default.txt"
 
 # ---- a login through PAM: the session's daemon, its journal lines, the MIT tools ---------------
 cat >"$ROOT/usr/local/share/pkgtest/session.sh" <<'EOF'
@@ -145,8 +204,8 @@ cat >"$ROOT/usr/local/share/pkgtest/session.sh" <<'EOF'
 out=/var/tmp/pkgtest-session
 mkdir -p "$out"
 env | grep -E '^(KRB5CCNAME|KRB5_CONFIG|CCACHED_SOCKET|HEIM_IPC_DIR|XDG_SESSION_ID|XDG_RUNTIME_DIR)=' | sort >"$out/env"
-printf '%s\n' "${CCACHED_SOCKET:-}" >"$out/socket"
 ccachectl status >"$out/status-login" 2>&1
+sed -n 's/^socket: *//p' "$out/status-login" >"$out/socket"
 sed -n 's/^daemon: *pid \([0-9]*\),.*/\1/p' "$out/status-login" >"$out/pid"
 # The daemon is not dumpable, so its own user cannot read /proc/PID/exe; argv[0] is the path
 # ccachectl ran.
@@ -166,7 +225,7 @@ sid=$(sed -n 's/^XDG_SESSION_ID=//p' "$S/env" 2>/dev/null)
 socket=$(cat "$S/socket" 2>/dev/null)
 pid=$(cat "$S/pid" 2>/dev/null)
 check "su - alice got a logind session (XDG_SESSION_ID=$sid)" test -n "$sid"
-check "pam_ccached exported KRB5CCNAME=KCM: and the session's socket /run/user/$uid/ccached/$sid/" \
+check "pam_ccached exported KRB5CCNAME=KCM:; the session's daemon listens in /run/user/$uid/ccached/$sid/" \
     bash -c "grep -qx 'KRB5CCNAME=KCM:' '$S/env' &&
              [ '$socket' = '/run/user/$uid/ccached/$sid/.heim_org.h5l.kcm-socket' ]"
 check "the session's daemon runs /usr/bin/ccached (pid ${pid:-none})" \
@@ -201,48 +260,10 @@ inside journalctl --no-pager -o cat SYSLOG_IDENTIFIER=su >"$LOG/journal-su.txt" 
 check "pam_ccached logged no error in the su sessions" \
     bash -c "! grep 'pam_ccached' '$LOG/journal-su.txt' | grep -qi 'cannot'"
 
-# ---- the user units: socket activation under alice's user manager -------------------------------
-cat >"$ROOT/usr/local/share/pkgtest/units.sh" <<'EOF'
-#!/bin/bash
-# The per-user daemon of ccached.socket, reached explicitly (the PAM session's variables point at
-# the session's own daemon).
-out=/var/tmp/pkgtest-units
-mkdir -p "$out"
-sock=$XDG_RUNTIME_DIR/ccached/user/.heim_org.h5l.kcm-socket
-systemctl --user is-active ccached.socket >"$out/socket-active" 2>&1
-# ccached-krb5-conf.service runs at the user manager's start; wait for its fragment.
-for i in $(seq 1 50); do [ -s "$XDG_RUNTIME_DIR/ccached/user/krb5.conf" ] && break; sleep 0.2; done
-cp "$XDG_RUNTIME_DIR/ccached/user/krb5.conf" "$out/fragment" 2>/dev/null
-export KRB5CCNAME=KCM: KRB5_CONFIG=$XDG_RUNTIME_DIR/ccached/user/krb5.conf:/etc/krb5.conf CCACHED_SOCKET=$sock
-unset HEIM_IPC_DIR
-echo pw-alice | kinit alice >"$out/kinit" 2>&1; echo "$?" >"$out/kinit.rc"
-klist >"$out/klist" 2>&1
-ccachectl status >"$out/status" 2>&1
-systemctl --user is-active ccached.service >"$out/service-active" 2>&1
-systemctl --user show -p MainPID --value ccached.service >"$out/mainpid" 2>&1
-tr '\0' '\n' <"/proc/$(cat "$out/mainpid")/cmdline" | head -n1 >"$out/exe" 2>&1
-systemctl --user show -p NRestarts --value ccached.service >"$out/restarts" 2>&1
-systemctl --user status --no-pager ccached.service >"$out/service-status" 2>&1
-kdestroy -A >/dev/null 2>&1
-exit 0
-EOF
-chmod 0755 "$ROOT/usr/local/share/pkgtest/units.sh"
-as_alice /usr/local/share/pkgtest/units.sh >"$LOG/units.txt" 2>&1
-U="$ROOT/var/tmp/pkgtest-units"
-check "ccached.socket listens in alice's user manager" grep -qx active "$U/socket-active"
-check "ccached-krb5-conf.service wrote the fragment for the user daemon" \
-    grep -q "kcm_socket = /run/user/$uid/ccached/user/.heim_org.h5l.kcm-socket" "$U/fragment"
-check "the first client started ccached.service by socket activation (not 218/CAPABILITIES)" \
-    bash -c "grep -qx active '$U/service-active' && [ \"\$(cat '$U/exe')\" = /usr/bin/ccached ] &&
-             grep -qx 0 '$U/restarts'"
-check "kinit and klist work through the user units' daemon" \
-    bash -c "[ \"\$(cat '$U/kinit.rc')\" = 0 ] && grep -q 'krbtgt/CCACHED.TEST@CCACHED.TEST' '$U/klist'"
-check "the user unit's daemon, under its SystemCallFilter=, locks them too ($(memory_of "$U/status"))" \
-    holds_locked "$U/status"
+# ---- units ------------------------------------------------------------------------------------
 inside journalctl --no-pager -o cat >"$LOG/journal-all.txt" 2>&1
 check "no unit failed to spawn (no 'Failed at step' in the journal)" \
     bash -c "! grep -E 'Failed at step|status=2[0-9][0-9]/' '$LOG/journal-all.txt'"
-cp "$U/service-status" "$LOG/units-service-status.txt" 2>/dev/null
 
 # ---- upgrade under a running session -------------------------------------------------------------
 # The next build: the same files with the version bumped (repacked in a temporary copy).
@@ -305,7 +326,7 @@ else
 fi
 
 # ---- purge ---------------------------------------------------------------------------------------
-# alice's user manager (and the user units' daemon in it) ends once her last session has.
+# alice's user manager ends once her last session has.
 check "no session and no process of alice left after her logouts" \
     wait_for 30 bash -c "! '$BOOTED' run '$STATE' pgrep -u alice >/dev/null"
 if inside env DEBIAN_FRONTEND=noninteractive apt-get purge -y ccached libpam-ccached >"$LOG/purge.txt" 2>&1; then
@@ -328,9 +349,12 @@ else
 fi
 check "/etc/pam.d/common-session is byte-identical to before the install" \
     test "$(sha256sum <"$ROOT/etc/pam.d/common-session")" = "$session_before"
+check "/etc/krb5.conf is byte-identical to before the install" \
+    test "$(sha256sum <"$ROOT/etc/krb5.conf")" = "$krb5_before"
 check "no user unit link left in /etc/systemd/user" \
     bash -c "! find '$ROOT/etc/systemd/user' -name 'ccached*' | grep -q ."
-check "no ccached process running" bash -c "! '$BOOTED' run '$STATE' pgrep -x ccached >/dev/null"
+check "no ccached process running within a minute (not even root's, which the door started)" \
+    wait_for 60 bash -c "! '$BOOTED' run '$STATE' pgrep -x ccached >/dev/null"
 
 inside /root/pkg/testkdc.sh stop /root/kdc >/dev/null 2>&1 || true
 finish
