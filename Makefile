@@ -210,7 +210,7 @@ $(PAM_OUT)/pam_harness: pam/pam_harness.c
 FORCE:
 
 DOC_FILES    = README.md Docs/integration.md Docs/client.md Docs/architecture.md Docs/protocol.md \
-               Docs/security.md Docs/performance.md
+               Docs/security.md Docs/performance.md Docs/performance-log.md Docs/renewal.md
 
 # The PAM module goes to the system's module directory (PAMDIR), not under PREFIX: PAM only looks
 # there; it runs $(PREFIX)/bin/ccachectl, so it is built for this PREFIX. install-files copies what

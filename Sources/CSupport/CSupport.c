@@ -1,6 +1,7 @@
 #include "CSupport.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -445,6 +446,23 @@ static void child_fail(int ready, const char *what, int code) {
     _exit(127);
 }
 
+/*
+ * Whether the kernel's group list holds exactly the groups asked for. The kernel sorts the list
+ * setgroups is given (groups_sort), and getgrouplist puts the primary group first: compare as
+ * multisets, not byte for byte. Async-signal-safe (no allocation): at most 64 x 64 comparisons.
+ */
+static bool same_groups(const gid_t *now, const gid_t *wanted, int count) {
+    bool used[64] = {false};
+    for (int i = 0; i < count; i++) {
+        bool found = false;
+        for (int j = 0; j < count && !found; j++) {
+            if (!used[j] && now[j] == wanted[i]) used[j] = found = true;
+        }
+        if (!found) return false;
+    }
+    return true;
+}
+
 int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp[], uid_t uid, gid_t gid,
                           const gid_t *groups, int group_count, const char *const directories[],
                           const char *home, int ready_fd) {
@@ -475,7 +493,7 @@ int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp
             child_fail(ready, "the gid did not change", EPERM);
         gid_t now[64];
         long have = syscall(SYS_getgroups, 64, now);
-        if (group_count <= 64 && (have != group_count || (have > 0 && memcmp(now, groups, sizeof(gid_t) * have) != 0)))
+        if (group_count <= 64 && (have != group_count || !same_groups(now, groups, group_count)))
             child_fail(ready, "the supplementary groups did not change", EPERM);
         if (uid != 0 && (syscall(SYS_setresuid, 0, 0, 0) == 0 || syscall(SYS_setresgid, 0, 0, 0) == 0))
             child_fail(ready, "root could be regained after the drop", EPERM);

@@ -134,4 +134,32 @@ struct SpawnerTests {
         expectClean(inherited, markerPath: markerPath)
         #expect(inherited.status["Uid"]?.split(separator: "\t").allSatisfy { $0 == "4242" } == true)
     }
+
+    @Test(
+        "a user with supplementary groups, listed primary first as getgrouplist does, is started",
+        .enabled(if: isRoot))
+    func unsortedGroups() throws {
+        var ends: [Int32] = [-1, -1]
+        #expect(ccached_pipe_cloexec(&ends) == 0)
+        defer { close(ends[0]) }
+        var argv: [UnsafeMutablePointer<CChar>?] = script.map { strdup($0) } + [nil]
+        var envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), nil]
+        defer { for pointer in argv + envp { free(pointer) } }
+        // The kernel sorts what setgroups gets; the check after the drop must not mistake that for
+        // a failed drop (it did: "the supplementary groups did not change: EPERM" for every user in
+        // an extra group, such as sudo's).
+        let groups: [gid_t] = [4242, 27, 100]
+        let directories: [UnsafePointer<CChar>?] = [nil]
+        #expect(
+            ccached_spawn_as_user("/bin/sh", &argv, &envp, 4242, 4242, groups, 3, directories, "/", ends[1]) == 0)
+        close(ends[1])
+        guard let pid = startedPid(readingFrom: ends[0]) else {
+            Issue.record("the started shell did not report its pid: the drop to groups [4242, 27, 100] failed")
+            return
+        }
+        defer { kill(pid, SIGKILL) }
+        let inherited = Inherited(pid: pid)
+        let listed = inherited.status["Groups"]?.split(separator: " ").compactMap { UInt32($0) }.sorted()
+        #expect(listed == [27, 100, 4242])
+    }
 }
