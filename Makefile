@@ -191,8 +191,11 @@ pam: $(PAM_OUT)/pam_ccached.so $(PAM_OUT)/pam_harness
 # The module alone (debian/rules builds it for PREFIX=/usr in a PAM_OUT of its own).
 pam-module: $(PAM_OUT)/pam_ccached.so
 
+# Only the shipped executables: a plain `swift build` would also compile every library target,
+# TestSupport included, which imports Swift Testing (not there with --static-swift-stdlib).
+RELEASE_PRODUCTS = ccached ccachectl ccached-door
 release:
-	$(SWIFT) build $(RELEASE_FLAGS)
+	for product in $(RELEASE_PRODUCTS); do $(SWIFT) build $(RELEASE_FLAGS) --product $$product || exit 1; done
 
 # Rebuilt when the flags change (PREFIX is compiled in as the default ccachectl path).
 $(PAM_OUT)/cflags: FORCE
