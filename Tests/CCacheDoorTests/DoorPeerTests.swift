@@ -10,38 +10,64 @@ import Testing
 
 @Suite("DoorPeer: who connected, without a pid race")
 struct DoorPeerTests {
+    /// A listening socket in a directory of its own, and another process (python3) that connects
+    /// to it running `after` (Python, once connected).
+    final class ConnectingChild {
+        let directory: URL
+        let listener: Int32
+        let pid: pid_t
+        /// Once reaped, its pid may belong to another process: never signal it again.
+        private var reaped = false
+
+        init(after: String) throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("door-peer-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let path = directory.appendingPathComponent("s").path
+            listener = ccached_unix_stream_socket()
+            #expect(ccached_bind_unix(listener, path) == 0)
+            #expect(listen(listener, 4) == 0)
+            var pid: pid_t = 0
+            let script = "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect('\(path)'); \(after)"
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup("python3"), strdup("-c"), strdup(script), nil]
+            defer { for pointer in argv { free(pointer) } }
+            #expect(posix_spawnp(&pid, "python3", nil, nil, argv, environ) == 0)
+            self.pid = pid
+        }
+
+        /// Waits for the child to exit (it is reaped); its exit status.
+        func reap() -> Int32 {
+            var status: Int32 = 0
+            #expect(waitpid(pid, &status, 0) == pid)
+            reaped = true
+            return status
+        }
+
+        deinit {
+            if !reaped {
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
+            }
+            close(listener)
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
     @Test("a live peer process is identified with its SO_PEERCRED ids and the session the rule gives it")
     func livePeer() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("door-live-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("s").path
-        let listener = ccached_unix_stream_socket()
-        #expect(ccached_bind_unix(listener, path) == 0)
-        #expect(listen(listener, 4) == 0)
-        defer { close(listener) }
         // Another process connects and stays until it is identified.
-        var pid: pid_t = 0
-        let script = "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect('\(path)'); time.sleep(30)"
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("python3"), strdup("-c"), strdup(script), nil]
-        defer { for pointer in argv { free(pointer) } }
-        #expect(posix_spawnp(&pid, "python3", nil, nil, argv, environ) == 0)
-        defer {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
-        let connection = ccached_accept_cloexec(listener)
+        let child = try ConnectingChild(after: "time.sleep(30)")
+        let connection = ccached_accept_cloexec(child.listener)
         #expect(connection >= 0)
         defer { close(connection) }
         guard case .identified(let peer) = DoorPeer.identify(socket: connection) else {
             Issue.record("the connected child was not identified as the peer")
             return
         }
-        #expect(peer.pid == pid)
+        #expect(peer.pid == child.pid)
         #expect(peer.uid == getuid())
         #expect(peer.gid == getgid())
-        #expect(peer.session == SessionIdentity.of(pid: pid, uid: getuid()))
+        #expect(peer.session == SessionIdentity.of(pid: child.pid, uid: getuid()))
     }
 
     @Test("a connection from the door's own pid is never routed (a link led a connect back to it)")
@@ -60,24 +86,10 @@ struct DoorPeerTests {
 
     @Test("a peer that connected, exited and was reaped is never routed (its pid may be reused)")
     func reapedPeer() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("door-peer-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("s").path
-        let listener = ccached_unix_stream_socket()
-        #expect(ccached_bind_unix(listener, path) == 0)
-        #expect(listen(listener, 4) == 0)
-        defer { close(listener) }
         // A real other process connects and exits; we reap it before looking at the connection.
-        var pid: pid_t = 0
-        let script = "import socket; s = socket.socket(socket.AF_UNIX); s.connect('\(path)')"
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("python3"), strdup("-c"), strdup(script), nil]
-        defer { for pointer in argv { free(pointer) } }
-        #expect(posix_spawnp(&pid, "python3", nil, nil, argv, environ) == 0)
-        var status: Int32 = 0
-        #expect(waitpid(pid, &status, 0) == pid)
-        #expect(status == 0, "python3 could not connect")
-        let connection = ccached_accept_cloexec(listener)
+        let child = try ConnectingChild(after: "pass")
+        #expect(child.reap() == 0, "python3 could not connect")
+        let connection = ccached_accept_cloexec(child.listener)
         #expect(connection >= 0)
         defer { close(connection) }
         switch DoorPeer.identify(socket: connection) {

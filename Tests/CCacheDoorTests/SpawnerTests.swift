@@ -105,6 +105,22 @@ struct SpawnerTests {
         expectClean(Inherited(pid: pid), markerPath: markerPath)
     }
 
+    /// Starts `script` as uid/gid 4242 with `groups` through the door's spawner; the started pid.
+    func startAsUser(groups: [gid_t]) -> pid_t? {
+        var ends: [Int32] = [-1, -1]
+        #expect(ccached_pipe_cloexec(&ends) == 0)
+        defer { close(ends[0]) }
+        var argv: [UnsafeMutablePointer<CChar>?] = script.map { strdup($0) } + [nil]
+        var envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), nil]
+        defer { for pointer in argv + envp { free(pointer) } }
+        let directories: [UnsafePointer<CChar>?] = [nil]
+        let started = ccached_spawn_as_user(
+            "/bin/sh", &argv, &envp, 4242, 4242, groups, Int32(groups.count), directories, "/", ends[1])
+        #expect(started == 0)
+        close(ends[1])
+        return startedPid(readingFrom: ends[0])
+    }
+
     @Test(
         "a program the door starts as a user gets only /dev/null and its ready pipe, no blocked or ignored signal",
         .enabled(if: isRoot))
@@ -114,18 +130,7 @@ struct SpawnerTests {
             close(marker)
             unlink(markerPath)
         }
-        var ends: [Int32] = [-1, -1]
-        #expect(ccached_pipe_cloexec(&ends) == 0)
-        defer { close(ends[0]) }
-        var argv: [UnsafeMutablePointer<CChar>?] = script.map { strdup($0) } + [nil]
-        var envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), nil]
-        defer { for pointer in argv + envp { free(pointer) } }
-        let groups: [gid_t] = [4242]
-        let directories: [UnsafePointer<CChar>?] = [nil]
-        #expect(
-            ccached_spawn_as_user("/bin/sh", &argv, &envp, 4242, 4242, groups, 1, directories, "/", ends[1]) == 0)
-        close(ends[1])
-        guard let pid = startedPid(readingFrom: ends[0]) else {
+        guard let pid = startAsUser(groups: [4242]) else {
             Issue.record("the started shell did not report its pid")
             return
         }
@@ -139,27 +144,15 @@ struct SpawnerTests {
         "a user with supplementary groups, listed primary first as getgrouplist does, is started",
         .enabled(if: isRoot))
     func unsortedGroups() throws {
-        var ends: [Int32] = [-1, -1]
-        #expect(ccached_pipe_cloexec(&ends) == 0)
-        defer { close(ends[0]) }
-        var argv: [UnsafeMutablePointer<CChar>?] = script.map { strdup($0) } + [nil]
-        var envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin"), nil]
-        defer { for pointer in argv + envp { free(pointer) } }
         // The kernel sorts what setgroups gets; the check after the drop must not mistake that for
         // a failed drop (it did: "the supplementary groups did not change: EPERM" for every user in
         // an extra group, such as sudo's).
-        let groups: [gid_t] = [4242, 27, 100]
-        let directories: [UnsafePointer<CChar>?] = [nil]
-        #expect(
-            ccached_spawn_as_user("/bin/sh", &argv, &envp, 4242, 4242, groups, 3, directories, "/", ends[1]) == 0)
-        close(ends[1])
-        guard let pid = startedPid(readingFrom: ends[0]) else {
+        guard let pid = startAsUser(groups: [4242, 27, 100]) else {
             Issue.record("the started shell did not report its pid: the drop to groups [4242, 27, 100] failed")
             return
         }
         defer { kill(pid, SIGKILL) }
-        let inherited = Inherited(pid: pid)
-        let listed = inherited.status["Groups"]?.split(separator: " ").compactMap { UInt32($0) }.sorted()
+        let listed = Inherited(pid: pid).status["Groups"]?.split(separator: " ").compactMap { UInt32($0) }.sorted()
         #expect(listed == [27, 100, 4242])
     }
 }
