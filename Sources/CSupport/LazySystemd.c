@@ -31,6 +31,7 @@ static struct {
     int (*session_get_uid)(const char *, uid_t *);
     int (*session_get_state)(const char *, char **);
     int (*session_get_class)(const char *, char **);
+    int (*session_get_type)(const char *, char **);
     int (*uid_get_display)(uid_t, char **);
     int (*uid_get_sessions)(uid_t, int, char ***);
     int (*login_monitor_new)(const char *, ccached_login_monitor **);
@@ -61,6 +62,7 @@ static void load_systemd(void) {
     RESOLVE(session_get_uid, "sd_session_get_uid");
     RESOLVE(session_get_state, "sd_session_get_state");
     RESOLVE(session_get_class, "sd_session_get_class");
+    RESOLVE(session_get_type, "sd_session_get_type");
     RESOLVE(uid_get_display, "sd_uid_get_display");
     RESOLVE(uid_get_sessions, "sd_uid_get_sessions");
     RESOLVE(login_monitor_new, "sd_login_monitor_new");
@@ -172,6 +174,11 @@ int ccached_sd_session_get_state(const char *session, char **state) {
 int ccached_sd_session_get_class(const char *session, char **class_name) {
     if (!systemd_available()) return -ENOSYS;
     return systemd.session_get_class(session, class_name);
+}
+
+int ccached_sd_session_get_type(const char *session, char **type) {
+    if (!systemd_available()) return -ENOSYS;
+    return systemd.session_get_type(session, type);
 }
 
 int ccached_sd_uid_get_display(uid_t uid, char **session) {

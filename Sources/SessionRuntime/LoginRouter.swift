@@ -15,8 +15,9 @@
 ///    last process of audit session N has exited. With ``jobsShareLogin`` such jobs take rule 3.
 /// 3. **Anything else of U** (the user manager and all it starts, a login that has ended such as
 ///    tmux, root helpers acting for U, `sudo -u U` in someone else's login, a peer whose pid cannot
-///    be seen) → U's primary login: logind's display session of U, else U's most recent live login,
-///    else the per-user daemon `user`, which ends when U has no login left and does not linger.
+///    be seen) → U's primary login: logind's display session of U when it is graphical, else U's most
+///    recent live login, else the per-user daemon `user`, which ends when U has no login left and does
+///    not linger.
 public struct LoginRouter: Sendable {
     /// Route jobs (rule 2's audit sessions) to the primary login, as sssd-kcm users are used to.
     public var jobsShareLogin: Bool
@@ -48,13 +49,17 @@ public struct LoginRouter: Sendable {
         return primaryLogin(of: uid, logind: logind)
     }
 
-    /// Rule 3: U's display session, else U's most recent live login, else the per-user daemon.
+    /// Rule 3: U's graphical display session, else U's most recent live login, else the per-user daemon.
     public func primaryLogin(of uid: UInt32, logind: some LoginDirectory) -> LoginRoute {
         func isLiveLogin(_ id: String) -> Bool {
             guard SessionIdentity.isSafeComponent(id), let session = logind.session(id) else { return false }
             return session.uid == uid && session.sessionClass == "user" && session.isLive
         }
-        if let display = logind.display(ofUser: uid), isLiveLogin(display) {
+        // logind elects a tty session as the display too when there is no graphical one, and keeps
+        // the first it elected: on an ssh host that would pin every process outside a login to the
+        // oldest login. Only a graphical display session is the user's primary login.
+        if let display = logind.display(ofUser: uid), isLiveLogin(display), logind.session(display)?.isGraphical == true
+        {
             return LoginRoute(key: display, rule: .displaySession, lifetime: .loginSession(display))
         }
         let live = logind.sessions(ofUser: uid).filter(isLiveLogin)
@@ -100,7 +105,7 @@ public enum LoginRule: String, Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .ownLogin: "rule 1: its own login"
         case .ownJob: "rule 2: its own job"
-        case .displaySession: "rule 3: the user's display session"
+        case .displaySession: "rule 3: the user's graphical session"
         case .recentLogin: "rule 3: the user's most recent login"
         case .perUser: "rule 3: the user's per-user daemon (no login)"
         }
@@ -134,13 +139,19 @@ public struct LogindSession: Sendable, Hashable {
     public let sessionClass: String
     /// `online`, `active` or `closing`.
     public let state: String
+    /// `tty`, `x11`, `wayland`, `mir`, `web` or `unspecified`.
+    public let type: String
 
-    public init(id: String, uid: UInt32, sessionClass: String, state: String) {
+    public init(id: String, uid: UInt32, sessionClass: String, state: String, type: String = "tty") {
         self.id = id
         self.uid = uid
         self.sessionClass = sessionClass
         self.state = state
+        self.type = type
     }
+
+    /// A desktop session (X11, Wayland, Mir), as a display manager opens one.
+    public var isGraphical: Bool { type == "x11" || type == "wayland" || type == "mir" }
 
     /// Not `closing`: logind keeps a login listed as closing while processes of it (tmux) survive.
     public var isLive: Bool { state != "closing" }

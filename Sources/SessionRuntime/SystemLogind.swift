@@ -17,7 +17,8 @@ public struct SystemLogind: LoginDirectory, Sendable {
         guard let sessionClass = Self.string({ ccached_sd_session_get_class(id, $0) }),
             let state = Self.string({ ccached_sd_session_get_state(id, $0) })
         else { return nil }
-        return LogindSession(id: id, uid: uid, sessionClass: sessionClass, state: state)
+        let type = Self.string({ ccached_sd_session_get_type(id, $0) }) ?? "unspecified"
+        return LogindSession(id: id, uid: uid, sessionClass: sessionClass, state: state, type: type)
     }
 
     public func sessions(ofUser uid: UInt32) -> [String] {

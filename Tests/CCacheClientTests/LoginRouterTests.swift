@@ -15,10 +15,11 @@ struct LoginRouterTests {
         func display(ofUser uid: UInt32) -> String? { displays[uid] }
     }
 
-    static func login(_ id: String, uid: UInt32 = 1000, class sessionClass: String = "user", state: String = "active")
-        -> LogindSession
-    {
-        LogindSession(id: id, uid: uid, sessionClass: sessionClass, state: state)
+    static func login(
+        _ id: String, uid: UInt32 = 1000, class sessionClass: String = "user", state: String = "active",
+        type: String = "tty"
+    ) -> LogindSession {
+        LogindSession(id: id, uid: uid, sessionClass: sessionClass, state: state, type: type)
     }
 
     static func process(
@@ -58,10 +59,20 @@ struct LoginRouterTests {
             uid: alice, process: process(scope: "c2"), sessions: [login("c1"), login("c2")], displays: [:],
             expected: LoginRoute(key: "c2", rule: .ownLogin, lifetime: .loginSession("c2"))),
         Row(
-            what: "a user service or desktop app under user@1000.service, with a display session → the display session",
+            what: "a user service or desktop app under user@1000.service, with a graphical session → that session",
             uid: alice, process: process(audit: 3, loginUID: alice, userManager: true),
-            sessions: [login("2"), login("6")], displays: [alice: "2"],
+            sessions: [login("2", type: "x11"), login("6")], displays: [alice: "2"],
             expected: LoginRoute(key: "2", rule: .displaySession, lifetime: .loginSession("2"))),
+        Row(
+            what: "tmux of an ended login on an ssh host: logind's display is the oldest tty login → the newest login",
+            uid: alice, process: process(scope: "5", audit: 5, loginUID: alice),
+            sessions: [login("3"), login("5", state: "closing"), login("9")], displays: [alice: "3"],
+            expected: LoginRoute(key: "9", rule: .recentLogin, lifetime: .loginSession("9"))),
+        Row(
+            what: "a Wayland session is the display session too",
+            uid: alice, process: process(), sessions: [login("4", type: "wayland"), login("9")],
+            displays: [alice: "4"],
+            expected: LoginRoute(key: "4", rule: .displaySession, lifetime: .loginSession("4"))),
         Row(
             what: "a user service with only ssh logins → the most recent live login",
             uid: alice, process: process(audit: 3, loginUID: alice, userManager: true),
@@ -113,7 +124,8 @@ struct LoginRouterTests {
             expected: LoginRoute(key: "5", rule: .recentLogin, lifetime: .loginSession("5"))),
         Row(
             what: "another user's display session is never alice's",
-            uid: alice, process: process(), sessions: [login("2", uid: bob), login("5")], displays: [alice: "2"],
+            uid: alice, process: process(), sessions: [login("2", uid: bob, type: "x11"), login("5")],
+            displays: [alice: "2"],
             expected: LoginRoute(key: "5", rule: .recentLogin, lifetime: .loginSession("5"))),
         Row(
             what: "a greeter session of alice's uid is not a login",
@@ -122,7 +134,7 @@ struct LoginRouterTests {
         Row(
             what: "a closing display session is passed over for a live login",
             uid: alice, process: process(userManager: true),
-            sessions: [login("2", state: "closing"), login("5")], displays: [alice: "2"],
+            sessions: [login("2", state: "closing", type: "x11"), login("5")], displays: [alice: "2"],
             expected: LoginRoute(key: "5", rule: .recentLogin, lifetime: .loginSession("5"))),
         Row(
             what: "an audit session of another user's login uid is not alice's job",

@@ -161,6 +161,7 @@ int ccached_sd_pid_get_session(pid_t pid, char **session);
 int ccached_sd_session_get_uid(const char *session, uid_t *uid);
 int ccached_sd_session_get_state(const char *session, char **state);
 int ccached_sd_session_get_class(const char *session, char **class_name);
+int ccached_sd_session_get_type(const char *session, char **type);
 int ccached_sd_uid_get_display(uid_t uid, char **session);
 /// sd_uid_get_sessions: the count, and a NULL-terminated array the caller frees (each string, then
 /// the array).
