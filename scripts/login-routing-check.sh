@@ -426,8 +426,9 @@ fi
 a1_before=$(in_login a1 'klist 2>/dev/null | sed -n "s/^Default principal: //p"')
 inside bash -c 'echo "* * * * * /usr/local/lib/rt/cronjob" | crontab -u alice -'
 cron_ok=0
-if wait_for 75 bash -c "ls '$RT/cron'/run.* >/dev/null 2>&1"; then
-    run=$(ls "$RT/cron"/run.* | head -n1)
+# run.N appears (by mv) only once the job wrote all of it; run.N.tmp is the job still writing.
+if wait_for 75 bash -c "ls '$RT/cron' 2>/dev/null | grep -qx 'run\.[0-9]*'"; then
+    run="$RT/cron/$(ls "$RT/cron" | grep -x 'run\.[0-9]*' | head -n1)"
     cron_out=$(cat "$run")
     row "cron job (kinit -k bob, klist)" "$(sed -n 's/^where: //p' <<<"$cron_out")" "$(principal_of "$cron_out")"
     verdict "a cron job every minute: kinit -k -t KEYTAB and klist work in it" "$cron_out" \
