@@ -17,6 +17,8 @@ public final class Door: Sendable {
     private let gate = StartGate()
     private let starter: SessionDaemonStarter
     private let handoffs = HandoffPool()
+    /// Routing decisions remembered (``RouteCache``).
+    let routes = RouteCache()
     /// The session daemons this door started, per uid (key → hand-off socket), for the per-uid cap.
     private let started = Mutex<[UInt32: [String: String]]>([:])
     /// `systemd-run` when daemons start as units in their user's slice; nil: forked by the door.
@@ -110,8 +112,9 @@ public final class Door: Sendable {
             return
         }
         let peerUID = uid
+        let accepted = Clock.nowMicroseconds()
         let result = DoorThread.start(stackSize: 256 << 10) { [self] in
-            route(fd)
+            route(fd, accepted: accepted)
             pending.withLock { state in
                 state.total -= 1
                 let left = state.perUser[peerUID, default: 1] - 1
@@ -131,11 +134,13 @@ public final class Door: Sendable {
 
     /// Identifies the peer, finds or starts its session daemon and hands the connection over.
     /// Always closes the door's copy of `fd`.
-    func route(_ fd: Int32) {
+    func route(_ fd: Int32, accepted: Int64 = Clock.nowMicroseconds()) {
         defer { close(fd) }
         let deadline = Clock.nowMilliseconds() + Int64(configuration.routingTimeoutMilliseconds)
-        let peer: DoorPeer
-        switch DoorPeer.identify(socket: fd, router: LoginRouter(jobsShareLogin: configuration.jobsShareLogin)) {
+        var stages = RoutingStages(accepted: accepted)
+        let router = LoginRouter(jobsShareLogin: configuration.jobsShareLogin)
+        var peer: DoorPeer
+        switch DoorPeer.identify(socket: fd, router: router, cache: routes) {
         case .identified(let identified): peer = identified
         case .gone:
             logger.debug("a peer left before it could be routed")
@@ -146,6 +151,26 @@ public final class Door: Sendable {
             dropped.add(1, ordering: .relaxed)
             return
         }
+        stages.mark(.identified)
+        if let cached = peer.cached, let key = peer.cacheKey {
+            // The fast path: a decision remembered for this very kind of peer.
+            let handedOff = try? deliver(
+                fd, to: cached.location, account: cached.account, log: logger, deadline: deadline)
+            if handedOff == true {
+                stages.mark(.handedOff)
+                logger.debug("routed from the cache in \(stages)", metadata: ["peer_pid": "\(peer.pid)"])
+                return
+            }
+            // No daemon there any more, or anything else: forget it and route by the full rule.
+            routes.forget(key)
+            switch DoorPeer.identify(socket: fd, router: router, cache: nil) {
+            case .identified(let identified): peer = identified
+            case .gone, .failed:
+                logger.debug("a peer left before it could be routed")
+                dropped.add(1, ordering: .relaxed)
+                return
+            }
+        }
         var log = logger
         log[metadataKey: "peer_pid"] = "\(peer.pid)"
         log[metadataKey: "peer_uid"] = "\(peer.uid)"
@@ -154,9 +179,24 @@ public final class Door: Sendable {
             guard let account = UserAccount.lookUp(uid: peer.uid, includingGroups: false) else {
                 throw .unknownUser(uid: peer.uid)
             }
+            stages.mark(.account)
             let location = try SessionDaemonLocation.prepare(
                 for: account, session: peer.session, runRoot: configuration.runRoot)
-            if try deliver(fd, to: location, account: account, log: log, deadline: deadline) { return }
+            stages.mark(.located)
+            // Remembered once a daemon took a connection there (a refusal is remembered too: the
+            // decision stands, the daemon is just full).
+            func remember() {
+                guard let key = peer.cacheKey else { return }
+                routes.store(
+                    RouteCache.Entry(session: peer.session, account: account, location: location), for: key,
+                    generation: peer.generation, now: Clock.nowMicroseconds())
+            }
+            if try deliver(fd, to: location, account: account, log: log, deadline: deadline) {
+                stages.mark(.handedOff)
+                remember()
+                log.debug("routed in \(stages)")
+                return
+            }
             let key = StartGate.Key(uid: peer.uid, session: peer.session.key)
             let delivered = try gate.withKey(key, deadline: deadline) { () throws(DoorError) -> Bool in
                 // Another connection of this session may have started the daemon meanwhile.
@@ -189,6 +229,7 @@ public final class Door: Sendable {
                 }
                 return false
             }
+            if delivered == true { remember() }
             if delivered != true {
                 log.warning("closing a connection: no daemon took it at \(location.handoffSocket) in time")
                 dropped.add(1, ordering: .relaxed)
