@@ -154,14 +154,24 @@ public final class Door: Sendable {
         stages.mark(.identified)
         if let cached = peer.cached, let key = peer.cacheKey {
             // The fast path: a decision remembered for this very kind of peer.
-            let handedOff = try? deliver(
-                fd, to: cached.location, account: cached.account, log: logger, deadline: deadline)
-            if handedOff == true {
-                stages.mark(.handedOff)
-                logger.debug("routed from the cache in \(stages)", metadata: ["peer_pid": "\(peer.pid)"])
+            do throws(DoorError) {
+                if try deliver(fd, to: cached.location, account: cached.account, log: logger, deadline: deadline) {
+                    stages.mark(.handedOff)
+                    logger.debug("routed from the cache in \(stages)", metadata: ["peer_pid": "\(peer.pid)"])
+                    return
+                }
+            } catch {
+                // As on the full path: closed, never offered again (after a timeout the daemon may
+                // still take it, and a client is never served twice).
+                routes.forget(key)
+                logger.error(
+                    "closing a connection: \(error)",
+                    metadata: ["peer_pid": "\(peer.pid)", "peer_uid": "\(peer.uid)", "session": "\(peer.session.key)"])
+                dropped.add(1, ordering: .relaxed)
                 return
             }
-            // No daemon there any more, or anything else: forget it and route by the full rule.
+            // No daemon there any more (nothing was handed over): forget the decision and route
+            // by the full rule, which starts a daemon if need be.
             routes.forget(key)
             switch DoorPeer.identify(socket: fd, router: router, cache: nil) {
             case .identified(let identified): peer = identified

@@ -1,5 +1,6 @@
 import CSupport
 import Foundation
+import Logging
 import SessionRuntime
 import Synchronization
 import Testing
@@ -185,5 +186,98 @@ struct RouteCacheTests {
             usleep(2000)
         }
         #expect(DoorThread.createdCount - before <= 3)
+    }
+
+    static let isRoot: Bool = {
+        if getuid() != 0 { print("RouteCacheTests: SKIPPED, NOT RUN: the hand-off accepts only root peers") }
+        return getuid() == 0
+    }()
+
+    @Test(
+        "a hand-off from the cache that times out closes the client: it is never offered to a daemon again",
+        .enabled(if: isRoot))
+    func cachedTimeoutNeverRetried() throws {
+        let run = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "door-cached-timeout-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: run) }
+        var configuration = DoorConfiguration(
+            socketPath: run.appendingPathComponent("door").path, daemonPath: "/bin/false")
+        configuration.runRoot = run.path
+        configuration.routingTimeoutMilliseconds = 500
+        configuration.daemonStart = .fork
+        let door = Door(configuration: configuration, logger: Logger(label: "test"))
+        // A "daemon" at root's location that takes every hand-off message and never answers.
+        let account = UserAccount(uid: 0, gid: 0, name: "root", home: "/root", groups: [0])
+        let location = try SessionDaemonLocation.prepare(
+            for: account, session: .perUser, runRoot: run.path)
+        try FileManager.default.createDirectory(atPath: location.directory, withIntermediateDirectories: true)
+        let silent = ccached_unix_stream_socket()
+        #expect(ccached_bind_unix(silent, location.handoffSocket) == 0 && listen(silent, 8) == 0)
+        defer { close(silent) }
+        let messages = Atomic<Int>(0)
+        let stop = Atomic<Bool>(false)
+        let held = Mutex<[Int32]>([])
+        Thread.detachNewThread {
+            var connections: [pollfd] = [pollfd(fd: silent, events: Int16(POLLIN), revents: 0)]
+            while !stop.load(ordering: .relaxed) {
+                guard poll(&connections, nfds_t(connections.count), 50) > 0 else { continue }
+                for index in connections.indices where connections[index].revents != 0 {
+                    connections[index].revents = 0
+                    if index == 0 {
+                        let connection = ccached_accept_cloexec(silent)
+                        if connection >= 0 {
+                            connections.append(pollfd(fd: connection, events: Int16(POLLIN), revents: 0))
+                        }
+                        continue
+                    }
+                    var byte: UInt8 = 0
+                    var fd: Int32 = -1
+                    if ccached_receive_descriptor(connections[index].fd, &byte, &fd) == 1 {
+                        messages.add(1, ordering: .relaxed)
+                        if fd >= 0 { held.withLock { $0.append(fd) } }
+                    } else {
+                        connections[index].events = 0
+                    }
+                }
+            }
+            for entry in connections.dropFirst() { close(entry.fd) }
+        }
+        defer {
+            stop.store(true, ordering: .relaxed)
+            for fd in held.withLock({ $0 }) { close(fd) }
+        }
+        // A client: a live process of root's, connected to a socket of the test's.
+        let path = run.appendingPathComponent("s").path
+        let listener = ccached_unix_stream_socket()
+        #expect(ccached_bind_unix(listener, path) == 0 && listen(listener, 4) == 0)
+        defer { close(listener) }
+        var pid: pid_t = 0
+        let script = "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect('\(path)'); time.sleep(30)"
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("python3"), strdup("-c"), strdup(script), nil]
+        defer { for pointer in argv { free(pointer) } }
+        #expect(posix_spawnp(&pid, "python3", nil, nil, argv, environ) == 0)
+        defer {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        let connection = ccached_accept_cloexec(listener)
+        #expect(connection >= 0)
+        // Its route, remembered as the door would after a first hand-off.
+        guard case .identified(let peer) = DoorPeer.identify(socket: connection, router: LoginRouter(), cache: nil),
+            let key = DoorPeer.cacheKey(pid: pid, uid: 0)
+        else {
+            Issue.record("the client was not identified")
+            close(connection)
+            return
+        }
+        door.routes.store(
+            RouteCache.Entry(session: peer.session, account: account, location: location), for: key,
+            generation: door.routes.currentGeneration(), now: Clock.nowMicroseconds())
+        door.route(connection)  // closes it
+        #expect(messages.load(ordering: .relaxed) == 1)
+        #expect(door.droppedCount == 1 && door.handedOffCount == 0)
+        #expect(door.routes.lookUp(key, now: Clock.nowMicroseconds()) == nil)
     }
 }
