@@ -20,8 +20,9 @@ import Synchronization
 /// inotify watch; logind rewrites those files by rename on every change of a session or user), and
 /// whenever those directories cannot be watched yet. An entry also ends after ``lifetime``
 /// (the passwd entry and the daemon's directory it carries are that old at most), and when a
-/// hand-off through it fails for any reason (the door then routes by the full rule). The cache is
-/// bounded per uid and overall, so no user can grow it.
+/// hand-off through it fails (no daemon there: the door then routes by the full rule; any other
+/// failure closes the connection, as the full path does). The cache is bounded per uid and overall,
+/// so no user can grow it.
 final class RouteCache: Sendable {
     /// What cannot be forged about a peer.
     struct Key: Hashable, Sendable {
