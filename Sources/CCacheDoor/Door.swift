@@ -9,8 +9,10 @@ import Synchronization
 ///
 /// The door never reads a byte a client sends: it looks only at what the kernel says about the
 /// peer (SO_PEERCRED, SO_PEERPIDFD, /proc, logind), then passes the descriptor on with SCM_RIGHTS.
-/// Each accepted connection is routed on its own small thread under a deadline, so a slow start
-/// for one user never delays another; the number routed at once is bounded overall and per uid.
+/// Each accepted connection is routed on a small thread of its own under a deadline (finished
+/// routing threads park and take the next one: ``DoorThread``), so a slow start for one user never
+/// delays another; the number routed at once is bounded overall and per uid. A decision the full
+/// rule made a moment ago for the same kind of peer is taken from ``RouteCache``.
 public final class Door: Sendable {
     public let configuration: DoorConfiguration
     private let logger: Logger
