@@ -6,7 +6,11 @@
 # `perf stat` available, also the daemon's CPU time and context switches per connection. With
 # --heimdal DIR (as root), Heimdal's kcm takes its turn too: from the host if installed, else from
 # the tree scripts/bench-deps.sh unpacked in DIR, in a private mount namespace with its own /run
-# (its socket path is compiled in), as scripts/bench-e2e.sh runs it.
+# (its socket path is compiled in), as scripts/bench-e2e.sh runs it. As root, each BINDIR that
+# holds ccached-door also takes a turn through the door (door:BINDIR): the door on the standard
+# path of a private /run, the client reaching it there and being handed to root's per-user daemon,
+# which a first connection (not timed) starts. That row's counters are the door's and its
+# daemon's together.
 #
 #   scripts/connect-probe.sh [--bench FILE] [--rounds N] [--requests N] [--pin CPU] [--heimdal DIR]
 #                            BINDIR [BINDIR ...]
@@ -41,7 +45,15 @@ trap 'rm -rf "$WORK"' EXIT
 # sets SOCKET and DAEMON (the server's own pid: unshare and sh exec into Heimdal's kcm).
 start_server() {
     local what=$1; shift
-    if [ "$what" = heimdal ]; then
+    if [ "${what#door:}" != "$what" ]; then
+        local bin=${what#door:} dir=$WORK/door
+        mkdir -p "$dir/run"
+        "$@" unshare -m --propagation private /bin/sh -c \
+            "set -e; mount --bind $dir/run /run; exec $bin/ccached-door --ccached $bin/ccached --log-level warning" \
+            2>/dev/null &
+        DAEMON=$!
+        SOCKET=$dir/run/.heim_org.h5l.kcm-socket
+    elif [ "$what" = heimdal ]; then
         local dir=$WORK/heimdal overlay=
         mkdir -p "$dir/run"
         [ -x /usr/sbin/kcm ] || overlay="mount -t overlay overlay -o lowerdir=$HEIMDAL/usr:/usr /usr;"
@@ -69,6 +81,10 @@ probe() {
         local perfpid=$!
         sleep 0.1
     fi
+    if [ "${bin#door:}" != "$bin" ]; then
+        # The door starts the daemon on the first connection: not part of the figures.
+        "$@" "$BENCH" connect "$socket" --connections 20 --requests 1 >/dev/null
+    fi
     local figures
     figures=$("$@" "$BENCH" connect "$socket" --connections 2000 --requests "$REQUESTS")
     if [ -n "${perfpid:-}" ]; then
@@ -77,13 +93,33 @@ probe() {
             END {printf "daemon CPU %.1f µs, %.1f switches per connection", cpu*1000/2000, cs/2000}' "$WORK/stat")
         unset perfpid
     fi
+    local ns
+    ns=$(readlink "/proc/$daemon/ns/mnt" 2>/dev/null || true)
     kill "$daemon"; wait "$daemon" 2>/dev/null || true
+    if [ "${bin#door:}" != "$bin" ]; then
+        # The daemon the door started: the ccached in the door's mount namespace, by pid.
+        for pid in $(pgrep -x ccached || true); do
+            [ -n "$ns" ] && [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$ns" ] && kill "$pid" 2>/dev/null
+        done
+        sleep 0.2
+        rm -rf "$WORK/door"
+    fi
     rm -f "$socket"
     sleep 0.2
     echo "$figures   $counters"
 }
 
-SERVERS=("$@")
+SERVERS=()
+for bin in "$@"; do
+    SERVERS+=("$bin")
+    if [ -x "$bin/ccached-door" ]; then
+        if [ "$(id -u)" -eq 0 ]; then
+            SERVERS+=("door:$bin")
+        else
+            echo "connect-probe.sh: the door skipped: it runs as root" >&2
+        fi
+    fi
+done
 if [ -n "$HEIMDAL" ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "connect-probe.sh: Heimdal kcm skipped: a private mount namespace needs root" >&2
@@ -98,7 +134,28 @@ for placement in unpinned pinned; do
     for round in $(seq "$ROUNDS"); do
         for bin in "${SERVERS[@]}"; do
             if [ "$placement" = pinned ]; then prefix=(taskset -c "$PIN"); else prefix=(env); fi
-            printf '%-9s round %d  %-40s %s\n' "$placement" "$round" "$bin" "$(probe "$bin" "${prefix[@]}")"
+            row=$(probe "$bin" "${prefix[@]}")
+            printf '%-9s round %d  %-40s %s\n' "$placement" "$round" "$bin" "$row"
+            printf '%s %s %s\n' "$placement" "$bin" "$(awk '{print $2}' <<<"$row")" >>"$WORK/p50"
         done
     done
 done
+# The median of the rounds' p50 per server, and the door's ratios (the door's row against the
+# direct row of the same build, and against Heimdal's kcm).
+python3 - "$WORK/p50" <<'PY'
+import statistics, sys
+p50 = {}
+for line in open(sys.argv[1]):
+    placement, server, value = line.split()
+    p50.setdefault((placement, server), []).append(float(value))
+print("median of the rounds' p50 (µs; lowest–highest round):")
+for (placement, server), values in p50.items():
+    line = f"  {placement:<9} {server:<48} {statistics.median(values):8.1f}  ({min(values):.1f}–{max(values):.1f})"
+    if server.startswith("door:"):
+        door = statistics.median(values)
+        direct = p50.get((placement, server[5:]))
+        heimdal = p50.get((placement, "heimdal"))
+        if direct: line += f"   door ÷ direct {door / statistics.median(direct):.2f}×"
+        if heimdal: line += f", door ÷ Heimdal kcm {door / statistics.median(heimdal):.2f}×"
+    print(line)
+PY

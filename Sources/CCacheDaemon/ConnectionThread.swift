@@ -3,8 +3,7 @@ import Glibc
 
 /// Runs a closure on a thread of its own with a small stack. The event loop serves most
 /// connections itself; one that must wait (a CCACHED_WATCH, a CCACHED_RENEW, a reply its socket
-/// does not take at once) gets a thread here, so one slow client never delays another. The
-/// hand-off from ccached-door is received on one too.
+/// does not take at once) gets a thread here, so one slow client never delays another.
 ///
 /// A thread whose connection ended parks for a while (at most `maximumParked` of them, each for
 /// `parkSeconds`) and takes the next connection instead of exiting: creating a thread, faulting in

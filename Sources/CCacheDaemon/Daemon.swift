@@ -33,8 +33,12 @@ public final class Daemon: Sendable {
 
     /// What the main loop waits on besides connections (their tokens: ``ServedConnections``).
     private enum WakeSource: UInt64 {
-        case listener, handoff, signals, loginSession, inbox
+        case listener, handoff, signals, loginSession
     }
+
+    /// Tokens of the hand-off connections from ccached-door: this bit and the descriptor (below
+    /// ``ServedConnections/tokenBase``, above every ``WakeSource``).
+    private static let handoffTokenBit: UInt64 = 1 << 31
 
     /// Listens and serves until SIGTERM, SIGINT or SIGHUP, the end of the login session, or until
     /// idle (no connections and no caches) for the idle timeout; then stops listening, removes the
@@ -81,24 +85,23 @@ public final class Daemon: Sendable {
         defer { systemd.notify("STOPPING=1") }
 
         let poll: EventPoll
-        let inbox: ConnectionInbox
         do {
             poll = try EventPoll()
-            inbox = try ConnectionInbox()
         } catch {
             throw .system(operation: "epoll", errno: error.rawValue)
         }
         try watch(listener.fileDescriptor, as: .listener, in: poll)
         try watch(signals, as: .signals, in: poll)
-        try watch(inbox.fileDescriptor, as: .inbox, in: poll)
         let served = ServedConnections(poll: poll, admission: admission)
         // Runs before the store is wiped: every connection's buffers are zeroed as it closes.
         defer { served.closeAll() }
-        // ccached-door hands connections over here: a second source of connections, admitted alike
-        // (on the thread that receives them) and served by this loop.
+        // ccached-door hands connections over here: a second source of connections, received,
+        // admitted and served by this loop.
         let handoff = openHandoff(besides: listener)
         defer { handoff?.close() }
         if let handoff { try watch(handoff.fileDescriptor, as: .handoff, in: poll) }
+        var handoffConnections = HandoffListener.Connections()
+        defer { for fd in handoffConnections.removeAll() { close(fd) } }
         // Logout ends the session's tickets: watch the login session when there is one.
         let sessionMonitor = watchedLoginSession()
         if let sessionMonitor {
@@ -151,15 +154,34 @@ public final class Daemon: Sendable {
                     served.serve(fd)
                     continue
                 }
+                if token & Self.handoffTokenBit != 0, let handoff {
+                    let fd = Int32(truncatingIfNeeded: token & (Self.handoffTokenBit - 1))
+                    guard handoffConnections.contains(fd) else { continue }
+                    let receipt = handoff.receive(on: fd) { [admission] client in
+                        guard let connection = admission.admit(client) else { return false }
+                        served.add(connection)
+                        return true
+                    }
+                    if receipt == .open {
+                        handoffConnections.touch(fd, now: MonotonicClock.seconds())
+                    } else {
+                        handoffConnections.remove(fd)
+                        poll.remove(fd)
+                        close(fd)
+                    }
+                    continue
+                }
                 switch WakeSource(rawValue: token) {
                 case .listener: acceptOne(from: listener, into: served)
                 case .handoff:
-                    handoff?.acceptOne { [admission, inbox] fd in
-                        guard let connection = admission.admit(fd) else { return false }
-                        inbox.post(connection)
-                        return true
+                    guard let fd = handoff?.acceptConnection() else { break }
+                    do throws(Errno) {
+                        try poll.add(fd, token: Self.handoffTokenBit | UInt64(UInt32(bitPattern: fd)))
+                        handoffConnections.add(fd, now: MonotonicClock.seconds())
+                    } catch {
+                        logger.error("cannot watch a hand-off connection (epoll: \(error)); closing it")
+                        close(fd)
                     }
-                case .inbox: for connection in inbox.takeAll() { served.add(connection) }
                 case .signals, .loginSession, nil: break
                 }
             }
@@ -168,6 +190,10 @@ public final class Daemon: Sendable {
             nextTick = nowMilliseconds + 1000
             let now = MonotonicClock.seconds()
             served.closeStalled(now: now)
+            for fd in handoffConnections.removeIdle(now: now) {
+                poll.remove(fd)
+                close(fd)
+            }
             if purge.tick(now: now) { purgeExpired() }
             state.renewal.tick(store: state.store, now: UInt32(clamping: time(nil)))
             let (caches, credentials) = state.store.withLock { ($0.cacheCount, $0.credentialCount) }

@@ -11,13 +11,15 @@ import SystemCalls
 /// refuses it. Anything else ends the hand-off connection. Only a peer whose SO_PEERCRED uid is 0
 /// is accepted; a received descriptor that is not a connected AF_UNIX stream socket is closed and
 /// refused. The daemon then serves the descriptor like its own accept — including the SO_PEERCRED
-/// check, which names the original client, not the door.
+/// check, which names the original client, not the door. The hand-off connections are watched by
+/// the daemon's event loop like client connections: no thread and no queue between the door's
+/// message and the loop that serves the client.
 public final class HandoffListener: Sendable {
     public static let handoffByte: UInt8 = 0x48
     public static let acceptedByte: UInt8 = 0x41
     public static let refusedByte: UInt8 = 0x52
     /// A hand-off connection idle this long is closed (the door sends at once).
-    static let idleSeconds = 30
+    public static let idleSeconds = 30
 
     private let listener: UnixSocketListener
     private let logger: Logger
@@ -35,12 +37,11 @@ public final class HandoffListener: Sendable {
         HandoffListener(listener: try UnixSocketListener.bind(path: daemonSocket + ".handoff"), logger: logger)
     }
 
-    /// After poll said the socket is readable: accepts one hand-off connection. A peer that is not
-    /// root is closed at once; root's is served on its own thread, each received descriptor going
-    /// to `serve`, which returns whether it serves it ('A') or refused it ('R'). `serve` owns the
-    /// descriptor either way and closes one it refuses, as the daemon's own accept path does.
-    public func acceptOne(serve: @escaping @Sendable (Int32) -> Bool) {
-        guard let connection = try? listener.accept() else { return }
+    /// After poll said the socket is readable: accepts one hand-off connection and returns it, or
+    /// nil. A peer that is not root is closed at once. The connection is non-blocking: the event
+    /// loop watches it and calls ``receive(on:serve:)`` when it is readable.
+    public func acceptConnection() -> Int32? {
+        guard let connection = try? listener.accept() else { return nil }
         var pid: pid_t = 0
         var uid: uid_t = 0
         var gid: gid_t = 0
@@ -48,45 +49,86 @@ public final class HandoffListener: Sendable {
             logger.warning(
                 "refusing a hand-off connection from uid \(uid) pid \(pid): only root (ccached-door) may hand off")
             Glibc.close(connection)
-            return
+            return nil
         }
-        var limit = timeval(tv_sec: Self.idleSeconds, tv_usec: 0)
-        _ = setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        _ = setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        let logger = self.logger
-        // The connections' stack size: a parked thread may serve either kind next (ConnectionThread).
-        let started = ConnectionThread.start(stackSize: 512 << 10) {
-            Self.receive(on: connection, serve: serve, logger: logger)
-        }
-        if started != 0 {
-            logger.error("cannot start a thread for a hand-off connection: \(Errno(rawValue: started))")
+        let flags = fcntl(connection, F_GETFL)
+        guard flags >= 0, fcntl(connection, F_SETFL, flags | O_NONBLOCK) == 0 else {
+            logger.error("cannot make a hand-off connection non-blocking: \(Errno.current)")
             Glibc.close(connection)
+            return nil
         }
+        return connection
     }
 
-    /// Receives descriptors until the door closes the connection or breaks the protocol.
-    private static func receive(on connection: Int32, serve: (Int32) -> Bool, logger: Logger) {
-        defer { Glibc.close(connection) }
+    /// What became of a hand-off connection after ``receive(on:serve:)``.
+    public enum Receipt: Equatable, Sendable {
+        /// Every message there was is answered; watch it again.
+        case open
+        /// The door closed it, or broke the protocol: close it.
+        case ended
+    }
+
+    /// Receives and answers every message waiting on a (non-blocking) hand-off connection; each
+    /// received descriptor goes to `serve`, which returns whether it serves it ('A') or refused it
+    /// ('R'). `serve` owns the descriptor either way and closes one it refuses, as the daemon's own
+    /// accept path does. The answer is written only after `serve` returned: the door keeps its copy
+    /// of the client until then, and offers it again elsewhere only if the daemon hung up without
+    /// answering.
+    public func receive(on connection: Int32, serve: (Int32) -> Bool) -> Receipt {
         while true {
             var byte: UInt8 = 0
             var fd: Int32 = -1
             let result = ccached_receive_descriptor(connection, &byte, &fd)
-            guard result == 1 else { return }  // end of file, timeout or error
-            guard byte == handoffByte else {
+            if result < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return .open }
+            guard result == 1 else { return .ended }  // end of file or error
+            guard byte == Self.handoffByte else {
                 if fd >= 0 { Glibc.close(fd) }
                 logger.warning("closing a hand-off connection that sent byte \(byte) instead of 'H'")
-                return
+                return .ended
             }
-            var answer = refusedByte
+            var answer = Self.refusedByte
             if fd < 0 {
                 logger.warning("a hand-off message carried no single descriptor; refused")
             } else if ccached_is_connected_unix_stream(fd) != 1 {
                 logger.warning("a handed-off descriptor is not a connected Unix stream socket; refused")
                 Glibc.close(fd)
             } else if serve(fd) {
-                answer = acceptedByte
+                answer = Self.acceptedByte
             }
-            guard write(connection, &answer, 1) == 1 else { return }
+            // One byte into an empty socket buffer (the door reads each answer before it sends
+            // again): it goes at once, or the connection is of no use.
+            var written: Int
+            repeat { written = send(connection, &answer, 1, Int32(MSG_NOSIGNAL)) } while written < 0 && errno == EINTR
+            guard written == 1 else { return .ended }
+        }
+    }
+
+    /// The daemon's hand-off connections, watched by its event loop: each is closed after
+    /// ``idleSeconds`` without a message, and all of them when the daemon stops.
+    public struct Connections {
+        /// Each open connection and when it last carried a message (monotonic seconds).
+        private(set) var lastUsed: [Int32: UInt64] = [:]
+
+        public init() {}
+
+        public mutating func add(_ fd: Int32, now: UInt64) { lastUsed[fd] = now }
+        public mutating func touch(_ fd: Int32, now: UInt64) { lastUsed[fd] = now }
+        public func contains(_ fd: Int32) -> Bool { lastUsed[fd] != nil }
+
+        /// Forgets `fd` (the caller stops watching it and closes it).
+        public mutating func remove(_ fd: Int32) { lastUsed[fd] = nil }
+
+        /// The connections idle for longer than ``HandoffListener/idleSeconds``, forgotten here.
+        public mutating func removeIdle(now: UInt64) -> [Int32] {
+            let idle = lastUsed.filter { now >= $0.value + UInt64(HandoffListener.idleSeconds) }.map(\.key)
+            for fd in idle { lastUsed[fd] = nil }
+            return idle
+        }
+
+        /// Every connection, forgotten here.
+        public mutating func removeAll() -> [Int32] {
+            defer { lastUsed = [:] }
+            return Array(lastUsed.keys)
         }
     }
 

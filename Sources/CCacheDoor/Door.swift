@@ -9,14 +9,18 @@ import Synchronization
 ///
 /// The door never reads a byte a client sends: it looks only at what the kernel says about the
 /// peer (SO_PEERCRED, SO_PEERPIDFD, /proc, logind), then passes the descriptor on with SCM_RIGHTS.
-/// Each accepted connection is routed on its own small thread under a deadline, so a slow start
-/// for one user never delays another; the number routed at once is bounded overall and per uid.
+/// Each accepted connection is routed on a small thread of its own under a deadline (finished
+/// routing threads park and take the next one: ``DoorThread``), so a slow start for one user never
+/// delays another; the number routed at once is bounded overall and per uid. A decision the full
+/// rule made a moment ago for the same kind of peer is taken from ``RouteCache``.
 public final class Door: Sendable {
     public let configuration: DoorConfiguration
     private let logger: Logger
     private let gate = StartGate()
     private let starter: SessionDaemonStarter
     private let handoffs = HandoffPool()
+    /// Routing decisions remembered (``RouteCache``).
+    let routes = RouteCache()
     /// The session daemons this door started, per uid (key → hand-off socket), for the per-uid cap.
     private let started = Mutex<[UInt32: [String: String]]>([:])
     /// `systemd-run` when daemons start as units in their user's slice; nil: forked by the door.
@@ -110,8 +114,9 @@ public final class Door: Sendable {
             return
         }
         let peerUID = uid
+        let accepted = Clock.nowMicroseconds()
         let result = DoorThread.start(stackSize: 256 << 10) { [self] in
-            route(fd)
+            route(fd, accepted: accepted)
             pending.withLock { state in
                 state.total -= 1
                 let left = state.perUser[peerUID, default: 1] - 1
@@ -131,11 +136,13 @@ public final class Door: Sendable {
 
     /// Identifies the peer, finds or starts its session daemon and hands the connection over.
     /// Always closes the door's copy of `fd`.
-    func route(_ fd: Int32) {
+    func route(_ fd: Int32, accepted: Int64 = Clock.nowMicroseconds()) {
         defer { close(fd) }
         let deadline = Clock.nowMilliseconds() + Int64(configuration.routingTimeoutMilliseconds)
-        let peer: DoorPeer
-        switch DoorPeer.identify(socket: fd, router: LoginRouter(jobsShareLogin: configuration.jobsShareLogin)) {
+        var stages = RoutingStages(accepted: accepted)
+        let router = LoginRouter(jobsShareLogin: configuration.jobsShareLogin)
+        var peer: DoorPeer
+        switch DoorPeer.identify(socket: fd, router: router, cache: routes) {
         case .identified(let identified): peer = identified
         case .gone:
             logger.debug("a peer left before it could be routed")
@@ -146,6 +153,36 @@ public final class Door: Sendable {
             dropped.add(1, ordering: .relaxed)
             return
         }
+        stages.mark(.identified)
+        if let cached = peer.cached, let key = peer.cacheKey {
+            // The fast path: a decision remembered for this very kind of peer.
+            do throws(DoorError) {
+                if try deliver(fd, to: cached.location, account: cached.account, log: logger, deadline: deadline) {
+                    stages.mark(.handedOff)
+                    logger.debug("routed from the cache in \(stages)", metadata: ["peer_pid": "\(peer.pid)"])
+                    return
+                }
+            } catch {
+                // As on the full path: closed, never offered again (after a timeout the daemon may
+                // still take it, and a client is never served twice).
+                routes.forget(key)
+                logger.error(
+                    "closing a connection: \(error)",
+                    metadata: ["peer_pid": "\(peer.pid)", "peer_uid": "\(peer.uid)", "session": "\(peer.session.key)"])
+                dropped.add(1, ordering: .relaxed)
+                return
+            }
+            // No daemon there any more (nothing was handed over): forget the decision and route
+            // by the full rule, which starts a daemon if need be.
+            routes.forget(key)
+            switch DoorPeer.identify(socket: fd, router: router, cache: nil) {
+            case .identified(let identified): peer = identified
+            case .gone, .failed:
+                logger.debug("a peer left before it could be routed")
+                dropped.add(1, ordering: .relaxed)
+                return
+            }
+        }
         var log = logger
         log[metadataKey: "peer_pid"] = "\(peer.pid)"
         log[metadataKey: "peer_uid"] = "\(peer.uid)"
@@ -154,9 +191,24 @@ public final class Door: Sendable {
             guard let account = UserAccount.lookUp(uid: peer.uid, includingGroups: false) else {
                 throw .unknownUser(uid: peer.uid)
             }
+            stages.mark(.account)
             let location = try SessionDaemonLocation.prepare(
                 for: account, session: peer.session, runRoot: configuration.runRoot)
-            if try deliver(fd, to: location, account: account, log: log, deadline: deadline) { return }
+            stages.mark(.located)
+            // Remembered once a daemon took a connection there (a refusal is remembered too: the
+            // decision stands, the daemon is just full).
+            func remember() {
+                guard let key = peer.cacheKey else { return }
+                routes.store(
+                    RouteCache.Entry(session: peer.session, account: account, location: location), for: key,
+                    generation: peer.generation, now: Clock.nowMicroseconds())
+            }
+            if try deliver(fd, to: location, account: account, log: log, deadline: deadline) {
+                stages.mark(.handedOff)
+                remember()
+                log.debug("routed in \(stages)")
+                return
+            }
             let key = StartGate.Key(uid: peer.uid, session: peer.session.key)
             let delivered = try gate.withKey(key, deadline: deadline) { () throws(DoorError) -> Bool in
                 // Another connection of this session may have started the daemon meanwhile.
@@ -189,6 +241,7 @@ public final class Door: Sendable {
                 }
                 return false
             }
+            if delivered == true { remember() }
             if delivered != true {
                 log.warning("closing a connection: no daemon took it at \(location.handoffSocket) in time")
                 dropped.add(1, ordering: .relaxed)

@@ -24,6 +24,12 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
     public let uid: UInt32
     public let gid: UInt32
     public let session: SessionIdentity
+    /// What cannot be forged about the peer, when the door may remember its route (``RouteCache``).
+    var cacheKey: RouteCache.Key?
+    /// The logind generation the session was found in (store a decision under it).
+    var generation: UInt64 = 0
+    /// The remembered decision, when the session came from the cache.
+    var cached: RouteCache.Entry?
 
     public init(pid: Int32, uid: UInt32, gid: UInt32, session: SessionIdentity) {
         self.pid = pid
@@ -42,7 +48,15 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
 
     /// Identifies the peer of an accepted connection and routes it by ``LoginRouter``'s rule.
     /// Reads nothing from the connection.
+    ///
+    /// With a `cache`, a decision made for a peer with the same uid, cgroup, audit session and
+    /// login uid in the same logind state is taken from it (``RouteCache``): the pidfd checks are
+    /// the same, only logind and the rule are not asked again.
     public static func identify(socket fd: Int32, router: LoginRouter = LoginRouter()) -> Outcome {
+        identify(socket: fd, router: router, cache: nil)
+    }
+
+    static func identify(socket fd: Int32, router: LoginRouter, cache: RouteCache?) -> Outcome {
         var pid: pid_t = 0
         var uid: uid_t = 0
         var gid: gid_t = 0
@@ -52,12 +66,22 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
         // The door itself never is a client: a connection from its own pid can only come from a
         // link that led one of its own connects back to its listening socket (issue 24, item 5).
         guard pid != getpid() else { return .failed(.selfConnection) }
-        let logind = SystemLogind()
         // What is known about a process the door cannot tie to the connection: only its uid. It gets
         // its user's primary login (rule 3), never another user's daemon (the uid is exact).
         func unseen() -> Outcome {
-            let route = router.route(uid: uid, process: .unseen, logind: logind)
-            return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: SessionIdentity(route: route)))
+            let key = RouteCache.Key(uid: uid, seen: false, cgroup: "", auditSession: "", loginUID: "")
+            if let cache, let entry = cache.lookUp(key, now: Clock.nowMicroseconds()) {
+                var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: entry.session)
+                peer.cacheKey = key
+                peer.cached = entry
+                return .identified(peer)
+            }
+            let generation = cache?.currentGeneration() ?? 0
+            let route = router.route(uid: uid, process: .unseen, logind: SystemLogind())
+            var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: SessionIdentity(route: route))
+            peer.cacheKey = cache == nil ? nil : key
+            peer.generation = generation
+            return .identified(peer)
         }
         // A peer in a pid namespace we cannot see has pid 0.
         guard pid > 0 else { return unseen() }
@@ -73,9 +97,56 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
         let named = ccached_pidfd_pid(pidfd)
         if named == 0 { return unseen() }
         guard named == pid else { return .gone }
-        let session = SessionIdentity.of(pid: pid, uid: uid, router: router, logind: logind)
-        guard ccached_pidfd_send_signal(pidfd, 0) == 0, ccached_pidfd_pid(pidfd) == pid else { return .gone }
-        return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: session))
+        // Every check below ends with the pidfd's: what was read belongs to the peer.
+        func stillThePeer() -> Bool { ccached_pidfd_send_signal(pidfd, 0) == 0 && ccached_pidfd_pid(pidfd) == pid }
+        guard let cache else {
+            let session = SessionIdentity.of(pid: pid, uid: uid, router: router, logind: SystemLogind())
+            guard stillThePeer() else { return .gone }
+            return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: session))
+        }
+        let key = Self.cacheKey(pid: pid, uid: uid)
+        if let key, let entry = cache.lookUp(key, now: Clock.nowMicroseconds()) {
+            guard stillThePeer() else { return .gone }
+            var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: entry.session)
+            peer.cacheKey = key
+            peer.cached = entry
+            return .identified(peer)
+        }
+        let generation = cache.currentGeneration()
+        let session = SessionIdentity.of(pid: pid, uid: uid, router: router, logind: SystemLogind())
+        // Remembered only if what the rule read is what the key says (a process of the user's own
+        // manager may move between the cgroups it delegates meanwhile).
+        let after = Self.cacheKey(pid: pid, uid: uid)
+        guard stillThePeer() else { return .gone }
+        var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: session)
+        if let key, key == after {
+            peer.cacheKey = key
+            peer.generation = generation
+        }
+        return .identified(peer)
+    }
+
+    /// The peer's cache key from `/proc/PID` (the caller checks the pidfd afterwards), or nil when
+    /// a file cannot be read.
+    static func cacheKey(pid: Int32, uid: UInt32) -> RouteCache.Key? {
+        let directory = "/proc/\(pid)/"
+        guard let cgroup = readProcFile(directory + "cgroup", limit: 16384),
+            let audit = readProcFile(directory + "sessionid", limit: 32),
+            let login = readProcFile(directory + "loginuid", limit: 32)
+        else { return nil }
+        return RouteCache.Key(uid: uid, seen: true, cgroup: cgroup, auditSession: audit, loginUID: login)
+    }
+
+    /// A small /proc file read whole in one read; nil when unreadable or not smaller than `limit`.
+    private static func readProcFile(_ path: String, limit: Int) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: limit) { buffer -> String? in
+            let count = read(fd, buffer.baseAddress, limit)
+            guard count >= 0, count < limit else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<count]), as: UTF8.self)
+        }
     }
 
     public var description: String { "pid \(pid) uid \(uid) session \(session)" }

@@ -1,0 +1,283 @@
+import CSupport
+import Foundation
+import Logging
+import SessionRuntime
+import Synchronization
+import Testing
+
+@testable import CCacheDoor
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("Route cache: remembered decisions end with logind's state, their lifetime, or a failure")
+struct RouteCacheTests {
+    /// Two directories standing in for /run/systemd/sessions and /run/systemd/users.
+    final class Directories {
+        let root: URL
+        var sessions: String { root.appendingPathComponent("sessions").path }
+        var users: String { root.appendingPathComponent("users").path }
+        init(creatingSessions: Bool = true) throws {
+            root = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "door-routes-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            if creatingSessions {
+                try FileManager.default.createDirectory(atPath: sessions, withIntermediateDirectories: true)
+            }
+            try FileManager.default.createDirectory(atPath: users, withIntermediateDirectories: true)
+        }
+        func touch(_ path: String) { _ = FileManager.default.createFile(atPath: path, contents: Data("x".utf8)) }
+        deinit { try? FileManager.default.removeItem(at: root) }
+    }
+
+    static func key(uid: UInt32, cgroup: String = "0::/user.slice/user-1000.slice/session-3.scope\n")
+        -> RouteCache.Key
+    {
+        RouteCache.Key(uid: uid, seen: true, cgroup: cgroup, auditSession: "3", loginUID: "\(uid)")
+    }
+
+    static func entry(uid: UInt32) -> RouteCache.Entry {
+        let session = SessionIdentity(route: LoginRoute(key: "3", rule: .ownLogin, lifetime: .loginSession("3")))
+        return RouteCache.Entry(
+            session: session, account: UserAccount(uid: uid, gid: uid, name: "u\(uid)", home: "/", groups: [uid]),
+            location: SessionDaemonLocation(
+                base: "/run/user/\(uid)", directory: "/run/user/\(uid)/ccached/3",
+                socket: "/run/user/\(uid)/ccached/3/.heim_org.h5l.kcm-socket", isUserRuntimeDirectory: true))
+    }
+
+    static let now: Int64 = 1_000_000
+
+    @Test("a decision is answered until a session file changes, then forgotten")
+    func sessionChange() throws {
+        let directories = try Directories()
+        let cache = RouteCache(watchedDirectories: [directories.sessions, directories.users])
+        let generation = cache.currentGeneration()
+        cache.store(Self.entry(uid: 1000), for: Self.key(uid: 1000), generation: generation, now: Self.now)
+        #expect(cache.lookUp(Self.key(uid: 1000), now: Self.now)?.location.base == "/run/user/1000")
+        // A process of another cgroup or audit session is another key.
+        #expect(cache.lookUp(Self.key(uid: 1000, cgroup: "0::/other\n"), now: Self.now) == nil)
+        #expect(cache.lookUp(Self.key(uid: 1001), now: Self.now) == nil)
+        // logind writes a session file (its state became "closing", say): every decision goes.
+        directories.touch(directories.sessions + "/3")
+        #expect(cache.lookUp(Self.key(uid: 1000), now: Self.now) == nil)
+        #expect(cache.count == 0)
+    }
+
+    @Test("a decision computed while the user's logind state changed is not kept")
+    func changedWhileComputing() throws {
+        let directories = try Directories()
+        let cache = RouteCache(watchedDirectories: [directories.sessions, directories.users])
+        let generation = cache.currentGeneration()
+        // Between reading logind and storing the decision, the user's file is rewritten.
+        directories.touch(directories.users + "/1000")
+        cache.store(Self.entry(uid: 1000), for: Self.key(uid: 1000), generation: generation, now: Self.now)
+        #expect(cache.lookUp(Self.key(uid: 1000), now: Self.now) == nil)
+        // Computed again now, it is kept.
+        let next = cache.currentGeneration()
+        cache.store(Self.entry(uid: 1000), for: Self.key(uid: 1000), generation: next, now: Self.now)
+        #expect(cache.lookUp(Self.key(uid: 1000), now: Self.now) != nil)
+    }
+
+    @Test("while logind's directory is missing its parent is watched, and its creation ends every decision")
+    func missingDirectory() throws {
+        let directories = try Directories(creatingSessions: false)
+        let cache = RouteCache(watchedDirectories: [directories.sessions, directories.users])
+        var generation = cache.currentGeneration()
+        cache.store(Self.entry(uid: 1000), for: Self.key(uid: 1000), generation: generation, now: Self.now)
+        #expect(cache.lookUp(Self.key(uid: 1000), now: Self.now) != nil)
+        // logind starts: its sessions directory appears.
+        try FileManager.default.createDirectory(atPath: directories.sessions, withIntermediateDirectories: false)
+        #expect(cache.lookUp(Self.key(uid: 1000), now: Self.now) == nil)
+        // From now on the directory itself is watched.
+        generation = cache.currentGeneration()
+        cache.store(Self.entry(uid: 1000), for: Self.key(uid: 1000), generation: generation, now: Self.now)
+        #expect(cache.lookUp(Self.key(uid: 1000), now: Self.now) != nil)
+        directories.touch(directories.sessions + "/3")
+        #expect(cache.lookUp(Self.key(uid: 1000), now: Self.now) == nil)
+    }
+
+    @Test("a decision ends after its lifetime, and when forgotten")
+    func lifetime() throws {
+        let directories = try Directories()
+        let cache = RouteCache(
+            lifetimeMicroseconds: 1000, watchedDirectories: [directories.sessions, directories.users])
+        cache.store(
+            Self.entry(uid: 1000), for: Self.key(uid: 1000), generation: cache.currentGeneration(), now: Self.now)
+        #expect(cache.lookUp(Self.key(uid: 1000), now: Self.now + 999) != nil)
+        #expect(cache.lookUp(Self.key(uid: 1000), now: Self.now + 1000) == nil)
+        cache.store(
+            Self.entry(uid: 1000), for: Self.key(uid: 1000), generation: cache.currentGeneration(), now: Self.now)
+        cache.forget(Self.key(uid: 1000))
+        #expect(cache.lookUp(Self.key(uid: 1000), now: Self.now) == nil)
+    }
+
+    @Test("one uid's many cgroups never grow the cache past its share nor push out another uid")
+    func bounded() throws {
+        let directories = try Directories()
+        let cache = RouteCache(perUserLimit: 4, watchedDirectories: [directories.sessions, directories.users])
+        let generation = cache.currentGeneration()
+        cache.store(Self.entry(uid: 2000), for: Self.key(uid: 2000), generation: generation, now: Self.now)
+        for index in 0..<100 {
+            cache.store(
+                Self.entry(uid: 1000), for: Self.key(uid: 1000, cgroup: "0::/user.slice/x\(index)\n"),
+                generation: generation, now: Self.now)
+        }
+        #expect(cache.count <= 5)
+        #expect(cache.lookUp(Self.key(uid: 2000), now: Self.now) != nil)
+    }
+
+    @Test("a live peer is identified from the cache the second time, with the session the full rule gave it")
+    func peerFromCache() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("door-cached-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("s").path
+        let listener = ccached_unix_stream_socket()
+        #expect(ccached_bind_unix(listener, path) == 0)
+        #expect(listen(listener, 4) == 0)
+        defer { close(listener) }
+        var pid: pid_t = 0
+        let script = "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect('\(path)'); time.sleep(30)"
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("python3"), strdup("-c"), strdup(script), nil]
+        defer { for pointer in argv { free(pointer) } }
+        #expect(posix_spawnp(&pid, "python3", nil, nil, argv, environ) == 0)
+        defer {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        let connection = ccached_accept_cloexec(listener)
+        #expect(connection >= 0)
+        defer { close(connection) }
+        let directories = try Directories()
+        let cache = RouteCache(watchedDirectories: [directories.sessions, directories.users])
+        guard case .identified(let first) = DoorPeer.identify(socket: connection, router: LoginRouter(), cache: cache),
+            let key = first.cacheKey
+        else {
+            Issue.record("the peer was not identified with a key to remember its route by")
+            return
+        }
+        #expect(first.cached == nil)
+        #expect(key.uid == getuid() && key.seen)
+        let entry = Self.entry(uid: getuid())
+        let remembered = RouteCache.Entry(session: first.session, account: entry.account, location: entry.location)
+        cache.store(remembered, for: key, generation: first.generation, now: Clock.nowMicroseconds())
+        guard case .identified(let second) = DoorPeer.identify(socket: connection, router: LoginRouter(), cache: cache)
+        else {
+            Issue.record("the peer was not identified the second time")
+            return
+        }
+        #expect(second.cached != nil)
+        #expect(second.session == first.session)
+        #expect(second.session == SessionIdentity.of(pid: pid, uid: getuid()))
+        #expect(second.pid == pid)
+    }
+
+    @Test("routing threads park and are reused: a hundred routings one after another create a few threads")
+    func threadsReused() {
+        let before = DoorThread.createdCount
+        let done = Atomic<Int>(0)
+        for round in 1...100 {
+            #expect(DoorThread.start(stackSize: 256 << 10) { done.add(1, ordering: .relaxed) } == 0)
+            while done.load(ordering: .relaxed) < round { usleep(100) }
+            // The thread parks right after its work: give it the moment a real client's next
+            // connect takes anyway.
+            usleep(2000)
+        }
+        #expect(DoorThread.createdCount - before <= 3)
+    }
+
+    static let isRoot: Bool = {
+        if getuid() != 0 { print("RouteCacheTests: SKIPPED, NOT RUN: the hand-off accepts only root peers") }
+        return getuid() == 0
+    }()
+
+    @Test(
+        "a hand-off from the cache that times out closes the client: it is never offered to a daemon again",
+        .enabled(if: isRoot))
+    func cachedTimeoutNeverRetried() throws {
+        let run = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "door-cached-timeout-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: run) }
+        var configuration = DoorConfiguration(
+            socketPath: run.appendingPathComponent("door").path, daemonPath: "/bin/false")
+        configuration.runRoot = run.path
+        configuration.routingTimeoutMilliseconds = 500
+        configuration.daemonStart = .fork
+        let door = Door(configuration: configuration, logger: Logger(label: "test"))
+        // A "daemon" at root's location that takes every hand-off message and never answers.
+        let account = UserAccount(uid: 0, gid: 0, name: "root", home: "/root", groups: [0])
+        let location = try SessionDaemonLocation.prepare(
+            for: account, session: .perUser, runRoot: run.path)
+        try FileManager.default.createDirectory(atPath: location.directory, withIntermediateDirectories: true)
+        let silent = ccached_unix_stream_socket()
+        #expect(ccached_bind_unix(silent, location.handoffSocket) == 0 && listen(silent, 8) == 0)
+        defer { close(silent) }
+        let messages = Atomic<Int>(0)
+        let stop = Atomic<Bool>(false)
+        let held = Mutex<[Int32]>([])
+        Thread.detachNewThread {
+            var connections: [pollfd] = [pollfd(fd: silent, events: Int16(POLLIN), revents: 0)]
+            while !stop.load(ordering: .relaxed) {
+                guard poll(&connections, nfds_t(connections.count), 50) > 0 else { continue }
+                for index in connections.indices where connections[index].revents != 0 {
+                    connections[index].revents = 0
+                    if index == 0 {
+                        let connection = ccached_accept_cloexec(silent)
+                        if connection >= 0 {
+                            connections.append(pollfd(fd: connection, events: Int16(POLLIN), revents: 0))
+                        }
+                        continue
+                    }
+                    var byte: UInt8 = 0
+                    var fd: Int32 = -1
+                    if ccached_receive_descriptor(connections[index].fd, &byte, &fd) == 1 {
+                        messages.add(1, ordering: .relaxed)
+                        if fd >= 0 { held.withLock { $0.append(fd) } }
+                    } else {
+                        connections[index].events = 0
+                    }
+                }
+            }
+            for entry in connections.dropFirst() { close(entry.fd) }
+        }
+        defer {
+            stop.store(true, ordering: .relaxed)
+            for fd in held.withLock({ $0 }) { close(fd) }
+        }
+        // A client: a live process of root's, connected to a socket of the test's.
+        let path = run.appendingPathComponent("s").path
+        let listener = ccached_unix_stream_socket()
+        #expect(ccached_bind_unix(listener, path) == 0 && listen(listener, 4) == 0)
+        defer { close(listener) }
+        var pid: pid_t = 0
+        let script = "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect('\(path)'); time.sleep(30)"
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("python3"), strdup("-c"), strdup(script), nil]
+        defer { for pointer in argv { free(pointer) } }
+        #expect(posix_spawnp(&pid, "python3", nil, nil, argv, environ) == 0)
+        defer {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        let connection = ccached_accept_cloexec(listener)
+        #expect(connection >= 0)
+        // Its route, remembered as the door would after a first hand-off.
+        guard case .identified(let peer) = DoorPeer.identify(socket: connection, router: LoginRouter(), cache: nil),
+            let key = DoorPeer.cacheKey(pid: pid, uid: 0)
+        else {
+            Issue.record("the client was not identified")
+            close(connection)
+            return
+        }
+        door.routes.store(
+            RouteCache.Entry(session: peer.session, account: account, location: location), for: key,
+            generation: door.routes.currentGeneration(), now: Clock.nowMicroseconds())
+        door.route(connection)  // closes it
+        #expect(messages.load(ordering: .relaxed) == 1)
+        #expect(door.droppedCount == 1 && door.handedOffCount == 0)
+        #expect(door.routes.lookUp(key, now: Clock.nowMicroseconds()) == nil)
+    }
+}
