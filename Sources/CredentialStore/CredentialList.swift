@@ -49,6 +49,10 @@ public struct CredentialList {
         for case let entry? in slots { try body(entry) }
     }
 
+    /// The UUID of the last credential appended (while it is still stored last), for the state
+    /// journal's record of a STORE.
+    public var lastUUID: KCMUUID? { slots.last??.uuid }
+
     /// The UUIDs in storage order.
     public var uuids: [KCMUUID] {
         var result: [KCMUUID] = []
