@@ -255,7 +255,8 @@ public struct ConnectionSession: Sendable {
             let counter = store.journal.counter
             do throws(RequestFailure) {
                 let reply = try RequestDispatcher.perform(
-                    request, store: store, status: state.status(of:), renewalState: state.renewal.state(of:))
+                    request, store: store, status: state.status(of:), renewalState: state.renewal.state(of:),
+                    applied: state.recordApplied)
                 return (.success(reply), store.journal.counter != counter)
             } catch {
                 return (.failure(error), store.journal.counter != counter)

@@ -6,14 +6,16 @@ import KCM
 /// is tested and fuzzed in-process.
 public enum RequestDispatcher {
     /// Applies `request`. `status` builds the CCACHED_STATUS payload from the store, `renewalState`
-    /// the CCACHED_RENEWAL_STATE one.
+    /// the CCACHED_RENEWAL_STATE one. `applied` is told of each request the store applied without
+    /// an error (its empty names resolved): the daemon's state journal records it.
     ///
     /// CCACHED_WATCH is answered as of now (the changes, a resync, or none yet: the timeout reply);
     /// waiting for a change is ``ConnectionSession``'s, outside the lock. CCACHED_RENEW needs the
     /// renewal worker and is answered there too; here it only checks that the cache exists.
     public static func perform(
         _ request: KCMRequest, store: CredentialStore, status: (CredentialStore) -> KCMDaemonStatus,
-        renewalState: (CredentialStore) -> KCMRenewalState
+        renewalState: (CredentialStore) -> KCMRenewalState,
+        applied: (KCMRequest, CredentialStore) -> Void = { _, _ in }
     ) throws(RequestFailure) -> KCMReply {
         if case .unsupported(let opcode) = request { throw .unsupportedOpcode(opcode) }
         if case .retrieve(let name, let flags, _) = request, let offset = clientClockOffset(name, flags, store) {
@@ -31,7 +33,10 @@ public enum RequestDispatcher {
             default:
                 break
             }
-            return try apply(defaultingEmptyNames(in: request, to: store.defaultName), store: store, status: status)
+            let resolved = defaultingEmptyNames(in: request, to: store.defaultName)
+            let reply = try apply(resolved, store: store, status: status)
+            applied(resolved, store)
+            return reply
         } catch {
             throw .store(error)
         }
