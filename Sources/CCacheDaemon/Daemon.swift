@@ -298,10 +298,8 @@ public final class Daemon: Sendable {
         }
         do throws(StateFileError) {
             let journal = StateJournal(file: try StateMemoryFile.create(reservation: reservation), ownerUID: uid)
-            state.store.withLock { store in
-                _ = try? journal.restore(into: store)
-                state.stateJournal.journal = journal
-            }
+            state.store.withLock { _ = try? journal.restore(into: $0) }
+            state.attachStateJournal(journal)
         } catch {
             logger.warning("no state file, so a crash loses this daemon's caches: \(error)")
         }
@@ -309,10 +307,8 @@ public final class Daemon: Sendable {
 
     /// Zeroes and empties the state file: the store is about to be wiped at a normal end.
     private func wipeStateJournal() {
-        state.store.withLock { _ in
-            state.stateJournal.journal?.wipe()
-            state.stateJournal.journal = nil
-        }
+        state.store.withLock { _ in state.stateJournal.journal?.wipe() }
+        state.attachStateJournal(nil)
     }
 
     /// Tells whoever started the daemon (through `--ready-fd`) how the start went, once.

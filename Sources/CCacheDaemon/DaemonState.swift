@@ -51,13 +51,19 @@ public final class DaemonState: Sendable {
         renewal.attach(to: self)
     }
 
+    /// Keeps the store in `journal` from now on (the daemon at start, after restoring; the fuzz
+    /// target). Takes the store's lock.
+    public func attachStateJournal(_ journal: StateJournal?) {
+        store.withLock { _ in stateJournal.journal = journal }
+    }
+
     /// Records a request the store applied (called with the store's lock held).
     func recordApplied(_ request: KCMRequest, _ store: CredentialStore) {
         stateJournal.journal?.record(request, in: store)
     }
 
     /// Saves the whole store after a change no request made (a renewal, a purge), with its lock held.
-    func saveState(of store: CredentialStore) {
+    public func saveState(of store: CredentialStore) {
         stateJournal.journal?.saveSnapshot(of: store)
     }
 

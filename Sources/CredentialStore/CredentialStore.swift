@@ -61,6 +61,9 @@ public final class CredentialStore {
     public var onEviction: (CacheEviction) -> Void = { _ in }
     /// Caches evicted at the cache limit since the store was made.
     public private(set) var evictions = 0
+    /// The credentials the last STORE superseded or the last REMOVE_CRED removed, by UUID: the state
+    /// journal zeroes their bytes in its file too.
+    public private(set) var releasedUUIDs: [KCMUUID] = []
 
     public init(ownerUID: UInt32, limits: CredentialStoreLimits = CredentialStoreLimits()) {
         self.ownerUID = ownerUID
@@ -342,7 +345,8 @@ public final class CredentialStore {
             throw .limitReached(.credentialsPerCache, limit: limits.maximumCredentialsPerCache)
         }
         try requireRoom(adding: credential.bytes.count, removing: superseded.bytes)
-        cache.credentials.removeSuperseded(by: credential)
+        releasedUUIDs.removeAll(keepingCapacity: true)
+        cache.credentials.removeSuperseded(by: credential, released: &releasedUUIDs)
         cache.credentials.append(credential, uuid: uuids.next())
         journal.record(.credentialsStored, name)
     }
@@ -362,7 +366,9 @@ public final class CredentialStore {
     public func removeCredentials(from name: KCMCacheName, matching matcher: CredentialMatcher)
         throws(CredentialStoreError) -> Int
     {
-        let removed = try cache(named: name).credentials.removeAll(matching: matcher)
+        let cache = try cache(named: name)
+        releasedUUIDs.removeAll(keepingCapacity: true)
+        let removed = cache.credentials.removeAll(matching: matcher, released: &releasedUUIDs)
         if removed > 0 { journal.record(.credentialsRemoved, name) }
         return removed
     }
@@ -424,12 +430,14 @@ extension CredentialStore {
     /// A whole cache as recorded: principal, KDC offset and credentials with their UUIDs.
     public func restoreCache(
         _ name: KCMCacheName, uuid: KCMUUID, principal: KCMPrincipal, kdcOffset: Int32,
-        credentials: [(uuid: KCMUUID, credential: KCMCredential)]
+        credentials: [(uuid: KCMUUID, credential: KCMCredential?)]
     ) throws(CredentialStoreError) {
         var list = CredentialList()
         for entry in credentials {
             guard list.entry(uuid: entry.uuid) == nil else { throw .unknownUUID(entry.uuid) }
-            list.append(entry.credential, uuid: entry.uuid)
+            // A credential zeroed in the file was released after this record: it is not restored.
+            guard let credential = entry.credential else { continue }
+            list.append(credential, uuid: entry.uuid)
         }
         let cache = try restoredCache(name, uuid: uuid, principal: principal)
         cache.kdcOffset = kdcOffset
@@ -450,15 +458,22 @@ extension CredentialStore {
         try remove(name)
     }
 
-    /// STORE's outcome: what `credential` supersedes is gone, and it is last, with `uuid`.
+    /// STORE's outcome: `credential` is last, with `uuid` (what it superseded is restored as removed
+    /// by its own record).
     public func restoreStored(_ credential: KCMCredential, uuid: KCMUUID, in name: KCMCacheName)
         throws(CredentialStoreError)
     {
         let cache = try cache(named: name)
-        cache.credentials.removeSuperseded(by: credential)
         guard cache.credentials.entry(uuid: uuid) == nil else { throw .unknownUUID(uuid) }
         cache.credentials.append(credential, uuid: uuid)
         markUsed(cache)
+    }
+
+    /// REMOVE_CRED's outcome (or a superseded credential's): the credentials with these UUIDs are
+    /// gone from `name`. A UUID not there (its STORE was zeroed in the file) is no error.
+    public func restoreRemoved(_ uuids: [KCMUUID], from name: KCMCacheName) throws(CredentialStoreError) {
+        let cache = try cache(named: name)
+        for uuid in uuids { cache.credentials.remove(uuid: uuid) }
     }
 
     /// MOVE_CACHE's outcome: `destination` (with `uuid`) holds the source's principal, offset and

@@ -29,6 +29,13 @@ public final class StateJournal: @unchecked Sendable {
     private var compactionCheck = 0
     private var mirroredDefault = KCMCacheName(bytes: [])
     private var evictions = 0
+    /// Where each credential's field (u32 length, u32 CRC32C, bytes) is in the current area, and
+    /// which credentials each cache holds: when the store lets a credential go, its bytes in the
+    /// file are zeroed too (their own checksum then fails, which the loader reads as released).
+    private var credentialFields: [KCMUUID: Int] = [:]
+    private var members: [KCMCacheName: Set<KCMUUID>] = [:]
+    /// The credentials' byte ranges in the record being written: its checksum leaves them out.
+    private var pendingSkips: [Range<Int>] = []
     /// Why the journal stopped writing, once it has.
     public private(set) var failure: String?
     /// Generations written since the start (the first one included).
@@ -75,15 +82,19 @@ public final class StateJournal: @unchecked Sendable {
             saveSnapshot(of: store)
             return
         }
-        // One record for the request, whatever it changed: a torn one loses the request whole.
+        // One record for the request, whatever it changed: a torn one loses the request whole. The
+        // bytes of the credentials it let go are zeroed once it is whole.
+        var released: [KCMUUID] = []
         beginBatch()
         defer {
             endBatch()
+            zero(released)
             compactIfLarge(store)
         }
         switch request {
         case .initialize(let name, let principal):
             guard let cache = try? store.cache(named: name) else { return }
+            released = Array(members.updateValue([], forKey: name) ?? [])
             let principalBytes = Self.encoded(principal)
             append(.initialized, size: Self.size(of: name) + 16 + principalBytes.count) { cursor in
                 cursor.put(name)
@@ -91,23 +102,21 @@ public final class StateJournal: @unchecked Sendable {
                 cursor.put(principalBytes)
             }
         case .destroy(let name):
+            released = Array(members.removeValue(forKey: name) ?? [])
             append(.destroyed, size: Self.size(of: name)) { $0.put(name) }
         case .store(let name, let credential):
             guard let uuid = try? store.cache(named: name).credentials.lastUUID else { return }
-            append(.stored, size: Self.size(of: name) + 16 + 4 + credential.bytes.count) { cursor in
+            released = store.releasedUUIDs
+            appendRemoved(released, from: name)
+            append(.stored, size: Self.size(of: name) + 16 + Self.fieldSize(credential)) { cursor in
                 cursor.put(name)
                 cursor.put(uuid)
-                cursor.put(credential)
+                cursor.put(credential, uuid: uuid)
             }
-        case .removeCred(let name, let flags, let template):
-            var writer = KCMWriter()
-            template.write(to: &writer)
-            defer { writer.wipe() }
-            append(.removed, size: Self.size(of: name) + 4 + writer.count) { cursor in
-                cursor.put(name)
-                cursor.put(flags.rawValue)
-                cursor.put(writer.bytes)
-            }
+            members[name, default: []].insert(uuid)
+        case .removeCred(let name, _, _):
+            released = store.releasedUUIDs
+            appendRemoved(released, from: name)
         case .setKDCOffset(let name, let offset):
             append(.kdcOffset, size: Self.size(of: name) + 4) { cursor in
                 cursor.put(name)
@@ -115,6 +124,8 @@ public final class StateJournal: @unchecked Sendable {
             }
         case .moveCache(let from, let to):
             guard from != to, let uuid = try? store.cache(named: to).uuid else { return }
+            released = Array(members.removeValue(forKey: to) ?? [])
+            members[to] = members.removeValue(forKey: from) ?? []
             append(.moved, size: Self.size(of: from) + Self.size(of: to) + 16) { cursor in
                 cursor.put(from)
                 cursor.put(to)
@@ -124,6 +135,7 @@ public final class StateJournal: @unchecked Sendable {
             append(.nameCount, size: 8) { $0.put(store.generatedNameCount) }
         case .replace(let name, _, _, _):
             guard let cache = try? store.cache(named: name) else { return }
+            released = Array(members.removeValue(forKey: name) ?? [])
             appendCache(cache)
         case .setDefaultCache:
             break
@@ -169,6 +181,8 @@ public final class StateJournal: @unchecked Sendable {
         generation = next
         areaStart = start
         position = start
+        credentialFields.removeAll(keepingCapacity: true)
+        members.removeAll(keepingCapacity: true)
         let name = store.defaultName
         append(.begin, size: beginSize) { cursor in
             cursor.put(ownerUID)
@@ -214,10 +228,12 @@ public final class StateJournal: @unchecked Sendable {
     private func fail(_ reason: String) {
         file.wipe(live: [0..<StateLayout.headerSize, areaStart..<max(position, areaStart)])
         failure = reason
+        pendingSkips.removeAll()
     }
 
     private func appendCache(_ cache: CredentialCache, principalBytes: [UInt8]? = nil) {
         let principal = principalBytes ?? Self.encoded(cache.principal)
+        var uuids = Set<KCMUUID>(minimumCapacity: cache.credentials.count)
         append(.cache, size: Self.cacheSize(cache, principalBytes: principal.count)) { cursor in
             cursor.put(cache.name)
             cursor.put(cache.uuid)
@@ -226,8 +242,35 @@ public final class StateJournal: @unchecked Sendable {
             cursor.put(UInt32(truncatingIfNeeded: cache.credentials.count))
             cache.credentials.forEach { entry in
                 cursor.put(entry.uuid)
-                cursor.put(entry.credential)
+                cursor.put(entry.credential, uuid: entry.uuid)
+                uuids.insert(entry.uuid)
             }
+        }
+        members[cache.name] = uuids
+    }
+
+    /// The part saying which credentials of `name` a request let go, if any.
+    private func appendRemoved(_ uuids: [KCMUUID], from name: KCMCacheName) {
+        guard !uuids.isEmpty else { return }
+        append(.removed, size: Self.size(of: name) + 4 + 16 * uuids.count) { cursor in
+            cursor.put(name)
+            cursor.put(UInt32(truncatingIfNeeded: uuids.count))
+            for uuid in uuids { cursor.put(uuid) }
+        }
+        if var set = members.removeValue(forKey: name) {
+            for uuid in uuids { set.remove(uuid) }
+            members[name] = set
+        }
+    }
+
+    /// Zeroes the bytes of credentials the store let go, in the file. Their records stay whole
+    /// (the checksum leaves the bytes out); the bytes' own checksum no longer matches.
+    private func zero(_ uuids: [KCMUUID]) {
+        guard failure == nil else { return }
+        for uuid in uuids {
+            guard let field = credentialFields.removeValue(forKey: uuid) else { continue }
+            let length = Int(UInt32(bigEndian: file.base.loadUnaligned(fromByteOffset: field, as: UInt32.self)))
+            memset(file.base + field + 8, 0, length)
         }
     }
 
@@ -270,9 +313,11 @@ public final class StateJournal: @unchecked Sendable {
             return
         }
         let record = file.base + position
-        var cursor = Cursor(at: record + head)
+        var cursor = Cursor(base: file.base, at: record + head)
         body(&cursor)
         precondition(cursor.pointer == record + total, "a state record's size was miscounted")
+        pendingSkips.append(contentsOf: cursor.skips)
+        for (uuid, field) in cursor.placed { credentialFields[uuid] = field }
         if batchStart == nil {
             seal(record, kind: kind, size: size)
         } else {
@@ -282,20 +327,33 @@ public final class StateJournal: @unchecked Sendable {
         position += total
     }
 
-    /// Writes a record's head: length, generation, kind, and last the checksum over all of it.
+    /// Writes a record's head: length, generation, kind, and last the checksum over all of it but
+    /// the credentials' bytes.
     private func seal(_ record: UnsafeMutableRawPointer, kind: StateLayout.RecordKind, size: Int) {
         Cursor.store(UInt32(truncatingIfNeeded: size), at: record + 4)
         Cursor.store(generation, at: record + 8)
         record.storeBytes(of: kind.rawValue, toByteOffset: 16, as: UInt8.self)
-        Cursor.store(ccached_state_crc32c(0, record + 4, StateLayout.recordHeadSize - 4 + size), at: record)
+        var crc: UInt32 = 0
+        var covered = record + 4
+        for skip in pendingSkips {
+            let from = file.base + skip.lowerBound
+            crc = ccached_state_crc32c(crc, covered, from - covered)
+            covered = file.base + skip.upperBound
+        }
+        crc = ccached_state_crc32c(crc, covered, record + StateLayout.recordHeadSize + size - covered)
+        pendingSkips.removeAll(keepingCapacity: true)
+        Cursor.store(crc, at: record)
     }
 
     static func size(of name: KCMCacheName) -> Int { 4 + name.bytes.count }
 
     static func cacheSize(_ cache: CredentialCache, principalBytes: Int) -> Int {
-        size(of: cache.name) + 16 + principalBytes + 4 + 4 + 20 * cache.credentials.count
+        size(of: cache.name) + 16 + principalBytes + 4 + 4 + 24 * cache.credentials.count
             + cache.credentials.byteCount
     }
+
+    /// A credential field: u32 length, u32 CRC32C, the bytes.
+    static func fieldSize(_ credential: KCMCredential) -> Int { 8 + credential.bytes.count }
 
     static func encoded(_ principal: KCMPrincipal) -> [UInt8] {
         var writer = KCMWriter(capacity: 64)
@@ -305,9 +363,16 @@ public final class StateJournal: @unchecked Sendable {
 
     /// Writes big-endian fields into the mapped file.
     struct Cursor {
+        let base: UnsafeMutableRawPointer
         var pointer: UnsafeMutableRawPointer
+        /// The credentials' bytes written, as file offsets, and where each credential's field is.
+        var skips: [Range<Int>] = []
+        var placed: [(KCMUUID, Int)] = []
 
-        init(at pointer: UnsafeMutableRawPointer) { self.pointer = pointer }
+        init(base: UnsafeMutableRawPointer, at pointer: UnsafeMutableRawPointer) {
+            self.base = base
+            self.pointer = pointer
+        }
 
         static func store<T: FixedWidthInteger>(_ value: T, at pointer: UnsafeMutableRawPointer) {
             pointer.storeBytes(of: value.bigEndian, as: T.self)
@@ -336,10 +401,17 @@ public final class StateJournal: @unchecked Sendable {
             put(uuid.low)
         }
 
-        /// A credential as `data`, copied from its secure bytes straight into the file.
-        mutating func put(_ credential: KCMCredential) {
-            put(UInt32(truncatingIfNeeded: credential.bytes.count))
-            credential.bytes.withUnsafeBytes { put($0) }
+        /// A credential field (u32 length, u32 CRC32C of the bytes, the bytes), copied from its
+        /// secure bytes straight into the file.
+        mutating func put(_ credential: KCMCredential, uuid: KCMUUID) {
+            placed.append((uuid, pointer - base))
+            credential.bytes.withUnsafeBytes { bytes in
+                put(UInt32(truncatingIfNeeded: bytes.count))
+                put(ccached_state_crc32c(0, bytes.baseAddress, bytes.count))
+                let start = pointer - base
+                put(bytes)
+                skips.append(start..<start + bytes.count)
+            }
         }
     }
 }

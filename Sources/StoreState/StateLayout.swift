@@ -9,7 +9,8 @@ import KCM
 /// written elsewhere in the file and then named by the slot not in use: until that 32-byte slot is
 /// whole (its checksum), the old generation is the state. Every record carries its generation and a
 /// CRC32C, so a loader stops at the first torn record, and never reads the records an older
-/// generation left behind in reused space as this one's.
+/// generation left behind in reused space as this one's. A credential's bytes have a checksum of
+/// their own: when the store lets the credential go, they are zeroed in the file, in place.
 ///
 /// All integers are big-endian, as in KCM.
 public enum StateLayout {
@@ -70,20 +71,22 @@ public enum StateLayout {
     }
 
     /// What a record says happened. The payloads (KCM encodings: `data` is a u32 length and bytes,
-    /// names are `data`, principals as in KCM, UUIDs 16 bytes):
+    /// names are `data`, principals as in KCM, UUIDs 16 bytes; a *credential field* is u32 length,
+    /// u32 CRC32C of the bytes, the bytes — the record's own checksum leaves those bytes out, so that
+    /// a released credential's bytes are zeroed in place and the record stays whole):
     public enum RecordKind: UInt8, Sendable, CaseIterable {
         /// First in every area: u32 owner uid, u64 name counter, data default name.
         case begin = 1
         /// A whole cache, created or replacing its namesake: name, uuid, principal, i32 KDC offset,
-        /// u32 n, n × (uuid, data credential).
+        /// u32 n, n × (uuid, credential field).
         case cache = 2
         /// INITIALIZE: name, uuid, principal.
         case initialized = 3
-        /// DESTROY, or an eviction: name.
+        /// DESTROY: name.
         case destroyed = 4
-        /// STORE: name, uuid, data credential (what it supersedes goes, as in the store).
+        /// STORE: name, uuid, credential field (what it superseded is a ``removed`` before it).
         case stored = 5
-        /// REMOVE_CRED: name, u32 flags, the match template as KCM encodes it.
+        /// REMOVE_CRED, or what a STORE superseded: name, u32 n, n × uuid.
         case removed = 6
         /// The primary name: data name.
         case defaultName = 7

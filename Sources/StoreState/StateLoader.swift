@@ -1,3 +1,4 @@
+import CStateFile
 import CredentialStore
 import KCM
 import SecureMemory
@@ -74,17 +75,17 @@ public enum StateLoader {
         report.areaOffset = Int(slot.areaOffset)
         var position = Int(slot.areaOffset)
         while true {
-            guard let (kind, payload, next) = record(in: image, at: position, generation: slot.generation) else {
+            guard let (operations, next) = record(in: image, at: position, generation: slot.generation) else {
                 if position < image.count, image[position] != 0 || report.records == 0 {
                     report.stoppedAt = "a torn or stale record at byte \(position)"
                 }
                 break
             }
-            if report.records == 0, kind != StateLayout.RecordKind.begin.rawValue {
-                throw .corrupt("its area does not begin with a snapshot")
+            if report.records == 0 {
+                guard case .begin = operations.first else { throw .corrupt("its area does not begin with a snapshot") }
             }
             do {
-                try apply(kind, payload, to: store, ownerUID: slot.ownerUID)
+                for operation in operations { try apply(operation, to: store, ownerUID: slot.ownerUID) }
             } catch {
                 if report.records == 0 { throw .corrupt("its snapshot does not load: \(error)") }
                 report.stoppedAt = "record \(report.records) at byte \(position) does not apply: \(error)"
@@ -98,19 +99,54 @@ public enum StateLoader {
         return report
     }
 
-    /// The record at `position` if it is whole and of `generation`: kind, payload, where the next starts.
+    /// What one record (or one part of a batch) says, decoded. A credential is nil when its bytes
+    /// no longer match their checksum: zeroed because the credential was released later.
+    enum Operation {
+        case begin(owner: UInt32, nameCount: UInt64, defaultName: KCMCacheName)
+        case cache(
+            KCMCacheName, uuid: KCMUUID, principal: KCMPrincipal, kdcOffset: Int32,
+            credentials: [(uuid: KCMUUID, credential: KCMCredential?)])
+        case initialized(KCMCacheName, uuid: KCMUUID, principal: KCMPrincipal)
+        case destroyed(KCMCacheName)
+        case stored(KCMCacheName, uuid: KCMUUID, credential: KCMCredential?)
+        case removed(KCMCacheName, uuids: [KCMUUID])
+        case defaultName(KCMCacheName)
+        case kdcOffset(KCMCacheName, Int32)
+        case moved(from: KCMCacheName, to: KCMCacheName, uuid: KCMUUID)
+        case nameCount(UInt64)
+    }
+
+    /// The record at `position` if it is whole and of `generation`: what it says, where the next
+    /// starts. Its checksum covers everything but the credentials' bytes (each has its own), so the
+    /// payload is decoded first, to find them, and checked after.
     static func record(in image: UnsafeRawBufferPointer, at position: Int, generation: UInt64)
-        -> (kind: UInt8, payload: UnsafeRawBufferPointer, next: Int)?
+        -> (operations: [Operation], next: Int)?
     {
         guard position >= 0, image.count - position >= StateLayout.recordHeadSize else { return nil }
         let length = Int(StateLayout.readUInt32(image, at: position + 4))
         guard length <= image.count - position - StateLayout.recordHeadSize else { return nil }
         guard StateLayout.readUInt64(image, at: position + 8) == generation else { return nil }
-        let end = position + StateLayout.recordHeadSize + length
-        let covered = UnsafeRawBufferPointer(rebasing: image[position + 4..<end])
-        guard StateLayout.crc(covered) == StateLayout.readUInt32(image, at: position) else { return nil }
-        let payload = UnsafeRawBufferPointer(rebasing: image[position + StateLayout.recordHeadSize..<end])
-        return (image[position + 16], payload, end)
+        let start = position + StateLayout.recordHeadSize
+        let end = start + length
+        // A copy to read with KCMReader, zeroed once read: it holds the credentials' bytes.
+        let bytes = Array(UnsafeRawBufferPointer(rebasing: image[start..<end]))
+        defer { bytes.wipeStorage() }
+        var skipped: [Range<Int>] = []
+        let operations: [Operation]
+        do {
+            operations = try decode(image[position + 16], bytes, skipping: &skipped)
+        } catch {
+            return nil
+        }
+        var crc = ccached_state_crc32c(0, image.baseAddress! + position + 4, StateLayout.recordHeadSize - 4)
+        var covered = 0
+        for range in skipped.sorted(by: { $0.lowerBound < $1.lowerBound }) where range.lowerBound >= covered {
+            crc = ccached_state_crc32c(crc, image.baseAddress! + start + covered, range.lowerBound - covered)
+            covered = range.upperBound
+        }
+        crc = ccached_state_crc32c(crc, image.baseAddress! + start + covered, length - covered)
+        guard crc == StateLayout.readUInt32(image, at: position) else { return nil }
+        return (operations, end)
     }
 
     /// A record's payload could not be read or applied.
@@ -132,120 +168,151 @@ public enum StateLoader {
         }
     }
 
-    static func apply(_ kind: UInt8, _ payload: UnsafeRawBufferPointer, to store: CredentialStore, ownerUID: UInt32)
-        throws(ApplyError)
+    /// Decodes the payload of a record of `kind` (a batch into its parts), adding where each
+    /// credential's bytes are to `skipped`.
+    static func decode(_ kind: UInt8, _ bytes: [UInt8], skipping skipped: inout [Range<Int>]) throws(ApplyError)
+        -> [Operation]
     {
-        // A copy to read with KCMReader, zeroed once read: it holds the credentials' bytes.
-        let bytes = Array(payload)
-        defer { bytes.wipeStorage() }
-        var reader = KCMReader(bytes)
-        do {
-            guard let kind = StateLayout.RecordKind(rawValue: kind) else { throw ApplyError.unknownKind(kind) }
+        guard let kind = StateLayout.RecordKind(rawValue: kind) else { throw .unknownKind(kind) }
+        guard kind == .batch else {
+            var reader = KCMReader(bytes)
+            return [try decode(kind, &reader, skipping: &skipped)]
+        }
+        var operations: [Operation] = []
+        var offset = 0
+        while offset < bytes.count {
+            guard bytes.count - offset >= StateLayout.partHeadSize else { throw .trailingBytes(bytes.count - offset) }
+            let part = bytes[offset]
+            let length = bytes[offset + 1..<offset + 5].reduce(0) { $0 << 8 | Int($1) }
+            let start = offset + StateLayout.partHeadSize
+            guard length <= bytes.count - start else { throw .trailingBytes(bytes.count - start) }
+            guard let partKind = StateLayout.RecordKind(rawValue: part), partKind != .begin, partKind != .batch else {
+                throw .unknownKind(part)
+            }
+            var reader = KCMReader(bytes, offset: start, end: start + length)
+            operations.append(try decode(partKind, &reader, skipping: &skipped))
+            offset = start + length
+        }
+        return operations
+    }
+
+    static func decode(_ kind: StateLayout.RecordKind, _ reader: inout KCMReader, skipping skipped: inout [Range<Int>])
+        throws(ApplyError) -> Operation
+    {
+        do throws(KCMDecodingError) {
+            let operation: Operation
             switch kind {
             case .begin:
                 let owner = try reader.readUInt32()
-                guard owner == ownerUID else { throw ApplyError.otherOwner(owner) }
                 let count = try readUInt64(&reader)
-                let name = KCMCacheName(bytes: try reader.readData())
-                try store.restoreDefault(name)
-                store.restoreNameCount(count)
+                operation = .begin(owner: owner, nameCount: count, defaultName: try name(&reader))
             case .cache:
-                let name = KCMCacheName(bytes: try reader.readData())
+                let cacheName = try name(&reader)
                 let uuid = try reader.readUUID()
                 let principal = try KCMPrincipal.read(from: &reader)
                 let offset = try reader.readInt32()
-                let count = try reader.readCount(field: "credential", minimumItemSize: 20)
-                var credentials: [(uuid: KCMUUID, credential: KCMCredential)] = []
+                let count = try reader.readCount(field: "credential", minimumItemSize: 24)
+                var credentials: [(uuid: KCMUUID, credential: KCMCredential?)] = []
                 credentials.reserveCapacity(count)
                 for _ in 0..<count {
                     let uuid = try reader.readUUID()
-                    credentials.append((uuid, try credential(&reader)))
+                    credentials.append((uuid, try credential(&reader, skipping: &skipped)))
                 }
-                try end(reader)
+                operation = .cache(
+                    cacheName, uuid: uuid, principal: principal, kdcOffset: offset, credentials: credentials)
+            case .initialized:
+                let cacheName = try name(&reader)
+                let uuid = try reader.readUUID()
+                operation = .initialized(cacheName, uuid: uuid, principal: try KCMPrincipal.read(from: &reader))
+            case .destroyed:
+                operation = .destroyed(try name(&reader))
+            case .stored:
+                let cacheName = try name(&reader)
+                let uuid = try reader.readUUID()
+                operation = .stored(cacheName, uuid: uuid, credential: try credential(&reader, skipping: &skipped))
+            case .removed:
+                let cacheName = try name(&reader)
+                let count = try reader.readCount(field: "removed UUID", minimumItemSize: 16)
+                var uuids: [KCMUUID] = []
+                for _ in 0..<count { uuids.append(try reader.readUUID()) }
+                operation = .removed(cacheName, uuids: uuids)
+            case .defaultName:
+                operation = .defaultName(try name(&reader))
+            case .kdcOffset:
+                let cacheName = try name(&reader)
+                operation = .kdcOffset(cacheName, try reader.readInt32())
+            case .moved:
+                let from = try name(&reader)
+                let to = try name(&reader)
+                operation = .moved(from: from, to: to, uuid: try reader.readUUID())
+            case .nameCount:
+                operation = .nameCount(try readUInt64(&reader))
+            case .batch:
+                throw KCMDecodingError.invalidValue(field: "nested batch", value: UInt32(kind.rawValue))
+            }
+            guard reader.remaining == 0 else { throw KCMDecodingError.invalidValue(field: "record length", value: 0) }
+            return operation
+        } catch {
+            throw .decoding(error)
+        }
+    }
+
+    static func apply(_ operation: Operation, to store: CredentialStore, ownerUID: UInt32) throws(ApplyError) {
+        if case .begin(let owner, _, _) = operation, owner != ownerUID { throw .otherOwner(owner) }
+        do throws(CredentialStoreError) {
+            switch operation {
+            case .begin(_, let count, let defaultName):
+                try store.restoreDefault(defaultName)
+                store.restoreNameCount(count)
+            case .cache(let name, let uuid, let principal, let offset, let credentials):
                 try store.restoreCache(
                     name, uuid: uuid, principal: principal, kdcOffset: offset, credentials: credentials)
-            case .initialized:
-                let name = KCMCacheName(bytes: try reader.readData())
-                let uuid = try reader.readUUID()
-                let principal = try KCMPrincipal.read(from: &reader)
-                try end(reader)
+            case .initialized(let name, let uuid, let principal):
                 try store.restoreInitialized(name, uuid: uuid, principal: principal)
-            case .destroyed:
-                let name = KCMCacheName(bytes: try reader.readData())
-                try end(reader)
+            case .destroyed(let name):
                 try store.restoreDestroyed(name)
-            case .stored:
-                let name = KCMCacheName(bytes: try reader.readData())
-                let uuid = try reader.readUUID()
-                let stored = try credential(&reader)
-                try end(reader)
-                try store.restoreStored(stored, uuid: uuid, in: name)
-            case .removed:
-                let name = KCMCacheName(bytes: try reader.readData())
-                let flags = KCMMatchFlags(rawValue: try reader.readUInt32())
-                let template = try KCMMatchTemplate.read(from: &reader)
-                try end(reader)
-                try store.removeCredentials(from: name, matching: CredentialMatcher(flags: flags, template: template))
-            case .defaultName:
-                let name = KCMCacheName(bytes: try reader.readData())
-                try end(reader)
+            case .stored(let name, let uuid, let credential):
+                // Zeroed: released by a later record; nothing to restore.
+                guard let credential else { return }
+                try store.restoreStored(credential, uuid: uuid, in: name)
+            case .removed(let name, let uuids):
+                try store.restoreRemoved(uuids, from: name)
+            case .defaultName(let name):
                 try store.restoreDefault(name)
-            case .kdcOffset:
-                let name = KCMCacheName(bytes: try reader.readData())
-                let offset = try reader.readInt32()
-                try end(reader)
+            case .kdcOffset(let name, let offset):
                 try store.cache(named: name).kdcOffset = offset
-            case .moved:
-                let from = KCMCacheName(bytes: try reader.readData())
-                let to = KCMCacheName(bytes: try reader.readData())
-                let uuid = try reader.readUUID()
-                try end(reader)
+            case .moved(let from, let to, let uuid):
                 try store.restoreMoved(from: from, to: to, uuid: uuid)
-            case .nameCount:
-                let count = try readUInt64(&reader)
-                try end(reader)
+            case .nameCount(let count):
                 store.restoreNameCount(count)
-            case .batch:
-                var offset = 0
-                while offset < payload.count {
-                    guard payload.count - offset >= StateLayout.partHeadSize else { throw ApplyError.trailingBytes(0) }
-                    let part = payload[offset]
-                    let length = Int(StateLayout.readUInt32(payload, at: offset + 1))
-                    let start = offset + StateLayout.partHeadSize
-                    guard length <= payload.count - start else { throw ApplyError.trailingBytes(payload.count - start) }
-                    guard part != StateLayout.RecordKind.begin.rawValue, part != StateLayout.RecordKind.batch.rawValue
-                    else { throw ApplyError.unknownKind(part) }
-                    try apply(
-                        part, UnsafeRawBufferPointer(rebasing: payload[start..<start + length]), to: store,
-                        ownerUID: ownerUID)
-                    offset = start + length
-                }
             }
-        } catch let error as ApplyError {
-            throw error
-        } catch let error as KCMDecodingError {
-            throw .decoding(error)
-        } catch let error as CredentialStoreError {
-            throw .store(error)
         } catch {
-            throw .trailingBytes(-1)
+            throw .store(error)
         }
+    }
+
+    private static func name(_ reader: inout KCMReader) throws(KCMDecodingError) -> KCMCacheName {
+        KCMCacheName(bytes: try reader.readData())
     }
 
     private static func readUInt64(_ reader: inout KCMReader) throws(KCMDecodingError) -> UInt64 {
         UInt64(try reader.readUInt32()) << 32 | UInt64(try reader.readUInt32())
     }
 
-    private static func credential(_ reader: inout KCMReader) throws(KCMDecodingError) -> KCMCredential {
-        let range = try reader.readDataRange()
-        let credential = try KCMCredential(parsing: reader.bytes, range: range)
-        guard credential.bytes.count == range.count else {
-            throw .invalidValue(field: "credential length", value: UInt32(truncatingIfNeeded: range.count))
-        }
+    /// A credential field: u32 length, u32 CRC32C of the bytes, the bytes. Nil when the bytes do not
+    /// match (zeroed: released later) or do not parse.
+    private static func credential(_ reader: inout KCMReader, skipping skipped: inout [Range<Int>])
+        throws(KCMDecodingError) -> KCMCredential?
+    {
+        let length = Int(try reader.readUInt32())
+        let crc = try reader.readUInt32()
+        let start = reader.offset
+        try reader.skip(length)
+        skipped.append(start..<start + length)
+        let matches = reader.bytes.withUnsafeBytes { ccached_state_crc32c(0, $0.baseAddress! + start, length) } == crc
+        guard matches, let credential = try? KCMCredential(parsing: reader.bytes, range: start..<start + length),
+            credential.bytes.count == length
+        else { return nil }
         return credential
-    }
-
-    private static func end(_ reader: KCMReader) throws(ApplyError) {
-        guard reader.remaining == 0 else { throw .trailingBytes(reader.remaining) }
     }
 }

@@ -95,4 +95,82 @@ struct StateFileTests {
         try bed.startDaemon(stateDescriptor: state)
         #expect(try bed.daemonStatus().caches == 0)
     }
+
+    /// The servers of the credentials in `cache`, in storage order (nil: no such cache).
+    func servers(in cache: KCMCacheName, over connection: RawKCMConnection) throws -> [String]? {
+        let reply = try connection.call(.getCredList(name: cache))
+        guard reply.status == .success else { return nil }
+        guard case .credentialList(let credentials) = try KCMReply(payload: reply.payload, for: .getCredList) else {
+            return nil
+        }
+        return try credentials.map { try $0.decodeFields().server.description }
+    }
+
+    @Test(
+        "killed at random moments in a stream of STOREs into three caches, the daemon restores every acknowledged STORE in its own cache, at most one more, and never a state that does not load"
+    )
+    func killedDuringStores() throws {
+        let bed = try KerberosTestbed(services: 1)
+        defer { bed.stop() }
+        let state = ccached_state_memfd_create("ccached-test-state")
+        try #require(state >= 0, "memfd_create: \(errno)")
+        defer { close(state) }
+        bed.stopDaemon()
+        try bed.startDaemon(stateDescriptor: state)
+        let uid = getuid()
+        let client = KCMPrincipal(nameType: 1, realm: Array("CCACHED.TEST".utf8), components: [Array("alice".utf8)])
+        let caches = (0..<3).map { KCMCacheName("\(uid):stream\($0)") }
+        let setup = try RawKCMConnection(path: bed.socketPath)
+        for cache in caches { #expect(try setup.call(.initialize(name: cache, principal: client)).status == .success) }
+        var acknowledged: [[String]] = [[], [], []]
+        var generator = SplitMix64(seed: 0x5EED)
+        var round = 0
+        for kill in 0..<6 {
+            // The killer waits a random 20–300 ms while this thread stores as fast as it can.
+            let delay = useconds_t(20_000 + generator.next() % 280_000)
+            let pid = try #require(bed.daemon?.processIdentifier)
+            let killer = Thread {
+                usleep(delay)
+                Glibc.kill(pid, SIGKILL)
+            }
+            killer.start()
+            let connection = try RawKCMConnection(path: bed.socketPath)
+            var inFlight: (cache: Int, server: String)?
+            while true {
+                let index = round % 3
+                let server = "svc/n\(round)@CCACHED.TEST"
+                let credential = KCMCredentialFields(
+                    client: client, server: KCMPrincipal(server), enctype: 18,
+                    key: (0..<32).map { UInt8(truncatingIfNeeded: round &+ $0) }, authtime: 1, starttime: 1,
+                    endtime: 0x7000_0000, ticket: [UInt8](repeating: UInt8(truncatingIfNeeded: round), count: 700)
+                ).credential()
+                inFlight = (index, server)
+                guard let reply = try? connection.call(.store(name: caches[index], credential: credential)) else {
+                    break
+                }
+                #expect(reply.status == .success)
+                acknowledged[index].append(server)
+                inFlight = nil
+                round += 1
+            }
+            bed.killDaemon()
+            try bed.startDaemon(stateDescriptor: state)
+            let check = try RawKCMConnection(path: bed.socketPath)
+            for (index, cache) in caches.enumerated() {
+                let stored = try #require(try servers(in: cache, over: check), "kill \(kill): \(cache) is gone")
+                var wanted = acknowledged[index]
+                if stored.count == wanted.count + 1, let inFlight, inFlight.cache == index {
+                    // The request in flight was applied and journaled before the kill: it counts.
+                    wanted.append(inFlight.server)
+                    acknowledged[index] = wanted
+                    round += 1
+                }
+                #expect(stored == wanted, "kill \(kill), \(cache): \(stored.count) stored, \(wanted.count) wanted")
+            }
+            #expect(
+                bed.daemonLogText.components(separatedBy: "restored 3 cache(s)").count == kill + 2,
+                "\(bed.daemonLogText.suffix(2000))")
+        }
+        #expect(round > 100, "only \(round) STOREs before the kills")
+    }
 }

@@ -152,31 +152,79 @@ struct StateJournalTests {
         #expect(Fingerprint(loaded) == Fingerprint(store))
     }
 
-    @Test("a file cut at any byte loads the state after some prefix of the changes, never fewer than a longer cut")
+    @Test(
+        "a daemon dying at any byte of any request's record leaves the state before that request or after it"
+    )
     func everyTruncation() throws {
-        let (bytes, states, journal) = try Self.scripted()
-        var lastStep = 0
-        var loads = 0
-        // Every byte of the header's slots and of the records, where a cut can land between or inside
-        // them (past the last record the file is zeros, read as the end).
-        let cuts =
-            Array(0...StateLayout.slotOffsets.last! + StateLayout.slotSize)
-            + Array(journal.areaStart...journal.position)
-        for cut in cuts {
-            let result = Self.load(Array(bytes[0..<cut]))
-            guard case .success(let (store, _)) = result else { continue }
-            loads += 1
-            let fingerprint = Fingerprint(store)
-            // The first step from the last one matched on that this state is (a step that changed
-            // nothing matches its predecessor too).
-            guard let step = states[lastStep...].firstIndex(of: fingerprint) else {
-                Issue.record("cut at \(cut): not the state after any step from \(lastStep) on: \(fingerprint)")
-                return
+        let (store, journal) = try Self.journaled()
+        var before = Fingerprint(store)
+        var cuts = 0
+        for request in Self.script {
+            let start = journal.position
+            let area = journal.areaStart
+            let previous = Array(journal.file.bytes)
+            Self.perform(request, store, journal)
+            let after = Fingerprint(store)
+            try #require(journal.areaStart == area, "the script is too small to compact")
+            // The file before the request with its record's payload written up to each byte: a
+            // daemon that died there. The record's head, with its checksum, is written last; what
+            // the request released is zeroed only after that.
+            let image = Array(journal.file.bytes)
+            let payload = start + StateLayout.recordHeadSize
+            for cut in payload...journal.position {
+                var torn = previous + [UInt8](repeating: 0, count: max(0, image.count - previous.count))
+                torn.replaceSubrange(payload..<cut, with: image[payload..<cut])
+                if cut == journal.position { torn = image }
+                let (loaded, _) = try Self.load(torn).get()
+                let state = Fingerprint(loaded)
+                #expect(state == before || state == after && cut == journal.position, "\(request) cut at \(cut)")
+                cuts += 1
             }
-            lastStep = step
+            before = after
         }
-        #expect(lastStep == states.count - 1)
-        #expect(loads > cuts.count / 2)
+        #expect(cuts > 1000)
+        // And the slots: a header cut anywhere loads as no state or refuses, never traps.
+        let image = Array(journal.file.bytes)
+        for cut in 0...StateLayout.slotOffsets.last! + StateLayout.slotSize {
+            if case .success(let (loaded, _)) = Self.load(Array(image[0..<cut])) { #expect(loaded.cacheCount == 0) }
+        }
+    }
+
+    @Test("a released credential's bytes are zeroed in the file at once, and the file still loads")
+    func releasedBytesZeroed() throws {
+        let (store, journal) = try Self.journaled()
+        let marker = Array("STATE-MARKER-0123456789".utf8)
+        let secret = KCMCredentialFields(
+            client: Fixture.alice, server: principal("svc/secret@KCMTEST.LOCAL"), enctype: 18, key: filler(32),
+            endtime: 0x7000_0000, ticket: marker
+        ).credential()
+        func hits() -> Int {
+            let bytes = Array(journal.file.bytes)
+            guard bytes.count >= marker.count else { return 0 }
+            return (0...bytes.count - marker.count).filter { bytes[$0..<$0 + marker.count].elementsEqual(marker) }.count
+        }
+        let releases: [(String, KCMRequest)] = [
+            (
+                "REMOVE_CRED",
+                .removeCred(
+                    name: "1000", flags: [], template: KCMMatchTemplate(server: principal("svc/secret@KCMTEST.LOCAL")))
+            ),
+            ("STORE superseding", .store(name: "1000", credential: Self.credential("svc/secret@KCMTEST.LOCAL"))),
+            ("DESTROY", .destroy(name: "1000")),
+            ("INITIALIZE", .initialize(name: "1000", principal: Fixture.alice)),
+            ("REPLACE", .replace(name: "1000", kdcOffset: 0, principal: Fixture.alice, credentials: [])),
+        ]
+        for (what, release) in releases {
+            Self.perform(.initialize(name: "1000", principal: Fixture.alice), store, journal)
+            Self.perform(.store(name: "1000", credential: Self.credential("other/x@KCMTEST.LOCAL")), store, journal)
+            Self.perform(.store(name: "1000", credential: secret), store, journal)
+            #expect(hits() == 1, "\(what): stored")
+            Self.perform(release, store, journal)
+            #expect(hits() == 0, "\(what): released")
+            let (loaded, report) = try Self.load(Array(journal.file.bytes)).get()
+            #expect(Fingerprint(loaded) == Fingerprint(store), "\(what)")
+            #expect(report.stoppedAt == nil, "\(what)")
+        }
     }
 
     @Test("a torn last record loses that change alone, and the journal goes on from the state before it")
@@ -187,12 +235,13 @@ struct StateJournalTests {
         let start = journal.position
         Self.perform(
             .store(name: "1000", credential: Self.credential("late/x@KCMTEST.LOCAL", seed: 77)), store, journal)
-        // The daemon died halfway through writing the record.
+        // The daemon died halfway through writing the record: its head (written last) is not there.
         var bytes = Array(journal.file.bytes)
-        for index in (start + (journal.position - start) / 2)..<journal.position { bytes[index] = 0xEE }
+        for index in start..<start + StateLayout.recordHeadSize { bytes[index] = 0 }
+        for index in (start + (journal.position - start) / 2)..<journal.position { bytes[index] = 0 }
         let (loaded, report) = try Self.load(bytes).get()
         #expect(Fingerprint(loaded) == before)
-        #expect(report.stoppedAt != nil)
+        #expect(report.records > Self.script.count / 2)
 
         // The next daemon restores that file and keeps journaling into it.
         let file = try StateMemoryFile.create(reservation: 64 << 20)
