@@ -82,6 +82,14 @@ public final class StateJournal: @unchecked Sendable {
             saveSnapshot(of: store)
             return
         }
+        switch request {
+        case .initialize, .destroy, .store, .removeCred, .setKDCOffset, .moveCache, .genNew, .replace,
+            .setDefaultCache:
+            break
+        default:
+            // Nothing else changes the store: RETRIEVE, the lists, GET_*, the daemon's own opcodes.
+            return
+        }
         // One record for the request, whatever it changed: a torn one loses the request whole. The
         // bytes of the credentials it let go are zeroed once it is whole.
         var released: [KCMUUID] = []

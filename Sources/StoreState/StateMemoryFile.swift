@@ -16,7 +16,7 @@ public struct StateFileError: Error, Equatable, Sendable, CustomStringConvertibl
 
 /// The state file's memory: an anonymous memory file (`memfd_create`, close-on-exec; never a path)
 /// mapped shared at a fixed reservation, its pages locked in RAM as they are first touched
-/// (`MLOCK_ONFAULT`, when the memlock limit allows) and excluded from core dumps.
+/// (`MLOCK_ONFAULT`, when the memlock limit allows), excluded from core dumps and from any child.
 ///
 /// The file grows with `ftruncate` inside the reservation; pages never written are never backed, and
 /// the area a compaction leaves is given back (`FALLOC_FL_PUNCH_HOLE`). Not thread-safe: the daemon
@@ -60,6 +60,8 @@ public final class StateMemoryFile {
         else { throw StateFileError("mmap", errno: errno) }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         _ = madvise(mapped, reservation, MADV_DONTDUMP)
+        // A child the daemon might fork does not get the mapping (MADV_WIPEONFORK is for private ones).
+        _ = madvise(mapped, reservation, MADV_DONTFORK)
         fileDescriptor = fd
         base = mapped
         self.reservation = reservation
