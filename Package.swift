@@ -39,7 +39,8 @@ let package = Package(
         // The store's state file: an anonymous memory file holding the store's checksummed journal,
         // so that a daemon started after a crash restores it (Docs/state.md).
         .target(
-            name: "StoreState", dependencies: ["CStateFile", "CredentialStore", "KCM", "SecureMemory"], swiftSettings: strictSwift),
+            name: "StoreState", dependencies: ["CStateFile", "CredentialStore", "KCM", "SecureMemory"],
+            swiftSettings: strictSwift),
         // memfd_create, mlock2(MLOCK_ONFAULT), hole punching and CRC32C, which Swift cannot reach.
         .target(name: "CStateFile"),
         // The system-call layer: Errno, retry on EINTR, the monotonic clock, whole-message socket I/O.

@@ -83,8 +83,13 @@ public final class StateMemoryFile {
         guard count <= reservation else { return false }
         let grown = min(reservation, Self.roundUp(count, to: 64 << 10))
         guard ftruncate(fileDescriptor, off_t(grown)) == 0 else { return false }
+        let old = size
         size = grown
         relock()
+        // The new pages are faulted in (and locked) now, 64 KiB at a time, rather than one by one by
+        // the requests that write them (MADV_POPULATE_WRITE, Linux 5.14+; ignored where missing).
+        let start = Self.roundUp(old)
+        if start < grown { _ = madvise(base + start, grown - start, 23) }
         return true
     }
 
