@@ -34,6 +34,8 @@ public final class StateJournal: @unchecked Sendable {
     /// file are zeroed too (their own checksum then fails, which the loader reads as released).
     private var credentialFields: [KCMUUID: Int] = [:]
     private var members: [KCMCacheName: Set<KCMUUID>] = [:]
+    /// The area a new generation is replacing, while it is written.
+    private var previousArea: Range<Int>?
     /// The credentials' byte ranges in the record being written: its checksum leaves them out.
     private var pendingSkips: [Range<Int>] = []
     /// Why the journal stopped writing, once it has.
@@ -67,6 +69,12 @@ public final class StateJournal: @unchecked Sendable {
         }
         evictions = store.evictions
         saveSnapshot(of: store)
+        // A daemon that died between a new generation's slot and zeroing the old area left it, or
+        // an area an even older generation used: nothing outside the new area is kept.
+        if report.generation != 0, failure == nil {
+            file.discard(StateLayout.headerSize..<areaStart)
+            file.discard(position..<file.size)
+        }
         return report
     }
 
@@ -170,6 +178,7 @@ public final class StateJournal: @unchecked Sendable {
         }
         let oldStart = areaStart
         let oldEnd = position
+        previousArea = generation == 0 ? nil : oldStart..<oldEnd
         let start: Int
         if generation == 0 || StateLayout.headerSize + total <= oldStart {
             start = StateLayout.headerSize
@@ -211,6 +220,7 @@ public final class StateJournal: @unchecked Sendable {
         if previousGeneration != 0 {
             file.discard(start > oldStart ? oldStart..<start : oldStart..<max(oldEnd, file.size))
         }
+        previousArea = nil
         mirroredDefault = name
         evictions = store.evictions
         generationsWritten += 1
@@ -234,7 +244,9 @@ public final class StateJournal: @unchecked Sendable {
     /// Stops the journal, emptying the file: a state that no longer follows the store must not be
     /// restored (it could bring back a ticket `kdestroy` removed since).
     private func fail(_ reason: String) {
-        file.wipe(live: [0..<StateLayout.headerSize, areaStart..<max(position, areaStart)])
+        file.wipe(
+            live: [0..<StateLayout.headerSize, areaStart..<max(position, areaStart)] + (previousArea.map { [$0] } ?? [])
+        )
         failure = reason
         pendingSkips.removeAll()
     }

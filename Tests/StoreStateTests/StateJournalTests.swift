@@ -258,6 +258,45 @@ struct StateJournalTests {
         #expect(thirdReport.stoppedAt == nil)
     }
 
+    @Test("a daemon that died between a new generation's slot and zeroing the old area: the next one zeroes it")
+    func staleAreaZeroedOnRestore() throws {
+        let (store, journal) = try Self.journaled()
+        let marker = Array("STALE-AREA-MARKER-42".utf8)
+        let secret = KCMCredentialFields(
+            client: Fixture.alice, server: principal("svc/stale@KCMTEST.LOCAL"), enctype: 18, key: filler(32),
+            endtime: 0x7000_0000, ticket: marker
+        ).credential()
+        Self.perform(.initialize(name: "1000", principal: Fixture.alice), store, journal)
+        // A large credential first, gone by the time of the snapshot: the marker then sits past
+        // where the next snapshot ends, should it be written over the old area.
+        Self.perform(
+            .store(name: "1000", credential: Self.credential("svc/filler@KCMTEST.LOCAL", ticket: 6000)), store,
+            journal)
+        Self.perform(.store(name: "1000", credential: secret), store, journal)
+        Self.perform(
+            .removeCred(
+                name: "1000", flags: [], template: KCMMatchTemplate(server: principal("svc/filler@KCMTEST.LOCAL"))),
+            store, journal)
+        let oldArea = journal.areaStart..<journal.position
+        let oldBytes = Array(journal.file.bytes[oldArea])
+        journal.saveSnapshot(of: store)
+        try #require(journal.areaStart >= oldArea.upperBound)
+        // As if the daemon died right after the slot: the old area was never zeroed.
+        var image = Array(journal.file.bytes)
+        image.replaceSubrange(oldArea, with: oldBytes)
+        func hits(_ bytes: [UInt8]) -> Int {
+            (0...bytes.count - marker.count).filter { bytes[$0..<$0 + marker.count].elementsEqual(marker) }.count
+        }
+        #expect(hits(image) == 2)
+        let file = try StateMemoryFile.create(reservation: 64 << 20)
+        #expect(file.ensure(image.count))
+        image.withUnsafeBytes { file.base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        let next = CredentialStore(ownerUID: Self.uid)
+        try StateJournal(file: file, ownerUID: Self.uid).restore(into: next)
+        #expect(Fingerprint(next) == Fingerprint(store))
+        #expect(hits(Array(file.bytes)) == 1, "the restored store's own copy, and no other")
+    }
+
     @Test("many superseding STOREs compact into new generations; the file's pages stay few and the store loads back")
     func compaction() throws {
         let (store, journal) = try Self.journaled()
