@@ -99,12 +99,15 @@ public final class StateMemoryFile {
         isLocked = ccached_state_lock_on_fault(base, size) == 0
     }
 
-    /// Zeroes `range` and gives its pages back.
+    /// Zeroes `range`, and gives its pages back when it is 1 MiB or more: a smaller area is where
+    /// the generation after next is written (areas take turns), so its pages are kept rather than
+    /// faulted in again.
     public func discard(_ range: Range<Int>) {
         let lower = max(0, range.lowerBound)
         let upper = min(size, range.upperBound)
         guard lower < upper else { return }
         memset(base + lower, 0, upper - lower)
+        guard upper - lower >= 1 << 20 else { return }
         let start = Self.roundUp(lower)
         let end = upper / Self.page * Self.page
         if start < end { _ = ccached_state_punch_hole(fileDescriptor, Int64(start), Int64(end - start)) }
