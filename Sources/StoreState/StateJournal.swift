@@ -29,11 +29,10 @@ public final class StateJournal: @unchecked Sendable {
     private var compactionCheck = 0
     private var mirroredDefault = KCMCacheName(bytes: [])
     private var evictions = 0
-    /// Where each credential's field (u32 length, u32 CRC32C, bytes) is in the current area, and
-    /// which credentials each cache holds: when the store lets a credential go, its bytes in the
-    /// file are zeroed too (their own checksum then fails, which the loader reads as released).
-    private var credentialFields: [KCMUUID: Int] = [:]
-    private var members: [KCMCacheName: Set<KCMUUID>] = [:]
+    /// Where each cache's credentials have their fields (u32 length, u32 CRC32C, bytes) in the
+    /// current area: when the store lets a credential go, its bytes in the file are zeroed too
+    /// (their own checksum then fails, which the loader reads as released).
+    private var fields: [KCMCacheName: [KCMUUID: Int]] = [:]
     /// The area a new generation is replacing, while it is written.
     private var previousArea: Range<Int>?
     /// The credentials' byte ranges in the record being written: its checksum leaves them out.
@@ -100,7 +99,7 @@ public final class StateJournal: @unchecked Sendable {
         }
         // One record for the request, whatever it changed: a torn one loses the request whole. The
         // bytes of the credentials it let go are zeroed once it is whole.
-        var released: [KCMUUID] = []
+        var released: [Int] = []
         beginBatch()
         defer {
             endBatch()
@@ -110,7 +109,7 @@ public final class StateJournal: @unchecked Sendable {
         switch request {
         case .initialize(let name, let principal):
             guard let cache = try? store.cache(named: name) else { return }
-            released = Array(members.updateValue([], forKey: name) ?? [])
+            released = Array((fields.updateValue([:], forKey: name) ?? [:]).values)
             let principalBytes = Self.encoded(principal)
             append(.initialized, size: Self.size(of: name) + 16 + principalBytes.count) { cursor in
                 cursor.put(name)
@@ -118,21 +117,20 @@ public final class StateJournal: @unchecked Sendable {
                 cursor.put(principalBytes)
             }
         case .destroy(let name):
-            released = Array(members.removeValue(forKey: name) ?? [])
+            released = Array((fields.removeValue(forKey: name) ?? [:]).values)
             append(.destroyed, size: Self.size(of: name)) { $0.put(name) }
         case .store(let name, let credential):
             guard let uuid = try? store.cache(named: name).credentials.lastUUID else { return }
-            released = store.releasedUUIDs
-            appendRemoved(released, from: name)
+            released = appendRemoved(store.releasedUUIDs, from: name)
+            var field = 0
             append(.stored, size: Self.size(of: name) + 16 + Self.fieldSize(credential)) { cursor in
                 cursor.put(name)
                 cursor.put(uuid)
-                cursor.put(credential, uuid: uuid)
+                field = cursor.put(credential)
             }
-            members[name, default: []].insert(uuid)
+            if failure == nil { fields[name, default: [:]][uuid] = field }
         case .removeCred(let name, _, _):
-            released = store.releasedUUIDs
-            appendRemoved(released, from: name)
+            released = appendRemoved(store.releasedUUIDs, from: name)
         case .setKDCOffset(let name, let offset):
             append(.kdcOffset, size: Self.size(of: name) + 4) { cursor in
                 cursor.put(name)
@@ -140,8 +138,8 @@ public final class StateJournal: @unchecked Sendable {
             }
         case .moveCache(let from, let to):
             guard from != to, let uuid = try? store.cache(named: to).uuid else { return }
-            released = Array(members.removeValue(forKey: to) ?? [])
-            members[to] = members.removeValue(forKey: from) ?? []
+            released = Array((fields.removeValue(forKey: to) ?? [:]).values)
+            fields[to] = fields.removeValue(forKey: from) ?? [:]
             append(.moved, size: Self.size(of: from) + Self.size(of: to) + 16) { cursor in
                 cursor.put(from)
                 cursor.put(to)
@@ -151,7 +149,7 @@ public final class StateJournal: @unchecked Sendable {
             append(.nameCount, size: 8) { $0.put(store.generatedNameCount) }
         case .replace(let name, _, _, _):
             guard let cache = try? store.cache(named: name) else { return }
-            released = Array(members.removeValue(forKey: name) ?? [])
+            released = Array((fields.removeValue(forKey: name) ?? [:]).values)
             appendCache(cache)
         case .setDefaultCache:
             break
@@ -198,8 +196,7 @@ public final class StateJournal: @unchecked Sendable {
         generation = next
         areaStart = start
         position = start
-        credentialFields.removeAll(keepingCapacity: true)
-        members.removeAll(keepingCapacity: true)
+        fields.removeAll(keepingCapacity: true)
         let name = store.defaultName
         append(.begin, size: beginSize) { cursor in
             cursor.put(ownerUID)
@@ -253,7 +250,7 @@ public final class StateJournal: @unchecked Sendable {
 
     private func appendCache(_ cache: CredentialCache, principalBytes: [UInt8]? = nil) {
         let principal = principalBytes ?? Self.encoded(cache.principal)
-        var uuids = Set<KCMUUID>(minimumCapacity: cache.credentials.count)
+        var placed = [KCMUUID: Int](minimumCapacity: cache.credentials.count)
         append(.cache, size: Self.cacheSize(cache, principalBytes: principal.count)) { cursor in
             cursor.put(cache.name)
             cursor.put(cache.uuid)
@@ -262,33 +259,32 @@ public final class StateJournal: @unchecked Sendable {
             cursor.put(UInt32(truncatingIfNeeded: cache.credentials.count))
             cache.credentials.forEach { entry in
                 cursor.put(entry.uuid)
-                cursor.put(entry.credential, uuid: entry.uuid)
-                uuids.insert(entry.uuid)
+                placed[entry.uuid] = cursor.put(entry.credential)
             }
         }
-        members[cache.name] = uuids
+        if failure == nil { fields[cache.name] = placed }
     }
 
-    /// The part saying which credentials of `name` a request let go, if any.
-    private func appendRemoved(_ uuids: [KCMUUID], from name: KCMCacheName) {
-        guard !uuids.isEmpty else { return }
+    /// The part saying which credentials of `name` a request let go, if any; returns where their
+    /// fields are, to be zeroed.
+    private func appendRemoved(_ uuids: [KCMUUID], from name: KCMCacheName) -> [Int] {
+        guard !uuids.isEmpty else { return [] }
         append(.removed, size: Self.size(of: name) + 4 + 16 * uuids.count) { cursor in
             cursor.put(name)
             cursor.put(UInt32(truncatingIfNeeded: uuids.count))
             for uuid in uuids { cursor.put(uuid) }
         }
-        if var set = members.removeValue(forKey: name) {
-            for uuid in uuids { set.remove(uuid) }
-            members[name] = set
-        }
+        var released: [Int] = []
+        for uuid in uuids { if let field = fields[name]?.removeValue(forKey: uuid) { released.append(field) } }
+        return released
     }
 
-    /// Zeroes the bytes of credentials the store let go, in the file. Their records stay whole
-    /// (the checksum leaves the bytes out); the bytes' own checksum no longer matches.
-    private func zero(_ uuids: [KCMUUID]) {
+    /// Zeroes, in the file, the bytes of the credentials whose fields are at `released`: the store
+    /// let them go. Their records stay whole (the checksum leaves the bytes out); the bytes' own
+    /// checksum no longer matches.
+    private func zero(_ released: [Int]) {
         guard failure == nil else { return }
-        for uuid in uuids {
-            guard let field = credentialFields.removeValue(forKey: uuid) else { continue }
+        for field in released {
             let length = Int(UInt32(bigEndian: file.base.loadUnaligned(fromByteOffset: field, as: UInt32.self)))
             memset(file.base + field + 8, 0, length)
         }
@@ -333,11 +329,12 @@ public final class StateJournal: @unchecked Sendable {
             return
         }
         let record = file.base + position
-        var cursor = Cursor(base: file.base, at: record + head)
+        // The skips go through the cursor and back, so no record allocates a list of its own.
+        var cursor = Cursor(base: file.base, at: record + head, skips: pendingSkips)
+        pendingSkips = []
         body(&cursor)
         precondition(cursor.pointer == record + total, "a state record's size was miscounted")
-        pendingSkips.append(contentsOf: cursor.skips)
-        for (uuid, field) in cursor.placed { credentialFields[uuid] = field }
+        pendingSkips = cursor.skips
         if batchStart == nil {
             seal(record, kind: kind, size: size)
         } else {
@@ -385,13 +382,13 @@ public final class StateJournal: @unchecked Sendable {
     struct Cursor {
         let base: UnsafeMutableRawPointer
         var pointer: UnsafeMutableRawPointer
-        /// The credentials' bytes written, as file offsets, and where each credential's field is.
-        var skips: [Range<Int>] = []
-        var placed: [(KCMUUID, Int)] = []
+        /// The credentials' bytes written so far in the record, as file offsets.
+        var skips: [Range<Int>]
 
-        init(base: UnsafeMutableRawPointer, at pointer: UnsafeMutableRawPointer) {
+        init(base: UnsafeMutableRawPointer, at pointer: UnsafeMutableRawPointer, skips: [Range<Int>]) {
             self.base = base
             self.pointer = pointer
+            self.skips = skips
         }
 
         static func store<T: FixedWidthInteger>(_ value: T, at pointer: UnsafeMutableRawPointer) {
@@ -423,8 +420,9 @@ public final class StateJournal: @unchecked Sendable {
 
         /// A credential field (u32 length, u32 CRC32C of the bytes, the bytes), copied from its
         /// secure bytes straight into the file.
-        mutating func put(_ credential: KCMCredential, uuid: KCMUUID) {
-            placed.append((uuid, pointer - base))
+        @discardableResult
+        mutating func put(_ credential: KCMCredential) -> Int {
+            let field = pointer - base
             credential.bytes.withUnsafeBytes { bytes in
                 put(UInt32(truncatingIfNeeded: bytes.count))
                 put(ccached_state_crc32c(0, bytes.baseAddress, bytes.count))
@@ -432,6 +430,7 @@ public final class StateJournal: @unchecked Sendable {
                 put(bytes)
                 skips.append(start..<start + bytes.count)
             }
+            return field
         }
     }
 }
