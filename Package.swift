@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "CCacheDaemon", targets: ["CCacheDaemon"]),
         .library(name: "CCacheClient", targets: ["CCacheClient"]),
         .library(name: "TicketRenewal", targets: ["TicketRenewal"]),
+        .library(name: "StoreState", targets: ["StoreState"]),
         // For the benchmark (Benchmarks/, a package of its own): the system-call layer, the C socket
         // and thread calls, and MIT's client library, shared rather than copied.
         .library(name: "SystemCalls", targets: ["SystemCalls"]),
@@ -35,6 +36,13 @@ let package = Package(
         .target(name: "SecureMemory", swiftSettings: strictSwift),
         // The in-memory model of caches and credentials. No I/O.
         .target(name: "CredentialStore", dependencies: ["KCM", "SecureMemory"], swiftSettings: strictSwift),
+        // The store's state file: an anonymous memory file holding the store's checksummed journal,
+        // so that a daemon started after a crash restores it (Docs/state.md).
+        .target(
+            name: "StoreState", dependencies: ["CStateFile", "CredentialStore", "KCM", "SecureMemory"],
+            swiftSettings: strictSwift),
+        // memfd_create, mlock2(MLOCK_ONFAULT), hole punching and CRC32C, which Swift cannot reach.
+        .target(name: "CStateFile"),
         // The system-call layer: Errno, retry on EINTR, the monotonic clock, whole-message socket I/O.
         .target(name: "SystemCalls", swiftSettings: strictSwift),
         // The few socket calls Swift cannot reach without _GNU_SOURCE (SO_PEERCRED, accept4).
@@ -47,7 +55,7 @@ let package = Package(
             name: "CCacheDaemon",
             dependencies: [
                 "KCM", "CredentialStore", "SecureMemory", "SessionRuntime", "SystemCalls", "CSupport", "TicketRenewal",
-                .product(name: "Logging", package: "swift-log"),
+                "StoreState", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
@@ -122,6 +130,10 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .testTarget(
+            name: "StoreStateTests",
+            dependencies: ["StoreState", "CCacheDaemon", "CredentialStore", "KCM", "TestSupport"],
+            swiftSettings: strictSwift),
+        .testTarget(
             name: "CCacheClientTests",
             dependencies: ["CCacheClient", "SessionRuntime", "KCM", "CSupport", "TestSupport"],
             swiftSettings: strictSwift),
@@ -137,6 +149,7 @@ let package = Package(
             ],
             swiftSettings: strictSwift),
         .testTarget(
-            name: "EndToEndTests", dependencies: ["KCM", "CSupport", "TestSupport"], swiftSettings: strictSwift),
+            name: "EndToEndTests", dependencies: ["KCM", "CSupport", "CStateFile", "TestSupport"],
+            swiftSettings: strictSwift),
     ]
 )

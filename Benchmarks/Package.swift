@@ -28,6 +28,8 @@ let package = Package(
                 .product(name: "SystemCalls", package: "ccached"),
                 .product(name: "CSupport", package: "ccached"),
                 .product(name: "CKrb5", package: "ccached"),
+                .product(name: "CredentialStore", package: "ccached"),
+                .product(name: "StoreState", package: "ccached"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSwift

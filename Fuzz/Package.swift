@@ -29,6 +29,7 @@ let package = Package(
                 .product(name: "KCM", package: "ccached"),
                 .product(name: "CredentialStore", package: "ccached"),
                 .product(name: "CCacheDaemon", package: "ccached"),
+                .product(name: "StoreState", package: "ccached"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

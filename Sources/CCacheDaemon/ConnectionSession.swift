@@ -289,7 +289,7 @@ public struct ConnectionSession: Sendable {
         let (result, changed) = state.store.withLock { store -> (Result<KCMReply, RequestFailure>, Bool) in
             let counter = store.journal.counter
             do throws(RequestFailure) {
-                let reply = try RequestDispatcher.perform(request, store: store)
+                let reply = try RequestDispatcher.perform(request, store: store, applied: state.recordApplied)
                 return (.success(reply), store.journal.counter != counter)
             } catch {
                 return (.failure(error), store.journal.counter != counter)

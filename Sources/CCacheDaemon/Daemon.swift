@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import SecureMemory
 import SessionRuntime
+import StoreState
 import Synchronization
 import SystemCalls
 import TicketRenewal
@@ -73,6 +74,10 @@ public final class Daemon: Sendable {
             listener.close()
             close(signals)
         }
+        // Restored before the first connection is served; wiped first at every normal end below (a
+        // crash leaves it for the next daemon).
+        openStateJournal()
+        defer { wipeStateJournal() }
         logger.info(
             "listening",
             metadata: [
@@ -267,13 +272,69 @@ public final class Daemon: Sendable {
     private func purgeExpired() {
         let now = UInt32(truncatingIfNeeded: time(nil))
         let grace = configuration.purgeGrace
-        let purged = state.store.withLock { $0.purge(now: now, grace: grace) }
+        let purged = state.store.withLock { store in
+            let purged = store.purge(now: now, grace: grace)
+            if purged.credentials > 0 || purged.caches > 0 { state.saveState(of: store) }
+            return purged
+        }
         if purged.credentials > 0 || purged.caches > 0 {
             state.changes.notify()
             logger.info(
                 "purged \(purged.credentials) ticket(s) expired over \(grace) s ago and \(purged.caches) cache(s) left without tickets"
             )
         }
+    }
+
+    /// Opens the state file (Docs/state.md): restores the one handed over with `--state-fd`, or,
+    /// when there is none or it cannot be used, makes a new one. Without one the daemon serves anyway.
+    private func openStateJournal() {
+        guard configuration.keepsState else { return }
+        let reservation = StateJournal.reservation(for: configuration.storeLimits)
+        let uid = configuration.ownerUID
+        if let fd = configuration.stateDescriptor {
+            do throws(StateFileError) {
+                let journal = StateJournal(
+                    file: try StateMemoryFile(adopting: fd, reservation: reservation), ownerUID: uid)
+                let started = MonotonicClock.microseconds()
+                let result = state.store.withLock { store -> Result<StateLoadReport, StateLoadError> in
+                    do throws(StateLoadError) {
+                        let report = try journal.restore(into: store)
+                        state.stateJournal.journal = journal
+                        return .success(report)
+                    } catch {
+                        store.destroyAll()
+                        return .failure(error)
+                    }
+                }
+                switch result {
+                case .success(let report):
+                    let (caches, credentials) = state.store.withLock { ($0.cacheCount, $0.credentialCount) }
+                    let took = (MonotonicClock.microseconds() - started) / 1000
+                    logger.notice(
+                        "restored \(caches) cache(s) and \(credentials) credential(s) from the state file (generation \(report.generation), \(report.records) record(s), \(took) ms)\(report.stoppedAt.map { "; the last change was lost: \($0)" } ?? "")"
+                    )
+                    return
+                case .failure(let error):
+                    // Left as it is (a newer daemon may read it); this daemon starts empty with its own.
+                    logger.error("not restoring the state file (descriptor \(fd)): \(error); starting with no caches")
+                }
+            } catch {
+                logger.error("cannot use the state descriptor \(fd): \(error); starting with a new state file")
+            }
+        }
+        do throws(StateFileError) {
+            let journal = StateJournal(file: try StateMemoryFile.create(reservation: reservation), ownerUID: uid)
+            state.store.withLock { _ = try? journal.restore(into: $0) }
+            state.attachStateJournal(journal)
+        } catch {
+            logger.warning("no state file, so a crash loses this daemon's caches: \(error)")
+        }
+    }
+
+    /// Zeroes and empties the state file: the store is about to be wiped at a normal end.
+    private func wipeStateJournal() {
+        state.store.withLock { _ in state.stateJournal.journal?.wipe() }
+        state.attachStateJournal(nil)
     }
 
     /// Tells whoever started the daemon (through `--ready-fd`) how the start went, once.

@@ -65,6 +65,12 @@ public struct DaemonConfiguration: Sendable {
     }()
     /// A descriptor to report readiness on (`READY`, or `EXISTS` / `ERROR <why>`), then close.
     public var readyDescriptor: Int32?
+    /// Whether the store is kept in a state file (an anonymous memory file, Docs/state.md) that a
+    /// daemon started after a crash restores (`--no-state` turns it off).
+    public var keepsState = true
+    /// The state file handed over (`--state-fd`): a memfd a daemon before this one wrote, restored
+    /// before the daemon serves. Nil: the daemon makes a new one.
+    public var stateDescriptor: Int32?
 
     /// Five minutes: long enough that a login's tools never race the exit, short enough that
     /// an unused daemon does not linger.

@@ -3,6 +3,7 @@ import Glibc
 import KCM
 import Logging
 import SecureMemory
+import StoreState
 import Synchronization
 
 /// What every connection of one daemon shares: the store behind its one lock, the counters the
@@ -27,6 +28,8 @@ public final class DaemonState: Sendable {
     public let changes = ChangeNotifier()
     /// Background renewal, CCACHED_RENEW and CCACHED_RENEWAL_STATE.
     public let renewal: RenewalDuty
+    /// The state journal (Docs/state.md), once ``Daemon/run()`` has opened it.
+    let stateJournal = StateJournalSlot()
     /// Why a client's request stops the daemon, once one has (a ``StopReason`` raw value, 0 until then).
     private let stopReasonValue = Atomic<UInt8>(0)
     private let onStop: @Sendable () -> Void
@@ -47,6 +50,22 @@ public final class DaemonState: Sendable {
         self.store = Mutex(store)
         renewal = RenewalDuty(configuration: configuration, logger: logger)
         renewal.attach(to: self)
+    }
+
+    /// Keeps the store in `journal` from now on (the daemon at start, after restoring; the fuzz
+    /// target). Takes the store's lock.
+    public func attachStateJournal(_ journal: StateJournal?) {
+        store.withLock { _ in stateJournal.journal = journal }
+    }
+
+    /// Records a request the store applied (called with the store's lock held).
+    func recordApplied(_ request: KCMRequest, _ store: CredentialStore) {
+        stateJournal.journal?.record(request, in: store)
+    }
+
+    /// Saves the whole store after a change no request made (a renewal, a purge), with its lock held.
+    public func saveState(of store: CredentialStore) {
+        stateJournal.journal?.saveSnapshot(of: store)
     }
 
     /// One more login session uses the daemon; returns how many do.
@@ -129,4 +148,10 @@ public final class DaemonState: Sendable {
             idleTimeout: configuration.idleTimeout, limits: limits,
             attachedSessions: UInt32(clamping: attachedSessions.load(ordering: .relaxed)))
     }
+}
+
+/// Where ``DaemonState`` keeps its ``StateJournal``: set once by the main thread before any
+/// connection is served, then read and used only with the store's lock held.
+final class StateJournalSlot: @unchecked Sendable {
+    var journal: StateJournal?
 }

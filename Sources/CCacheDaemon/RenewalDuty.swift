@@ -38,7 +38,11 @@ public final class RenewalDuty: Sendable {
             Self.log(result, logger: logger)
             guard let state = target.state else { return false }
             state.renewal.resultArrived.store(true, ordering: .relaxed)
-            let applied = state.store.withLock { result.apply(to: $0) }
+            let applied = state.store.withLock { store in
+                let applied = result.apply(to: store)
+                if applied { state.saveState(of: store) }
+                return applied
+            }
             if applied { state.changes.notify() }
             return applied
         }

@@ -5,14 +5,21 @@ import KCM
 /// `switch` over the store's operations, and the one over the daemon's own, which it asks of a
 /// ``DaemonOperations``. Pure: no I/O, no clock, no locking (for a store operation the caller holds
 /// the store's lock), so it is tested and fuzzed in-process.
-enum RequestDispatcher {
-    /// Applies a store operation (``RequestRoute/store(_:)``) to `store`.
-    static func perform(_ request: KCMRequest, store: CredentialStore) throws(RequestFailure) -> KCMReply {
+public enum RequestDispatcher {
+    /// Applies a store operation (``RequestRoute/store(_:)``) to `store`. `applied` is told of each
+    /// request the store applied without an error (its empty names resolved): the daemon's state
+    /// journal records it.
+    public static func perform(
+        _ request: KCMRequest, store: CredentialStore, applied: (KCMRequest, CredentialStore) -> Void = { _, _ in }
+    ) throws(RequestFailure) -> KCMReply {
         if case .retrieve(let name, let flags, _) = request, let offset = clientClockOffset(name, flags, store) {
             throw .retrieveFromSkewedCache(kdcOffset: offset)
         }
         do {
-            return try apply(defaultingEmptyNames(in: request, to: store.defaultName), store: store)
+            let resolved = defaultingEmptyNames(in: request, to: store.defaultName)
+            let reply = try apply(resolved, store: store)
+            applied(resolved, store)
+            return reply
         } catch {
             throw .store(error)
         }

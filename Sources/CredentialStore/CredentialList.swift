@@ -49,6 +49,19 @@ public struct CredentialList {
         for case let entry? in slots { try body(entry) }
     }
 
+    /// The UUID of the last credential appended (while it is still stored last), for the state
+    /// journal's record of a STORE.
+    public var lastUUID: KCMUUID? { slots.last??.uuid }
+
+    /// Removes the credential with this UUID; false when there is none.
+    @discardableResult
+    public mutating func remove(uuid: KCMUUID) -> Bool {
+        guard let slot = slotByUUID[uuid] else { return false }
+        remove(slot: slot)
+        compactIfSparse()
+        return true
+    }
+
     /// The UUIDs in storage order.
     public var uuids: [KCMUUID] {
         var result: [KCMUUID] = []
@@ -73,6 +86,13 @@ public struct CredentialList {
     /// Removes every credential the matcher accepts; returns how many.
     @discardableResult
     public mutating func removeAll(matching matcher: CredentialMatcher) -> Int {
+        var released: [KCMUUID] = []
+        return removeAll(matching: matcher, released: &released)
+    }
+
+    /// ``removeAll(matching:)``, adding the UUIDs removed to `released`.
+    @discardableResult
+    public mutating func removeAll(matching matcher: CredentialMatcher, released: inout [KCMUUID]) -> Int {
         let candidates: [Int]
         if let key = matcher.serverIndexKey {
             candidates = slotsByServer[key].map { Array($0) } ?? []
@@ -82,6 +102,7 @@ public struct CredentialList {
         var removed = 0
         for slot in candidates {
             if let entry = slots[slot], matcher.matches(entry.credential) {
+                released.append(entry.uuid)
                 remove(slot: slot)
                 removed += 1
             }
@@ -104,8 +125,18 @@ public struct CredentialList {
     /// Removes what a STORE of `credential` supersedes (see ``superseded(by:)``); returns how many.
     @discardableResult
     public mutating func removeSuperseded(by credential: KCMCredential) -> Int {
+        var released: [KCMUUID] = []
+        return removeSuperseded(by: credential, released: &released)
+    }
+
+    /// ``removeSuperseded(by:)``, adding the UUIDs removed to `released`.
+    @discardableResult
+    public mutating func removeSuperseded(by credential: KCMCredential, released: inout [KCMUUID]) -> Int {
         let doomed = supersededSlots(by: credential)
-        for slot in doomed { remove(slot: slot) }
+        for slot in doomed {
+            if let uuid = slots[slot]?.uuid { released.append(uuid) }
+            remove(slot: slot)
+        }
         compactIfSparse()
         return doomed.count
     }

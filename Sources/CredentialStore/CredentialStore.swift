@@ -61,6 +61,9 @@ public final class CredentialStore {
     public var onEviction: (CacheEviction) -> Void = { _ in }
     /// Caches evicted at the cache limit since the store was made.
     public private(set) var evictions = 0
+    /// The credentials the last STORE superseded or the last REMOVE_CRED removed, by UUID: the state
+    /// journal zeroes their bytes in its file too.
+    public private(set) var releasedUUIDs: [KCMUUID] = []
 
     public init(ownerUID: UInt32, limits: CredentialStoreLimits = CredentialStoreLimits()) {
         self.ownerUID = ownerUID
@@ -342,7 +345,8 @@ public final class CredentialStore {
             throw .limitReached(.credentialsPerCache, limit: limits.maximumCredentialsPerCache)
         }
         try requireRoom(adding: credential.bytes.count, removing: superseded.bytes)
-        cache.credentials.removeSuperseded(by: credential)
+        releasedUUIDs.removeAll(keepingCapacity: true)
+        cache.credentials.removeSuperseded(by: credential, released: &releasedUUIDs)
         cache.credentials.append(credential, uuid: uuids.next())
         journal.record(.credentialsStored, name)
     }
@@ -362,7 +366,9 @@ public final class CredentialStore {
     public func removeCredentials(from name: KCMCacheName, matching matcher: CredentialMatcher)
         throws(CredentialStoreError) -> Int
     {
-        let removed = try cache(named: name).credentials.removeAll(matching: matcher)
+        let cache = try cache(named: name)
+        releasedUUIDs.removeAll(keepingCapacity: true)
+        let removed = cache.credentials.removeAll(matching: matcher, released: &releasedUUIDs)
         if removed > 0 { journal.record(.credentialsRemoved, name) }
         return removed
     }
@@ -371,5 +377,116 @@ public final class CredentialStore {
     public func credential(in name: KCMCacheName, uuid: KCMUUID) throws(CredentialStoreError) -> KCMCredential {
         guard let entry = try cache(named: name).credentials.entry(uuid: uuid) else { throw .unknownUUID(uuid) }
         return entry.credential
+    }
+}
+
+// MARK: - Restoring a saved state
+
+/// How a daemon restarted after a crash rebuilds its store from the state file (module StoreState):
+/// the outcomes its predecessor recorded, applied with the UUIDs it gave, never through the KCM
+/// operations (those would draw new UUIDs). Each either applies whole or throws and changes nothing;
+/// none checks the limits (the records are the store's own past, within the limits of its day).
+extension CredentialStore {
+    /// The store's state for a snapshot: the name counter of ``generateName()``.
+    public var generatedNameCount: UInt64 { generatedNameCounter }
+
+    /// Caches in creation order.
+    public var cachesInCreationOrder: [CredentialCache] {
+        creationOrder.compactMap { namesByUUID[$0].flatMap { caches[$0] } }
+    }
+
+    /// Restores ``generateName()``'s counter (it never goes back).
+    public func restoreNameCount(_ count: UInt64) {
+        generatedNameCounter = max(generatedNameCounter, count)
+    }
+
+    /// Restores the primary name as recorded (it need not name a cache).
+    public func restoreDefault(_ name: KCMCacheName) throws(CredentialStoreError) {
+        guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
+        defaultName = name
+    }
+
+    /// The cache `name` exists with `uuid` (created at the end of the creation order if absent, in
+    /// place if present with that UUID, replacing a cache of that name and another UUID).
+    private func restoredCache(_ name: KCMCacheName, uuid: KCMUUID, principal: KCMPrincipal)
+        throws(CredentialStoreError) -> CredentialCache
+    {
+        guard name.isValidForCreation else { throw .invalidName(length: name.bytes.count) }
+        if let cache = caches[name], cache.uuid == uuid {
+            cache.principal = principal
+            markUsed(cache)
+            return cache
+        }
+        if let owner = namesByUUID[uuid], owner != name { throw .unknownUUID(uuid) }
+        if caches[name] != nil { try remove(name) }
+        let cache = CredentialCache(name: name, uuid: uuid, principal: principal)
+        markUsed(cache)
+        caches[name] = cache
+        namesByUUID[uuid] = name
+        creationOrder.append(uuid)
+        return cache
+    }
+
+    /// A whole cache as recorded: principal, KDC offset and credentials with their UUIDs.
+    public func restoreCache(
+        _ name: KCMCacheName, uuid: KCMUUID, principal: KCMPrincipal, kdcOffset: Int32,
+        credentials: [(uuid: KCMUUID, credential: KCMCredential?)]
+    ) throws(CredentialStoreError) {
+        var list = CredentialList()
+        for entry in credentials {
+            guard list.entry(uuid: entry.uuid) == nil else { throw .unknownUUID(entry.uuid) }
+            // A credential zeroed in the file was released after this record: it is not restored.
+            guard let credential = entry.credential else { continue }
+            list.append(credential, uuid: entry.uuid)
+        }
+        let cache = try restoredCache(name, uuid: uuid, principal: principal)
+        cache.kdcOffset = kdcOffset
+        cache.credentials = list
+    }
+
+    /// INITIALIZE's outcome: the cache exists with `uuid` and `principal`, empty, offset 0.
+    public func restoreInitialized(_ name: KCMCacheName, uuid: KCMUUID, principal: KCMPrincipal)
+        throws(CredentialStoreError)
+    {
+        let cache = try restoredCache(name, uuid: uuid, principal: principal)
+        cache.credentials.removeAll()
+        cache.kdcOffset = 0
+    }
+
+    /// DESTROY's outcome (the primary name is restored by its own record).
+    public func restoreDestroyed(_ name: KCMCacheName) throws(CredentialStoreError) {
+        try remove(name)
+    }
+
+    /// STORE's outcome: `credential` is last, with `uuid` (what it superseded is restored as removed
+    /// by its own record).
+    public func restoreStored(_ credential: KCMCredential, uuid: KCMUUID, in name: KCMCacheName)
+        throws(CredentialStoreError)
+    {
+        let cache = try cache(named: name)
+        guard cache.credentials.entry(uuid: uuid) == nil else { throw .unknownUUID(uuid) }
+        cache.credentials.append(credential, uuid: uuid)
+        markUsed(cache)
+    }
+
+    /// REMOVE_CRED's outcome (or a superseded credential's): the credentials with these UUIDs are
+    /// gone from `name`. A UUID not there (its STORE was zeroed in the file) is no error.
+    public func restoreRemoved(_ uuids: [KCMUUID], from name: KCMCacheName) throws(CredentialStoreError) {
+        let cache = try cache(named: name)
+        for uuid in uuids { cache.credentials.remove(uuid: uuid) }
+    }
+
+    /// MOVE_CACHE's outcome: `destination` (with `uuid`) holds the source's principal, offset and
+    /// credentials; the source is gone (the primary name is restored by its own record).
+    public func restoreMoved(from source: KCMCacheName, to destination: KCMCacheName, uuid: KCMUUID)
+        throws(CredentialStoreError)
+    {
+        let from = try cache(named: source)
+        guard source != destination else { return }
+        let to = try restoredCache(destination, uuid: uuid, principal: from.principal)
+        to.credentials = from.credentials
+        to.kdcOffset = from.kdcOffset
+        from.credentials = CredentialList()
+        try remove(source)
     }
 }

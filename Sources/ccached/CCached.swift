@@ -50,6 +50,10 @@ struct CCached {
           --renew-margin <s>       ... and at the latest this many seconds before it expires (default \(defaults.renewalPolicy.margin)).
           --ready-fd <fd>          Write READY (or EXISTS, or ERROR and the reason) to this descriptor
                                    once listening, then close it.
+          --state-fd <fd>          Restore the caches from this state file (a memfd a daemon of the
+                                   same user wrote and died holding) before serving, and keep it;
+                                   see Docs/state.md. Default: a new state file.
+          --no-state               Keep no state file: a crash loses every cache.
           --login-session <id>     Wipe and exit when this logind session ends (ccached-door passes it
                                    for daemons it starts outside the session); default: the
                                    daemon's own session, if any.
@@ -153,6 +157,13 @@ struct CCached {
                 options.configuration.loginSession = session
             case "--audit-session":
                 options.configuration.auditSession = try number(argument, 0...(UInt32.max - 1))
+            case "--state-fd":
+                let fd: Int32 = try number(argument, 0...Int32.max)
+                guard fcntl(fd, F_GETFD) >= 0 else {
+                    throw UsageError(message: "--state-fd \(fd) is not an open file descriptor")
+                }
+                options.configuration.stateDescriptor = fd
+            case "--no-state": options.configuration.keepsState = false
             case "--per-user": options.configuration.perUser = true
             case "--deny-root": options.configuration.allowsRoot = false
             case "--renew": options.configuration.renewsInBackground = true

@@ -51,13 +51,15 @@ package final class KerberosTestbed: @unchecked Sendable {
 
     /// Starts ccached and waits for the `READY` it writes on `--ready-fd` once it listens (no
     /// probing connection, no sleep). `EXISTS`, `ERROR …` or silence is thrown with the daemon's log.
-    package func startDaemon(extraArguments: [String] = []) throws {
+    /// With `stateDescriptor`, the daemon gets it as its descriptor 4 and `--state-fd 4`.
+    package func startDaemon(extraArguments: [String] = [], stateDescriptor: Int32? = nil) throws {
         let readiness = try ReadinessPipe()
         let process = try SpawnedProcess(
             path: ccachedBinary,
             arguments: [ccachedBinary, "--socket", socketPath, "--log-level", "debug", "--ready-fd", "3"]
-                + extraArguments,
-            environment: environment, stderr: daemonLog.path, descriptor3: readiness.writeEnd)
+                + (stateDescriptor == nil ? [] : ["--state-fd", "4"]) + extraArguments,
+            environment: environment, stderr: daemonLog.path, descriptor3: readiness.writeEnd,
+            descriptor4: stateDescriptor)
         daemon = process
         let word = readiness.readLine()
         guard word == "READY" else {
@@ -74,6 +76,14 @@ package final class KerberosTestbed: @unchecked Sendable {
         process.waitUntilExit()
         daemon = nil
         return process.terminationStatus
+    }
+
+    /// Kills the daemon with SIGKILL (a crash: nothing of it runs) and reaps it.
+    package func killDaemon() {
+        guard let process = daemon else { return }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        daemon = nil
     }
 
     /// What the daemon has logged so far.

@@ -31,10 +31,11 @@ package final class SpawnedProcess: @unchecked Sendable {
 
     /// Starts `path` with `arguments` (argv[0] included) and `environment`; stdin, stdout and stderr
     /// are opened from the given paths (nil = /dev/null). `descriptor3`, if given, is this process's
-    /// descriptor that the child gets as its descriptor 3 (close-on-exec cleared).
+    /// descriptor that the child gets as its descriptor 3 (close-on-exec cleared); `descriptor4`
+    /// likewise as its 4 (only with a `descriptor3`).
     package init(
         path: String, arguments: [String], environment: [String: String], stdin: String? = nil, stdout: String? = nil,
-        stderr: String? = nil, descriptor3: Int32? = nil
+        stderr: String? = nil, descriptor3: Int32? = nil, descriptor4: Int32? = nil
     ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -42,11 +43,22 @@ package final class SpawnedProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, stdin ?? "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdout ?? "/dev/null", O_WRONLY | O_APPEND | O_CREAT, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, stderr ?? "/dev/null", O_WRONLY | O_APPEND | O_CREAT, 0o600)
-        if let descriptor3 {
+        // With a descriptor 4 as well, a source that is 3 or 4 itself would be overwritten first:
+        // both are moved up beforehand (closed here once the child is started).
+        let fourth = descriptor3 == nil ? nil : descriptor4.map { fcntl($0, F_DUPFD_CLOEXEC, 64) }
+        let third = fourth == nil ? descriptor3 : descriptor3.map { fcntl($0, F_DUPFD_CLOEXEC, 64) }
+        defer {
+            if let fourth, let third {
+                close(fourth)
+                close(third)
+            }
+        }
+        if let third {
             // dup2 onto 3 clears close-on-exec (glibc does so even when the descriptor already is 3);
             // everything above it is then closed, the original included.
-            posix_spawn_file_actions_adddup2(&actions, descriptor3, 3)
-            ccached_spawn_actions_close_from(&actions, 4)
+            posix_spawn_file_actions_adddup2(&actions, third, 3)
+            if let fourth { posix_spawn_file_actions_adddup2(&actions, fourth, 4) }
+            ccached_spawn_actions_close_from(&actions, fourth == nil ? 4 : 5)
         } else {
             ccached_spawn_actions_close_from(&actions, 3)
         }

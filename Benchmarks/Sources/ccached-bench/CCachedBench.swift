@@ -10,7 +10,7 @@ struct CCachedBench: ParsableCommand {
         subcommands: [
             RunCommand.self, ConnectCommand.self, ColdStartCommand.self, DoorCommand.self, LatencyCommand.self,
             SoakCommand.self, WorkerCommand.self, EchoServerCommand.self, ReplayServerCommand.self,
-            SoakClientCommand.self,
+            SoakClientCommand.self, StateCommand.self,
         ],
         defaultSubcommand: RunCommand.self)
 }

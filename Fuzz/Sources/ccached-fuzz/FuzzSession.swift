@@ -2,6 +2,7 @@ import CCacheDaemon
 import CredentialStore
 import KCM
 import Logging
+import StoreState
 import Synchronization
 
 #if canImport(Glibc)
@@ -50,6 +51,8 @@ final class FuzzSession {
     /// The store and counters as they are between frames: taken before the first and after each reply.
     private var before: StoreSnapshot
     private var countersBefore: DaemonCounters
+    /// The state journal the daemon keeps: checked against the store after the input.
+    private let journal: StateJournal
 
     static func run(_ input: UnsafeBufferPointer<UInt8>) {
         let threadsBefore = threadCount()
@@ -108,6 +111,7 @@ final class FuzzSession {
         }
         before = state.store.withLock { StoreSnapshot($0) }
         countersBefore = DaemonCounters(state)
+        journal = StateFileFuzz.attach(to: state)
     }
 
     /// Silent while fuzzing (a no-op handler builds no message); the daemon's debug lines when tracing.
@@ -136,6 +140,7 @@ final class FuzzSession {
         // As the daemon does when it exits: a CCACHED_RENEW started the renewal worker, whose thread
         // would otherwise wait for work for the rest of the run (one more thread per such input).
         state.renewal.shutdown()
+        StateFileFuzz.check(journal, against: state, input: stream)
     }
 
     /// Sends frames `items` (consecutive, one peer's) to that peer's session as one stream cut into
@@ -218,6 +223,8 @@ final class FuzzSession {
             if let (now, grace) = plan.purge(afterFrame: frame.index) {
                 let expectation = PurgeExpectation(store, now: now, grace: grace)
                 let purged = store.purge(now: now, grace: grace)
+                // As the daemon does: a purge is saved whole.
+                if purged.credentials > 0 || purged.caches > 0 { state.saveState(of: store) }
                 expectation.check(after: store, result: purged)
                 if Self.tracing { trace(frame.index, "purge now=\(now) grace=\(grace): \(purged)") }
                 FuzzInvariants.checkStore(store, limits: Self.limits)

@@ -1,0 +1,26 @@
+#ifndef CSTATEFILE_H
+#define CSTATEFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING): an anonymous memory file, never a path.
+/// Returns the descriptor or -1 with errno set.
+int ccached_state_memfd_create(const char *name);
+
+/// Whether `fd` is a memfd (its /proc/self/fd link reads "/memfd:..."): 1 yes, 0 no, -1 error.
+int ccached_state_is_memfd(int fd);
+
+/// mlock2(address, length, MLOCK_ONFAULT): pages are locked as they are first touched, so a
+/// mapping can be locked ahead of its use without being populated. 0 or -1 with errno.
+int ccached_state_lock_on_fault(void *address, size_t length);
+
+/// fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length): the range reads
+/// as zeros and its pages go back to the kernel. 0 or -1 with errno.
+int ccached_state_punch_hole(int fd, int64_t offset, int64_t length);
+
+/// CRC32C (Castagnoli) of `length` bytes, continuing from `crc` (0 to start): the SSE 4.2
+/// instruction where the CPU has it, a table otherwise. Same result either way.
+uint32_t ccached_state_crc32c(uint32_t crc, const void *bytes, size_t length);
+
+#endif
