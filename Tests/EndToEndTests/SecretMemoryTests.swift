@@ -262,7 +262,7 @@ struct SecretMemoryTests {
         print("after destroy, the reader still connected: \(open.hits) occurrence(s) in \(open.scanned / 1024) KiB")
         #expect(open.hits == 0, "the thread serving the reader keeps the destroyed credentials")
         #expect(try #require(reader).call(.noop).status == .success)
-        // The reader leaves: its thread parks for a while (ConnectionThread.parkSeconds) and keeps nothing.
+        // The reader leaves: its thread parks for a while (ConnectionThread.pool.parkSeconds) and keeps nothing.
         reader = nil
         // Left open: the writer's connection and the status request's own.
         #expect(eventually(5) { (try? bed.daemonStatus().connections) == 2 }, "the reader's connection ended")
