@@ -44,7 +44,7 @@ let package = Package(
         // memfd_create, mlock2(MLOCK_ONFAULT), hole punching and CRC32C, which Swift cannot reach.
         .target(name: "CStateFile"),
         // The system-call layer: Errno, retry on EINTR, the monotonic clock, whole-message socket I/O.
-        .target(name: "SystemCalls", swiftSettings: strictSwift),
+        .target(name: "SystemCalls", dependencies: ["CSupport"], swiftSettings: strictSwift),
         // The few socket calls Swift cannot reach without _GNU_SOURCE (SO_PEERCRED, accept4).
         .target(name: "CSupport", cSettings: [.define("_GNU_SOURCE")]),
         // A constructor that makes the process non-dumpable (and its core limit 0) before main: linked

@@ -1,6 +1,7 @@
 import CSupport
 import Glibc
 import SessionRuntime
+import SystemCalls
 
 /// The daemon's listening socket on a filesystem path, created safely:
 ///
@@ -13,63 +14,38 @@ import SessionRuntime
 public final class UnixSocketListener: Sendable {
     public let path: String
     public let fileDescriptor: Int32
-    private let device: UInt64
-    private let inode: UInt64
-    /// Whether this listener created its path (and so removes it on close).
-    private let ownsPath: Bool
+    /// The socket file this listener made, removed on close if still its own (nil for one systemd
+    /// passed: its path belongs to whoever created it).
+    private let linked: LinkedListener?
 
     public static func bind(path: String) throws(DaemonError) -> UnixSocketListener {
         guard path.utf8.count < 108, !path.isEmpty else { throw .pathTooLong(path: path) }
         try prepareDirectory(of: path)
         try removeStaleSocket(at: path)
-
-        let fd = ccached_unix_stream_socket()
-        guard fd >= 0 else { throw .system(operation: "socket(AF_UNIX)", errno: errno) }
-        let temporary = path + ".\(getpid()).new"
-        guard temporary.utf8.count < 108 else {
-            Glibc.close(fd)
-            throw .pathTooLong(path: path)
+        do throws(LinkedListener.Failure) {
+            // The temporary name lives in the private 0700 directory; the socket is 0600.
+            let bound = try LinkedListener.bind(path: path, temporary: path + ".\(getpid()).new", mode: 0o600)
+            return UnixSocketListener(path: path, fd: bound.fileDescriptor, linked: bound)
+        } catch {
+            switch error {
+            case .pathTooLong: throw .pathTooLong(path: path)
+            // Another daemon took the path meanwhile: we step back.
+            case .pathTaken: throw .alreadyRunning(path: path)
+            case .system(let operation, let code): throw .system(operation: operation, errno: code.rawValue)
+            }
         }
-        unlink(temporary)
-        // No umask games (the umask is process-wide): the temporary name lives in the private 0700
-        // directory and is made 0600 before it is linked to the path clients see.
-        let bound = ccached_bind_unix(fd, temporary)
-        let bindErrno = errno
-        guard bound == 0 else {
-            Glibc.close(fd)
-            throw .system(operation: "bind(\(temporary))", errno: bindErrno)
-        }
-        var info = stat()
-        guard chmod(temporary, 0o600) == 0, listen(fd, SOMAXCONN) == 0, lstat(temporary, &info) == 0 else {
-            let code = errno
-            unlink(temporary)
-            Glibc.close(fd)
-            throw .system(operation: "listen(\(temporary))", errno: code)
-        }
-        // link() never replaces: if another daemon took the path meanwhile, we step back.
-        if link(temporary, path) != 0 {
-            let code = errno
-            unlink(temporary)
-            Glibc.close(fd)
-            if code == EEXIST { throw .alreadyRunning(path: path) }
-            throw .system(operation: "link(\(path))", errno: code)
-        }
-        unlink(temporary)
-        return UnixSocketListener(path: path, fd: fd, device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
     }
 
-    private init(path: String, fd: Int32, device: UInt64, inode: UInt64, ownsPath: Bool = true) {
+    private init(path: String, fd: Int32, linked: LinkedListener?) {
         self.path = path
         self.fileDescriptor = fd
-        self.device = device
-        self.inode = inode
-        self.ownsPath = ownsPath
+        self.linked = linked
     }
 
     /// Adopts a socket that is already listening (passed by systemd). Its path belongs to whoever
     /// created it: closing never removes it, so the next connection can activate a new daemon.
     public static func adopt(fileDescriptor fd: Int32, path: String) -> UnixSocketListener {
-        UnixSocketListener(path: path, fd: fd, device: 0, inode: 0, ownsPath: false)
+        UnixSocketListener(path: path, fd: fd, linked: nil)
     }
 
     /// Accepts one connection; nil when the call should simply be retried.
@@ -86,18 +62,11 @@ public final class UnixSocketListener: Sendable {
 
     /// Whether the path still names this listener's socket (always true for an adopted one, whose
     /// path belongs to systemd).
-    public func isInPlace() -> Bool {
-        guard ownsPath else { return true }
-        var info = stat()
-        return lstat(path, &info) == 0 && UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
-    }
+    public func isInPlace() -> Bool { linked?.isInPlace ?? true }
 
     /// Stops listening and removes the path if it is still this listener's socket.
     public func close() {
-        var info = stat()
-        if ownsPath, lstat(path, &info) == 0, UInt64(info.st_dev) == device, UInt64(info.st_ino) == inode {
-            unlink(path)
-        }
+        linked?.removePathIfOwn()
         Glibc.close(fileDescriptor)
     }
 
