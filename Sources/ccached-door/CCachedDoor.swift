@@ -36,10 +36,6 @@ struct CCachedDoor {
         See ccached-door(8).
         """
 
-    struct UsageError: Error {
-        let message: String
-    }
-
     struct Options {
         var configuration = DoorConfiguration(
             socketPath: DoorConfiguration.standardSocketPath, daemonPath: CCachedDoor.besideMe("ccached"))
@@ -59,57 +55,43 @@ struct CCachedDoor {
 
     static func parse(_ arguments: [String]) throws(UsageError) -> Options? {
         var options = Options()
-        var index = 0
-        func value(_ name: String) throws(UsageError) -> String {
-            index += 1
-            guard index < arguments.count else { throw UsageError(message: "\(name) needs a value") }
-            return arguments[index]
-        }
-        func number(_ name: String, _ range: ClosedRange<Int>) throws(UsageError) -> Int {
-            let text = try value(name)
-            guard let parsed = Int(text), range.contains(parsed) else {
-                throw UsageError(
-                    message:
-                        "\(name) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
-            }
-            return parsed
-        }
-        while index < arguments.count {
-            let argument = arguments[index]
+        var reader = OptionReader(arguments)
+        while let argument = try reader.next() {
             switch argument {
             case "-h", "--help": return nil
-            case "--socket": options.configuration.socketPath = try value(argument)
-            case "--ccached": options.configuration.daemonPath = try value(argument)
+            case "--socket": options.configuration.socketPath = try reader.value(for: argument)
+            case "--ccached": options.configuration.daemonPath = try reader.value(for: argument)
             case "--routing-timeout":
-                options.configuration.routingTimeoutMilliseconds = Int32(try number(argument, 1...600) * 1000)
-            case "--max-pending": options.configuration.maximumPending = try number(argument, 1...1_000_000)
+                options.configuration.routingTimeoutMilliseconds = Int32(
+                    try reader.number(for: argument, in: 1...600) * 1000)
+            case "--max-pending":
+                options.configuration.maximumPending = try reader.number(for: argument, in: 1...1_000_000)
             case "--max-pending-per-user":
-                options.configuration.maximumPendingPerUser = try number(argument, 1...1_000_000)
-            case "--daemon-arg": options.configuration.daemonArguments.append(try value(argument))
+                options.configuration.maximumPendingPerUser = try reader.number(for: argument, in: 1...1_000_000)
+            case "--daemon-arg": options.configuration.daemonArguments.append(try reader.value(for: argument))
             case "--jobs-share-login": options.configuration.jobsShareLogin = true
             case "--max-daemons-per-user":
-                options.configuration.maximumDaemonsPerUser = try number(argument, 1...100_000)
+                options.configuration.maximumDaemonsPerUser = try reader.number(for: argument, in: 1...100_000)
             case "--daemon-start":
-                let text = try value(argument)
+                let text = try reader.value(for: argument)
                 guard let method = DoorConfiguration.DaemonStartMethod(rawValue: text) else {
                     throw UsageError(message: "--daemon-start is auto, systemd or fork, not '\(text)'")
                 }
                 options.configuration.daemonStart = method
             case "--log-level":
-                let text = try value(argument)
+                let text = try reader.value(for: argument)
                 guard let level = Logger.Level(rawValue: text) else {
                     throw UsageError(message: "unknown log level '\(text)'")
                 }
                 options.logLevel = level
             case "--log-target":
-                let text = try value(argument)
+                let text = try reader.value(for: argument)
                 guard ["auto", "stderr", "journal"].contains(text) else {
                     throw UsageError(message: "--log-target is auto, stderr or journal, not '\(text)'")
                 }
                 options.logTarget = text
             default: throw UsageError(message: "unknown argument '\(argument)'")
             }
-            index += 1
         }
         guard options.configuration.daemonPath.hasPrefix("/") else {
             throw UsageError(message: "--ccached needs an absolute path, not '\(options.configuration.daemonPath)'")

@@ -84,81 +84,61 @@ struct CCached {
         var renewMargin = DaemonConfiguration.defaultRenewalPolicy.margin
     }
 
-    /// A usage mistake, shown with a pointer to --help.
-    struct UsageError: Error {
-        let message: String
-    }
-
     static func parse(_ arguments: [String]) throws(UsageError) -> Options? {
         var options = Options()
-        var index = 0
-        func value(_ name: String) throws(UsageError) -> String {
-            index += 1
-            guard index < arguments.count else { throw UsageError(message: "\(name) needs a value") }
-            return arguments[index]
-        }
-        func number<T: FixedWidthInteger>(_ name: String, _ range: ClosedRange<T>) throws(UsageError) -> T {
-            let text = try value(name)
-            guard let parsed = T(text), range.contains(parsed) else {
-                throw UsageError(
-                    message:
-                        "\(name) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
-            }
-            return parsed
-        }
-        while index < arguments.count {
-            var argument = arguments[index]
-            // --name=value is accepted as well as --name value.
-            if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
-                var split = arguments
-                split.replaceSubrange(
-                    index...index,
-                    with: [String(argument[..<equals]), String(argument[argument.index(after: equals)...])])
-                return try parse(split)
-            }
+        var reader = OptionReader(arguments)
+        while let argument = try reader.next() {
             switch argument {
             case "-h", "--help": return nil
-            case "--socket": options.socket = try value(argument)
+            case "--socket": options.socket = try reader.value(for: argument)
             case "--log-level":
-                let text = try value(argument)
+                let text = try reader.value(for: argument)
                 guard let level = Logger.Level(rawValue: text) else {
                     throw UsageError(message: "unknown log level '\(text)'")
                 }
                 options.logLevel = level
             case "--log-target":
-                argument = try value(argument)
-                guard ["auto", "stderr", "journal", "syslog"].contains(argument) else {
-                    throw UsageError(message: "--log-target is auto, stderr, journal or syslog, not '\(argument)'")
+                let text = try reader.value(for: argument)
+                guard ["auto", "stderr", "journal", "syslog"].contains(text) else {
+                    throw UsageError(message: "--log-target is auto, stderr, journal or syslog, not '\(text)'")
                 }
-                options.logTarget = argument
+                options.logTarget = text
             case "--max-request-bytes":
-                options.configuration.maximumRequestLength = try number(argument, 1024...(1 << 30))
-            case "--idle-timeout": options.configuration.idleTimeout = try number(argument, 0...UInt32.max)
-            case "--max-connections": options.configuration.maximumConnections = try number(argument, 1...1_000_000)
-            case "--max-caches": options.configuration.storeLimits.maximumCaches = try number(argument, 1...1_000_000)
+                options.configuration.maximumRequestLength = try reader.number(for: argument, in: 1024...(1 << 30))
+            case "--idle-timeout":
+                options.configuration.idleTimeout = try reader.number(for: argument, in: 0...UInt32.max)
+            case "--max-connections":
+                options.configuration.maximumConnections = try reader.number(for: argument, in: 1...1_000_000)
+            case "--max-caches":
+                options.configuration.storeLimits.maximumCaches = try reader.number(for: argument, in: 1...1_000_000)
             case "--max-credentials-per-cache":
-                options.configuration.storeLimits.maximumCredentialsPerCache = try number(argument, 1...10_000_000)
+                options.configuration.storeLimits.maximumCredentialsPerCache = try reader.number(
+                    for: argument, in: 1...10_000_000)
             case "--max-credential-bytes":
-                options.configuration.storeLimits.maximumCredentialBytes = try number(argument, 1024...(1 << 40))
-            case "--purge-grace": options.configuration.purgeGrace = try number(argument, 0...UInt32.max)
-            case "--purge-interval": options.configuration.purgeInterval = try number(argument, 1...86_400)
-            case "--request-timeout": options.configuration.requestTimeout = try number(argument, 0...UInt32.max)
+                options.configuration.storeLimits.maximumCredentialBytes = try reader.number(
+                    for: argument, in: 1024...(1 << 40))
+            case "--purge-grace":
+                options.configuration.purgeGrace = try reader.number(for: argument, in: 0...UInt32.max)
+            case "--purge-interval":
+                options.configuration.purgeInterval = try reader.number(for: argument, in: 1...86_400)
+            case "--request-timeout":
+                options.configuration.requestTimeout = try reader.number(for: argument, in: 0...UInt32.max)
             case "--ready-fd":
-                let fd: Int32 = try number(argument, 0...Int32.max)
+                let fd: Int32 = try reader.number(for: argument, in: 0...Int32.max)
                 guard fcntl(fd, F_GETFD) >= 0 else {
                     throw UsageError(message: "--ready-fd \(fd) is not an open file descriptor")
                 }
                 options.configuration.readyDescriptor = fd
             case "--login-session":
-                let session = try value(argument)
+                let session = try reader.value(for: argument)
                 guard !session.isEmpty, session.utf8.count <= 64, !session.contains("/") else {
                     throw UsageError(message: "--login-session takes a logind session id, not '\(session)'")
                 }
                 options.configuration.loginSession = session
             case "--audit-session":
-                options.configuration.auditSession = try number(argument, 0...(UInt32.max - 1))
+                options.configuration.auditSession = try reader.number(for: argument, in: 0...(UInt32.max - 1))
             case "--state-fd":
-                let fd: Int32 = try number(argument, 0...Int32.max)
+                let fd: Int32 = try reader.number(for: argument, in: 0...Int32.max)
                 guard fcntl(fd, F_GETFD) >= 0 else {
                     throw UsageError(message: "--state-fd \(fd) is not an open file descriptor")
                 }
@@ -169,7 +149,7 @@ struct CCached {
             case "--renew": options.configuration.renewsInBackground = true
             case "--no-renew": options.configuration.renewsInBackground = false
             case "--renew-threshold":
-                let text = try value(argument)
+                let text = try reader.value(for: argument)
                 guard let fraction = Double(text), fraction > 0, fraction < 1 else {
                     throw UsageError(
                         message:
@@ -177,10 +157,9 @@ struct CCached {
                     )
                 }
                 options.renewThreshold = fraction
-            case "--renew-margin": options.renewMargin = try number(argument, 0...UInt32.max)
+            case "--renew-margin": options.renewMargin = try reader.number(for: argument, in: 0...UInt32.max)
             default: throw UsageError(message: "unknown argument '\(argument)'")
             }
-            index += 1
         }
         guard options.socket != nil || getenv("LISTEN_FDS") != nil else {
             throw UsageError(message: "--socket PATH is required (unless systemd passes the socket)")

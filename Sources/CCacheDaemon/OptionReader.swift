@@ -1,0 +1,55 @@
+/// A usage mistake on a command line, worded for the person who typed it.
+public struct UsageError: Error, Sendable {
+    public let message: String
+
+    public init(message: String) { self.message = message }
+}
+
+/// Reads `--name value` and `--name=value` options one at a time: the small parser `ccached` and
+/// `ccached-door` share (neither loads Foundation or swift-argument-parser: a daemon's start-up is
+/// measured in milliseconds). A value is taken as it is, so `--daemon-arg --idle-timeout=5` passes
+/// `--idle-timeout=5` on whole.
+public struct OptionReader {
+    private let arguments: [String]
+    private var index = 0
+    /// The value of a `--name=value` just read, until the option takes it.
+    private var inlineValue: String?
+
+    public init(_ arguments: [String]) {
+        self.arguments = arguments
+    }
+
+    /// The next option's name, or nil at the end. A `--name=value` left with its value unread (an
+    /// option that takes none) is a mistake.
+    public mutating func next() throws(UsageError) -> String? {
+        if let unread = inlineValue.take() { throw UsageError(message: "unknown argument '\(unread)'") }
+        guard index < arguments.count else { return nil }
+        let argument = arguments[index]
+        index += 1
+        if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
+            inlineValue = String(argument[argument.index(after: equals)...])
+            return String(argument[..<equals])
+        }
+        return argument
+    }
+
+    /// The value of option `name`.
+    public mutating func value(for name: String) throws(UsageError) -> String {
+        if let value = inlineValue.take() { return value }
+        guard index < arguments.count else { throw UsageError(message: "\(name) needs a value") }
+        defer { index += 1 }
+        return arguments[index]
+    }
+
+    /// The value of option `name` as a whole number within `range`.
+    public mutating func number<T: FixedWidthInteger>(for name: String, in range: ClosedRange<T>)
+        throws(UsageError) -> T
+    {
+        let text = try value(for: name)
+        guard let parsed = T(text), range.contains(parsed) else {
+            throw UsageError(
+                message: "\(name) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+        }
+        return parsed
+    }
+}
