@@ -1,3 +1,5 @@
+import Glibc
+
 /// A usage mistake on a command line, worded for the person who typed it.
 public struct UsageError: Error, Sendable {
     public let message: String
@@ -51,5 +53,26 @@ public struct OptionReader {
                 message: "\(name) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
         }
         return parsed
+    }
+}
+
+extension OptionReader {
+    /// Parses this process's arguments with `parse`: for `--help` (`parse` returns nil) prints
+    /// `usage` and exits 0; for a mistake prints it with `synopsis` and a pointer to `--help` on
+    /// standard error and exits 64 (EX_USAGE).
+    public static func parseCommandLine<Options>(
+        program: String, usage: String, synopsis: String, _ parse: ([String]) throws(UsageError) -> Options?
+    ) -> Options {
+        do {
+            guard let options = try parse(Array(CommandLine.arguments.dropFirst())) else {
+                print(usage)
+                exit(0)
+            }
+            return options
+        } catch {
+            let line = Array("\(program): \(error.message)\nUsage: \(synopsis); see '\(program) --help'.\n".utf8)
+            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            exit(64)
+        }
     }
 }

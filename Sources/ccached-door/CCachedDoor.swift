@@ -122,16 +122,8 @@ struct CCachedDoor {
     }
 
     static func main() {
-        let options: Options
-        do {
-            guard let parsed = try parse(Array(CommandLine.arguments.dropFirst())) else {
-                print(usage)
-                exit(0)
-            }
-            options = parsed
-        } catch {
-            fail("\(error.message)\nUsage: ccached-door [options]; see 'ccached-door --help'.", status: 64)
-        }
+        let options = OptionReader.parseCommandLine(
+            program: "ccached-door", usage: usage, synopsis: "ccached-door [options]", parse)
         guard geteuid() == 0 else {
             fail("must run as root: it starts each user's daemon as that user (see ccached-door(8))", status: 77)
         }

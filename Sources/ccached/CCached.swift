@@ -174,23 +174,9 @@ struct CCached {
         return options
     }
 
-    static func writeError(_ text: String) {
-        let bytes = Array(text.utf8)
-        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-    }
-
     static func main() {
-        let options: Options
-        do {
-            guard let parsed = try parse(Array(CommandLine.arguments.dropFirst())) else {
-                print(usage)
-                exit(0)
-            }
-            options = parsed
-        } catch {
-            writeError("ccached: \(error.message)\nUsage: ccached --socket <path> [options]; see 'ccached --help'.\n")
-            exit(64)
-        }
+        let options = OptionReader.parseCommandLine(
+            program: "ccached", usage: usage, synopsis: "ccached --socket <path> [options]", parse)
         let level = options.logLevel
         let target = LogTarget(rawValue: options.logTarget) ?? LogTarget.automatic()
         LoggingSystem.bootstrap { label in
