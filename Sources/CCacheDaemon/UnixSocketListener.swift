@@ -98,6 +98,14 @@ public final class UnixSocketListener: Sendable {
         }
     }
 
+    /// Removes the socket file at `path` and its hand-off socket beside it when nobody listens on
+    /// them (a daemon that was killed leaves both behind); never a live one, never a non-socket.
+    /// What a daemon's unit runs when it stops (`ccached --remove-stale --socket PATH`).
+    public static func removeStale(socket path: String) {
+        try? removeStaleSocket(at: path)
+        try? removeStaleSocket(at: path + ".handoff")
+    }
+
     /// Removes a socket file nobody listens on; refuses to touch a live one or a non-socket.
     private static func removeStaleSocket(at path: String) throws(DaemonError) {
         var info = stat()

@@ -74,7 +74,7 @@ public struct SessionDaemonStarter: Sendable {
         for variable in environment(account: account, location: location) {
             arguments.append("--setenv=\(variable)")
         }
-        for property in Self.unitProperties(location: location) {
+        for property in Self.unitProperties(location: location) + [stopCommand(location: location)] {
             arguments += ["--property", property]
         }
         return arguments + ["--"] + self.arguments(location: location, session: session, readyDescriptor: nil)
@@ -92,6 +92,13 @@ public struct SessionDaemonStarter: Sendable {
             "RestrictRealtime=yes", "RestrictSUIDSGID=yes", "LockPersonality=yes", "MemoryDenyWriteExecute=yes",
             "SystemCallArchitectures=native", "CapabilityBoundingSet=",
         ]
+    }
+
+    /// What the unit runs once the daemon is gone, however it went: a daemon killed (SIGKILL from
+    /// `loginctl terminate-user`, the OOM killer) leaves its sockets behind, and nothing may name a
+    /// dead daemon. Only sockets nobody listens on are removed.
+    func stopCommand(location: SessionDaemonLocation) -> String {
+        "ExecStopPost=\(daemonPath) --remove-stale --socket \(location.socket)"
     }
 
     /// Starts the daemon as a transient unit with `systemd-run` (as root), which returns once the

@@ -61,6 +61,8 @@ struct CCached {
                                    at job's daemon; checked every 10 s).
           --per-user               Wipe and exit when the user has had no logind session for 30 s and
                                    does not linger (the per-user daemon; only where logind runs).
+          --remove-stale           Do not serve: remove the socket and its hand-off socket if no
+                                   daemon listens on them (what a daemon's unit runs when it stops).
           --deny-root              Refuse root too; serve only the daemon's own uid.
           -h, --help               Show this help.
 
@@ -77,6 +79,8 @@ struct CCached {
     /// What the command line asked for.
     struct Options {
         var socket: String?
+        /// `--remove-stale`: only remove the socket (and its hand-off socket) if nobody listens.
+        var removeStaleOnly = false
         var logLevel = Logger.Level.info
         var logTarget = "auto"
         var configuration = DaemonConfiguration(socketPath: "")
@@ -145,6 +149,7 @@ struct CCached {
                 options.configuration.stateDescriptor = fd
             case "--no-state": options.configuration.keepsState = false
             case "--per-user": options.configuration.perUser = true
+            case "--remove-stale": options.removeStaleOnly = true
             case "--deny-root": options.configuration.allowsRoot = false
             case "--renew": options.configuration.renewsInBackground = true
             case "--no-renew": options.configuration.renewsInBackground = false
@@ -177,6 +182,10 @@ struct CCached {
     static func main() {
         let options = OptionReader.parseCommandLine(
             program: "ccached", usage: usage, synopsis: "ccached --socket <path> [options]", parse)
+        if options.removeStaleOnly, let socket = options.socket {
+            UnixSocketListener.removeStale(socket: socket)
+            exit(0)
+        }
         let level = options.logLevel
         let target = LogTarget(rawValue: options.logTarget) ?? LogTarget.automatic()
         LoggingSystem.bootstrap { label in
