@@ -88,9 +88,36 @@ struct SessionDaemonTests {
         #expect(
             starter.arguments(location: location, session: SessionIdentity(key: "5", source: .logind))
                 == ["/usr/bin/ccached", "--socket", location.socket, "--ready-fd", "3", "--login-session", "5"])
-        // Only a logind session is watched by id; an audit session has no end the daemon could see.
+        // A job's daemon is told its audit session, the per-user daemon that it is one.
+        let job = SessionIdentity(route: LoginRoute(key: "job-3", rule: .ownJob, lifetime: .auditSession(3)))
+        #expect(starter.arguments(location: location, session: job).suffix(2) == ["--audit-session", "3"])
+        #expect(starter.arguments(location: location, session: .perUser).last == "--per-user")
+    }
+
+    @Test("a unit of its own in the user's slice, Type=notify, network for renewal, stale sockets removed at stop")
+    func unitArguments() throws {
+        let run = try scratch()
+        defer { try? FileManager.default.removeItem(at: run) }
+        let uid = getuid()
+        let account = UserAccount(uid: uid, gid: 4243, name: "u", home: "/home/u", groups: [])
+        try FileManager.default.createDirectory(atPath: run.path + "/user/\(uid)", withIntermediateDirectories: true)
+        let session = SessionIdentity(route: LoginRoute(key: "7", rule: .ownLogin, lifetime: .loginSession("7")))
+        let location = try SessionDaemonLocation.prepare(for: account, session: session, runRoot: run.path)
+        let starter = SessionDaemonStarter(daemonPath: "/usr/bin/ccached", logToJournal: true)
+        let arguments = starter.unitArguments(account: account, session: session, location: location)
+        for expected in [
+            "--unit=ccached-\(uid)-7.service", "--slice=user-\(uid).slice", "--uid=\(uid)", "--gid=4243",
+            "--service-type=notify", "--collect", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+            "ReadWritePaths=\(location.base)", "NoNewPrivileges=yes", "LimitCORE=0",
+            "ExecStopPost=/usr/bin/ccached --remove-stale --socket \(location.socket)",
+        ] {
+            #expect(arguments.contains(expected), "\(expected) in \(arguments)")
+        }
+        // The daemon itself, after "--": no ready pipe (it reports READY=1), its lifetime, the journal.
+        let daemon = Array(arguments.drop { $0 != "--" }.dropFirst())
         #expect(
-            !starter.arguments(location: location, session: SessionIdentity(key: "audit-3", source: .audit)).contains(
-                "--login-session"))
+            daemon == [
+                "/usr/bin/ccached", "--socket", location.socket, "--login-session", "7", "--log-target", "journal",
+            ])
     }
 }
