@@ -71,7 +71,9 @@ let package = Package(
         // privilege drop, SCM_RIGHTS hand-off. Root code that parses nothing a client sends.
         .target(
             name: "CCacheDoor",
-            dependencies: ["SessionRuntime", "SystemCalls", "CSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SessionRuntime", "SystemCalls", "CSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift
         ),
         // `ccached-door`: the root listener on /run/.heim_org.h5l.kcm-socket (argument parsing, wiring).
