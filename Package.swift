@@ -39,7 +39,7 @@ let package = Package(
         // The store's state file: an anonymous memory file holding the store's checksummed journal,
         // so that a daemon started after a crash restores it (Docs/state.md).
         .target(
-            name: "StoreState", dependencies: ["CStateFile", "CredentialStore", "KCM", "SecureMemory"],
+            name: "StoreState", dependencies: ["CStateFile", "CredentialStore", "KCM", "SecureMemory", "SystemCalls"],
             swiftSettings: strictSwift),
         // memfd_create, mlock2(MLOCK_ONFAULT), hole punching and CRC32C, which Swift cannot reach.
         .target(name: "CStateFile"),
@@ -80,7 +80,8 @@ let package = Package(
         .executableTarget(
             name: "ccached-door",
             dependencies: [
-                "CCacheDoor", "CCacheDaemon", "CSystemd", .product(name: "Logging", package: "swift-log"),
+                "CCacheDoor", "CCacheDaemon", "CSystemd", "SystemCalls",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
@@ -88,7 +89,7 @@ let package = Package(
         // CSupport's wrappers, which load it on first real use (cold start, Docs/performance.md).
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
         // Where a session's daemon lives: session identity, runtime directory, socket, krb5.conf fragment.
-        .target(name: "SessionRuntime", dependencies: ["CSupport"], swiftSettings: strictSwift),
+        .target(name: "SessionRuntime", dependencies: ["CSupport", "SystemCalls"], swiftSettings: strictSwift),
         // The thin client (CCAPI-style): find, start, re-find and authenticate this session's daemon.
         .target(
             name: "CCacheClient", dependencies: ["KCM", "SessionRuntime", "SystemCalls", "CSupport"],
@@ -104,7 +105,8 @@ let package = Package(
         // Ticket renewal: when a credential is due (pure policy), renewing it through libkrb5, and the
         // worker that does both off the request path. Never touches the store itself.
         .target(
-            name: "TicketRenewal", dependencies: ["KCM", "SecureMemory", "CKrb5Loader", "CredentialStore"],
+            name: "TicketRenewal",
+            dependencies: ["KCM", "SecureMemory", "CKrb5Loader", "CredentialStore", "SystemCalls"],
             swiftSettings: strictSwift),
         // The libkrb5 calls renewal makes, with libkrb5.so.3 loaded by the first of them rather than
         // linked: the daemon starts without mapping libkrb5 and its five libraries (cold start).

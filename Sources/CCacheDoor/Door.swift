@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import SessionRuntime
 import Synchronization
+import SystemCalls
 
 /// `ccached-door`: accepts on the standard KCM path as root and hands every connection, unread,
 /// to the daemon of the peer's (uid, login session), starting that daemon when none answers.
@@ -81,7 +82,7 @@ public final class Door: Sendable {
                     admit(fd)
                 } else if errno != EINTR && errno != EAGAIN && errno != ECONNABORTED {
                     // Out of descriptors and the like: say so, back off briefly, keep routing.
-                    logger.error("cannot accept a connection: \(String(cString: strerror(errno)))")
+                    logger.error("cannot accept a connection: \(Errno.current.message)")
                     usleep(10_000)
                 }
             }
@@ -129,7 +130,7 @@ public final class Door: Sendable {
                 let left = state.perUser[uid, default: 1] - 1
                 state.perUser[uid] = left > 0 ? left : nil
             }
-            logger.error("cannot start a thread to route a connection: \(String(cString: strerror(result)))")
+            logger.error("cannot start a thread to route a connection: \(Errno(rawValue: result).message)")
             close(fd)
         }
     }

@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 
 /// Why the door cannot start or cannot route one connection, worded for whoever reads the log.
 public enum DoorError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -32,7 +33,7 @@ public enum DoorError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notASocket(let path): "\(path) exists and is not a socket; remove it or choose another --socket"
         case .pathTooLong(let path): "the socket path \(path) is longer than a Unix socket address allows (107 bytes)"
         case .activation(let text): text
-        case .system(let operation, let code): "\(operation) failed: \(String(cString: strerror(code)))"
+        case .system(let operation, let code): "\(operation) failed: \(Errno(rawValue: code).message)"
         case .unknownUser(let uid):
             "uid \(uid) has no passwd entry, so no daemon can be started for it (add the user, or check NSS)"
         case .unsafeDirectory(let path, let problem): "refusing to use \(path): \(problem)"

@@ -1,6 +1,7 @@
 import CSupport
 import Glibc
 import SessionRuntime
+import SystemCalls
 
 /// Where the daemon of one (uid, session) lives, by the rules every part of ccached shares
 /// (contract: `<base>/ccached/<session key>/.heim_org.h5l.kcm-socket`, hand-off socket beside it).
@@ -44,7 +45,7 @@ public struct SessionDaemonLocation: Sendable, Hashable {
     /// opened with O_NOFOLLOW relative to its parent, so no link can redirect root.
     static func ensureFallbackBase(for account: UserAccount, runRoot: String) throws(DoorError) -> String {
         let root = open(runRoot, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard root >= 0 else { throw .unsafeDirectory(path: runRoot, problem: String(cString: strerror(errno))) }
+        guard root >= 0 else { throw .unsafeDirectory(path: runRoot, problem: Errno.current.message) }
         defer { close(root) }
         let top = ccached_ensure_private_directory(root, "ccached", 0o755, 0, 0)
         guard top >= 0 else {
@@ -64,7 +65,7 @@ public struct SessionDaemonLocation: Sendable, Hashable {
         switch code {
         case EPERM: "it is not a directory owned by uid \(owner) with mode \(mode); remove it"
         case ELOOP: "it is a symbolic link; remove it"
-        default: String(cString: strerror(code))
+        default: Errno(rawValue: code).message
         }
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 
 /// Checks every directory on the way to a socket, as ssh does for `authorized_keys`: a directory
 /// that someone else can change lets them swap what lies below it, so checking only the socket's
@@ -47,7 +48,7 @@ public enum AncestorCheck {
     /// Why one directory on the way is unsafe, or nil.
     static func check(_ path: String, uid: UInt32) -> String? {
         var info = stat()
-        guard lstat(path, &info) == 0 else { return String(cString: strerror(errno)) }
+        guard lstat(path, &info) == 0 else { return Errno.current.message }
         let type = info.st_mode & S_IFMT
         if type == S_IFLNK { return "it is a symbolic link (name the real directory instead)" }
         guard type == S_IFDIR else { return "it is not a directory" }

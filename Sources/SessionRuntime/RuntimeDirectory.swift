@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 
 /// Creating and checking the directories on the way to a session's socket.
 public enum RuntimeDirectory {
@@ -7,11 +8,11 @@ public enum RuntimeDirectory {
     public static func ensure(_ path: String, uid: UInt32, mustBePrivate: Bool = true) throws(SessionRuntimeError) {
         var info = stat()
         if lstat(path, &info) != 0 {
-            guard errno == ENOENT else { throw .unsafePath(path: path, problem: String(cString: strerror(errno))) }
+            guard errno == ENOENT else { throw .unsafePath(path: path, problem: Errno.current.message) }
             if mkdir(path, 0o700) == 0 {
                 chmod(path, 0o700)  // whatever the umask
             } else if errno != EEXIST {
-                throw .unsafePath(path: path, problem: "cannot create it: \(String(cString: strerror(errno)))")
+                throw .unsafePath(path: path, problem: "cannot create it: \(Errno.current.message)")
             }
         }
         try check(path, uid: uid, mustBePrivate: mustBePrivate)
@@ -29,7 +30,7 @@ public enum RuntimeDirectory {
     public static func check(_ path: String, uid: UInt32, mustBePrivate: Bool) throws(SessionRuntimeError) {
         var info = stat()
         guard lstat(path, &info) == 0 else {
-            throw .unsafePath(path: path, problem: String(cString: strerror(errno)))
+            throw .unsafePath(path: path, problem: Errno.current.message)
         }
         let mode = String(info.st_mode & 0o7777, radix: 8)
         if info.st_mode & S_IFMT == S_IFLNK { throw .unsafePath(path: path, problem: "it is a symbolic link") }
@@ -53,11 +54,11 @@ public enum RuntimeDirectory {
         if mkdir(base, 0o755) == 0 {
             chmod(base, 0o755)  // whatever the umask
         } else if errno != EEXIST {
-            throw .unsafePath(path: base, problem: "cannot create it: \(String(cString: strerror(errno)))")
+            throw .unsafePath(path: base, problem: "cannot create it: \(Errno.current.message)")
         }
         try check(base, uid: 0, mustBePrivate: false)
         let parent = open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard parent >= 0 else { throw .unsafePath(path: base, problem: String(cString: strerror(errno))) }
+        guard parent >= 0 else { throw .unsafePath(path: base, problem: Errno.current.message) }
         defer { close(parent) }
         let name = "\(uid)"
         let path = base + "/" + name
@@ -65,12 +66,12 @@ public enum RuntimeDirectory {
             guard fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0,
                 fchmodat(parent, name, 0o700, 0) == 0
             else {
-                let problem = String(cString: strerror(errno))
+                let problem = Errno.current.message
                 unlinkat(parent, name, AT_REMOVEDIR)
                 throw .unsafePath(path: path, problem: "cannot give it to uid \(uid): \(problem)")
             }
         } else if errno != EEXIST {
-            throw .unsafePath(path: path, problem: "cannot create it: \(String(cString: strerror(errno)))")
+            throw .unsafePath(path: path, problem: "cannot create it: \(Errno.current.message)")
         }
         try check(path, uid: uid, mustBePrivate: true)
     }

@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 
 /// Where one session's daemon lives: its private directory, the socket, the spawn lock, and the
 /// krb5.conf fragment that points MIT clients at it.
@@ -124,12 +125,12 @@ public struct SessionPaths: Hashable, Sendable {
         if readSmallFile(krb5Fragment) == text { return }
         let temporary = krb5Fragment + ".\(getpid()).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        guard fd >= 0 else { throw .cannotWrite(path: temporary, problem: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw .cannotWrite(path: temporary, problem: Errno.current.message) }
         let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
         guard written == bytes.count, rename(temporary, krb5Fragment) == 0 else {
-            let problem = String(cString: strerror(errno))
+            let problem = Errno.current.message
             unlink(temporary)
             throw .cannotWrite(path: krb5Fragment, problem: problem)
         }

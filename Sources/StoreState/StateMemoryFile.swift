@@ -1,5 +1,6 @@
 import CStateFile
 import Glibc
+import SystemCalls
 
 /// Why the state file could not be made, adopted or grown.
 public struct StateFileError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -11,7 +12,7 @@ public struct StateFileError: Error, Equatable, Sendable, CustomStringConvertibl
         self.errno = errno
     }
 
-    public var description: String { "\(operation): \(String(cString: strerror(errno)))" }
+    public var description: String { "\(operation): \(Errno(rawValue: errno).message)" }
 }
 
 /// The state file's memory: an anonymous memory file (`memfd_create`, close-on-exec; never a path)

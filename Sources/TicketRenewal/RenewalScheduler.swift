@@ -1,5 +1,6 @@
 import Glibc
 import KCM
+import SystemCalls
 
 /// Decides which tickets are due and renews them on one worker thread of its own, never on the
 /// caller's thread and never with the caller's store lock held.
@@ -264,7 +265,7 @@ public final class RenewalScheduler: @unchecked Sendable {
                 // No worker: the renewals cannot run. They back off like failures; a RENEW request
                 // is answered at once, on this thread (the only case where completion runs here).
                 failQueued(
-                    RenewalError(message: "cannot start the renewal thread: \(String(cString: strerror(result)))"))
+                    RenewalError(message: "cannot start the renewal thread: \(Errno(rawValue: result).message)"))
                 return
             }
         }

@@ -3,6 +3,7 @@ import CCacheDoor
 import CSystemd
 import Glibc
 import Logging
+import SystemCalls
 
 /// `ccached-door`: the root front door on the standard KCM socket. Parsing and wiring only; the
 /// routing is ``Door`` in CCacheDoor.
@@ -129,7 +130,7 @@ struct CCachedDoor {
         }
         guard access(options.configuration.daemonPath, X_OK) == 0 else {
             fail(
-                "cannot run \(options.configuration.daemonPath): \(String(cString: strerror(errno))); give --ccached PATH",
+                "cannot run \(options.configuration.daemonPath): \(Errno.current.message); give --ccached PATH",
                 status: 66)
         }
         let level = options.logLevel
