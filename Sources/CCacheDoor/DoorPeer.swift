@@ -99,27 +99,22 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
         guard named == pid else { return .gone }
         // Every check below ends with the pidfd's: what was read belongs to the peer.
         func stillThePeer() -> Bool { ccached_pidfd_send_signal(pidfd, 0) == 0 && ccached_pidfd_pid(pidfd) == pid }
-        guard let cache else {
-            let session = SessionIdentity.of(pid: pid, uid: uid, router: router, logind: SystemLogind())
-            guard stillThePeer() else { return .gone }
-            return .identified(DoorPeer(pid: pid, uid: uid, gid: gid, session: session))
-        }
-        let key = Self.cacheKey(pid: pid, uid: uid)
-        if let key, let entry = cache.lookUp(key, now: Clock.nowMicroseconds()) {
+        // What the rule decides from is read once; the cache is keyed by exactly that.
+        let record = ProcessRecord.read(pid: pid)
+        let key = record.map { RouteCache.Key(uid: uid, record: $0) }
+        if let cache, let key, let entry = cache.lookUp(key, now: Clock.nowMicroseconds()) {
             guard stillThePeer() else { return .gone }
             var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: entry.session)
             peer.cacheKey = key
             peer.cached = entry
             return .identified(peer)
         }
-        let generation = cache.currentGeneration()
-        let session = SessionIdentity.of(pid: pid, uid: uid, router: router, logind: SystemLogind())
-        // Remembered only if what the rule read is what the key says (a process of the user's own
-        // manager may move between the cgroups it delegates meanwhile).
-        let after = Self.cacheKey(pid: pid, uid: uid)
+        let generation = cache?.currentGeneration() ?? 0
+        let process = record.map { PeerProcess(record: $0, uid: uid) } ?? .unseen
+        let session = SessionIdentity(route: router.route(uid: uid, process: process, logind: SystemLogind()))
         guard stillThePeer() else { return .gone }
         var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: session)
-        if let key, key == after {
+        if cache != nil, let key {
             peer.cacheKey = key
             peer.generation = generation
         }
@@ -129,24 +124,7 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
     /// The peer's cache key from `/proc/PID` (the caller checks the pidfd afterwards), or nil when
     /// a file cannot be read.
     static func cacheKey(pid: Int32, uid: UInt32) -> RouteCache.Key? {
-        let directory = "/proc/\(pid)/"
-        guard let cgroup = readProcFile(directory + "cgroup", limit: 16384),
-            let audit = readProcFile(directory + "sessionid", limit: 32),
-            let login = readProcFile(directory + "loginuid", limit: 32)
-        else { return nil }
-        return RouteCache.Key(uid: uid, seen: true, cgroup: cgroup, auditSession: audit, loginUID: login)
-    }
-
-    /// A small /proc file read whole in one read; nil when unreadable or not smaller than `limit`.
-    private static func readProcFile(_ path: String, limit: Int) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: limit) { buffer -> String? in
-            let count = read(fd, buffer.baseAddress, limit)
-            guard count >= 0, count < limit else { return nil }
-            return String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<count]), as: UTF8.self)
-        }
+        ProcessRecord.read(pid: pid).map { RouteCache.Key(uid: uid, record: $0) }
     }
 
     public var description: String { "pid \(pid) uid \(uid) session \(session)" }

@@ -215,3 +215,11 @@ final class RouteCache: Sendable {
         state.watching = all
     }
 }
+
+extension RouteCache.Key {
+    /// The key of a peer of `uid` whose `/proc` said `record`.
+    init(uid: UInt32, record: ProcessRecord) {
+        self.init(
+            uid: uid, seen: true, cgroup: record.cgroup, auditSession: record.sessionID, loginUID: record.loginUID)
+    }
+}

@@ -51,18 +51,19 @@ public struct LoginRouter: Sendable {
 
     /// Rule 3: U's graphical display session, else U's most recent live login, else the per-user daemon.
     public func primaryLogin(of uid: UInt32, logind: some LoginDirectory) -> LoginRoute {
-        func isLiveLogin(_ id: String) -> Bool {
-            guard SessionIdentity.isSafeComponent(id), let session = logind.session(id) else { return false }
-            return session.uid == uid && session.sessionClass == "user" && session.isLive
+        func liveLogin(_ id: String) -> LogindSession? {
+            guard SessionIdentity.isSafeComponent(id), let session = logind.session(id),
+                session.uid == uid, session.sessionClass == "user", session.isLive
+            else { return nil }
+            return session
         }
-        // logind elects a tty session as the display too when there is no graphical one, and keeps
+        // logind elects a tty login as the display too when there is no graphical one, and keeps
         // the first it elected: on an ssh host that would pin every process outside a login to the
         // oldest login. Only a graphical display session is the user's primary login.
-        if let display = logind.display(ofUser: uid), isLiveLogin(display), logind.session(display)?.isGraphical == true
-        {
+        if let display = logind.display(ofUser: uid), liveLogin(display)?.isGraphical == true {
             return LoginRoute(key: display, rule: .displaySession, lifetime: .loginSession(display))
         }
-        let live = logind.sessions(ofUser: uid).filter(isLiveLogin)
+        let live = logind.sessions(ofUser: uid).filter { liveLogin($0) != nil }
         if let newest = live.max(by: { Self.age($0) < Self.age($1) }) {
             return LoginRoute(key: newest, rule: .recentLogin, lifetime: .loginSession(newest))
         }

@@ -169,4 +169,28 @@ struct LoginRouterTests {
         #expect(DaemonLifetime.auditSession(40).daemonArguments == ["--audit-session", "40"])
         #expect(DaemonLifetime.perUser.daemonArguments == ["--per-user"])
     }
+
+    @Test("what /proc says becomes the rule's facts: session scope, audit session, login uid, user manager")
+    func processRecord() {
+        func facts(_ cgroup: String, _ sessionID: String = "5", _ loginUID: String = "1000") -> PeerProcess {
+            PeerProcess(record: ProcessRecord(cgroup: cgroup, sessionID: sessionID, loginUID: loginUID), uid: 1000)
+        }
+        // cgroup v2, a login's scope.
+        #expect(
+            facts("0::/user.slice/user-1000.slice/session-5.scope\n")
+                == PeerProcess(sessionByCgroup: "5", auditSession: 5, loginUID: 1000, inUserManager: false))
+        // cgroup v1 or hybrid: systemd's own hierarchy decides, not the others.
+        #expect(
+            facts("4:memory:/x\n1:name=systemd:/user.slice/user-1000.slice/session-c3.scope\n0::/\n").sessionByCgroup
+                == "c3")
+        // Under the user manager: not a session, even for a cgroup the user named like one.
+        let managed = facts(
+            "0::/user.slice/user-1000.slice/user@1000.service/app.slice/session-9.scope\n", "4294967295",
+            "4294967295")
+        #expect(managed == PeerProcess(sessionByCgroup: nil, auditSession: nil, loginUID: nil, inUserManager: true))
+        // Another user's manager is not this user's.
+        #expect(!facts("0::/user.slice/user-1001.slice/user@1001.service/app.slice/x.scope\n").inUserManager)
+        // A system service: no session.
+        #expect(facts("0::/system.slice/cron.service\n").sessionByCgroup == nil)
+    }
 }
