@@ -129,25 +129,9 @@ struct RouteCacheTests {
 
     @Test("a live peer is identified from the cache the second time, with the session the full rule gave it")
     func peerFromCache() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("door-cached-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("s").path
-        let listener = ccached_unix_stream_socket()
-        #expect(ccached_bind_unix(listener, path) == 0)
-        #expect(listen(listener, 4) == 0)
-        defer { close(listener) }
-        var pid: pid_t = 0
-        let script = "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect('\(path)'); time.sleep(30)"
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("python3"), strdup("-c"), strdup(script), nil]
-        defer { for pointer in argv { free(pointer) } }
-        #expect(posix_spawnp(&pid, "python3", nil, nil, argv, environ) == 0)
-        defer {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
-        let connection = ccached_accept_cloexec(listener)
+        let child = try ConnectingChild(after: "time.sleep(30)")
+        let pid = child.pid
+        let connection = ccached_accept_cloexec(child.listener)
         #expect(connection >= 0)
         defer { close(connection) }
         let directories = try Directories()
@@ -248,21 +232,9 @@ struct RouteCacheTests {
             for fd in held.withLock({ $0 }) { close(fd) }
         }
         // A client: a live process of root's, connected to a socket of the test's.
-        let path = run.appendingPathComponent("s").path
-        let listener = ccached_unix_stream_socket()
-        #expect(ccached_bind_unix(listener, path) == 0 && listen(listener, 4) == 0)
-        defer { close(listener) }
-        var pid: pid_t = 0
-        let script = "import socket, time; s = socket.socket(socket.AF_UNIX); s.connect('\(path)'); time.sleep(30)"
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("python3"), strdup("-c"), strdup(script), nil]
-        defer { for pointer in argv { free(pointer) } }
-        #expect(posix_spawnp(&pid, "python3", nil, nil, argv, environ) == 0)
-        defer {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-        }
-        let connection = ccached_accept_cloexec(listener)
+        let child = try ConnectingChild(after: "time.sleep(30)")
+        let pid = child.pid
+        let connection = ccached_accept_cloexec(child.listener)
         #expect(connection >= 0)
         // Its route, remembered as the door would after a first hand-off.
         guard case .identified(let peer) = DoorPeer.identify(socket: connection, router: LoginRouter(), cache: nil),
