@@ -63,6 +63,8 @@ struct nsproxy {
 
 struct task_struct {
     struct cred *cred;
+    kuid_t loginuid;
+    unsigned int sessionid;
     struct nsproxy *nsproxy;
     struct fs_struct *fs;
 } __attribute__((preserve_access_index));
@@ -83,13 +85,19 @@ struct unix_path {
 // - its mount namespace and root directory (device in the kernel's encoding, inode): the door is
 //   reached by the file a path names, this program sees only the string; within one mount namespace
 //   and root the same absolute path names the same file, so the door's path is the door's socket
-//   and the daemon's path the socket the door checked.
+//   and the daemon's path the socket the door checked;
+// - its login uid and audit session id (rules 1 and 2 by audit session).
+// With the uid and the cgroup these are everything LoginRouter decides from (the door's RouteCache
+// key), so an entry the door made for one peer holds for every task with the same key while
+// logind's state stays the same.
 struct route_key {
     __u64 cgroup;
     __u32 uid;
     __u32 mount_namespace;
     __u64 root_inode;
     __u32 root_device;
+    __u32 login_uid;
+    __u32 audit_session;
     __u32 zero;
 };
 
@@ -167,6 +175,8 @@ int kcm_route(struct bpf_sock_addr *ctx) {
         .mount_namespace = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum),
         .root_inode = BPF_CORE_READ(task, fs, root.dentry, d_inode, i_ino),
         .root_device = BPF_CORE_READ(task, fs, root.dentry, d_sb, s_dev),
+        .login_uid = BPF_CORE_READ(task, loginuid.val),
+        .audit_session = BPF_CORE_READ(task, sessionid),
         .zero = 0,
     };
     struct unix_path *route = bpf_map_lookup_elem(&routes, &key);

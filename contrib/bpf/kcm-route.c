@@ -3,7 +3,8 @@
 // commands on stdin, one a line, as the door would give them:
 //
 //   add CGROUP_DIR UID PID SOCKET  the door routed peer PID (uid UID, in CGROUP_DIR) to SOCKET by
-//                                  the full rule; the key takes PID's mount namespace and root
+//                                  the full rule; the key takes PID's mount namespace, root, login
+//                                  uid and audit session
 //   del CGROUP_DIR UID PID         that route no longer holds
 //   clear                       every route goes (the door's RouteCache generation moved on)
 //   stats                       connects to the door's path seen, and rewritten
@@ -47,10 +48,23 @@ struct route_key {
     uint32_t mount_namespace;
     uint64_t root_inode;
     uint32_t root_device;
+    uint32_t login_uid;
+    uint32_t audit_session;
     uint32_t zero;
 };
 
-// The peer's mount namespace and root directory, as the program reads them (the door would read
+static int read_number(const char *path, uint32_t *value) {
+    FILE *file = fopen(path, "re");
+    if (!file) return -errno;
+    unsigned long long number;
+    int read = fscanf(file, "%llu", &number);
+    fclose(file);
+    if (read != 1 || number > UINT32_MAX) return -EINVAL;
+    *value = (uint32_t)number;
+    return 0;
+}
+
+// The peer's mount namespace, root directory, login uid and audit session, as the program reads them (the door would read
 // them while the peer's pidfd proves the pid is still the peer's).
 static int peer_view(int pid, struct route_key *key) {
     char path[64];
@@ -63,7 +77,11 @@ static int peer_view(int pid, struct route_key *key) {
     key->root_inode = info.st_ino;
     // The kernel's dev_t: major in the top 12 bits, minor in the low 20.
     key->root_device = (major(info.st_dev) << 20) | minor(info.st_dev);
-    return 0;
+    snprintf(path, sizeof(path), "/proc/%d/loginuid", pid);
+    int failure = read_number(path, &key->login_uid);
+    if (failure) return failure;
+    snprintf(path, sizeof(path), "/proc/%d/sessionid", pid);
+    return read_number(path, &key->audit_session);
 }
 
 static int quiet_libbpf(enum libbpf_print_level level, const char *format, va_list args) {
