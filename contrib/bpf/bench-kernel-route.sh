@@ -152,7 +152,9 @@ for round in $(seq 1 "$rounds"); do
     echo
     echo "$pd $pr $md $mr $hd $hr $kd $kk $kc" \
         "$(awk -v a="$pr" -v b="$pd" 'BEGIN {printf "%.2f", a / b}')" \
-        "$(awk -v a="$hr" -v b="$hd" 'BEGIN {printf "%.2f", a / b}')" >> "$T/results"
+        "$(awk -v a="$hr" -v b="$hd" 'BEGIN {printf "%.2f", a / b}')" \
+        "$(awk -v a="$kd" -v b="$kc" 'BEGIN {if (b + 0 > 0) printf "%.2f", a / b; else printf "-"}')" \
+        "$(awk -v a="$kk" -v b="$kc" 'BEGIN {if (b + 0 > 0) printf "%.2f", a / b; else printf "-"}')" >> "$T/results"
 done
 summary() {  # column → "median (min–max)"
     cut -d' ' -f"$1" "$T/results" | sort -g | awk '{v[NR]=$1} END {printf "%s (%s–%s)", v[int((NR+1)/2)], v[1], v[NR]}'
@@ -170,4 +172,6 @@ if [ $kvno = yes ]; then
     echo "  through the door:                           $(summary 7)"
     echo "  kernel route:                               $(summary 8)"
     echo "  direct:                                     $(summary 9)"
+    echo "  door / direct, same round:                  $(summary 12)"
+    echo "  kernel route / direct, same round:          $(summary 13)"
 fi
