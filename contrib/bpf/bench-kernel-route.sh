@@ -17,6 +17,9 @@
 # with the client's default KCM path (/var/run/...: MIT's default) through the door, through the
 # kernel route, and directly (kcm_socket = the daemon's socket). Prints one line per round and the
 # medians of the rounds with min–max; ratios are taken within one probe (same moment), then medianed.
+# Last, root's daemon is stopped with a route in place, then without: a connect + NOOP to the
+# door's path fails with the route (the kernel has no way back to the door) and is answered by a
+# daemon the door starts without it.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -175,3 +178,30 @@ if [ $kvno = yes ]; then
     echo "  door / direct, same round:                  $(summary 12)"
     echo "  kernel route / direct, same round:          $(summary 13)"
 fi
+# What a route does when its daemon ends (idle exit, ccachectl stop, a crash): the kernel has no
+# way back to the door. Root's daemon is stopped with the route in place, then without it.
+connect_once() {  # connect to the door's path, one KCM NOOP (version 2.0, opcode 0), its reply
+    python3 -c 'import socket, struct, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(20)
+try:
+    s.connect(sys.argv[1])
+    s.sendall(struct.pack(">IBBH", 4, 2, 0, 0))
+    reply = s.recv(64)
+    print("answered (status %d)" % struct.unpack(">i", reply[4:8])[0] if len(reply) >= 8 else "no answer")
+except OSError as e:
+    print("failed:", e.strerror)' "$kcm"
+}
+stop_daemon() {
+    local ns pid
+    ns=$(readlink /proc/self/ns/mnt)
+    for pid in $(pgrep -x ccached); do
+        [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$ns" ] && kill "$pid" 2>/dev/null
+    done
+    for _ in $(seq 1 100); do [ -S "$daemon" ] || break; sleep 0.02; done
+}
+stop_daemon
+echo "root's daemon stopped; a connect to the door's path:"
+echo "  with the route in place: $(with_program route connect_once)"
+echo "  without it (the door):   $(connect_once)$( [ -S "$daemon" ] && echo ': the door started a new daemon')"
+
