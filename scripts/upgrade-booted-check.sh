@@ -226,7 +226,7 @@ login_ssh a1 alice pw-alice || ok=no
 login_ssh b1 bob pw-bob || ok=no
 a_kinit=$(in_login a1 'echo pw-alice | kinit -r 1d alice >/dev/null && kvno host/localhost >/dev/null && klist') || ok=no
 b_kinit=$(in_login b1 'echo pw-bob | kinit bob >/dev/null && klist') || ok=no
-verdict "two ssh logins (alice, bob) each kinit against the KDC" "$a_kinit" "$b_kinit" \
+verdict "two ssh logins (alice, bob) each kinit against the KDC" "$a_kinit / $b_kinit" \
     bash -c '[ "$0" = yes ] && grep -q "Default principal: alice@" <<<"$1" && grep -q "host/localhost@" <<<"$1" &&
         grep -q "Default principal: bob@" <<<"$2"' "$ok" "$a_kinit" "$b_kinit"
 daemons_before=$(inside /usr/local/lib/rt/daemons)
