@@ -265,7 +265,11 @@ public final class Daemon: Sendable {
         func refuse(_ why: String) { logger.error("not re-executing: \(why); this daemon keeps serving") }
         guard let path = Reexecution.installPath() else { return refuse("cannot read /proc/self/exe") }
         guard access(path, X_OK) == 0 else { return refuse("\(path): \(Errno.current)") }
-        let stateFile = state.store.withLock { _ in state.stateJournal.journal?.file.fileDescriptor }
+        // A journal that stopped (it emptied its file) would hand the new code an empty store.
+        let stateFile = state.store.withLock { _ -> Int32? in
+            guard let journal = state.stateJournal.journal, journal.failure == nil else { return nil }
+            return journal.file.fileDescriptor
+        }
         guard let stateFile else {
             return refuse("there is no state file (--no-state, or it stopped) to carry the caches over")
         }

@@ -83,7 +83,7 @@ struct ReexecTests {
     }
 
     @Test(
-        "a daemon whose installed binary is gone, or does not read its state layout, does not re-execute: it says why and keeps serving its tickets"
+        "a daemon whose installed binary is gone, or does not read its state layout, or that has no state file, does not re-execute: it says why and keeps serving its tickets"
     )
     func keepsServingWhenItCannot() throws {
         let bed = try KerberosTestbed()
@@ -112,6 +112,18 @@ struct ReexecTests {
         #expect(executable(of: pid).hasSuffix(" (deleted)"))
         try bed.expectSuccess("klist")
         try bed.expectSuccess("kvno", "host/localhost")
+
+        // A daemon without a state file: the new code would start empty.
+        try install(ccachedBinary, at: path)
+        bed.stopDaemon()
+        try bed.startDaemon(extraArguments: ["--no-state"], binary: path)
+        try bed.kinit("alice")
+        let stateless = try #require(bed.daemon?.processIdentifier)
+        #expect(kill(stateless, SIGUSR2) == 0)
+        #expect(
+            eventually(10) { bed.daemonLogText.contains("there is no state file (--no-state, or it stopped)") },
+            "\(bed.daemonLogText)")
+        try bed.expectSuccess("klist")
     }
 
     @Test("ccached --check-state-layout accepts the layouts it reads and refuses a newer one")
