@@ -51,7 +51,7 @@ BENCH_OUT          = .build/bench
 BENCH_BUILD        = $(SWIFT) build --package-path Benchmarks --scratch-path "$(CURDIR)/$(BENCH_OUT)" -c release
 BENCH              = $(CURDIR)/$(BENCH_OUT)/release/ccached-bench
 
-.PHONY: all build deps check test test-package test-login-routing test-door test-door-booted demo-door fuzz demo bench bench-build bench-deps bench-full bench-door \
+.PHONY: all build deps check test test-package test-login-routing test-upgrade test-door test-door-booted demo-door fuzz demo bench bench-build bench-deps bench-full bench-door \
         man pam pam-module release install install-files uninstall deb format lint clean help
 
 all: build
@@ -75,6 +75,8 @@ help:
 	@echo "make test-package  install, use, upgrade and purge them in a booted Debian 12 container (root)"
 	@echo "make test-login-routing  ssh, cron, tmux, su, user services and root helpers on the installed"
 	@echo "             packages: which daemon each reaches (booted Debian 12 container, root, ~6 min)"
+	@echo "make test-upgrade  upgrade and door restart with two logins holding tickets: every daemon"
+	@echo "             moves to the new binary, no ticket or klist lost (booted container, root)"
 	@echo "make lint    check formatting with swift format"
 	@echo "make clean   remove build products"
 
@@ -95,6 +97,7 @@ test: deps pam
 	CCACHED_BIN="$(BIN_DIR)/ccached" $(SWIFT) test -c $(CONFIG) $(SWIFT_FLAGS) --skip-build
 	$(MAKE) test-package
 	$(MAKE) test-login-routing
+	$(MAKE) test-upgrade
 	$(MAKE) test-door
 	$(MAKE) test-door-booted
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
@@ -125,6 +128,12 @@ test-package: deps deb
 # booted Debian 12 container with sshd, pam_krb5, cron and tmux (root): which ccached each reaches.
 test-login-routing: deps deb
 	scripts/login-routing-check.sh $(DEB_OUT)
+
+# An upgrade (the packages repacked with a bumped version) and a door restart with two logins
+# holding tickets and a klist loop running: every daemon moves to the new binary, nothing is lost
+# (booted Debian 12 container, root, ~2 min).
+test-upgrade: deps deb
+	scripts/upgrade-booted-check.sh $(DEB_OUT)
 
 # Heimdal's tools are unpacked, not installed (they conflict with MIT's); without them (no apt
 # access) the Heimdal checks say SKIPPED, NOT RUN.

@@ -308,12 +308,15 @@ if wait_for 60 test -e "$P/ready"; then
     else
         fail "apt-get install of the next build ($nextversion) over a running session" "$(tail -n 8 "$LOG/upgrade.txt")"
     fi
+    # The postinst asks each daemon to re-execute the new binary (SIGUSR2): the same process
+    # then runs /usr/bin/ccached again, not the replaced file ("/usr/bin/ccached (deleted)").
+    wait_for 10 bash -c "[ \"\$('$BOOTED' run '$STATE' readlink /proc/${upid:-0}/exe)\" = /usr/bin/ccached ]"
     exe_after=$(inside readlink "/proc/${upid:-0}/exe" 2>&1)
     touch "$P/go"
     wait "$session_job"
-    check "the session's daemon (pid $upid) ran on across the upgrade: '$exe_before' -> '$exe_after'" \
+    check "the session's daemon (pid $upid) ran on across the upgrade, on the new binary: '$exe_before' -> '$exe_after'" \
         bash -c "[ -n '$upid' ] && [ '$exe_before' = /usr/bin/ccached ] &&
-                 [ '$exe_after' = '/usr/bin/ccached (deleted)' ] && [ \"\$(cat '$P/pid-after')\" = '$upid' ]"
+                 [ '$exe_after' = /usr/bin/ccached ] && [ \"\$(cat '$P/pid-after')\" = '$upid' ]"
     check "the running session kept its tickets across the upgrade" \
         bash -c "[ \"\$(cat '$P/after.rc')\" = 0 ] && grep -q 'krbtgt/CCACHED.TEST' '$P/after' &&
                  grep -q 'host/localhost@CCACHED.TEST' '$P/after'"

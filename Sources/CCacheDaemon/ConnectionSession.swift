@@ -188,6 +188,10 @@ public struct ConnectionSession: Sendable {
         return true
     }
 
+    /// Whether the connection is between two requests: nothing of one buffered, nothing waiting to
+    /// be served or sent.
+    var isBetweenRequests: Bool { frameStarted == nil && decoder.bufferedCount == 0 && waiting == nil && unsent == nil }
+
     /// Bytes of a request buffered and not yet answered.
     var bufferedByteCount: Int { decoder.bufferedCount }
 

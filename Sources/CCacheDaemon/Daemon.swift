@@ -61,6 +61,10 @@ public final class Daemon: Sendable {
             // Blocked before any thread starts, so only this thread ever sees these signals.
             signals = ccached_termination_signalfd()
             guard signals >= 0 else { throw DaemonError.system(operation: "signalfd", errno: errno) }
+            // SIGUSR2: re-execute the installed binary (an upgrade; only root and the owner may send it).
+            guard ccached_signalfd_add_reexec(signals) == 0 else {
+                throw DaemonError.system(operation: "signalfd", errno: errno)
+            }
             listener = try openListener()
         } catch .alreadyRunning(let path) {
             logger.notice("a ccached daemon already answers at \(path); leaving it be")
@@ -107,6 +111,12 @@ public final class Daemon: Sendable {
         if let handoff { try watch(handoff.fileDescriptor, as: .handoff, in: poll) }
         var handoffConnections = HandoffListener.Connections()
         defer { for fd in handoffConnections.removeAll() { close(fd) } }
+        if let inherited = configuration.inherited {
+            adopt(inherited, into: served, handoffConnections: &handoffConnections, poll: poll)
+        }
+        /// When a SIGUSR2 asked for a re-exec: the deadline (monotonic ms) for the requests in
+        /// flight to finish.
+        var reexecDeadline: UInt64?
         // Logout ends the session's tickets: watch the login session when there is one.
         let sessionMonitor = watchedLoginSession()
         if let sessionMonitor {
@@ -143,12 +153,21 @@ public final class Daemon: Sendable {
             }
             if ready.contains(WakeSource.signals.rawValue) {
                 let signal = ccached_read_signalfd(signals)
-                if let reason = state.stopReason {
-                    logger.info("\(reason.logLine)")
+                if signal == SIGUSR2 {
+                    if reexecDeadline == nil {
+                        logger.notice(
+                            "asked to re-execute (SIGUSR2): moving to the installed binary once no request is in flight"
+                        )
+                        reexecDeadline = MonotonicClock.microseconds() / 1000 + Self.reexecGraceMilliseconds
+                    }
                 } else {
-                    logger.info("stopping", metadata: ["signal": "\(signal)"])
+                    if let reason = state.stopReason {
+                        logger.info("\(reason.logLine)")
+                    } else {
+                        logger.info("stopping", metadata: ["signal": "\(signal)"])
+                    }
+                    return
                 }
-                return
             }
             if ready.contains(WakeSource.loginSession.rawValue), let sessionMonitor, sessionMonitor.sessionHasEnded() {
                 logger.info("login session \(sessionMonitor.session) ended; wiping every cache and exiting")
@@ -191,6 +210,15 @@ public final class Daemon: Sendable {
                 }
             }
             let nowMilliseconds = MonotonicClock.microseconds() / 1000
+            if let deadline = reexecDeadline,
+                served.allBetweenRequests && state.openConnections.load(ordering: .relaxed) <= served.count
+                    || nowMilliseconds >= deadline
+            {
+                reexecDeadline = nil
+                reexecute(
+                    listener: listener, handoff: handoff, handoffConnections: Array(handoffConnections.lastUsed.keys),
+                    served: served)
+            }
             guard periodic, nowMilliseconds >= nextTick else { continue }
             nextTick = nowMilliseconds + 1000
             let now = MonotonicClock.seconds()
@@ -218,6 +246,72 @@ public final class Daemon: Sendable {
         }
     }
 
+    /// How long a re-exec waits for the requests in flight (and the connections served on threads of
+    /// their own) to finish; a connection still in the middle of a request then is closed.
+    static let reexecGraceMilliseconds: UInt64 = 2000
+
+    /// Whether this binary reads state files of layout `version` (`--check-state-layout`).
+    public static func readsStateLayout(version: UInt32) -> Bool {
+        version >= 1 && version <= StateLayout.version
+    }
+
+    /// Re-executes the installed binary (SIGUSR2), handing over the listening sockets, the
+    /// connections between two requests, the hand-off connections and the state file
+    /// (Docs/state.md, "Re-exec"). Returns only when it could not: the daemon then serves on, as before.
+    private func reexecute(
+        listener: UnixSocketListener, handoff: HandoffListener?, handoffConnections: [Int32],
+        served: ServedConnections
+    ) {
+        func refuse(_ why: String) { logger.error("not re-executing: \(why); this daemon keeps serving") }
+        guard let path = Reexecution.installPath() else { return refuse("cannot read /proc/self/exe") }
+        guard access(path, X_OK) == 0 else { return refuse("\(path): \(Errno.current)") }
+        // A journal that stopped (it emptied its file) would hand the new code an empty store.
+        let stateFile = state.store.withLock { _ -> Int32? in
+            guard let journal = state.stateJournal.journal, journal.failure == nil else { return nil }
+            return journal.file.fileDescriptor
+        }
+        guard let stateFile else {
+            return refuse("there is no state file (--no-state, or it stopped) to carry the caches over")
+        }
+        if let why = Reexecution.checkLayout(of: path, version: StateLayout.version) { return refuse(why) }
+        let inherited = InheritedDescriptors(
+            listener: listener.fileDescriptor, listenerOwnsPath: listener.ownsPath, handoff: handoff?.fileDescriptor,
+            state: stateFile, clients: served.descriptorsBetweenRequests, handoffConnections: handoffConnections)
+        let arguments = Reexecution.arguments(from: CommandLine.arguments, inheriting: inherited)
+        logger.notice(
+            "re-executing \(path) with \(inherited.clients.count) connection(s) and the state file (generation \(state.store.withLock { _ in state.stateJournal.journal?.generation ?? 0 }))"
+        )
+        // Under the store's lock: no thread is in the middle of a change, or of writing the state file.
+        let error = state.store.withLock { _ in
+            Reexecution.execute(path: path, arguments: arguments, inherited: inherited)
+        }
+        refuse("execve \(path): \(error)")
+    }
+
+    /// Serves what the daemon before the `execve` handed over: its connections and ccached-door's
+    /// hand-off connections (the sockets were adopted when opened, the state file restored).
+    private func adopt(
+        _ inherited: InheritedDescriptors, into served: ServedConnections,
+        handoffConnections: inout HandoffListener.Connections, poll: EventPoll
+    ) {
+        for fd in inherited.clients {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            if let connection = admission.admit(fd) { served.add(connection) }
+        }
+        for fd in inherited.handoffConnections {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            do throws(Errno) {
+                try poll.add(fd, token: Self.handoffTokenBit | UInt64(UInt32(bitPattern: fd)))
+                handoffConnections.add(fd, now: MonotonicClock.seconds())
+            } catch {
+                close(fd)
+            }
+        }
+        logger.notice(
+            "re-executed: serving \(served.count) connection(s) and \(inherited.handoffConnections.count) hand-off connection(s) handed over"
+        )
+    }
+
     /// Adds one of the loop's own descriptors to its epoll set.
     private func watch(_ fd: Int32, as source: WakeSource, in poll: EventPoll) throws(DaemonError) {
         do throws(Errno) {
@@ -229,6 +323,11 @@ public final class Daemon: Sendable {
 
     /// The socket systemd passed, or a new one bound at the configured path.
     private func openListener() throws(DaemonError) -> UnixSocketListener {
+        if let inherited = configuration.inherited {
+            return UnixSocketListener.adoptInherited(
+                fileDescriptor: inherited.listener, path: configuration.socketPath, ownsPath: inherited.listenerOwnsPath
+            )
+        }
         if let activated = try SystemdIntegration.activatedSocket() {
             return UnixSocketListener.adopt(fileDescriptor: activated, path: configuration.socketPath)
         }
@@ -239,6 +338,9 @@ public final class Daemon: Sendable {
     /// with a warning when it cannot be bound: the daemon still serves its own socket.
     private func openHandoff(besides listener: UnixSocketListener) -> HandoffListener? {
         guard listener.path.hasPrefix("/") else { return nil }
+        if let fd = configuration.inherited?.handoff {
+            return HandoffListener.adoptInherited(fileDescriptor: fd, besides: listener.path, logger: logger)
+        }
         do {
             return try HandoffListener.bind(besides: listener.path, logger: logger)
         } catch {

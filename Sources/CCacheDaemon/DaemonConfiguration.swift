@@ -71,6 +71,9 @@ public struct DaemonConfiguration: Sendable {
     /// The state file handed over (`--state-fd`): a memfd a daemon before this one wrote, restored
     /// before the daemon serves. Nil: the daemon makes a new one.
     public var stateDescriptor: Int32?
+    /// What the daemon this one was before an `execve` handed over (`--inherit`): its sockets, its
+    /// connections and its state file, adopted instead of bound or made anew.
+    public var inherited: InheritedDescriptors?
 
     /// Five minutes: long enough that a login's tools never race the exit, short enough that
     /// an unused daemon does not linger.

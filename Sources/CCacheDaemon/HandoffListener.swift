@@ -37,6 +37,16 @@ public final class HandoffListener: Sendable {
         HandoffListener(listener: try UnixSocketListener.bind(path: daemonSocket + ".handoff"), logger: logger)
     }
 
+    /// Adopts the hand-off socket a daemon handed over across `execve` (`--inherit`).
+    public static func adoptInherited(fileDescriptor fd: Int32, besides daemonSocket: String, logger: Logger)
+        -> HandoffListener
+    {
+        HandoffListener(
+            listener: UnixSocketListener.adoptInherited(
+                fileDescriptor: fd, path: daemonSocket + ".handoff", ownsPath: true),
+            logger: logger)
+    }
+
     /// After poll said the socket is readable: accepts one hand-off connection and returns it, or
     /// nil. A peer that is not root is closed at once. The connection is non-blocking: the event
     /// loop watches it and calls ``receive(on:serve:)`` when it is readable.

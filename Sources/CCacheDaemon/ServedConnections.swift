@@ -40,6 +40,15 @@ final class ServedConnections {
         token >= tokenBase ? Int32(bitPattern: UInt32(truncatingIfNeeded: token)) : nil
     }
 
+    /// The connections between two requests: nothing of a request read, no reply left to send.
+    /// What a re-exec hands over.
+    var descriptorsBetweenRequests: [Int32] {
+        connections.filter { $0.value.session.isBetweenRequests }.map(\.key)
+    }
+
+    /// Whether every connection is between two requests.
+    var allBetweenRequests: Bool { connections.values.allSatisfy { $0.session.isBetweenRequests } }
+
     /// Starts serving an admitted connection.
     func add(_ connection: AdmittedConnection) {
         let fd = connection.fileDescriptor

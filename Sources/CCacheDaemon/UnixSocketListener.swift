@@ -48,6 +48,17 @@ public final class UnixSocketListener: Sendable {
         UnixSocketListener(path: path, fd: fd, linked: nil)
     }
 
+    /// Adopts the listening socket a daemon handed over across `execve` (`--inherit`): one it bound
+    /// itself keeps its path (removed on close if still its own), one systemd passed does not.
+    public static func adoptInherited(fileDescriptor fd: Int32, path: String, ownsPath: Bool) -> UnixSocketListener {
+        let linked = ownsPath ? LinkedListener.adopt(fileDescriptor: fd, path: path) : nil
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        return UnixSocketListener(path: path, fd: fd, linked: linked)
+    }
+
+    /// Whether the listener bound its path itself (rather than being passed by systemd).
+    public var ownsPath: Bool { linked != nil }
+
     /// Accepts one connection; nil when the call should simply be retried.
     ///
     /// The corresponding C call is `accept4(fd, NULL, NULL, SOCK_CLOEXEC)`.

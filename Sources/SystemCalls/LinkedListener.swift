@@ -56,6 +56,15 @@ public struct LinkedListener: Sendable {
             path: path, fileDescriptor: fd, device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
     }
 
+    /// A listener made by ``bind(path:temporary:mode:)`` in the process this one was before an
+    /// `execve`, its descriptor inherited: the socket file now at `path` is taken as its own. Nil if
+    /// no socket is there.
+    public static func adopt(fileDescriptor fd: Int32, path: String) -> LinkedListener? {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else { return nil }
+        return LinkedListener(path: path, fileDescriptor: fd, device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+
     /// Whether `path` still names this listener's socket file.
     public var isInPlace: Bool {
         var info = stat()

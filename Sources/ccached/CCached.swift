@@ -54,6 +54,11 @@ struct CCached {
                                    same user wrote and died holding) before serving, and keep it;
                                    see Docs/state.md. Default: a new state file.
           --no-state               Keep no state file: a crash loses every cache.
+          --inherit <list>         What a daemon handed over when it re-executed itself (SIGUSR2,
+                                   an upgrade): listen=FD[,handoff=FD][,state=FD][,clients=FD:FD…]
+                                   [,handoffs=FD:FD…]; the daemon adopts them instead of binding.
+          --check-state-layout <v> Do not serve: exit 0 if this binary reads state files of layout
+                                   version v (what a daemon asks before it re-executes).
           --login-session <id>     Wipe and exit when this logind session ends (ccached-door passes it
                                    for daemons it starts outside the session); default: the
                                    daemon's own session, if any.
@@ -148,6 +153,17 @@ struct CCached {
                 }
                 options.configuration.stateDescriptor = fd
             case "--no-state": options.configuration.keepsState = false
+            case "--inherit":
+                let inherited: InheritedDescriptors
+                switch InheritedDescriptors.parse(try reader.value(for: argument)) {
+                case .success(let value): inherited = value
+                case .failure(let error): throw error
+                }
+                for fd in inherited.all where fcntl(fd, F_GETFD) < 0 {
+                    throw UsageError(message: "--inherit: \(fd) is not an open file descriptor")
+                }
+                options.configuration.inherited = inherited
+                if let state = inherited.state { options.configuration.stateDescriptor = state }
             case "--per-user": options.configuration.perUser = true
             case "--remove-stale": options.removeStaleOnly = true
             case "--deny-root": options.configuration.allowsRoot = false
@@ -166,7 +182,7 @@ struct CCached {
             default: throw UsageError(message: "unknown argument '\(argument)'")
             }
         }
-        guard options.socket != nil || getenv("LISTEN_FDS") != nil else {
+        guard options.socket != nil || getenv("LISTEN_FDS") != nil || options.configuration.inherited != nil else {
             throw UsageError(message: "--socket PATH is required (unless systemd passes the socket)")
         }
         options.configuration.socketPath = options.socket ?? "(socket passed by systemd)"
@@ -180,6 +196,10 @@ struct CCached {
     }
 
     static func main() {
+        let arguments = CommandLine.arguments
+        if arguments.count == 3, arguments[1] == "--check-state-layout" {
+            exit(UInt32(arguments[2]).map { Daemon.readsStateLayout(version: $0) } == true ? 0 : 2)
+        }
         let options = OptionReader.parseCommandLine(
             program: "ccached", usage: usage, synopsis: "ccached --socket <path> [options]", parse)
         if options.removeStaleOnly, let socket = options.socket {

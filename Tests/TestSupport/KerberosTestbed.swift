@@ -51,12 +51,16 @@ package final class KerberosTestbed: @unchecked Sendable {
 
     /// Starts ccached and waits for the `READY` it writes on `--ready-fd` once it listens (no
     /// probing connection, no sleep). `EXISTS`, `ERROR …` or silence is thrown with the daemon's log.
-    /// With `stateDescriptor`, the daemon gets it as its descriptor 4 and `--state-fd 4`.
-    package func startDaemon(extraArguments: [String] = [], stateDescriptor: Int32? = nil) throws {
+    /// With `stateDescriptor`, the daemon gets it as its descriptor 4 and `--state-fd 4`; with
+    /// `binary`, that file is started instead of the ccached under test.
+    package func startDaemon(extraArguments: [String] = [], stateDescriptor: Int32? = nil, binary: String? = nil)
+        throws
+    {
         let readiness = try ReadinessPipe()
+        let binary = binary ?? ccachedBinary
         let process = try SpawnedProcess(
-            path: ccachedBinary,
-            arguments: [ccachedBinary, "--socket", socketPath, "--log-level", "debug", "--ready-fd", "3"]
+            path: binary,
+            arguments: [binary, "--socket", socketPath, "--log-level", "debug", "--ready-fd", "3"]
                 + (stateDescriptor == nil ? [] : ["--state-fd", "4"]) + extraArguments,
             environment: environment, stderr: daemonLog.path, descriptor3: readiness.writeEnd,
             descriptor4: stateDescriptor)

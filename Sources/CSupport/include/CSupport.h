@@ -29,6 +29,10 @@ int ccached_connect_unix(int fd, const char *path);
 /// created later inherit the mask). Returns the descriptor, or -1 with errno set.
 int ccached_termination_signalfd(void);
 
+/// Adds SIGUSR2 (re-execute the installed binary: an upgrade) to the signals the signalfd `fd` of
+/// ccached_termination_signalfd takes, blocking it first. Returns 0, or -1 with errno set.
+int ccached_signalfd_add_reexec(int fd);
+
 /// Reads one signal from a signalfd; returns its number, or -1 with errno set.
 int ccached_read_signalfd(int fd);
 
