@@ -1,9 +1,9 @@
 import KCM
 import Logging
 import Testing
-import TicketRenewal
 
 @testable import CCacheDaemon
+@testable import TicketRenewal
 
 /// A renewal's log line names a cache and a ticket's server that a client chose: neither may
 /// forge a second log line.
