@@ -114,27 +114,64 @@ extension CCacheCtl {
         }
 
         static func json(_ caches: [CacheSummary], now: UInt32) -> String {
-            func optionalTime(_ value: UInt32) -> String { Display.isoTime(value).map(Display.json) ?? "null" }
-            let items = caches.map { cache in
-                let tickets = cache.tickets.map { ticket in
-                    "{\"server\":\(Display.json(ticket.server.description)),"
-                        + "\"ticket_server\":\(ticket.ticketServer.map { Display.json($0.description) } ?? "null"),"
-                        + "\"client\":\(Display.json(ticket.client.description)),"
-                        + "\"start\":\(optionalTime(ticket.starttime != 0 ? ticket.starttime : ticket.authtime)),"
-                        + "\"end\":\(optionalTime(ticket.endtime)),\"renew_till\":\(optionalTime(ticket.renewTill)),"
-                        + "\"expired\":\(ticket.endtime != 0 && ticket.endtime <= now),"
-                        + "\"flags\":\(Display.json(Display.flags(ticket.ticketFlags))),"
-                        + "\"enctype\":\(Display.json(Display.enctype(ticket.enctype)))}"
-                }
-                return "{\"cache\":\(Display.json("KCM:\(cache.name)")),"
-                    + "\"principal\":\(Display.json(cache.principal.description)),\"default\":\(cache.isDefault),"
-                    + "\"tickets\":\(cache.tickets.count),"
-                    + "\"earliest_expiry\":\(cache.earliestExpiry.map { optionalTime($0) } ?? "null"),"
-                    + "\"renewal\":\(RenewalDisplay.json(cache.renewal)),"
-                    + "\"credentials\":[\(tickets.joined(separator: ","))]}"
-            }
-            return "{\"caches\":[\(items.joined(separator: ","))]}"
+            JSONOutput.line(["caches": caches.map { CacheJSON($0, now: now) }])
         }
+    }
+}
+
+/// One cache in `list --json`.
+private struct CacheJSON: Encodable {
+    var cache: String
+    var principal: String
+    var isDefault: Bool
+    var tickets: Int
+    @NullWhenAbsent var earliestExpiry: String?
+    @NullWhenAbsent var renewal: RenewalJSON?
+    var credentials: [TicketJSON]
+
+    enum CodingKeys: String, CodingKey {
+        case cache, principal, tickets, renewal, credentials
+        case isDefault = "default", earliestExpiry = "earliest_expiry"
+    }
+
+    init(_ summary: CacheSummary, now: UInt32) {
+        cache = "KCM:\(summary.name)"
+        principal = summary.principal.description
+        isDefault = summary.isDefault
+        tickets = summary.tickets.count
+        earliestExpiry = summary.earliestExpiry.flatMap(Display.isoTime)
+        renewal = summary.renewal.map(RenewalJSON.init)
+        credentials = summary.tickets.map { TicketJSON($0, now: now) }
+    }
+}
+
+/// One ticket in `list --json`: times in ISO 8601 UTC, flags and enctype as `list -v` shows them.
+private struct TicketJSON: Encodable {
+    var server: String
+    @NullWhenAbsent var ticketServer: String?
+    var client: String
+    @NullWhenAbsent var start: String?
+    @NullWhenAbsent var end: String?
+    @NullWhenAbsent var renewTill: String?
+    var expired: Bool
+    var flags: String
+    var enctype: String
+
+    enum CodingKeys: String, CodingKey {
+        case server, client, start, end, expired, flags, enctype
+        case ticketServer = "ticket_server", renewTill = "renew_till"
+    }
+
+    init(_ ticket: TicketSummary, now: UInt32) {
+        server = ticket.server.description
+        ticketServer = ticket.ticketServer?.description
+        client = ticket.client.description
+        start = Display.isoTime(ticket.starttime != 0 ? ticket.starttime : ticket.authtime)
+        end = Display.isoTime(ticket.endtime)
+        renewTill = Display.isoTime(ticket.renewTill)
+        expired = ticket.endtime != 0 && ticket.endtime <= now
+        flags = Display.flags(ticket.ticketFlags)
+        enctype = Display.enctype(ticket.enctype)
     }
 }
 

@@ -28,9 +28,7 @@ extension CCacheCtl {
             let session = context.paths.session.map(\.description) ?? "(CCACHED_SOCKET)"
             if noStart && !context.isDaemonRunning {
                 if json {
-                    print(
-                        "{\"running\":false,\"session\":\(Display.json(session)),\"socket\":\(Display.json(context.paths.socket))}"
-                    )
+                    print(JSONOutput.line(StatusJSON(session: session, socket: context.paths.socket, daemon: nil)))
                 } else {
                     print("session:      \(session)\nsocket:       \(context.paths.socket)\ndaemon:       not running")
                 }
@@ -41,15 +39,8 @@ extension CCacheCtl {
             let usages = LimitUsage.all(of: status)
             let renewal = try? context.renewalState().worker
             if json {
-                let limits = "{" + usages.map(\.json).joined(separator: ",") + "}"
-                print(
-                    "{\"running\":true,\"session\":\(Display.json(session)),\"socket\":\(Display.json(context.paths.socket)),"
-                        + "\"pid\":\(status.pid),\"owner_uid\":\(status.ownerUID),\"uptime_seconds\":\(uptime),"
-                        + "\"caches\":\(status.caches),\"credentials\":\(status.credentials),"
-                        + "\"credential_bytes\":\(status.credentialBytes),\"connections\":\(status.connections),"
-                        + "\"idle_timeout_seconds\":\(status.idleTimeout),\"limits\":\(limits),"
-                        + "\"attached_sessions\":\(status.attachedSessions),"
-                        + "\"renewal\":\(renewal.map(RenewalDisplay.workerJSON) ?? "null")}")
+                let daemon = DaemonJSON(status: status, uptime: uptime, usages: usages, renewal: renewal)
+                print(JSONOutput.line(StatusJSON(session: session, socket: context.paths.socket, daemon: daemon)))
                 return
             }
             let idleExit =
@@ -72,6 +63,59 @@ extension CCacheCtl {
             for (label, value) in lines {
                 print(Display.pad(label.isEmpty ? "" : label + ":", 14) + value)
             }
+        }
+    }
+
+    /// `status --json`: where the session's daemon listens, and what it reports while it runs.
+    private struct StatusJSON: Encodable {
+        var session: String
+        var socket: String
+        var daemon: DaemonJSON?
+
+        enum CodingKeys: String, CodingKey { case running, session, socket }
+
+        /// `running`, `session` and `socket`, then the daemon's own fields beside them in the same object.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(daemon != nil, forKey: .running)
+            try container.encode(session, forKey: .session)
+            try container.encode(socket, forKey: .socket)
+            try daemon?.encode(to: encoder)
+        }
+    }
+
+    /// The running daemon's part of `status --json`; `limits` holds each ``LimitUsage`` by its key.
+    private struct DaemonJSON: Encodable {
+        var pid: UInt32
+        var ownerUID: UInt32
+        var uptimeSeconds: UInt64
+        var caches: UInt32
+        var credentials: UInt32
+        var credentialBytes: UInt64
+        var connections: UInt32
+        var idleTimeoutSeconds: UInt32
+        var limits: [String: LimitUsage.JSON]
+        var attachedSessions: UInt32
+        @NullWhenAbsent var renewal: KCMRenewalState.Worker?
+
+        enum CodingKeys: String, CodingKey {
+            case pid, caches, credentials, connections, limits, renewal
+            case ownerUID = "owner_uid", uptimeSeconds = "uptime_seconds", credentialBytes = "credential_bytes"
+            case idleTimeoutSeconds = "idle_timeout_seconds", attachedSessions = "attached_sessions"
+        }
+
+        init(status: KCMDaemonStatus, uptime: UInt64, usages: [LimitUsage], renewal: KCMRenewalState.Worker?) {
+            pid = status.pid
+            ownerUID = status.ownerUID
+            uptimeSeconds = uptime
+            caches = status.caches
+            credentials = status.credentials
+            credentialBytes = status.credentialBytes
+            connections = status.connections
+            idleTimeoutSeconds = status.idleTimeout
+            limits = Dictionary(uniqueKeysWithValues: usages.map { ($0.key, $0.json) })
+            attachedSessions = status.attachedSessions
+            self.renewal = renewal
         }
     }
 
@@ -147,11 +191,16 @@ extension CCacheCtl {
             return locked + of + (unlocked > 0 ? ", \(Display.bytes(unlocked)) not locked" : "")
         }
 
-        /// `"caches":{"option":"--max-caches","limit":1024,"used":3,"refused":0}`.
-        var json: String {
-            "\(Display.json(key)):{\"option\":\(Display.json(option)),\"limit\":\(limit.map(String.init) ?? "null"),"
-                + (used.map { "\"used\":\($0)," } ?? "") + "\"refused\":\(refused)}"
+        /// `"caches":{"limit":1024,"option":"--max-caches","refused":0,"used":3}` under "limits"
+        /// (no `used` for the request timeout, `limit` null when unlimited).
+        struct JSON: Encodable {
+            var option: String
+            @NullWhenAbsent var limit: UInt64?
+            var used: UInt64?
+            var refused: UInt64
         }
+
+        var json: JSON { JSON(option: option, limit: limit, used: used, refused: refused) }
 
         /// `2 requests over --max-caches`, or nil when this limit refused nothing.
         var refusal: String? {
