@@ -36,14 +36,21 @@ struct CacheSummary {
         return result.filter(\.isDefault) + result.filter { !$0.isDefault }
     }
 
-    /// The principal and credentials of a cache, or nil if it no longer exists.
+    /// The principal and credentials of a cache, or nil if it no longer exists. One GET_PRINCIPAL
+    /// answers both "does it exist" and "whose is it" (the daemon's reply carries the principal).
     private static func contents(of cache: CCache) throws(CCacheClientError) -> (KCMPrincipal, [KCMCredential])? {
-        guard try cache.exists() else { return nil }
-        let principal = try cache.principal()
-        let credentials = try cache.credentials()
-        return (principal, credentials)
+        let operation = "read the principal of \(cache.name)"
+        let (status, reply) = try cache.context.answer(.getPrincipal(name: cache.name), operation: operation)
+        if status == .fccNoFile { return nil }
+        guard let reply else { throw .daemon(status, operation: operation) }
+        let principal: KCMPrincipal
+        do {
+            principal = try reply.asPrincipal()
+        } catch {
+            throw .malformedReply(operation: operation)
+        }
+        return (principal, try cache.credentials())
     }
-
 }
 
 extension CCacheCtl {
