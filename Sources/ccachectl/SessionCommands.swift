@@ -39,7 +39,7 @@ extension CCacheCtl {
             let usages = LimitUsage.all(of: status)
             let renewal = try? context.renewalState().worker
             if json {
-                let daemon = DaemonJSON(status: status, uptime: uptime, usages: usages, renewal: renewal)
+                let daemon = (status, uptime, usages, renewal)
                 print(JSONOutput.line(StatusJSON(session: session, socket: context.paths.socket, daemon: daemon)))
                 return
             }
@@ -70,52 +70,32 @@ extension CCacheCtl {
     private struct StatusJSON: Encodable {
         var session: String
         var socket: String
-        var daemon: DaemonJSON?
+        /// Nil when no daemon runs: then only `running`, `session` and `socket` are written.
+        var daemon: (status: KCMDaemonStatus, uptime: UInt64, usages: [LimitUsage], renewal: KCMRenewalState.Worker?)?
 
-        enum CodingKeys: String, CodingKey { case running, session, socket }
+        enum CodingKeys: String, CodingKey {
+            case running, session, socket, pid, caches, credentials, connections, limits, renewal
+            case ownerUID = "owner_uid", uptimeSeconds = "uptime_seconds", credentialBytes = "credential_bytes"
+            case idleTimeoutSeconds = "idle_timeout_seconds", attachedSessions = "attached_sessions"
+        }
 
-        /// `running`, `session` and `socket`, then the daemon's own fields beside them in the same object.
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(daemon != nil, forKey: .running)
             try container.encode(session, forKey: .session)
             try container.encode(socket, forKey: .socket)
-            try daemon?.encode(to: encoder)
-        }
-    }
-
-    /// The running daemon's part of `status --json`; `limits` holds each ``LimitUsage`` by its key.
-    private struct DaemonJSON: Encodable {
-        var pid: UInt32
-        var ownerUID: UInt32
-        var uptimeSeconds: UInt64
-        var caches: UInt32
-        var credentials: UInt32
-        var credentialBytes: UInt64
-        var connections: UInt32
-        var idleTimeoutSeconds: UInt32
-        var limits: [String: LimitUsage.JSON]
-        var attachedSessions: UInt32
-        @NullWhenAbsent var renewal: KCMRenewalState.Worker?
-
-        enum CodingKeys: String, CodingKey {
-            case pid, caches, credentials, connections, limits, renewal
-            case ownerUID = "owner_uid", uptimeSeconds = "uptime_seconds", credentialBytes = "credential_bytes"
-            case idleTimeoutSeconds = "idle_timeout_seconds", attachedSessions = "attached_sessions"
-        }
-
-        init(status: KCMDaemonStatus, uptime: UInt64, usages: [LimitUsage], renewal: KCMRenewalState.Worker?) {
-            pid = status.pid
-            ownerUID = status.ownerUID
-            uptimeSeconds = uptime
-            caches = status.caches
-            credentials = status.credentials
-            credentialBytes = status.credentialBytes
-            connections = status.connections
-            idleTimeoutSeconds = status.idleTimeout
-            limits = Dictionary(uniqueKeysWithValues: usages.map { ($0.key, $0.json) })
-            attachedSessions = status.attachedSessions
-            self.renewal = renewal
+            guard let (status, uptime, usages, renewal) = daemon else { return }
+            try container.encode(status.pid, forKey: .pid)
+            try container.encode(status.ownerUID, forKey: .ownerUID)
+            try container.encode(uptime, forKey: .uptimeSeconds)
+            try container.encode(status.caches, forKey: .caches)
+            try container.encode(status.credentials, forKey: .credentials)
+            try container.encode(status.credentialBytes, forKey: .credentialBytes)
+            try container.encode(status.connections, forKey: .connections)
+            try container.encode(status.idleTimeout, forKey: .idleTimeoutSeconds)
+            try container.encode(Dictionary(uniqueKeysWithValues: usages.map { ($0.key, $0.json) }), forKey: .limits)
+            try container.encode(status.attachedSessions, forKey: .attachedSessions)
+            try container.encode(renewal, forKey: .renewal)  // null when the daemon reports none
         }
     }
 
