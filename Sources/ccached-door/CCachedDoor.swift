@@ -79,18 +79,9 @@ struct CCachedDoor {
                     throw UsageError(message: "--daemon-start is auto, systemd or fork, not '\(text)'")
                 }
                 options.configuration.daemonStart = method
-            case "--log-level":
-                let text = try reader.value(for: argument)
-                guard let level = Logger.Level(rawValue: text) else {
-                    throw UsageError(message: "unknown log level '\(text)'")
-                }
-                options.logLevel = level
+            case "--log-level": options.logLevel = try reader.logLevel(for: argument)
             case "--log-target":
-                let text = try reader.value(for: argument)
-                guard ["auto", "stderr", "journal"].contains(text) else {
-                    throw UsageError(message: "--log-target is auto, stderr or journal, not '\(text)'")
-                }
-                options.logTarget = text
+                options.logTarget = try reader.choice(for: argument, among: ["auto", "stderr", "journal"])
             default: throw UsageError(message: "unknown argument '\(argument)'")
             }
         }

@@ -95,18 +95,9 @@ struct CCached {
             switch argument {
             case "-h", "--help": return nil
             case "--socket": options.socket = try reader.value(for: argument)
-            case "--log-level":
-                let text = try reader.value(for: argument)
-                guard let level = Logger.Level(rawValue: text) else {
-                    throw UsageError(message: "unknown log level '\(text)'")
-                }
-                options.logLevel = level
+            case "--log-level": options.logLevel = try reader.logLevel(for: argument)
             case "--log-target":
-                let text = try reader.value(for: argument)
-                guard ["auto", "stderr", "journal", "syslog"].contains(text) else {
-                    throw UsageError(message: "--log-target is auto, stderr, journal or syslog, not '\(text)'")
-                }
-                options.logTarget = text
+                options.logTarget = try reader.choice(for: argument, among: ["auto", "stderr", "journal", "syslog"])
             case "--max-request-bytes":
                 options.configuration.maximumRequestLength = try reader.number(for: argument, in: 1024...(1 << 30))
             case "--idle-timeout":
