@@ -68,6 +68,22 @@ public struct OptionReader {
 }
 
 extension OptionReader {
+    /// Reads `arguments` into `options`, one option at a time: `apply` sets the option it is given
+    /// from the reader and returns false for a name it does not know (a usage mistake). Nil for
+    /// `-h` or `--help`.
+    public static func read<Options>(
+        _ arguments: [String], into options: Options,
+        _ apply: (_ name: String, _ options: inout Options, _ reader: inout OptionReader) throws(UsageError) -> Bool
+    ) throws(UsageError) -> Options? {
+        var options = options
+        var reader = OptionReader(arguments)
+        while let name = try reader.next() {
+            if name == "-h" || name == "--help" { return nil }
+            guard try apply(name, &options, &reader) else { throw UsageError(message: "unknown argument '\(name)'") }
+        }
+        return options
+    }
+
     /// The value of option `name` as a swift-log level (`trace` … `critical`).
     public mutating func logLevel(for name: String) throws(UsageError) -> Logger.Level {
         let text = try choice(for: name, among: Logger.Level.allCases.map(\.rawValue))

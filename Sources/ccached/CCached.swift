@@ -89,11 +89,9 @@ struct CCached {
     }
 
     static func parse(_ arguments: [String]) throws(UsageError) -> Options? {
-        var options = Options()
-        var reader = OptionReader(arguments)
-        while let argument = try reader.next() {
+        let parsed = try OptionReader.read(arguments, into: Options()) {
+            argument, options, reader throws(UsageError) -> Bool in
             switch argument {
-            case "-h", "--help": return nil
             case "--socket": options.socket = try reader.value(for: argument)
             case "--log-level": options.logLevel = try reader.logLevel(for: argument)
             case "--log-target":
@@ -154,9 +152,11 @@ struct CCached {
                 }
                 options.renewThreshold = fraction
             case "--renew-margin": options.renewMargin = try reader.number(for: argument, in: 0...UInt32.max)
-            default: throw UsageError(message: "unknown argument '\(argument)'")
+            default: return false
             }
+            return true
         }
+        guard var options = parsed else { return nil }
         guard options.socket != nil || getenv("LISTEN_FDS") != nil else {
             throw UsageError(message: "--socket PATH is required (unless systemd passes the socket)")
         }

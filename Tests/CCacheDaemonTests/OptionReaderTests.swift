@@ -33,4 +33,22 @@ struct OptionReaderTests {
                 == "--log-level is trace, debug, info, notice, warning, error or critical, not 'loud'"
         }
     }
+
+    @Test("read hands each option to its parser, stops at --help, and refuses a name the parser does not know")
+    func readLoop() throws {
+        func parse(_ arguments: [String]) throws(UsageError) -> [String]? {
+            try OptionReader.read(arguments, into: []) { name, seen, reader throws(UsageError) -> Bool in
+                guard name == "--a" else { return false }
+                seen.append(try reader.value(for: name))
+                return true
+            }
+        }
+        #expect(try parse(["--a", "1", "--a=2"]) == ["1", "2"])
+        #expect(try parse(["--a", "1", "--help", "--bogus"]) == nil)
+        #expect {
+            _ = try parse(["--a", "1", "--bogus"])
+        } throws: { error in
+            (error as? UsageError)?.message == "unknown argument '--bogus'"
+        }
+    }
 }
