@@ -82,15 +82,12 @@ struct StopReasonTests {
         for (request, expected) in [
             (KCMRequest.detachSession, DaemonState.StopReason.lastSessionDetached), (.stop, .stopAsked),
         ] {
-            let stops = Atomic<Int>(0)
-            let state = DaemonState(configuration: DaemonConfiguration(socketPath: "/unused", ownerUID: 1000)) {
-                stops.add(1, ordering: .relaxed)
-            }
+            let (state, stops) = ConnectionSessionTests.stateCountingStops()
             #expect(state.stopReason == nil)
             var session = ConnectionSessionTests.session(ConnectionSessionTests.owner, state)
             _ = session.receive(request.encodedFrame(), now: 0) { _ in true }
             session.wipe()
-            #expect(stops.load(ordering: .relaxed) == 1)
+            #expect(stops.value == 1)
             #expect(state.stopReason == expected)
         }
         #expect(DaemonState.StopReason.lastSessionDetached.logLine.contains("CCACHED_DETACH"))
