@@ -1,4 +1,5 @@
 import Glibc
+import Logging
 
 /// A usage mistake on a command line, worded for the person who typed it.
 public struct UsageError: Error, Sendable {
@@ -43,6 +44,16 @@ public struct OptionReader {
         return arguments[index]
     }
 
+    /// The value of option `name`, which must be one of `choices`.
+    public mutating func choice(for name: String, among choices: [String]) throws(UsageError) -> String {
+        let text = try value(for: name)
+        guard choices.contains(text) else {
+            let listed = choices.dropLast().joined(separator: ", ") + " or " + (choices.last ?? "")
+            throw UsageError(message: "\(name) is \(listed), not '\(text)'")
+        }
+        return text
+    }
+
     /// The value of option `name` as a whole number within `range`.
     public mutating func number<T: FixedWidthInteger>(for name: String, in range: ClosedRange<T>)
         throws(UsageError) -> T
@@ -57,6 +68,28 @@ public struct OptionReader {
 }
 
 extension OptionReader {
+    /// Reads `arguments` into `options`, one option at a time: `apply` sets the option it is given
+    /// from the reader and returns false for a name it does not know (a usage mistake). Nil for
+    /// `-h` or `--help`.
+    public static func read<Options>(
+        _ arguments: [String], into options: Options,
+        _ apply: (_ name: String, _ options: inout Options, _ reader: inout OptionReader) throws(UsageError) -> Bool
+    ) throws(UsageError) -> Options? {
+        var options = options
+        var reader = OptionReader(arguments)
+        while let name = try reader.next() {
+            if name == "-h" || name == "--help" { return nil }
+            guard try apply(name, &options, &reader) else { throw UsageError(message: "unknown argument '\(name)'") }
+        }
+        return options
+    }
+
+    /// The value of option `name` as a swift-log level (`trace` … `critical`).
+    public mutating func logLevel(for name: String) throws(UsageError) -> Logger.Level {
+        let text = try choice(for: name, among: Logger.Level.allCases.map(\.rawValue))
+        return Logger.Level.allCases.first { $0.rawValue == text } ?? .info
+    }
+
     /// Parses this process's arguments with `parse`: for `--help` (`parse` returns nil) prints
     /// `usage` and exits 0; for a mistake prints it with `synopsis` and a pointer to `--help` on
     /// standard error and exits 64 (EX_USAGE).

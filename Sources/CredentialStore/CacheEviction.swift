@@ -10,12 +10,6 @@ public struct CacheEviction: Sendable, Equatable {
     /// When it was evicted.
     public let now: UInt32
 
-    public init(name: KCMCacheName, expiredAt: UInt32, now: UInt32) {
-        self.name = name
-        self.expiredAt = expiredAt
-        self.now = now
-    }
-
     /// The daemon's log line. The name is client-chosen: the daemon's log handler escapes it.
     public var logLine: String {
         "evicted cache \(name), whose tickets all expired \(now &- expiredAt) s ago, to make room for a new cache "

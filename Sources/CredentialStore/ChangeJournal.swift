@@ -7,42 +7,11 @@ import KCM
 /// together with ``epoch``, chosen at random when the journal is made, so a watcher notices that the
 /// daemon restarted and its counter belongs to another life.
 public struct ChangeJournal: Sendable {
-    /// What happened to the collection.
-    public enum Kind: UInt8, Hashable, Sendable, CaseIterable, CustomStringConvertible {
-        case cacheCreated = 1
-        case cacheDestroyed = 2
-        case defaultSwitched = 3
-        case credentialsStored = 4
-        case credentialsRemoved = 5
-        case credentialsRenewed = 6
-        case purged = 7
+    /// What happened to the collection: the kinds CCACHED_WATCH reports.
+    public typealias Kind = KCMChangeEvent.Kind
 
-        public var description: String {
-            switch self {
-            case .cacheCreated: "created"
-            case .cacheDestroyed: "destroyed"
-            case .defaultSwitched: "default"
-            case .credentialsStored: "stored"
-            case .credentialsRemoved: "removed"
-            case .credentialsRenewed: "renewed"
-            case .purged: "purged"
-            }
-        }
-    }
-
-    /// One change: its counter value, kind and cache.
-    public struct Change: Hashable, Sendable {
-        public let counter: UInt64
-        public let kind: Kind
-        /// The cache changed; for ``Kind/defaultSwitched``, the new default name.
-        public let cacheName: KCMCacheName
-
-        public init(counter: UInt64, kind: Kind, cacheName: KCMCacheName) {
-            self.counter = counter
-            self.kind = kind
-            self.cacheName = cacheName
-        }
-    }
+    /// One change: its counter value, kind and cache, kept as the watch reply sends it.
+    public typealias Change = KCMChangeEvent
 
     /// What happened since a counter.
     public enum Since: Hashable, Sendable {
@@ -119,11 +88,7 @@ extension ChangeJournal {
             return KCMWatch.Reply(epoch: epoch, next: counter, resync: true)
         case .changes(let changes):
             guard let last = changes.last else { return nil }
-            let events = changes.map {
-                KCMChangeEvent(
-                    counter: $0.counter, kind: KCMChangeEvent.Kind(rawValue: $0.kind.rawValue), cacheName: $0.cacheName)
-            }
-            return KCMWatch.Reply(epoch: epoch, next: last.counter, events: events)
+            return KCMWatch.Reply(epoch: epoch, next: last.counter, events: changes)
         }
     }
 

@@ -7,59 +7,56 @@ import SecureMemory
 public struct CredentialMatcher: Sendable {
     public let flags: KCMMatchFlags
     public let template: KCMMatchTemplate
-    private let clientKey: [UInt8]?
-    private let clientCount: [UInt8]
-    private let clientComponents: [UInt8]
-    private let serverKey: [UInt8]?
-    private let serverCount: [UInt8]
-    private let serverComponents: [UInt8]
-    private let ignoreClientRealm: Bool
-    private let ignoreServerRealm: Bool
+    private let client: PrincipalPattern?
+    private let server: PrincipalPattern?
 
     public init(flags: KCMMatchFlags, template: KCMMatchTemplate) {
         self.flags = flags
         self.template = template
-        clientKey = template.client?.matchKey
-        clientCount = Self.countWord(template.client)
-        clientComponents = template.client?.componentsKey ?? []
-        serverKey = template.server?.matchKey
-        serverCount = Self.countWord(template.server)
-        serverComponents = template.server?.componentsKey ?? []
-        ignoreClientRealm = flags.contains(.dontMatchRealm)
-        ignoreServerRealm = flags.contains(.dontMatchRealm) || flags.contains(.matchServerNameOnly)
+        client = template.client.map { PrincipalPattern($0, ignoringRealm: flags.contains(.dontMatchRealm)) }
+        server = template.server.map {
+            PrincipalPattern($0, ignoringRealm: flags.contains(.dontMatchRealm) || flags.contains(.matchServerNameOnly))
+        }
     }
 
-    private static func countWord(_ principal: KCMPrincipal?) -> [UInt8] {
-        var writer = KCMWriter(capacity: 4)
-        writer.write(UInt32(truncatingIfNeeded: principal?.components.count ?? 0))
-        return writer.bytes
+    /// A template's client or server as the bytes a stored principal must equal: the whole encoding,
+    /// or with the realm ignored, the component count and the components.
+    private struct PrincipalPattern {
+        let key: [UInt8]
+        let count: [UInt8]
+        let components: [UInt8]
+        let ignoresRealm: Bool
+
+        init(_ principal: KCMPrincipal, ignoringRealm: Bool) {
+            key = principal.matchKey
+            var writer = KCMWriter(capacity: 4)
+            writer.write(UInt32(truncatingIfNeeded: principal.components.count))
+            count = writer.bytes
+            components = principal.componentsKey
+            ignoresRealm = ignoringRealm
+        }
+
+        /// Whether a stored principal — its whole key, its count word, its components — matches.
+        func matches(
+            _ storedKey: Slice<SecureBytes>, _ storedCount: Slice<SecureBytes>,
+            _ storedComponents: Slice<SecureBytes>
+        ) -> Bool {
+            ignoresRealm
+                ? storedCount.bytesEqual(count) && storedComponents.bytesEqual(components) : storedKey.bytesEqual(key)
+        }
     }
 
     /// The server-index key of the template's server, if it names one (see ``ServerIndexKey``).
     public var serverIndexKey: Int? {
-        template.server == nil ? nil : ServerIndexKey.make(count: serverCount[...], components: serverComponents[...])
+        server.map { ServerIndexKey.make(count: $0.count[...], components: $0.components[...]) }
     }
 
     /// Whether `credential` satisfies the template under the flags.
     public func matches(_ credential: KCMCredential) -> Bool {
-        if clientKey != nil {
-            if ignoreClientRealm {
-                guard credential.clientComponentCount.bytesEqual(clientCount),
-                    credential.clientComponents.bytesEqual(clientComponents)
-                else { return false }
-            } else {
-                guard credential.clientKey.bytesEqual(clientKey!) else { return false }
-            }
-        }
-        if serverKey != nil {
-            if ignoreServerRealm {
-                guard credential.serverComponentCount.bytesEqual(serverCount),
-                    credential.serverComponents.bytesEqual(serverComponents)
-                else { return false }
-            } else {
-                guard credential.serverKey.bytesEqual(serverKey!) else { return false }
-            }
-        }
+        guard
+            client?.matches(credential.clientKey, credential.clientComponentCount, credential.clientComponents) ?? true,
+            server?.matches(credential.serverKey, credential.serverComponentCount, credential.serverComponents) ?? true
+        else { return false }
         // User-to-user creds never match unless the caller asked for them.
         let expectedSKey: UInt8 = flags.contains(.matchIsSKey) ? template.isSKey : 0
         guard credential.isSKey == expectedSKey else { return false }

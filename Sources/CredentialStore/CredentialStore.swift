@@ -21,15 +21,9 @@ public struct CredentialStoreLimits: Sendable, Equatable {
 
 /// How many requests each limit of ``CredentialStoreLimits`` refused (for `ccachectl status`).
 public struct CredentialStoreRefusals: Sendable, Equatable {
-    public var caches: Int
-    public var credentialsPerCache: Int
-    public var credentialBytes: Int
-
-    public init(caches: Int = 0, credentialsPerCache: Int = 0, credentialBytes: Int = 0) {
-        self.caches = caches
-        self.credentialsPerCache = credentialsPerCache
-        self.credentialBytes = credentialBytes
-    }
+    public var caches = 0
+    public var credentialsPerCache = 0
+    public var credentialBytes = 0
 }
 
 /// Every cache of one daemon, the default (primary) cache name and name generation: the semantics

@@ -5,7 +5,7 @@
 /// the new default's name).
 public struct KCMChangeEvent: Hashable, Sendable, CustomStringConvertible {
     /// What happened. A struct rather than an enum so that a reader keeps kinds a newer daemon adds.
-    public struct Kind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public struct Kind: RawRepresentable, Hashable, Sendable, CaseIterable, CustomStringConvertible {
         public let rawValue: UInt8
         public init(rawValue: UInt8) { self.rawValue = rawValue }
 
@@ -16,6 +16,12 @@ public struct KCMChangeEvent: Hashable, Sendable, CustomStringConvertible {
         public static let credentialsRemoved = Kind(rawValue: 5)
         public static let credentialsRenewed = Kind(rawValue: 6)
         public static let purged = Kind(rawValue: 7)
+
+        /// The kinds this code knows, in wire order.
+        public static let allCases: [Kind] = [
+            .cacheCreated, .cacheDestroyed, .defaultSwitched, .credentialsStored, .credentialsRemoved,
+            .credentialsRenewed, .purged,
+        ]
 
         /// One word, as `ccachectl watch` prints it; `kind-N` for a kind this code does not know.
         public var description: String {

@@ -96,3 +96,18 @@ public struct KCMCredential: Sendable {
         return try KCMCredentialFields.read(from: &reader)
     }
 }
+
+extension KCMCredential {
+    /// `range` of the credential's bytes (all of them when nil) as C's `char *` and a length, for a
+    /// libkrb5 call that reads them in place (`krb5_unmarshal_credentials`, `krb5_decode_ticket`):
+    /// no copy leaves ``SecureBytes``.
+    public func withCBuffer<Result>(
+        _ range: Range<Int>? = nil, _ body: (_ data: UnsafeMutablePointer<CChar>?, _ length: UInt32) -> Result
+    ) -> Result {
+        bytes.withUnsafeBytes { raw in
+            let part = range ?? 0..<raw.count
+            let start = raw.baseAddress?.advanced(by: part.lowerBound).assumingMemoryBound(to: CChar.self)
+            return body(UnsafeMutablePointer(mutating: start), UInt32(part.count))
+        }
+    }
+}

@@ -121,44 +121,44 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         func write(to writer: inout KCMWriter) {
             writer.write(maximumRequestBytes)
             writer.write(largestRequestBytes)
-            writeUInt64(oversizedRequests, to: &writer)
+            KCMWord64.write(oversizedRequests, to: &writer)
             writer.write(maximumCaches)
-            writeUInt64(cacheRefusals, to: &writer)
+            KCMWord64.write(cacheRefusals, to: &writer)
             writer.write(maximumCredentialsPerCache)
             writer.write(largestCacheCredentials)
-            writeUInt64(credentialsPerCacheRefusals, to: &writer)
-            writeUInt64(maximumCredentialBytes, to: &writer)
-            writeUInt64(credentialBytesRefusals, to: &writer)
+            KCMWord64.write(credentialsPerCacheRefusals, to: &writer)
+            KCMWord64.write(maximumCredentialBytes, to: &writer)
+            KCMWord64.write(credentialBytesRefusals, to: &writer)
             writer.write(maximumConnections)
-            writeUInt64(connectionRefusals, to: &writer)
+            KCMWord64.write(connectionRefusals, to: &writer)
             writer.write(requestTimeout)
-            writeUInt64(stalledRequests, to: &writer)
-            writeUInt64(credentialMemoryBytes, to: &writer)
-            writeUInt64(lockedMemoryBytes, to: &writer)
-            writeUInt64(memlockLimit, to: &writer)
-            writeUInt64(unlockedMappings, to: &writer)
+            KCMWord64.write(stalledRequests, to: &writer)
+            KCMWord64.write(credentialMemoryBytes, to: &writer)
+            KCMWord64.write(lockedMemoryBytes, to: &writer)
+            KCMWord64.write(memlockLimit, to: &writer)
+            KCMWord64.write(unlockedMappings, to: &writer)
         }
 
         static func read(from reader: inout KCMReader) throws(KCMDecodingError) -> Limits {
             // Named locals: the order of reads is the wire order, whatever the initialiser's is.
             let maximumRequestBytes = try reader.readUInt32()
             let largestRequestBytes = try reader.readUInt32()
-            let oversizedRequests = try readUInt64(from: &reader)
+            let oversizedRequests = try KCMWord64.read(from: &reader)
             let maximumCaches = try reader.readUInt32()
-            let cacheRefusals = try readUInt64(from: &reader)
+            let cacheRefusals = try KCMWord64.read(from: &reader)
             let maximumCredentialsPerCache = try reader.readUInt32()
             let largestCacheCredentials = try reader.readUInt32()
-            let credentialsPerCacheRefusals = try readUInt64(from: &reader)
-            let maximumCredentialBytes = try readUInt64(from: &reader)
-            let credentialBytesRefusals = try readUInt64(from: &reader)
+            let credentialsPerCacheRefusals = try KCMWord64.read(from: &reader)
+            let maximumCredentialBytes = try KCMWord64.read(from: &reader)
+            let credentialBytesRefusals = try KCMWord64.read(from: &reader)
             let maximumConnections = try reader.readUInt32()
-            let connectionRefusals = try readUInt64(from: &reader)
+            let connectionRefusals = try KCMWord64.read(from: &reader)
             let requestTimeout = try reader.readUInt32()
-            let stalledRequests = try readUInt64(from: &reader)
-            let credentialMemoryBytes = try readUInt64(from: &reader)
-            let lockedMemoryBytes = try readUInt64(from: &reader)
-            let memlockLimit = try readUInt64(from: &reader)
-            let unlockedMappings = try readUInt64(from: &reader)
+            let stalledRequests = try KCMWord64.read(from: &reader)
+            let credentialMemoryBytes = try KCMWord64.read(from: &reader)
+            let lockedMemoryBytes = try KCMWord64.read(from: &reader)
+            let memlockLimit = try KCMWord64.read(from: &reader)
+            let unlockedMappings = try KCMWord64.read(from: &reader)
             return Limits(
                 maximumRequestBytes: maximumRequestBytes, largestRequestBytes: largestRequestBytes,
                 oversizedRequests: oversizedRequests,
@@ -202,10 +202,10 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         writer.write(Self.version)
         writer.write(pid)
         writer.write(ownerUID)
-        writeUInt64(startedAt, to: &writer)
+        KCMWord64.write(startedAt, to: &writer)
         writer.write(caches)
         writer.write(credentials)
-        writeUInt64(credentialBytes, to: &writer)
+        KCMWord64.write(credentialBytes, to: &writer)
         writer.write(connections)
         writer.write(idleTimeout)
         limits.write(to: &writer)
@@ -219,10 +219,10 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         }
         let pid = try reader.readUInt32()
         let owner = try reader.readUInt32()
-        let started = try readUInt64(from: &reader)
+        let started = try KCMWord64.read(from: &reader)
         let caches = try reader.readUInt32()
         let credentials = try reader.readUInt32()
-        let bytes = try readUInt64(from: &reader)
+        let bytes = try KCMWord64.read(from: &reader)
         let connections = try reader.readUInt32()
         let idleTimeout = try reader.readUInt32()
         let limits = try Limits.read(from: &reader)
@@ -232,15 +232,4 @@ public struct KCMDaemonStatus: Hashable, Sendable {
             credentialBytes: bytes, connections: connections, idleTimeout: idleTimeout, limits: limits,
             attachedSessions: attached)
     }
-}
-
-/// A `u64` as two big-endian words, high first (``KCMWriter`` writes at most 32 bits at a time).
-private func writeUInt64(_ value: UInt64, to writer: inout KCMWriter) {
-    writer.write(UInt32(truncatingIfNeeded: value >> 32))
-    writer.write(UInt32(truncatingIfNeeded: value))
-}
-
-private func readUInt64(from reader: inout KCMReader) throws(KCMDecodingError) -> UInt64 {
-    let high = try reader.readUInt32()
-    return UInt64(high) << 32 | UInt64(try reader.readUInt32())
 }

@@ -9,7 +9,8 @@ public struct KCMRenewalState: Hashable, Sendable {
 
     /// `u8 enabled`, `u8 busy` (a renewal is talking to a KDC now), `u32 queued`, `u64 renewed`
     /// (since start), `u64 failed` (since start).
-    public struct Worker: Hashable, Sendable {
+    /// Encodable for `ccachectl status --json`, whose `"renewal"` object has these field names.
+    public struct Worker: Hashable, Sendable, Encodable {
         public var enabled: Bool
         public var busy: Bool
         public var queued: UInt32

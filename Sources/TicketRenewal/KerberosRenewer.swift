@@ -63,10 +63,8 @@ public struct KerberosRenewer: CredentialRenewing {
         }
 
         var stored: UnsafeMutablePointer<krb5_creds>?
-        let unmarshalled = credential.bytes.withUnsafeBytes { raw -> krb5_error_code in
-            var data = krb5_data(
-                magic: 0, length: UInt32(raw.count),
-                data: UnsafeMutablePointer(mutating: raw.baseAddress?.assumingMemoryBound(to: CChar.self)))
+        let unmarshalled = credential.withCBuffer { bytes, length in
+            var data = krb5_data(magic: 0, length: length, data: bytes)
             return ccached_krb5_unmarshal_credentials(context, &data, &stored)
         }
         guard unmarshalled == 0, let stored else {

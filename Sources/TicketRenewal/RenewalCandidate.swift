@@ -8,18 +8,7 @@ public struct RenewalCandidate: Sendable {
     public let credentialUUID: KCMUUID
     public let credential: KCMCredential
     /// The cache's KDC time offset in seconds (local clock + offset = KDC clock).
-    public let kdcOffset: Int32
-
-    public init(
-        cacheName: KCMCacheName, cacheUUID: KCMUUID, credentialUUID: KCMUUID, credential: KCMCredential,
-        kdcOffset: Int32 = 0
-    ) {
-        self.cacheName = cacheName
-        self.cacheUUID = cacheUUID
-        self.credentialUUID = credentialUUID
-        self.credential = credential
-        self.kdcOffset = kdcOffset
-    }
+    public var kdcOffset: Int32 = 0
 
     public var times: RenewalTimes { RenewalTimes(credential) }
 

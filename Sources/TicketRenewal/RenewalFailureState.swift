@@ -6,10 +6,4 @@ public struct RenewalFailureState: Hashable, Sendable {
     public var retryAt: UInt32
     /// The last failure's message, to log each cause once.
     public var lastCause: String
-
-    public init(consecutiveFailures: Int, retryAt: UInt32, lastCause: String) {
-        self.consecutiveFailures = consecutiveFailures
-        self.retryAt = retryAt
-        self.lastCause = lastCause
-    }
 }

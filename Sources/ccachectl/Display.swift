@@ -5,23 +5,24 @@ import KCM
 enum Display {
     /// Local time, `YYYY-MM-DD HH:MM:SS`.
     static func time(_ value: UInt32) -> String {
-        guard value != 0 else { return "-" }
-        var seconds = time_t(value)
-        var parts = tm()
-        localtime_r(&seconds, &parts)
-        var buffer = [CChar](repeating: 0, count: 32)
-        let length = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S", &parts)
-        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        value == 0 ? "-" : format(value, "%Y-%m-%d %H:%M:%S", localtime_r)
     }
 
     /// ISO 8601 UTC for JSON.
     static func isoTime(_ value: UInt32) -> String? {
-        guard value != 0 else { return nil }
+        value == 0 ? nil : format(value, "%Y-%m-%dT%H:%M:%SZ", gmtime_r)
+    }
+
+    /// `value` (seconds since the epoch) broken down by `breakDown` (local or UTC) and formatted.
+    private static func format(
+        _ value: UInt32, _ pattern: String,
+        _ breakDown: (UnsafePointer<time_t>, UnsafeMutablePointer<tm>) -> UnsafeMutablePointer<tm>?
+    ) -> String {
         var seconds = time_t(value)
         var parts = tm()
-        gmtime_r(&seconds, &parts)
+        _ = breakDown(&seconds, &parts)
         var buffer = [CChar](repeating: 0, count: 32)
-        let length = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+        let length = strftime(&buffer, buffer.count, pattern, &parts)
         return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
@@ -82,27 +83,5 @@ enum Display {
     /// Pads `text` to `width` columns.
     static func pad(_ text: String, _ width: Int) -> String {
         text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
-    }
-
-    /// A JSON string literal.
-    static func json(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
     }
 }

@@ -76,10 +76,8 @@ final class Krb5Library {
         try check(krb5_cc_initialize(context, cache, krbPrincipal), "cannot initialise \(name)")
         for credential in credentials {
             var out: UnsafeMutablePointer<krb5_creds>?
-            let code = credential.bytes.withUnsafeBytes { raw -> krb5_error_code in
-                var data = krb5_data(
-                    magic: 0, length: UInt32(raw.count),
-                    data: UnsafeMutablePointer(mutating: raw.baseAddress?.assumingMemoryBound(to: CChar.self)))
+            let code = credential.withCBuffer { bytes, length in
+                var data = krb5_data(magic: 0, length: length, data: bytes)
                 return krb5_unmarshal_credentials(context, &data, &out)
             }
             try check(code, "cannot decode a credential for \(name)")
@@ -95,11 +93,8 @@ final class Krb5Library {
         let range = Int(credential.ticketRange.lowerBound)..<Int(credential.ticketRange.upperBound)
         guard !range.isEmpty else { return nil }
         var ticket: UnsafeMutablePointer<krb5_ticket>?
-        let code = credential.bytes.withUnsafeBytes { raw -> krb5_error_code in
-            var data = krb5_data(
-                magic: 0, length: UInt32(range.count),
-                data: UnsafeMutablePointer(
-                    mutating: raw.baseAddress?.advanced(by: range.lowerBound).assumingMemoryBound(to: CChar.self)))
+        let code = credential.withCBuffer(range) { bytes, length in
+            var data = krb5_data(magic: 0, length: length, data: bytes)
             return krb5_decode_ticket(&data, &ticket)
         }
         guard code == 0, let ticket else { return nil }

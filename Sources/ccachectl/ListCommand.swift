@@ -36,14 +36,21 @@ struct CacheSummary {
         return result.filter(\.isDefault) + result.filter { !$0.isDefault }
     }
 
-    /// The principal and credentials of a cache, or nil if it no longer exists.
+    /// The principal and credentials of a cache, or nil if it no longer exists. One GET_PRINCIPAL
+    /// answers both "does it exist" and "whose is it" (the daemon's reply carries the principal).
     private static func contents(of cache: CCache) throws(CCacheClientError) -> (KCMPrincipal, [KCMCredential])? {
-        guard try cache.exists() else { return nil }
-        let principal = try cache.principal()
-        let credentials = try cache.credentials()
-        return (principal, credentials)
+        let operation = "read the principal of \(cache.name)"
+        let (status, reply) = try cache.context.answer(.getPrincipal(name: cache.name), operation: operation)
+        if status == .fccNoFile { return nil }
+        guard let reply else { throw .daemon(status, operation: operation) }
+        let principal: KCMPrincipal
+        do {
+            principal = try reply.asPrincipal()
+        } catch {
+            throw .malformedReply(operation: operation)
+        }
+        return (principal, try cache.credentials())
     }
-
 }
 
 extension CCacheCtl {
@@ -114,27 +121,64 @@ extension CCacheCtl {
         }
 
         static func json(_ caches: [CacheSummary], now: UInt32) -> String {
-            func optionalTime(_ value: UInt32) -> String { Display.isoTime(value).map(Display.json) ?? "null" }
-            let items = caches.map { cache in
-                let tickets = cache.tickets.map { ticket in
-                    "{\"server\":\(Display.json(ticket.server.description)),"
-                        + "\"ticket_server\":\(ticket.ticketServer.map { Display.json($0.description) } ?? "null"),"
-                        + "\"client\":\(Display.json(ticket.client.description)),"
-                        + "\"start\":\(optionalTime(ticket.starttime != 0 ? ticket.starttime : ticket.authtime)),"
-                        + "\"end\":\(optionalTime(ticket.endtime)),\"renew_till\":\(optionalTime(ticket.renewTill)),"
-                        + "\"expired\":\(ticket.endtime != 0 && ticket.endtime <= now),"
-                        + "\"flags\":\(Display.json(Display.flags(ticket.ticketFlags))),"
-                        + "\"enctype\":\(Display.json(Display.enctype(ticket.enctype)))}"
-                }
-                return "{\"cache\":\(Display.json("KCM:\(cache.name)")),"
-                    + "\"principal\":\(Display.json(cache.principal.description)),\"default\":\(cache.isDefault),"
-                    + "\"tickets\":\(cache.tickets.count),"
-                    + "\"earliest_expiry\":\(cache.earliestExpiry.map { optionalTime($0) } ?? "null"),"
-                    + "\"renewal\":\(RenewalDisplay.json(cache.renewal)),"
-                    + "\"credentials\":[\(tickets.joined(separator: ","))]}"
-            }
-            return "{\"caches\":[\(items.joined(separator: ","))]}"
+            JSONOutput.line(["caches": caches.map { CacheJSON($0, now: now) }])
         }
+    }
+}
+
+/// One cache in `list --json`.
+private struct CacheJSON: Encodable {
+    var cache: String
+    var principal: String
+    var isDefault: Bool
+    var tickets: Int
+    @NullWhenAbsent var earliestExpiry: String?
+    @NullWhenAbsent var renewal: RenewalJSON?
+    var credentials: [TicketJSON]
+
+    enum CodingKeys: String, CodingKey {
+        case cache, principal, tickets, renewal, credentials
+        case isDefault = "default", earliestExpiry = "earliest_expiry"
+    }
+
+    init(_ summary: CacheSummary, now: UInt32) {
+        cache = "KCM:\(summary.name)"
+        principal = summary.principal.description
+        isDefault = summary.isDefault
+        tickets = summary.tickets.count
+        earliestExpiry = summary.earliestExpiry.flatMap(Display.isoTime)
+        renewal = summary.renewal.map(RenewalJSON.init)
+        credentials = summary.tickets.map { TicketJSON($0, now: now) }
+    }
+}
+
+/// One ticket in `list --json`: times in ISO 8601 UTC, flags and enctype as `list -v` shows them.
+private struct TicketJSON: Encodable {
+    var server: String
+    @NullWhenAbsent var ticketServer: String?
+    var client: String
+    @NullWhenAbsent var start: String?
+    @NullWhenAbsent var end: String?
+    @NullWhenAbsent var renewTill: String?
+    var expired: Bool
+    var flags: String
+    var enctype: String
+
+    enum CodingKeys: String, CodingKey {
+        case server, client, start, end, expired, flags, enctype
+        case ticketServer = "ticket_server", renewTill = "renew_till"
+    }
+
+    init(_ ticket: TicketSummary, now: UInt32) {
+        server = ticket.server.description
+        ticketServer = ticket.ticketServer?.description
+        client = ticket.client.description
+        start = Display.isoTime(ticket.starttime != 0 ? ticket.starttime : ticket.authtime)
+        end = Display.isoTime(ticket.endtime)
+        renewTill = Display.isoTime(ticket.renewTill)
+        expired = ticket.endtime != 0 && ticket.endtime <= now
+        flags = Display.flags(ticket.ticketFlags)
+        enctype = Display.enctype(ticket.enctype)
     }
 }
 

@@ -17,16 +17,6 @@ enum RenewalDisplay {
         return "renewal: " + (parts.isEmpty ? "nothing due" : parts.joined(separator: ", "))
     }
 
-    /// `{"next": 1796155483, "last": null, "failures": 0, "error": null, "note": null}` (Unix seconds).
-    static func json(_ state: KCMRenewalState.Cache?) -> String {
-        guard let state else { return "null" }
-        func time(_ value: UInt64) -> String { value == 0 ? "null" : "\(value)" }
-        func text(_ value: String) -> String { value.isEmpty ? "null" : Display.json(value) }
-        return "{\"next\":\(time(state.nextDue)),\"last\":\(time(state.lastRenewal)),"
-            + "\"failures\":\(state.consecutiveFailures),\"error\":\(text(state.lastError)),"
-            + "\"note\":\(text(state.note))}"
-    }
-
     /// `on, idle, 14 renewed, 2 failed since start` or `off (--no-renew), …`.
     static func worker(_ worker: KCMRenewalState.Worker) -> String {
         var parts = [worker.enabled ? "on" : "off (--no-renew)"]
@@ -35,9 +25,22 @@ enum RenewalDisplay {
         parts.append("\(worker.renewed) renewed, \(worker.failed) failed since start")
         return parts.joined(separator: ", ")
     }
+}
 
-    static func workerJSON(_ worker: KCMRenewalState.Worker) -> String {
-        "{\"enabled\":\(worker.enabled),\"busy\":\(worker.busy),\"queued\":\(worker.queued),"
-            + "\"renewed\":\(worker.renewed),\"failed\":\(worker.failed)}"
+/// A cache's renewal in `list --json`: `{"error": null, "failures": 0, "last": null, "next":
+/// 1796155483, "note": null}` (Unix seconds; null where there is none).
+struct RenewalJSON: Encodable {
+    @NullWhenAbsent var next: UInt64?
+    @NullWhenAbsent var last: UInt64?
+    var failures: UInt32
+    @NullWhenAbsent var error: String?
+    @NullWhenAbsent var note: String?
+
+    init(_ state: KCMRenewalState.Cache) {
+        next = state.nextDue == 0 ? nil : state.nextDue
+        last = state.lastRenewal == 0 ? nil : state.lastRenewal
+        failures = state.consecutiveFailures
+        error = state.lastError.isEmpty ? nil : state.lastError
+        note = state.note.isEmpty ? nil : state.note
     }
 }

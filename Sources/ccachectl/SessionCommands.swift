@@ -28,9 +28,7 @@ extension CCacheCtl {
             let session = context.paths.session.map(\.description) ?? "(CCACHED_SOCKET)"
             if noStart && !context.isDaemonRunning {
                 if json {
-                    print(
-                        "{\"running\":false,\"session\":\(Display.json(session)),\"socket\":\(Display.json(context.paths.socket))}"
-                    )
+                    print(JSONOutput.line(StatusJSON(session: session, socket: context.paths.socket, daemon: nil)))
                 } else {
                     print("session:      \(session)\nsocket:       \(context.paths.socket)\ndaemon:       not running")
                 }
@@ -41,15 +39,8 @@ extension CCacheCtl {
             let usages = LimitUsage.all(of: status)
             let renewal = try? context.renewalState().worker
             if json {
-                let limits = "{" + usages.map(\.json).joined(separator: ",") + "}"
-                print(
-                    "{\"running\":true,\"session\":\(Display.json(session)),\"socket\":\(Display.json(context.paths.socket)),"
-                        + "\"pid\":\(status.pid),\"owner_uid\":\(status.ownerUID),\"uptime_seconds\":\(uptime),"
-                        + "\"caches\":\(status.caches),\"credentials\":\(status.credentials),"
-                        + "\"credential_bytes\":\(status.credentialBytes),\"connections\":\(status.connections),"
-                        + "\"idle_timeout_seconds\":\(status.idleTimeout),\"limits\":\(limits),"
-                        + "\"attached_sessions\":\(status.attachedSessions),"
-                        + "\"renewal\":\(renewal.map(RenewalDisplay.workerJSON) ?? "null")}")
+                let daemon = (status, uptime, usages, renewal)
+                print(JSONOutput.line(StatusJSON(session: session, socket: context.paths.socket, daemon: daemon)))
                 return
             }
             let idleExit =
@@ -72,6 +63,39 @@ extension CCacheCtl {
             for (label, value) in lines {
                 print(Display.pad(label.isEmpty ? "" : label + ":", 14) + value)
             }
+        }
+    }
+
+    /// `status --json`: where the session's daemon listens, and what it reports while it runs.
+    private struct StatusJSON: Encodable {
+        var session: String
+        var socket: String
+        /// Nil when no daemon runs: then only `running`, `session` and `socket` are written.
+        var daemon: (status: KCMDaemonStatus, uptime: UInt64, usages: [LimitUsage], renewal: KCMRenewalState.Worker?)?
+
+        enum CodingKeys: String, CodingKey {
+            case running, session, socket, pid, caches, credentials, connections, limits, renewal
+            case ownerUID = "owner_uid", uptimeSeconds = "uptime_seconds", credentialBytes = "credential_bytes"
+            case idleTimeoutSeconds = "idle_timeout_seconds", attachedSessions = "attached_sessions"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(daemon != nil, forKey: .running)
+            try container.encode(session, forKey: .session)
+            try container.encode(socket, forKey: .socket)
+            guard let (status, uptime, usages, renewal) = daemon else { return }
+            try container.encode(status.pid, forKey: .pid)
+            try container.encode(status.ownerUID, forKey: .ownerUID)
+            try container.encode(uptime, forKey: .uptimeSeconds)
+            try container.encode(status.caches, forKey: .caches)
+            try container.encode(status.credentials, forKey: .credentials)
+            try container.encode(status.credentialBytes, forKey: .credentialBytes)
+            try container.encode(status.connections, forKey: .connections)
+            try container.encode(status.idleTimeout, forKey: .idleTimeoutSeconds)
+            try container.encode(Dictionary(uniqueKeysWithValues: usages.map { ($0.key, $0.json) }), forKey: .limits)
+            try container.encode(status.attachedSessions, forKey: .attachedSessions)
+            try container.encode(renewal, forKey: .renewal)  // null when the daemon reports none
         }
     }
 
@@ -147,11 +171,16 @@ extension CCacheCtl {
             return locked + of + (unlocked > 0 ? ", \(Display.bytes(unlocked)) not locked" : "")
         }
 
-        /// `"caches":{"option":"--max-caches","limit":1024,"used":3,"refused":0}`.
-        var json: String {
-            "\(Display.json(key)):{\"option\":\(Display.json(option)),\"limit\":\(limit.map(String.init) ?? "null"),"
-                + (used.map { "\"used\":\($0)," } ?? "") + "\"refused\":\(refused)}"
+        /// `"caches":{"limit":1024,"option":"--max-caches","refused":0,"used":3}` under "limits"
+        /// (no `used` for the request timeout, `limit` null when unlimited).
+        struct JSON: Encodable {
+            var option: String
+            @NullWhenAbsent var limit: UInt64?
+            var used: UInt64?
+            var refused: UInt64
         }
+
+        var json: JSON { JSON(option: option, limit: limit, used: used, refused: refused) }
 
         /// `2 requests over --max-caches`, or nil when this limit refused nothing.
         var refusal: String? {

@@ -11,8 +11,8 @@ extension CCacheCtl {
                 + "until interrupted.",
             discussion: """
                 Each line is the local time, the kind of change and the cache: '11:04:43 renewed 1000'. \
-                With --json, one object per line: {"counter": 3, "kind": "renewed", "cache": "1000", "time": \
-                1796119483}. A 'resync' line means changes were missed (the daemon restarted, or more than \
+                With --json, one object per line: {"cache":"1000","counter":3,"kind":"renewed", \
+                "time":1796119483}. A 'resync' line means changes were missed (the daemon restarted, or more than \
                 256 happened at once): read the caches again. Watching costs the daemon a sleeping \
                 connection, no polling; programs can use CCacheContext.watchChanges instead.
                 """)
@@ -52,12 +52,17 @@ extension CCacheCtl {
         }
 
         static func line(kind: String, cache: String?, counter: UInt64, now: UInt32, json: Bool) -> String {
-            if json {
-                return "{\"counter\":\(counter),\"kind\":\(Display.json(kind)),"
-                    + "\"cache\":\(cache.map(Display.json) ?? "null"),\"time\":\(now)}"
-            }
+            if json { return JSONOutput.line(Change(counter: counter, kind: kind, cache: cache, time: now)) }
             let clock = String(Display.time(now).suffix(8))
             return [clock, kind, cache].compactMap { $0 }.joined(separator: " ")
+        }
+
+        /// One `watch --json` line.
+        private struct Change: Encodable {
+            var counter: UInt64
+            var kind: String
+            @NullWhenAbsent var cache: String?
+            var time: UInt32
         }
     }
 }

@@ -55,11 +55,9 @@ struct CCachedDoor {
     }
 
     static func parse(_ arguments: [String]) throws(UsageError) -> Options? {
-        var options = Options()
-        var reader = OptionReader(arguments)
-        while let argument = try reader.next() {
+        let parsed = try OptionReader.read(arguments, into: Options()) {
+            argument, options, reader throws(UsageError) -> Bool in
             switch argument {
-            case "-h", "--help": return nil
             case "--socket": options.configuration.socketPath = try reader.value(for: argument)
             case "--ccached": options.configuration.daemonPath = try reader.value(for: argument)
             case "--routing-timeout":
@@ -79,21 +77,14 @@ struct CCachedDoor {
                     throw UsageError(message: "--daemon-start is auto, systemd or fork, not '\(text)'")
                 }
                 options.configuration.daemonStart = method
-            case "--log-level":
-                let text = try reader.value(for: argument)
-                guard let level = Logger.Level(rawValue: text) else {
-                    throw UsageError(message: "unknown log level '\(text)'")
-                }
-                options.logLevel = level
+            case "--log-level": options.logLevel = try reader.logLevel(for: argument)
             case "--log-target":
-                let text = try reader.value(for: argument)
-                guard ["auto", "stderr", "journal"].contains(text) else {
-                    throw UsageError(message: "--log-target is auto, stderr or journal, not '\(text)'")
-                }
-                options.logTarget = text
-            default: throw UsageError(message: "unknown argument '\(argument)'")
+                options.logTarget = try reader.choice(for: argument, among: ["auto", "stderr", "journal"])
+            default: return false
             }
+            return true
         }
+        guard let options = parsed else { return nil }
         guard options.configuration.daemonPath.hasPrefix("/") else {
             throw UsageError(message: "--ccached needs an absolute path, not '\(options.configuration.daemonPath)'")
         }

@@ -94,24 +94,13 @@ struct CCached {
     }
 
     static func parse(_ arguments: [String]) throws(UsageError) -> Options? {
-        var options = Options()
-        var reader = OptionReader(arguments)
-        while let argument = try reader.next() {
+        let parsed = try OptionReader.read(arguments, into: Options()) {
+            argument, options, reader throws(UsageError) -> Bool in
             switch argument {
-            case "-h", "--help": return nil
             case "--socket": options.socket = try reader.value(for: argument)
-            case "--log-level":
-                let text = try reader.value(for: argument)
-                guard let level = Logger.Level(rawValue: text) else {
-                    throw UsageError(message: "unknown log level '\(text)'")
-                }
-                options.logLevel = level
+            case "--log-level": options.logLevel = try reader.logLevel(for: argument)
             case "--log-target":
-                let text = try reader.value(for: argument)
-                guard ["auto", "stderr", "journal", "syslog"].contains(text) else {
-                    throw UsageError(message: "--log-target is auto, stderr, journal or syslog, not '\(text)'")
-                }
-                options.logTarget = text
+                options.logTarget = try reader.choice(for: argument, among: ["auto", "stderr", "journal", "syslog"])
             case "--max-request-bytes":
                 options.configuration.maximumRequestLength = try reader.number(for: argument, in: 1024...(1 << 30))
             case "--idle-timeout":
@@ -179,9 +168,11 @@ struct CCached {
                 }
                 options.renewThreshold = fraction
             case "--renew-margin": options.renewMargin = try reader.number(for: argument, in: 0...UInt32.max)
-            default: throw UsageError(message: "unknown argument '\(argument)'")
+            default: return false
             }
+            return true
         }
+        guard var options = parsed else { return nil }
         guard options.socket != nil || getenv("LISTEN_FDS") != nil || options.configuration.inherited != nil else {
             throw UsageError(message: "--socket PATH is required (unless systemd passes the socket)")
         }

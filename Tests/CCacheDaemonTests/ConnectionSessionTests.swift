@@ -24,6 +24,22 @@ struct ConnectionSessionTests {
         ConnectionSession(peer: peer, state: state, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
     }
 
+    /// How many times a daemon state asked the daemon to stop.
+    final class StopCount: Sendable {
+        private let count = Atomic<Int>(0)
+        var value: Int { count.load(ordering: .relaxed) }
+        func add() { count.add(1, ordering: .relaxed) }
+    }
+
+    /// The owner 1000's daemon state, counting the stops it asks for.
+    static func stateCountingStops() -> (DaemonState, StopCount) {
+        let stops = StopCount()
+        let state = DaemonState(configuration: DaemonConfiguration(socketPath: "/unused", ownerUID: 1000)) {
+            stops.add()
+        }
+        return (state, stops)
+    }
+
     /// The status word of a reply frame.
     static func status(_ frame: [UInt8]) -> KCMStatus {
         try! KCMReplyHeader(decoding: frame).status
@@ -168,10 +184,7 @@ struct ConnectionSessionTests {
 
     @Test("CCACHED_STOP answers with the daemon's pid and then asks the daemon to stop")
     func stop() throws {
-        let asked = Atomic<Int>(0)
-        let state = DaemonState(configuration: DaemonConfiguration(socketPath: "/unused", ownerUID: 1000)) {
-            asked.add(1, ordering: .relaxed)
-        }
+        let (state, asked) = Self.stateCountingStops()
         var session = Self.session(Self.owner, state)
         var reply: [UInt8] = []
         #expect(
@@ -182,7 +195,7 @@ struct ConnectionSessionTests {
         #expect(Self.status(reply) == .success)
         let pid = try KCMReply(payload: Array(reply[KCMReplyHeader.length...]), for: .stop).asStoppingPID()
         #expect(pid == UInt32(getpid()))
-        #expect(asked.load(ordering: .relaxed) == 1)
+        #expect(asked.value == 1)
         // A stranger cannot stop it.
         var stranger = Self.session(Self.stranger, state)
         #expect(
@@ -191,7 +204,7 @@ struct ConnectionSessionTests {
                 return true
             })
         #expect(Self.status(reply) == .fccPerm)
-        #expect(asked.load(ordering: .relaxed) == 1)
+        #expect(asked.value == 1)
     }
 
     @Test("client text in a log line is escaped: no newline, escape or control byte gets through")
@@ -208,10 +221,7 @@ struct ConnectionSessionTests {
 struct AttachedSessionTests {
     @Test("two attaches, two detaches: only the second detach asks the daemon to stop")
     func lastDetachStops() throws {
-        let stops = Atomic<Int>(0)
-        let state = DaemonState(configuration: DaemonConfiguration(socketPath: "/unused", ownerUID: 1000)) {
-            stops.add(1, ordering: .relaxed)
-        }
+        let (state, stops) = ConnectionSessionTests.stateCountingStops()
         var session = ConnectionSessionTests.session(ConnectionSessionTests.owner, state)
         func count(_ request: KCMRequest) throws -> UInt32 {
             var reply: [UInt8] = []
@@ -226,12 +236,12 @@ struct AttachedSessionTests {
         #expect(try count(.attachSession) == 1)
         #expect(try count(.attachSession) == 2)
         #expect(try count(.detachSession) == 1)
-        #expect(stops.load(ordering: .relaxed) == 0, "the first logout must not stop a shared daemon")
+        #expect(stops.value == 0, "the first logout must not stop a shared daemon")
         #expect(try count(.detachSession) == 0)
-        #expect(stops.load(ordering: .relaxed) == 1)
+        #expect(stops.value == 1)
         // A detach the daemon never counted (it was started without PAM) is the last one too.
         #expect(try count(.detachSession) == 0)
-        #expect(stops.load(ordering: .relaxed) == 2)
+        #expect(stops.value == 2)
     }
 
     @Test("a stranger can neither attach nor detach")

@@ -1,38 +1,26 @@
 import KCM
 import Logging
+import Synchronization
 import Testing
-import TicketRenewal
 
 @testable import CCacheDaemon
+@testable import TicketRenewal
 
 /// A renewal's log line names a cache and a ticket's server that a client chose: neither may
 /// forge a second log line.
 @Suite("renewal log lines")
 struct RenewalLogTests {
-    /// Collects what reaches the handler behind ``EscapingLogHandler``.
-    final class Collected: @unchecked Sendable {
-        var messages: [String] = []
-    }
-
-    struct CollectingHandler: LogHandler {
-        let collected: Collected
-        var logLevel: Logger.Level = .trace
-        var metadata: Logger.Metadata = [:]
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) { collected.messages.append("\(event.message)") }
-    }
-
     /// The level and the text a result reaches the log with: RenewalDuty's line, through the
     /// handler ccached logs through.
     static func logged(_ result: RenewalResult) -> (level: Logger.Level, message: String)? {
         guard let (level, line) = RenewalDuty.logged(result) else { return nil }
-        let collected = Collected()
-        let logger = Logger(label: "ccached") { _ in EscapingLogHandler(CollectingHandler(collected: collected)) }
+        // What reaches the handler behind EscapingLogHandler, at every level.
+        let collected = RequestLogLevelTests.Collected()
+        let logger = Logger(label: "ccached") {
+            _ in EscapingLogHandler(RequestLogLevelTests.CollectingHandler(collected: collected, logLevel: .trace))
+        }
         logger.log(level: level, "\(line)")
-        return collected.messages.last.map { (level, $0) }
+        return collected.lines.withLock { $0.last }.map { (level, $0.1) }
     }
 
     static func candidate(cache: String, server: String) -> RenewalCandidate {

@@ -32,6 +32,11 @@ struct RequestLogLevelTests {
     /// Sends `requests` on one owner's connection logging at notice; returns the replies' statuses
     /// and what was logged.
     static func serve(_ requests: [KCMRequest]) -> (statuses: [KCMStatus], logged: [(Logger.Level, String)]) {
+        serve(bytes: requests.flatMap { $0.encodedFrame() })
+    }
+
+    /// ``serve(_:)`` for bytes as they came, framed or not.
+    static func serve(bytes: [UInt8]) -> (statuses: [KCMStatus], logged: [(Logger.Level, String)]) {
         let collected = Collected()
         let state = ConnectionSessionTests.state()
         var session = ConnectionSession(
@@ -39,7 +44,7 @@ struct RequestLogLevelTests {
             logger: Logger(label: "test") { _ in CollectingHandler(collected: collected) })
         defer { session.wipe() }
         var statuses: [KCMStatus] = []
-        _ = session.receive(requests.flatMap { $0.encodedFrame() }, now: 0) {
+        _ = session.receive(bytes, now: 0) {
             statuses.append(ConnectionSessionTests.status($0))
             return true
         }
@@ -62,17 +67,9 @@ struct RequestLogLevelTests {
 
     @Test("a malformed request is still logged at notice (the logger does see lines at that level)")
     func malformedStillNoticed() {
-        let collected = Collected()
-        let state = ConnectionSessionTests.state()
-        var session = ConnectionSession(
-            peer: ConnectionSessionTests.owner, state: state,
-            logger: Logger(label: "test") { _ in CollectingHandler(collected: collected) })
-        defer { session.wipe() }
         // INITIALIZE with a body cut after its opcode: undecodable.
         let body: [UInt8] = [2, 0, 0, UInt8(KCMOpcode.initialize.rawValue)]
-        let frame: [UInt8] = [0, 0, 0, UInt8(body.count)] + body
-        _ = session.receive(frame, now: 0) { _ in true }
-        let lines = collected.lines.withLock { $0 }
+        let lines = Self.serve(bytes: [0, 0, 0, UInt8(body.count)] + body).logged
         #expect(lines.count == 1 && lines.first?.0 == .notice, "\(lines)")
     }
 }
@@ -85,15 +82,12 @@ struct StopReasonTests {
         for (request, expected) in [
             (KCMRequest.detachSession, DaemonState.StopReason.lastSessionDetached), (.stop, .stopAsked),
         ] {
-            let stops = Atomic<Int>(0)
-            let state = DaemonState(configuration: DaemonConfiguration(socketPath: "/unused", ownerUID: 1000)) {
-                stops.add(1, ordering: .relaxed)
-            }
+            let (state, stops) = ConnectionSessionTests.stateCountingStops()
             #expect(state.stopReason == nil)
             var session = ConnectionSessionTests.session(ConnectionSessionTests.owner, state)
             _ = session.receive(request.encodedFrame(), now: 0) { _ in true }
             session.wipe()
-            #expect(stops.load(ordering: .relaxed) == 1)
+            #expect(stops.value == 1)
             #expect(state.stopReason == expected)
         }
         #expect(DaemonState.StopReason.lastSessionDetached.logLine.contains("CCACHED_DETACH"))

@@ -1,7 +1,8 @@
-import CredentialStore
 import KCM
 import TestSupport
 import Testing
+
+@testable import CredentialStore
 
 /// At `--max-caches`, a cache whose every ticket has expired makes room for a new one instead of
 /// refusing every `kinit` until the purge grace has passed; nothing still of use is ever evicted.

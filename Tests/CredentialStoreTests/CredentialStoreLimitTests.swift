@@ -1,7 +1,8 @@
-import CredentialStore
 import KCM
 import TestSupport
 import Testing
+
+@testable import CredentialStore
 
 /// The store's limits refuse a new cache, credential or byte with KRB5_CC_NOMEM and an explanation,
 /// never lose what is already stored, and count each refusal against the limit that made it.

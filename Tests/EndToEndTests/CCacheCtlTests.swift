@@ -244,6 +244,21 @@ struct CCacheCtlTests {
         #expect(missing.stderr.contains("no cache named 'nobody-here'"))
     }
 
+    @Test("list asks the daemon for each cache's principal once: the reply that says it exists names it")
+    func listReadsEachPrincipalOnce() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        try bed.kinit("alice")
+        try bed.kinit("bob")
+        func principalRequests() -> Int {
+            bed.daemonLogText.split(separator: "\n").filter { $0.contains("GET_PRINCIPAL -> ") }.count
+        }
+        let before = principalRequests()
+        let list = try bed.run([ccachectl, "list"], extra: environment(bed))
+        #expect(list.succeeded, "\(list)")
+        #expect(principalRequests() - before == 2, "two caches:\n\(bed.daemonLogText)")
+    }
+
     @Test("status shows each limit met by the MIT tools: used == limit, the refusals, the option that sets it")
     func statusShowsLimits() throws {
         let bed = try KerberosTestbed()

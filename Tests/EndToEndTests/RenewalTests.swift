@@ -114,7 +114,9 @@ struct RenewalTests {
         #expect(verbose.stdout.contains("renewal: next "), "\(verbose)")
         #expect(verbose.stdout.contains(", last "), "\(verbose)")
         let json = try bed.run([ccachectlBinary, "list", "--json"], extra: ctl(bed))
-        #expect(json.stdout.contains("\"renewal\":{\"next\":"), "\(json)")
+        let listed = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let renewal = (listed?["caches"] as? [[String: Any]])?.first?["renewal"] as? [String: Any]
+        #expect(renewal?["next"] is Int, "\(json)")
         let status = try bed.run([ccachectlBinary, "status"], extra: ctl(bed))
         #expect(status.stdout.contains("renewal:      on, "), "\(status)")
 

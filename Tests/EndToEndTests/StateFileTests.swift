@@ -55,11 +55,8 @@ struct StateFileTests {
     func restoredAfterKill() throws {
         let bed = try KerberosTestbed()
         defer { bed.stop() }
-        let state = ccached_state_memfd_create("ccached-test-state")
-        try #require(state >= 0, "memfd_create: \(errno)")
+        let state = try Self.restartWithStateFile(bed)
         defer { close(state) }
-        bed.stopDaemon()
-        try bed.startDaemon(stateDescriptor: state)
         let uid = getuid()
 
         try bed.kinit("alice", "-r", "5m")
@@ -112,11 +109,8 @@ struct StateFileTests {
     func killedDuringStores() throws {
         let bed = try KerberosTestbed(services: 1)
         defer { bed.stop() }
-        let state = ccached_state_memfd_create("ccached-test-state")
-        try #require(state >= 0, "memfd_create: \(errno)")
+        let state = try Self.restartWithStateFile(bed)
         defer { close(state) }
-        bed.stopDaemon()
-        try bed.startDaemon(stateDescriptor: state)
         let uid = getuid()
         let client = KCMPrincipal(nameType: 1, realm: Array("CCACHED.TEST".utf8), components: [Array("alice".utf8)])
         let caches = (0..<3).map { KCMCacheName("\(uid):stream\($0)") }
@@ -172,5 +166,15 @@ struct StateFileTests {
                 "\(bed.daemonLogText.suffix(2000))")
         }
         #expect(round > 100, "only \(round) STOREs before the kills")
+    }
+
+    /// Restarts `bed`'s daemon with a fresh state memfd as its `--state-fd`; returns the descriptor,
+    /// which the caller closes.
+    static func restartWithStateFile(_ bed: KerberosTestbed) throws -> Int32 {
+        let state = ccached_state_memfd_create("ccached-test-state")
+        try #require(state >= 0, "memfd_create: \(errno)")
+        bed.stopDaemon()
+        try bed.startDaemon(stateDescriptor: state)
+        return state
     }
 }

@@ -231,10 +231,7 @@ struct KCMRequestRoundTripTests {
     @Test("a REPLACE credential window may carry trailing bytes, which are ignored")
     func replaceWindowTrailingBytes() throws {
         let credential = Fixture.tgt.encoded
-        let body = requestBody(
-            13002,
-            nameField("1000") + be32(0) + principalField(realm: Fixture.realm, ["alice"]) + be32(1)
-                + dataField(credential + [0xEE, 0xEE, 0xEE]))
+        let body = replaceBody(window: dataField(credential + [0xEE, 0xEE, 0xEE]))
         guard case .replace(_, _, _, let decoded) = try KCMRequest(decoding: body) else {
             Issue.record("not a REPLACE")
             return

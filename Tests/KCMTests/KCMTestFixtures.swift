@@ -60,6 +60,18 @@ func requestBody(_ opcode: UInt16, _ arguments: [UInt8] = []) -> [UInt8] { [2, 0
 /// A NUL-terminated cache name.
 func nameField(_ name: String) -> [UInt8] { ascii(name) + [0] }
 
+/// A REPLACE of cache 1000 by alice with one credential: `window` is that credential's
+/// length-prefixed window, as a test shapes it.
+func replaceBody(window: [UInt8]) -> [UInt8] {
+    requestBody(13002, nameField("1000") + be32(0) + principalField(realm: Fixture.realm, ["alice"]) + be32(1) + window)
+}
+
+/// Whether `body` is refused as truncated (not decoded, not refused for another reason).
+func isTruncated(_ body: [UInt8]) -> Bool {
+    guard case .truncated = decodingError(body) else { return false }
+    return true
+}
+
 /// Decodes `body`, returning the decoding error, or nil if it decoded.
 func decodingError(_ body: [UInt8]) -> KCMDecodingError? {
     do {

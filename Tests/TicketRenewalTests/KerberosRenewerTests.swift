@@ -6,7 +6,8 @@ import SecureMemory
 import Synchronization
 import TestSupport
 import Testing
-import TicketRenewal
+
+@testable import TicketRenewal
 
 /// KerberosRenewer against a real MIT KDC with tickets from the real `kinit`.
 @Suite("KerberosRenewer with a real KDC", .serialized)

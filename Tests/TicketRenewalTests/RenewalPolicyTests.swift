@@ -1,6 +1,7 @@
 import KCM
 import Testing
-import TicketRenewal
+
+@testable import TicketRenewal
 
 /// A generator that returns a fixed sequence, so a jittered delay is known exactly.
 struct ScriptedRandom: RandomNumberGenerator {

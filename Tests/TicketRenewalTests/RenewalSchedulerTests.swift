@@ -2,7 +2,8 @@ import Glibc
 import KCM
 import Synchronization
 import Testing
-import TicketRenewal
+
+@testable import TicketRenewal
 
 /// A stand-in for the KDC: answers from a script, can hold a renewal until released, and records the
 /// thread each renewal ran on.

@@ -75,34 +75,20 @@ struct BenchReport {
         out.append(
             "ccached against its peers: ratios of the median p50s (x /Heimdal, /bound: ccached over it, < 1 is"
                 + " faster; sssd/KCM: how many times faster ccached is)")
-        var peerHeader = NumberFormat.pad("N", 8)
-        let peerColumns = [
-            "retr /Heimdal", "store /Heimdal", "remove /Heimdal", "iter /Heimdal", "retr sssd/KCM", "store sssd/KCM",
-            "iter sssd/KCM", "iter /bound",
-        ]
-        for column in peerColumns { peerHeader += NumberFormat.pad(column, 17) }
-        out.append(peerHeader)
-        for n in results.credentialCounts {
-            var line = NumberFormat.pad(NumberFormat.grouped(n), 8)
-            for value in peerRatios(n: n) { line += NumberFormat.pad(NumberFormat.ratio(value.1), 17) }
-            out.append(line)
-        }
+        out += ratioTable(
+            columns: [
+                "retr /Heimdal", "store /Heimdal", "remove /Heimdal", "iter /Heimdal", "retr sssd/KCM",
+                "store sssd/KCM", "iter sssd/KCM", "iter /bound",
+            ], peerRatios)
         out.append("")
         out.append("(iterate: a sample is one whole iteration; its ops/s counts credentials.)")
         out.append("")
         out.append("Ratios of median p50s (KCM = ccached; x/floor uses the floor sampled alternately with x)")
-        var header = NumberFormat.pad("N", 8)
-        let columns = [
-            "retr/floor", "nameonly/floor", "store/floor", "retr KCM/FILE", "retr KCM/KEYRING", "iter KCM/MEMORY",
-            "iter KCM/FILE", "MIT client/MEM",
-        ]
-        for column in columns { header += NumberFormat.pad(column, 17) }
-        out.append(header)
-        for n in results.credentialCounts {
-            var line = NumberFormat.pad(NumberFormat.grouped(n), 8)
-            for value in ratios(n: n) { line += NumberFormat.pad(NumberFormat.ratio(value.1), 17) }
-            out.append(line)
-        }
+        out += ratioTable(
+            columns: [
+                "retr/floor", "nameonly/floor", "store/floor", "retr KCM/FILE", "retr KCM/KEYRING", "iter KCM/MEMORY",
+                "iter KCM/FILE", "MIT client/MEM",
+            ], ratios)
         out.append(
             "(MIT client/MEM: the part of a KCM iteration spent in libkrb5 itself — iterate minus raw GET_CRED_LIST"
                 + " minus one floor round trip for GET_KDC_OFFSET — over the whole MEMORY iteration.)")
@@ -196,6 +182,18 @@ struct BenchReport {
             return median
         }
         return "\(median) (\(NumberFormat.microseconds(spread.low))–\(NumberFormat.microseconds(spread.high)))"
+    }
+
+    /// A header of `columns` after `N`, then one line per credential count of `values(n)`.
+    private func ratioTable(columns: [String], _ values: (_ n: Int) -> [(String, Double)]) -> [String] {
+        var header = NumberFormat.pad("N", 8)
+        for column in columns { header += NumberFormat.pad(column, 17) }
+        return [header]
+            + results.credentialCounts.map { n in
+                var line = NumberFormat.pad(NumberFormat.grouped(n), 8)
+                for value in values(n) { line += NumberFormat.pad(NumberFormat.ratio(value.1), 17) }
+                return line
+            }
     }
 
     private func peerRatios(n: Int) -> [(String, Double)] {

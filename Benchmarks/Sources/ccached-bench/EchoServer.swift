@@ -14,15 +14,10 @@ struct EchoServerCommand: ParsableCommand {
         commandName: "echo-server", abstract: "Internal: the raw Unix-socket echo server (the floor).",
         shouldDisplay: false)
 
-    @Option(help: "The Unix socket to listen on.")
-    var socket: String
+    @OptionGroup var listening: ListeningSocket
 
     func run() throws {
-        signal(SIGPIPE, SIG_IGN)
-        let listener = ccached_unix_stream_socket()
-        guard listener >= 0, ccached_bind_unix(listener, socket) == 0, listen(listener, 64) == 0 else {
-            throw ValidationError("cannot listen on \(socket): \(Errno.current.message)")
-        }
+        let listener = try listening.listen()
         while true {
             let fd: Int32
             do {

@@ -1,3 +1,5 @@
+import FoundationEssentials
+
 /// One JSON object written on one line, keys in the order they were added. Enough JSON for the
 /// results file: strings, numbers, booleans, null for numbers that are not finite.
 struct JSONLine {
@@ -29,20 +31,10 @@ struct JSONLine {
         "{" + fields.map { "\(Self.quote($0.0)):\($0.1)" }.joined(separator: ",") + "}"
     }
 
+    /// `text` as a JSON string, escaped by Foundation's encoder (a string always encodes).
     private static func quote(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        return (try? encoder.encode(text)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
 }

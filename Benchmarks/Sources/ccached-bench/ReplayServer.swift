@@ -18,8 +18,7 @@ struct ReplayServerCommand: ParsableCommand {
         commandName: "replay-server", abstract: "Internal: the record-and-replay KCM stand-in (the bound).",
         shouldDisplay: false)
 
-    @Option(help: "The Unix socket to listen on.")
-    var socket: String
+    @OptionGroup var listening: ListeningSocket
 
     @Option(help: "ccached's socket, asked the first time a request is seen.")
     var upstream: String
@@ -37,11 +36,7 @@ struct ReplayServerCommand: ParsableCommand {
     static let maximumFrame = 16 << 20
 
     func run() throws {
-        signal(SIGPIPE, SIG_IGN)
-        let listener = ccached_unix_stream_socket()
-        guard listener >= 0, ccached_bind_unix(listener, socket) == 0, listen(listener, 64) == 0 else {
-            throw ValidationError("cannot listen on \(socket): \(Errno.current.message)")
-        }
+        let listener = try listening.listen()
         var replies: [[UInt8]: [UInt8]] = [:]
         // Client descriptor → its own upstream connection (opened on its first forwarded request).
         var upstreams: [Int32: Int32] = [:]

@@ -36,15 +36,7 @@ enum UnixSocketClient {
 
     /// Writes all of `count` bytes.
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Bool {
-        var sent = 0
-        while sent < count {
-            let offset = sent
-            guard let n = try? retryingInterrupts({ write(fd, bytes + offset, count - offset) }), n > 0 else {
-                return false
-            }
-            sent += n
-        }
-        return true
+        repeatUntilAll(count) { offset in write(fd, bytes + offset, count - offset) }
     }
 
     /// Writes all of `bytes`.
@@ -54,13 +46,17 @@ enum UnixSocketClient {
 
     /// Reads exactly `count` bytes.
     static func readExactly(_ fd: Int32, _ bytes: UnsafeMutableRawPointer, _ count: Int) -> Bool {
-        var received = 0
-        while received < count {
-            let offset = received
-            guard let n = try? retryingInterrupts({ read(fd, bytes + offset, count - offset) }), n > 0 else {
-                return false
-            }
-            received += n
+        repeatUntilAll(count) { offset in read(fd, bytes + offset, count - offset) }
+    }
+
+    /// Calls `transfer` (a read or a write from `offset` on) until `count` bytes moved, retrying
+    /// EINTR; false at end of file or on an error.
+    private static func repeatUntilAll(_ count: Int, _ transfer: (_ offset: Int) -> Int) -> Bool {
+        var done = 0
+        while done < count {
+            let offset = done
+            guard let n = try? retryingInterrupts({ transfer(offset) }), n > 0 else { return false }
+            done += n
         }
         return true
     }

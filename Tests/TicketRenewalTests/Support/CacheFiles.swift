@@ -54,10 +54,8 @@ func writeCache(_ name: String, _ credentials: [KCMCredential], configuration: S
     try withCache(name, configuration: configuration) { context, cache in
         for (index, credential) in credentials.enumerated() {
             var out: UnsafeMutablePointer<krb5_creds>?
-            let code = credential.bytes.withUnsafeBytes { raw -> krb5_error_code in
-                var data = krb5_data(
-                    magic: 0, length: UInt32(raw.count),
-                    data: UnsafeMutablePointer(mutating: raw.baseAddress?.assumingMemoryBound(to: CChar.self)))
+            let code = credential.withCBuffer { bytes, length in
+                var data = krb5_data(magic: 0, length: length, data: bytes)
                 return krb5_unmarshal_credentials(context, &data, &out)
             }
             guard code == 0, let out else { throw TestbedError.setup("cannot decode a credential") }
