@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 
 #include "CSupportEpoll.h"
+#include "ccached_privilege.h"
 
 /// Reads the peer's process, user and group id of a connected Unix socket (SO_PEERCRED).
 /// Returns 0, or -1 with errno set.
@@ -39,7 +40,8 @@ int ccached_spawn_thread(void *(*body)(void *), void *context, size_t stack_size
 /// /dev/null, every descriptor closed but `keep_fd` (moved to descriptor 3 when >= 0), so the
 /// caller never has a child to reap. The child starts with every signal blocked and closes the
 /// descriptors first thing; every signal action is reset to the default and the mask emptied just
-/// before exec. Returns 0, or an errno value.
+/// before exec. A failure in the child is written to `keep_fd` as "ERROR <why>" (spawn.c shares
+/// these steps with ``ccached_spawn_as_user``). Returns 0, or an errno value.
 int ccached_spawn_detached(const char *path, char *const argv[], int keep_fd);
 
 /// This thread's own real, effective and saved uid / gid (the raw syscalls: glibc's wrappers
@@ -117,7 +119,8 @@ int ccached_socket_timeouts(int fd, int milliseconds);
 /// standard streams on /dev/null; then resets every signal action to the default, starts a new
 /// session, forks again, setgroups + setresgid + setresuid (raw syscalls, the child has one
 /// thread), verified with getresuid/getresgid/getgroups and by setuid(0) failing for a non-root
-/// uid; then each of `directories` (NULL-terminated) is created 0700 as that user if missing;
+/// uid (``ccached_drop_privileges``, shared with pam_ccached); then each of `directories`
+/// (NULL-terminated) is created 0700 as that user if missing;
 /// chdir `home` (else /); the signal mask is emptied and execve runs with exactly `envp`. So from
 /// the moment the user may signal or stop it, the child holds nothing of the caller's. The
 /// intermediate child exits at once (double fork), so the caller has no child to reap. A failure
