@@ -42,6 +42,9 @@
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
+/* Shared with the daemon and the door, compiled into this module (Makefile): Sources/CSupport. */
+#include "ccached_privilege.h"
+
 #ifndef CCACHECTL_DEFAULT
 #define CCACHECTL_DEFAULT "/usr/local/bin/ccachectl"
 #endif
@@ -96,14 +99,9 @@ struct run_result {
     size_t err_len;
 };
 
-/* What a child reports on the status pipe when it cannot reach execve. */
-enum child_stage {
-    STAGE_SETGROUPS = 1,
-    STAGE_SETGID,
-    STAGE_SETUID,
-    STAGE_VERIFY,
-    STAGE_EXEC,
-};
+/* What a child reports on the status pipe when it cannot reach execve: a step of the privilege
+   drop (enum ccached_drop_step), or this. */
+#define STAGE_EXEC 100
 
 struct child_failure {
     int stage;
@@ -400,40 +398,17 @@ static void run_child(const struct target *target, const char *path, char *const
         for (int fd = 4; fd < 65536; fd++) close(fd);
     }
 
-    if (target->switch_identity) {
-        if (setgroups((size_t)target->group_count, target->groups) != 0) child_fail(status_fd, STAGE_SETGROUPS);
-        if (setresgid(target->gid, target->gid, target->gid) != 0) child_fail(status_fd, STAGE_SETGID);
-        if (setresuid(target->uid, target->uid, target->uid) != 0) child_fail(status_fd, STAGE_SETUID);
-    }
-    uid_t ruid, euid, suid;
-    gid_t rgid, egid, sgid;
-    if (getresuid(&ruid, &euid, &suid) != 0 || getresgid(&rgid, &egid, &sgid) != 0) child_fail(status_fd, STAGE_VERIFY);
-    if (ruid != target->uid || euid != target->uid || suid != target->uid || rgid != target->gid ||
-        egid != target->gid || sgid != target->gid || getuid() != target->uid || geteuid() != target->uid ||
-        getgid() != target->gid || getegid() != target->gid) {
-        errno = EPERM;
-        child_fail(status_fd, STAGE_VERIFY);
-    }
-    /* The drop must be for good: a user process can never get root back. */
-    if (target->uid != 0 && setuid(0) == 0) {
-        errno = EPERM;
-        child_fail(status_fd, STAGE_VERIFY);
-    }
+    /* The drop, checked, and for good (privilege.c); a caller already running as the user is only
+     * checked. */
+    int step = target->switch_identity
+                   ? ccached_drop_privileges(target->uid, target->gid, target->groups, target->group_count)
+                   : ccached_check_dropped(target->uid, target->gid);
+    if (step != CCACHED_DROP_DONE) child_fail(status_fd, step);
 
     umask(077);
     if (chdir(target->home) != 0 && chdir("/") != 0) child_fail(status_fd, STAGE_EXEC);
     execve(path, argv, envp);
     child_fail(status_fd, STAGE_EXEC);
-}
-
-static const char *stage_text(int stage) {
-    switch (stage) {
-    case STAGE_SETGROUPS: return "setgroups";
-    case STAGE_SETGID: return "setresgid";
-    case STAGE_SETUID: return "setresuid";
-    case STAGE_VERIFY: return "the check that the privileges are dropped";
-    default: return "execve";
-    }
 }
 
 /* Reads what is there into buffer (up to limit; the rest is drained and dropped). */
@@ -555,8 +530,9 @@ static void run_as_user(const struct target *target, const char *path, char *con
         if (failure.stage == STAGE_EXEC) {
             snprintf(result->problem, sizeof(result->problem), "cannot run %s: %s", path, strerror(failure.error));
         } else {
-            snprintf(result->problem, sizeof(result->problem), "cannot become uid %u gid %u: %s failed: %s",
-                     (unsigned)target->uid, (unsigned)target->gid, stage_text(failure.stage), strerror(failure.error));
+            snprintf(result->problem, sizeof(result->problem), "cannot become uid %u gid %u: %s: %s",
+                     (unsigned)target->uid, (unsigned)target->gid, ccached_drop_step_text(failure.stage),
+                     strerror(failure.error));
         }
         return;
     }
