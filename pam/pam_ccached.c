@@ -43,6 +43,7 @@
 #include <security/pam_modules.h>
 
 /* Shared with the daemon and the door, compiled into this module (Makefile): Sources/CSupport. */
+#include "ccached_private_directory.h"
 #include "ccached_privilege.h"
 
 #ifndef CCACHECTL_DEFAULT
@@ -729,39 +730,10 @@ static int publish_environment(pam_handle_t *pamh, const struct options *opts, c
  * could pick in a world-writable directory can be taken first by another user (issue 12, item 2:
  * /tmp/ccached-UID squatted locked the victim out). So root makes /run/ccached (root, 0755) and
  * /run/ccached/UID (the user's, 0700) here, before ccachectl runs as the user; ccachectl uses it and
- * never creates it. Every step is relative to a descriptor opened with O_NOFOLLOW | O_DIRECTORY, so
- * no link is followed, and anything already there that is not exactly what it should be is refused.
+ * never creates it. The rule is the door's too (ccached_ensure_root_managed_base): no link is
+ * followed, and anything already there that is not exactly what it should be is refused.
  * Returns 0, or -1 with the reason in `reason`.
  */
-static int open_checked_directory(int parent, const char *name, bool created, uid_t owner, gid_t group, mode_t mode,
-                                  const char *shown, char *reason, size_t reason_size) {
-    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(reason, reason_size, "cannot open %s: %s%s", shown, strerror(errno),
-                 errno == ELOOP || errno == ENOTDIR ? " (it is not a directory; remove it)" : "");
-        return -1;
-    }
-    if (created && (fchown(fd, owner, group) != 0 || fchmod(fd, mode) != 0)) {
-        snprintf(reason, reason_size, "cannot give %s to uid %u: %s", shown, (unsigned)owner, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    struct stat info;
-    if (fstat(fd, &info) != 0) {
-        snprintf(reason, reason_size, "cannot inspect %s: %s", shown, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (!S_ISDIR(info.st_mode) || info.st_uid != owner || (info.st_mode & 07777) != mode) {
-        snprintf(reason, reason_size,
-                 "%s exists but is owned by uid %u with mode %o, not uid %u with mode %o: refusing it (remove it)",
-                 shown, (unsigned)info.st_uid, (unsigned)(info.st_mode & 07777), (unsigned)owner, (unsigned)mode);
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static int ensure_runtime_base(const struct target *target, char *reason, size_t reason_size) {
     char run_user[64];
     snprintf(run_user, sizeof(run_user), "/run/user/%u", (unsigned)target->uid);
@@ -772,35 +744,34 @@ static int ensure_runtime_base(const struct target *target, char *reason, size_t
         snprintf(reason, reason_size, "cannot open /run: %s", strerror(errno));
         return -1;
     }
-    if (fstat(run, &info) != 0 || info.st_uid != 0 || (info.st_mode & 022) != 0) {
-        snprintf(reason, reason_size, "/run is not root's or is writable by others: refusing to use it");
-        close(run);
-        return -1;
-    }
-    bool created = mkdirat(run, "ccached", 0755) == 0;
-    if (!created && errno != EEXIST) {
-        snprintf(reason, reason_size, "cannot create /run/ccached: %s", strerror(errno));
-        close(run);
-        return -1;
-    }
-    int base = open_checked_directory(run, "ccached", created, 0, 0, 0755, "/run/ccached", reason, reason_size);
+    struct ccached_directory_failure failure;
+    int own = ccached_ensure_root_managed_base(run, target->uid, target->gid, &failure);
+    int code = errno;
     close(run);
-    if (base < 0) return -1;
-    char name[16];
-    char shown[32];
-    snprintf(name, sizeof(name), "%u", (unsigned)target->uid);
-    snprintf(shown, sizeof(shown), "/run/ccached/%u", (unsigned)target->uid);
-    created = mkdirat(base, name, 0700) == 0;
-    if (!created && errno != EEXIST) {
-        snprintf(reason, reason_size, "cannot create %s: %s", shown, strerror(errno));
-        close(base);
-        return -1;
+    if (own >= 0) {
+        close(own);
+        return 0;
     }
-    int own = open_checked_directory(base, name, created, target->uid, target->gid, 0700, shown, reason, reason_size);
-    close(base);
-    if (own < 0) return -1;
-    close(own);
-    return 0;
+    char shown[48];
+    static const char *const levels[] = {"/run", "/run/ccached", NULL};
+    if (failure.level < 2) {
+        snprintf(shown, sizeof(shown), "%s", levels[failure.level]);
+    } else {
+        snprintf(shown, sizeof(shown), "/run/ccached/%u", (unsigned)target->uid);
+    }
+    if (code == EPERM && failure.level == 0) {
+        snprintf(reason, reason_size, "/run is not root's or is writable by others: refusing to use it");
+    } else if (code == EPERM && failure.owner != (uid_t)-1) {
+        bool own = failure.level == 2;
+        snprintf(reason, reason_size,
+                 "%s exists but is owned by uid %u with mode %o, not uid %u with mode %o: refusing it (remove it)",
+                 shown, (unsigned)failure.owner, (unsigned)failure.mode, own ? (unsigned)target->uid : 0U,
+                 own ? 0700U : 0755U);
+    } else {
+        snprintf(reason, reason_size, "cannot make %s: %s%s", shown, strerror(code),
+                 code == ELOOP || code == ENOTDIR ? " (it is not a directory; remove it)" : "");
+    }
+    return -1;
 }
 
 /* ---- the entry points ------------------------------------------------------------------- */

@@ -1,7 +1,5 @@
-import CSupport
 import Glibc
 import SessionRuntime
-import SystemCalls
 
 /// Where the daemon of one (uid, session) lives, by the rules every part of ccached shares
 /// (contract: `<base>/ccached/<session key>/.heim_org.h5l.kcm-socket`, hand-off socket beside it).
@@ -41,31 +39,15 @@ public struct SessionDaemonLocation: Sendable, Hashable {
             base: base, directory: directory, socket: socket, isUserRuntimeDirectory: isRunUser)
     }
 
-    /// `/run/ccached/N`, made safely: each level is created (or checked) through a descriptor
-    /// opened with O_NOFOLLOW relative to its parent, so no link can redirect root.
+    /// `/run/ccached/N`, made safely by the rule pam_ccached shares (RuntimeDirectory, in C).
     static func ensureFallbackBase(for account: UserAccount, runRoot: String) throws(DoorError) -> String {
-        let root = open(runRoot, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard root >= 0 else { throw .unsafeDirectory(path: runRoot, problem: Errno.current.message) }
-        defer { close(root) }
-        let top = ccached_ensure_private_directory(root, "ccached", 0o755, 0, 0)
-        guard top >= 0 else {
-            throw .unsafeDirectory(path: runRoot + "/ccached", problem: explain(errno, owner: 0, mode: "0755"))
-        }
-        defer { close(top) }
-        let mine = ccached_ensure_private_directory(top, "\(account.uid)", 0o700, account.uid, account.gid)
-        let path = runRoot + "/ccached/\(account.uid)"
-        guard mine >= 0 else {
-            throw .unsafeDirectory(path: path, problem: explain(errno, owner: account.uid, mode: "0700"))
-        }
-        close(mine)
-        return path
-    }
-
-    private static func explain(_ code: Int32, owner: UInt32, mode: String) -> String {
-        switch code {
-        case EPERM: "it is not a directory owned by uid \(owner) with mode \(mode); remove it"
-        case ELOOP: "it is a symbolic link; remove it"
-        default: Errno(rawValue: code).message
+        do {
+            return try RuntimeDirectory.ensureRootManaged(runRoot: runRoot, uid: account.uid, gid: account.gid)
+        } catch {
+            switch error {
+            case .unsafePath(let path, let problem): throw .unsafeDirectory(path: path, problem: problem)
+            default: throw .unsafeDirectory(path: runRoot, problem: error.description)
+            }
         }
     }
 }

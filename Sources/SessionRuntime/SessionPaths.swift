@@ -101,8 +101,7 @@ public struct SessionPaths: Hashable, Sendable {
         }
         // Root may make its own (and is the only one who can): the same steps pam_ccached takes.
         if geteuid() == 0 && uid == 0 {
-            try RuntimeDirectory.ensureRootManaged(base: rootManagedBase, uid: 0, gid: 0)
-            return managed
+            return try RuntimeDirectory.ensureRootManaged(runRoot: "/run", uid: 0, gid: 0)
         }
         throw .noRuntimeDirectory(uid: uid)
     }

@@ -9,6 +9,7 @@
 
 #include "CSupportEpoll.h"
 #include "ccached_privilege.h"
+#include "ccached_private_directory.h"
 
 /// Reads the peer's process, user and group id of a connected Unix socket (SO_PEERCRED).
 /// Returns 0, or -1 with errno set.
@@ -128,13 +129,6 @@ int ccached_socket_timeouts(int fd, int milliseconds);
 int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp[], uid_t uid, gid_t gid,
                           const gid_t *groups, int group_count, const char *const directories[],
                           const char *home, int ready_fd);
-
-/// Creates `name` inside the directory `parent_fd` as a directory with `mode`, owned by
-/// `uid`:`gid`, or checks the existing one: never follows a link, refuses a non-directory, another
-/// owner or another mode (chmod/chown are applied through an O_NOFOLLOW descriptor only after
-/// creation). Returns an O_DIRECTORY descriptor (O_CLOEXEC) for it, or -1 with errno set
-/// (ENOTDIR, EPERM for the wrong owner or mode, ELOOP for a link).
-int ccached_ensure_private_directory(int parent_fd, const char *name, mode_t mode, uid_t uid, gid_t gid);
 
 /// Starts `path` as a plain child of this process (posix_spawn): default signal mask and
 /// dispositions, /dev/null as standard input and output, standard error kept, every other descriptor
