@@ -15,6 +15,21 @@ struct PrivateDirectoryTests {
     /// A descriptor for `path`, as the callers open their run directory.
     func directory(_ path: String) -> Int32 { open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
 
+    /// `ccached_ensure_private_directory(parent, name, mode)` for this process's own uid and gid: the
+    /// descriptor (closed here), errno, and the owner and mode it reports finding.
+    func ensure(in parent: String, _ name: String, mode: mode_t) -> (
+        made: Bool, code: Int32, owner: uid_t, mode: mode_t
+    ) {
+        let fd = directory(parent)
+        defer { close(fd) }
+        var owner = uid_t(0)
+        var found = mode_t(0)
+        let made = ccached_ensure_private_directory(fd, name, mode, getuid(), getgid(), &owner, &found)
+        let code = errno
+        if made >= 0 { close(made) }
+        return (made >= 0, made >= 0 ? 0 : code, owner, found)
+    }
+
     @Test("a symbolic link in place of the user's directory is refused, and what it points at is left alone")
     func linkRefused() throws {
         let run = try ScratchDirectory.make("private-dir", mode: 0o755)
@@ -22,14 +37,9 @@ struct PrivateDirectoryTests {
         let elsewhere = run.path + "/elsewhere"
         #expect(mkdir(elsewhere, 0o755) == 0)
         #expect(symlink(elsewhere, run.path + "/4242") == 0)
-        let parent = directory(run.path)
-        defer { close(parent) }
-        var owner = uid_t(0)
-        var mode = mode_t(0)
-        let fd = ccached_ensure_private_directory(parent, "4242", 0o700, getuid(), getgid(), &owner, &mode)
-        let code = errno
-        #expect(fd == -1)
-        #expect(code == ELOOP)
+        let result = ensure(in: run.path, "4242", mode: 0o700)
+        #expect(!result.made)
+        #expect(result.code == ELOOP)
         var info = stat()
         #expect(lstat(elsewhere, &info) == 0 && info.st_mode & 0o7777 == 0o755, "the link's target was changed")
         #expect(lstat(run.path + "/4242", &info) == 0 && info.st_mode & S_IFMT == S_IFLNK, "the link was replaced")
@@ -41,15 +51,10 @@ struct PrivateDirectoryTests {
         defer { ScratchDirectory.remove(run) }
         #expect(mkdir(run.path + "/mine", 0o700) == 0)
         chmod(run.path + "/mine", 0o755)
-        let parent = directory(run.path)
-        defer { close(parent) }
-        var owner = uid_t(0)
-        var mode = mode_t(0)
-        let fd = ccached_ensure_private_directory(parent, "mine", 0o700, getuid(), getgid(), &owner, &mode)
-        let code = errno
-        #expect(fd == -1)
-        #expect(code == EPERM)
-        #expect(owner == getuid() && mode == 0o755)
+        let result = ensure(in: run.path, "mine", mode: 0o700)
+        #expect(!result.made)
+        #expect(result.code == EPERM)
+        #expect(result.owner == getuid() && result.mode == 0o755)
         var info = stat()
         #expect(lstat(run.path + "/mine", &info) == 0 && info.st_mode & 0o7777 == 0o755)
     }
@@ -58,17 +63,11 @@ struct PrivateDirectoryTests {
     func newDirectoryMode() throws {
         let run = try ScratchDirectory.make("private-dir", mode: 0o755)
         defer { ScratchDirectory.remove(run) }
-        let parent = directory(run.path)
-        defer { close(parent) }
-        let fd = ccached_ensure_private_directory(parent, "top", 0o755, getuid(), getgid(), nil, nil)
-        #expect(fd >= 0)
-        if fd >= 0 { close(fd) }
+        #expect(ensure(in: run.path, "top", mode: 0o755).made)
         var info = stat()
         #expect(lstat(run.path + "/top", &info) == 0 && info.st_uid == getuid() && info.st_mode & 0o7777 == 0o755)
         // A second time finds and accepts it.
-        let again = ccached_ensure_private_directory(parent, "top", 0o755, getuid(), getgid(), nil, nil)
-        #expect(again >= 0)
-        if again >= 0 { close(again) }
+        #expect(ensure(in: run.path, "top", mode: 0o755).made)
     }
 
     @Test(
