@@ -776,31 +776,41 @@ static int ensure_runtime_base(const struct target *target, char *reason, size_t
 
 /* ---- the entry points ------------------------------------------------------------------- */
 
+/*
+ * What both entry points need before they run anything: the user, the clean environment and room
+ * for a run's result. On failure logs "cannot <what> the daemon for user ...: <why>", releases what
+ * it made and returns -1.
+ */
+static int prepare_session(pam_handle_t *pamh, const struct options *opts, const char *what, bool with_socket,
+                           struct target *target, struct environment *env, struct run_result **result) {
+    char reason[256];
+    *result = NULL;
+    if (find_target(pamh, target, reason, sizeof(reason)) != 0) {
+        pam_syslog(pamh, LOG_ERR, "cannot %s the daemon for user %s: %s", what,
+                   target->name ? target->name : "(unknown)", reason);
+        return -1;
+    }
+    *result = malloc(sizeof(**result));
+    if (*result == NULL || build_environment(pamh, opts, target, with_socket, env) != 0) {
+        pam_syslog(pamh, LOG_ERR, "cannot %s the daemon for user %s: out of memory", what, target->name);
+        free(*result);
+        *result = NULL;
+        release_target(target);
+        return -1;
+    }
+    return 0;
+}
+
 PAM_CCACHED_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv) {
     (void)flags;
     struct options opts;
     parse_options(pamh, argc, argv, &opts);
     struct target target;
-    char reason[256];
-    if (find_target(pamh, &target, reason, sizeof(reason)) != 0) {
-        pam_syslog(pamh, LOG_ERR, "cannot start the daemon for user %s: %s", target.name ? target.name : "(unknown)",
-                   reason);
-        return PAM_SESSION_ERR;
-    }
     struct environment env;
-    if (build_environment(pamh, &opts, &target, false, &env) != 0) {
-        pam_syslog(pamh, LOG_ERR, "cannot start the daemon for user %s: out of memory", target.name);
-        release_target(&target);
-        return PAM_SESSION_ERR;
-    }
-    struct run_result *result = malloc(sizeof(*result));
-    if (result == NULL) {
-        pam_syslog(pamh, LOG_ERR, "cannot start the daemon for user %s: out of memory", target.name);
-        release_environment(&env);
-        release_target(&target);
-        return PAM_SESSION_ERR;
-    }
+    struct run_result *result;
+    if (prepare_session(pamh, &opts, "start", false, &target, &env, &result) != 0) return PAM_SESSION_ERR;
 
+    char reason[256];
     int status = PAM_SUCCESS;
     /* As root only (an unprivileged caller cannot, and ccachectl then says what to do). A failure is
      * logged, not fatal: an XDG_RUNTIME_DIR may still serve, and ccachectl start has the last word. */
@@ -866,20 +876,9 @@ PAM_CCACHED_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int a
         return PAM_SUCCESS;
     }
     struct target target;
-    char reason[256];
-    if (find_target(pamh, &target, reason, sizeof(reason)) != 0) {
-        pam_syslog(pamh, LOG_ERR, "cannot stop the daemon for user %s: %s", target.name ? target.name : "(unknown)",
-                   reason);
-        return PAM_SESSION_ERR;
-    }
     struct environment env;
-    struct run_result *result = malloc(sizeof(*result));
-    if (result == NULL || build_environment(pamh, &opts, &target, true, &env) != 0) {
-        pam_syslog(pamh, LOG_ERR, "cannot stop the daemon for user %s: out of memory", target.name);
-        free(result);
-        release_target(&target);
-        return PAM_SESSION_ERR;
-    }
+    struct run_result *result;
+    if (prepare_session(pamh, &opts, "stop", true, &target, &env, &result) != 0) return PAM_SESSION_ERR;
 
     /* Detach: the daemon wipes every cache and exits when this was the last session attached to it,
      * and keeps serving the others otherwise. Exit status 1 is "no daemon runs": nothing to do. */
