@@ -738,7 +738,9 @@ static int ensure_runtime_base(const struct target *target, char *reason, size_t
     char run_user[64];
     snprintf(run_user, sizeof(run_user), "/run/user/%u", (unsigned)target->uid);
     struct stat info;
-    if (lstat(run_user, &info) == 0) return 0; /* logind's: ccachectl checks it */
+    /* logind's, which ccachectl checks and uses: the order of RuntimeBase (SessionRuntime), which
+     * takes /run/user/UID only when it is the user's directory, else /run/ccached/UID. */
+    if (lstat(run_user, &info) == 0 && S_ISDIR(info.st_mode) && info.st_uid == target->uid) return 0;
     int run = open("/run", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (run < 0) {
         snprintf(reason, reason_size, "cannot open /run: %s", strerror(errno));
