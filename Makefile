@@ -211,8 +211,13 @@ $(PAM_OUT)/cflags: FORCE
 	@mkdir -p $(PAM_OUT)
 	@echo '$(CC) $(PAM_CFLAGS) $(PAM_LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(PAM_CFLAGS) $(PAM_LDFLAGS)' > $@
 
-$(PAM_OUT)/pam_ccached.so: pam/pam_ccached.c pam/pam_ccached.map $(PAM_OUT)/cflags
-	$(CC) $(PAM_CFLAGS) $(PAM_LDFLAGS) -o $@ pam/pam_ccached.c -lpam
+# The security rules it shares with the daemon and the door, compiled in from Sources/CSupport
+# (hidden like the rest: the version script exports only the pam_sm_* entry points).
+PAM_SHARED   = Sources/CSupport/private_directory.c Sources/CSupport/privilege.c
+PAM_HEADERS  = Sources/CSupport/include/ccached_private_directory.h Sources/CSupport/include/ccached_privilege.h
+
+$(PAM_OUT)/pam_ccached.so: pam/pam_ccached.c $(PAM_SHARED) $(PAM_HEADERS) pam/pam_ccached.map $(PAM_OUT)/cflags
+	$(CC) $(PAM_CFLAGS) -ISources/CSupport/include $(PAM_LDFLAGS) -o $@ pam/pam_ccached.c $(PAM_SHARED) -lpam
 
 # The tests' stand-in for login/sshd: drives a PAM session from a private config directory.
 $(PAM_OUT)/pam_harness: pam/pam_harness.c

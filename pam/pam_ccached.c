@@ -42,6 +42,10 @@
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
+/* Shared with the daemon and the door, compiled into this module (Makefile): Sources/CSupport. */
+#include "ccached_private_directory.h"
+#include "ccached_privilege.h"
+
 #ifndef CCACHECTL_DEFAULT
 #define CCACHECTL_DEFAULT "/usr/local/bin/ccachectl"
 #endif
@@ -96,14 +100,9 @@ struct run_result {
     size_t err_len;
 };
 
-/* What a child reports on the status pipe when it cannot reach execve. */
-enum child_stage {
-    STAGE_SETGROUPS = 1,
-    STAGE_SETGID,
-    STAGE_SETUID,
-    STAGE_VERIFY,
-    STAGE_EXEC,
-};
+/* What a child reports on the status pipe when it cannot reach execve: a step of the privilege
+   drop (enum ccached_drop_step), or this. */
+#define STAGE_EXEC 100
 
 struct child_failure {
     int stage;
@@ -400,40 +399,17 @@ static void run_child(const struct target *target, const char *path, char *const
         for (int fd = 4; fd < 65536; fd++) close(fd);
     }
 
-    if (target->switch_identity) {
-        if (setgroups((size_t)target->group_count, target->groups) != 0) child_fail(status_fd, STAGE_SETGROUPS);
-        if (setresgid(target->gid, target->gid, target->gid) != 0) child_fail(status_fd, STAGE_SETGID);
-        if (setresuid(target->uid, target->uid, target->uid) != 0) child_fail(status_fd, STAGE_SETUID);
-    }
-    uid_t ruid, euid, suid;
-    gid_t rgid, egid, sgid;
-    if (getresuid(&ruid, &euid, &suid) != 0 || getresgid(&rgid, &egid, &sgid) != 0) child_fail(status_fd, STAGE_VERIFY);
-    if (ruid != target->uid || euid != target->uid || suid != target->uid || rgid != target->gid ||
-        egid != target->gid || sgid != target->gid || getuid() != target->uid || geteuid() != target->uid ||
-        getgid() != target->gid || getegid() != target->gid) {
-        errno = EPERM;
-        child_fail(status_fd, STAGE_VERIFY);
-    }
-    /* The drop must be for good: a user process can never get root back. */
-    if (target->uid != 0 && setuid(0) == 0) {
-        errno = EPERM;
-        child_fail(status_fd, STAGE_VERIFY);
-    }
+    /* The drop, checked, and for good (privilege.c); a caller already running as the user is only
+     * checked. */
+    int step = target->switch_identity
+                   ? ccached_drop_privileges(target->uid, target->gid, target->groups, target->group_count)
+                   : ccached_check_dropped(target->uid, target->gid);
+    if (step != CCACHED_DROP_DONE) child_fail(status_fd, step);
 
     umask(077);
     if (chdir(target->home) != 0 && chdir("/") != 0) child_fail(status_fd, STAGE_EXEC);
     execve(path, argv, envp);
     child_fail(status_fd, STAGE_EXEC);
-}
-
-static const char *stage_text(int stage) {
-    switch (stage) {
-    case STAGE_SETGROUPS: return "setgroups";
-    case STAGE_SETGID: return "setresgid";
-    case STAGE_SETUID: return "setresuid";
-    case STAGE_VERIFY: return "the check that the privileges are dropped";
-    default: return "execve";
-    }
 }
 
 /* Reads what is there into buffer (up to limit; the rest is drained and dropped). */
@@ -555,8 +531,9 @@ static void run_as_user(const struct target *target, const char *path, char *con
         if (failure.stage == STAGE_EXEC) {
             snprintf(result->problem, sizeof(result->problem), "cannot run %s: %s", path, strerror(failure.error));
         } else {
-            snprintf(result->problem, sizeof(result->problem), "cannot become uid %u gid %u: %s failed: %s",
-                     (unsigned)target->uid, (unsigned)target->gid, stage_text(failure.stage), strerror(failure.error));
+            snprintf(result->problem, sizeof(result->problem), "cannot become uid %u gid %u: %s: %s",
+                     (unsigned)target->uid, (unsigned)target->gid, ccached_drop_step_text(failure.stage),
+                     strerror(failure.error));
         }
         return;
     }
@@ -753,107 +730,89 @@ static int publish_environment(pam_handle_t *pamh, const struct options *opts, c
  * could pick in a world-writable directory can be taken first by another user (issue 12, item 2:
  * /tmp/ccached-UID squatted locked the victim out). So root makes /run/ccached (root, 0755) and
  * /run/ccached/UID (the user's, 0700) here, before ccachectl runs as the user; ccachectl uses it and
- * never creates it. Every step is relative to a descriptor opened with O_NOFOLLOW | O_DIRECTORY, so
- * no link is followed, and anything already there that is not exactly what it should be is refused.
+ * never creates it. The rule is the door's too (ccached_ensure_root_managed_base): no link is
+ * followed, and anything already there that is not exactly what it should be is refused.
  * Returns 0, or -1 with the reason in `reason`.
  */
-static int open_checked_directory(int parent, const char *name, bool created, uid_t owner, gid_t group, mode_t mode,
-                                  const char *shown, char *reason, size_t reason_size) {
-    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(reason, reason_size, "cannot open %s: %s%s", shown, strerror(errno),
-                 errno == ELOOP || errno == ENOTDIR ? " (it is not a directory; remove it)" : "");
-        return -1;
-    }
-    if (created && (fchown(fd, owner, group) != 0 || fchmod(fd, mode) != 0)) {
-        snprintf(reason, reason_size, "cannot give %s to uid %u: %s", shown, (unsigned)owner, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    struct stat info;
-    if (fstat(fd, &info) != 0) {
-        snprintf(reason, reason_size, "cannot inspect %s: %s", shown, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (!S_ISDIR(info.st_mode) || info.st_uid != owner || (info.st_mode & 07777) != mode) {
-        snprintf(reason, reason_size,
-                 "%s exists but is owned by uid %u with mode %o, not uid %u with mode %o: refusing it (remove it)",
-                 shown, (unsigned)info.st_uid, (unsigned)(info.st_mode & 07777), (unsigned)owner, (unsigned)mode);
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static int ensure_runtime_base(const struct target *target, char *reason, size_t reason_size) {
     char run_user[64];
     snprintf(run_user, sizeof(run_user), "/run/user/%u", (unsigned)target->uid);
     struct stat info;
-    if (lstat(run_user, &info) == 0) return 0; /* logind's: ccachectl checks it */
+    /* logind's, which ccachectl checks and uses: the order of RuntimeBase (SessionRuntime), which
+     * takes /run/user/UID only when it is the user's directory, else /run/ccached/UID. */
+    if (lstat(run_user, &info) == 0 && S_ISDIR(info.st_mode) && info.st_uid == target->uid) return 0;
     int run = open("/run", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (run < 0) {
         snprintf(reason, reason_size, "cannot open /run: %s", strerror(errno));
         return -1;
     }
-    if (fstat(run, &info) != 0 || info.st_uid != 0 || (info.st_mode & 022) != 0) {
-        snprintf(reason, reason_size, "/run is not root's or is writable by others: refusing to use it");
-        close(run);
-        return -1;
-    }
-    bool created = mkdirat(run, "ccached", 0755) == 0;
-    if (!created && errno != EEXIST) {
-        snprintf(reason, reason_size, "cannot create /run/ccached: %s", strerror(errno));
-        close(run);
-        return -1;
-    }
-    int base = open_checked_directory(run, "ccached", created, 0, 0, 0755, "/run/ccached", reason, reason_size);
+    struct ccached_directory_failure failure;
+    int own = ccached_ensure_root_managed_base(run, target->uid, target->gid, &failure);
+    int code = errno;
     close(run);
-    if (base < 0) return -1;
-    char name[16];
-    char shown[32];
-    snprintf(name, sizeof(name), "%u", (unsigned)target->uid);
-    snprintf(shown, sizeof(shown), "/run/ccached/%u", (unsigned)target->uid);
-    created = mkdirat(base, name, 0700) == 0;
-    if (!created && errno != EEXIST) {
-        snprintf(reason, reason_size, "cannot create %s: %s", shown, strerror(errno));
-        close(base);
-        return -1;
+    if (own >= 0) {
+        close(own);
+        return 0;
     }
-    int own = open_checked_directory(base, name, created, target->uid, target->gid, 0700, shown, reason, reason_size);
-    close(base);
-    if (own < 0) return -1;
-    close(own);
-    return 0;
+    char shown[48];
+    static const char *const levels[] = {"/run", "/run/ccached", NULL};
+    if (failure.level < 2) {
+        snprintf(shown, sizeof(shown), "%s", levels[failure.level]);
+    } else {
+        snprintf(shown, sizeof(shown), "/run/ccached/%u", (unsigned)target->uid);
+    }
+    if (code == EPERM && failure.level == 0) {
+        snprintf(reason, reason_size, "/run is not root's or is writable by others: refusing to use it");
+    } else if (code == EPERM && failure.owner != (uid_t)-1) {
+        bool own = failure.level == 2;
+        snprintf(reason, reason_size,
+                 "%s exists but is owned by uid %u with mode %o, not uid %u with mode %o: refusing it (remove it)",
+                 shown, (unsigned)failure.owner, (unsigned)failure.mode, own ? (unsigned)target->uid : 0U,
+                 own ? 0700U : 0755U);
+    } else {
+        snprintf(reason, reason_size, "cannot make %s: %s%s", shown, strerror(code),
+                 code == ELOOP || code == ENOTDIR ? " (it is not a directory; remove it)" : "");
+    }
+    return -1;
 }
 
 /* ---- the entry points ------------------------------------------------------------------- */
+
+/*
+ * What both entry points need before they run anything: the user, the clean environment and room
+ * for a run's result. On failure logs "cannot <what> the daemon for user ...: <why>", releases what
+ * it made and returns -1.
+ */
+static int prepare_session(pam_handle_t *pamh, const struct options *opts, const char *what, bool with_socket,
+                           struct target *target, struct environment *env, struct run_result **result) {
+    char reason[256];
+    *result = NULL;
+    if (find_target(pamh, target, reason, sizeof(reason)) != 0) {
+        pam_syslog(pamh, LOG_ERR, "cannot %s the daemon for user %s: %s", what,
+                   target->name ? target->name : "(unknown)", reason);
+        return -1;
+    }
+    *result = malloc(sizeof(**result));
+    if (*result == NULL || build_environment(pamh, opts, target, with_socket, env) != 0) {
+        pam_syslog(pamh, LOG_ERR, "cannot %s the daemon for user %s: out of memory", what, target->name);
+        free(*result);
+        *result = NULL;
+        release_target(target);
+        return -1;
+    }
+    return 0;
+}
 
 PAM_CCACHED_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv) {
     (void)flags;
     struct options opts;
     parse_options(pamh, argc, argv, &opts);
     struct target target;
-    char reason[256];
-    if (find_target(pamh, &target, reason, sizeof(reason)) != 0) {
-        pam_syslog(pamh, LOG_ERR, "cannot start the daemon for user %s: %s", target.name ? target.name : "(unknown)",
-                   reason);
-        return PAM_SESSION_ERR;
-    }
     struct environment env;
-    if (build_environment(pamh, &opts, &target, false, &env) != 0) {
-        pam_syslog(pamh, LOG_ERR, "cannot start the daemon for user %s: out of memory", target.name);
-        release_target(&target);
-        return PAM_SESSION_ERR;
-    }
-    struct run_result *result = malloc(sizeof(*result));
-    if (result == NULL) {
-        pam_syslog(pamh, LOG_ERR, "cannot start the daemon for user %s: out of memory", target.name);
-        release_environment(&env);
-        release_target(&target);
-        return PAM_SESSION_ERR;
-    }
+    struct run_result *result;
+    if (prepare_session(pamh, &opts, "start", false, &target, &env, &result) != 0) return PAM_SESSION_ERR;
 
+    char reason[256];
     int status = PAM_SUCCESS;
     /* As root only (an unprivileged caller cannot, and ccachectl then says what to do). A failure is
      * logged, not fatal: an XDG_RUNTIME_DIR may still serve, and ccachectl start has the last word. */
@@ -919,20 +878,9 @@ PAM_CCACHED_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int a
         return PAM_SUCCESS;
     }
     struct target target;
-    char reason[256];
-    if (find_target(pamh, &target, reason, sizeof(reason)) != 0) {
-        pam_syslog(pamh, LOG_ERR, "cannot stop the daemon for user %s: %s", target.name ? target.name : "(unknown)",
-                   reason);
-        return PAM_SESSION_ERR;
-    }
     struct environment env;
-    struct run_result *result = malloc(sizeof(*result));
-    if (result == NULL || build_environment(pamh, &opts, &target, true, &env) != 0) {
-        pam_syslog(pamh, LOG_ERR, "cannot stop the daemon for user %s: out of memory", target.name);
-        free(result);
-        release_target(&target);
-        return PAM_SESSION_ERR;
-    }
+    struct run_result *result;
+    if (prepare_session(pamh, &opts, "stop", true, &target, &env, &result) != 0) return PAM_SESSION_ERR;
 
     /* Detach: the daemon wipes every cache and exits when this was the last session attached to it,
      * and keeps serving the others otherwise. Exit status 1 is "no daemon runs": nothing to do. */

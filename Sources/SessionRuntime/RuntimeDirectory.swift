@@ -1,3 +1,4 @@
+import CSupport
 import Glibc
 import SystemCalls
 
@@ -46,33 +47,41 @@ public enum RuntimeDirectory {
         }
     }
 
-    /// As root: makes `base` (root's, 0755) and `base/<uid>` (owned by uid:gid, 0700) if missing,
-    /// never following a link (`mkdirat`/`fchownat` relative to a descriptor opened with
-    /// `O_NOFOLLOW | O_DIRECTORY`), and refuses either when it exists as anything else — someone
-    /// else's directory, a link, a group/other mode. The C twin is in pam/pam_ccached.c.
-    public static func ensureRootManaged(base: String, uid: UInt32, gid: UInt32) throws(SessionRuntimeError) {
-        if mkdir(base, 0o755) == 0 {
-            chmod(base, 0o755)  // whatever the umask
-        } else if errno != EEXIST {
-            throw .unsafePath(path: base, problem: "cannot create it: \(Errno.current.message)")
-        }
-        try check(base, uid: 0, mustBePrivate: false)
-        let parent = open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard parent >= 0 else { throw .unsafePath(path: base, problem: Errno.current.message) }
-        defer { close(parent) }
-        let name = "\(uid)"
-        let path = base + "/" + name
-        if mkdirat(parent, name, 0o700) == 0 {
-            guard fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW) == 0,
-                fchmodat(parent, name, 0o700, 0) == 0
-            else {
-                let problem = Errno.current.message
-                unlinkat(parent, name, AT_REMOVEDIR)
-                throw .unsafePath(path: path, problem: "cannot give it to uid \(uid): \(problem)")
+    /// As root: makes `<runRoot>/ccached` (root's, 0755) and `<runRoot>/ccached/<uid>` (uid:gid,
+    /// 0700) if missing, or checks them, and returns the latter's path. The rule is C's
+    /// (`ccached_ensure_root_managed_base`, Sources/CSupport/private_directory.c), which pam_ccached
+    /// compiles in too: every step through a descriptor opened with `O_NOFOLLOW`, so no link is
+    /// followed, and anything already there that is not exactly that (a link, another owner, another
+    /// mode) is refused, never changed. `runRoot` itself must be root's and not writable by others.
+    public static func ensureRootManaged(runRoot: String, uid: UInt32, gid: UInt32) throws(SessionRuntimeError)
+        -> String
+    {
+        let run = open(runRoot, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard run >= 0 else { throw .unsafePath(path: runRoot, problem: Errno.current.message) }
+        defer { close(run) }
+        var failure = ccached_directory_failure()
+        let made = ccached_ensure_root_managed_base(run, uid, gid, &failure)
+        let path = runRoot + "/ccached/\(uid)"
+        guard made >= 0 else {
+            let code = Errno.current
+            let level = Int(failure.level)
+            let shown = [runRoot, runRoot + "/ccached", path][min(max(level, 0), 2)]
+            let owner = level == 2 ? uid : 0
+            let problem: String
+            switch code.rawValue {
+            case EPERM where level == 0: problem = "it is not root's or is writable by group or others"
+            case EPERM where failure.owner != UInt32.max:
+                let mode = String(failure.mode, radix: 8)
+                problem =
+                    "it is owned by uid \(failure.owner) with mode \(mode), not uid \(owner) with mode "
+                    + (level == 2 ? "700" : "755") + "; remove it"
+            case ELOOP: problem = "it is a symbolic link; remove it"
+            case ENOTDIR: problem = "it is not a directory; remove it"
+            default: problem = code.message
             }
-        } else if errno != EEXIST {
-            throw .unsafePath(path: path, problem: "cannot create it: \(Errno.current.message)")
+            throw .unsafePath(path: shown, problem: problem)
         }
-        try check(path, uid: uid, mustBePrivate: true)
+        close(made)
+        return path
     }
 }

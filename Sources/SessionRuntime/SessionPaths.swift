@@ -28,8 +28,8 @@ public struct SessionPaths: Hashable, Sendable {
 
     /// The paths for this process: `CCACHED_SOCKET` if set (its directory created 0700 if missing,
     /// else checked like the others); otherwise
-    /// `<runtime>/ccached/<session>/` where `<runtime>` is `$XDG_RUNTIME_DIR`, else `/run/user/<uid>`
-    /// if it exists, else `/run/ccached/<uid>` (made by root: see ``runtimeBase(environment:uid:)``).
+    /// `<runtime>/ccached/<session>/` where `<runtime>` is the user's ``RuntimeBase`` (its doc comment
+    /// gives the precedence: `$XDG_RUNTIME_DIR`, `/run/user/<uid>`, `/run/ccached/<uid>`).
     /// Creates missing directories 0700 and checks every one with `lstat`: a link, another owner or a
     /// group/world-writable mode is refused, and so is an unsafe ancestor (``AncestorCheck``).
     public static func resolve(environment: [String: String], uid: UInt32) throws(SessionRuntimeError)
@@ -60,10 +60,12 @@ public struct SessionPaths: Hashable, Sendable {
                 krb5Fragment: socket + ".krb5.conf")
         }
         let session = try SessionIdentity.current(environment: environment)
-        let base = try runtimeBase(environment: environment, uid: uid)
-        let ccached = base + "/ccached"
-        try RuntimeDirectory.ensure(ccached, uid: uid)
-        let directory = ccached + "/" + session.key
+        // Root may make its own /run/ccached/0 (and is the only one who can): the door's rule.
+        let base = try RuntimeBase.locate(
+            uid: uid, gid: 0, environment: environment, mayCreate: geteuid() == 0 && uid == 0
+        ).path
+        try RuntimeDirectory.ensure(base + "/ccached", uid: uid)
+        let directory = sessionDirectory(base: base, sessionKey: session.key)
         try RuntimeDirectory.ensure(directory, uid: uid)
         if let unsafe = AncestorCheck.firstProblem(in: directory, uid: uid) {
             throw .unsafePath(path: unsafe.path, problem: unsafe.problem)
@@ -73,38 +75,10 @@ public struct SessionPaths: Hashable, Sendable {
             spawnLock: directory + "/spawn.lock", krb5Fragment: directory + "/krb5.conf")
     }
 
-    /// Where root makes a user's runtime base when `/run/user/<uid>` does not exist (pam_ccached at
-    /// session open, or the door): `/run/ccached` is root's, 0755; `/run/ccached/<uid>` the user's, 0700.
-    public static let rootManagedBase = "/run/ccached"
-
-    /// The per-user base: `$XDG_RUNTIME_DIR`, else `/run/user/<uid>` if it exists, else
-    /// `/run/ccached/<uid>` if it exists (both checked: the user's, not writable by others). Never a
-    /// predictable name in a world-writable directory: another user could create it first (issue 12,
-    /// item 2). Only a root process creates `/run/ccached/<uid>`; any other gets
-    /// ``SessionRuntimeError/noRuntimeDirectory(uid:)``, which says what to do.
-    static func runtimeBase(environment: [String: String], uid: UInt32) throws(SessionRuntimeError) -> String {
-        if let xdg = environment["XDG_RUNTIME_DIR"], xdg.hasPrefix("/") {
-            try RuntimeDirectory.check(xdg, uid: uid, mustBePrivate: false)
-            return xdg
-        }
-        let runUser = "/run/user/\(uid)"
-        var info = stat()
-        if lstat(runUser, &info) == 0 {
-            try RuntimeDirectory.check(runUser, uid: uid, mustBePrivate: false)
-            return runUser
-        }
-        let managed = rootManagedBase + "/\(uid)"
-        if lstat(managed, &info) == 0 {
-            try RuntimeDirectory.check(rootManagedBase, uid: 0, mustBePrivate: false)
-            try RuntimeDirectory.check(managed, uid: uid, mustBePrivate: true)
-            return managed
-        }
-        // Root may make its own (and is the only one who can): the same steps pam_ccached takes.
-        if geteuid() == 0 && uid == 0 {
-            try RuntimeDirectory.ensureRootManaged(base: rootManagedBase, uid: 0, gid: 0)
-            return managed
-        }
-        throw .noRuntimeDirectory(uid: uid)
+    /// A session's directory under a user's runtime base (``RuntimeBase``): `<base>/ccached/<key>`;
+    /// its socket is ``socketName`` inside. The door and the client both place a daemon here.
+    public static func sessionDirectory(base: String, sessionKey: String) -> String {
+        base + "/ccached/" + sessionKey
     }
 
     /// The krb5.conf fragment's text.
@@ -134,5 +108,54 @@ public struct SessionPaths: Hashable, Sendable {
             unlink(temporary)
             throw .cannotWrite(path: krb5Fragment, problem: problem)
         }
+    }
+}
+
+/// A user's runtime base: the directory under which every daemon of theirs lives
+/// (`<base>/ccached/<session>/`). The one definition the client, ccachectl and ccached-door share;
+/// pam_ccached makes `/run/ccached/<uid>` by the same C function (`ccached_ensure_root_managed_base`).
+public struct RuntimeBase: Hashable, Sendable {
+    public let path: String
+    /// Whether it is `/run/user/<uid>` (the door then also gives it as the daemon's `XDG_RUNTIME_DIR`).
+    public let isUserRuntimeDirectory: Bool
+
+    /// The base for `uid`, by this precedence (the first that applies wins):
+    /// 1. `$XDG_RUNTIME_DIR` in `environment`, when absolute. Checked (a directory of the user's, not
+    ///    writable by others); a bad one is refused, not skipped. The door passes no environment: a
+    ///    client's is not its to trust.
+    /// 2. `<runRoot>/user/<uid>` (logind's) when it is a directory owned by the user; a link or
+    ///    another owner's does not count. Checked like 1.
+    /// 3. `<runRoot>/ccached/<uid>`. When `mayCreate` (a root process: the door for any user, root's
+    ///    client for itself) it is made if missing or checked, never following a link
+    ///    (``RuntimeDirectory/ensureRootManaged(runRoot:uid:gid:)``); otherwise it must exist, under a
+    ///    root-owned `ccached` not writable by others, and be the user's with mode 0700.
+    /// 4. Otherwise ``SessionRuntimeError/noRuntimeDirectory(uid:)``, which says what to do.
+    /// Never a predictable name in a world-writable directory: another user could create it first
+    /// (issue 12, item 2). `runRoot` is `/run` outside tests.
+    public static func locate(
+        uid: UInt32, gid: UInt32, environment: [String: String], runRoot: String = "/run", mayCreate: Bool
+    ) throws(SessionRuntimeError) -> RuntimeBase {
+        if let xdg = environment["XDG_RUNTIME_DIR"], xdg.hasPrefix("/") {
+            try RuntimeDirectory.check(xdg, uid: uid, mustBePrivate: false)
+            return RuntimeBase(path: xdg, isUserRuntimeDirectory: false)
+        }
+        let runUser = runRoot + "/user/\(uid)"
+        var info = stat()
+        if lstat(runUser, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == uid {
+            try RuntimeDirectory.check(runUser, uid: uid, mustBePrivate: false)
+            return RuntimeBase(path: runUser, isUserRuntimeDirectory: true)
+        }
+        if mayCreate {
+            return RuntimeBase(
+                path: try RuntimeDirectory.ensureRootManaged(runRoot: runRoot, uid: uid, gid: gid),
+                isUserRuntimeDirectory: false)
+        }
+        let managed = runRoot + "/ccached/\(uid)"
+        if lstat(managed, &info) == 0 {
+            try RuntimeDirectory.check(runRoot + "/ccached", uid: 0, mustBePrivate: false)
+            try RuntimeDirectory.check(managed, uid: uid, mustBePrivate: true)
+            return RuntimeBase(path: managed, isUserRuntimeDirectory: false)
+        }
+        throw .noRuntimeDirectory(uid: uid)
     }
 }

@@ -105,6 +105,25 @@ struct SpawnerTests {
         expectClean(Inherited(pid: pid), markerPath: markerPath)
     }
 
+    @Test("a program ccachectl cannot execute is reported on the ready pipe, as the door's spawner reports it")
+    func detachedExecFailure() throws {
+        var ends: [Int32] = [-1, -1]
+        #expect(ccached_pipe_cloexec(&ends) == 0)
+        defer { close(ends[0]) }
+        let missing = "/nonexistent/ccached-\(getpid())"
+        var argv: [UnsafeMutablePointer<CChar>?] = [strdup(missing), nil]
+        defer { for pointer in argv { free(pointer) } }
+        #expect(ccached_spawn_detached(missing, &argv, ends[1]) == 0)
+        close(ends[1])
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        var descriptor = pollfd(fd: ends[0], events: Int16(POLLIN), revents: 0)
+        while bytes.count < 256, poll(&descriptor, 1, 5000) > 0, read(ends[0], &byte, 1) == 1, byte != 0x0A {
+            bytes.append(byte)
+        }
+        #expect(String(decoding: bytes, as: UTF8.self) == "ERROR \(missing): ENOENT")
+    }
+
     /// Starts `script` as uid/gid 4242 with `groups` through the door's spawner; the started pid.
     func startAsUser(groups: [gid_t]) -> pid_t? {
         var ends: [Int32] = [-1, -1]

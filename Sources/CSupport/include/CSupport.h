@@ -8,6 +8,8 @@
 #include <sys/uio.h>
 
 #include "CSupportEpoll.h"
+#include "ccached_privilege.h"
+#include "ccached_private_directory.h"
 
 /// Reads the peer's process, user and group id of a connected Unix socket (SO_PEERCRED).
 /// Returns 0, or -1 with errno set.
@@ -43,7 +45,8 @@ int ccached_spawn_thread(void *(*body)(void *), void *context, size_t stack_size
 /// /dev/null, every descriptor closed but `keep_fd` (moved to descriptor 3 when >= 0), so the
 /// caller never has a child to reap. The child starts with every signal blocked and closes the
 /// descriptors first thing; every signal action is reset to the default and the mask emptied just
-/// before exec. Returns 0, or an errno value.
+/// before exec. A failure in the child is written to `keep_fd` as "ERROR <why>" (spawn.c shares
+/// these steps with ``ccached_spawn_as_user``). Returns 0, or an errno value.
 int ccached_spawn_detached(const char *path, char *const argv[], int keep_fd);
 
 /// This thread's own real, effective and saved uid / gid (the raw syscalls: glibc's wrappers
@@ -121,7 +124,8 @@ int ccached_socket_timeouts(int fd, int milliseconds);
 /// standard streams on /dev/null; then resets every signal action to the default, starts a new
 /// session, forks again, setgroups + setresgid + setresuid (raw syscalls, the child has one
 /// thread), verified with getresuid/getresgid/getgroups and by setuid(0) failing for a non-root
-/// uid; then each of `directories` (NULL-terminated) is created 0700 as that user if missing;
+/// uid (``ccached_drop_privileges``, shared with pam_ccached); then each of `directories`
+/// (NULL-terminated) is created 0700 as that user if missing;
 /// chdir `home` (else /); the signal mask is emptied and execve runs with exactly `envp`. So from
 /// the moment the user may signal or stop it, the child holds nothing of the caller's. The
 /// intermediate child exits at once (double fork), so the caller has no child to reap. A failure
@@ -129,13 +133,6 @@ int ccached_socket_timeouts(int fd, int milliseconds);
 int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp[], uid_t uid, gid_t gid,
                           const gid_t *groups, int group_count, const char *const directories[],
                           const char *home, int ready_fd);
-
-/// Creates `name` inside the directory `parent_fd` as a directory with `mode`, owned by
-/// `uid`:`gid`, or checks the existing one: never follows a link, refuses a non-directory, another
-/// owner or another mode (chmod/chown are applied through an O_NOFOLLOW descriptor only after
-/// creation). Returns an O_DIRECTORY descriptor (O_CLOEXEC) for it, or -1 with errno set
-/// (ENOTDIR, EPERM for the wrong owner or mode, ELOOP for a link).
-int ccached_ensure_private_directory(int parent_fd, const char *name, mode_t mode, uid_t uid, gid_t gid);
 
 /// Starts `path` as a plain child of this process (posix_spawn): default signal mask and
 /// dispositions, /dev/null as standard input and output, standard error kept, every other descriptor

@@ -1,0 +1,60 @@
+// Process descriptors: the peer's pidfd, signalling through it, and the pid behind it.
+
+#include "CSupport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+int ccached_peer_pidfd(int fd) {
+    int pidfd = -1;
+    socklen_t length = sizeof(pidfd);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &length) != 0) return -1;
+    if (length != sizeof(pidfd) || pidfd < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* The kernel already sets O_CLOEXEC on it; make sure. */
+    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    return pidfd;
+}
+
+int ccached_pidfd_send_signal(int pidfd, int signal) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0);
+}
+
+int ccached_pidfd_pid(int pidfd) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char text[1024];
+    ssize_t count = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (count <= 0) return -1;
+    text[count] = 0;
+    const char *line = text;
+    while (line && *line) {
+        if (strncmp(line, "Pid:", 4) == 0) {
+            long value = strtol(line + 4, NULL, 10);
+            return value < 0 ? -1 : (int)value;
+        }
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    errno = ENOENT;
+    return -1;
+}
+
