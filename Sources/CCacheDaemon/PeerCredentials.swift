@@ -1,5 +1,6 @@
 import CSupport
 import Glibc
+import SystemCalls
 
 /// Who is at the other end of a Unix socket, as the kernel recorded it at `connect` (SO_PEERCRED).
 public struct PeerCredentials: Hashable, Sendable, CustomStringConvertible {
@@ -21,7 +22,7 @@ public struct PeerCredentials: Hashable, Sendable, CustomStringConvertible {
         var uid: uid_t = 0
         var gid: gid_t = 0
         guard ccached_peer_credentials(fd, &pid, &uid, &gid) == 0 else {
-            throw .system(operation: "getsockopt(SO_PEERCRED)", errno: errno)
+            throw .system(operation: "getsockopt(SO_PEERCRED)", errno: .current)
         }
         return PeerCredentials(pid: pid, uid: uid, gid: gid)
     }

@@ -31,7 +31,7 @@ public final class UnixSocketListener: Sendable {
             case .pathTooLong: throw .pathTooLong(path: path)
             // Another daemon took the path meanwhile: we step back.
             case .pathTaken: throw .alreadyRunning(path: path)
-            case .system(let operation, let code): throw .system(operation: operation, errno: code.rawValue)
+            case .system(let operation, let code): throw .system(operation: operation, errno: code)
             }
         }
     }
@@ -56,7 +56,7 @@ public final class UnixSocketListener: Sendable {
         if fd >= 0 { return fd }
         switch errno {
         case EINTR, EAGAIN, ECONNABORTED, EPROTO: return nil
-        case let code: throw .system(operation: "accept", errno: code)
+        case let code: throw .system(operation: "accept", errno: Errno(rawValue: code))
         }
     }
 
@@ -112,11 +112,11 @@ public final class UnixSocketListener: Sendable {
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else { throw .pathOccupied(path: path) }
         let probe = ccached_unix_stream_socket()
-        guard probe >= 0 else { throw .system(operation: "socket(AF_UNIX)", errno: errno) }
+        guard probe >= 0 else { throw .system(operation: "socket(AF_UNIX)", errno: .current) }
         defer { Glibc.close(probe) }
         if ccached_connect_unix(probe, path) == 0 { throw .alreadyRunning(path: path) }
         guard errno == ECONNREFUSED else {
-            throw .system(operation: "probing the existing socket \(path)", errno: errno)
+            throw .system(operation: "probing the existing socket \(path)", errno: .current)
         }
         unlink(path)
     }

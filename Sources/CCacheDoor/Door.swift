@@ -58,7 +58,7 @@ public final class Door: Sendable {
         signal(SIGPIPE, SIG_IGN)
         _ = ccached_raise_descriptor_limit()
         let signals = ccached_termination_signalfd()
-        guard signals >= 0 else { throw .system(operation: "signalfd", errno: errno) }
+        guard signals >= 0 else { throw .system(operation: "signalfd", errno: .current) }
         defer { close(signals) }
         var descriptors = [
             pollfd(fd: listener.fileDescriptor, events: Int16(POLLIN), revents: 0),
@@ -70,7 +70,7 @@ public final class Door: Sendable {
             let ready = poll(&descriptors, nfds_t(descriptors.count), -1)
             if ready < 0 {
                 if errno == EINTR { continue }
-                throw .system(operation: "poll", errno: errno)
+                throw .system(operation: "poll", errno: .current)
             }
             if descriptors[1].revents != 0 {
                 logger.info("stopping on signal \(ccached_read_signalfd(signals)); daemons keep running")

@@ -50,7 +50,7 @@ public final class DoorListener: Sendable {
             switch error {
             case .pathTooLong: throw .pathTooLong(path: path)
             case .pathTaken: throw .occupied(path: path)
-            case .system(let operation, let code): throw .system(operation: operation, errno: code.rawValue)
+            case .system(let operation, let code): throw .system(operation: operation, errno: code)
             }
         }
     }

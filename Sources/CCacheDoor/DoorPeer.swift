@@ -1,6 +1,7 @@
 import CSupport
 import Glibc
 import SessionRuntime
+import SystemCalls
 
 /// Who connected to the door and which session it belongs to, established without a pid race.
 ///
@@ -61,7 +62,7 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
         var uid: uid_t = 0
         var gid: gid_t = 0
         guard ccached_peer_credentials(fd, &pid, &uid, &gid) == 0 else {
-            return .failed(.system(operation: "getsockopt(SO_PEERCRED)", errno: errno))
+            return .failed(.system(operation: "getsockopt(SO_PEERCRED)", errno: .current))
         }
         // The door itself never is a client: a connection from its own pid can only come from a
         // link that led one of its own connects back to its listening socket (issue 24, item 5).

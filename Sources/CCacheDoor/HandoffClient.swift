@@ -1,5 +1,6 @@
 import CSupport
 import Glibc
+import SystemCalls
 
 /// The door's side of the hand-off protocol (contract.md): connect to a daemon's `.handoff`
 /// socket, make sure the daemon runs as the uid the client must reach, send the client's
@@ -75,13 +76,14 @@ public enum HandoffClient {
                 return refuse("it belongs to uid \(owner), neither root nor the session's user (uid \(expectedUID))")
             default:
                 return .failure(
-                    ConnectFailure(outcome: .failed(.system(operation: "open(\(handoffPath))", errno: code))))
+                    ConnectFailure(
+                        outcome: .failed(.system(operation: "open(\(handoffPath))", errno: Errno(rawValue: code)))))
             }
         }
         defer { close(target) }
         let socket = ccached_unix_stream_socket()
         guard socket >= 0 else {
-            return .failure(ConnectFailure(outcome: .failed(.system(operation: "socket(AF_UNIX)", errno: errno))))
+            return .failure(ConnectFailure(outcome: .failed(.system(operation: "socket(AF_UNIX)", errno: .current))))
         }
         _ = ccached_socket_timeouts(socket, max(1, timeoutMilliseconds))
         guard ccached_connect_unix_at(socket, target) == 0 else {
@@ -93,7 +95,9 @@ public enum HandoffClient {
                 return .failure(
                     ConnectFailure(
                         outcome: .failed(
-                            .system(operation: "connect(\(handoffPath) through /proc/self/fd)", errno: code))))
+                            .system(
+                                operation: "connect(\(handoffPath) through /proc/self/fd)", errno: Errno(rawValue: code)
+                            ))))
             }
         }
         // Checked again on the connection itself: only a server running as the client's own uid
@@ -106,7 +110,7 @@ public enum HandoffClient {
             close(socket)
             return .failure(
                 ConnectFailure(
-                    outcome: .failed(.system(operation: "getsockopt(SO_PEERCRED) on \(handoffPath)", errno: code))))
+                    outcome: .failed(.system(operation: "getsockopt(SO_PEERCRED) on \(handoffPath)", errno: Errno(rawValue: code)))))
         }
         guard uid == expectedUID else {
             close(socket)
@@ -134,7 +138,8 @@ public enum HandoffClient {
             let code = errno
             let gone = code == EPIPE || code == ECONNRESET || code == ENOTCONN
             return Exchange(
-                outcome: gone ? .noDaemon : .failed(.system(operation: "sendmsg", errno: code)), reusable: false,
+                outcome: gone ? .noDaemon : .failed(.system(operation: "sendmsg", errno: Errno(rawValue: code))),
+                reusable: false,
                 safeToRetry: gone)
         }
         var answer: UInt8 = 0
@@ -143,7 +148,7 @@ public enum HandoffClient {
         if count == 0 { return Exchange(outcome: .noDaemon, reusable: false, safeToRetry: true) }
         guard count == 1 else {
             return Exchange(
-                outcome: .failed(.system(operation: "waiting for the daemon's hand-off answer", errno: errno)),
+                outcome: .failed(.system(operation: "waiting for the daemon's hand-off answer", errno: .current)),
                 reusable: false, safeToRetry: false)
         }
         switch answer {

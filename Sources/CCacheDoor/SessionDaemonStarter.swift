@@ -1,6 +1,7 @@
 import CSupport
 import Glibc
 import SessionRuntime
+import SystemCalls
 
 /// Starts the `ccached` for one (user, session), in one of two ways:
 ///
@@ -115,13 +116,13 @@ public struct SessionDaemonStarter: Sendable {
                 ccached_spawn_helper(systemdRun, argvPointers, envPointers, &pid)
             }
         }
-        guard result == 0 else { throw .system(operation: "starting \(systemdRun)", errno: result) }
+        guard result == 0 else { throw .system(operation: "starting \(systemdRun)", errno: Errno(rawValue: result)) }
         let deadline = Clock.nowMilliseconds() + Int64(timeoutMilliseconds)
         var status: Int32 = 0
         while true {
             let reaped = waitpid(pid, &status, WNOHANG)
             if reaped == pid { break }
-            if reaped < 0 && errno != EINTR { throw .system(operation: "waitpid(systemd-run)", errno: errno) }
+            if reaped < 0 && errno != EINTR { throw .system(operation: "waitpid(systemd-run)", errno: .current) }
             if Clock.nowMilliseconds() >= deadline {
                 kill(pid, SIGKILL)
                 _ = waitpid(pid, &status, 0)
@@ -151,7 +152,7 @@ public struct SessionDaemonStarter: Sendable {
         account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation, timeoutMilliseconds: Int32
     ) throws(DoorError) -> Readiness {
         var pipeEnds: [Int32] = [-1, -1]
-        guard ccached_pipe_cloexec(&pipeEnds) == 0 else { throw .system(operation: "pipe2", errno: errno) }
+        guard ccached_pipe_cloexec(&pipeEnds) == 0 else { throw .system(operation: "pipe2", errno: .current) }
         defer { close(pipeEnds[0]) }
         let argv = arguments(location: location, session: session)
         let envp = environment(account: account, location: location)
@@ -168,7 +169,7 @@ public struct SessionDaemonStarter: Sendable {
             }
         }
         close(pipeEnds[1])
-        guard result == 0 else { throw .system(operation: "starting \(daemonPath)", errno: result) }
+        guard result == 0 else { throw .system(operation: "starting \(daemonPath)", errno: Errno(rawValue: result)) }
         let line = try readLine(from: pipeEnds[0], timeoutMilliseconds: timeoutMilliseconds)
         switch line {
         case "READY": return .ready
@@ -191,13 +192,13 @@ public struct SessionDaemonStarter: Sendable {
             let ready = poll(&descriptor, 1, Int32(left))
             if ready < 0 {
                 if errno == EINTR { continue }
-                throw .system(operation: "poll", errno: errno)
+                throw .system(operation: "poll", errno: .current)
             }
             if ready == 0 { continue }
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw .system(operation: "read(ready pipe)", errno: errno)
+                throw .system(operation: "read(ready pipe)", errno: .current)
             }
             if count == 0 { break }
             bytes += chunk[0..<count]
