@@ -49,10 +49,10 @@ final class KCMClientConnection {
         let fd = ccached_unix_stream_socket()
         guard fd >= 0 else { throw .failed(.connection(path: path, reason: Errno.current.message)) }
         if ccached_connect_unix(fd, path) != 0 {
-            let code = errno
+            let code = Errno.current
             Glibc.close(fd)
-            if code == ENOENT || code == ECONNREFUSED { throw .noDaemon }
-            throw .failed(.connection(path: path, reason: Errno(rawValue: code).message))
+            if code == .noSuchFile || code == .connectionRefused { throw .noDaemon }
+            throw .failed(.connection(path: path, reason: code.message))
         }
         var pid: pid_t = 0
         var uid: uid_t = 0
@@ -130,8 +130,17 @@ final class KCMClientConnection {
             let left = deadline - Int64(MonotonicClock.microseconds() / 1000)
             guard left > 0 else { return false }
             if poll(&descriptor, 1, Int32(left)) <= 0 { continue }
-            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) { return true }
+            let received: Int
+            do throws(Errno) {
+                received = try retryingInterrupts {
+                    scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                }
+            } catch  where error == .wouldBlock {
+                continue
+            } catch {
+                return true
+            }
+            if received == 0 { return true }
         }
     }
 

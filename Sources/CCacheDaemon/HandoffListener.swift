@@ -97,8 +97,7 @@ public final class HandoffListener: Sendable {
             }
             // One byte into an empty socket buffer (the door reads each answer before it sends
             // again): it goes at once, or the connection is of no use.
-            var written: Int
-            repeat { written = send(connection, &answer, 1, Int32(MSG_NOSIGNAL)) } while written < 0 && errno == EINTR
+            let written = try? retryingInterrupts { send(connection, &answer, 1, Int32(MSG_NOSIGNAL)) }
             guard written == 1 else { return .ended }
         }
     }

@@ -48,15 +48,12 @@ public final class UnixSocketListener: Sendable {
         UnixSocketListener(path: path, fd: fd, linked: nil)
     }
 
-    /// Accepts one connection; nil when the call should simply be retried.
-    ///
-    /// The corresponding C call is `accept4(fd, NULL, NULL, SOCK_CLOEXEC)`.
+    /// Accepts one connection; nil when the call should simply be retried (``Socket/accept(_:)``).
     public func accept() throws(DaemonError) -> Int32? {
-        let fd = ccached_accept_cloexec(fileDescriptor)
-        if fd >= 0 { return fd }
-        switch errno {
-        case EINTR, EAGAIN, ECONNABORTED, EPROTO: return nil
-        case let code: throw .system(operation: "accept", errno: Errno(rawValue: code))
+        do throws(Errno) {
+            return try Socket.accept(fileDescriptor)
+        } catch {
+            throw .system(operation: "accept", errno: error)
         }
     }
 

@@ -67,22 +67,21 @@ public final class Door: Sendable {
         let how = systemdRun.map { "started as units in each user's slice by \($0)" } ?? "started as children"
         logger.info("routing \(listener.path) to session daemons (\(configuration.daemonPath), \(how))")
         while true {
-            let ready = poll(&descriptors, nfds_t(descriptors.count), -1)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                throw .system(operation: "poll", errno: .current)
+            do throws(Errno) {
+                _ = try retryingInterrupts { poll(&descriptors, nfds_t(descriptors.count), -1) }
+            } catch {
+                throw .system(operation: "poll", errno: error)
             }
             if descriptors[1].revents != 0 {
                 logger.info("stopping on signal \(ccached_read_signalfd(signals)); daemons keep running")
                 return
             }
             if descriptors[0].revents != 0 {
-                let fd = ccached_accept_cloexec(listener.fileDescriptor)
-                if fd >= 0 {
-                    admit(fd)
-                } else if errno != EINTR && errno != EAGAIN && errno != ECONNABORTED {
+                do throws(Errno) {
+                    if let fd = try Socket.accept(listener.fileDescriptor) { admit(fd) }
+                } catch {
                     // Out of descriptors and the like: say so, back off briefly, keep routing.
-                    logger.error("cannot accept a connection: \(Errno.current.message)")
+                    logger.error("cannot accept a connection: \(error.message)")
                     usleep(10_000)
                 }
             }

@@ -143,14 +143,15 @@ public enum HandoffClient {
                 safeToRetry: gone)
         }
         var answer: UInt8 = 0
-        var count: Int
-        repeat { count = read(socket, &answer, 1) } while count < 0 && errno == EINTR
-        if count == 0 { return Exchange(outcome: .noDaemon, reusable: false, safeToRetry: true) }
-        guard count == 1 else {
+        let count: Int
+        do throws(Errno) {
+            count = try retryingInterrupts { read(socket, &answer, 1) }
+        } catch {
             return Exchange(
-                outcome: .failed(.system(operation: "waiting for the daemon's hand-off answer", errno: .current)),
+                outcome: .failed(.system(operation: "waiting for the daemon's hand-off answer", errno: error)),
                 reusable: false, safeToRetry: false)
         }
+        if count == 0 { return Exchange(outcome: .noDaemon, reusable: false, safeToRetry: true) }
         switch answer {
         case acceptedByte: return Exchange(outcome: .accepted, reusable: true, safeToRetry: false)
         case refusedByte: return Exchange(outcome: .refused, reusable: true, safeToRetry: false)

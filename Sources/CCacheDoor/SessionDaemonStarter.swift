@@ -120,9 +120,13 @@ public struct SessionDaemonStarter: Sendable {
         let deadline = Clock.nowMilliseconds() + Int64(timeoutMilliseconds)
         var status: Int32 = 0
         while true {
-            let reaped = waitpid(pid, &status, WNOHANG)
+            let reaped: pid_t
+            do throws(Errno) {
+                reaped = try retryingInterrupts { waitpid(pid, &status, WNOHANG) }
+            } catch {
+                throw .system(operation: "waitpid(systemd-run)", errno: error)
+            }
             if reaped == pid { break }
-            if reaped < 0 && errno != EINTR { throw .system(operation: "waitpid(systemd-run)", errno: .current) }
             if Clock.nowMilliseconds() >= deadline {
                 kill(pid, SIGKILL)
                 _ = waitpid(pid, &status, 0)
@@ -186,19 +190,24 @@ public struct SessionDaemonStarter: Sendable {
         let deadline = Clock.nowMilliseconds() + Int64(timeoutMilliseconds)
         var chunk = [UInt8](repeating: 0, count: 256)
         while bytes.count < 1024 {
-            let left = deadline - Clock.nowMilliseconds()
-            guard left > 0 else { throw .daemonStart("no readiness report within \(timeoutMilliseconds) ms") }
+            guard deadline > Clock.nowMilliseconds() else {
+                throw .daemonStart("no readiness report within \(timeoutMilliseconds) ms")
+            }
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, Int32(left))
-            if ready < 0 {
-                if errno == EINTR { continue }
-                throw .system(operation: "poll", errno: .current)
+            let ready: Int32
+            do throws(Errno) {
+                ready = try retryingInterrupts {
+                    poll(&descriptor, 1, Int32(clamping: max(0, deadline - Clock.nowMilliseconds())))
+                }
+            } catch {
+                throw .system(operation: "poll", errno: error)
             }
             if ready == 0 { continue }
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .system(operation: "read(ready pipe)", errno: .current)
+            let count: Int
+            do throws(Errno) {
+                count = try retryingInterrupts { chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
+            } catch {
+                throw .system(operation: "read(ready pipe)", errno: error)
             }
             if count == 0 { break }
             bytes += chunk[0..<count]
