@@ -54,21 +54,20 @@ final class KCMClientConnection {
             if code == .noSuchFile || code == .connectionRefused { throw .noDaemon }
             throw .failed(.connection(path: path, reason: code.message))
         }
-        var pid: pid_t = 0
-        var uid: uid_t = 0
-        var gid: gid_t = 0
-        guard ccached_peer_credentials(fd, &pid, &uid, &gid) == 0 else {
-            let reason = Errno.current.message
+        let daemon: PeerCredentials
+        do throws(Errno) {
+            daemon = try PeerCredentials(socket: fd)
+        } catch {
             Glibc.close(fd)
-            throw .failed(.connection(path: path, reason: "cannot identify the daemon: \(reason)"))
+            throw .failed(.connection(path: path, reason: "cannot identify the daemon: \(error.message)"))
         }
-        guard uid == expectedUID || uid == 0 else {
+        guard daemon.uid == expectedUID || daemon.uid == 0 else {
             Glibc.close(fd)
-            throw .failed(.untrustedDaemon(path: path, uid: uid))
+            throw .failed(.untrustedDaemon(path: path, uid: daemon.uid))
         }
         self.path = path
         self.fd = fd
-        self.daemonPID = pid
+        self.daemonPID = daemon.pid
     }
 
     deinit { Glibc.close(fd) }

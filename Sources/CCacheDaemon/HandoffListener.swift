@@ -42,12 +42,10 @@ public final class HandoffListener: Sendable {
     /// loop watches it and calls ``receive(on:serve:)`` when it is readable.
     public func acceptConnection() -> Int32? {
         guard let connection = try? listener.accept() else { return nil }
-        var pid: pid_t = 0
-        var uid: uid_t = 0
-        var gid: gid_t = 0
-        guard ccached_peer_credentials(connection, &pid, &uid, &gid) == 0, uid == 0 else {
-            logger.warning(
-                "refusing a hand-off connection from uid \(uid) pid \(pid): only root (ccached-door) may hand off")
+        let peer = try? PeerCredentials(socket: connection)
+        guard let peer, peer.uid == 0 else {
+            let who = "uid \(peer?.uid ?? 0) pid \(peer?.pid ?? 0)"
+            logger.warning("refusing a hand-off connection from \(who): only root (ccached-door) may hand off")
             Glibc.close(connection)
             return nil
         }

@@ -91,13 +91,12 @@ public final class Door: Sendable {
     /// Starts routing one accepted connection on its own thread, within the bounds.
     private func admit(_ fd: Int32) {
         // SO_PEERCRED's uid is cheap and exact: it decides the per-user bound before any thread.
-        var pid: pid_t = 0
-        var uid: uid_t = 0
-        var gid: gid_t = 0
-        guard ccached_peer_credentials(fd, &pid, &uid, &gid) == 0 else {
+        // Read once: routing identifies the peer from the same value.
+        guard let credentials = try? PeerCredentials(socket: fd) else {
             close(fd)
             return
         }
+        let uid = credentials.uid
         let admitted = pending.withLock { state -> Bool in
             let mine = state.perUser[uid, default: 0]
             guard state.total < configuration.maximumPending, mine < configuration.maximumPendingPerUser else {
@@ -116,7 +115,7 @@ public final class Door: Sendable {
         let peerUID = uid
         let accepted = Clock.nowMicroseconds()
         let result = DoorThread.start(stackSize: 256 << 10) { [self] in
-            route(fd, accepted: accepted)
+            route(fd, credentials: credentials, accepted: accepted)
             pending.withLock { state in
                 state.total -= 1
                 let left = state.perUser[peerUID, default: 1] - 1
@@ -135,14 +134,14 @@ public final class Door: Sendable {
     }
 
     /// Identifies the peer, finds or starts its session daemon and hands the connection over.
-    /// Always closes the door's copy of `fd`.
-    func route(_ fd: Int32, accepted: Int64 = Clock.nowMicroseconds()) {
+    /// Always closes the door's copy of `fd`. `credentials`: its SO_PEERCRED, if already read.
+    func route(_ fd: Int32, credentials: PeerCredentials? = nil, accepted: Int64 = Clock.nowMicroseconds()) {
         defer { close(fd) }
         let deadline = Clock.nowMilliseconds() + Int64(configuration.routingTimeoutMilliseconds)
         var stages = RoutingStages(accepted: accepted)
         let router = LoginRouter(jobsShareLogin: configuration.jobsShareLogin)
         var peer: DoorPeer
-        switch DoorPeer.identify(socket: fd, router: router, cache: routes) {
+        switch DoorPeer.identify(socket: fd, credentials: credentials, router: router, cache: routes) {
         case .identified(let identified): peer = identified
         case .gone:
             logger.debug("a peer left before it could be routed")
@@ -175,7 +174,7 @@ public final class Door: Sendable {
             // No daemon there any more (nothing was handed over): forget the decision and route
             // by the full rule, which starts a daemon if need be.
             routes.forget(key)
-            switch DoorPeer.identify(socket: fd, router: router, cache: nil) {
+            switch DoorPeer.identify(socket: fd, credentials: credentials, router: router, cache: nil) {
             case .identified(let identified): peer = identified
             case .gone, .failed:
                 logger.debug("a peer left before it could be routed")

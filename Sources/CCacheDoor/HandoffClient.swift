@@ -102,19 +102,18 @@ public enum HandoffClient {
         }
         // Checked again on the connection itself: only a server running as the client's own uid
         // gets the client.
-        var pid: pid_t = 0
-        var uid: uid_t = 0
-        var gid: gid_t = 0
-        guard ccached_peer_credentials(socket, &pid, &uid, &gid) == 0 else {
-            let code = errno
+        let server: PeerCredentials
+        do throws(Errno) {
+            server = try PeerCredentials(socket: socket)
+        } catch {
             close(socket)
             return .failure(
                 ConnectFailure(
-                    outcome: .failed(.system(operation: "getsockopt(SO_PEERCRED) on \(handoffPath)", errno: Errno(rawValue: code)))))
+                    outcome: .failed(.system(operation: "getsockopt(SO_PEERCRED) on \(handoffPath)", errno: error))))
         }
-        guard uid == expectedUID else {
+        guard server.uid == expectedUID else {
             close(socket)
-            return .failure(ConnectFailure(outcome: .impostor(uid: uid)))
+            return .failure(ConnectFailure(outcome: .impostor(uid: server.uid)))
         }
         return .success(socket)
     }
