@@ -148,7 +148,7 @@ let package = Package(
         .testTarget(
             name: "CCacheDoorTests",
             dependencies: [
-                "CCacheDoor", "CCacheDaemon", "SessionRuntime", "CSupport",
+                "CCacheDoor", "CCacheDaemon", "SessionRuntime", "CSupport", "SystemCalls",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift),

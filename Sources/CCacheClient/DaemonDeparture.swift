@@ -73,9 +73,9 @@ enum DaemonDeparture: Equatable {
     /// thread's exit alone.
     private static func hasExited(_ pidfd: Int32, milliseconds: Int32) -> Bool {
         var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-        let deadline = Int64(MonotonicClock.microseconds() / 1000) + Int64(milliseconds)
+        let deadline = Int64(MonotonicClock.milliseconds()) + Int64(milliseconds)
         let ready = try? retryingInterrupts {
-            poll(&descriptor, 1, Int32(clamping: max(0, deadline - Int64(MonotonicClock.microseconds() / 1000))))
+            poll(&descriptor, 1, Int32(clamping: max(0, deadline - Int64(MonotonicClock.milliseconds()))))
         }
         return (ready ?? 0) > 0
     }

@@ -102,11 +102,11 @@ struct DaemonLauncher {
         var collected: [UInt8] = []
         var byte: UInt8 = 0
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        let deadline = Int64(MonotonicClock.microseconds() / 1000) + Int64(deadlineMilliseconds)
+        let deadline = Int64(MonotonicClock.milliseconds()) + Int64(deadlineMilliseconds)
         while collected.count < 4096 {
-            guard deadline > Int64(MonotonicClock.microseconds() / 1000) else { return nil }
+            guard deadline > Int64(MonotonicClock.milliseconds()) else { return nil }
             let ready = try? retryingInterrupts {
-                poll(&descriptor, 1, Int32(clamping: max(0, deadline - Int64(MonotonicClock.microseconds() / 1000))))
+                poll(&descriptor, 1, Int32(clamping: max(0, deadline - Int64(MonotonicClock.milliseconds()))))
             }
             guard let ready, ready > 0 else { return nil }
             guard (try? retryingInterrupts({ read(fd, &byte, 1) })) == 1 else { break }

@@ -123,10 +123,10 @@ final class KCMClientConnection {
     /// Waits until the daemon closes the connection (end of file), up to `milliseconds`.
     func waitForClose(milliseconds: Int32) -> Bool {
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        let deadline = Int64(MonotonicClock.microseconds() / 1000) + Int64(milliseconds)
+        let deadline = Int64(MonotonicClock.milliseconds()) + Int64(milliseconds)
         var scratch = [UInt8](repeating: 0, count: 256)
         while true {
-            let left = deadline - Int64(MonotonicClock.microseconds() / 1000)
+            let left = deadline - Int64(MonotonicClock.milliseconds())
             guard left > 0 else { return false }
             if poll(&descriptor, 1, Int32(left)) <= 0 { continue }
             let received: Int

@@ -113,7 +113,7 @@ public final class Door: Sendable {
             return
         }
         let peerUID = uid
-        let accepted = Clock.nowMicroseconds()
+        let accepted = Int64(MonotonicClock.microseconds())
         let result = DoorThread.start(stackSize: 256 << 10) { [self] in
             route(fd, credentials: credentials, accepted: accepted)
             pending.withLock { state in
@@ -135,9 +135,11 @@ public final class Door: Sendable {
 
     /// Identifies the peer, finds or starts its session daemon and hands the connection over.
     /// Always closes the door's copy of `fd`. `credentials`: its SO_PEERCRED, if already read.
-    func route(_ fd: Int32, credentials: PeerCredentials? = nil, accepted: Int64 = Clock.nowMicroseconds()) {
+    func route(
+        _ fd: Int32, credentials: PeerCredentials? = nil, accepted: Int64 = Int64(MonotonicClock.microseconds())
+    ) {
         defer { close(fd) }
-        let deadline = Clock.nowMilliseconds() + Int64(configuration.routingTimeoutMilliseconds)
+        let deadline = Int64(MonotonicClock.milliseconds()) + Int64(configuration.routingTimeoutMilliseconds)
         var stages = RoutingStages(accepted: accepted)
         let router = LoginRouter(jobsShareLogin: configuration.jobsShareLogin)
         var peer: DoorPeer
@@ -200,7 +202,7 @@ public final class Door: Sendable {
                 guard let key = peer.cacheKey else { return }
                 routes.store(
                     RouteCache.Entry(session: peer.session, account: account, location: location), for: key,
-                    generation: peer.generation, now: Clock.nowMicroseconds())
+                    generation: peer.generation, now: Int64(MonotonicClock.microseconds()))
             }
             if try deliver(fd, to: location, account: account, log: log, deadline: deadline) {
                 stages.mark(.handedOff)
@@ -235,7 +237,7 @@ public final class Door: Sendable {
                 // EXISTS: a daemon came up on its own; it may take a moment to bind its hand-off socket.
                 for attempt in 0..<20 {
                     if try deliver(fd, to: location, account: account, log: log, deadline: deadline) { return true }
-                    guard Clock.nowMilliseconds() < deadline else { break }
+                    guard Int64(MonotonicClock.milliseconds()) < deadline else { break }
                     usleep(UInt32(min(100_000, 5_000 * (attempt + 1))))
                 }
                 return false
@@ -308,7 +310,7 @@ public final class Door: Sendable {
     }
 
     private func remaining(_ deadline: Int64) -> Int32 {
-        Int32(clamping: max(1, deadline - Clock.nowMilliseconds()))
+        Int32(clamping: max(1, deadline - Int64(MonotonicClock.milliseconds())))
     }
 
     /// Connections handed to a daemon so far.

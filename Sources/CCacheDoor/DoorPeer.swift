@@ -80,7 +80,7 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
         // its user's primary login (rule 3), never another user's daemon (the uid is exact).
         func unseen() -> Outcome {
             let key = RouteCache.Key(uid: uid, seen: false, cgroup: "", auditSession: "", loginUID: "")
-            if let cache, let entry = cache.lookUp(key, now: Clock.nowMicroseconds()) {
+            if let cache, let entry = cache.lookUp(key, now: Int64(MonotonicClock.microseconds())) {
                 var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: entry.session)
                 peer.cacheKey = key
                 peer.cached = entry
@@ -112,7 +112,7 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
         // What the rule decides from is read once; the cache is keyed by exactly that.
         let record = ProcessRecord.read(pid: pid)
         let key = record.map { RouteCache.Key(uid: uid, record: $0) }
-        if let cache, let key, let entry = cache.lookUp(key, now: Clock.nowMicroseconds()) {
+        if let cache, let key, let entry = cache.lookUp(key, now: Int64(MonotonicClock.microseconds())) {
             guard stillThePeer() else { return .gone }
             var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: entry.session)
             peer.cacheKey = key

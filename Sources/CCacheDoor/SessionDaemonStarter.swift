@@ -117,7 +117,7 @@ public struct SessionDaemonStarter: Sendable {
             }
         }
         guard result == 0 else { throw .system(operation: "starting \(systemdRun)", errno: Errno(rawValue: result)) }
-        let deadline = Clock.nowMilliseconds() + Int64(timeoutMilliseconds)
+        let deadline = Int64(MonotonicClock.milliseconds()) + Int64(timeoutMilliseconds)
         var status: Int32 = 0
         while true {
             let reaped: pid_t
@@ -127,7 +127,7 @@ public struct SessionDaemonStarter: Sendable {
                 throw .system(operation: "waitpid(systemd-run)", errno: error)
             }
             if reaped == pid { break }
-            if Clock.nowMilliseconds() >= deadline {
+            if Int64(MonotonicClock.milliseconds()) >= deadline {
                 kill(pid, SIGKILL)
                 _ = waitpid(pid, &status, 0)
                 throw .daemonStart("systemd-run did not return within \(timeoutMilliseconds) ms")
@@ -187,17 +187,17 @@ public struct SessionDaemonStarter: Sendable {
     /// One line (at most 1 KiB), or "" at end of file.
     private func readLine(from fd: Int32, timeoutMilliseconds: Int32) throws(DoorError) -> String {
         var bytes: [UInt8] = []
-        let deadline = Clock.nowMilliseconds() + Int64(timeoutMilliseconds)
+        let deadline = Int64(MonotonicClock.milliseconds()) + Int64(timeoutMilliseconds)
         var chunk = [UInt8](repeating: 0, count: 256)
         while bytes.count < 1024 {
-            guard deadline > Clock.nowMilliseconds() else {
+            guard deadline > Int64(MonotonicClock.milliseconds()) else {
                 throw .daemonStart("no readiness report within \(timeoutMilliseconds) ms")
             }
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready: Int32
             do throws(Errno) {
                 ready = try retryingInterrupts {
-                    poll(&descriptor, 1, Int32(clamping: max(0, deadline - Clock.nowMilliseconds())))
+                    poll(&descriptor, 1, Int32(clamping: max(0, deadline - Int64(MonotonicClock.milliseconds()))))
                 }
             } catch {
                 throw .system(operation: "poll", errno: error)
@@ -223,20 +223,4 @@ func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?
     let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
     defer { for pointer in pointers { free(pointer) } }
     return body(pointers)
-}
-
-/// Monotonic milliseconds.
-enum Clock {
-    static func nowMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
-
-    /// Monotonic microseconds (the per-stage timings of a routed connection).
-    static func nowMicroseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
-    }
 }
