@@ -43,7 +43,8 @@ let package = Package(
             swiftSettings: strictSwift),
         // memfd_create, mlock2(MLOCK_ONFAULT), hole punching and CRC32C, which Swift cannot reach.
         .target(name: "CStateFile"),
-        // The system-call layer: Errno, retry on EINTR, the monotonic clock, whole-message socket I/O.
+        // The system-call layer every module uses: Errno, the one EINTR loop, peer credentials, the
+        // linked listener, socket activation, the monotonic clock, threads and the condition lock.
         .target(name: "SystemCalls", dependencies: ["CSupport"], swiftSettings: strictSwift),
         // The few socket calls Swift cannot reach without _GNU_SOURCE (SO_PEERCRED, accept4).
         .target(name: "CSupport", cSettings: [.define("_GNU_SOURCE")]),
@@ -123,6 +124,8 @@ let package = Package(
             name: "KCMTests", dependencies: ["KCM", "SecureMemory", "TestSupport"], swiftSettings: strictSwift),
         .testTarget(name: "SecureMemoryTests", dependencies: ["SecureMemory"], swiftSettings: strictSwift),
         .testTarget(
+            name: "SystemCallsTests", dependencies: ["SystemCalls", "TestSupport"], swiftSettings: strictSwift),
+        .testTarget(
             name: "CredentialStoreTests", dependencies: ["CredentialStore", "KCM", "TestSupport"],
             swiftSettings: strictSwift),
         .testTarget(
@@ -148,7 +151,7 @@ let package = Package(
         .testTarget(
             name: "CCacheDoorTests",
             dependencies: [
-                "CCacheDoor", "CCacheDaemon", "SessionRuntime", "CSupport",
+                "CCacheDoor", "CCacheDaemon", "SessionRuntime", "CSupport", "SystemCalls",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift),

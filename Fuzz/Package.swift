@@ -30,6 +30,7 @@ let package = Package(
                 .product(name: "CredentialStore", package: "ccached"),
                 .product(name: "CCacheDaemon", package: "ccached"),
                 .product(name: "StoreState", package: "ccached"),
+                .product(name: "SystemCalls", package: "ccached"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

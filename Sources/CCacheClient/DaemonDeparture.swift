@@ -73,13 +73,11 @@ enum DaemonDeparture: Equatable {
     /// thread's exit alone.
     private static func hasExited(_ pidfd: Int32, milliseconds: Int32) -> Bool {
         var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-        let deadline = Int64(MonotonicClock.microseconds() / 1000) + Int64(milliseconds)
-        while true {
-            let left = max(0, deadline - Int64(MonotonicClock.microseconds() / 1000))
-            let ready = poll(&descriptor, 1, Int32(clamping: left))
-            if ready > 0 { return true }
-            if ready == 0 || errno != EINTR || left == 0 { return false }
+        let deadline = Int64(MonotonicClock.milliseconds()) + Int64(milliseconds)
+        let ready = try? retryingInterrupts {
+            poll(&descriptor, 1, Int32(clamping: max(0, deadline - Int64(MonotonicClock.milliseconds()))))
         }
+        return (ready ?? 0) > 0
     }
 
     /// Whether the process's main thread is a zombie (or the process is gone): the state letter

@@ -102,13 +102,13 @@ struct DaemonLauncher {
         var collected: [UInt8] = []
         var byte: UInt8 = 0
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        let deadline = Int64(MonotonicClock.microseconds() / 1000) + Int64(deadlineMilliseconds)
+        let deadline = Int64(MonotonicClock.milliseconds()) + Int64(deadlineMilliseconds)
         while collected.count < 4096 {
-            let left = deadline - Int64(MonotonicClock.microseconds() / 1000)
-            guard left > 0 else { return nil }
-            let ready = poll(&descriptor, 1, Int32(left))
-            if ready < 0 && errno == EINTR { continue }
-            guard ready > 0 else { return nil }
+            guard deadline > Int64(MonotonicClock.milliseconds()) else { return nil }
+            let ready = try? retryingInterrupts {
+                poll(&descriptor, 1, Int32(clamping: max(0, deadline - Int64(MonotonicClock.milliseconds()))))
+            }
+            guard let ready, ready > 0 else { return nil }
             guard (try? retryingInterrupts({ read(fd, &byte, 1) })) == 1 else { break }
             if byte == 0x0A { break }
             collected.append(byte)

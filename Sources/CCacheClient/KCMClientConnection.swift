@@ -49,26 +49,25 @@ final class KCMClientConnection {
         let fd = ccached_unix_stream_socket()
         guard fd >= 0 else { throw .failed(.connection(path: path, reason: Errno.current.message)) }
         if ccached_connect_unix(fd, path) != 0 {
-            let code = errno
+            let code = Errno.current
             Glibc.close(fd)
-            if code == ENOENT || code == ECONNREFUSED { throw .noDaemon }
-            throw .failed(.connection(path: path, reason: Errno(rawValue: code).message))
+            if code == .noSuchFile || code == .connectionRefused { throw .noDaemon }
+            throw .failed(.connection(path: path, reason: code.message))
         }
-        var pid: pid_t = 0
-        var uid: uid_t = 0
-        var gid: gid_t = 0
-        guard ccached_peer_credentials(fd, &pid, &uid, &gid) == 0 else {
-            let reason = Errno.current.message
+        let daemon: PeerCredentials
+        do throws(Errno) {
+            daemon = try PeerCredentials(socket: fd)
+        } catch {
             Glibc.close(fd)
-            throw .failed(.connection(path: path, reason: "cannot identify the daemon: \(reason)"))
+            throw .failed(.connection(path: path, reason: "cannot identify the daemon: \(error.message)"))
         }
-        guard uid == expectedUID || uid == 0 else {
+        guard daemon.uid == expectedUID || daemon.uid == 0 else {
             Glibc.close(fd)
-            throw .failed(.untrustedDaemon(path: path, uid: uid))
+            throw .failed(.untrustedDaemon(path: path, uid: daemon.uid))
         }
         self.path = path
         self.fd = fd
-        self.daemonPID = pid
+        self.daemonPID = daemon.pid
     }
 
     deinit { Glibc.close(fd) }
@@ -124,14 +123,23 @@ final class KCMClientConnection {
     /// Waits until the daemon closes the connection (end of file), up to `milliseconds`.
     func waitForClose(milliseconds: Int32) -> Bool {
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        let deadline = Int64(MonotonicClock.microseconds() / 1000) + Int64(milliseconds)
+        let deadline = Int64(MonotonicClock.milliseconds()) + Int64(milliseconds)
         var scratch = [UInt8](repeating: 0, count: 256)
         while true {
-            let left = deadline - Int64(MonotonicClock.microseconds() / 1000)
+            let left = deadline - Int64(MonotonicClock.milliseconds())
             guard left > 0 else { return false }
             if poll(&descriptor, 1, Int32(left)) <= 0 { continue }
-            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) { return true }
+            let received: Int
+            do throws(Errno) {
+                received = try retryingInterrupts {
+                    scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                }
+            } catch  where error == .wouldBlock {
+                continue
+            } catch {
+                return true
+            }
+            if received == 0 { return true }
         }
     }
 

@@ -39,10 +39,11 @@ final class ConnectionAdmission: Sendable {
     /// limit) and returns nil.
     func admit(_ fd: Int32) -> AdmittedConnection? {
         let peer: PeerCredentials
-        do {
-            peer = try PeerCredentials.of(socket: fd)
+        do throws(Errno) {
+            peer = try PeerCredentials(socket: fd)
         } catch {
-            logger.warning("closing a connection whose peer cannot be identified: \(error)")
+            logger.warning(
+                "closing a connection whose peer cannot be identified: getsockopt(SO_PEERCRED) failed: \(error)")
             close(fd)
             return nil
         }

@@ -75,7 +75,7 @@ enum ConnectionLoop {
         var descriptors = [pollfd(fd: fd, events: Int16(POLLIN) | 0x2000, revents: 0)]
         if let beacon { descriptors.append(pollfd(fd: beacon, events: Int16(POLLIN), revents: 0)) }
         let ready = poll(&descriptors, nfds_t(descriptors.count), milliseconds)
-        if ready < 0 { return errno == EINTR ? .changed : .timedOut }
+        if ready < 0 { return Errno.current == .interrupted ? .changed : .timedOut }
         if descriptors[0].revents & hangUp != 0 { return .peerGone }
         if descriptors.count > 1, descriptors[1].revents != 0 { return .changed }
         if descriptors[0].revents != 0 { return .peerSpoke }

@@ -3,6 +3,7 @@ import KCM
 import Logging
 import SecureMemory
 import Synchronization
+import SystemCalls
 
 /// One connection's protocol state, with no I/O: the bytes a peer sent go in, whole reply frames
 /// come out. It owns the frame decoder, the reply buffer, the request-timeout clock and the wipes;

@@ -60,10 +60,10 @@ public final class Daemon: Sendable {
             try ProcessSetup.prepare(configuration: configuration, logger: logger)
             // Blocked before any thread starts, so only this thread ever sees these signals.
             signals = ccached_termination_signalfd()
-            guard signals >= 0 else { throw DaemonError.system(operation: "signalfd", errno: errno) }
+            guard signals >= 0 else { throw DaemonError.system(operation: "signalfd", errno: .current) }
             // SIGUSR2: re-execute the installed binary (an upgrade; only root and the owner may send it).
             guard ccached_signalfd_add_reexec(signals) == 0 else {
-                throw DaemonError.system(operation: "signalfd", errno: errno)
+                throw DaemonError.system(operation: "signalfd", errno: .current)
             }
             listener = try openListener()
         } catch .alreadyRunning(let path) {
@@ -97,7 +97,7 @@ public final class Daemon: Sendable {
         do {
             poll = try EventPoll()
         } catch {
-            throw .system(operation: "epoll", errno: error.rawValue)
+            throw .system(operation: "epoll", errno: error)
         }
         try watch(listener.fileDescriptor, as: .listener, in: poll)
         try watch(signals, as: .signals, in: poll)
@@ -149,7 +149,7 @@ public final class Daemon: Sendable {
                 let left = nextTick.subtractingReportingOverflow(MonotonicClock.microseconds() / 1000)
                 ready = try poll.wait(timeout: periodic ? (left.overflow ? 0 : Int32(clamping: left.partialValue)) : -1)
             } catch {
-                throw .system(operation: "epoll_wait", errno: error.rawValue)
+                throw .system(operation: "epoll_wait", errno: error)
             }
             if ready.contains(WakeSource.signals.rawValue) {
                 let signal = ccached_read_signalfd(signals)
@@ -317,7 +317,7 @@ public final class Daemon: Sendable {
         do throws(Errno) {
             try poll.add(fd, token: source.rawValue)
         } catch {
-            throw .system(operation: "epoll", errno: error.rawValue)
+            throw .system(operation: "epoll", errno: error)
         }
     }
 

@@ -3,7 +3,7 @@ import SystemCalls
 /// Why the daemon could not start or keep running, worded for the person who started it.
 public enum DaemonError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A system call failed.
-    case system(operation: String, errno: Int32)
+    case system(operation: String, errno: Errno)
     /// Another daemon already answers on the socket path.
     case alreadyRunning(path: String)
     /// The socket path is taken by something that is not a socket.
@@ -17,7 +17,7 @@ public enum DaemonError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .system(let operation, let code): "\(operation) failed: \(Errno(rawValue: code))"
+        case .system(let operation, let code): "\(operation) failed: \(code)"
         case .alreadyRunning(let path): "a ccached daemon already answers at \(path)"
         case .pathOccupied(let path):
             "\(path) exists and is not a socket; refusing to replace it (remove it or choose another --socket)"

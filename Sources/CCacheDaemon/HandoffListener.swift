@@ -52,12 +52,10 @@ public final class HandoffListener: Sendable {
     /// loop watches it and calls ``receive(on:serve:)`` when it is readable.
     public func acceptConnection() -> Int32? {
         guard let connection = try? listener.accept() else { return nil }
-        var pid: pid_t = 0
-        var uid: uid_t = 0
-        var gid: gid_t = 0
-        guard ccached_peer_credentials(connection, &pid, &uid, &gid) == 0, uid == 0 else {
-            logger.warning(
-                "refusing a hand-off connection from uid \(uid) pid \(pid): only root (ccached-door) may hand off")
+        let peer = try? PeerCredentials(socket: connection)
+        guard let peer, peer.uid == 0 else {
+            let who = "uid \(peer?.uid ?? 0) pid \(peer?.pid ?? 0)"
+            logger.warning("refusing a hand-off connection from \(who): only root (ccached-door) may hand off")
             Glibc.close(connection)
             return nil
         }
@@ -107,8 +105,7 @@ public final class HandoffListener: Sendable {
             }
             // One byte into an empty socket buffer (the door reads each answer before it sends
             // again): it goes at once, or the connection is of no use.
-            var written: Int
-            repeat { written = send(connection, &answer, 1, Int32(MSG_NOSIGNAL)) } while written < 0 && errno == EINTR
+            let written = try? retryingInterrupts { send(connection, &answer, 1, Int32(MSG_NOSIGNAL)) }
             guard written == 1 else { return .ended }
         }
     }

@@ -1,3 +1,5 @@
+import SystemCalls
+
 /// Decides which peers a daemon serves: its owner, and root unless configured otherwise (so that
 /// PAM and sshd, running as root, can hand tickets over). Everyone else gets KRB5_FCC_PERM.
 public struct PeerAuthorizer: Sendable {

@@ -10,7 +10,7 @@ enum ProcessSetup {
     static func prepare(configuration: DaemonConfiguration, logger: Logger) throws(DaemonError) {
         // No core file, and no ptrace or /proc/PID/mem by our own uid.
         if ccached_forbid_core_dumps() != 0 {
-            throw .system(operation: "prctl(PR_SET_DUMPABLE, 0)", errno: errno)
+            throw .system(operation: "prctl(PR_SET_DUMPABLE, 0)", errno: .current)
         }
         signal(SIGPIPE, SIG_IGN)
         SecureArena.shared.setLockFailureHandler { [logger] error, limit in

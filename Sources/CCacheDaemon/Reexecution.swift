@@ -144,7 +144,12 @@ enum Reexecution {
         guard result == 0 else { return "cannot start \(path): \(Errno(rawValue: result))" }
         var status: Int32 = 0
         for _ in 0..<500 {
-            let done = waitpid(pid, &status, WNOHANG)
+            let done: pid_t
+            do throws(Errno) {
+                done = try retryingInterrupts { waitpid(pid, &status, WNOHANG) }
+            } catch {
+                return "waitpid: \(error)"
+            }
             if done == pid {
                 let exited = status & 0x7f == 0
                 let code = (status >> 8) & 0xff
@@ -153,7 +158,6 @@ enum Reexecution {
                     ? "\(path) does not read state files of layout version \(version) (it exited with \(code))"
                     : "\(path) ended by signal \(status & 0x7f) when asked about layout version \(version)"
             }
-            if done < 0 && errno != EINTR { return "waitpid: \(Errno.current)" }
             usleep(10_000)
         }
         kill(pid, SIGKILL)

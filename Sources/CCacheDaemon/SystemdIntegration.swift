@@ -1,5 +1,6 @@
 import CSupport
 import Glibc
+import SystemCalls
 
 /// What systemd asks of a `Type=notify` service with socket activation, all optional: without
 /// systemd (no `NOTIFY_SOCKET`, no `LISTEN_FDS`) every call here does nothing.
@@ -18,19 +19,13 @@ struct SystemdIntegration {
     /// the daemon wakes once a second to keep it informed.
     var isActive: Bool { watchdogMicroseconds != nil || getenv("NOTIFY_SOCKET") != nil }
 
-    /// The listening socket systemd passed (`sd_listen_fds`), if exactly one stream socket was.
+    /// The listening socket systemd passed, if any (``SocketActivation``).
     static func activatedSocket() throws(DaemonError) -> Int32? {
-        let count = ccached_sd_listen_fds(1)
-        guard count > 0 else { return nil }
-        guard count == 1 else {
-            throw .activation("systemd passed \(count) sockets; ccached listens on exactly one (one ListenStream=)")
+        do throws(SocketActivation.Failure) {
+            return try SocketActivation.listeningSocket()
+        } catch {
+            throw .activation(error.message(program: "ccached"))
         }
-        let fd = CCACHED_SD_LISTEN_FDS_START
-        guard ccached_sd_is_socket_unix(fd, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0 else {
-            throw .activation("the socket systemd passed is not a listening Unix stream socket")
-        }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        return fd
     }
 
     /// Sends a notification (`READY=1`, `STATUS=…`, `STOPPING=1`, `WATCHDOG=1`).

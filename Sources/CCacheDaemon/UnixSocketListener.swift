@@ -1,90 +1,71 @@
-import CSupport
 import Glibc
 import SessionRuntime
 import SystemCalls
 
-/// The daemon's listening socket on a filesystem path, created safely:
+/// The daemon's listening socket (and its hand-off socket) on a filesystem path: a
+/// ``LinkedListener`` made 0600, in a directory that must be private:
 ///
 /// - the directory is created 0700 if missing, and refused if it is a link, owned by someone else,
-///   or writable by group or others;
+///   or writable by group or others, as is any ancestor another user could swap;
 /// - a live daemon already answering at the path is never displaced; a stale socket file is removed;
-/// - the socket is bound under a temporary name, made 0600, set listening, and only then linked to
-///   the final path, so the path appears exactly when the daemon can accept on it;
-/// - on close, the path is removed only if it is still the socket this listener created.
+/// - the path appears exactly when the daemon can accept on it, and is removed on close only if it
+///   is still the socket this listener created.
 public final class UnixSocketListener: Sendable {
-    public let path: String
-    public let fileDescriptor: Int32
-    /// The socket file this listener made, removed on close if still its own (nil for one systemd
-    /// passed: its path belongs to whoever created it).
-    private let linked: LinkedListener?
+    private let listener: LinkedListener
+    public var path: String { listener.path }
+    public var fileDescriptor: Int32 { listener.fileDescriptor }
+
+    private init(_ listener: LinkedListener) { self.listener = listener }
 
     public static func bind(path: String) throws(DaemonError) -> UnixSocketListener {
-        guard path.utf8.count < 108, !path.isEmpty else { throw .pathTooLong(path: path) }
-        try prepareDirectory(of: path)
-        try removeStaleSocket(at: path)
         do throws(LinkedListener.Failure) {
             // The temporary name lives in the private 0700 directory; the socket is 0600.
-            let bound = try LinkedListener.bind(path: path, temporary: path + ".\(getpid()).new", mode: 0o600)
-            return UnixSocketListener(path: path, fd: bound.fileDescriptor, linked: bound)
+            return UnixSocketListener(
+                try LinkedListener.bind(path: path, temporary: path + ".\(getpid()).new", mode: 0o600) {
+                    () throws(LinkedListener.Failure) in try prepareDirectory(of: path)
+                })
         } catch {
-            switch error {
-            case .pathTooLong: throw .pathTooLong(path: path)
-            // Another daemon took the path meanwhile: we step back.
-            case .pathTaken: throw .alreadyRunning(path: path)
-            case .system(let operation, let code): throw .system(operation: operation, errno: code.rawValue)
-            }
+            throw DaemonError(error, path: path)
         }
-    }
-
-    private init(path: String, fd: Int32, linked: LinkedListener?) {
-        self.path = path
-        self.fileDescriptor = fd
-        self.linked = linked
     }
 
     /// Adopts a socket that is already listening (passed by systemd). Its path belongs to whoever
     /// created it: closing never removes it, so the next connection can activate a new daemon.
     public static func adopt(fileDescriptor fd: Int32, path: String) -> UnixSocketListener {
-        UnixSocketListener(path: path, fd: fd, linked: nil)
+        UnixSocketListener(LinkedListener.adopt(fileDescriptor: fd, path: path))
     }
 
     /// Adopts the listening socket a daemon handed over across `execve` (`--inherit`): one it bound
     /// itself keeps its path (removed on close if still its own), one systemd passed does not.
     public static func adoptInherited(fileDescriptor fd: Int32, path: String, ownsPath: Bool) -> UnixSocketListener {
-        let linked = ownsPath ? LinkedListener.adopt(fileDescriptor: fd, path: path) : nil
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        return UnixSocketListener(path: path, fd: fd, linked: linked)
+        let owned = ownsPath ? LinkedListener.adoptOwned(fileDescriptor: fd, path: path) : nil
+        return UnixSocketListener(owned ?? LinkedListener.adopt(fileDescriptor: fd, path: path))
     }
 
     /// Whether the listener bound its path itself (rather than being passed by systemd).
-    public var ownsPath: Bool { linked != nil }
+    public var ownsPath: Bool { listener.ownsPath }
 
-    /// Accepts one connection; nil when the call should simply be retried.
-    ///
-    /// The corresponding C call is `accept4(fd, NULL, NULL, SOCK_CLOEXEC)`.
+    /// Accepts one connection; nil when the call should simply be retried (``Socket/accept(_:)``).
     public func accept() throws(DaemonError) -> Int32? {
-        let fd = ccached_accept_cloexec(fileDescriptor)
-        if fd >= 0 { return fd }
-        switch errno {
-        case EINTR, EAGAIN, ECONNABORTED, EPROTO: return nil
-        case let code: throw .system(operation: "accept", errno: code)
+        do throws(Errno) {
+            return try listener.accept()
+        } catch {
+            throw .system(operation: "accept", errno: error)
         }
     }
 
     /// Whether the path still names this listener's socket (always true for an adopted one, whose
     /// path belongs to systemd).
-    public func isInPlace() -> Bool { linked?.isInPlace ?? true }
+    public func isInPlace() -> Bool { listener.isInPlace }
 
     /// Stops listening and removes the path if it is still this listener's socket.
-    public func close() {
-        linked?.removePathIfOwn()
-        Glibc.close(fileDescriptor)
-    }
+    public func close() { listener.close() }
 
-    /// Creates the socket's directory 0700 if missing (and its parent, if that is missing too); refuses one that is a link, not owned by the
-    /// daemon's user, or writable by group or others, and any ancestor another user could swap
-    /// (SessionRuntime's one rule for these checks).
-    private static func prepareDirectory(of path: String) throws(DaemonError) {
+    /// Creates the socket's directory 0700 if missing (and its parent, if that is missing too);
+    /// refuses one that is a link, not owned by the daemon's user, or writable by group or others,
+    /// and any ancestor another user could swap (SessionRuntime's one rule for these checks).
+    private static func prepareDirectory(of path: String) throws(LinkedListener.Failure) {
         let directory = RuntimeDirectory.parent(of: path)
         do {
             // A daemon systemd starts for ccached-door (a unit of its own) makes the session layout
@@ -113,22 +94,21 @@ public final class UnixSocketListener: Sendable {
     /// them (a daemon that was killed leaves both behind); never a live one, never a non-socket.
     /// What a daemon's unit runs when it stops (`ccached --remove-stale --socket PATH`).
     public static func removeStale(socket path: String) {
-        try? removeStaleSocket(at: path)
-        try? removeStaleSocket(at: path + ".handoff")
+        try? LinkedListener.removeStale(at: path)
+        try? LinkedListener.removeStale(at: path + ".handoff")
     }
+}
 
-    /// Removes a socket file nobody listens on; refuses to touch a live one or a non-socket.
-    private static func removeStaleSocket(at path: String) throws(DaemonError) {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        guard info.st_mode & S_IFMT == S_IFSOCK else { throw .pathOccupied(path: path) }
-        let probe = ccached_unix_stream_socket()
-        guard probe >= 0 else { throw .system(operation: "socket(AF_UNIX)", errno: errno) }
-        defer { Glibc.close(probe) }
-        if ccached_connect_unix(probe, path) == 0 { throw .alreadyRunning(path: path) }
-        guard errno == ECONNREFUSED else {
-            throw .system(operation: "probing the existing socket \(path)", errno: errno)
+extension DaemonError {
+    /// The daemon's words for why its listener at `path` could not be made.
+    init(_ failure: LinkedListener.Failure, path: String) {
+        switch failure {
+        case .pathTooLong: self = .pathTooLong(path: path)
+        case .notASocket: self = .pathOccupied(path: path)
+        // Another daemon answers there (or took the path meanwhile): we step back.
+        case .answered: self = .alreadyRunning(path: path)
+        case .unsafeDirectory(let directory, let problem): self = .unsafeDirectory(path: directory, problem: problem)
+        case .system(let operation, let code): self = .system(operation: operation, errno: code)
         }
-        unlink(path)
     }
 }

@@ -58,7 +58,7 @@ public final class Door: Sendable {
         signal(SIGPIPE, SIG_IGN)
         _ = ccached_raise_descriptor_limit()
         let signals = ccached_termination_signalfd()
-        guard signals >= 0 else { throw .system(operation: "signalfd", errno: errno) }
+        guard signals >= 0 else { throw .system(operation: "signalfd", errno: .current) }
         defer { close(signals) }
         var descriptors = [
             pollfd(fd: listener.fileDescriptor, events: Int16(POLLIN), revents: 0),
@@ -67,22 +67,21 @@ public final class Door: Sendable {
         let how = systemdRun.map { "started as units in each user's slice by \($0)" } ?? "started as children"
         logger.info("routing \(listener.path) to session daemons (\(configuration.daemonPath), \(how))")
         while true {
-            let ready = poll(&descriptors, nfds_t(descriptors.count), -1)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                throw .system(operation: "poll", errno: errno)
+            do throws(Errno) {
+                _ = try retryingInterrupts { poll(&descriptors, nfds_t(descriptors.count), -1) }
+            } catch {
+                throw .system(operation: "poll", errno: error)
             }
             if descriptors[1].revents != 0 {
                 logger.info("stopping on signal \(ccached_read_signalfd(signals)); daemons keep running")
                 return
             }
             if descriptors[0].revents != 0 {
-                let fd = ccached_accept_cloexec(listener.fileDescriptor)
-                if fd >= 0 {
-                    admit(fd)
-                } else if errno != EINTR && errno != EAGAIN && errno != ECONNABORTED {
+                do throws(Errno) {
+                    if let fd = try Socket.accept(listener.fileDescriptor) { admit(fd) }
+                } catch {
                     // Out of descriptors and the like: say so, back off briefly, keep routing.
-                    logger.error("cannot accept a connection: \(Errno.current.message)")
+                    logger.error("cannot accept a connection: \(error.message)")
                     usleep(10_000)
                 }
             }
@@ -92,13 +91,12 @@ public final class Door: Sendable {
     /// Starts routing one accepted connection on its own thread, within the bounds.
     private func admit(_ fd: Int32) {
         // SO_PEERCRED's uid is cheap and exact: it decides the per-user bound before any thread.
-        var pid: pid_t = 0
-        var uid: uid_t = 0
-        var gid: gid_t = 0
-        guard ccached_peer_credentials(fd, &pid, &uid, &gid) == 0 else {
+        // Read once: routing identifies the peer from the same value.
+        guard let credentials = try? PeerCredentials(socket: fd) else {
             close(fd)
             return
         }
+        let uid = credentials.uid
         let admitted = pending.withLock { state -> Bool in
             let mine = state.perUser[uid, default: 0]
             guard state.total < configuration.maximumPending, mine < configuration.maximumPendingPerUser else {
@@ -115,9 +113,9 @@ public final class Door: Sendable {
             return
         }
         let peerUID = uid
-        let accepted = Clock.nowMicroseconds()
+        let accepted = Int64(MonotonicClock.microseconds())
         let result = DoorThread.start(stackSize: 256 << 10) { [self] in
-            route(fd, accepted: accepted)
+            route(fd, credentials: credentials, accepted: accepted)
             pending.withLock { state in
                 state.total -= 1
                 let left = state.perUser[peerUID, default: 1] - 1
@@ -136,14 +134,16 @@ public final class Door: Sendable {
     }
 
     /// Identifies the peer, finds or starts its session daemon and hands the connection over.
-    /// Always closes the door's copy of `fd`.
-    func route(_ fd: Int32, accepted: Int64 = Clock.nowMicroseconds()) {
+    /// Always closes the door's copy of `fd`. `credentials`: its SO_PEERCRED, if already read.
+    func route(
+        _ fd: Int32, credentials: PeerCredentials? = nil, accepted: Int64 = Int64(MonotonicClock.microseconds())
+    ) {
         defer { close(fd) }
-        let deadline = Clock.nowMilliseconds() + Int64(configuration.routingTimeoutMilliseconds)
+        let deadline = Int64(MonotonicClock.milliseconds()) + Int64(configuration.routingTimeoutMilliseconds)
         var stages = RoutingStages(accepted: accepted)
         let router = LoginRouter(jobsShareLogin: configuration.jobsShareLogin)
         var peer: DoorPeer
-        switch DoorPeer.identify(socket: fd, router: router, cache: routes) {
+        switch DoorPeer.identify(socket: fd, credentials: credentials, router: router, cache: routes) {
         case .identified(let identified): peer = identified
         case .gone:
             logger.debug("a peer left before it could be routed")
@@ -176,7 +176,7 @@ public final class Door: Sendable {
             // No daemon there any more (nothing was handed over): forget the decision and route
             // by the full rule, which starts a daemon if need be.
             routes.forget(key)
-            switch DoorPeer.identify(socket: fd, router: router, cache: nil) {
+            switch DoorPeer.identify(socket: fd, credentials: credentials, router: router, cache: nil) {
             case .identified(let identified): peer = identified
             case .gone, .failed:
                 logger.debug("a peer left before it could be routed")
@@ -202,7 +202,7 @@ public final class Door: Sendable {
                 guard let key = peer.cacheKey else { return }
                 routes.store(
                     RouteCache.Entry(session: peer.session, account: account, location: location), for: key,
-                    generation: peer.generation, now: Clock.nowMicroseconds())
+                    generation: peer.generation, now: Int64(MonotonicClock.microseconds()))
             }
             if try deliver(fd, to: location, account: account, log: log, deadline: deadline) {
                 stages.mark(.handedOff)
@@ -237,7 +237,7 @@ public final class Door: Sendable {
                 // EXISTS: a daemon came up on its own; it may take a moment to bind its hand-off socket.
                 for attempt in 0..<20 {
                     if try deliver(fd, to: location, account: account, log: log, deadline: deadline) { return true }
-                    guard Clock.nowMilliseconds() < deadline else { break }
+                    guard Int64(MonotonicClock.milliseconds()) < deadline else { break }
                     usleep(UInt32(min(100_000, 5_000 * (attempt + 1))))
                 }
                 return false
@@ -310,7 +310,7 @@ public final class Door: Sendable {
     }
 
     private func remaining(_ deadline: Int64) -> Int32 {
-        Int32(clamping: max(1, deadline - Clock.nowMilliseconds()))
+        Int32(clamping: max(1, deadline - Int64(MonotonicClock.milliseconds())))
     }
 
     /// Connections handed to a daemon so far.

@@ -12,7 +12,7 @@ public enum DoorError: Error, Equatable, Sendable, CustomStringConvertible {
     /// systemd passed sockets the door cannot use.
     case activation(String)
     /// A system call failed.
-    case system(operation: String, errno: Int32)
+    case system(operation: String, errno: Errno)
     /// The peer has no passwd entry: no home, groups or name to start its daemon with.
     case unknownUser(uid: UInt32)
     /// A directory on the way to the user's daemon is unsafe.
@@ -33,7 +33,7 @@ public enum DoorError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notASocket(let path): "\(path) exists and is not a socket; remove it or choose another --socket"
         case .pathTooLong(let path): "the socket path \(path) is longer than a Unix socket address allows (107 bytes)"
         case .activation(let text): text
-        case .system(let operation, let code): "\(operation) failed: \(Errno(rawValue: code).message)"
+        case .system(let operation, let code): "\(operation) failed: \(code.message)"
         case .unknownUser(let uid):
             "uid \(uid) has no passwd entry, so no daemon can be started for it (add the user, or check NSS)"
         case .unsafeDirectory(let path, let problem): "refusing to use \(path): \(problem)"

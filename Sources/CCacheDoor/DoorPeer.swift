@@ -1,6 +1,7 @@
 import CSupport
 import Glibc
 import SessionRuntime
+import SystemCalls
 
 /// Who connected to the door and which session it belongs to, established without a pid race.
 ///
@@ -56,13 +57,22 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
         identify(socket: fd, router: router, cache: nil)
     }
 
-    static func identify(socket fd: Int32, router: LoginRouter, cache: RouteCache?) -> Outcome {
-        var pid: pid_t = 0
-        var uid: uid_t = 0
-        var gid: gid_t = 0
-        guard ccached_peer_credentials(fd, &pid, &uid, &gid) == 0 else {
-            return .failed(.system(operation: "getsockopt(SO_PEERCRED)", errno: errno))
+    /// `credentials` are the socket's SO_PEERCRED when the caller has read them already (the door
+    /// reads them once, at accept, for its per-user bound); nil reads them here.
+    static func identify(
+        socket fd: Int32, credentials: PeerCredentials? = nil, router: LoginRouter, cache: RouteCache?
+    ) -> Outcome {
+        let recorded: PeerCredentials
+        if let credentials {
+            recorded = credentials
+        } else {
+            do throws(Errno) {
+                recorded = try PeerCredentials(socket: fd)
+            } catch {
+                return .failed(.system(operation: "getsockopt(SO_PEERCRED)", errno: error))
+            }
         }
+        let (pid, uid, gid) = (recorded.pid, recorded.uid, recorded.gid)
         // The door itself never is a client: a connection from its own pid can only come from a
         // link that led one of its own connects back to its listening socket (issue 24, item 5).
         guard pid != getpid() else { return .failed(.selfConnection) }
@@ -70,7 +80,7 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
         // its user's primary login (rule 3), never another user's daemon (the uid is exact).
         func unseen() -> Outcome {
             let key = RouteCache.Key(uid: uid, seen: false, cgroup: "", auditSession: "", loginUID: "")
-            if let cache, let entry = cache.lookUp(key, now: Clock.nowMicroseconds()) {
+            if let cache, let entry = cache.lookUp(key, now: Int64(MonotonicClock.microseconds())) {
                 var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: entry.session)
                 peer.cacheKey = key
                 peer.cached = entry
@@ -102,7 +112,7 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
         // What the rule decides from is read once; the cache is keyed by exactly that.
         let record = ProcessRecord.read(pid: pid)
         let key = record.map { RouteCache.Key(uid: uid, record: $0) }
-        if let cache, let key, let entry = cache.lookUp(key, now: Clock.nowMicroseconds()) {
+        if let cache, let key, let entry = cache.lookUp(key, now: Int64(MonotonicClock.microseconds())) {
             guard stillThePeer() else { return .gone }
             var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: entry.session)
             peer.cacheKey = key

@@ -1,5 +1,6 @@
 import CSupport
 import Glibc
+import SystemCalls
 
 /// The door's side of the hand-off protocol (contract.md): connect to a daemon's `.handoff`
 /// socket, make sure the daemon runs as the uid the client must reach, send the client's
@@ -75,13 +76,14 @@ public enum HandoffClient {
                 return refuse("it belongs to uid \(owner), neither root nor the session's user (uid \(expectedUID))")
             default:
                 return .failure(
-                    ConnectFailure(outcome: .failed(.system(operation: "open(\(handoffPath))", errno: code))))
+                    ConnectFailure(
+                        outcome: .failed(.system(operation: "open(\(handoffPath))", errno: Errno(rawValue: code)))))
             }
         }
         defer { close(target) }
         let socket = ccached_unix_stream_socket()
         guard socket >= 0 else {
-            return .failure(ConnectFailure(outcome: .failed(.system(operation: "socket(AF_UNIX)", errno: errno))))
+            return .failure(ConnectFailure(outcome: .failed(.system(operation: "socket(AF_UNIX)", errno: .current))))
         }
         _ = ccached_socket_timeouts(socket, max(1, timeoutMilliseconds))
         guard ccached_connect_unix_at(socket, target) == 0 else {
@@ -93,24 +95,25 @@ public enum HandoffClient {
                 return .failure(
                     ConnectFailure(
                         outcome: .failed(
-                            .system(operation: "connect(\(handoffPath) through /proc/self/fd)", errno: code))))
+                            .system(
+                                operation: "connect(\(handoffPath) through /proc/self/fd)", errno: Errno(rawValue: code)
+                            ))))
             }
         }
         // Checked again on the connection itself: only a server running as the client's own uid
         // gets the client.
-        var pid: pid_t = 0
-        var uid: uid_t = 0
-        var gid: gid_t = 0
-        guard ccached_peer_credentials(socket, &pid, &uid, &gid) == 0 else {
-            let code = errno
+        let server: PeerCredentials
+        do throws(Errno) {
+            server = try PeerCredentials(socket: socket)
+        } catch {
             close(socket)
             return .failure(
                 ConnectFailure(
-                    outcome: .failed(.system(operation: "getsockopt(SO_PEERCRED) on \(handoffPath)", errno: code))))
+                    outcome: .failed(.system(operation: "getsockopt(SO_PEERCRED) on \(handoffPath)", errno: error))))
         }
-        guard uid == expectedUID else {
+        guard server.uid == expectedUID else {
             close(socket)
-            return .failure(ConnectFailure(outcome: .impostor(uid: uid)))
+            return .failure(ConnectFailure(outcome: .impostor(uid: server.uid)))
         }
         return .success(socket)
     }
@@ -134,18 +137,20 @@ public enum HandoffClient {
             let code = errno
             let gone = code == EPIPE || code == ECONNRESET || code == ENOTCONN
             return Exchange(
-                outcome: gone ? .noDaemon : .failed(.system(operation: "sendmsg", errno: code)), reusable: false,
+                outcome: gone ? .noDaemon : .failed(.system(operation: "sendmsg", errno: Errno(rawValue: code))),
+                reusable: false,
                 safeToRetry: gone)
         }
         var answer: UInt8 = 0
-        var count: Int
-        repeat { count = read(socket, &answer, 1) } while count < 0 && errno == EINTR
-        if count == 0 { return Exchange(outcome: .noDaemon, reusable: false, safeToRetry: true) }
-        guard count == 1 else {
+        let count: Int
+        do throws(Errno) {
+            count = try retryingInterrupts { read(socket, &answer, 1) }
+        } catch {
             return Exchange(
-                outcome: .failed(.system(operation: "waiting for the daemon's hand-off answer", errno: errno)),
+                outcome: .failed(.system(operation: "waiting for the daemon's hand-off answer", errno: error)),
                 reusable: false, safeToRetry: false)
         }
+        if count == 0 { return Exchange(outcome: .noDaemon, reusable: false, safeToRetry: true) }
         switch answer {
         case acceptedByte: return Exchange(outcome: .accepted, reusable: true, safeToRetry: false)
         case refusedByte: return Exchange(outcome: .refused, reusable: true, safeToRetry: false)

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SystemCalls
 
 /// Open hand-off connections kept for reuse: the hand-off protocol allows many messages per
 /// connection, and reusing one saves a connect, the daemon's accept and its thread for every
@@ -158,9 +159,9 @@ public final class HandoffPool: Sendable {
     /// to be read (the daemon sends only answers, so anything there is out of step).
     private static func isIdle(_ sockets: [Int32]) -> [Bool] {
         var descriptors = sockets.map { pollfd(fd: $0, events: Int16(POLLIN) | Int16(pollRDHUP), revents: 0) }
-        var ready: Int32
-        repeat { ready = poll(&descriptors, nfds_t(descriptors.count), 0) } while ready < 0 && errno == EINTR
-        guard ready >= 0 else { return sockets.map { _ in true } }
+        guard (try? retryingInterrupts({ poll(&descriptors, nfds_t(descriptors.count), 0) })) != nil else {
+            return sockets.map { _ in true }
+        }
         return descriptors.map { $0.revents == 0 }
     }
 

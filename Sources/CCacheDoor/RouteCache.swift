@@ -1,6 +1,7 @@
 import Glibc
 import SessionRuntime
 import Synchronization
+import SystemCalls
 
 /// The door's memory of routing decisions, so that a connection from a process like one routed a
 /// moment ago costs no logind, NSS or directory work (Docs/performance.md, "The door's path";
@@ -151,9 +152,10 @@ final class RouteCache: Sendable {
         }
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(events, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
+            let count = try? retryingInterrupts {
+                buffer.withUnsafeMutableBytes { read(events, $0.baseAddress, $0.count) }
+            }
+            guard let count, count > 0 else { break }
             changed = true
             var offset = 0
             while offset + 16 <= count {

@@ -1,3 +1,5 @@
+import SystemCalls
+
 /// When each stage of routing one connection ended, for the debug log (`--log-level debug`):
 /// where a routed connection's time goes (Docs/performance.md, "The door's path").
 struct RoutingStages: CustomStringConvertible {
@@ -30,11 +32,11 @@ struct RoutingStages: CustomStringConvertible {
 
     init(accepted: Int64) {
         self.accepted = accepted
-        marks[Stage.started.rawValue] = Clock.nowMicroseconds()
+        marks[Stage.started.rawValue] = Int64(MonotonicClock.microseconds())
     }
 
     mutating func mark(_ stage: Stage) {
-        marks[stage.rawValue] = Clock.nowMicroseconds()
+        marks[stage.rawValue] = Int64(MonotonicClock.microseconds())
     }
 
     /// "123 µs (thread 40, identify 50, ...)": the total since the accept, then each stage's share.

@@ -1,6 +1,7 @@
 import CSupport
 import Glibc
 import SessionRuntime
+import SystemCalls
 
 /// Starts the `ccached` for one (user, session), in one of two ways:
 ///
@@ -115,14 +116,18 @@ public struct SessionDaemonStarter: Sendable {
                 ccached_spawn_helper(systemdRun, argvPointers, envPointers, &pid)
             }
         }
-        guard result == 0 else { throw .system(operation: "starting \(systemdRun)", errno: result) }
-        let deadline = Clock.nowMilliseconds() + Int64(timeoutMilliseconds)
+        guard result == 0 else { throw .system(operation: "starting \(systemdRun)", errno: Errno(rawValue: result)) }
+        let deadline = Int64(MonotonicClock.milliseconds()) + Int64(timeoutMilliseconds)
         var status: Int32 = 0
         while true {
-            let reaped = waitpid(pid, &status, WNOHANG)
+            let reaped: pid_t
+            do throws(Errno) {
+                reaped = try retryingInterrupts { waitpid(pid, &status, WNOHANG) }
+            } catch {
+                throw .system(operation: "waitpid(systemd-run)", errno: error)
+            }
             if reaped == pid { break }
-            if reaped < 0 && errno != EINTR { throw .system(operation: "waitpid(systemd-run)", errno: errno) }
-            if Clock.nowMilliseconds() >= deadline {
+            if Int64(MonotonicClock.milliseconds()) >= deadline {
                 kill(pid, SIGKILL)
                 _ = waitpid(pid, &status, 0)
                 throw .daemonStart("systemd-run did not return within \(timeoutMilliseconds) ms")
@@ -151,7 +156,7 @@ public struct SessionDaemonStarter: Sendable {
         account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation, timeoutMilliseconds: Int32
     ) throws(DoorError) -> Readiness {
         var pipeEnds: [Int32] = [-1, -1]
-        guard ccached_pipe_cloexec(&pipeEnds) == 0 else { throw .system(operation: "pipe2", errno: errno) }
+        guard ccached_pipe_cloexec(&pipeEnds) == 0 else { throw .system(operation: "pipe2", errno: .current) }
         defer { close(pipeEnds[0]) }
         let argv = arguments(location: location, session: session)
         let envp = environment(account: account, location: location)
@@ -168,7 +173,7 @@ public struct SessionDaemonStarter: Sendable {
             }
         }
         close(pipeEnds[1])
-        guard result == 0 else { throw .system(operation: "starting \(daemonPath)", errno: result) }
+        guard result == 0 else { throw .system(operation: "starting \(daemonPath)", errno: Errno(rawValue: result)) }
         let line = try readLine(from: pipeEnds[0], timeoutMilliseconds: timeoutMilliseconds)
         switch line {
         case "READY": return .ready
@@ -182,22 +187,27 @@ public struct SessionDaemonStarter: Sendable {
     /// One line (at most 1 KiB), or "" at end of file.
     private func readLine(from fd: Int32, timeoutMilliseconds: Int32) throws(DoorError) -> String {
         var bytes: [UInt8] = []
-        let deadline = Clock.nowMilliseconds() + Int64(timeoutMilliseconds)
+        let deadline = Int64(MonotonicClock.milliseconds()) + Int64(timeoutMilliseconds)
         var chunk = [UInt8](repeating: 0, count: 256)
         while bytes.count < 1024 {
-            let left = deadline - Clock.nowMilliseconds()
-            guard left > 0 else { throw .daemonStart("no readiness report within \(timeoutMilliseconds) ms") }
+            guard deadline > Int64(MonotonicClock.milliseconds()) else {
+                throw .daemonStart("no readiness report within \(timeoutMilliseconds) ms")
+            }
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, Int32(left))
-            if ready < 0 {
-                if errno == EINTR { continue }
-                throw .system(operation: "poll", errno: errno)
+            let ready: Int32
+            do throws(Errno) {
+                ready = try retryingInterrupts {
+                    poll(&descriptor, 1, Int32(clamping: max(0, deadline - Int64(MonotonicClock.milliseconds()))))
+                }
+            } catch {
+                throw .system(operation: "poll", errno: error)
             }
             if ready == 0 { continue }
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .system(operation: "read(ready pipe)", errno: errno)
+            let count: Int
+            do throws(Errno) {
+                count = try retryingInterrupts { chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
+            } catch {
+                throw .system(operation: "read(ready pipe)", errno: error)
             }
             if count == 0 { break }
             bytes += chunk[0..<count]
@@ -213,20 +223,4 @@ func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?
     let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
     defer { for pointer in pointers { free(pointer) } }
     return body(pointers)
-}
-
-/// Monotonic milliseconds.
-enum Clock {
-    static func nowMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
-
-    /// Monotonic microseconds (the per-stage timings of a routed connection).
-    static func nowMicroseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
-    }
 }

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SystemCalls
 
 /// One start at a time per (uid, session): concurrent first connections of a session wait for the
 /// one that starts the daemon instead of starting their own. (The daemon's own "already running"
@@ -28,7 +29,7 @@ public final class StartGate: Sendable {
     /// (monotonic milliseconds).
     public func withKey<R>(_ key: Key, deadline: Int64, _ body: () throws(DoorError) -> R) throws(DoorError) -> R? {
         while !busy.withLock({ $0.insert(key).inserted }) {
-            guard Clock.nowMilliseconds() < deadline else { return nil }
+            guard Int64(MonotonicClock.milliseconds()) < deadline else { return nil }
             usleep(10_000)
         }
         defer { _ = busy.withLock { $0.remove(key) } }

@@ -26,6 +26,18 @@ int ccached_termination_signalfd(void) {
     return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
+int ccached_signalfd_add_reexec(int fd) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR2);
+    signal(SIGUSR2, SIG_DFL);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+    return signalfd(fd, &set, SFD_CLOEXEC) < 0 ? -1 : 0;
+}
+
 int ccached_read_signalfd(int fd) {
     struct signalfd_siginfo info;
     ssize_t n;

@@ -14,7 +14,8 @@ public final class ParkingThreads: @unchecked Sendable {
     /// The work handed to a thread. Run once and let go of as it ends: a thread that parks keeps its
     /// `Work` until it takes the next, and what the closure captured (a connection, the credentials
     /// of a reply it had yet to send) must not live on with it.
-    private final class Work {
+    // @unchecked Sendable: handed from one thread to another under `lock`, and run by one thread.
+    private final class Work: @unchecked Sendable {
         private var run: (() -> Void)?
         init(_ run: @escaping () -> Void) { self.run = run }
 
@@ -29,10 +30,8 @@ public final class ParkingThreads: @unchecked Sendable {
     /// How long a finished thread waits for work before it exits.
     public let parkSeconds: Int
 
-    // A pthread mutex and condition, not Synchronization's Mutex: a parked thread sleeps with a
-    // deadline.
-    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    // A condition lock, not Synchronization's Mutex: a parked thread sleeps with a deadline.
+    private let lock = ConditionLock()
     /// Threads waiting in `park`.
     private var parked = 0
     /// Work handed over and not yet taken; never more than `parked`.
@@ -43,12 +42,6 @@ public final class ParkingThreads: @unchecked Sendable {
     public init(maximumParked: Int, parkSeconds: Int) {
         self.maximumParked = maximumParked
         self.parkSeconds = parkSeconds
-        pthread_mutex_init(lock, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(wake, &attributes)
-        pthread_condattr_destroy(&attributes)
     }
 
     // The pools live as long as the process (static lets): nothing to tear down.
@@ -57,74 +50,44 @@ public final class ParkingThreads: @unchecked Sendable {
     /// `stackSize` bytes. Returns 0 or the errno of `pthread_create`.
     public func start(stackSize: Int, _ body: @escaping @Sendable () -> Void) -> Int32 {
         let work = Work(body)
-        pthread_mutex_lock(lock)
-        if parked > pending.count {
-            pending.append(work)
-            pthread_cond_signal(wake)
-            pthread_mutex_unlock(lock)
-            return 0
+        let handedOver = lock.withLock {
+            guard parked <= pending.count else {
+                pending.append(work)
+                lock.signal()
+                return true
+            }
+            created += 1
+            return false
         }
-        created += 1
-        pthread_mutex_unlock(lock)
-        let context = Unmanaged.passRetained(Started(pool: self, first: work)).toOpaque()
-        var attributes = pthread_attr_t()
-        var result = pthread_attr_init(&attributes)
-        guard result == 0 else {
-            Unmanaged<Started>.fromOpaque(context).release()
-            return result
-        }
-        defer { pthread_attr_destroy(&attributes) }
-        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-        if stackSize > 0 { pthread_attr_setstacksize(&attributes, stackSize) }
-        var thread = pthread_t()
-        result = pthread_create(
-            &thread, &attributes,
-            { raw in
-                let started = Unmanaged<Started>.fromOpaque(raw!).takeRetainedValue()
-                var next: Work? = started.first
-                let pool = started.pool
+        if handedOver { return 0 }
+        do throws(Errno) {
+            try Threads.start(stackSize: stackSize) { [self] in
+                var next: Work? = work
                 while let work = next.take() {
                     work.runOnce()
-                    next = pool.park()
+                    next = park()
                 }
-                return nil
-            }, context)
-        if result != 0 { Unmanaged<Started>.fromOpaque(context).release() }
-        return result
+            }
+            return 0
+        } catch {
+            return error.rawValue
+        }
     }
 
     /// How many threads were created so far.
-    public var createdCount: Int {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        return created
-    }
-
-    /// What a new thread starts with.
-    private final class Started {
-        let pool: ParkingThreads
-        let first: Work
-        init(pool: ParkingThreads, first: Work) {
-            self.pool = pool
-            self.first = first
-        }
-    }
+    public var createdCount: Int { lock.withLock { created } }
 
     /// Waits up to `parkSeconds` for work handed over by `start`; nil means exit.
     private func park() -> Work? {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        guard parked < maximumParked else { return nil }
-        parked += 1
-        defer { parked -= 1 }
-        var deadline = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &deadline)
-        deadline.tv_sec += parkSeconds
-        while pending.isEmpty {
-            if pthread_cond_timedwait(wake, lock, &deadline) == ETIMEDOUT && pending.isEmpty {
-                return nil
+        lock.withLock {
+            guard parked < maximumParked else { return nil }
+            parked += 1
+            defer { parked -= 1 }
+            let deadline = ConditionLock.deadline(afterSeconds: parkSeconds)
+            while pending.isEmpty {
+                if !lock.wait(until: deadline) && pending.isEmpty { return nil }
             }
+            return pending.removeFirst()
         }
-        return pending.removeFirst()
     }
 }

@@ -1,3 +1,4 @@
+import CSupport
 import Glibc
 
 /// Whole-message I/O on a connected stream socket.
@@ -116,5 +117,21 @@ public enum Socket {
             got += n
         }
         return buffer
+    }
+}
+
+extension Socket {
+    /// Accepts one connection on a listening socket (`accept4`, `SOCK_CLOEXEC`). Nil when there is
+    /// nothing to take after all and the caller should simply poll again: a signal came
+    /// (`EINTR`; the listener blocks, so it is not retried here), the queue was empty (`EAGAIN`),
+    /// or the connection was aborted before it was taken (`ECONNABORTED`, `EPROTO`).
+    public static func accept(_ listening: Int32) throws(Errno) -> Int32? {
+        let fd = ccached_accept_cloexec(listening)
+        if fd >= 0 { return fd }
+        let error = Errno.current
+        if error == .interrupted || error == .wouldBlock || error == .connectionAborted || error == .protocolError {
+            return nil
+        }
+        throw error
     }
 }

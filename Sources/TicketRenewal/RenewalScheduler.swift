@@ -245,27 +245,13 @@ public final class RenewalScheduler: @unchecked Sendable {
     private func startWorkerIfNeeded() {
         guard !state.queue.isEmpty else { return }
         if thread == nil, !state.stopping {
-            var attributes = pthread_attr_t()
-            pthread_attr_init(&attributes)
-            defer { pthread_attr_destroy(&attributes) }
-            pthread_attr_setstacksize(&attributes, stackSize)
-            var created = pthread_t()
-            let context = Unmanaged.passRetained(self).toOpaque()
-            let result = pthread_create(
-                &created, &attributes,
-                { raw in
-                    let scheduler = Unmanaged<RenewalScheduler>.fromOpaque(raw!).takeRetainedValue()
-                    scheduler.runWorker()
-                    return nil
-                }, context)
-            if result == 0 {
-                thread = created
-            } else {
-                Unmanaged<RenewalScheduler>.fromOpaque(context).release()
+            do throws(Errno) {
+                // Joinable: stop() joins an idle worker.
+                thread = try Threads.start(stackSize: stackSize, joinable: true) { [self] in runWorker() }
+            } catch {
                 // No worker: the renewals cannot run. They back off like failures; a RENEW request
                 // is answered at once, on this thread (the only case where completion runs here).
-                failQueued(
-                    RenewalError(message: "cannot start the renewal thread: \(Errno(rawValue: result).message)"))
+                failQueued(RenewalError(message: "cannot start the renewal thread: \(error.message)"))
                 return
             }
         }

@@ -97,20 +97,13 @@ struct CCachedDoor {
         exit(status)
     }
 
-    /// The socket systemd passed, if any (exactly one listening Unix stream socket).
+    /// The socket systemd passed, if any (``SocketActivation``).
     static func activatedSocket() throws(DoorError) -> Int32? {
-        let count = sd_listen_fds(1)
-        guard count > 0 else { return nil }
-        guard count == 1 else {
-            throw .activation(
-                "systemd passed \(count) sockets; ccached-door listens on exactly one (one ListenStream=)")
+        do throws(SocketActivation.Failure) {
+            return try SocketActivation.listeningSocket()
+        } catch {
+            throw .activation(error.message(program: "ccached-door"))
         }
-        let fd = SD_LISTEN_FDS_START
-        guard sd_is_socket_unix(fd, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0 else {
-            throw .activation("the socket systemd passed is not a listening Unix stream socket")
-        }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        return fd
     }
 
     static func main() {

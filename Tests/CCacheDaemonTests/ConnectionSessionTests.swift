@@ -4,6 +4,7 @@ import Glibc
 import KCM
 import Logging
 import Synchronization
+import SystemCalls
 import TestSupport
 import Testing
 

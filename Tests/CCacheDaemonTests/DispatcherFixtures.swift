@@ -3,6 +3,7 @@ import CredentialStore
 import KCM
 import Logging
 import Synchronization
+import SystemCalls
 import TestSupport
 
 /// A daemon's shared state and a way to send it one request, as a peer would, through the same

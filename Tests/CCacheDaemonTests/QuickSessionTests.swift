@@ -3,6 +3,7 @@ import CredentialStore
 import Glibc
 import KCM
 import Logging
+import SystemCalls
 import TestSupport
 import Testing
 

@@ -1,5 +1,6 @@
 import CCacheDaemon
 import Foundation
+import SystemCalls
 import TestSupport
 import Testing
 
@@ -68,7 +69,7 @@ struct SocketTests {
             close(fds[0])
             close(fds[1])
         }
-        let peer = try PeerCredentials.of(socket: fds[0])
+        let peer = try PeerCredentials(socket: fds[0])
         #expect(peer.pid == getpid())
         #expect(peer.uid == getuid())
         #expect(peer.gid == getgid())

@@ -4,6 +4,7 @@ import KCM
 import Logging
 import StoreState
 import Synchronization
+import SystemCalls
 
 #if canImport(Glibc)
     import Glibc
