@@ -230,7 +230,7 @@ EOF
 # to a file under /var/lib (on the disk); the scan must find both, which are then removed.
 # Prints counts and the paths that hold a key, never a key. Exit 0: keys read, both controls
 # found, no other file holds a key, nothing unreadable; 1 otherwise.
-import mmap, os, stat, sys
+import os, stat, sys
 
 fifo, writers = sys.argv[1], int(sys.argv[2])
 keys, ends = [], 0
@@ -259,6 +259,7 @@ for path, data in ((control, b"control:" + keys[0] + b"\n"), (decoy_path, b"deco
     os.write(fd, data)
     os.close(fd)
 needles = keys + [decoy]
+overlap = max(len(k) for k in needles) - 1
 
 hits, errors, files, total = [], [], 0, 0
 
@@ -277,11 +278,18 @@ def scan(path):
             return
         files += 1
         total += st.st_size
-        with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as m:
-            found = [i for i, k in enumerate(needles) if m.find(k) != -1]
+        # read(), not mmap: a file another process truncates meanwhile must not SIGBUS the scan.
+        found, tail = set(), b""
+        while True:
+            chunk = os.read(fd, 8 << 20)
+            if not chunk:
+                break
+            window = tail + chunk
+            found.update(i for i, k in enumerate(needles) if window.find(k) != -1)
+            tail = window[-(overlap):]
         if found:
-            hits.append((path, found))
-    except (OSError, ValueError) as e:
+            hits.append((path, sorted(found)))
+    except OSError as e:
         errors.append(f"{path}: {e}")
     finally:
         os.close(fd)
