@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "ccached-door",
             dependencies: [
-                "CCacheDoor", "CCacheDaemon", "CSystemd", "SystemCalls",
+                "CCacheDoor", "CCacheDaemon", "CSystemd", "SystemCalls", "CEarlyHardening",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

@@ -38,23 +38,33 @@ struct EarlyHardeningTests {
     }
 
     @Test(
-        "ccached and ccachectl started as nobody are non-dumpable at main; a binary without the constructor is not",
+        "ccached, ccachectl and ccached-door started as nobody are non-dumpable at main; a binary without the constructor is not",
         .requiresRoot("needs root: runs the programs as nobody under gdb"),
         .enabled(
             if: FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb"), "needs gdb (scripts/install-deps.sh)"))
     func nonDumpableAtMain() throws {
         for (name, arguments) in [
             ("ccached", ["--socket", "/nonexistent/ccached-test/sock"]), ("ccachectl", ["status", "--no-start"]),
+            ("ccached-door", ["--help"]),
         ] {
             let state = try stateAtMain(binaries.appendingPathComponent(name).path, arguments)
             #expect(state.uid == 65534, "\(name) did not run as nobody:\n\(state.log)")
             #expect(state.dumpable == 0, "\(name) is dumpable when main starts:\n\(state.log)")
             #expect(state.procOwner == 0, "/proc/PID/environ of \(name) is not root's at main:\n\(state.log)")
         }
-        // The control: the same probe on a program built without CEarlyHardening (ccached-door, a
-        // root daemon that never runs as a user) sees it dumpable, so the probe can tell the
-        // difference (this is what ccached looked like before the fix).
-        let control = try stateAtMain(binaries.appendingPathComponent("ccached-door").path, ["--help"])
+        // The control: the same probe on a program built without CEarlyHardening (a C program with
+        // an empty main, compiled here) sees it dumpable, so the probe can tell the difference (this
+        // is what ccached looked like before the fix).
+        // nobody must be able to reach and run it: 0755.
+        let scratch = try ScratchDirectory.make("ccached-hardening-control", mode: 0o755)
+        defer { ScratchDirectory.remove(scratch) }
+        let source = scratch.appendingPathComponent("control.c")
+        try "int main(void) { return 0; }\n".write(to: source, atomically: true, encoding: .utf8)
+        let program = scratch.appendingPathComponent("control").path
+        let built = try runCommand(
+            ["cc", "-g", "-o", program, source.path], environment: ["PATH": "/usr/bin:/bin"], scratch: scratch)
+        try #require(built.status == 0, "cc failed: \(built)")
+        let control = try stateAtMain(program, [])
         #expect(control.uid == 65534, "\(control.log)")
         #expect(control.dumpable == 1, "the control should be dumpable at main:\n\(control.log)")
         #expect(control.procOwner == 65534, "\(control.log)")
