@@ -135,7 +135,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StoreStateTests",
-            dependencies: ["StoreState", "CCacheDaemon", "CredentialStore", "KCM", "TestSupport"],
+            dependencies: ["StoreState", "CStateFile", "CCacheDaemon", "CredentialStore", "KCM", "TestSupport"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "CCacheClientTests",
