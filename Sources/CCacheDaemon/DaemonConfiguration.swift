@@ -71,6 +71,14 @@ public struct DaemonConfiguration: Sendable {
     /// The state file handed over (`--state-fd`): a memfd a daemon before this one wrote, restored
     /// before the daemon serves. Nil: the daemon makes a new one.
     public var stateDescriptor: Int32?
+    /// The state file comes from ccached-door over the hand-off socket (`--state-from-door`: the
+    /// door starts the daemon as a systemd unit, which inherits no descriptor of the door's). The
+    /// daemon binds its sockets and reports ready, but serves nothing — its own socket included —
+    /// until the door's ``HandoffMessage/stateFile`` message restored it, or until
+    /// ``stateFromDoorSeconds`` passed (then it makes a state file of its own).
+    public var stateFromDoor = false
+    /// How long a `--state-from-door` daemon waits for the door's state file.
+    public static let stateFromDoorSeconds: UInt64 = 10
 
     /// Five minutes: long enough that a login's tools never race the exit, short enough that
     /// an unused daemon does not linger.

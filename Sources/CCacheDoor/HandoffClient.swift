@@ -1,13 +1,13 @@
 import CSupport
 import Glibc
+import SessionRuntime
 
-/// The door's side of the hand-off protocol (contract.md): connect to a daemon's `.handoff`
-/// socket, make sure the daemon runs as the uid the client must reach, send the client's
-/// descriptor with one byte 'H', read one byte back ('A' accepted, 'R' refused).
+/// The door's side of the hand-off protocol (``HandoffMessage``; Docs/protocol.md, "The hand-off
+/// socket"): connect to a daemon's `.handoff` socket, make sure the daemon runs as the uid the
+/// client must reach, send the client's descriptor with one byte 'H', read one byte back ('A'
+/// accepted, 'R' refused). Also: hand a daemon the door started its state file ('S'), and ask a
+/// running daemon for a descriptor of its state file ('D').
 public enum HandoffClient {
-    public static let handoffByte: UInt8 = 0x48
-    public static let acceptedByte: UInt8 = 0x41
-    public static let refusedByte: UInt8 = 0x52
 
     public enum Outcome: Equatable, Sendable {
         /// The daemon serves the connection now.
@@ -130,7 +130,7 @@ public enum HandoffClient {
     /// Sends one 'H' with `client` on an open hand-off connection and reads the answer.
     public static func exchange(on socket: Int32, client: Int32, timeoutMilliseconds: Int32) -> Exchange {
         _ = ccached_socket_timeouts(socket, max(1, timeoutMilliseconds))
-        guard ccached_send_descriptor(socket, handoffByte, client) == 0 else {
+        guard ccached_send_descriptor(socket, HandoffMessage.handOff.byte, client) == 0 else {
             let code = errno
             let gone = code == EPIPE || code == ECONNRESET || code == ENOTCONN
             return Exchange(
@@ -146,13 +146,57 @@ public enum HandoffClient {
                 outcome: .failed(.system(operation: "waiting for the daemon's hand-off answer", errno: errno)),
                 reusable: false, safeToRetry: false)
         }
-        switch answer {
-        case acceptedByte: return Exchange(outcome: .accepted, reusable: true, safeToRetry: false)
-        case refusedByte: return Exchange(outcome: .refused, reusable: true, safeToRetry: false)
+        switch HandoffMessage(rawValue: answer) {
+        case .accepted: return Exchange(outcome: .accepted, reusable: true, safeToRetry: false)
+        case .refused: return Exchange(outcome: .refused, reusable: true, safeToRetry: false)
         default:
             return Exchange(
                 outcome: .failed(.daemonStart("the daemon answered the hand-off with byte \(answer)")), reusable: false,
                 safeToRetry: false)
         }
+    }
+
+    /// Hands the daemon behind `handoffPath` (a daemon the door just started with
+    /// `--state-from-door`) its state file `file` (the caller keeps and closes its copy), on a
+    /// connection of its own. True when the daemon took it.
+    public static func sendStateFile(
+        _ file: Int32, handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32
+    )
+        -> Bool
+    {
+        guard
+            case .success(let socket) = connect(
+                handoffPath: handoffPath, expectedUID: expectedUID, timeoutMilliseconds: timeoutMilliseconds)
+        else { return false }
+        defer { close(socket) }
+        guard ccached_send_descriptor(socket, HandoffMessage.stateFile.byte, file) == 0 else { return false }
+        var answer: UInt8 = 0
+        var count: Int
+        repeat { count = read(socket, &answer, 1) } while count < 0 && errno == EINTR
+        return count == 1 && answer == HandoffMessage.accepted.byte
+    }
+
+    /// Asks the daemon behind `handoffPath` for a descriptor of its state file, on a connection of
+    /// its own: the descriptor it sent (the caller owns it), or nil (none, or no answer). What comes
+    /// back is a user's process's choice: the caller checks it is a memfd before it keeps it.
+    public static func requestStateFile(handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32) -> Int32?
+    {
+        guard
+            case .success(let socket) = connect(
+                handoffPath: handoffPath, expectedUID: expectedUID, timeoutMilliseconds: timeoutMilliseconds)
+        else { return nil }
+        defer { close(socket) }
+        var request = HandoffMessage.stateFileRequest.byte
+        var sent: Int
+        repeat { sent = send(socket, &request, 1, Int32(MSG_NOSIGNAL)) } while sent < 0 && errno == EINTR
+        guard sent == 1 else { return nil }
+        var answer: UInt8 = 0
+        var fd: Int32 = -1
+        guard ccached_receive_descriptor(socket, &answer, &fd) == 1 else { return nil }
+        guard answer == HandoffMessage.stateFileCopy.byte, fd >= 0 else {
+            if fd >= 0 { close(fd) }
+            return nil
+        }
+        return fd
     }
 }

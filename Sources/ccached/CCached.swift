@@ -53,6 +53,9 @@ struct CCached {
           --state-fd <fd>          Restore the caches from this state file (a memfd a daemon of the
                                    same user wrote and died holding) before serving, and keep it;
                                    see Docs/state.md. Default: a new state file.
+          --state-from-door        Take the state file from ccached-door over the hand-off socket
+                                   (what the door passes to a daemon it starts as a systemd unit):
+                                   serve nothing until it came, at most \(DaemonConfiguration.stateFromDoorSeconds) s.
           --no-state               Keep no state file: a crash loses every cache.
           --login-session <id>     Wipe and exit when this logind session ends (ccached-door passes it
                                    for daemons it starts outside the session); default: the
@@ -147,6 +150,7 @@ struct CCached {
                     throw UsageError(message: "--state-fd \(fd) is not an open file descriptor")
                 }
                 options.configuration.stateDescriptor = fd
+            case "--state-from-door": options.configuration.stateFromDoor = true
             case "--no-state": options.configuration.keepsState = false
             case "--per-user": options.configuration.perUser = true
             case "--remove-stale": options.removeStaleOnly = true
@@ -170,6 +174,11 @@ struct CCached {
             throw UsageError(message: "--socket PATH is required (unless systemd passes the socket)")
         }
         options.configuration.socketPath = options.socket ?? "(socket passed by systemd)"
+        if options.configuration.stateFromDoor
+            && (options.configuration.stateDescriptor != nil || !options.configuration.keepsState)
+        {
+            throw UsageError(message: "--state-from-door goes with neither --state-fd nor --no-state")
+        }
         do {
             options.configuration.renewalPolicy = try RenewalPolicy(
                 thresholdFraction: options.renewThreshold, margin: options.renewMargin)
