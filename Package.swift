@@ -72,7 +72,8 @@ let package = Package(
         .target(
             name: "CCacheDoor",
             dependencies: [
-                "SessionRuntime", "SystemCalls", "CSupport", .product(name: "Logging", package: "swift-log"),
+                "SessionRuntime", "SystemCalls", "CSupport", "CStateFile",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),

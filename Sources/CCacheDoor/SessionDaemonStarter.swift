@@ -11,7 +11,8 @@ import SessionRuntime
 ///   reports on `--ready-fd`. Everything that reads files or allocates (passwd, groups, argv,
 ///   environment) happens here, in the door; the forked child only makes system calls
 ///   (``ccached_spawn_as_user``): it first closes every descriptor but the ready pipe with every
-///   signal blocked, then setgroups, setresgid, setresuid, checks all three ids and that root cannot
+///   signal blocked (but for the session's state file, which becomes descriptor 4, `--state-fd 4`),
+///   then setgroups, setresgid, setresuid, checks all three ids and that root cannot
 ///   be regained, creates the session directories as the user, and execs with a clean environment.
 public struct SessionDaemonStarter: Sendable {
     /// The `ccached` binary.
@@ -35,13 +36,29 @@ public struct SessionDaemonStarter: Sendable {
         case exists
     }
 
+    /// Where the session's state file comes from (Docs/state.md).
+    public enum StateSource: Equatable, Sendable {
+        /// The daemon makes its own (nothing outside it holds it).
+        case daemon
+        /// Inherited as this descriptor: `--state-fd N`.
+        case descriptor(Int32)
+        /// Sent over the hand-off socket once the unit runs: `--state-from-door`.
+        case door
+    }
+
     /// The daemon's argv (argv[0] included); `readyDescriptor` nil for a systemd unit (which
     /// reports with sd_notify instead).
-    public func arguments(location: SessionDaemonLocation, session: SessionIdentity, readyDescriptor: Int32? = 3)
-        -> [String]
-    {
+    public func arguments(
+        location: SessionDaemonLocation, session: SessionIdentity, readyDescriptor: Int32? = 3,
+        state: StateSource = .daemon
+    ) -> [String] {
         var arguments = [daemonPath, "--socket", location.socket]
         if let readyDescriptor { arguments += ["--ready-fd", "\(readyDescriptor)"] }
+        switch state {
+        case .daemon: break
+        case .descriptor(let fd): arguments += ["--state-fd", "\(fd)"]
+        case .door: arguments.append("--state-from-door")
+        }
         // A door-started daemon is not inside what it serves: it is told what ends it.
         if let lifetime = session.route?.lifetime {
             arguments += lifetime.daemonArguments
@@ -62,9 +79,9 @@ public struct SessionDaemonStarter: Sendable {
     /// The unit gets the user's ids from systemd (User=, Group=, and the user's groups), lives in
     /// `user-UID.slice` (the user's limits apply; a door restart or upgrade never touches it), and a
     /// sandbox of its own: unlike the door it may reach a KDC, since it renews tickets.
-    public func unitArguments(account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation)
-        -> [String]
-    {
+    public func unitArguments(
+        account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation, stateFromDoor: Bool = false
+    ) -> [String] {
         var arguments = [
             "--quiet", "--no-ask-password", "--collect",
             "--unit=\(Self.unitName(uid: account.uid, session: session))",
@@ -77,7 +94,9 @@ public struct SessionDaemonStarter: Sendable {
         for property in Self.unitProperties(location: location) + [stopCommand(location: location)] {
             arguments += ["--property", property]
         }
-        return arguments + ["--"] + self.arguments(location: location, session: session, readyDescriptor: nil)
+        return arguments + ["--"]
+            + self.arguments(
+                location: location, session: session, readyDescriptor: nil, state: stateFromDoor ? .door : .daemon)
     }
 
     /// The sandbox of a daemon's unit, and why: it reads nothing but libraries, /etc (krb5.conf) and
@@ -102,12 +121,15 @@ public struct SessionDaemonStarter: Sendable {
     }
 
     /// Starts the daemon as a transient unit with `systemd-run` (as root), which returns once the
-    /// daemon reported READY=1, or failed; waits at most `timeoutMilliseconds`.
+    /// daemon reported READY=1, or failed; waits at most `timeoutMilliseconds`. With `stateFromDoor`
+    /// the daemon then waits for its state file on the hand-off socket (``HandoffClient/sendStateFile``).
     public func startUnit(
         systemdRun: String, account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation,
-        timeoutMilliseconds: Int32
+        stateFromDoor: Bool = false, timeoutMilliseconds: Int32
     ) throws(DoorError) -> Readiness {
-        let argv = [systemdRun] + unitArguments(account: account, session: session, location: location)
+        let argv =
+            [systemdRun]
+            + unitArguments(account: account, session: session, location: location, stateFromDoor: stateFromDoor)
         var pid: pid_t = 0
         let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
         let result = withCStrings(argv) { argvPointers in
@@ -146,14 +168,17 @@ public struct SessionDaemonStarter: Sendable {
         return environment
     }
 
-    /// Starts the daemon and waits (at most `timeoutMilliseconds`) for its readiness line.
+    /// Starts the daemon and waits (at most `timeoutMilliseconds`) for its readiness line; with a
+    /// `stateFile`, the daemon gets it as descriptor 4 (`--state-fd 4`; the caller keeps its copy).
     public func start(
-        account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation, timeoutMilliseconds: Int32
+        account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation, stateFile: Int32? = nil,
+        timeoutMilliseconds: Int32
     ) throws(DoorError) -> Readiness {
         var pipeEnds: [Int32] = [-1, -1]
         guard ccached_pipe_cloexec(&pipeEnds) == 0 else { throw .system(operation: "pipe2", errno: errno) }
         defer { close(pipeEnds[0]) }
-        let argv = arguments(location: location, session: session)
+        let argv = arguments(
+            location: location, session: session, state: stateFile.map { _ in .descriptor(4) } ?? .daemon)
         let envp = environment(account: account, location: location)
         let directories = [location.base + "/ccached", location.directory]
         let groups = account.groups
@@ -161,9 +186,9 @@ public struct SessionDaemonStarter: Sendable {
             withCStrings(envp) { envPointers in
                 withCStrings(directories) { directoryPointers in
                     let constDirectories = directoryPointers.map { $0.map { UnsafePointer($0) } }
-                    return ccached_spawn_as_user(
+                    return ccached_spawn_as_user_with_state(
                         daemonPath, argvPointers, envPointers, account.uid, account.gid, groups,
-                        Int32(groups.count), constDirectories, account.home, pipeEnds[1])
+                        Int32(groups.count), constDirectories, account.home, pipeEnds[1], stateFile ?? -1)
                 }
             }
         }

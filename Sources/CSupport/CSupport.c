@@ -135,6 +135,22 @@ static int child_keep_only(int keep) {
     return 0;
 }
 
+/* child_keep_only for descriptors 3 and 4 (already in place, close-on-exec cleared by dup2). */
+static int child_keep_two(void) {
+    if (syscall(SYS_close_range, 5, ~0U, 0) != 0) {
+        struct rlimit limit;
+        rlim_t last = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_max != RLIM_INFINITY ? limit.rlim_max : 65536;
+        for (rlim_t fd = 5; fd < last; fd++) close((int)fd);
+    }
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0) return -1;
+    for (int fd = 0; fd < 3; fd++) {
+        if (fd != null && dup2(null, fd) < 0) return -1;
+    }
+    if (null > 2) close(null);
+    return 0;
+}
+
 /* In a forked child whose signals are all blocked: every action back to the default (an ignored
    signal stays ignored across execve). The raw system call, because glibc's sigaction refuses its
    own two signals (32, 33), which a parent may have left ignored too. All fields zero: SIG_DFL,
@@ -466,6 +482,13 @@ static bool same_groups(const gid_t *now, const gid_t *wanted, int count) {
 int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp[], uid_t uid, gid_t gid,
                           const gid_t *groups, int group_count, const char *const directories[],
                           const char *home, int ready_fd) {
+    return ccached_spawn_as_user_with_state(path, argv, envp, uid, gid, groups, group_count, directories, home,
+                                            ready_fd, -1);
+}
+
+int ccached_spawn_as_user_with_state(const char *path, char *const argv[], char *const envp[], uid_t uid, gid_t gid,
+                                     const gid_t *groups, int group_count, const char *const directories[],
+                                     const char *home, int ready_fd, int state_fd) {
     if (ready_fd < 0 || group_count < 0 || group_count > 65536) return EINVAL;
     sigset_t saved;
     block_all_signals(&saved);
@@ -475,9 +498,19 @@ int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp
            signal is blocked (the parent blocked them around fork) and stays so until execve; the
            door's descriptors go before any id changes, so once the user may signal or stop this
            process it holds only /dev/null and the ready pipe. */
-        if (ready_fd != 3 && dup2(ready_fd, 3) < 0) child_fail(ready_fd, "dup2 of the ready pipe", errno);
         int ready = 3;
-        if (child_keep_only(ready) != 0) child_fail(ready, "closing the door's descriptors", errno);
+        if (state_fd >= 0) {
+            /* The state file goes to 4: both moved above 4 first, so neither overwrites the other. */
+            int high_ready = fcntl(ready_fd, F_DUPFD_CLOEXEC, 5);
+            int high_state = fcntl(state_fd, F_DUPFD_CLOEXEC, 5);
+            if (high_ready < 0) child_fail(ready_fd, "dup of the ready pipe", errno);
+            if (high_state < 0 || dup2(high_state, 4) < 0) child_fail(high_ready, "dup2 of the state file", errno);
+            if (dup2(high_ready, 3) < 0) child_fail(high_ready, "dup2 of the ready pipe", errno);
+            if (child_keep_two() != 0) child_fail(ready, "closing the door's descriptors", errno);
+        } else {
+            if (ready_fd != 3 && dup2(ready_fd, 3) < 0) child_fail(ready_fd, "dup2 of the ready pipe", errno);
+            if (child_keep_only(ready) != 0) child_fail(ready, "closing the door's descriptors", errno);
+        }
         child_default_signal_actions();
         if (setsid() < 0) child_fail(ready, "setsid", errno);
         pid_t second = fork();

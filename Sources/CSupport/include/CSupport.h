@@ -126,6 +126,12 @@ int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp
                           const gid_t *groups, int group_count, const char *const directories[],
                           const char *home, int ready_fd);
 
+/// ``ccached_spawn_as_user`` that also gives the child `state_fd` (when >= 0) as descriptor 4:
+/// the session's state file (Docs/state.md), passed as `--state-fd 4`.
+int ccached_spawn_as_user_with_state(const char *path, char *const argv[], char *const envp[], uid_t uid, gid_t gid,
+                                     const gid_t *groups, int group_count, const char *const directories[],
+                                     const char *home, int ready_fd, int state_fd);
+
 /// Creates `name` inside the directory `parent_fd` as a directory with `mode`, owned by
 /// `uid`:`gid`, or checks the existing one: never follows a link, refuses a non-directory, another
 /// owner or another mode (chmod/chown are applied through an O_NOFOLLOW descriptor only after

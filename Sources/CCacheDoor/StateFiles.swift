@@ -1,0 +1,148 @@
+import CStateFile
+import Glibc
+import Synchronization
+
+/// The state files of the session daemons the door started or recovered (Docs/state.md, "The
+/// door's part"): one memfd per (uid, session), which the door holds but never maps, reads or
+/// writes. It looks only at the file's size (`fstat`) and at whether a daemon holds it
+/// (`F_OFD_GETLK`: a daemon locks its own open file description of the file for as long as it uses
+/// it).
+///
+/// - A daemon the door starts gets a new open file description of the session's file (so that the
+///   daemon's lock is not the door's): inherited as `--state-fd 4`, or sent over the hand-off
+///   socket (``HandoffMessage/stateFile``).
+/// - A file that is not empty and that no daemon holds is one a daemon died with (SIGKILL, a crash,
+///   the OOM killer): the next daemon of that session gets it and restores it.
+/// - An empty file nobody holds is one a daemon wiped at a normal end: ``sweep()`` closes it.
+/// - A file still held when a new daemon must start (the old one is still ending) is waited for
+///   briefly and otherwise left to it: the new daemon gets a new file. Never two daemons on one file
+///   (the daemon refuses a file another description holds locked, too).
+public final class StateFiles: Sendable {
+    private struct State {
+        /// The door's own descriptor of each session's file.
+        var files: [StartGate.Key: Int32] = [:]
+        /// Sessions whose daemon the door asked for its file already (after a door restart).
+        var asked: Set<StartGate.Key> = []
+    }
+
+    private let state = Mutex<State>(State())
+
+    public init() {}
+
+    /// How many files the door holds.
+    public var count: Int { state.withLock { $0.files.count } }
+
+    /// What ``prepare(for:waitMilliseconds:)`` found.
+    public enum Preparation: Equatable, Sendable {
+        /// A new, empty file.
+        case new
+        /// The file a daemon of this session died with (its size in bytes): the new daemon restores it.
+        case crashed(bytes: Int)
+        /// The session's file is still held by a daemon that has not ended: a new file instead.
+        case stillHeld
+    }
+
+    /// The file for a daemon about to start for `key` (called under the session's start gate): the
+    /// door's own descriptor (`own`), which the caller gives back with ``keep(_:for:)`` once the
+    /// daemon took its copy (not before: ``sweep()`` would take a new file nobody holds yet for an
+    /// ended one), and a new open file description of it (`copy`) to hand over and then close. Nil,
+    /// errno set, when no memfd can be made (a file a daemon died with is kept then).
+    public func prepare(for key: StartGate.Key, waitMilliseconds: Int32 = 2000)
+        -> (own: Int32, copy: Int32, preparation: Preparation)?
+    {
+        let held = state.withLock { $0.files.removeValue(forKey: key) }
+        var preparation = Preparation.new
+        var file: Int32 = -1
+        if let held {
+            let deadline = Clock.nowMilliseconds() + Int64(waitMilliseconds)
+            while ccached_state_in_use(held) == 1 && Clock.nowMilliseconds() < deadline { usleep(20_000) }
+            let size = Self.size(of: held)
+            if ccached_state_in_use(held) != 0 {
+                preparation = .stillHeld
+                close(held)
+            } else if size > 0 {
+                preparation = .crashed(bytes: size)
+                file = held
+            } else {
+                close(held)
+            }
+        }
+        if file < 0 {
+            file = ccached_state_memfd_create("ccached-state")
+            guard file >= 0 else { return nil }
+        }
+        let copy = ccached_state_reopen(file)
+        guard copy >= 0 else {
+            let code = errno
+            if case .crashed = preparation { keep(file, for: key) } else { close(file) }
+            errno = code
+            return nil
+        }
+        return (file, copy, preparation)
+    }
+
+    /// Keeps `file` as `key`'s (closing one held already).
+    public func keep(_ file: Int32, for key: StartGate.Key) {
+        let replaced = state.withLock { state -> Int32? in
+            state.asked.insert(key)
+            defer { state.files[key] = file }
+            return state.files[key]
+        }
+        if let replaced, replaced != file { close(replaced) }
+    }
+
+    /// Whether the door should ask `key`'s running daemon for its state file: it holds none for it
+    /// and has not asked yet (after a door restart, at the first hand-off to each daemon). Marks it
+    /// asked.
+    public func shouldAsk(for key: StartGate.Key) -> Bool {
+        state.withLock { state in
+            guard state.files[key] == nil else { return false }
+            return state.asked.insert(key).inserted
+        }
+    }
+
+    /// Takes a state file `key`'s running daemon sent (``HandoffMessage/stateFileCopy``): only a
+    /// memfd, which the door keeps as a new open file description of its own (the daemon's lock
+    /// stays the daemon's). Closes `received` in every case; false when it is refused.
+    @discardableResult
+    public func adopt(_ received: Int32, for key: StartGate.Key) -> Bool {
+        defer { close(received) }
+        // What a user's daemon sends is looked at, never read: a memfd (a regular file whose
+        // /proc/self/fd link is "/memfd:…") is reopened, anything else refused.
+        var info = stat()
+        guard fstat(received, &info) == 0, info.st_mode & S_IFMT == S_IFREG, ccached_state_is_memfd(received) == 1
+        else { return false }
+        let own = ccached_state_reopen(received)
+        guard own >= 0 else { return false }
+        let kept = state.withLock { state -> Bool in
+            guard state.files[key] == nil else { return false }
+            state.files[key] = own
+            return true
+        }
+        if !kept { close(own) }
+        return kept
+    }
+
+    /// Closes the files of daemons that ended normally (empty, held by no daemon); returns how many.
+    @discardableResult
+    public func sweep() -> Int {
+        let ended = state.withLock { state -> [Int32] in
+            let keys = state.files.filter { Self.size(of: $0.value) == 0 && ccached_state_in_use($0.value) == 0 }.map(
+                \.key)
+            var closed: [Int32] = []
+            for key in keys {
+                if let fd = state.files.removeValue(forKey: key) { closed.append(fd) }
+                state.asked.remove(key)
+            }
+            return closed
+        }
+        for fd in ended { close(fd) }
+        return ended.count
+    }
+
+    /// The file's size in bytes (0 when it cannot be told).
+    static func size(of fd: Int32) -> Int {
+        var info = stat()
+        return fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+    }
+}
