@@ -22,7 +22,7 @@ public final class Door: Sendable {
     private let handoffs = HandoffPool()
     /// Each session daemon's state file, held so that a daemon that dies without wiping is
     /// restarted with it (``StateFiles``, Docs/state.md).
-    public let stateFiles = StateFiles()
+    public let stateFiles: StateFiles
     /// Routing decisions remembered (``RouteCache``).
     let routes = RouteCache()
     /// The session daemons this door started, per uid (key → hand-off socket), for the per-uid cap.
@@ -41,6 +41,8 @@ public final class Door: Sendable {
             daemonPath: configuration.daemonPath, extraArguments: configuration.daemonArguments,
             logToJournal: configuration.daemonLogsToJournal)
         self.systemdRun = Self.systemdRun(for: configuration.daemonStart)
+        // Twice the daemons a user may have: room for the files of those that died.
+        self.stateFiles = StateFiles(maximumPerUser: max(16, configuration.maximumDaemonsPerUser * 2))
     }
 
     /// Where `systemd-run` is, when daemons are started as units (see ``DoorConfiguration/daemonStart``).
@@ -343,18 +345,22 @@ public final class Door: Sendable {
         of key: StartGate.Key, at location: SessionDaemonLocation, account: UserAccount, log: Logger, deadline: Int64
     ) {
         guard stateFiles.shouldAsk(for: key) else { return }
-        guard
-            let received = HandoffClient.requestStateFile(
-                handoffPath: location.handoffSocket, expectedUID: account.uid,
-                timeoutMilliseconds: min(1000, remaining(deadline)))
-        else {
-            log.debug("the session daemon at \(location.socket) keeps no state file the door could hold")
-            return
-        }
-        if stateFiles.adopt(received, for: key) {
-            log.info("holding the state file of the running session daemon at \(location.socket)")
-        } else {
-            log.warning("the session daemon at \(location.socket) sent a state file that is no memfd; not kept")
+        switch HandoffClient.requestStateFile(
+            handoffPath: location.handoffSocket, expectedUID: account.uid,
+            timeoutMilliseconds: min(1000, remaining(deadline)))
+        {
+        case .file(let received):
+            if stateFiles.adopt(received, for: key) {
+                log.info("holding the state file of the running session daemon at \(location.socket)")
+            } else {
+                log.warning("the session daemon at \(location.socket) sent a state file the door does not keep")
+            }
+        case .none:
+            log.debug("the session daemon at \(location.socket) keeps no state file")
+        case .failed:
+            // Asked again at the next hand-off.
+            stateFiles.forgetAsked(key)
+            log.notice("the session daemon at \(location.socket) did not answer for its state file; asking again later")
         }
     }
 

@@ -176,27 +176,40 @@ public enum HandoffClient {
         return count == 1 && answer == HandoffMessage.accepted.byte
     }
 
+    /// What a daemon answered to ``HandoffMessage/stateFileRequest``.
+    public enum StateFileAnswer: Equatable, Sendable {
+        /// A descriptor it sent (the caller owns it). A user's process's choice: the caller checks
+        /// it is a memfd before it keeps it.
+        case file(Int32)
+        /// The daemon keeps no state file (it answered 'R').
+        case none
+        /// No answer (no daemon, a timeout, something else than 'F' or 'R'): worth asking again.
+        case failed
+    }
+
     /// Asks the daemon behind `handoffPath` for a descriptor of its state file, on a connection of
-    /// its own: the descriptor it sent (the caller owns it), or nil (none, or no answer). What comes
-    /// back is a user's process's choice: the caller checks it is a memfd before it keeps it.
-    public static func requestStateFile(handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32) -> Int32?
+    /// its own.
+    public static func requestStateFile(handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32)
+        -> StateFileAnswer
     {
         guard
             case .success(let socket) = connect(
                 handoffPath: handoffPath, expectedUID: expectedUID, timeoutMilliseconds: timeoutMilliseconds)
-        else { return nil }
+        else { return .failed }
         defer { close(socket) }
         var request = HandoffMessage.stateFileRequest.byte
         var sent: Int
         repeat { sent = send(socket, &request, 1, Int32(MSG_NOSIGNAL)) } while sent < 0 && errno == EINTR
-        guard sent == 1 else { return nil }
+        guard sent == 1 else { return .failed }
         var answer: UInt8 = 0
         var fd: Int32 = -1
-        guard ccached_receive_descriptor(socket, &answer, &fd) == 1 else { return nil }
-        guard answer == HandoffMessage.stateFileCopy.byte, fd >= 0 else {
+        guard ccached_receive_descriptor(socket, &answer, &fd) == 1 else { return .failed }
+        switch HandoffMessage(rawValue: answer) {
+        case .stateFileCopy where fd >= 0: return .file(fd)
+        case .refused where fd < 0: return .none
+        default:
             if fd >= 0 { close(fd) }
-            return nil
+            return .failed
         }
-        return fd
     }
 }

@@ -26,8 +26,14 @@ public final class StateFiles: Sendable {
     }
 
     private let state = Mutex<State>(State())
+    /// Files held for one uid at most: a user who kills daemon after daemon of ever new sessions
+    /// (jobs) cannot make the door hold descriptors without end. Past it, the files of that uid's
+    /// daemons that died (no daemon holds them) go first.
+    public let maximumPerUser: Int
 
-    public init() {}
+    public init(maximumPerUser: Int = 32) {
+        self.maximumPerUser = max(1, maximumPerUser)
+    }
 
     /// How many files the door holds.
     public var count: Int { state.withLock { $0.files.count } }
@@ -83,12 +89,31 @@ public final class StateFiles: Sendable {
 
     /// Keeps `file` as `key`'s (closing one held already).
     public func keep(_ file: Int32, for key: StartGate.Key) {
-        let replaced = state.withLock { state -> Int32? in
+        let dropped = state.withLock { state -> [Int32] in
             state.asked.insert(key)
-            defer { state.files[key] = file }
-            return state.files[key]
+            var dropped: [Int32] = []
+            if let replaced = state.files[key], replaced != file { dropped.append(replaced) }
+            state.files[key] = file
+            return dropped + Self.trim(&state, uid: key.uid, keeping: key, to: maximumPerUser)
         }
-        if let replaced, replaced != file { close(replaced) }
+        for fd in dropped { close(fd) }
+    }
+
+    /// Removes files of `uid` no daemon holds (never `keeping`'s) until at most `limit` remain;
+    /// returns them to be closed.
+    private static func trim(_ state: inout State, uid: UInt32, keeping: StartGate.Key, to limit: Int) -> [Int32] {
+        let mine = state.files.keys.filter { $0.uid == uid }
+        guard mine.count > limit else { return [] }
+        var dropped: [Int32] = []
+        var count = mine.count
+        for key in mine where key != keeping && count > limit {
+            guard let fd = state.files[key], ccached_state_in_use(fd) == 0 else { continue }
+            state.files[key] = nil
+            state.asked.remove(key)
+            dropped.append(fd)
+            count -= 1
+        }
+        return dropped
     }
 
     /// Whether the door should ask `key`'s running daemon for its state file: it holds none for it
@@ -99,6 +124,11 @@ public final class StateFiles: Sendable {
             guard state.files[key] == nil else { return false }
             return state.asked.insert(key).inserted
         }
+    }
+
+    /// Makes ``shouldAsk(for:)`` true again for `key` (the daemon did not answer).
+    public func forgetAsked(_ key: StartGate.Key) {
+        _ = state.withLock { $0.asked.remove(key) }
     }
 
     /// Takes a state file `key`'s running daemon sent (``HandoffMessage/stateFileCopy``): only a
@@ -114,12 +144,13 @@ public final class StateFiles: Sendable {
         else { return false }
         let own = ccached_state_reopen(received)
         guard own >= 0 else { return false }
-        let kept = state.withLock { state -> Bool in
-            guard state.files[key] == nil else { return false }
+        let (kept, dropped) = state.withLock { state -> (Bool, [Int32]) in
+            guard state.files[key] == nil else { return (false, []) }
             state.files[key] = own
-            return true
+            return (true, Self.trim(&state, uid: key.uid, keeping: key, to: maximumPerUser))
         }
         if !kept { close(own) }
+        for fd in dropped { close(fd) }
         return kept
     }
 
