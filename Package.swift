@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(
             name: "CCacheDoorTests",
             dependencies: [
-                "CCacheDoor", "CCacheDaemon", "SessionRuntime", "CSupport",
+                "CCacheDoor", "CCacheDaemon", "SessionRuntime", "CSupport", "CStateFile",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift),
