@@ -80,7 +80,7 @@ public final class Door: Sendable {
             }
             if Clock.nowMilliseconds() >= nextSweep {
                 // The state files of daemons that ended normally (wiped, and no daemon holds them).
-                let closed = stateFiles.sweep()
+                let closed = stateFiles.sweep(ended: StateFiles.sessionHasEnded)
                 if closed > 0 { logger.debug("closed \(closed) state file(s) of session daemons that ended") }
                 nextSweep = Clock.nowMilliseconds() + Self.sweepMilliseconds
             }
@@ -176,8 +176,9 @@ public final class Door: Sendable {
                 if try deliver(fd, to: cached.location, account: cached.account, log: logger, deadline: deadline) {
                     stages.mark(.handedOff)
                     recoverStateFile(
-                        of: StartGate.Key(uid: peer.uid, session: cached.session.key), at: cached.location,
-                        account: cached.account, log: logger, deadline: deadline)
+                        of: StartGate.Key(uid: peer.uid, session: cached.session.key),
+                        lifetime: cached.session.route?.lifetime, at: cached.location, account: cached.account,
+                        log: logger, deadline: deadline)
                     logger.debug("routed from the cache in \(stages)", metadata: ["peer_pid": "\(peer.pid)"])
                     return
                 }
@@ -226,8 +227,8 @@ public final class Door: Sendable {
                 stages.mark(.handedOff)
                 remember()
                 recoverStateFile(
-                    of: StartGate.Key(uid: peer.uid, session: peer.session.key), at: location, account: account,
-                    log: log, deadline: deadline)
+                    of: StartGate.Key(uid: peer.uid, session: peer.session.key), lifetime: peer.session.route?.lifetime,
+                    at: location, account: account, log: log, deadline: deadline)
                 log.debug("routed in \(stages)")
                 return
             }
@@ -243,7 +244,7 @@ public final class Door: Sendable {
                 defer {
                     if let prepared {
                         close(prepared.copy)
-                        stateFiles.keep(prepared.own, for: key)
+                        stateFiles.keep(prepared.own, for: key, lifetime: peer.session.route?.lifetime)
                     }
                 }
                 switch prepared?.preparation {
@@ -342,7 +343,8 @@ public final class Door: Sendable {
     /// session) for a descriptor of its state file, and keeps it (``StateFiles/adopt(_:for:)``), so
     /// that a crash of a daemon started by an earlier door loses nothing either.
     private func recoverStateFile(
-        of key: StartGate.Key, at location: SessionDaemonLocation, account: UserAccount, log: Logger, deadline: Int64
+        of key: StartGate.Key, lifetime: DaemonLifetime?, at location: SessionDaemonLocation, account: UserAccount,
+        log: Logger, deadline: Int64
     ) {
         guard stateFiles.shouldAsk(for: key) else { return }
         switch HandoffClient.requestStateFile(
@@ -350,7 +352,7 @@ public final class Door: Sendable {
             timeoutMilliseconds: min(1000, remaining(deadline)))
         {
         case .file(let received):
-            if stateFiles.adopt(received, for: key) {
+            if stateFiles.adopt(received, for: key, lifetime: lifetime) {
                 log.info("holding the state file of the running session daemon at \(location.socket)")
             } else {
                 log.warning("the session daemon at \(location.socket) sent a state file the door does not keep")

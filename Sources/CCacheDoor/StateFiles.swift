@@ -1,5 +1,6 @@
 import CStateFile
 import Glibc
+import SessionRuntime
 import Synchronization
 
 /// The state files of the session daemons the door started or recovered (Docs/state.md, "The
@@ -13,7 +14,10 @@ import Synchronization
 ///   socket (``HandoffMessage/stateFile``).
 /// - A file that is not empty and that no daemon holds is one a daemon died with (SIGKILL, a crash,
 ///   the OOM killer): the next daemon of that session gets it and restores it.
-/// - An empty file nobody holds is one a daemon wiped at a normal end: ``sweep()`` closes it.
+/// - An empty file nobody holds is one a daemon wiped at a normal end: ``sweep(ended:)`` closes it.
+/// - A file a daemon died with whose session has ended (logout, the job's end) is emptied and
+///   closed by ``sweep(ended:)``: the tickets of an ended session are not kept for a daemon that
+///   will never come.
 /// - A file still held when a new daemon must start (the old one is still ending) is waited for
 ///   briefly and otherwise left to it: the new daemon gets a new file. Never two daemons on one file
 ///   (the daemon refuses a file another description holds locked, too).
@@ -23,6 +27,15 @@ public final class StateFiles: Sendable {
         var files: [StartGate.Key: Int32] = [:]
         /// Sessions whose daemon the door asked for its file already (after a door restart).
         var asked: Set<StartGate.Key> = []
+        /// What ends each session, where the door knows it: a file whose daemon died is let go
+        /// once its session ended (``sweep(ended:)``).
+        var lifetimes: [StartGate.Key: DaemonLifetime] = [:]
+
+        mutating func remove(_ key: StartGate.Key) -> Int32? {
+            asked.remove(key)
+            lifetimes[key] = nil
+            return files.removeValue(forKey: key)
+        }
     }
 
     private let state = Mutex<State>(State())
@@ -56,7 +69,10 @@ public final class StateFiles: Sendable {
     public func prepare(for key: StartGate.Key, waitMilliseconds: Int32 = 2000)
         -> (own: Int32, copy: Int32, preparation: Preparation)?
     {
-        let held = state.withLock { $0.files.removeValue(forKey: key) }
+        let held = state.withLock { state -> Int32? in
+            state.lifetimes[key] = nil
+            return state.files.removeValue(forKey: key)
+        }
         var preparation = Preparation.new
         var file: Int32 = -1
         if let held {
@@ -87,10 +103,11 @@ public final class StateFiles: Sendable {
         return (file, copy, preparation)
     }
 
-    /// Keeps `file` as `key`'s (closing one held already).
-    public func keep(_ file: Int32, for key: StartGate.Key) {
+    /// Keeps `file` as `key`'s (closing one held already); `lifetime` says what ends the session.
+    public func keep(_ file: Int32, for key: StartGate.Key, lifetime: DaemonLifetime? = nil) {
         let dropped = state.withLock { state -> [Int32] in
             state.asked.insert(key)
+            state.lifetimes[key] = lifetime
             var dropped: [Int32] = []
             if let replaced = state.files[key], replaced != file { dropped.append(replaced) }
             state.files[key] = file
@@ -108,8 +125,7 @@ public final class StateFiles: Sendable {
         var count = mine.count
         for key in mine where key != keeping && count > limit {
             guard let fd = state.files[key], ccached_state_in_use(fd) == 0 else { continue }
-            state.files[key] = nil
-            state.asked.remove(key)
+            _ = state.remove(key)
             dropped.append(fd)
             count -= 1
         }
@@ -135,7 +151,7 @@ public final class StateFiles: Sendable {
     /// memfd, which the door keeps as a new open file description of its own (the daemon's lock
     /// stays the daemon's). Closes `received` in every case; false when it is refused.
     @discardableResult
-    public func adopt(_ received: Int32, for key: StartGate.Key) -> Bool {
+    public func adopt(_ received: Int32, for key: StartGate.Key, lifetime: DaemonLifetime? = nil) -> Bool {
         defer { close(received) }
         // What a user's daemon sends is looked at, never read: a memfd (a regular file whose
         // /proc/self/fd link is "/memfd:…") is reopened, anything else refused.
@@ -147,6 +163,7 @@ public final class StateFiles: Sendable {
         let (kept, dropped) = state.withLock { state -> (Bool, [Int32]) in
             guard state.files[key] == nil else { return (false, []) }
             state.files[key] = own
+            state.lifetimes[key] = lifetime
             return (true, Self.trim(&state, uid: key.uid, keeping: key, to: maximumPerUser))
         }
         if !kept { close(own) }
@@ -154,21 +171,85 @@ public final class StateFiles: Sendable {
         return kept
     }
 
-    /// Closes the files of daemons that ended normally (empty, held by no daemon); returns how many.
+    /// Closes the files of daemons that ended normally (empty, held by no daemon), and empties and
+    /// closes those of daemons that died in sessions that `ended` says are over (it is asked only
+    /// about files no daemon holds that are not empty, outside the lock); returns how many.
     @discardableResult
-    public func sweep() -> Int {
-        let ended = state.withLock { state -> [Int32] in
-            let keys = state.files.filter { Self.size(of: $0.value) == 0 && ccached_state_in_use($0.value) == 0 }.map(
-                \.key)
-            var closed: [Int32] = []
-            for key in keys {
-                if let fd = state.files.removeValue(forKey: key) { closed.append(fd) }
-                state.asked.remove(key)
+    public func sweep(ended: (StartGate.Key, DaemonLifetime?) -> Bool = { _, _ in false }) -> Int {
+        let (empty, orphans) = state.withLock { state -> ([Int32], [(StartGate.Key, Int32, DaemonLifetime?)]) in
+            var empty: [Int32] = []
+            var orphans: [(StartGate.Key, Int32, DaemonLifetime?)] = []
+            for (key, fd) in state.files where ccached_state_in_use(fd) == 0 {
+                if Self.size(of: fd) == 0 {
+                    empty.append(fd)
+                    _ = state.remove(key)
+                } else {
+                    orphans.append((key, fd, state.lifetimes[key]))
+                }
             }
-            return closed
+            return (empty, orphans)
         }
-        for fd in ended { close(fd) }
-        return ended.count
+        for fd in empty { close(fd) }
+        let over = orphans.filter { ended($0.0, $0.2) }
+        let gone = state.withLock { state -> [Int32] in
+            over.compactMap { key, fd, _ in
+                guard state.files[key] == fd, ccached_state_in_use(fd) == 0 else { return nil }
+                return state.remove(key)
+            }
+        }
+        for fd in gone {
+            // The door never reads the file; emptying it frees its pages now (the kernel hands them
+            // to no one unzeroed), not whenever the last descriptor closes.
+            _ = ftruncate(fd, 0)
+            close(fd)
+        }
+        return empty.count + gone.count
+    }
+
+    /// Whether the session a file belongs to is over, as far as the door can tell: its logind
+    /// session is gone, no process of its audit session is left (a job), or its user has no logind
+    /// session left and does not linger (the per-user daemon). Without logind, or not knowing the
+    /// lifetime, never (the file stays until the next daemon, or the per-uid cap).
+    public static func sessionHasEnded(_ key: StartGate.Key, _ lifetime: DaemonLifetime?) -> Bool {
+        guard access("/run/systemd/system", F_OK) == 0 else {
+            if case .auditSession(let session) = lifetime { return !anyProcess(inAuditSession: session) }
+            return false
+        }
+        switch lifetime {
+        case .loginSession(let id):
+            return !id.isEmpty && !id.contains("/") && !id.hasPrefix(".")
+                && access("/run/systemd/sessions/" + id, F_OK) != 0
+        case .auditSession(let session): return !anyProcess(inAuditSession: session)
+        case .perUser:
+            guard access("/run/systemd/users/\(key.uid)", F_OK) != 0 else { return false }
+            guard let account = getpwuid(key.uid), let name = account.pointee.pw_name else { return true }
+            return access("/var/lib/systemd/linger/" + String(cString: name), F_OK) != 0
+        case nil: return false
+        }
+    }
+
+    /// Whether any process has `/proc/PID/sessionid` equal to `session` (as the daemon's own
+    /// LifetimeWatch checks it).
+    static func anyProcess(inAuditSession session: UInt32) -> Bool {
+        guard let directory = opendir("/proc") else { return true }
+        defer { closedir(directory) }
+        let wanted = Array("\(session)".utf8)
+        var buffer = [UInt8](repeating: 0, count: 16)
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard Int32(name) != nil else { continue }
+            let fd = open("/proc/\(name)/sessionid", O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            guard count > 0 else { continue }
+            var text = Array(buffer[0..<count])
+            if text.last == 0x0A { text.removeLast() }
+            if text == wanted { return true }
+        }
+        return false
     }
 
     /// The file's size in bytes (0 when it cannot be told).

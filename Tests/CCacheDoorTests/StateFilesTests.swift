@@ -1,6 +1,7 @@
 import CCacheDoor
 import CStateFile
 import Glibc
+import SessionRuntime
 import Testing
 
 /// The door's side of the state files (Docs/state.md, "The door's part"): which file a new daemon
@@ -82,6 +83,30 @@ struct StateFilesTests {
         #expect(next.preparation == .stillHeld)
         close(next.copy)
         close(next.own)
+    }
+
+    @Test("a file a daemon died with is emptied and let go once its session has ended, not before")
+    func endedSessionsFileLetGo() throws {
+        let files = StateFiles()
+        let prepared = try #require(files.prepare(for: key))
+        write(prepared.copy, count: 65536)
+        files.keep(prepared.own, for: key, lifetime: .loginSession("7"))
+        close(prepared.copy)  // the daemon died
+        var asked: [DaemonLifetime?] = []
+        #expect(
+            files.sweep { _, lifetime in
+                asked.append(lifetime); return false
+            } == 0)
+        #expect(asked == [.loginSession("7")])
+        #expect(files.count == 1)
+        // The door's descriptor is closed; a second one shows the file emptied.
+        let witness = ccached_state_reopen(prepared.own)
+        try #require(witness >= 0)
+        defer { close(witness) }
+        #expect(files.sweep { _, _ in true } == 1)
+        #expect(files.count == 0)
+        var info = stat()
+        #expect(fstat(witness, &info) == 0 && info.st_size == 0)
     }
 
     @Test("one uid's files are capped: the oldest files no daemon holds go first")
