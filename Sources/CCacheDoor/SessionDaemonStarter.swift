@@ -130,32 +130,51 @@ public struct SessionDaemonStarter: Sendable {
         let argv =
             [systemdRun]
             + unitArguments(account: account, session: session, location: location, stateFromDoor: stateFromDoor)
+        let deadline = Clock.nowMilliseconds() + Int64(timeoutMilliseconds)
+        let unit = Self.unitName(uid: account.uid, session: session)
+        var status = try runHelper(argv, deadline: deadline)
+        // A unit of that name still loaded — a daemon that was killed leaves it failed, or still
+        // running its ExecStopPost, until systemd collects it — makes systemd-run fail at once: reset
+        // a failed one and try again shortly, a few times.
+        let systemctl = String(systemdRun.dropLast("systemd-run".count)) + "systemctl"
+        var attempts = 0
+        while status != 0, attempts < 5, Clock.nowMilliseconds() + 300 < deadline {
+            attempts += 1
+            _ = try? runHelper([systemctl, "reset-failed", "--quiet", unit], deadline: deadline)
+            usleep(200_000)
+            status = try runHelper(argv, deadline: deadline)
+        }
+        guard status == 0 else {
+            throw .daemonStart("systemd-run could not start \(unit) (see 'journalctl -u \(unit)')")
+        }
+        return .ready
+    }
+
+    /// Runs a helper (`systemd-run`, `systemctl`) as a child and waits for it until `deadline`
+    /// (monotonic milliseconds; then it is killed): its exit status, or -1 when it did not exit
+    /// normally.
+    private func runHelper(_ argv: [String], deadline: Int64) throws(DoorError) -> Int32 {
         var pid: pid_t = 0
         let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
         let result = withCStrings(argv) { argvPointers in
             withCStrings(environment) { envPointers in
-                ccached_spawn_helper(systemdRun, argvPointers, envPointers, &pid)
+                ccached_spawn_helper(argv[0], argvPointers, envPointers, &pid)
             }
         }
-        guard result == 0 else { throw .system(operation: "starting \(systemdRun)", errno: result) }
-        let deadline = Clock.nowMilliseconds() + Int64(timeoutMilliseconds)
+        guard result == 0 else { throw .system(operation: "starting \(argv[0])", errno: result) }
         var status: Int32 = 0
         while true {
             let reaped = waitpid(pid, &status, WNOHANG)
             if reaped == pid { break }
-            if reaped < 0 && errno != EINTR { throw .system(operation: "waitpid(systemd-run)", errno: errno) }
+            if reaped < 0 && errno != EINTR { throw .system(operation: "waitpid(\(argv[0]))", errno: errno) }
             if Clock.nowMilliseconds() >= deadline {
                 kill(pid, SIGKILL)
                 _ = waitpid(pid, &status, 0)
-                throw .daemonStart("systemd-run did not return within \(timeoutMilliseconds) ms")
+                throw .daemonStart("\(argv[0]) did not return in time")
             }
             usleep(1_000)
         }
-        let unit = Self.unitName(uid: account.uid, session: session)
-        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
-            throw .daemonStart("systemd-run could not start \(unit) (see 'journalctl -u \(unit)')")
-        }
-        return .ready
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : -1
     }
 
     /// The daemon's whole environment: nothing of the door's.
