@@ -54,16 +54,16 @@ public struct SessionDaemonStarter: Sendable {
     ) -> [String] {
         var arguments = [daemonPath, "--socket", location.socket]
         if let readyDescriptor { arguments += ["--ready-fd", "\(readyDescriptor)"] }
-        switch state {
-        case .daemon: break
-        case .descriptor(let fd): arguments += ["--state-fd", "\(fd)"]
-        case .door: arguments.append("--state-from-door")
-        }
         // A door-started daemon is not inside what it serves: it is told what ends it.
         if let lifetime = session.route?.lifetime {
             arguments += lifetime.daemonArguments
         } else if session.source == .logind {
             arguments += ["--login-session", session.key]
+        }
+        switch state {
+        case .daemon: break
+        case .descriptor(let fd): arguments += ["--state-fd", "\(fd)"]
+        case .door: arguments.append("--state-from-door")
         }
         if logToJournal { arguments += ["--log-target", "journal"] }
         return arguments + extraArguments
