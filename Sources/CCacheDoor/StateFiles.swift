@@ -70,6 +70,9 @@ public final class StateFiles: Sendable {
         -> (own: Int32, copy: Int32, preparation: Preparation)?
     {
         let held = state.withLock { state -> Int32? in
+            // Not asked of the daemon being started: it gets this file (a connection routed while it
+            // starts would otherwise ask it for a file the door is about to keep).
+            state.asked.insert(key)
             state.lifetimes[key] = nil
             return state.files.removeValue(forKey: key)
         }

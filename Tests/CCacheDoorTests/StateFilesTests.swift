@@ -22,6 +22,7 @@ struct StateFilesTests {
         let first = try #require(files.prepare(for: key))
         #expect(first.preparation == .new)
         #expect(first.own != first.copy)
+        #expect(!files.shouldAsk(for: key), "the daemon being started is not asked for its file")
         // The daemon locks its copy and writes; the door keeps its own.
         #expect(ccached_state_lock(first.copy) == 0)
         files.keep(first.own, for: key)
