@@ -73,7 +73,8 @@ let package = Package(
         .target(
             name: "CCacheDoor",
             dependencies: [
-                "SessionRuntime", "SystemCalls", "CSupport", .product(name: "Logging", package: "swift-log"),
+                "SessionRuntime", "SystemCalls", "CSupport", "CStateFile",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
@@ -138,7 +139,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StoreStateTests",
-            dependencies: ["StoreState", "CCacheDaemon", "CredentialStore", "KCM", "TestSupport"],
+            dependencies: ["StoreState", "CStateFile", "CCacheDaemon", "CredentialStore", "KCM", "TestSupport"],
             swiftSettings: strictSwift),
         .testTarget(
             name: "CCacheClientTests",
@@ -151,7 +152,7 @@ let package = Package(
         .testTarget(
             name: "CCacheDoorTests",
             dependencies: [
-                "CCacheDoor", "CCacheDaemon", "SessionRuntime", "CSupport", "SystemCalls",
+                "CCacheDoor", "CCacheDaemon", "SessionRuntime", "CSupport", "SystemCalls", "CStateFile",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift),

@@ -11,8 +11,11 @@
 # daemons under /run/user/1000, each a unit ccached-1000-N.service in user-1000.slice started with
 # --login-session N; a door-started daemon renews a ticket from the KDC (its unit has network);
 # the rule's other rows (a user service, a root helper acting for the user, a job); a door restart
-# leaves the daemons and their tickets and no "left-over process"; the logout of one login wipes only
-# its daemon, the last logout leaves no daemon; both daemons lock their credential memory. Last line:
+# leaves the daemons and their tickets and no "left-over process"; a daemon killed with SIGKILL is
+# followed by a new unit the door hands its state file (--state-from-door), with the same klist -A
+# -C, before and after a door restart (issue 22); the logout of one login wipes only its daemon, the
+# last logout leaves no daemon and no state file in the door; both daemons lock their credential
+# memory. Last line:
 # "N passed, M failed". The container is powered off at the end.
 set -uo pipefail
 
@@ -144,6 +147,30 @@ for _ in $(seq 1 40); do [ -z "$(c sh -c 'ps -o args= -u u1 -C ccached | grep --
     pass "the job's daemon ended after the job's last process" ||
     fail "the job's daemon" "$(c ps -o pid,args= -u u1 -C ccached)"
 
+# --- issue 22: the door keeps each daemon's state file. Login A's daemon (a unit) killed with SIGKILL:
+# the next client through the door gets a new unit, handed the file over the hand-off socket
+# (--state-from-door), with the same caches.
+klist_a() { c systemd-run -q --wait -P setpriv --reuid=u1 --regid=u1 --init-groups klist -A -C 2>&1; }
+daemon_a() {
+    c sh -c 'for p in $(pgrep -u u1 -x ccached); do tr "\0" " " </proc/$p/cmdline | grep -q -- "--login-session" && echo $p; done' | head -1
+}
+kill_a() {
+    c kill -9 "$1"
+    for _ in $(seq 1 50); do c kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+}
+before_kill=$(klist_a)
+pid_a=$(daemon_a)
+kill_a "$pid_a"
+after_kill=$(klist_a)
+new_a=$(daemon_a)
+if grep -q "Default principal: alice@" <<<"$before_kill" && [ "$after_kill" = "$before_kill" ] && [ -n "$new_a" ] &&
+    [ "$new_a" != "$pid_a" ] && c sh -c "tr '\\0' ' ' </proc/$new_a/cmdline" | grep -q -- --state-from-door; then
+    pass "SIGKILL of login A's daemon: the door starts a new unit with its state file (--state-from-door), same klist -A -C"
+else
+    fail "login A after SIGKILL of its daemon ($pid_a, now ${new_a:-none})" \
+        "before:"$'\n'"$before_kill"$'\n'"after:"$'\n'"$after_kill"$'\n'"$(c journalctl --no-pager -b -u ccached-door.service | tail -8; c journalctl --no-pager -b _COMM=ccached | grep -iE 'state|restored' | tail -5)"
+fi
+
 # --- a door restart leaves the daemons, their tickets and their connections alone
 c systemctl restart ccached-door.service
 out=$(c systemd-run -q --wait -P setpriv --reuid=u1 --regid=u1 --init-groups klist 2>&1)
@@ -151,11 +178,30 @@ leftover=$(c journalctl --no-pager -b -u ccached-door.service | grep -i "left-ov
 grep -q "Default principal: alice@" <<<"$out" && [ -z "$leftover" ] &&
     pass "systemctl restart ccached-door: login A's tickets kept, no 'left-over process' warning" ||
     fail "door restart" "$out"$'\n'"$leftover"
+# ... and the new door got login A's state file back from the daemon (at that first hand-off): a
+# SIGKILL now loses nothing either.
+pid_a=$(daemon_a)
+kill_a "$pid_a"
+after_kill=$(klist_a)
+[ "$after_kill" = "$before_kill" ] &&
+    c journalctl --no-pager -b -u ccached-door.service | grep -q "holding the state file of the running session daemon" &&
+    pass "after a door restart, SIGKILL of login A's daemon loses nothing (the door asked the daemon for its file)" ||
+    fail "login A after a door restart and a SIGKILL" \
+        "$after_kill"$'\n'"$(c journalctl --no-pager -b -u ccached-door.service | tail -8)"
 
 c touch /tmp/a-out
 wait "$session_a"
 for _ in $(seq 1 40); do [ -z "$(c ps -o args= -u u1 -C ccached)" ] && break; sleep 0.5; done
 after_a=$(c ps -o args= -u u1 -C ccached)
 [ -z "$after_a" ] && pass "the last logout stopped the last daemon of u1" || fail "after the last logout" "$after_a"
+# The daemon wiped its state file at logout, and the door closed its descriptor (checked every 2 s).
+door_main=$(c systemctl show -P MainPID ccached-door.service)
+for _ in $(seq 1 30); do
+    held=$(c sh -c "ls -l /proc/$door_main/fd 2>/dev/null | grep -c memfd:ccached-state")
+    [ "$held" -eq 0 ] && break
+    sleep 0.2
+done
+[ "$held" -eq 0 ] && pass "after the last logout the door holds no state file" ||
+    fail "the door's state files after the last logout" "$(c ls -l "/proc/$door_main/fd")"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -222,6 +222,28 @@ elif mode == "vanish":                    # children that connect and exit at on
     for pid in pids: os.waitpid(pid, 0)
 elif mode == "noop":
     print(noop(connect()))
+elif mode == "uuids":                     # the caches' UUIDs, names and credentials' UUIDs; the default
+    s = connect()
+    def call(opcode, args=b""):
+        body = struct.pack(">BBH", 2, 0, opcode) + args
+        s.sendall(struct.pack(">I", len(body)) + body)
+        def read(n):
+            data = b""
+            while len(data) < n:
+                chunk = s.recv(n - len(data))
+                if not chunk: raise EOFError("connection closed")
+                data += chunk
+            return data
+        length = struct.unpack(">I", read(8)[:4])[0]
+        rest = read(length)
+        return struct.unpack(">i", rest[:4])[0], rest[4:]
+    status, caches = call(18)            # GET_CACHE_UUID_LIST
+    for i in range(0, len(caches), 16):
+        uuid = caches[i:i + 16]
+        _, name = call(19, uuid)         # GET_CACHE_BY_UUID
+        _, creds = call(9, name)         # GET_CRED_UUID_LIST (the name, NUL-terminated)
+        print(uuid.hex(), name.rstrip(b"\0").decode(), [creds[j:j + 16].hex() for j in range(0, len(creds), 16)])
+    print("default", call(20)[1].rstrip(b"\0").decode())  # GET_DEFAULT_CACHE
 PY
 chmod 0755 "$T/kcm.py"
 
@@ -615,8 +637,9 @@ grep -qE "Credentials cache 'KCM:20001' not found|No credentials cache found" <<
 # --- 16. the door's forked child holds nothing of the door's once its user could signal it (issue
 # 24, item 7). A second door on its own socket runs under strace, which holds every process it
 # follows for 1.5 s right after setresuid returns: the moment the child first runs as the user
-# (who may then SIGSTOP it). Then only /dev/null on 0-2 and the ready pipe may be open, and every
-# catchable signal must be blocked.
+# (who may then SIGSTOP it). Then only /dev/null on 0-2, the ready pipe and the session's state file
+# (a memfd, issue 22: the daemon gets it as --state-fd 4) may be open, and every catchable signal
+# must be blocked.
 if ! command -v strace >/dev/null; then
     echo "the door's child after setresuid: SKIPPED, NOT RUN (no strace)"
 else
@@ -654,13 +677,15 @@ PY
         fds=$(ls "/proc/$child/fd" | sort -n | xargs)
         nulls=$(for fd in 0 1 2; do readlink "/proc/$child/fd/$fd"; done | sort -u | xargs)
         ready=$(readlink "/proc/$child/fd/3")
+        state=$(readlink "/proc/$child/fd/4")
         blocked=$(awk '/^SigBlk:/ {print $2}' "/proc/$child/status")
         all_blocked=yes
         for sig in 1 2 3 10 12 13 14 15 17 18 20 21 22; do
             [ $(((0x$blocked >> (sig - 1)) & 1)) -eq 1 ] || all_blocked="no (signal $sig)"
         done
-        if [ "$fds" = "0 1 2 3" ] && [ "$nulls" = /dev/null ] && [[ $ready == pipe:* ]] && [ "$all_blocked" = yes ]; then
-            pass "the door's child, running as carol before exec, holds only /dev/null and the ready pipe, all signals blocked"
+        if [ "$fds" = "0 1 2 3 4" ] && [ "$nulls" = /dev/null ] && [[ $ready == pipe:* ]] &&
+            [[ $state == /memfd:ccached-state* ]] && [ "$all_blocked" = yes ]; then
+            pass "the door's child, running as carol before exec, holds only /dev/null, the ready pipe and its state file, all signals blocked"
         else
             fail "the door's child right after setresuid holds nothing of the door's" \
                 "fds: $(ls -l "/proc/$child/fd" 2>&1 | tail -n +2)"$'\n'"SigBlk $blocked: $all_blocked"
@@ -674,6 +699,95 @@ PY
     wait "$tracer" 2>/dev/null
     [ -n "$traced_door" ] && kill "$traced_door" 2>/dev/null
     rm -f "$traced_socket"
+fi
+
+# --- 16b. the door keeps each session daemon's state file (issue 22, item 2): a daemon killed with
+# SIGKILL is restarted with it and loses nothing; the same after a door restart; after a normal end
+# nobody holds it. carol's per-user daemon, three caches (one of them not the default, config entries,
+# a renewable TGT, a service ticket).
+carol_daemon() {
+    local pid
+    for pid in $(our_daemons); do
+        tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--socket /run/ccached/20003/ccached/user/" && echo "$pid"
+    done
+}
+# The inodes of the state files (memfd:ccached-state) process PID holds.
+state_inodes() {
+    local link
+    for link in /proc/"$1"/fd/*; do
+        [[ "$(readlink "$link" 2>/dev/null)" == /memfd:ccached-state* ]] && stat -L -c %i "$link" 2>/dev/null
+    done
+}
+# Every process on the machine that holds the state file with inode $1.
+holders_of() {
+    local link
+    for link in /proc/[0-9]*/fd/*; do
+        [[ "$(readlink "$link" 2>/dev/null)" == /memfd:ccached-state* ]] || continue
+        [ "$(stat -L -c %i "$link" 2>/dev/null)" = "$1" ] && echo "${link%/fd/*}"
+    done | sort -u
+}
+carol_view() {
+    as carol klist -A -C 2>&1
+    as carol python3 "$T/kcm.py" uuids 2>&1
+}
+kill_carol() {
+    local pid=$1
+    kill -9 "$pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+}
+as carol kdestroy -A >/dev/null 2>&1
+echo pw-carol | as carol kinit -r 2h carol >/dev/null
+echo pw-bob | as carol kinit -c KCM:20003:second bob >/dev/null
+echo pw-alice | as carol kinit -c KCM:20003:third alice >/dev/null
+as carol kvno -c KCM:20003:second host/localhost@CCACHED.TEST >/dev/null
+as carol kswitch -c KCM:20003:second
+before=$(carol_view)
+first=$(carol_daemon)
+if [ -n "$first" ] && [ "$(grep -c '^Ticket cache:' <<<"$before")" -eq 3 ] && grep -q "^default 20003:second$" <<<"$before"; then
+    kill_carol "$first"
+    after=$(carol_view)
+    second=$(carol_daemon)
+    if [ "$after" = "$before" ] && [ -n "$second" ] && [ "$second" != "$first" ] &&
+        grep -q "ended without wiping its state file" "$T/door.log"; then
+        pass "SIGKILL of carol's daemon: the next klist -A reaches a new daemon with the same 3 caches, credentials, UUIDs and default"
+    else
+        fail "carol's caches after SIGKILL of her daemon ($first, now ${second:-none})" \
+            "before:"$'\n'"$before"$'\n'"after:"$'\n'"$after"$'\n'"$(grep -iE 'state file|carol|20003' "$T/door.log" | tail -5)"
+    fi
+    # A door restart: the new door asks the running daemon for its state file at the first hand-off.
+    kill "$door_pid"
+    wait "$door_pid" 2>/dev/null
+    rm -f /run/.heim_org.h5l.kcm-socket   # a socket-activated door leaves its socket behind
+    start_door || exit 1
+    restarted=$(as carol klist 2>&1)
+    kill_carol "$second"
+    after=$(carol_view)
+    third=$(carol_daemon)
+    if [ "$after" = "$before" ] && [ -n "$third" ] && [ "$third" != "$second" ] &&
+        grep -q "holding the state file of the running session daemon at /run/ccached/20003/" "$T/door.log"; then
+        pass "after a door restart, SIGKILL of carol's daemon again loses nothing (the door got the file back from the daemon)"
+    else
+        fail "carol's caches after a door restart and a SIGKILL" \
+            "door: $(grep -iE "state file|stopping|routing" "$T/door.log")"$'\n'"klist after the restart:"$'\n'"$restarted"$'\n'"before:"$'\n'"$before"$'\n'"after:"$'\n'"$after"$'\n'"$(grep -iE 'state file|20003' "$T/door.log" | tail -40)"
+    fi
+    # The daemon stays non-dumpable (its /proc files belong to root).
+    [ -n "$third" ] && [ "$(stat -c %u "/proc/$third/environ")" = 0 ] &&
+        pass "the restarted daemon is not dumpable" || fail "the restarted daemon is not dumpable" "$(ls -ln "/proc/$third/environ")"
+    # A normal end (SIGTERM is what ccachectl stop and logout come to): the daemon wipes the file and
+    # the door closes its descriptor within its 2 s sweep; nobody holds the memfd any more.
+    inode=$(state_inodes "$third" | head -1)
+    held_by_door=$(state_inodes "$door_pid" | grep -cx "$inode")
+    as carol "$bin/ccachectl" stop >/dev/null 2>&1 || kill "$third"
+    for _ in $(seq 1 100); do kill -0 "$third" 2>/dev/null || break; sleep 0.05; done
+    for _ in $(seq 1 60); do [ -z "$(holders_of "$inode")" ] && break; sleep 0.1; done
+    holders=$(holders_of "$inode")
+    if [ -n "$inode" ] && [ "$held_by_door" -eq 1 ] && ! kill -0 "$third" 2>/dev/null && [ -z "$holders" ]; then
+        pass "after carol's daemon ended normally, no process holds its state file (the door held it before)"
+    else
+        fail "the state file after a normal end" "inode ${inode:-none}, door held it: $held_by_door, holders: $holders"
+    fi
+else
+    fail "carol's three caches through the door" "daemon ${first:-none}"$'\n'"$before"
 fi
 
 # --- 17. pam_ccached on a host the door serves: the login gets KRB5CCNAME=KCM: and nothing that names

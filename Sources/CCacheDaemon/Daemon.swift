@@ -79,8 +79,12 @@ public final class Daemon: Sendable {
             close(signals)
         }
         // Restored before the first connection is served; wiped first at every normal end below (a
-        // crash leaves it for the next daemon).
-        openStateJournal()
+        // crash leaves it for the next daemon). With --state-from-door it comes later, over the
+        // hand-off socket, and nothing is served until it came (``StateWait``).
+        var stateWait = StateWait(
+            deadline: configuration.stateFromDoor
+                ? MonotonicClock.seconds() + DaemonConfiguration.stateFromDoorSeconds : nil)
+        if !stateWait.isWaiting { openStateJournal(from: configuration.stateDescriptor) }
         defer { wipeStateJournal() }
         logger.info(
             "listening",
@@ -99,17 +103,30 @@ public final class Daemon: Sendable {
         } catch {
             throw .system(operation: "epoll", errno: error)
         }
-        try watch(listener.fileDescriptor, as: .listener, in: poll)
+        // The daemon's own socket is watched once the store is what it will serve.
+        if !stateWait.isWaiting { try watch(listener.fileDescriptor, as: .listener, in: poll) }
         try watch(signals, as: .signals, in: poll)
         let served = ServedConnections(poll: poll, admission: admission)
         // Runs before the store is wiped: every connection's buffers are zeroed as it closes.
         defer { served.closeAll() }
+        defer { for fd in stateWait.takeWaiting() { close(fd) } }
+        // Ends the wait for the door's state file: restores it (or makes a state file of its own
+        // when `fd` is nil), then serves what waited and the daemon's own socket.
+        func endStateWait(restoring fd: Int32?) throws(DaemonError) {
+            openStateJournal(from: fd)
+            for client in stateWait.takeWaiting() {
+                if let connection = admission.admit(client) { served.add(connection) }
+            }
+            stateWait.deadline = nil
+            try watch(listener.fileDescriptor, as: .listener, in: poll)
+        }
         // ccached-door hands connections over here: a second source of connections, received,
         // admitted and served by this loop.
         let handoff = openHandoff(besides: listener)
         defer { handoff?.close() }
         if let handoff { try watch(handoff.fileDescriptor, as: .handoff, in: poll) }
         var handoffConnections = HandoffListener.Connections()
+        let maximumWaiting = configuration.maximumConnections
         defer { for fd in handoffConnections.removeAll() { close(fd) } }
         if let inherited = configuration.inherited {
             adopt(inherited, into: served, handoffConnections: &handoffConnections, poll: poll)
@@ -181,10 +198,31 @@ public final class Daemon: Sendable {
                 if token & Self.handoffTokenBit != 0, let handoff {
                     let fd = Int32(truncatingIfNeeded: token & (Self.handoffTokenBit - 1))
                     guard handoffConnections.contains(fd) else { continue }
-                    let receipt = handoff.receive(on: fd) { [admission] client in
-                        guard let connection = admission.admit(client) else { return false }
-                        served.add(connection)
-                        return true
+                    var restored: Int32?
+                    let handlers = HandoffListener.Handlers(
+                        serve: { [admission] client in
+                            // Before the state file came, a client waits (answered: it will be served).
+                            if stateWait.isWaiting { return stateWait.hold(client, limit: maximumWaiting) }
+                            guard let connection = admission.admit(client) else { return false }
+                            served.add(connection)
+                            return true
+                        },
+                        restore: { file in
+                            guard stateWait.isWaiting, restored == nil else {
+                                close(file)
+                                return false
+                            }
+                            restored = file
+                            return true
+                        },
+                        stateFile: { [state] in
+                            state.store.withLock { _ in state.stateJournal.journal?.file.fileDescriptor }
+                        }
+                    )
+                    let receipt = handoff.receive(on: fd, handlers: handlers)
+                    if let restored {
+                        logger.info("the state file came from ccached-door")
+                        try endStateWait(restoring: restored)
                     }
                     if receipt == .open {
                         handoffConnections.touch(fd, now: MonotonicClock.seconds())
@@ -222,6 +260,12 @@ public final class Daemon: Sendable {
             guard periodic, nowMilliseconds >= nextTick else { continue }
             nextTick = nowMilliseconds + 1000
             let now = MonotonicClock.seconds()
+            if let deadline = stateWait.deadline, now >= deadline {
+                logger.warning(
+                    "no state file came from ccached-door within \(DaemonConfiguration.stateFromDoorSeconds) s; serving with a state file of this daemon's own"
+                )
+                try endStateWait(restoring: nil)
+            }
             served.closeStalled(now: now)
             for fd in handoffConnections.removeIdle(now: now) {
                 poll.remove(fd)
@@ -387,13 +431,17 @@ public final class Daemon: Sendable {
         }
     }
 
-    /// Opens the state file (Docs/state.md): restores the one handed over with `--state-fd`, or,
-    /// when there is none or it cannot be used, makes a new one. Without one the daemon serves anyway.
-    private func openStateJournal() {
-        guard configuration.keepsState else { return }
+    /// Opens the state file (Docs/state.md): restores `descriptor` (`--state-fd`, or the door's),
+    /// or, when there is none or it cannot be used, makes a new one. Without one the daemon serves
+    /// anyway.
+    private func openStateJournal(from descriptor: Int32?) {
+        guard configuration.keepsState else {
+            if let descriptor { close(descriptor) }
+            return
+        }
         let reservation = StateJournal.reservation(for: configuration.storeLimits)
         let uid = configuration.ownerUID
-        if let fd = configuration.stateDescriptor {
+        if let fd = descriptor {
             do throws(StateFileError) {
                 let journal = StateJournal(
                     file: try StateMemoryFile(adopting: fd, reservation: reservation), ownerUID: uid)
@@ -445,5 +493,35 @@ public final class Daemon: Sendable {
         let line = Array((word + "\n").utf8)
         _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
+    }
+}
+
+/// A `--state-from-door` daemon's wait for the door's state file: until it came (or the deadline
+/// passed), the daemon's own socket is not watched and clients handed off are held, unserved, so
+/// that no client is ever served from an empty store that the state file would then replace.
+struct StateWait {
+    /// When the daemon stops waiting (monotonic seconds); nil: not waiting.
+    var deadline: UInt64?
+    /// Clients handed off meanwhile, served once the state is restored.
+    private var waiting: [Int32] = []
+
+    init(deadline: UInt64?) { self.deadline = deadline }
+
+    var isWaiting: Bool { deadline != nil }
+
+    /// Holds a client handed off during the wait; false (and closed) beyond `limit` of them.
+    mutating func hold(_ client: Int32, limit: Int) -> Bool {
+        guard waiting.count < limit else {
+            close(client)
+            return false
+        }
+        waiting.append(client)
+        return true
+    }
+
+    /// The clients held, forgotten here.
+    mutating func takeWaiting() -> [Int32] {
+        defer { waiting = [] }
+        return waiting
     }
 }

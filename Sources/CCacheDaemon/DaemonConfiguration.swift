@@ -74,6 +74,14 @@ public struct DaemonConfiguration: Sendable {
     /// What the daemon this one was before an `execve` handed over (`--inherit`): its sockets, its
     /// connections and its state file, adopted instead of bound or made anew.
     public var inherited: InheritedDescriptors?
+    /// The state file comes from ccached-door over the hand-off socket (`--state-from-door`: the
+    /// door starts the daemon as a systemd unit, which inherits no descriptor of the door's). The
+    /// daemon binds its sockets and reports ready, but serves nothing — its own socket included —
+    /// until the door's ``HandoffMessage/stateFile`` message restored it, or until
+    /// ``stateFromDoorSeconds`` passed (then it makes a state file of its own).
+    public var stateFromDoor = false
+    /// How long a `--state-from-door` daemon waits for the door's state file.
+    public static let stateFromDoorSeconds: UInt64 = 10
 
     /// Five minutes: long enough that a login's tools never race the exit, short enough that
     /// an unused daemon does not linger.

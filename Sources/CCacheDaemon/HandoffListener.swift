@@ -1,23 +1,22 @@
 import CSupport
 import Glibc
 import Logging
+import SessionRuntime
 import SystemCalls
 
 /// The daemon's hand-off socket, `<socket>.handoff` (0600, beside the daemon's socket): where
-/// `ccached-door` passes connections it accepted on the standard KCM path.
+/// `ccached-door` passes connections it accepted on the standard KCM path, hands a daemon it started
+/// its session's state file, and asks a running daemon for a descriptor of its state file.
 ///
-/// Protocol (one connection, any number of messages): the door sends 1 byte 'H' with exactly one
-/// descriptor (SCM_RIGHTS); the daemon answers 'A' when it serves that connection, 'R' when it
-/// refuses it. Anything else ends the hand-off connection. Only a peer whose SO_PEERCRED uid is 0
-/// is accepted; a received descriptor that is not a connected AF_UNIX stream socket is closed and
-/// refused. The daemon then serves the descriptor like its own accept — including the SO_PEERCRED
-/// check, which names the original client, not the door. The hand-off connections are watched by
-/// the daemon's event loop like client connections: no thread and no queue between the door's
-/// message and the loop that serves the client.
+/// The protocol (``HandoffMessage``, Docs/protocol.md "The hand-off socket"): one connection, any
+/// number of one-byte messages, each answered before the next. Only a peer whose SO_PEERCRED uid is
+/// 0 is accepted; a byte that is no door message ends the hand-off connection. A received client
+/// that is not a connected AF_UNIX stream socket is closed and refused. The daemon then serves the
+/// descriptor like its own accept — including the SO_PEERCRED check, which names the original
+/// client, not the door. The hand-off connections are watched by the daemon's event loop like
+/// client connections: no thread and no queue between the door's message and the loop that serves
+/// the client.
 public final class HandoffListener: Sendable {
-    public static let handoffByte: UInt8 = 0x48
-    public static let acceptedByte: UInt8 = 0x41
-    public static let refusedByte: UInt8 = 0x52
     /// A hand-off connection idle this long is closed (the door sends at once).
     public static let idleSeconds = 30
 
@@ -76,36 +75,85 @@ public final class HandoffListener: Sendable {
         case ended
     }
 
-    /// Receives and answers every message waiting on a (non-blocking) hand-off connection; each
-    /// received descriptor goes to `serve`, which returns whether it serves it ('A') or refused it
-    /// ('R'). `serve` owns the descriptor either way and closes one it refuses, as the daemon's own
-    /// accept path does. The answer is written only after `serve` returned: the door keeps its copy
-    /// of the client until then, and offers it again elsewhere only if the daemon hung up without
-    /// answering.
+    /// What the daemon does with each message the door sends (called on the event loop).
+    public struct Handlers {
+        /// A client connection: returns whether the daemon serves it. Owns the descriptor either
+        /// way and closes one it refuses, as the daemon's own accept path does.
+        public var serve: (Int32) -> Bool
+        /// The session's state file: returns whether the daemon took it (it was waiting for one).
+        /// Owns the descriptor either way.
+        public var restore: (Int32) -> Bool
+        /// A descriptor of the daemon's state file, which stays the daemon's (it is sent, not
+        /// closed), or nil when it keeps none.
+        public var stateFile: () -> Int32?
+
+        public init(
+            serve: @escaping (Int32) -> Bool,
+            restore: @escaping (Int32) -> Bool = { fd in
+                Glibc.close(fd)
+                return false
+            }, stateFile: @escaping () -> Int32? = { nil }
+        ) {
+            self.serve = serve
+            self.restore = restore
+            self.stateFile = stateFile
+        }
+    }
+
+    /// Receives and answers every message waiting on a (non-blocking) hand-off connection. A client
+    /// goes to `serve`, which returns whether it serves it ('A') or refused it ('R'). The answer is
+    /// written only after `serve` returned: the door keeps its copy of the client until then, and
+    /// offers it again elsewhere only if the daemon hung up without answering.
     public func receive(on connection: Int32, serve: (Int32) -> Bool) -> Receipt {
+        withoutActuallyEscaping(serve) { serve in receive(on: connection, handlers: Handlers(serve: serve)) }
+    }
+
+    /// Receives and answers every message waiting on a (non-blocking) hand-off connection, each
+    /// through `handlers`.
+    public func receive(on connection: Int32, handlers: Handlers) -> Receipt {
         while true {
             var byte: UInt8 = 0
             var fd: Int32 = -1
             let result = ccached_receive_descriptor(connection, &byte, &fd)
             if result < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return .open }
             guard result == 1 else { return .ended }  // end of file or error
-            guard byte == Self.handoffByte else {
+            var answer = HandoffMessage.refused
+            var attached: Int32 = -1
+            switch HandoffMessage(rawValue: byte) {
+            case .handOff:
+                if fd < 0 {
+                    logger.warning("a hand-off message carried no single descriptor; refused")
+                } else if ccached_is_connected_unix_stream(fd) != 1 {
+                    logger.warning("a handed-off descriptor is not a connected Unix stream socket; refused")
+                    Glibc.close(fd)
+                } else if handlers.serve(fd) {
+                    answer = .accepted
+                }
+            case .stateFile:
+                if fd < 0 {
+                    logger.warning("a state-file message carried no single descriptor; refused")
+                } else if handlers.restore(fd) {
+                    answer = .accepted
+                }
+            case .stateFileRequest:
                 if fd >= 0 { Glibc.close(fd) }
-                logger.warning("closing a hand-off connection that sent byte \(byte) instead of 'H'")
+                if let own = handlers.stateFile() {
+                    answer = .stateFileCopy
+                    attached = own
+                }
+            default:
+                if fd >= 0 { Glibc.close(fd) }
+                logger.warning("closing a hand-off connection that sent byte \(byte), which is no door message")
                 return .ended
             }
-            var answer = Self.refusedByte
-            if fd < 0 {
-                logger.warning("a hand-off message carried no single descriptor; refused")
-            } else if ccached_is_connected_unix_stream(fd) != 1 {
-                logger.warning("a handed-off descriptor is not a connected Unix stream socket; refused")
-                Glibc.close(fd)
-            } else if serve(fd) {
-                answer = Self.acceptedByte
-            }
-            // One byte into an empty socket buffer (the door reads each answer before it sends
+            // One message into an empty socket buffer (the door reads each answer before it sends
             // again): it goes at once, or the connection is of no use.
-            let written = try? retryingInterrupts { send(connection, &answer, 1, Int32(MSG_NOSIGNAL)) }
+            if attached >= 0 {
+                guard ccached_send_descriptor(connection, answer.byte, attached) == 0 else { return .ended }
+                continue
+            }
+            var reply = answer.byte
+            let written = try? retryingInterrupts { send(connection, &reply, 1, Int32(MSG_NOSIGNAL)) }
             guard written == 1 else { return .ended }
         }
     }

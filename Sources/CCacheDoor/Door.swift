@@ -20,6 +20,9 @@ public final class Door: Sendable {
     private let gate = StartGate()
     private let starter: SessionDaemonStarter
     private let handoffs = HandoffPool()
+    /// Each session daemon's state file, held so that a daemon that dies without wiping is
+    /// restarted with it (``StateFiles``, Docs/state.md).
+    public let stateFiles: StateFiles
     /// Routing decisions remembered (``RouteCache``).
     let routes = RouteCache()
     /// The session daemons this door started, per uid (key → hand-off socket), for the per-uid cap.
@@ -38,6 +41,8 @@ public final class Door: Sendable {
             daemonPath: configuration.daemonPath, extraArguments: configuration.daemonArguments,
             logToJournal: configuration.daemonLogsToJournal)
         self.systemdRun = Self.systemdRun(for: configuration.daemonStart)
+        // Twice the daemons a user may have: room for the files of those that died.
+        self.stateFiles = StateFiles(maximumPerUser: max(16, configuration.maximumDaemonsPerUser * 2))
     }
 
     /// Where `systemd-run` is, when daemons are started as units (see ``DoorConfiguration/daemonStart``).
@@ -66,11 +71,20 @@ public final class Door: Sendable {
         ]
         let how = systemdRun.map { "started as units in each user's slice by \($0)" } ?? "started as children"
         logger.info("routing \(listener.path) to session daemons (\(configuration.daemonPath), \(how))")
+        var nextSweep = Int64(MonotonicClock.milliseconds()) + Self.sweepMilliseconds
         while true {
             do throws(Errno) {
-                _ = try retryingInterrupts { poll(&descriptors, nfds_t(descriptors.count), -1) }
+                _ = try retryingInterrupts {
+                    poll(&descriptors, nfds_t(descriptors.count), Int32(Self.sweepMilliseconds))
+                }
             } catch {
                 throw .system(operation: "poll", errno: error)
+            }
+            if Int64(MonotonicClock.milliseconds()) >= nextSweep {
+                // The state files of daemons that ended normally (wiped, and no daemon holds them).
+                let closed = stateFiles.sweep(ended: StateFiles.sessionHasEnded)
+                if closed > 0 { logger.debug("closed \(closed) state file(s) of session daemons that ended") }
+                nextSweep = Int64(MonotonicClock.milliseconds()) + Self.sweepMilliseconds
             }
             if descriptors[1].revents != 0 {
                 logger.info("stopping on signal \(ccached_read_signalfd(signals)); daemons keep running")
@@ -87,6 +101,9 @@ public final class Door: Sendable {
             }
         }
     }
+
+    /// How often the door closes the state files of daemons that ended normally.
+    static let sweepMilliseconds: Int64 = 2000
 
     /// Starts routing one accepted connection on its own thread, within the bounds.
     private func admit(_ fd: Int32) {
@@ -160,6 +177,10 @@ public final class Door: Sendable {
             do throws(DoorError) {
                 if try deliver(fd, to: cached.location, account: cached.account, log: logger, deadline: deadline) {
                     stages.mark(.handedOff)
+                    recoverStateFile(
+                        of: StartGate.Key(uid: peer.uid, session: cached.session.key),
+                        lifetime: cached.session.route?.lifetime, at: cached.location, account: cached.account,
+                        log: logger, deadline: deadline)
                     logger.debug("routed from the cache in \(stages)", metadata: ["peer_pid": "\(peer.pid)"])
                     return
                 }
@@ -207,6 +228,9 @@ public final class Door: Sendable {
             if try deliver(fd, to: location, account: account, log: log, deadline: deadline) {
                 stages.mark(.handedOff)
                 remember()
+                recoverStateFile(
+                    of: StartGate.Key(uid: peer.uid, session: peer.session.key), lifetime: peer.session.route?.lifetime,
+                    at: location, account: account, log: log, deadline: deadline)
                 log.debug("routed in \(stages)")
                 return
             }
@@ -216,15 +240,49 @@ public final class Door: Sendable {
                 if try deliver(fd, to: location, account: account, log: log, deadline: deadline) { return true }
                 guard let full = UserAccount.lookUp(uid: peer.uid) else { throw .unknownUser(uid: peer.uid) }
                 try reserveDaemon(uid: peer.uid, key: peer.session.key, handoff: location.handoffSocket)
+                // The session's state file: a new one, or the one its last daemon died holding.
+                let prepared = stateFiles.prepare(for: key)
+                // Kept once the daemon has its copy (or could not start: a file it died with stays).
+                defer {
+                    if let prepared {
+                        close(prepared.copy)
+                        stateFiles.keep(prepared.own, for: key, lifetime: peer.session.route?.lifetime)
+                    }
+                }
+                switch prepared?.preparation {
+                case nil:
+                    log.warning(
+                        "no state file for the session daemon (\(Errno.current.message)): a crash loses its caches")
+                case .crashed(let bytes):
+                    log.notice(
+                        "the session daemon of \(peer.session) ended without wiping its state file (\(bytes) bytes): starting one that restores it"
+                    )
+                case .stillHeld:
+                    log.warning(
+                        "the state file of \(peer.session) is still held by a daemon that does not answer: the new daemon gets a new one"
+                    )
+                case .new: break
+                }
                 let readiness: SessionDaemonStarter.Readiness
                 do throws(DoorError) {
                     if let systemdRun {
                         readiness = try starter.startUnit(
                             systemdRun: systemdRun, account: full, session: peer.session, location: location,
-                            timeoutMilliseconds: remaining(deadline))
+                            stateFromDoor: prepared != nil, timeoutMilliseconds: remaining(deadline))
+                        // The unit inherits nothing of the door's: its state file goes over the
+                        // hand-off socket, before any connection (the daemon serves none until then).
+                        if let prepared,
+                            !HandoffClient.sendStateFile(
+                                prepared.copy, handoffPath: location.handoffSocket, expectedUID: full.uid,
+                                timeoutMilliseconds: remaining(deadline))
+                        {
+                            log.warning(
+                                "the session daemon at \(location.socket) did not take its state file; it makes its own"
+                            )
+                        }
                     } else {
                         readiness = try starter.start(
-                            account: full, session: peer.session, location: location,
+                            account: full, session: peer.session, location: location, stateFile: prepared?.copy,
                             timeoutMilliseconds: remaining(deadline))
                     }
                 } catch {
@@ -280,6 +338,33 @@ public final class Door: Sendable {
                 problem: "it is owned or served by uid \(uid), not by the session's user (uid \(account.uid))")
         case .failed(let error):
             throw error
+        }
+    }
+
+    /// After a door restart: asks a running daemon the door holds no state file for (once per
+    /// session) for a descriptor of its state file, and keeps it (``StateFiles/adopt(_:for:)``), so
+    /// that a crash of a daemon started by an earlier door loses nothing either.
+    private func recoverStateFile(
+        of key: StartGate.Key, lifetime: DaemonLifetime?, at location: SessionDaemonLocation, account: UserAccount,
+        log: Logger, deadline: Int64
+    ) {
+        guard stateFiles.shouldAsk(for: key) else { return }
+        switch HandoffClient.requestStateFile(
+            handoffPath: location.handoffSocket, expectedUID: account.uid,
+            timeoutMilliseconds: min(1000, remaining(deadline)))
+        {
+        case .file(let received):
+            if stateFiles.adopt(received, for: key, lifetime: lifetime) {
+                log.info("holding the state file of the running session daemon at \(location.socket)")
+            } else {
+                log.warning("the session daemon at \(location.socket) sent a state file the door does not keep")
+            }
+        case .none:
+            log.debug("the session daemon at \(location.socket) keeps no state file")
+        case .failed:
+            // Asked again at the next hand-off.
+            stateFiles.forgetAsked(key)
+            log.notice("the session daemon at \(location.socket) did not answer for its state file; asking again later")
         }
     }
 

@@ -1,14 +1,14 @@
 import CSupport
 import Glibc
+import SessionRuntime
 import SystemCalls
 
-/// The door's side of the hand-off protocol (contract.md): connect to a daemon's `.handoff`
-/// socket, make sure the daemon runs as the uid the client must reach, send the client's
-/// descriptor with one byte 'H', read one byte back ('A' accepted, 'R' refused).
+/// The door's side of the hand-off protocol (``HandoffMessage``; Docs/protocol.md, "The hand-off
+/// socket"): connect to a daemon's `.handoff` socket, make sure the daemon runs as the uid the
+/// client must reach, send the client's descriptor with one byte 'H', read one byte back ('A'
+/// accepted, 'R' refused). Also: hand a daemon the door started its state file ('S'), and ask a
+/// running daemon for a descriptor of its state file ('D').
 public enum HandoffClient {
-    public static let handoffByte: UInt8 = 0x48
-    public static let acceptedByte: UInt8 = 0x41
-    public static let refusedByte: UInt8 = 0x52
 
     public enum Outcome: Equatable, Sendable {
         /// The daemon serves the connection now.
@@ -133,7 +133,7 @@ public enum HandoffClient {
     /// Sends one 'H' with `client` on an open hand-off connection and reads the answer.
     public static func exchange(on socket: Int32, client: Int32, timeoutMilliseconds: Int32) -> Exchange {
         _ = ccached_socket_timeouts(socket, max(1, timeoutMilliseconds))
-        guard ccached_send_descriptor(socket, handoffByte, client) == 0 else {
+        guard ccached_send_descriptor(socket, HandoffMessage.handOff.byte, client) == 0 else {
             let code = errno
             let gone = code == EPIPE || code == ECONNRESET || code == ENOTCONN
             return Exchange(
@@ -151,13 +151,68 @@ public enum HandoffClient {
                 reusable: false, safeToRetry: false)
         }
         if count == 0 { return Exchange(outcome: .noDaemon, reusable: false, safeToRetry: true) }
-        switch answer {
-        case acceptedByte: return Exchange(outcome: .accepted, reusable: true, safeToRetry: false)
-        case refusedByte: return Exchange(outcome: .refused, reusable: true, safeToRetry: false)
+        switch HandoffMessage(rawValue: answer) {
+        case .accepted: return Exchange(outcome: .accepted, reusable: true, safeToRetry: false)
+        case .refused: return Exchange(outcome: .refused, reusable: true, safeToRetry: false)
         default:
             return Exchange(
                 outcome: .failed(.daemonStart("the daemon answered the hand-off with byte \(answer)")), reusable: false,
                 safeToRetry: false)
+        }
+    }
+
+    /// Hands the daemon behind `handoffPath` (a daemon the door just started with
+    /// `--state-from-door`) its state file `file` (the caller keeps and closes its copy), on a
+    /// connection of its own. True when the daemon took it.
+    public static func sendStateFile(
+        _ file: Int32, handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32
+    )
+        -> Bool
+    {
+        guard
+            case .success(let socket) = connect(
+                handoffPath: handoffPath, expectedUID: expectedUID, timeoutMilliseconds: timeoutMilliseconds)
+        else { return false }
+        defer { close(socket) }
+        guard ccached_send_descriptor(socket, HandoffMessage.stateFile.byte, file) == 0 else { return false }
+        var answer: UInt8 = 0
+        let count = try? retryingInterrupts { read(socket, &answer, 1) }
+        return count == 1 && answer == HandoffMessage.accepted.byte
+    }
+
+    /// What a daemon answered to ``HandoffMessage/stateFileRequest``.
+    public enum StateFileAnswer: Equatable, Sendable {
+        /// A descriptor it sent (the caller owns it). A user's process's choice: the caller checks
+        /// it is a memfd before it keeps it.
+        case file(Int32)
+        /// The daemon keeps no state file (it answered 'R').
+        case none
+        /// No answer (no daemon, a timeout, something else than 'F' or 'R'): worth asking again.
+        case failed
+    }
+
+    /// Asks the daemon behind `handoffPath` for a descriptor of its state file, on a connection of
+    /// its own.
+    public static func requestStateFile(handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32)
+        -> StateFileAnswer
+    {
+        guard
+            case .success(let socket) = connect(
+                handoffPath: handoffPath, expectedUID: expectedUID, timeoutMilliseconds: timeoutMilliseconds)
+        else { return .failed }
+        defer { close(socket) }
+        var request = HandoffMessage.stateFileRequest.byte
+        let sent = try? retryingInterrupts { send(socket, &request, 1, Int32(MSG_NOSIGNAL)) }
+        guard sent == 1 else { return .failed }
+        var answer: UInt8 = 0
+        var fd: Int32 = -1
+        guard ccached_receive_descriptor(socket, &answer, &fd) == 1 else { return .failed }
+        switch HandoffMessage(rawValue: answer) {
+        case .stateFileCopy where fd >= 0: return .file(fd)
+        case .refused where fd < 0: return .none
+        default:
+            if fd >= 0 { close(fd) }
+            return .failed
         }
     }
 }

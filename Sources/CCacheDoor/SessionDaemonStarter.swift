@@ -12,7 +12,8 @@ import SystemCalls
 ///   reports on `--ready-fd`. Everything that reads files or allocates (passwd, groups, argv,
 ///   environment) happens here, in the door; the forked child only makes system calls
 ///   (``ccached_spawn_as_user``): it first closes every descriptor but the ready pipe with every
-///   signal blocked, then setgroups, setresgid, setresuid, checks all three ids and that root cannot
+///   signal blocked (but for the session's state file, which becomes descriptor 4, `--state-fd 4`),
+///   then setgroups, setresgid, setresuid, checks all three ids and that root cannot
 ///   be regained, creates the session directories as the user, and execs with a clean environment.
 public struct SessionDaemonStarter: Sendable {
     /// The `ccached` binary.
@@ -36,11 +37,22 @@ public struct SessionDaemonStarter: Sendable {
         case exists
     }
 
+    /// Where the session's state file comes from (Docs/state.md).
+    public enum StateSource: Equatable, Sendable {
+        /// The daemon makes its own (nothing outside it holds it).
+        case daemon
+        /// Inherited as this descriptor: `--state-fd N`.
+        case descriptor(Int32)
+        /// Sent over the hand-off socket once the unit runs: `--state-from-door`.
+        case door
+    }
+
     /// The daemon's argv (argv[0] included); `readyDescriptor` nil for a systemd unit (which
     /// reports with sd_notify instead).
-    public func arguments(location: SessionDaemonLocation, session: SessionIdentity, readyDescriptor: Int32? = 3)
-        -> [String]
-    {
+    public func arguments(
+        location: SessionDaemonLocation, session: SessionIdentity, readyDescriptor: Int32? = 3,
+        state: StateSource = .daemon
+    ) -> [String] {
         var arguments = [daemonPath, "--socket", location.socket]
         if let readyDescriptor { arguments += ["--ready-fd", "\(readyDescriptor)"] }
         // A door-started daemon is not inside what it serves: it is told what ends it.
@@ -48,6 +60,11 @@ public struct SessionDaemonStarter: Sendable {
             arguments += lifetime.daemonArguments
         } else if session.source == .logind {
             arguments += ["--login-session", session.key]
+        }
+        switch state {
+        case .daemon: break
+        case .descriptor(let fd): arguments += ["--state-fd", "\(fd)"]
+        case .door: arguments.append("--state-from-door")
         }
         if logToJournal { arguments += ["--log-target", "journal"] }
         return arguments + extraArguments
@@ -63,9 +80,9 @@ public struct SessionDaemonStarter: Sendable {
     /// The unit gets the user's ids from systemd (User=, Group=, and the user's groups), lives in
     /// `user-UID.slice` (the user's limits apply; a door restart or upgrade never touches it), and a
     /// sandbox of its own: unlike the door it may reach a KDC, since it renews tickets.
-    public func unitArguments(account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation)
-        -> [String]
-    {
+    public func unitArguments(
+        account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation, stateFromDoor: Bool = false
+    ) -> [String] {
         var arguments = [
             "--quiet", "--no-ask-password", "--collect",
             "--unit=\(Self.unitName(uid: account.uid, session: session))",
@@ -78,7 +95,9 @@ public struct SessionDaemonStarter: Sendable {
         for property in Self.unitProperties(location: location) + [stopCommand(location: location)] {
             arguments += ["--property", property]
         }
-        return arguments + ["--"] + self.arguments(location: location, session: session, readyDescriptor: nil)
+        return arguments + ["--"]
+            + self.arguments(
+                location: location, session: session, readyDescriptor: nil, state: stateFromDoor ? .door : .daemon)
     }
 
     /// The sandbox of a daemon's unit, and why: it reads nothing but libraries, /etc (krb5.conf) and
@@ -103,21 +122,47 @@ public struct SessionDaemonStarter: Sendable {
     }
 
     /// Starts the daemon as a transient unit with `systemd-run` (as root), which returns once the
-    /// daemon reported READY=1, or failed; waits at most `timeoutMilliseconds`.
+    /// daemon reported READY=1, or failed; waits at most `timeoutMilliseconds`. With `stateFromDoor`
+    /// the daemon then waits for its state file on the hand-off socket (``HandoffClient/sendStateFile``).
     public func startUnit(
         systemdRun: String, account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation,
-        timeoutMilliseconds: Int32
+        stateFromDoor: Bool = false, timeoutMilliseconds: Int32
     ) throws(DoorError) -> Readiness {
-        let argv = [systemdRun] + unitArguments(account: account, session: session, location: location)
+        let argv =
+            [systemdRun]
+            + unitArguments(account: account, session: session, location: location, stateFromDoor: stateFromDoor)
+        let deadline = Int64(MonotonicClock.milliseconds()) + Int64(timeoutMilliseconds)
+        let unit = Self.unitName(uid: account.uid, session: session)
+        var status = try runHelper(argv, deadline: deadline)
+        // A unit of that name still loaded — a daemon that was killed leaves it failed, or still
+        // running its ExecStopPost, until systemd collects it — makes systemd-run fail at once: reset
+        // a failed one and try again shortly, a few times.
+        let systemctl = String(systemdRun.dropLast("systemd-run".count)) + "systemctl"
+        var attempts = 0
+        while status != 0, attempts < 5, Int64(MonotonicClock.milliseconds()) + 300 < deadline {
+            attempts += 1
+            _ = try? runHelper([systemctl, "reset-failed", "--quiet", unit], deadline: deadline)
+            usleep(200_000)
+            status = try runHelper(argv, deadline: deadline)
+        }
+        guard status == 0 else {
+            throw .daemonStart("systemd-run could not start \(unit) (see 'journalctl -u \(unit)')")
+        }
+        return .ready
+    }
+
+    /// Runs a helper (`systemd-run`, `systemctl`) as a child and waits for it until `deadline`
+    /// (monotonic milliseconds; then it is killed): its exit status, or -1 when it did not exit
+    /// normally.
+    private func runHelper(_ argv: [String], deadline: Int64) throws(DoorError) -> Int32 {
         var pid: pid_t = 0
         let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
         let result = withCStrings(argv) { argvPointers in
             withCStrings(environment) { envPointers in
-                ccached_spawn_helper(systemdRun, argvPointers, envPointers, &pid)
+                ccached_spawn_helper(argv[0], argvPointers, envPointers, &pid)
             }
         }
-        guard result == 0 else { throw .system(operation: "starting \(systemdRun)", errno: Errno(rawValue: result)) }
-        let deadline = Int64(MonotonicClock.milliseconds()) + Int64(timeoutMilliseconds)
+        guard result == 0 else { throw .system(operation: "starting \(argv[0])", errno: Errno(rawValue: result)) }
         var status: Int32 = 0
         while true {
             let reaped: pid_t
@@ -130,15 +175,11 @@ public struct SessionDaemonStarter: Sendable {
             if Int64(MonotonicClock.milliseconds()) >= deadline {
                 kill(pid, SIGKILL)
                 _ = waitpid(pid, &status, 0)
-                throw .daemonStart("systemd-run did not return within \(timeoutMilliseconds) ms")
+                throw .daemonStart("\(argv[0]) did not return in time")
             }
             usleep(1_000)
         }
-        let unit = Self.unitName(uid: account.uid, session: session)
-        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
-            throw .daemonStart("systemd-run could not start \(unit) (see 'journalctl -u \(unit)')")
-        }
-        return .ready
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : -1
     }
 
     /// The daemon's whole environment: nothing of the door's.
@@ -151,14 +192,17 @@ public struct SessionDaemonStarter: Sendable {
         return environment
     }
 
-    /// Starts the daemon and waits (at most `timeoutMilliseconds`) for its readiness line.
+    /// Starts the daemon and waits (at most `timeoutMilliseconds`) for its readiness line; with a
+    /// `stateFile`, the daemon gets it as descriptor 4 (`--state-fd 4`; the caller keeps its copy).
     public func start(
-        account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation, timeoutMilliseconds: Int32
+        account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation, stateFile: Int32? = nil,
+        timeoutMilliseconds: Int32
     ) throws(DoorError) -> Readiness {
         var pipeEnds: [Int32] = [-1, -1]
         guard ccached_pipe_cloexec(&pipeEnds) == 0 else { throw .system(operation: "pipe2", errno: .current) }
         defer { close(pipeEnds[0]) }
-        let argv = arguments(location: location, session: session)
+        let argv = arguments(
+            location: location, session: session, state: stateFile.map { _ in .descriptor(4) } ?? .daemon)
         let envp = environment(account: account, location: location)
         let directories = [location.base + "/ccached", location.directory]
         let groups = account.groups
@@ -166,9 +210,9 @@ public struct SessionDaemonStarter: Sendable {
             withCStrings(envp) { envPointers in
                 withCStrings(directories) { directoryPointers in
                     let constDirectories = directoryPointers.map { $0.map { UnsafePointer($0) } }
-                    return ccached_spawn_as_user(
+                    return ccached_spawn_as_user_with_state(
                         daemonPath, argvPointers, envPointers, account.uid, account.gid, groups,
-                        Int32(groups.count), constDirectories, account.home, pipeEnds[1])
+                        Int32(groups.count), constDirectories, account.home, pipeEnds[1], stateFile ?? -1)
                 }
             }
         }

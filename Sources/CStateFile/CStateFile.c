@@ -27,6 +27,36 @@ int ccached_state_is_memfd(int fd) {
     return strncmp(target, "/memfd:", 7) == 0 ? 1 : 0;
 }
 
+int ccached_state_lock(int fd) {
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0, .l_pid = 0};
+    int result;
+    do {
+        result = fcntl(fd, F_OFD_SETLK, &lock);
+    } while (result < 0 && errno == EINTR);
+    if (result < 0 && errno == EACCES) errno = EAGAIN;
+    return result < 0 ? -1 : 0;
+}
+
+int ccached_state_in_use(int fd) {
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0, .l_pid = 0};
+    int result;
+    do {
+        result = fcntl(fd, F_OFD_GETLK, &lock);
+    } while (result < 0 && errno == EINTR);
+    if (result < 0) return -1;
+    return lock.l_type == F_UNLCK ? 0 : 1;
+}
+
+int ccached_state_reopen(int fd) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int copy;
+    do {
+        copy = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+    } while (copy < 0 && errno == EINTR);
+    return copy;
+}
+
 int ccached_state_lock_on_fault(void *address, size_t length) {
     return (int)syscall(SYS_mlock2, address, length, MLOCK_ONFAULT);
 }

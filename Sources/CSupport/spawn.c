@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -18,6 +19,8 @@
 
 /* The descriptor a spawned child keeps (its ready pipe), whatever number the parent gave it. */
 #define READY_FD 3
+/* Where a door-started daemon finds its state file (`--state-fd 4`, Docs/state.md). */
+#define STATE_FD 4
 
 /* Blocks every signal in the calling thread, so that a child forked now starts with all of them
    blocked; `saved` gets the thread's mask back afterwards. */
@@ -44,18 +47,20 @@ static void child_fail(int ready, const char *what, int code) {
     _exit(127);
 }
 
-/* In a forked child, first thing: keeps only `keep` (moved to descriptor 3; none when < 0) and the
-   standard streams, which are put on /dev/null. Everything else the parent had open (listeners,
-   logs, other clients, other users' connections) is closed before the child changes any id, so
-   a child its user may signal or stop never holds any of it. Async-signal-safe. Returns 0, or -1
-   with errno set. */
-static int child_keep_only(int keep) {
+/* In a forked child, first thing: keeps only `keep` (moved to descriptor 3; none when < 0), when
+   `with_state`, descriptor 4 (already in place: child_detach put it there), and the standard
+   streams, which are put on /dev/null. Everything else the parent had open (listeners, logs,
+   other clients, other users' connections) is closed before the child changes any id, so a child
+   its user may signal or stop never holds any of it. Async-signal-safe. Returns 0, or -1 with
+   errno set. */
+static int child_keep_only(int keep, bool with_state) {
     if (keep >= 0 && keep != READY_FD) {
         if (dup2(keep, READY_FD) < 0) return -1;
     } else if (keep == READY_FD) {
         if (fcntl(READY_FD, F_SETFD, 0) != 0) return -1;
     }
-    unsigned int first = keep >= 0 ? READY_FD + 1 : READY_FD;
+    if (with_state && fcntl(STATE_FD, F_SETFD, 0) != 0) return -1;
+    unsigned int first = keep >= 0 ? (with_state ? STATE_FD + 1 : READY_FD + 1) : READY_FD;
     if (syscall(SYS_close_range, first, ~0U, 0) != 0) {
         /* close_range is Linux 5.9+: otherwise close each possible descriptor. */
         struct rlimit limit;
@@ -90,11 +95,20 @@ static void child_default_signal_actions(void) {
  * session of its own. The intermediate child exits at once, so the caller never has a child to
  * reap. Only async-signal-safe calls: the parent may have other threads.
  */
-static int child_detach(int keep_fd) {
-    if (keep_fd >= 0 && keep_fd != READY_FD && dup2(keep_fd, READY_FD) < 0)
+static int child_detach(int keep_fd, int state_fd) {
+    if (keep_fd >= 0 && state_fd >= 0) {
+        /* The state file goes to 4: both are moved above 4 first, so neither overwrites the other. */
+        int high_ready = fcntl(keep_fd, F_DUPFD_CLOEXEC, STATE_FD + 1);
+        if (high_ready < 0) child_fail(keep_fd, "dup of the ready pipe", errno);
+        int high_state = fcntl(state_fd, F_DUPFD_CLOEXEC, STATE_FD + 1);
+        if (high_state < 0 || dup2(high_state, STATE_FD) < 0) child_fail(high_ready, "dup2 of the state file", errno);
+        if (dup2(high_ready, READY_FD) < 0) child_fail(high_ready, "dup2 of the ready pipe", errno);
+    } else if (keep_fd >= 0 && keep_fd != READY_FD && dup2(keep_fd, READY_FD) < 0) {
         child_fail(keep_fd, "dup2 of the ready pipe", errno);
+    }
     int ready = keep_fd >= 0 ? READY_FD : -1;
-    if (child_keep_only(ready) != 0) child_fail(ready, "closing the parent's descriptors", errno);
+    if (child_keep_only(ready, keep_fd >= 0 && state_fd >= 0) != 0)
+        child_fail(ready, "closing the parent's descriptors", errno);
     child_default_signal_actions();
     if (setsid() < 0) child_fail(ready, "setsid", errno);
     pid_t second = fork();
@@ -134,7 +148,7 @@ int ccached_spawn_detached(const char *path, char *const argv[], int keep_fd) {
     block_all_signals(&saved);
     pid_t first = fork();
     if (first == 0) {
-        int ready = child_detach(keep_fd);
+        int ready = child_detach(keep_fd, -1);
         child_exec(ready, path, argv, NULL);
     }
     return parent_finish(first, errno, &saved);
@@ -143,6 +157,13 @@ int ccached_spawn_detached(const char *path, char *const argv[], int keep_fd) {
 int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp[], uid_t uid, gid_t gid,
                           const gid_t *groups, int group_count, const char *const directories[],
                           const char *home, int ready_fd) {
+    return ccached_spawn_as_user_with_state(path, argv, envp, uid, gid, groups, group_count, directories, home,
+                                            ready_fd, -1);
+}
+
+int ccached_spawn_as_user_with_state(const char *path, char *const argv[], char *const envp[], uid_t uid, gid_t gid,
+                                     const gid_t *groups, int group_count, const char *const directories[],
+                                     const char *home, int ready_fd, int state_fd) {
     if (ready_fd < 0 || group_count < 0 || group_count > 65536) return EINVAL;
     sigset_t saved;
     block_all_signals(&saved);
@@ -151,7 +172,7 @@ int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp
         /* Every signal is blocked (the parent blocked them around fork) and stays so until execve;
            the door's descriptors go before any id changes, so once the user may signal or stop
            this process it holds only /dev/null and the ready pipe. */
-        int ready = child_detach(ready_fd);
+        int ready = child_detach(ready_fd, state_fd);
         int step = ccached_drop_privileges(uid, gid, groups, group_count);
         if (step != CCACHED_DROP_DONE) child_fail(ready, ccached_drop_step_text(step), errno);
         for (int i = 0; directories && directories[i]; i++) {

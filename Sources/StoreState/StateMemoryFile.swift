@@ -23,7 +23,8 @@ public struct StateFileError: Error, Equatable, Sendable, CustomStringConvertibl
 /// the area a compaction leaves is given back (`FALLOC_FL_PUNCH_HOLE`). Not thread-safe: the daemon
 /// uses it under the store's lock.
 public final class StateMemoryFile {
-    /// The descriptor (the daemon keeps it open; the front door will keep a duplicate).
+    /// The descriptor (the daemon keeps it open; ccached-door keeps a descriptor of its own for a
+    /// daemon it started, Docs/state.md).
     public let fileDescriptor: Int32
     /// The mapping: `reservation` bytes, of which the first `size` are the file.
     public let base: UnsafeMutableRawPointer
@@ -45,13 +46,21 @@ public final class StateMemoryFile {
         }
     }
 
-    /// Maps the memory file `fd` (inherited: `--state-fd`). Refuses anything but a memfd, so state
-    /// never goes to a file on a disk. Marks it close-on-exec.
+    /// Maps the memory file `fd` (inherited: `--state-fd`, or from ccached-door). Refuses anything
+    /// but a memfd, so state never goes to a file on a disk, and a file another open file
+    /// description holds locked (another daemon uses it). Locks it, and marks it close-on-exec.
     public init(adopting fd: Int32, reservation: Int) throws(StateFileError) {
         switch ccached_state_is_memfd(fd) {
         case 1: break
         case 0: throw StateFileError("the state descriptor is not a memfd", errno: EINVAL)
         default: throw StateFileError("readlink /proc/self/fd/\(fd)", errno: errno)
+        }
+        // Never two daemons on one file: the one that uses it holds a lock on its open file
+        // description until that closes (its exit, however it comes); ccached-door looks at it.
+        guard ccached_state_lock(fd) == 0 else {
+            let code = errno
+            if code == EAGAIN { throw StateFileError("the state file is in use by another daemon", errno: EBUSY) }
+            throw StateFileError("fcntl(F_OFD_SETLK)", errno: code)
         }
         var status = stat()
         guard fstat(fd, &status) == 0 else { throw StateFileError("fstat", errno: errno) }

@@ -53,6 +53,9 @@ struct CCached {
           --state-fd <fd>          Restore the caches from this state file (a memfd a daemon of the
                                    same user wrote and died holding) before serving, and keep it;
                                    see Docs/state.md. Default: a new state file.
+          --state-from-door        Take the state file from ccached-door over the hand-off socket
+                                   (what the door passes to a daemon it starts as a systemd unit):
+                                   serve nothing until it came, at most \(DaemonConfiguration.stateFromDoorSeconds) s.
           --no-state               Keep no state file: a crash loses every cache.
           --inherit <list>         What a daemon handed over when it re-executed itself (SIGUSR2,
                                    an upgrade): listen=FD[,handoff=FD][,state=FD][,clients=FD:FD…]
@@ -141,6 +144,7 @@ struct CCached {
                     throw UsageError(message: "--state-fd \(fd) is not an open file descriptor")
                 }
                 options.configuration.stateDescriptor = fd
+            case "--state-from-door": options.configuration.stateFromDoor = true
             case "--no-state": options.configuration.keepsState = false
             case "--inherit":
                 let inherited: InheritedDescriptors
@@ -177,6 +181,11 @@ struct CCached {
             throw UsageError(message: "--socket PATH is required (unless systemd passes the socket)")
         }
         options.configuration.socketPath = options.socket ?? "(socket passed by systemd)"
+        if options.configuration.stateFromDoor
+            && (options.configuration.stateDescriptor != nil || !options.configuration.keepsState)
+        {
+            throw UsageError(message: "--state-from-door goes with neither --state-fd nor --no-state")
+        }
         do {
             options.configuration.renewalPolicy = try RenewalPolicy(
                 thresholdFraction: options.renewThreshold, margin: options.renewMargin)

@@ -92,6 +92,13 @@ struct SessionDaemonTests {
         let job = SessionIdentity(route: LoginRoute(key: "job-3", rule: .ownJob, lifetime: .auditSession(3)))
         #expect(starter.arguments(location: location, session: job).suffix(2) == ["--audit-session", "3"])
         #expect(starter.arguments(location: location, session: .perUser).last == "--per-user")
+        // The session's state file (Docs/state.md): inherited as descriptor 4, or from the door.
+        #expect(
+            starter.arguments(location: location, session: .perUser, state: .descriptor(4)).suffix(3)
+                == ["--per-user", "--state-fd", "4"])
+        #expect(
+            starter.arguments(location: location, session: .perUser, readyDescriptor: nil, state: .door).suffix(2)
+                == ["--per-user", "--state-from-door"])
     }
 
     @Test("a unit of its own in the user's slice, Type=notify, network for renewal, stale sockets removed at stop")
@@ -119,5 +126,9 @@ struct SessionDaemonTests {
             daemon == [
                 "/usr/bin/ccached", "--socket", location.socket, "--login-session", "7", "--log-target", "journal",
             ])
+        // With the door's state file: the daemon waits for it on the hand-off socket.
+        let withState = starter.unitArguments(
+            account: account, session: session, location: location, stateFromDoor: true)
+        #expect(Array(withState.drop { $0 != "--" }.dropFirst()).contains("--state-from-door"))
     }
 }

@@ -1,3 +1,4 @@
+import CSupport
 import CStateFile
 import Foundation
 import KCM
@@ -91,6 +92,65 @@ struct StateFileTests {
         #expect(fstat(state, &status) == 0 && status.st_size == 0, "a normal stop leaves an empty state file")
         try bed.startDaemon(stateDescriptor: state)
         #expect(try bed.daemonStatus().caches == 0)
+    }
+
+    /// A connection to the hand-off socket beside `socket`, as ccached-door makes it (root).
+    func handoffConnection(besides socket: String) throws -> Int32 {
+        let fd = ccached_unix_stream_socket()
+        try #require(fd >= 0)
+        _ = ccached_socket_timeouts(fd, 5000)
+        try #require(ccached_connect_unix(fd, socket + ".handoff") == 0, "connect to the hand-off socket: \(errno)")
+        return fd
+    }
+
+    @Test(
+        "a daemon started with --state-from-door serves nothing, its own socket included, until the door's state file came over the hand-off socket; then it serves it restored and gives the door a descriptor of it",
+        .requiresRoot("needs root: the hand-off socket answers only root"))
+    func stateFromTheDoor() throws {
+        let bed = try KerberosTestbed()
+        defer { bed.stop() }
+        let state = ccached_state_memfd_create("ccached-test-state")
+        try #require(state >= 0, "memfd_create: \(errno)")
+        defer { close(state) }
+        bed.stopDaemon()
+        try bed.startDaemon(stateDescriptor: state)
+        try bed.kinit("alice")
+        try bed.expectSuccess("kvno", "host/localhost")
+        let before = try collection(bed)
+        #expect(before.cacheUUIDs.count == 1, "\(before)")
+        bed.killDaemon()
+
+        try bed.startDaemon(extraArguments: ["--state-from-door"])
+        // A client of the daemon's own socket: connected (the backlog), but not served yet.
+        let early = try RawKCMConnection(path: bed.socketPath)
+        let noop: [UInt8] = [0, 0, 0, 4, 2, 0, 0, 0]
+        try early.send(noop)
+        var waiting = pollfd(fd: early.fd, events: Int16(POLLIN), revents: 0)
+        #expect(poll(&waiting, 1, 700) == 0, "the daemon answered before it had its state")
+
+        // The door's first message: the state file ('S' with the memfd), answered 'A'.
+        let handoff = try handoffConnection(besides: bed.socketPath)
+        defer { close(handoff) }
+        #expect(ccached_send_descriptor(handoff, 0x53, state) == 0)
+        var answer: UInt8 = 0
+        #expect(read(handoff, &answer, 1) == 1 && answer == 0x41, "answer \(answer)")
+        // Now the early client is served, from the restored store.
+        #expect(poll(&waiting, 1, 5000) == 1, "the waiting client was never served")
+        let after = try collection(bed)
+        #expect(after == before, "before the kill:\n\(before)\nafter:\n\(after)\n--- log\n\(bed.daemonLogText)")
+        #expect(bed.daemonLogText.contains("restored 1 cache(s)"), "\(bed.daemonLogText)")
+
+        // A second 'S' is refused; 'D' gets a descriptor of the very same file back ('F').
+        #expect(ccached_send_descriptor(handoff, 0x53, state) == 0)
+        #expect(read(handoff, &answer, 1) == 1 && answer == 0x52, "answer \(answer)")
+        var request: UInt8 = 0x44
+        #expect(send(handoff, &request, 1, Int32(MSG_NOSIGNAL)) == 1)
+        var copy: Int32 = -1
+        #expect(ccached_receive_descriptor(handoff, &answer, &copy) == 1 && answer == 0x46, "answer \(answer)")
+        var mine = stat()
+        var theirs = stat()
+        #expect(copy >= 0 && fstat(copy, &theirs) == 0 && fstat(state, &mine) == 0 && mine.st_ino == theirs.st_ino)
+        if copy >= 0 { close(copy) }
     }
 
     /// The servers of the credentials in `cache`, in storage order (nil: no such cache).

@@ -134,6 +134,12 @@ int ccached_spawn_as_user(const char *path, char *const argv[], char *const envp
                           const gid_t *groups, int group_count, const char *const directories[],
                           const char *home, int ready_fd);
 
+/// ``ccached_spawn_as_user`` that also gives the child `state_fd` (when >= 0) as descriptor 4:
+/// the session's state file (Docs/state.md), passed as `--state-fd 4`.
+int ccached_spawn_as_user_with_state(const char *path, char *const argv[], char *const envp[], uid_t uid, gid_t gid,
+                                     const gid_t *groups, int group_count, const char *const directories[],
+                                     const char *home, int ready_fd, int state_fd);
+
 /// Starts `path` as a plain child of this process (posix_spawn): default signal mask and
 /// dispositions, /dev/null as standard input and output, standard error kept, every other descriptor
 /// closed. Returns 0 and the pid, or an errno value (spawn_root.c).
