@@ -110,9 +110,11 @@ enum Reexecution {
     }
 
     /// The daemon's command line for the new binary: its own, without what described this start
-    /// only (`--ready-fd`, `--state-fd`, an earlier `--inherit`), with `--inherit`.
+    /// only (`--ready-fd`, `--state-fd`, `--state-from-door`, an earlier `--inherit`), with
+    /// `--inherit` (whose `state=` is the state file, wherever it came from).
     static func arguments(from arguments: [String], inheriting inherited: InheritedDescriptors) -> [String] {
         let dropped: Set<String> = ["--ready-fd", "--state-fd", "--inherit"]
+        let droppedFlags: Set<String> = ["--state-from-door"]
         var result: [String] = []
         var index = arguments.startIndex
         while index < arguments.endIndex {
@@ -126,6 +128,7 @@ enum Reexecution {
                 index += 1
                 continue
             }
+            if droppedFlags.contains(argument) { continue }
             if let equals = argument.firstIndex(of: "="), dropped.contains(String(argument[..<equals])) { continue }
             result.append(argument)
         }

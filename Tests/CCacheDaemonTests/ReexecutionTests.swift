@@ -24,13 +24,15 @@ struct ReexecutionTests {
         }
     }
 
-    @Test("the new binary gets the daemon's own command line without what described this start, and --inherit")
+    @Test(
+        "the new binary gets the daemon's own command line without what described this start (--state-from-door too: the state file is inherited), and --inherit"
+    )
     func commandLine() {
         let inherited = InheritedDescriptors(listener: 3, state: 5, clients: [6])
         let arguments = Reexecution.arguments(
             from: [
                 "/usr/bin/ccached", "--socket", "/run/user/1000/ccached/kcm.sock", "--ready-fd", "3", "--state-fd=4",
-                "--login-session", "7", "--inherit", "listen=9", "--idle-timeout", "60",
+                "--login-session", "7", "--inherit", "listen=9", "--state-from-door", "--idle-timeout", "60",
             ], inheriting: inherited)
         #expect(
             arguments == [
