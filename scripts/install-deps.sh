@@ -37,6 +37,8 @@ packages=(
     gdb
     # make test-door: holds the door's forked child after setresuid (the spawner's descriptor check)
     strace
+    # make test-door: ss, which names the daemon's listening sockets (no door descriptor inherited)
+    iproute2
 )
 
 missing=()

@@ -330,10 +330,21 @@ if [ -n "$dpid" ]; then
     door_sid=$(sed 's/.*) //' "/proc/$door_pid/stat" | awk '{print $4}')
     [ "$sid" != "$door_sid" ] && [ "$sid" != "$dpid" ] && pass "alice's daemon runs in a new session (setsid, then fork)" ||
         fail "setsid" "daemon sid $sid pid $dpid, door sid $door_sid"
-    fds=$(ls "/proc/$dpid/fd" | wc -l)
-    # stdin/out/err, the listener, the hand-off listener, the signalfd, and a few of the runtime's.
-    [ "$fds" -le 9 ] && pass "alice's daemon inherited no descriptors of the door ($fds open)" ||
-        fail "alice's daemon's descriptors" "$(ls -l "/proc/$dpid/fd")"
+    # What the daemon holds: /dev/null on 0-2, its state file, its epoll and signalfd, and sockets;
+    # the only listening sockets are its own two (the door's listener, a pipe or a file of the
+    # door's would show here). How many connections are open at this moment does not matter.
+    fd_kinds=$(for fd in /proc/$dpid/fd/*; do readlink "$fd"; done |
+        sed -E 's/^socket:\[[0-9]+\]$/socket/; s/^anon_inode:\[?(eventpoll|signalfd|eventfd)\]?$/\1/' | sort -u | xargs)
+    # (ss names a socket by the path it was bound to: the temporary name before its link.)
+    listening=$(ss -xlpH 2>/dev/null | grep "pid=$dpid," | awk '{print $5}' | sed -E 's/\.[0-9]+\.new$//' | sort | xargs)
+    expected_listening=$(printf '%s\n' "$alice_user_socket" "$alice_user_socket.handoff" | sort | xargs)
+    if [ "$fd_kinds" = "/dev/null /memfd:ccached-state (deleted) eventpoll signalfd socket" ] &&
+        [ "$listening" = "$expected_listening" ]; then
+        pass "alice's daemon inherited no descriptors of the door (only its own kinds; listening on its two sockets)"
+    else
+        fail "alice's daemon's descriptors" "kinds: $fd_kinds; listening: $listening
+$(ls -l "/proc/$dpid/fd")"
+    fi
 else
     fail "a daemon runs as alice" "$(ps -eo pid,uid,args | grep ccached)"
 fi
