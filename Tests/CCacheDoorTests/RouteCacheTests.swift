@@ -1,12 +1,12 @@
 import CSupport
 import Foundation
 import Logging
-import SessionRuntime
 import Synchronization
 import SystemCalls
 import Testing
 
 @testable import CCacheDoor
+@testable import SessionRuntime
 
 #if canImport(Glibc)
     import Glibc
