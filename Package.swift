@@ -1,10 +1,7 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-let strictSwift: [SwiftSetting] = [
-    .enableUpcomingFeature("MemberImportVisibility"),
-    .enableUpcomingFeature("ExistentialAny"),
-]
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 
 let package = Package(
     name: "ccached",
@@ -31,21 +28,20 @@ let package = Package(
     ],
     targets: [
         // The KCM wire protocol: framing, opcodes, status codes, v4 encodings. Pure values, no I/O.
-        .target(name: "KCM", dependencies: ["SecureMemory"], swiftSettings: strictSwift),
+        .target(name: "KCM", dependencies: ["SecureMemory"]),
         // Secret bytes: locked in RAM, out of core dumps, zeroed when freed.
-        .target(name: "SecureMemory", swiftSettings: strictSwift),
+        .target(name: "SecureMemory"),
         // The in-memory model of caches and credentials. No I/O.
-        .target(name: "CredentialStore", dependencies: ["KCM", "SecureMemory"], swiftSettings: strictSwift),
+        .target(name: "CredentialStore", dependencies: ["KCM", "SecureMemory"]),
         // The store's state file: an anonymous memory file holding the store's checksummed journal,
         // so that a daemon started after a crash restores it (Docs/state.md).
         .target(
-            name: "StoreState", dependencies: ["CStateFile", "CredentialStore", "KCM", "SecureMemory", "SystemCalls"],
-            swiftSettings: strictSwift),
+            name: "StoreState", dependencies: ["CStateFile", "CredentialStore", "KCM", "SecureMemory", "SystemCalls"]),
         // memfd_create, mlock2(MLOCK_ONFAULT), hole punching and CRC32C, which Swift cannot reach.
         .target(name: "CStateFile"),
         // The system-call layer every module uses: Errno, the one EINTR loop, peer credentials, the
         // linked listener, socket activation, the monotonic clock, threads and the condition lock.
-        .target(name: "SystemCalls", dependencies: ["CSupport"], swiftSettings: strictSwift),
+        .target(name: "SystemCalls", dependencies: ["CSupport"]),
         // The few socket calls Swift cannot reach without _GNU_SOURCE (SO_PEERCRED, accept4).
         .target(name: "CSupport", cSettings: [.define("_GNU_SOURCE")]),
         // A constructor that makes the process non-dumpable (and its core limit 0) before main: linked
@@ -56,60 +52,38 @@ let package = Package(
             name: "CCacheDaemon",
             dependencies: [
                 "KCM", "CredentialStore", "SecureMemory", "SessionRuntime", "SystemCalls", "CSupport", "TicketRenewal",
-                "StoreState", .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSwift
+                "StoreState", logging,
+            ]
         ),
         .executableTarget(
             name: "ccached",
-            dependencies: [
-                "CCacheDaemon", "CredentialStore", "CEarlyHardening", "TicketRenewal",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSwift
-        ),
+            dependencies: ["CCacheDaemon", "CredentialStore", "CEarlyHardening", "TicketRenewal", logging]),
         // The front door's routing: peer identity without pid races, session daemon start with a
         // privilege drop, SCM_RIGHTS hand-off. Root code that parses nothing a client sends.
-        .target(
-            name: "CCacheDoor",
-            dependencies: [
-                "SessionRuntime", "SystemCalls", "CSupport", "CStateFile",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSwift
-        ),
+        .target(name: "CCacheDoor", dependencies: ["SessionRuntime", "SystemCalls", "CSupport", "CStateFile", logging]),
         // `ccached-door`: the root listener on /run/.heim_org.h5l.kcm-socket (argument parsing, wiring).
         .executableTarget(
             name: "ccached-door",
-            dependencies: [
-                "CCacheDoor", "CCacheDaemon", "CSystemd", "SystemCalls", "CEarlyHardening",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSwift
-        ),
+            dependencies: ["CCacheDoor", "CCacheDaemon", "CSystemd", "SystemCalls", "CEarlyHardening", logging]),
         // libsystemd, linked only into ccached-door: the daemon and the libraries reach it through
         // CSupport's wrappers, which load it on first real use (cold start, Docs/performance.md).
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd"),
         // Where a session's daemon lives: session identity, runtime directory, socket, krb5.conf fragment.
-        .target(name: "SessionRuntime", dependencies: ["CSupport", "SystemCalls"], swiftSettings: strictSwift),
+        .target(name: "SessionRuntime", dependencies: ["CSupport", "SystemCalls"]),
         // The thin client (CCAPI-style): find, start, re-find and authenticate this session's daemon.
-        .target(
-            name: "CCacheClient", dependencies: ["KCM", "SessionRuntime", "SystemCalls", "CSupport"],
-            swiftSettings: strictSwift),
+        .target(name: "CCacheClient", dependencies: ["KCM", "SessionRuntime", "SystemCalls", "CSupport"]),
         .executableTarget(
             name: "ccachectl",
             dependencies: [
                 "CCacheClient", "SessionRuntime", "KCM", "SecureMemory", "CKrb5", "CEarlyHardening",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: strictSwift
+            ]
         ),
         // Ticket renewal: when a credential is due (pure policy), renewing it through libkrb5, and the
         // worker that does both off the request path. Never touches the store itself.
         .target(
             name: "TicketRenewal",
-            dependencies: ["KCM", "SecureMemory", "CKrb5Loader", "CredentialStore", "SystemCalls"],
-            swiftSettings: strictSwift),
+            dependencies: ["KCM", "SecureMemory", "CKrb5Loader", "CredentialStore", "SystemCalls"]),
         // The libkrb5 calls renewal makes, with libkrb5.so.3 loaded by the first of them rather than
         // linked: the daemon starts without mapping libkrb5 and its five libraries (cold start).
         .target(name: "CKrb5Loader"),
@@ -119,45 +93,38 @@ let package = Package(
         // commands, the KDC testbed, raw KCM connections, fixtures, one generator, one mutex box, the
         // requiresRoot trait. Built only for tests; it imports Swift Testing for that trait alone.
         .target(
-            name: "TestSupport", dependencies: ["KCM", "CSupport"], path: "Tests/TestSupport", exclude: ["README.md"],
-            swiftSettings: strictSwift),
-        .testTarget(
-            name: "KCMTests", dependencies: ["KCM", "SecureMemory", "TestSupport"], swiftSettings: strictSwift),
-        .testTarget(name: "SecureMemoryTests", dependencies: ["SecureMemory"], swiftSettings: strictSwift),
-        .testTarget(
-            name: "SystemCallsTests", dependencies: ["SystemCalls", "TestSupport"], swiftSettings: strictSwift),
-        .testTarget(
-            name: "CredentialStoreTests", dependencies: ["CredentialStore", "KCM", "TestSupport"],
-            swiftSettings: strictSwift),
+            name: "TestSupport", dependencies: ["KCM", "CSupport"], path: "Tests/TestSupport", exclude: ["README.md"]),
+        .testTarget(name: "KCMTests", dependencies: ["KCM", "SecureMemory", "TestSupport"]),
+        .testTarget(name: "SecureMemoryTests", dependencies: ["SecureMemory"]),
+        .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls", "TestSupport"]),
+        .testTarget(name: "CredentialStoreTests", dependencies: ["CredentialStore", "KCM", "TestSupport"]),
         .testTarget(
             name: "CCacheDaemonTests",
             dependencies: [
                 "CCacheDaemon", "CredentialStore", "KCM", "CSupport", "SecureMemory", "SystemCalls", "TestSupport",
-                "TicketRenewal", .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSwift
+                "TicketRenewal", logging,
+            ]
         ),
         .testTarget(
             name: "StoreStateTests",
-            dependencies: ["StoreState", "CStateFile", "CCacheDaemon", "CredentialStore", "KCM", "TestSupport"],
-            swiftSettings: strictSwift),
+            dependencies: ["StoreState", "CStateFile", "CCacheDaemon", "CredentialStore", "KCM", "TestSupport"]),
         .testTarget(
             name: "CCacheClientTests",
-            dependencies: ["CCacheClient", "SessionRuntime", "KCM", "CSupport", "TestSupport"],
-            swiftSettings: strictSwift),
+            dependencies: ["CCacheClient", "SessionRuntime", "KCM", "CSupport", "TestSupport"]),
         .testTarget(
             name: "TicketRenewalTests",
-            dependencies: ["TicketRenewal", "CredentialStore", "KCM", "SecureMemory", "CKrb5", "TestSupport"],
-            swiftSettings: strictSwift),
+            dependencies: ["TicketRenewal", "CredentialStore", "KCM", "SecureMemory", "CKrb5", "TestSupport"]),
         .testTarget(
             name: "CCacheDoorTests",
             dependencies: [
-                "CCacheDoor", "CCacheDaemon", "SessionRuntime", "CSupport", "SystemCalls", "CStateFile",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSwift),
-        .testTarget(
-            name: "EndToEndTests", dependencies: ["KCM", "CSupport", "CStateFile", "TestSupport"],
-            swiftSettings: strictSwift),
+                "CCacheDoor", "CCacheDaemon", "SessionRuntime", "CSupport", "SystemCalls", "CStateFile", logging,
+            ]),
+        .testTarget(name: "EndToEndTests", dependencies: ["KCM", "CSupport", "CStateFile", "TestSupport"]),
     ]
 )
+
+// Every Swift target is built with the same upcoming features (the C targets have no Swift to apply
+// them to).
+for target in package.targets where target.type != .system {
+    target.swiftSettings = [.enableUpcomingFeature("MemberImportVisibility"), .enableUpcomingFeature("ExistentialAny")]
+}

@@ -26,26 +26,16 @@ ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 BOOTED="$ROOT_DIR/scripts/booted-system.sh"
 BASE_PACKAGES="openssh-server sshpass libpam-krb5 cron at tmux dbus-user-session"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "$PROG: SKIPPED — NOT RUN: needs root (it boots a container); nothing was checked" >&2
-    exit 0
-fi
-[ $# -eq 1 ] || { echo "usage: $PROG DEB_DIR" >&2; exit 2; }
-DEB_DIR=$(cd "$1" && pwd)
-shopt -s nullglob
-debs=("$DEB_DIR"/ccached_*.deb "$DEB_DIR"/libpam-ccached_*.deb)
-shopt -u nullglob
-[ "${#debs[@]}" -eq 2 ] ||
-    { echo "$PROG: need one ccached_*.deb and one libpam-ccached_*.deb in $DEB_DIR (make deb)" >&2; exit 2; }
+CHECK_NAME="login routing check"
+# shellcheck source=scripts/booted-check-lib.sh
+. "$ROOT_DIR/scripts/booted-check-lib.sh" || exit 2
+booted_check_args "$@"
 
 STATE="$ROOT_DIR/.build/login-routing"
 ROOT="$STATE/root"
 LOG="$STATE/log"
 RT="$ROOT/var/tmp/rt" # the agents' directories, seen from the host
 TABLE="$LOG/table.txt"
-passed=0
-failed=0
-started=$(date +%s)
 declare -A LOGIN_PID=()
 
 cleanup() {
@@ -63,33 +53,11 @@ stop_container() {
 }
 trap cleanup EXIT
 
-pass() { echo "PASS: $1"; passed=$((passed + 1)); }
-fail() {
-    echo "FAIL: $1"
-    shift
-    [ $# -eq 0 ] || printf '      %s\n' "$@" | head -n 30
-    failed=$((failed + 1))
-}
-# verdict NAME DETAIL CMD...: PASS when CMD succeeds, else FAIL with DETAIL (the observation).
-verdict() {
-    local name=$1 detail=$2
-    shift 2
-    if "$@"; then pass "$name"; else fail "$name" "$detail"; fi
-}
 # row SCENARIO REACHED SEEN: a line of the table.
 row() { printf '| %s | %s | %s |\n' "$1" "$(oneline "$2")" "$(oneline "$3")" >>"$TABLE"; }
 oneline() { tr '\n' ' ' <<<"$1" | sed -e 's/  */ /g' -e 's/ $//' -e 's/|/\//g' | cut -c1-160; }
-inside() { "$BOOTED" run "$STATE" "$@"; }
-wait_for() {
-    local limit=$(($1 * 5)) i
-    shift
-    for ((i = 0; i < limit; i++)); do
-        "$@" && return 0
-        sleep 0.2
-    done
-    return 1
-}
-finish() {
+# before_finish: the table, before the summary.
+before_finish() {
     if [ -s "$TABLE" ]; then
         echo
         echo "| scenario | daemon reached | tickets seen |"
@@ -97,10 +65,6 @@ finish() {
         cat "$TABLE"
         echo
     fi
-    echo "login routing check took $(($(date +%s) - started)) s; logs in $LOG"
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ] || exit 1
-    exit 0
 }
 
 # ---- logins driven by an agent --------------------------------------------------------------------
@@ -305,7 +269,7 @@ pass "the container boots with CAP_AUDIT_CONTROL ($(inside systemctl is-system-r
 
 # ---- the test KDC (its krb5.conf is the host's) and the users; then a snapshot of /etc ------------
 mkdir -p "$ROOT/root/pkg"
-cp "${debs[@]}" "$ROOT/root/pkg/"
+cp "$DEB_CCACHED" "$DEB_PAM" "$ROOT/root/pkg/"
 install -m 0755 "$ROOT_DIR/scripts/testkdc.sh" "$ROOT/root/pkg/testkdc.sh"
 install_helpers
 if inside bash -c 'set -e
@@ -544,7 +508,7 @@ if ! "$BOOTED" boot "$STATE" >"$LOG/boot-sssd.txt" 2>&1; then
     finish
 fi
 mkdir -p "$ROOT/root/pkg"
-cp "${debs[@]}" "$ROOT/root/pkg/"
+cp "$DEB_CCACHED" "$DEB_PAM" "$ROOT/root/pkg/"
 kcm_before=$(inside systemctl is-enabled sssd-kcm.socket 2>&1)/$(inside systemctl is-active sssd-kcm.socket 2>&1)
 inside bash -c 'cd /root/pkg && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         ./ccached_*.deb ./libpam-ccached_*.deb' >"$LOG/install-sssd.txt" 2>&1

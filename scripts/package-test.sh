@@ -18,68 +18,22 @@ PROG=${0##*/}
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 BOOTED="$ROOT_DIR/scripts/booted-system.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "$PROG: SKIPPED — NOT RUN: the package test needs root (it boots a container); nothing was checked" >&2
-    exit 0
-fi
-[ $# -eq 1 ] || { echo "usage: $PROG DEB_DIR" >&2; exit 2; }
-DEB_DIR=$(cd "$1" && pwd)
-
-shopt -s nullglob
-debs_ccached=("$DEB_DIR"/ccached_*.deb)
-debs_pam=("$DEB_DIR"/libpam-ccached_*.deb)
-shopt -u nullglob
-[ "${#debs_ccached[@]}" -eq 1 ] && [ "${#debs_pam[@]}" -eq 1 ] ||
-    { echo "$PROG: need exactly one ccached_*.deb and one libpam-ccached_*.deb in $DEB_DIR (make deb)" >&2; exit 2; }
-DEB_CCACHED=${debs_ccached[0]}
-DEB_PAM=${debs_pam[0]}
+CHECK_NAME="package test"
+# shellcheck source=scripts/booted-check-lib.sh
+. "$ROOT_DIR/scripts/booted-check-lib.sh" || exit 2
+booted_check_args "$@"
 
 STATE="$ROOT_DIR/.build/package-test"
 ROOT="$STATE/root"
 LOG="$STATE/log"
-passed=0
-failed=0
-started=$(date +%s)
 
 cleanup() {
     "$BOOTED" stop "$STATE" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
-pass() { echo "PASS: $1"; passed=$((passed + 1)); }
-fail() {
-    echo "FAIL: $1"
-    shift
-    [ $# -eq 0 ] || printf '      %s\n' "$@"
-    failed=$((failed + 1))
-}
-# check NAME CMD...: PASS when CMD succeeds.
-check() {
-    local name=$1
-    shift
-    if "$@"; then pass "$name"; else fail "$name"; fi
-}
-# inside CMD...: run CMD as root in the container.
-inside() { "$BOOTED" run "$STATE" "$@"; }
 # as_alice SCRIPT: a login of alice through PAM (su -), running SCRIPT in her login shell.
 as_alice() { inside su - alice -c "$1"; }
-finish() {
-    echo "package test took $(($(date +%s) - started)) s; logs in $LOG"
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ] || exit 1
-    exit 0
-}
-# wait_for SECONDS CMD...: until CMD succeeds (polling, not a timing assertion).
-wait_for() {
-    local limit=$(($1 * 5))
-    shift
-    local i
-    for ((i = 0; i < limit; i++)); do
-        "$@" && return 0
-        sleep 0.2
-    done
-    return 1
-}
 
 rm -rf "$STATE"
 mkdir -p "$STATE" "$LOG"

@@ -162,26 +162,38 @@ public final class CCacheContext: Sendable {
     /// the daemon.
     @discardableResult
     public func stopDaemon() throws(CCacheClientError) -> Bool {
-        connection.withLock { $0 = nil }
-        let live = try ProcessIdentity.withProcessIdentity { () throws(CCacheClientError) -> KCMClientConnection? in
-            try KCMClientConnection.connectIfRunning(path: paths.socket, expectedUID: uid)
+        let answer = try askRunningDaemon(.stop, operation: "stop") { r throws(KCMDecodingError) in
+            try r.asStoppingPID()
         }
-        guard let live else { return false }
-        let pid: UInt32
-        switch live.call(KCMRequest.stop.encodedFrame()) {
-        case .reply(.success, let payload):
-            guard let reply = try? KCMReply(payload: payload, for: .stop), let stopping = try? reply.asStoppingPID()
-            else { throw .malformedReply(operation: "stop") }
-            pid = stopping
-        case .reply(let status, _):
-            throw .daemon(status, operation: "stop")
-        case .notSent(let reason), .noReply(let reason):
-            throw .connection(path: paths.socket, reason: reason)
-        }
+        guard let (pid, live) = answer else { return false }
         guard live.waitForClose(milliseconds: 5000) else {
             throw .connection(path: paths.socket, reason: "daemon pid \(pid) did not stop within 5 s")
         }
         return true
+    }
+
+    /// Sends `request` on a connection of its own to a daemon that already runs (nil when none
+    /// does, and none is started) and returns its decoded answer with that connection, on which
+    /// stopping and detaching wait for the daemon to exit. The shared connection is dropped first.
+    private func askRunningDaemon<Value>(
+        _ request: KCMRequest, operation: String, _ read: (KCMReply) throws(KCMDecodingError) -> Value
+    ) throws(CCacheClientError) -> (Value, KCMClientConnection)? {
+        connection.withLock { $0 = nil }
+        let live = try ProcessIdentity.withProcessIdentity { () throws(CCacheClientError) -> KCMClientConnection? in
+            try KCMClientConnection.connectIfRunning(path: paths.socket, expectedUID: uid)
+        }
+        guard let live else { return nil }
+        switch live.call(request.encodedFrame()) {
+        case .reply(.success, let payload):
+            guard let opcode = request.opcode, let reply = try? KCMReply(payload: payload, for: opcode) else {
+                throw .malformedReply(operation: operation)
+            }
+            return (try decoded(reply, operation: operation, read), live)
+        case .reply(let status, _):
+            throw .daemon(status, operation: operation)
+        case .notSent(let reason), .noReply(let reason):
+            throw .connection(path: paths.socket, reason: reason)
+        }
     }
 
     /// The standard KCM socket, where ccached-door (or another KCM server) listens for the host.
@@ -245,23 +257,10 @@ public final class CCacheContext: Sendable {
     /// Counts one login session fewer; returns how many remain, or nil when no daemon runs. At none
     /// the daemon wipes every cache and exits: this waits (up to five seconds) until it has.
     public func detachSession() throws(CCacheClientError) -> UInt32? {
-        connection.withLock { $0 = nil }
-        let live = try ProcessIdentity.withProcessIdentity { () throws(CCacheClientError) -> KCMClientConnection? in
-            try KCMClientConnection.connectIfRunning(path: paths.socket, expectedUID: uid)
+        let answer = try askRunningDaemon(.detachSession, operation: "detach the session") {
+            r throws(KCMDecodingError) in try r.asAttachedSessions()
         }
-        guard let live else { return nil }
-        let remaining: UInt32
-        switch live.call(KCMRequest.detachSession.encodedFrame()) {
-        case .reply(.success, let payload):
-            guard let reply = try? KCMReply(payload: payload, for: .detachSession),
-                let count = try? reply.asAttachedSessions()
-            else { throw .malformedReply(operation: "detach the session") }
-            remaining = count
-        case .reply(let status, _):
-            throw .daemon(status, operation: "detach the session")
-        case .notSent(let reason), .noReply(let reason):
-            throw .connection(path: paths.socket, reason: reason)
-        }
+        guard let (remaining, live) = answer else { return nil }
         if remaining == 0 && !live.waitForClose(milliseconds: 5000) {
             throw .connection(path: paths.socket, reason: "the daemon did not stop within 5 s after its last session")
         }

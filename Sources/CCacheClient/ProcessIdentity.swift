@@ -16,12 +16,6 @@ public enum ProcessIdentity {
         public var effective: UInt32
         public var saved: UInt32
 
-        public init(real: UInt32, effective: UInt32, saved: UInt32) {
-            self.real = real
-            self.effective = effective
-            self.saved = saved
-        }
-
         public var description: String { "\(real)/\(effective)/\(saved)" }
     }
 

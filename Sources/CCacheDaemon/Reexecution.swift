@@ -19,19 +19,6 @@ public struct InheritedDescriptors: Equatable, Sendable {
     public var clients: [Int32] = []
     public var handoffConnections: [Int32] = []
 
-    public init(
-        listener: Int32, listenerOwnsPath: Bool = true, handoff: Int32? = nil, state: Int32? = nil,
-        clients: [Int32] = [],
-        handoffConnections: [Int32] = []
-    ) {
-        self.listener = listener
-        self.listenerOwnsPath = listenerOwnsPath
-        self.handoff = handoff
-        self.state = state
-        self.clients = clients
-        self.handoffConnections = handoffConnections
-    }
-
     /// Every descriptor named.
     public var all: [Int32] {
         [listener] + (handoff.map { [$0] } ?? []) + (state.map { [$0] } ?? []) + clients + handoffConnections

@@ -79,7 +79,7 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
         // What is known about a process the door cannot tie to the connection: only its uid. It gets
         // its user's primary login (rule 3), never another user's daemon (the uid is exact).
         func unseen() -> Outcome {
-            let key = RouteCache.Key(uid: uid, seen: false, cgroup: "", auditSession: "", loginUID: "")
+            let key = RouteCache.Key(uid: uid, record: nil)
             if let cache, let entry = cache.lookUp(key, now: Int64(MonotonicClock.microseconds())) {
                 var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: entry.session)
                 peer.cacheKey = key

@@ -28,12 +28,9 @@ final class RouteCache: Sendable {
     /// What cannot be forged about a peer.
     struct Key: Hashable, Sendable {
         let uid: UInt32
-        /// False for a peer whose process the door cannot tie to the connection (the rule then
-        /// knows only the uid); the texts are empty.
-        let seen: Bool
-        let cgroup: String
-        let auditSession: String
-        let loginUID: String
+        /// What `/proc` said of the peer's process; nil for a peer whose process the door cannot
+        /// tie to the connection (the rule then knows only the uid).
+        let record: ProcessRecord?
     }
 
     /// A decision: the session, the account and the daemon's location the full path found.
@@ -215,13 +212,5 @@ final class RouteCache: Sendable {
             all = all && watched
         }
         state.watching = all
-    }
-}
-
-extension RouteCache.Key {
-    /// The key of a peer of `uid` whose `/proc` said `record`.
-    init(uid: UInt32, record: ProcessRecord) {
-        self.init(
-            uid: uid, seen: true, cgroup: record.cgroup, auditSession: record.sessionID, loginUID: record.loginUID)
     }
 }

@@ -83,14 +83,8 @@ public struct CredentialList {
         return nil
     }
 
-    /// Removes every credential the matcher accepts; returns how many.
-    @discardableResult
-    public mutating func removeAll(matching matcher: CredentialMatcher) -> Int {
-        var released: [KCMUUID] = []
-        return removeAll(matching: matcher, released: &released)
-    }
-
-    /// ``removeAll(matching:)``, adding the UUIDs removed to `released`.
+    /// Removes every credential the matcher accepts, adding their UUIDs to `released` (the store
+    /// reuses one array, so a removal allocates nothing); returns how many.
     @discardableResult
     public mutating func removeAll(matching matcher: CredentialMatcher, released: inout [KCMUUID]) -> Int {
         let candidates: [Int]
@@ -122,14 +116,8 @@ public struct CredentialList {
         }
     }
 
-    /// Removes what a STORE of `credential` supersedes (see ``superseded(by:)``); returns how many.
-    @discardableResult
-    public mutating func removeSuperseded(by credential: KCMCredential) -> Int {
-        var released: [KCMUUID] = []
-        return removeSuperseded(by: credential, released: &released)
-    }
-
-    /// ``removeSuperseded(by:)``, adding the UUIDs removed to `released`.
+    /// Removes what a STORE of `credential` supersedes (see ``superseded(by:)``), adding their UUIDs
+    /// to `released`; returns how many.
     @discardableResult
     public mutating func removeSuperseded(by credential: KCMCredential, released: inout [KCMUUID]) -> Int {
         let doomed = supersededSlots(by: credential)

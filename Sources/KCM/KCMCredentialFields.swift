@@ -1,25 +1,21 @@
 /// A credential with every field decoded: what a client builds before it stores, and what tools
 /// show. The daemon itself keeps ``KCMCredential`` instead.
 public struct KCMCredentialFields: Hashable, Sendable {
-    /// An address of a ticket (`u16 type`, `data`): 2 = IPv4, 24 = IPv6.
-    public struct Address: Hashable, Sendable {
-        public var type: UInt16
+    /// A ticket's typed datum on the wire: a 16-bit `type`, then `data`.
+    public struct Typed<Tag: FixedWidthInteger & Sendable>: Hashable, Sendable {
+        public var type: Tag
         public var data: [UInt8]
-        public init(type: UInt16, data: [UInt8]) {
+        public init(type: Tag, data: [UInt8]) {
             self.type = type
             self.data = data
         }
     }
 
+    /// An address of a ticket (`u16 type`, `data`): 2 = IPv4, 24 = IPv6.
+    public typealias Address = Typed<UInt16>
+
     /// An authorization-data element (`s16 type`, `data`).
-    public struct AuthData: Hashable, Sendable {
-        public var type: Int16
-        public var data: [UInt8]
-        public init(type: Int16, data: [UInt8]) {
-            self.type = type
-            self.data = data
-        }
-    }
+    public typealias AuthData = Typed<Int16>
 
     public var client: KCMPrincipal
     public var server: KCMPrincipal

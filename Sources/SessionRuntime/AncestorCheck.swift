@@ -11,11 +11,6 @@ public enum AncestorCheck {
         public let path: String
         public let problem: String
 
-        public init(path: String, problem: String) {
-            self.path = path
-            self.problem = problem
-        }
-
         public var description: String { "\(path): \(problem)" }
     }
 

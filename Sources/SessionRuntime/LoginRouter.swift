@@ -85,12 +85,6 @@ public struct LoginRoute: Sendable, Hashable, CustomStringConvertible {
     public let rule: LoginRule
     public let lifetime: DaemonLifetime
 
-    public init(key: String, rule: LoginRule, lifetime: DaemonLifetime) {
-        self.key = key
-        self.rule = rule
-        self.lifetime = lifetime
-    }
-
     public var description: String { "\(key) (\(rule))" }
 }
 

@@ -59,12 +59,6 @@ public struct ProcessRecord: Hashable, Sendable {
     public let sessionID: String
     public let loginUID: String
 
-    public init(cgroup: String, sessionID: String, loginUID: String) {
-        self.cgroup = cgroup
-        self.sessionID = sessionID
-        self.loginUID = loginUID
-    }
-
     /// Reads `/proc/PID/cgroup`, `sessionid` and `loginuid` (pid 0: this process), each in one
     /// read; nil when one cannot be read whole.
     ///

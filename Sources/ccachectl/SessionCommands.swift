@@ -113,9 +113,9 @@ extension CCacheCtl {
         /// The human form of the usage against the limit, e.g. `3 of 1024`.
         let shown: String
         let refused: UInt64
-        /// What a refusal counts (`request`, `connection`) and how it met the limit (`over`).
-        let refusedNoun: String
-        let refusedHow: String
+        /// What a refusal counts and how it met the limit: most limits refuse a request over them.
+        var refusedNoun = "request"
+        var refusedHow = "over"
 
         /// Every limit in the order `status` shows them.
         static func all(of status: KCMDaemonStatus) -> [LimitUsage] {
@@ -129,27 +129,27 @@ extension CCacheCtl {
                 LimitUsage(
                     key: "caches", label: "caches", option: "--max-caches", limit: UInt64(limits.maximumCaches),
                     used: UInt64(status.caches), shown: "\(status.caches) of \(limits.maximumCaches)",
-                    refused: limits.cacheRefusals, refusedNoun: "request", refusedHow: "over"),
+                    refused: limits.cacheRefusals),
                 LimitUsage(
                     key: "credentials_per_cache", label: "credentials", option: "--max-credentials-per-cache",
                     limit: UInt64(limits.maximumCredentialsPerCache), used: UInt64(limits.largestCacheCredentials),
                     shown: "\(status.credentials), \(largestCache)",
-                    refused: limits.credentialsPerCacheRefusals, refusedNoun: "request", refusedHow: "over"),
+                    refused: limits.credentialsPerCacheRefusals),
                 LimitUsage(
                     key: "credential_bytes", label: "bytes", option: "--max-credential-bytes",
                     limit: limits.maximumCredentialBytes, used: status.credentialBytes,
                     shown: bytes,
-                    refused: limits.credentialBytesRefusals, refusedNoun: "request", refusedHow: "over"),
+                    refused: limits.credentialBytesRefusals),
                 LimitUsage(
                     key: "connections", label: "connections", option: "--max-connections",
                     limit: UInt64(limits.maximumConnections), used: UInt64(status.connections),
                     shown: "\(status.connections) of \(limits.maximumConnections)",
-                    refused: limits.connectionRefusals, refusedNoun: "connection", refusedHow: "over"),
+                    refused: limits.connectionRefusals, refusedNoun: "connection"),
                 LimitUsage(
                     key: "request_bytes", label: "request size", option: "--max-request-bytes",
                     limit: UInt64(limits.maximumRequestBytes), used: UInt64(limits.largestRequestBytes),
                     shown: largestRequest,
-                    refused: limits.oversizedRequests, refusedNoun: "request", refusedHow: "over"),
+                    refused: limits.oversizedRequests),
                 LimitUsage(
                     key: "request_timeout_seconds", label: "request time", option: "--request-timeout",
                     limit: UInt64(timeout), used: nil,

@@ -3,31 +3,25 @@ import KCM
 /// What `list` shows of one ticket, read from the stored credential without decoding its session
 /// key or copying its ticket: only the principals and the scalar fields leave ``SecureBytes``
 /// (issue 12, item 7: a core of `ccachectl list -v` held two copies of the key and the ticket).
+@dynamicMemberLookup
 struct TicketSummary {
-    var client: KCMPrincipal
-    var server: KCMPrincipal
+    /// The principals and scalar fields; the key, ticket, addresses and authdata stay empty.
+    var fields: KCMCredentialFields
     /// The server the ticket itself names, when it differs from the name it is cached under (a
     /// referral entry such as `host/localhost@` holds a ticket for `host/localhost@REALM`), as
     /// klist prints it after "Ticket server:".
     var ticketServer: KCMPrincipal?
-    var enctype: Int16
-    var authtime: UInt32
-    var starttime: UInt32
-    var endtime: UInt32
-    var renewTill: UInt32
-    var ticketFlags: UInt32
+
+    subscript<Value>(dynamicMember field: KeyPath<KCMCredentialFields, Value>) -> Value { fields[keyPath: field] }
 
     init(credential: KCMCredential, library: Krb5Library?) throws(KCMDecodingError) {
-        client = try Self.principal(credential, credential.client)
-        server = try Self.principal(credential, credential.server)
-        enctype = credential.enctype
-        authtime = credential.authtime
-        starttime = credential.starttime
-        endtime = credential.endtime
-        renewTill = credential.renewTill
-        ticketFlags = credential.ticketFlags
+        fields = KCMCredentialFields(
+            client: try Self.principal(credential, credential.client),
+            server: try Self.principal(credential, credential.server), enctype: credential.enctype,
+            authtime: credential.authtime, starttime: credential.starttime, endtime: credential.endtime,
+            renewTill: credential.renewTill, ticketFlags: credential.ticketFlags)
         if let named = library?.ticketServer(of: credential),
-            named.realm != server.realm || named.components != server.components
+            named.realm != fields.server.realm || named.components != fields.server.components
         {
             ticketServer = named
         }

@@ -1,9 +1,10 @@
-import CCacheClient
 import CSupport
 import Foundation
 import KCM
 import TestSupport
 import Testing
+
+@testable import CCacheClient
 
 #if canImport(Glibc)
     import Glibc

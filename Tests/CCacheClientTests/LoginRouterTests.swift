@@ -1,5 +1,6 @@
-import SessionRuntime
 import Testing
+
+@testable import SessionRuntime
 
 /// The routing rule as a table: what logind and /proc say about a peer → the daemon it reaches.
 /// Each row is one of the situations of a real host (issue 20), with uid 1000 ("alice") unless said.

@@ -1,12 +1,12 @@
 import CSupport
 import Foundation
 import Logging
-import SessionRuntime
 import Synchronization
 import SystemCalls
 import Testing
 
 @testable import CCacheDoor
+@testable import SessionRuntime
 
 #if canImport(Glibc)
     import Glibc
@@ -35,7 +35,7 @@ struct RouteCacheTests {
     static func key(uid: UInt32, cgroup: String = "0::/user.slice/user-1000.slice/session-3.scope\n")
         -> RouteCache.Key
     {
-        RouteCache.Key(uid: uid, seen: true, cgroup: cgroup, auditSession: "3", loginUID: "\(uid)")
+        RouteCache.Key(uid: uid, record: ProcessRecord(cgroup: cgroup, sessionID: "3", loginUID: "\(uid)"))
     }
 
     static func entry(uid: UInt32) -> RouteCache.Entry {
@@ -144,7 +144,7 @@ struct RouteCacheTests {
             return
         }
         #expect(first.cached == nil)
-        #expect(key.uid == getuid() && key.seen)
+        #expect(key.uid == getuid() && key.record != nil)
         let entry = Self.entry(uid: getuid())
         let remembered = RouteCache.Entry(session: first.session, account: entry.account, location: entry.location)
         cache.store(remembered, for: key, generation: first.generation, now: Int64(MonotonicClock.microseconds()))

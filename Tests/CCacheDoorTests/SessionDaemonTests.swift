@@ -1,7 +1,8 @@
 import CCacheDoor
 import Foundation
-import SessionRuntime
 import Testing
+
+@testable import SessionRuntime
 
 #if canImport(Glibc)
     import Glibc

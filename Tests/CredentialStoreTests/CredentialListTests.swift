@@ -319,3 +319,17 @@ struct CredentialListTests {
         Self.expectConsistent(list, model: model, pool: pool)
     }
 }
+
+/// The removals as the tests count them: the UUIDs removed are dropped.
+extension CredentialList {
+    @discardableResult
+    fileprivate mutating func removeAll(matching matcher: CredentialMatcher) -> Int {
+        var released: [KCMUUID] = []
+        return removeAll(matching: matcher, released: &released)
+    }
+
+    fileprivate mutating func removeSuperseded(by credential: KCMCredential) -> Int {
+        var released: [KCMUUID] = []
+        return removeSuperseded(by: credential, released: &released)
+    }
+}

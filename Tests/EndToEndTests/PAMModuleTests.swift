@@ -57,11 +57,9 @@ struct PAMModuleTests {
         .requiresRoot("needs root: creates a user and drives PAM"))
     func loginAndLogout() throws {
         try requireBuilt()
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
-        let user = try ThrowawayUser(bed: bed)
-        defer { user.remove() }
-        let login = try PAMLoginFixture(bed: bed, user: user, ccachectl: ccachectl)
+        let login = try PAMLoginFixture.start(ccachectl: ccachectl)
+        defer { login.stop() }
+        let user = login.user
 
         // What pam_krb5 leaves behind: a FILE cache of the user's, from a real kinit.
         let fileCache = "/tmp/krb5cc_\(user.uid)_test"
@@ -136,11 +134,9 @@ struct PAMModuleTests {
         .requiresRoot("needs root: creates a user and drives PAM"))
     func userScopeAndKeep() throws {
         try requireBuilt()
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
-        let user = try ThrowawayUser(bed: bed)
-        defer { user.remove() }
-        let login = try PAMLoginFixture(bed: bed, user: user, ccachectl: ccachectl)
+        let login = try PAMLoginFixture.start(ccachectl: ccachectl)
+        defer { login.stop() }
+        let user = login.user
 
         let session = try login.open(
             options: "scope=user keep idle_timeout=600 remove_imported=no bogus_option",
@@ -165,11 +161,9 @@ struct PAMModuleTests {
         .requiresRoot("needs root: creates a user and drives PAM"))
     func sharedDaemonSurvivesFirstLogout() throws {
         try requireBuilt()
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
-        let user = try ThrowawayUser(bed: bed)
-        defer { user.remove() }
-        let login = try PAMLoginFixture(bed: bed, user: user, ccachectl: ccachectl)
+        let login = try PAMLoginFixture.start(ccachectl: ccachectl)
+        defer { login.stop() }
+        let user = login.user
         let env = ["XDG_RUNTIME_DIR=" + login.runtime, "KRB5_CONFIG=" + login.realmConf]
         let first = try login.open(options: "scope=user", putenv: env + ["XDG_SESSION_ID=one"])
         defer { first.finish() }
@@ -267,11 +261,9 @@ struct PAMModuleTests {
         .requiresRoot("needs root: creates a user and drives PAM"))
     func failureIsLogged() throws {
         try requireBuilt()
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
-        let user = try ThrowawayUser(bed: bed)
-        defer { user.remove() }
-        let login = try PAMLoginFixture(bed: bed, user: user, ccachectl: "/nonexistent/ccachectl")
+        let login = try PAMLoginFixture.start(ccachectl: "/nonexistent/ccachectl")
+        defer { login.stop() }
+        let user = login.user
 
         let required = try login.open(options: "", putenv: ["XDG_RUNTIME_DIR=" + login.runtime])
         let failed = required.logout()
@@ -353,6 +345,29 @@ struct PAMLoginFixture {
         guard mkdir(runtime, 0o700) == 0, chown(runtime, user.uid, user.gid) == 0 else {
             throw TestbedError.setup("cannot make \(runtime): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// A fresh test bed, a throwaway user in it and that user's login; ``stop()`` removes them.
+    static func start(ccachectl: String) throws -> PAMLoginFixture {
+        let bed = try KerberosTestbed()
+        do {
+            let user = try ThrowawayUser(bed: bed)
+            do {
+                return try PAMLoginFixture(bed: bed, user: user, ccachectl: ccachectl)
+            } catch {
+                user.remove()
+                throw error
+            }
+        } catch {
+            bed.stop()
+            throw error
+        }
+    }
+
+    /// Removes the user, then stops the test bed.
+    func stop() {
+        user.remove()
+        bed.stop()
     }
 
     /// Starts the harness: writes the service file, opens the session, returns once it is logged in.

@@ -84,6 +84,15 @@ func markedCredential(client: String, server: String, marker: [UInt8]) throws ->
     return try KCMCredential(parsing: fields.encoded)
 }
 
+/// STOREs into `name` a credential of alice's for `server` (in the test realm) carrying `marker`.
+func storeMarked(on connection: RawKCMConnection, in name: KCMCacheName, server: String, marker: [UInt8]) throws
+    -> KCMStatus
+{
+    let credential = try markedCredential(
+        client: "alice@CCACHED.TEST", server: server + "@CCACHED.TEST", marker: marker)
+    return try connection.call(.store(name: name, credential: credential)).status
+}
+
 /// Secrets live in memory only and are wiped: a ticket's bytes are found in the daemon's memory while
 /// it is stored and nowhere once `kdestroy` has run, and its memory is locked and kept out of dumps.
 @Suite("secrets in memory")
@@ -131,27 +140,11 @@ struct SecretMemoryTests {
         let removed = randomMarker()
         let replaced = randomMarker()
         #expect(
-            try connection.call(
-                .store(
-                    name: name,
-                    credential: try markedCredential(
-                        client: "alice@CCACHED.TEST", server: "superseded/localhost@CCACHED.TEST", marker: superseded))
-            ).status == .success)
+            try storeMarked(on: connection, in: name, server: "superseded/localhost", marker: superseded) == .success)
         #expect(
-            try connection.call(
-                .store(
-                    name: name,
-                    credential: try markedCredential(
-                        client: "alice@CCACHED.TEST", server: "superseded/localhost@CCACHED.TEST",
-                        marker: randomMarker()))
-            ).status == .success)
-        #expect(
-            try connection.call(
-                .store(
-                    name: name,
-                    credential: try markedCredential(
-                        client: "alice@CCACHED.TEST", server: "removed/localhost@CCACHED.TEST", marker: removed))
-            ).status == .success)
+            try storeMarked(on: connection, in: name, server: "superseded/localhost", marker: randomMarker())
+                == .success)
+        #expect(try storeMarked(on: connection, in: name, server: "removed/localhost", marker: removed) == .success)
         var removal = KCMMatchTemplate()
         removal.server = KCMPrincipal("removed/localhost@CCACHED.TEST")
         #expect(try connection.call(.removeCred(name: name, flags: [], template: removal)).status == .success)
