@@ -60,7 +60,8 @@ let package = Package(
             dependencies: ["CCacheDaemon", "CredentialStore", "CEarlyHardening", "TicketRenewal", logging]),
         // The front door's routing: peer identity without pid races, session daemon start with a
         // privilege drop, SCM_RIGHTS hand-off. Root code that parses nothing a client sends.
-        .target(name: "CCacheDoor", dependencies: ["SessionRuntime", "SystemCalls", "CSupport", "CStateFile", logging]),
+        .target(
+            name: "CCacheDoor", dependencies: ["SessionRuntime", "SystemCalls", "CSupport", "CStateFile", logging]),
         // `ccached-door`: the root listener on /run/.heim_org.h5l.kcm-socket (argument parsing, wiring).
         .executableTarget(
             name: "ccached-door",
