@@ -28,25 +28,15 @@ BOOTED="$ROOT_DIR/scripts/booted-system.sh"
 # The packages of login-routing-check.sh: the same cached base tree.
 BASE_PACKAGES="openssh-server sshpass libpam-krb5 cron at tmux dbus-user-session"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "$PROG: SKIPPED — NOT RUN: needs root (it boots a container); nothing was checked" >&2
-    exit 0
-fi
-[ $# -eq 1 ] || { echo "usage: $PROG DEB_DIR" >&2; exit 2; }
-DEB_DIR=$(cd "$1" && pwd)
-shopt -s nullglob
-debs=("$DEB_DIR"/ccached_*.deb "$DEB_DIR"/libpam-ccached_*.deb)
-shopt -u nullglob
-[ "${#debs[@]}" -eq 2 ] ||
-    { echo "$PROG: need one ccached_*.deb and one libpam-ccached_*.deb in $DEB_DIR (make deb)" >&2; exit 2; }
-
 STATE="$ROOT_DIR/.build/upgrade-check"
 ROOT="$STATE/root"
 LOG="$STATE/log"
 RT="$ROOT/var/tmp/rt"
-passed=0
-failed=0
-started=$(date +%s)
+CHECK_NAME="upgrade check"
+# shellcheck source=scripts/booted-check-lib.sh
+. "$ROOT_DIR/scripts/booted-check-lib.sh" || exit 2
+booted_check_args "$@"
+debs=("$DEB_CCACHED" "$DEB_PAM")
 declare -A LOGIN_PID=()
 
 cleanup() {
@@ -59,35 +49,6 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
-
-pass() { echo "PASS: $1"; passed=$((passed + 1)); }
-fail() {
-    echo "FAIL: $1"
-    shift
-    [ $# -eq 0 ] || printf '      %s\n' "$@" | head -n 30
-    failed=$((failed + 1))
-}
-verdict() {
-    local name=$1 detail=$2
-    shift 2
-    if "$@"; then pass "$name"; else fail "$name" "$detail"; fi
-}
-inside() { "$BOOTED" run "$STATE" "$@"; }
-wait_for() {
-    local limit=$(($1 * 5)) i
-    shift
-    for ((i = 0; i < limit; i++)); do
-        "$@" && return 0
-        sleep 0.2
-    done
-    return 1
-}
-finish() {
-    echo "upgrade check took $(($(date +%s) - started)) s; logs in $LOG"
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ] || exit 1
-    exit 0
-}
 
 # ---- logins driven by an agent (as in login-routing-check.sh) -------------------------------------
 SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
