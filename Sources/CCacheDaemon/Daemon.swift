@@ -92,6 +92,12 @@ public final class Daemon: Sendable {
                 "socket": "\(listener.path)", "owner_uid": "\(configuration.ownerUID)",
                 "root_allowed": "\(configuration.allowsRoot)", "idle_timeout": "\(configuration.idleTimeout)",
             ])
+        // ccached-door hands connections over here: a second source of connections, received,
+        // admitted and served by this loop. Bound before READY: the door connects to it as soon as
+        // the daemon is ready (with --state-from-door, to hand over the state file), and a socket
+        // file a killed daemon left there would refuse it meanwhile.
+        let handoff = openHandoff(besides: listener)
+        defer { handoff?.close() }
         reportReadiness("READY")
         var systemd = SystemdIntegration()
         systemd.notify("READY=1\nSTATUS=listening, no caches")
@@ -120,10 +126,6 @@ public final class Daemon: Sendable {
             stateWait.deadline = nil
             try watch(listener.fileDescriptor, as: .listener, in: poll)
         }
-        // ccached-door hands connections over here: a second source of connections, received,
-        // admitted and served by this loop.
-        let handoff = openHandoff(besides: listener)
-        defer { handoff?.close() }
         if let handoff { try watch(handoff.fileDescriptor, as: .handoff, in: poll) }
         var handoffConnections = HandoffListener.Connections()
         let maximumWaiting = configuration.maximumConnections
