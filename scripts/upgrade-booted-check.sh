@@ -107,7 +107,8 @@ EOF
 #!/bin/bash
 d=$1
 mkdir -p "$d"
-rm -f "$d/stop" "$d/errors"
+# A "done" or "runs" of an earlier loop in DIR would end the next loop_stop's wait at once.
+rm -f "$d/stop" "$d/errors" "$d/done" "$d/runs"
 : >"$d/errors"
 runs=0
 while [ ! -e "$d/stop" ]; do
@@ -116,7 +117,7 @@ while [ ! -e "$d/stop" ]; do
         printf '%s run %d: %s\n' "$(date +%T.%N)" "$runs" "$out" >>"$d/errors"
     fi
     runs=$((runs + 1))
-    echo "$runs" >"$d/runs"
+    echo "$runs" >"$d/runs.new" && mv "$d/runs.new" "$d/runs"
 done
 touch "$d/done"
 EOF
