@@ -33,7 +33,9 @@ let package = Package(
         // The KCM wire protocol: framing, opcodes, status codes, v4 encodings. Pure values, no I/O.
         .target(name: "KCM", dependencies: ["SecureMemory"], swiftSettings: strictSwift),
         // Secret bytes: locked in RAM, out of core dumps, zeroed when freed.
-        .target(name: "SecureMemory", swiftSettings: strictSwift),
+        .target(name: "SecureMemory", dependencies: ["CSecretMemory"], swiftSettings: strictSwift),
+        // memfd_secret(2), which glibc does not wrap and Swift cannot reach through syscall(2).
+        .target(name: "CSecretMemory"),
         // The in-memory model of caches and credentials. No I/O.
         .target(name: "CredentialStore", dependencies: ["KCM", "SecureMemory"], swiftSettings: strictSwift),
         // The store's state file: an anonymous memory file holding the store's checksummed journal,
