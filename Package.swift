@@ -159,7 +159,7 @@ let package = Package(
             ],
             swiftSettings: strictSwift),
         .testTarget(
-            name: "EndToEndTests", dependencies: ["KCM", "CSupport", "CStateFile", "TestSupport"],
+            name: "EndToEndTests", dependencies: ["KCM", "CSupport", "CStateFile", "CSecretMemory", "TestSupport"],
             swiftSettings: strictSwift),
     ]
 )
