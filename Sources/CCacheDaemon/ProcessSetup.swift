@@ -58,11 +58,12 @@ enum ProcessSetup {
         }
     }
 
-    /// The one warning logged when a secret mapping first cannot be made: the credential is refused.
+    /// The one warning logged when a secret mapping first cannot be made: the arena maps ordinary
+    /// memory instead.
     static func secretMapFailureMessage(errno error: Int32, memlockLimit limit: UInt64?) -> String {
         let allowed = limit.map { "\($0 / 1024) KiB" } ?? "unlimited"
         return
-            "cannot map more secret memory for credentials (\(Errno(rawValue: error)); RLIMIT_MEMLOCK is \(allowed)): credentials that need more are refused. Raise the limit (LimitMEMLOCK= in the unit, or ulimit -l)."
+            "cannot map more secret memory for credentials (\(Errno(rawValue: error)); RLIMIT_MEMLOCK is \(allowed)): credentials stored from now on are in ordinary memory, unlocked, and may be written to swap. Raise the limit (LimitMEMLOCK= in the unit, or ulimit -l)."
     }
 
     /// The one warning logged when `mlock` first fails, with what to do about it. ENOMEM (or

@@ -34,7 +34,8 @@ public final class SecureArena: Sendable {
         /// One `memfd_secret` file per mapping, mapped shared and closed: the kernel locks the pages
         /// (charging `RLIMIT_MEMLOCK` for the whole mapping when it is made) and removes them from
         /// its direct map, so neither it nor another process (not even root through /proc/PID/mem)
-        /// reads them. A mapping the limit refuses is not made: the allocation fails.
+        /// reads them. A mapping the limit refuses is made anonymous instead (and counted in
+        /// ``Statistics/lockFailures``).
         case secret = 1
     }
 
@@ -49,8 +50,8 @@ public final class SecureArena: Sendable {
         public var mappedBytes: Int = 0
         /// Of those, the bytes locked in RAM.
         public var lockedBytes: Int = 0
-        /// How many mappings could not be locked (anonymous backing), or could not be made at all
-        /// (secret backing).
+        /// How many mappings could not be locked (anonymous backing), or could not be made in secret
+        /// memory and are anonymous instead (secret backing).
         public var lockFailures: Int = 0
 
         public init(
@@ -238,14 +239,17 @@ public final class SecureArena: Sendable {
     private static func map(
         _ size: Int, into state: inout State, failure: inout (errno: Int32, handler: LockFailureHandler)?
     ) -> (base: UInt, locked: Bool)? {
+        var secretRefused = false
         if let create = state.secretCreator {
-            guard let base = mapSecret(size, create: create) else {
-                noteFailure(errno, in: &state, failure: &failure)
-                return nil
+            if let base = mapSecret(size, create: create) {
+                state.statistics.mappedBytes += size
+                state.statistics.lockedBytes += size
+                return (UInt(bitPattern: base), true)
             }
-            state.statistics.mappedBytes += size
-            state.statistics.lockedBytes += size
-            return (UInt(bitPattern: base), true)
+            // Past RLIMIT_MEMLOCK: anonymous memory (unlocked, as the limit is reached) rather than a
+            // refused credential — the store has no way to refuse one for memory (SecureBytes traps).
+            noteFailure(errno, in: &state, failure: &failure)
+            secretRefused = true
         }
         guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
             base != MAP_FAILED
@@ -258,7 +262,8 @@ public final class SecureArena: Sendable {
             state.statistics.lockedBytes += size
             return (UInt(bitPattern: base), true)
         }
-        noteFailure(errno, in: &state, failure: &failure)
+        // A mapping secret memory refused is counted once, not again for its lock.
+        if !secretRefused { noteFailure(errno, in: &state, failure: &failure) }
         return (UInt(bitPattern: base), false)
     }
 

@@ -58,3 +58,13 @@ struct SecretMemoryMessageTests {
         #expect(ProcessSetup.secretMemoryRefusedMessage(errno: EPERM, memlockLimit: nil).contains("seccomp"))
     }
 }
+
+extension SecretMemoryMessageTests {
+    @Test("past RLIMIT_MEMLOCK a secret daemon warns that further credentials are in ordinary memory")
+    func pastTheLimit() {
+        let message = ProcessSetup.secretMapFailureMessage(errno: EAGAIN, memlockLimit: 8 << 20)
+        #expect(message.contains("RLIMIT_MEMLOCK is 8192 KiB"))
+        #expect(message.contains("in ordinary memory"))
+        #expect(message.contains("LimitMEMLOCK="))
+    }
+}

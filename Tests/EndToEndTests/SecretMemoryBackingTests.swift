@@ -127,4 +127,41 @@ struct SecretMemoryBackingTests {
         #expect(json["memory"] as? String == "locked", "\(json)")
         #expect(json["state_file"] as? Bool == true, "\(json)")
     }
+
+    @Test(
+        "past RLIMIT_MEMLOCK a --secret-memory daemon stores on in ordinary memory, says so once, and status shows it",
+        .requiresRoot("needs root to run the daemon as nobody under a small memlock limit"),
+        .enabled(
+            if: kernelMakesSecretMemory, "SKIPPED: this kernel makes no memfd_secret (secretmem.enable=1 before 6.5)"))
+    func pastTheMemlockLimit() throws {
+        // 128 KiB of secret memory at most (each mapping is charged in full when it is made).
+        let nobody = try NobodyDaemon(prefix: ["prlimit", "--memlock=131072:131072"], arguments: ["--secret-memory"])
+        let daemon = nobody.connection
+        let name = KCMCacheName("65534")
+        #expect(
+            try daemon.call(.initialize(name: name, principal: KCMPrincipal("nobody@CCACHED.TEST"))).status == .success)
+        // 300 tickets in 2,368-byte blocks: 12 slabs of 64 KiB, far over 128 KiB.
+        let count = 300
+        for index in 0..<count {
+            let credential = try markedCredential(
+                client: "nobody@CCACHED.TEST", server: "svc\(index)/localhost@CCACHED.TEST",
+                marker: Array(repeating: UInt8(index % 256), count: 2048))
+            #expect(try daemon.call(.store(name: name, credential: credential)).status == .success)
+        }
+        let uuids = try daemon.call(.getCredUUIDList(name: name)).payload
+        #expect(uuids.count == count * 16, "every credential is kept past the limit")
+        let text = nobody.logText
+        #expect(text.contains("secret memory: tickets in memfd_secret pages"), "\(text)")
+        let warnings = text.components(separatedBy: "cannot map more secret memory for credentials").count - 1
+        #expect(warnings == 1, "\(text)")
+        #expect(!text.contains("cannot lock more credential memory"), "\(text)")
+        let reply = try daemon.call(.daemonStatus)
+        var reader = KCMReader(reply.payload)
+        let status = try KCMDaemonStatus.read(from: &reader)
+        #expect(status.memoryKind == .secret)
+        #expect(status.keepsStateFile == false)
+        #expect(status.limits.lockedMemoryBytes <= 131072)
+        #expect(status.limits.unlockedMappings > 0)
+        #expect(status.limits.credentialMemoryBytes > status.limits.lockedMemoryBytes)
+    }
 }

@@ -81,8 +81,8 @@ struct SecretBackingTests {
         #expect(UnsafeRawBufferPointer(start: block, count: 200).allSatisfy { $0 == 0 })
     }
 
-    @Test("a secret mapping the kernel refuses later fails that allocation, reported once")
-    func laterRefusalFailsTheAllocation() throws {
+    @Test("a secret mapping the kernel refuses later is made anonymous instead, counted, reported once")
+    func laterRefusalFallsBackToAnonymous() throws {
         let arena = SecureArena()
         let calls = Atomic<Int>(0)
         let reports = Atomic<Int>(0)
@@ -101,11 +101,18 @@ struct SecretBackingTests {
                 return temporaryFile()
             }) == nil)
         #expect(arena.backing == .secret)
-        #expect(arena.allocate(100) == nil)
-        #expect(arena.allocate(100_000) == nil)
+        let small = try #require(arena.allocate(100))
+        let large = try #require(arena.allocate(100_000))
+        #expect(try mappingName(of: small) == "")
+        #expect(try mappingName(of: large) == "")
+        memset(small, 0x77, 100)
         #expect(reports.load(ordering: .relaxed) == 1)
         #expect(reported.load(ordering: .relaxed) == EAGAIN)
         #expect(arena.statistics.lockFailures == 2)
-        #expect(arena.statistics.mappedBytes == 0)
+        #expect(arena.statistics.backing == .secret)
+        arena.free(small, size: 100)
+        #expect(UnsafeRawBufferPointer(start: small, count: 100).allSatisfy { $0 == 0 })
+        arena.free(large, size: 100_000)
+        #expect(arena.statistics.liveBlocks == 0)
     }
 }
