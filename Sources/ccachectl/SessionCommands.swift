@@ -74,7 +74,7 @@ extension CCacheCtl {
         let memory =
             switch status.memoryKind {
             case .anonymous: "locked memory"
-            case .secret: "secret memory (memfd_secret)"
+            case .secret: "secret memory (memfd_secret)" + Self.ordinaryPart(status.limits)
             case .other(let kind): "memory of kind \(kind)"
             }
         switch status.keepsStateFile {
@@ -82,6 +82,13 @@ extension CCacheCtl {
         case false?: return memory + ", no state file"
         case nil: return memory
         }
+    }
+
+    /// `, 64 KiB in ordinary memory` when secret memory ran out (RLIMIT_MEMLOCK) and the daemon
+    /// mapped ordinary memory for the rest.
+    private static func ordinaryPart(_ limits: KCMDaemonStatus.Limits) -> String {
+        let ordinary = limits.credentialMemoryBytes - min(limits.credentialMemoryBytes, limits.lockedMemoryBytes)
+        return ordinary > 0 ? ", \(Display.bytes(ordinary)) in ordinary memory past RLIMIT_MEMLOCK" : ""
     }
 
     /// `"memory":"secret"` (or `"locked"`) in `status --json`.
