@@ -1,3 +1,4 @@
+import CSupport
 import CSecretMemory
 import CStateFile
 import Foundation
@@ -163,5 +164,55 @@ struct SecretMemoryBackingTests {
         #expect(status.limits.lockedMemoryBytes <= 131072)
         #expect(status.limits.unlockedMappings > 0)
         #expect(status.limits.credentialMemoryBytes > status.limits.lockedMemoryBytes)
+    }
+
+    @Test(
+        "a --secret-memory --state-from-door daemon takes the door's state file, answers A, restores nothing, empties it and leaves it unheld; D is answered R",
+        .requiresRoot("needs root: the hand-off socket answers only root"),
+        .enabled(
+            if: kernelMakesSecretMemory, "SKIPPED: this kernel makes no memfd_secret (secretmem.enable=1 before 6.5)"))
+    func stateFromTheDoor() throws {
+        let bed = try KerberosTestbed(services: 1)
+        defer { bed.stop() }
+        // A crashed ordinary daemon's file, with a ticket in it.
+        let state = ccached_state_memfd_create("ccached-test-state")
+        try #require(state >= 0, "memfd_create: \(errno)")
+        defer { close(state) }
+        bed.stopDaemon()
+        try bed.startDaemon(stateDescriptor: state)
+        try bed.kinit("alice")
+        bed.killDaemon()
+        var file = stat()
+        #expect(fstat(state, &file) == 0 && file.st_size > 0)
+
+        try bed.startDaemon(extraArguments: ["--secret-memory", "--state-from-door"])
+        // READY comes before the hand-off socket is bound (and the killed daemon's is still there):
+        // connect once it is.
+        var handoff: Int32 = -1
+        for _ in 0..<200 {
+            handoff = ccached_unix_stream_socket()
+            try #require(handoff >= 0)
+            _ = ccached_socket_timeouts(handoff, 5000)
+            if ccached_connect_unix(handoff, bed.socketPath + ".handoff") == 0 { break }
+            close(handoff)
+            handoff = -1
+            usleep(10_000)
+        }
+        try #require(handoff >= 0, "no hand-off socket answered within 2 s")
+        defer { close(handoff) }
+        #expect(ccached_send_descriptor(handoff, 0x53, state) == 0)
+        var answer: UInt8 = 0
+        #expect(read(handoff, &answer, 1) == 1 && answer == 0x41, "answer \(answer)")
+        // Served now, from an empty store: the ordinary memfd's ticket was not taken into secret memory.
+        #expect(try bed.run("klist", "-s").status != 0, "a ticket came back from the state file")
+        #expect(fstat(state, &file) == 0 && file.st_size == 0, "the door's file is not emptied")
+        #expect(ccached_state_in_use(state) == 0, "the daemon still holds the door's file")
+        #expect(bed.daemonLogText.contains("emptied the state file handed over"), "\(bed.daemonLogText)")
+        var request: UInt8 = 0x44
+        #expect(send(handoff, &request, 1, Int32(MSG_NOSIGNAL)) == 1)
+        var copy: Int32 = -1
+        #expect(ccached_receive_descriptor(handoff, &answer, &copy) == 1 && answer == 0x52, "answer \(answer)")
+        #expect(copy < 0)
+        #expect(try bed.daemonStatus().keepsStateFile == false)
     }
 }
