@@ -108,6 +108,9 @@ struct SecretMemoryBackingTests {
 
         // No state file, so SIGUSR2 does not move it: it says why and serves on.
         kill(pid, SIGUSR2)
+        #expect(
+            eventually(10) { bed.daemonLogText.contains("not re-executing: there is no state file") },
+            "\(bed.daemonLogText)")
         try bed.expectSuccess("klist")
         #expect(bed.daemon?.isRunning == true)
     }
