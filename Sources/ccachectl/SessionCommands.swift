@@ -13,7 +13,9 @@ extension CCacheCtl {
                 principals —, connections, request size and time, and the RLIMIT_MEMLOCK that bounds the \
                 memory locked for credentials) is shown with \
                 its usage, the ccached option that sets it, and how many requests or connections it refused \
-                since the daemon started; --json has the same under "limits". Starts the daemon if it is not running, unless --no-start (then exit status 1 \
+                since the daemon started; --json has the same under "limits". "tickets in" says which memory \
+                holds the credentials (locked memory, or secret memory with ccached --secret-memory) and \
+                whether a state file keeps them over a crash ("memory" and "state_file" in --json). Starts the daemon if it is not running, unless --no-start (then exit status 1 \
                 when none runs).
                 """)
 
