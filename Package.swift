@@ -30,7 +30,9 @@ let package = Package(
         // The KCM wire protocol: framing, opcodes, status codes, v4 encodings. Pure values, no I/O.
         .target(name: "KCM", dependencies: ["SecureMemory"]),
         // Secret bytes: locked in RAM, out of core dumps, zeroed when freed.
-        .target(name: "SecureMemory"),
+        .target(name: "SecureMemory", dependencies: ["CSecretMemory"]),
+        // memfd_secret(2), which glibc does not wrap and Swift cannot reach through syscall(2).
+        .target(name: "CSecretMemory"),
         // The in-memory model of caches and credentials. No I/O.
         .target(name: "CredentialStore", dependencies: ["KCM", "SecureMemory"]),
         // The store's state file: an anonymous memory file holding the store's checksummed journal,
@@ -120,7 +122,8 @@ let package = Package(
             dependencies: [
                 "CCacheDoor", "CCacheDaemon", "SessionRuntime", "CSupport", "SystemCalls", "CStateFile", logging,
             ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["KCM", "CSupport", "CStateFile", "TestSupport"]),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["KCM", "CSupport", "CStateFile", "CSecretMemory", "TestSupport"]),
     ]
 )
 

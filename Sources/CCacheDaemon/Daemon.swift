@@ -317,7 +317,8 @@ public final class Daemon: Sendable {
             return journal.file.fileDescriptor
         }
         guard let stateFile else {
-            return refuse("there is no state file (--no-state, or it stopped) to carry the caches over")
+            return refuse(
+                "there is no state file (--no-state, --secret-memory, or it stopped) to carry the caches over")
         }
         if let why = Reexecution.checkLayout(of: path, version: StateLayout.version) { return refuse(why) }
         let inherited = InheritedDescriptors(
@@ -437,6 +438,14 @@ public final class Daemon: Sendable {
     /// or, when there is none or it cannot be used, makes a new one. Without one the daemon serves
     /// anyway.
     private func openStateJournal(from descriptor: Int32?) {
+        // Secret memory keeps no state file: its pages would hold the tickets in ordinary memory.
+        // A file handed over is emptied unread (the door then drops it, as an ended daemon's).
+        if SecureArena.shared.backing == .secret {
+            if let descriptor, let bytes = StateMemoryFile.empty(descriptor), bytes > 0 {
+                logger.notice("emptied the state file handed over (\(bytes) bytes) unread: secret memory keeps none")
+            }
+            return
+        }
         guard configuration.keepsState else {
             if let descriptor { close(descriptor) }
             return

@@ -68,6 +68,10 @@ public struct DaemonConfiguration: Sendable {
     /// Whether the store is kept in a state file (an anonymous memory file, Docs/state.md) that a
     /// daemon started after a crash restores (`--no-state` turns it off).
     public var keepsState = true
+    /// Credentials in `memfd_secret` memory (`--secret-memory`) when the kernel makes it, and then
+    /// no state file: its pages would hold the tickets in ordinary memory. Off by default: secret
+    /// memory in use keeps the machine from hibernating.
+    public var secretMemory = false
     /// The state file handed over (`--state-fd`): a memfd a daemon before this one wrote, restored
     /// before the daemon serves. Nil: the daemon makes a new one.
     public var stateDescriptor: Int32?

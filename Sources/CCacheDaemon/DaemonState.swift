@@ -146,7 +146,9 @@ public final class DaemonState: Sendable {
             credentialBytes: UInt64(store.credentialBytes),
             connections: UInt32(clamping: openConnections.load(ordering: .relaxed)),
             idleTimeout: configuration.idleTimeout, limits: limits,
-            attachedSessions: UInt32(clamping: attachedSessions.load(ordering: .relaxed)))
+            attachedSessions: UInt32(clamping: attachedSessions.load(ordering: .relaxed)),
+            memoryKind: memory.backing == .secret ? .secret : .anonymous,
+            keepsStateFile: stateJournal.journal.map { $0.failure == nil } ?? false)
     }
 }
 

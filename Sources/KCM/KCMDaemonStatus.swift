@@ -1,11 +1,11 @@
 /// The payload of ccached's own CCACHED_STATUS opcode (0x5000): what `ccachectl status` shows.
 ///
-/// All integers are big-endian. The payload is 164 bytes (version 3): the daemon's totals (44 bytes,
+/// All integers are big-endian. The payload is 172 bytes (version 4): the daemon's totals (44 bytes,
 /// which were all of version 1; no daemon that wrote version 1 was ever released, so it is not read)
 ///
 /// | offset | field |
 /// |---|---|
-/// | 0 | `u32 version` (3; a version 2 payload ends after the limits) |
+/// | 0 | `u32 version` (4; a version 2 payload ends after the limits, a version 3 one after offset 160) |
 /// | 4 | `u32 pid` |
 /// | 8 | `u32 owner uid` |
 /// | 12 | `u64 started` (Unix seconds) |
@@ -40,6 +40,8 @@
 /// | 144 | `u64 RLIMIT_MEMLOCK` (bytes; all ones = unlimited) |
 /// | 152 | `u64 mappings left unlocked` (the limit was reached) |
 /// | 160 | `u32 login sessions attached` (CCACHED_ATTACH; version 3) |
+/// | 164 | `u32 memory kind` (``MemoryKind``: 0 locked anonymous memory, 1 `memfd_secret`; version 4) |
+/// | 168 | `u32 state file kept` (0 or 1; version 4) |
 ///
 /// A reader takes version 2 and any later version, reading the fields it knows and leaving the rest
 /// unread: later versions may only append.
@@ -57,6 +59,38 @@ public struct KCMDaemonStatus: Hashable, Sendable {
     /// Login sessions attached to the daemon (CCACHED_ATTACH) and not yet detached; 0 from a
     /// version 2 daemon. (Version 3, offset 160.)
     public var attachedSessions: UInt32
+    /// Which memory holds the credentials; ``MemoryKind/anonymous`` from a daemon before version 4.
+    /// (Version 4, offset 164.)
+    public var memoryKind: MemoryKind
+    /// Whether the daemon keeps its store in a state file (Docs/state.md) that a daemon after a
+    /// crash restores; nil from a daemon before version 4. (Version 4, offset 168.)
+    public var keepsStateFile: Bool?
+
+    /// The memory that holds the credential bytes (SecureArena's backing).
+    public enum MemoryKind: Hashable, Sendable {
+        /// Anonymous mappings, locked in RAM as `RLIMIT_MEMLOCK` allows (the default).
+        case anonymous
+        /// `memfd_secret` mappings: locked, and out of the kernel's direct map (`--secret-memory`).
+        case secret
+        /// A kind this reader does not know (a later daemon's).
+        case other(UInt32)
+
+        public init(rawValue: UInt32) {
+            switch rawValue {
+            case 0: self = .anonymous
+            case 1: self = .secret
+            default: self = .other(rawValue)
+            }
+        }
+
+        public var rawValue: UInt32 {
+            switch self {
+            case .anonymous: 0
+            case .secret: 1
+            case .other(let value): value
+            }
+        }
+    }
 
     /// Each limit the daemon enforces, the usage the version 1 fields do not already give, and how
     /// many requests or connections it refused since the daemon started.
@@ -177,7 +211,7 @@ public struct KCMDaemonStatus: Hashable, Sendable {
     public init(
         pid: UInt32, ownerUID: UInt32, startedAt: UInt64, caches: UInt32, credentials: UInt32,
         credentialBytes: UInt64, connections: UInt32, idleTimeout: UInt32, limits: Limits,
-        attachedSessions: UInt32 = 0
+        attachedSessions: UInt32 = 0, memoryKind: MemoryKind = .anonymous, keepsStateFile: Bool? = nil
     ) {
         self.pid = pid
         self.ownerUID = ownerUID
@@ -189,14 +223,16 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         self.idleTimeout = idleTimeout
         self.limits = limits
         self.attachedSessions = attachedSessions
+        self.memoryKind = memoryKind
+        self.keepsStateFile = keepsStateFile
     }
 
     /// The version this code writes.
-    public static let version: UInt32 = 3
+    public static let version: UInt32 = 4
     /// The oldest version it reads.
     public static let oldestReadableVersion: UInt32 = 2
     /// The encoded size of this version.
-    public static let encodedLength = 164
+    public static let encodedLength = 172
 
     public func write(to writer: inout KCMWriter) {
         writer.write(Self.version)
@@ -210,6 +246,8 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         writer.write(idleTimeout)
         limits.write(to: &writer)
         writer.write(attachedSessions)
+        writer.write(memoryKind.rawValue)
+        writer.write(UInt32(keepsStateFile == true ? 1 : 0))
     }
 
     public static func read(from reader: inout KCMReader) throws(KCMDecodingError) -> KCMDaemonStatus {
@@ -227,9 +265,11 @@ public struct KCMDaemonStatus: Hashable, Sendable {
         let idleTimeout = try reader.readUInt32()
         let limits = try Limits.read(from: &reader)
         let attached = version >= 3 ? try reader.readUInt32() : 0
+        let memoryKind = version >= 4 ? MemoryKind(rawValue: try reader.readUInt32()) : .anonymous
+        let keepsStateFile = version >= 4 ? try reader.readUInt32() != 0 : nil
         return KCMDaemonStatus(
             pid: pid, ownerUID: owner, startedAt: started, caches: caches, credentials: credentials,
             credentialBytes: bytes, connections: connections, idleTimeout: idleTimeout, limits: limits,
-            attachedSessions: attached)
+            attachedSessions: attached, memoryKind: memoryKind, keepsStateFile: keepsStateFile)
     }
 }

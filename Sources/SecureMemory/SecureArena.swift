@@ -1,8 +1,11 @@
+import CSecretMemory
 import Glibc
 import Synchronization
 
 /// Where secret bytes live: anonymous mappings that are locked in RAM when the memlock limit allows
 /// it, excluded from core dumps (`MADV_DONTDUMP`), and overwritten with zeros when a block is freed.
+/// Or, when chosen before the first allocation (``useSecretMemory(create:)``), `memfd_secret`
+/// mappings: locked by the kernel and absent from its direct map (``Backing/secret``).
 ///
 /// Blocks come from size classes carved out of slabs (64-byte steps up to 4 KiB, then 4 KiB steps up
 /// to 64 KiB), so a typical credential wastes under 64 bytes; larger blocks get a mapping of their own
@@ -17,8 +20,29 @@ public final class SecureArena: Sendable {
     /// `RLIMIT_MEMLOCK` soft limit in bytes, or nil when unlimited); later failures are only counted.
     public typealias LockFailureHandler = @Sendable (_ errno: Int32, _ memlockLimit: UInt64?) -> Void
 
+    /// Makes a secret memory file: a descriptor, or -1 with `errno` set.
+    public typealias SecretMemoryCreator = @Sendable () -> Int32
+
+    /// `memfd_secret(O_CLOEXEC)`.
+    public static let memfdSecret: SecretMemoryCreator = { ccached_memfd_secret() }
+
+    /// What the mappings that hold the blocks are.
+    public enum Backing: UInt32, Sendable {
+        /// Private anonymous mappings, `mlock`ed when `RLIMIT_MEMLOCK` allows, `MADV_DONTDUMP`,
+        /// `MADV_WIPEONFORK` (the default).
+        case anonymous = 0
+        /// One `memfd_secret` file per mapping, mapped shared and closed: the kernel locks the pages
+        /// (charging `RLIMIT_MEMLOCK` for the whole mapping when it is made) and removes them from
+        /// its direct map, so neither it nor another process (not even root through /proc/PID/mem)
+        /// reads them. A mapping the limit refuses is made anonymous instead (and counted in
+        /// ``Statistics/lockFailures``).
+        case secret = 1
+    }
+
     /// What the arena holds now.
     public struct Statistics: Sendable, Equatable {
+        /// Which memory holds the blocks.
+        public var backing: Backing = .anonymous
         /// Bytes handed out in live blocks (rounded up to their size class).
         public var liveBytes: Int = 0
         public var liveBlocks: Int = 0
@@ -26,7 +50,8 @@ public final class SecureArena: Sendable {
         public var mappedBytes: Int = 0
         /// Of those, the bytes locked in RAM.
         public var lockedBytes: Int = 0
-        /// How many mappings could not be locked.
+        /// How many mappings could not be locked (anonymous backing), or could not be made in secret
+        /// memory and are anonymous instead (secret backing).
         public var lockFailures: Int = 0
 
         public init(
@@ -63,6 +88,8 @@ public final class SecureArena: Sendable {
         var statistics = Statistics()
         var lockFailureHandler: LockFailureHandler?
         var lockFailureReported = false
+        /// Set for the secret backing.
+        var secretCreator: SecretMemoryCreator?
     }
 
     private let state: Mutex<State>
@@ -78,6 +105,32 @@ public final class SecureArena: Sendable {
     }
 
     public var statistics: Statistics { state.withLock { $0.statistics } }
+
+    /// Which memory holds the blocks.
+    public var backing: Backing { statistics.backing }
+
+    /// Holds every block from now on in secret memory: `memfd_secret` files made by `create` (the
+    /// system call; tests inject a failure). Called once, before the first allocation. Tries one
+    /// page first (made, sized, mapped and unmapped) and returns its `errno` if any step failed —
+    /// ENOSYS: the kernel lacks it or it is off (`secretmem.enable=1` before 6.5); EAGAIN or ENOMEM:
+    /// `RLIMIT_MEMLOCK` — leaving the backing anonymous; nil once the backing is secret.
+    public func useSecretMemory(create: @escaping SecretMemoryCreator = SecureArena.memfdSecret) -> Int32? {
+        state.withLock { state -> Int32? in
+            precondition(state.statistics.mappedBytes == 0, "the arena's backing is chosen before it maps anything")
+            let page = Self.roundToPages(1)
+            let fd = create()
+            guard fd >= 0 else { return errno }
+            defer { close(fd) }
+            guard ftruncate(fd, off_t(page)) == 0 else { return errno }
+            guard let probe = mmap(nil, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), probe != MAP_FAILED else {
+                return errno
+            }
+            munmap(probe, page)
+            state.secretCreator = create
+            state.statistics.backing = .secret
+            return nil
+        }
+    }
 
     /// The size class of a request: its index and block size, or nil for a dedicated mapping.
     static func sizeClass(for size: Int) -> (index: Int, blockSize: Int)? {
@@ -186,6 +239,18 @@ public final class SecureArena: Sendable {
     private static func map(
         _ size: Int, into state: inout State, failure: inout (errno: Int32, handler: LockFailureHandler)?
     ) -> (base: UInt, locked: Bool)? {
+        var secretRefused = false
+        if let create = state.secretCreator {
+            if let base = mapSecret(size, create: create) {
+                state.statistics.mappedBytes += size
+                state.statistics.lockedBytes += size
+                return (UInt(bitPattern: base), true)
+            }
+            // Past RLIMIT_MEMLOCK: anonymous memory (unlocked, as the limit is reached) rather than a
+            // refused credential — the store has no way to refuse one for memory (SecureBytes traps).
+            noteFailure(errno, in: &state, failure: &failure)
+            secretRefused = true
+        }
         guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
             base != MAP_FAILED
         else { return nil }
@@ -197,12 +262,38 @@ public final class SecureArena: Sendable {
             state.statistics.lockedBytes += size
             return (UInt(bitPattern: base), true)
         }
-        let error = errno
+        // A mapping secret memory refused is counted once, not again for its lock.
+        if !secretRefused { noteFailure(errno, in: &state, failure: &failure) }
+        return (UInt(bitPattern: base), false)
+    }
+
+    /// Counts a mapping not locked (or, secret, not made); the first one is reported.
+    private static func noteFailure(
+        _ error: Int32, in state: inout State, failure: inout (errno: Int32, handler: LockFailureHandler)?
+    ) {
         state.statistics.lockFailures += 1
         if !state.lockFailureReported, let handler = state.lockFailureHandler {
             state.lockFailureReported = true
             failure = (error, handler)
         }
-        return (UInt(bitPattern: base), false)
+    }
+
+    /// A new secret memory file of `size` bytes, mapped shared; its descriptor is closed (the mapping
+    /// keeps the file). Nil with `errno` when a step fails.
+    private static func mapSecret(_ size: Int, create: SecretMemoryCreator) -> UnsafeMutableRawPointer? {
+        let fd = create()
+        guard fd >= 0 else { return nil }
+        defer {
+            let error = errno
+            close(fd)
+            errno = error
+        }
+        guard ftruncate(fd, off_t(size)) == 0,
+            let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED
+        else { return nil }
+        // The kernel already keeps these pages out of core dumps; a child would share them, so it gets none.
+        _ = madvise(base, size, MADV_DONTDUMP)
+        _ = madvise(base, size, MADV_DONTFORK)
+        return base
     }
 }

@@ -79,6 +79,18 @@ public final class StateMemoryFile {
         relock()
     }
 
+    /// Empties and closes a state file handed to a daemon that keeps none (`--secret-memory`): a
+    /// memfd no other daemon holds locked is truncated to 0 bytes — its tickets gone, and ccached-door
+    /// sees an ended daemon's file and drops it; anything else is only closed. Returns the bytes the
+    /// file held when it was emptied, nil when it was only closed.
+    public static func empty(_ fd: Int32) -> Int? {
+        defer { close(fd) }
+        guard ccached_state_is_memfd(fd) == 1, ccached_state_lock(fd) == 0 else { return nil }
+        var status = stat()
+        guard fstat(fd, &status) == 0, ftruncate(fd, 0) == 0 else { return nil }
+        return Int(status.st_size)
+    }
+
     deinit {
         munmap(base, reservation)
         close(fileDescriptor)

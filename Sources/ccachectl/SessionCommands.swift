@@ -13,7 +13,9 @@ extension CCacheCtl {
                 principals —, connections, request size and time, and the RLIMIT_MEMLOCK that bounds the \
                 memory locked for credentials) is shown with \
                 its usage, the ccached option that sets it, and how many requests or connections it refused \
-                since the daemon started; --json has the same under "limits". Starts the daemon if it is not running, unless --no-start (then exit status 1 \
+                since the daemon started; --json has the same under "limits". "tickets in" says which memory \
+                holds the credentials (locked memory, or secret memory with ccached --secret-memory) and \
+                whether a state file keeps them over a crash ("memory" and "state_file" in --json). Starts the daemon if it is not running, unless --no-start (then exit status 1 \
                 when none runs).
                 """)
 
@@ -52,6 +54,7 @@ extension CCacheCtl {
             // The usage column is as wide as its widest entry, so the options line up after it.
             let width = usages.map(\.shown.count).max() ?? 0
             lines += usages.map { ($0.label, Display.pad($0.shown, width) + "  " + $0.option) }
+            lines.append(("tickets in", CCacheCtl.ticketMemory(status)))
             lines.append(("idle exit", idleExit))
             // Login sessions sharing this daemon: only the last one's logout wipes it.
             lines.append(("sessions", "\(status.attachedSessions) attached (pam_ccached)"))
@@ -66,6 +69,39 @@ extension CCacheCtl {
         }
     }
 
+    /// `secret memory (memfd_secret), no state file`, `locked memory; state file: memfd (survives a
+    /// crash)`: which memory holds the tickets, and whether a state file keeps them over a crash
+    /// (not said for a daemon before status version 4, which does not tell).
+    static func ticketMemory(_ status: KCMDaemonStatus) -> String {
+        let memory =
+            switch status.memoryKind {
+            case .anonymous: "locked memory"
+            case .secret: "secret memory (memfd_secret)" + Self.ordinaryPart(status.limits)
+            case .other(let kind): "memory of kind \(kind)"
+            }
+        switch status.keepsStateFile {
+        case true?: return memory + "; state file: memfd (survives a crash)"
+        case false?: return memory + ", no state file"
+        case nil: return memory
+        }
+    }
+
+    /// `, 64 KiB in ordinary memory` when secret memory ran out (RLIMIT_MEMLOCK) and the daemon
+    /// mapped ordinary memory for the rest.
+    private static func ordinaryPart(_ limits: KCMDaemonStatus.Limits) -> String {
+        let ordinary = limits.credentialMemoryBytes - min(limits.credentialMemoryBytes, limits.lockedMemoryBytes)
+        return ordinary > 0 ? ", \(Display.bytes(ordinary)) in ordinary memory past RLIMIT_MEMLOCK" : ""
+    }
+
+    /// `"memory":"secret"` (or `"locked"`) in `status --json`.
+    static func memoryKindName(_ kind: KCMDaemonStatus.MemoryKind) -> String {
+        switch kind {
+        case .anonymous: "locked"
+        case .secret: "secret"
+        case .other(let value): "\(value)"
+        }
+    }
+
     /// `status --json`: where the session's daemon listens, and what it reports while it runs.
     private struct StatusJSON: Encodable {
         var session: String
@@ -77,6 +113,7 @@ extension CCacheCtl {
             case running, session, socket, pid, caches, credentials, connections, limits, renewal
             case ownerUID = "owner_uid", uptimeSeconds = "uptime_seconds", credentialBytes = "credential_bytes"
             case idleTimeoutSeconds = "idle_timeout_seconds", attachedSessions = "attached_sessions"
+            case memory, stateFile = "state_file"
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -95,6 +132,9 @@ extension CCacheCtl {
             try container.encode(status.idleTimeout, forKey: .idleTimeoutSeconds)
             try container.encode(Dictionary(uniqueKeysWithValues: usages.map { ($0.key, $0.json) }), forKey: .limits)
             try container.encode(status.attachedSessions, forKey: .attachedSessions)
+            // "locked" or "secret"; the state file true, false, or null from a daemon that does not say.
+            try container.encode(CCacheCtl.memoryKindName(status.memoryKind), forKey: .memory)
+            try container.encode(status.keepsStateFile, forKey: .stateFile)
             try container.encode(renewal, forKey: .renewal)  // null when the daemon reports none
         }
     }

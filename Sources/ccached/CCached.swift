@@ -57,6 +57,11 @@ struct CCached {
                                    (what the door passes to a daemon it starts as a systemd unit):
                                    serve nothing until it came, at most \(DaemonConfiguration.stateFromDoorSeconds) s.
           --no-state               Keep no state file: a crash loses every cache.
+          --secret-memory          Hold the credentials in memfd_secret memory, which even the
+                                   kernel's direct map lacks, and keep no state file (a crash loses
+                                   every cache; SIGUSR2 does not re-execute). Off by default: while
+                                   secret memory is in use the machine cannot hibernate. Where the
+                                   kernel refuses it, says why and runs as without the option.
           --inherit <list>         What a daemon handed over when it re-executed itself (SIGUSR2,
                                    an upgrade): listen=FD[,handoff=FD][,state=FD][,clients=FD:FD…]
                                    [,handoffs=FD:FD…]; the daemon adopts them instead of binding.
@@ -146,6 +151,7 @@ struct CCached {
                 options.configuration.stateDescriptor = fd
             case "--state-from-door": options.configuration.stateFromDoor = true
             case "--no-state": options.configuration.keepsState = false
+            case "--secret-memory": options.configuration.secretMemory = true
             case "--inherit":
                 let inherited: InheritedDescriptors
                 switch InheritedDescriptors.parse(try reader.value(for: argument)) {

@@ -33,3 +33,38 @@ struct ProcessSetupTests {
         #expect(!message.contains("Raise the limit"))
     }
 }
+
+/// What a daemon with --secret-memory logs when the kernel refuses it: why, and what to do.
+@Suite("ProcessSetup, secret memory")
+struct SecretMemoryMessageTests {
+    @Test("ENOSYS names the boot parameter, and says the daemon runs on as without the option")
+    func kernelWithoutIt() {
+        let message = ProcessSetup.secretMemoryRefusedMessage(errno: ENOSYS, memlockLimit: 8 << 20)
+        #expect(message.contains("secretmem.enable=1"))
+        #expect(message.contains("as without --secret-memory"))
+        #expect(!message.contains("RLIMIT_MEMLOCK"))
+    }
+
+    @Test("EAGAIN and ENOMEM name RLIMIT_MEMLOCK and its value", arguments: [EAGAIN, ENOMEM])
+    func memlockLimit(error: Int32) {
+        let message = ProcessSetup.secretMemoryRefusedMessage(errno: error, memlockLimit: 64 << 10)
+        #expect(message.contains("RLIMIT_MEMLOCK (64 KiB)"))
+        #expect(message.contains("LimitMEMLOCK="))
+        #expect(!message.contains("secretmem.enable"))
+    }
+
+    @Test("another refusal (EPERM) points at a seccomp filter or container")
+    func filtered() {
+        #expect(ProcessSetup.secretMemoryRefusedMessage(errno: EPERM, memlockLimit: nil).contains("seccomp"))
+    }
+}
+
+extension SecretMemoryMessageTests {
+    @Test("past RLIMIT_MEMLOCK a secret daemon warns that further credentials are in ordinary memory")
+    func pastTheLimit() {
+        let message = ProcessSetup.secretMapFailureMessage(errno: EAGAIN, memlockLimit: 8 << 20)
+        #expect(message.contains("RLIMIT_MEMLOCK is 8192 KiB"))
+        #expect(message.contains("in ordinary memory"))
+        #expect(message.contains("LimitMEMLOCK="))
+    }
+}

@@ -246,7 +246,9 @@ struct RequestDispatcherTests {
         #expect(harness.send(.setFlags(name: "1000", flags: 1)).status == .success)
     }
 
-    @Test("CCACHED_STATUS (version 3) reports every limit, the usage against it and what it refused")
+    @Test(
+        "CCACHED_STATUS (version 4) reports every limit, the usage against it, what it refused, the memory kind and the state file"
+    )
     func daemonStatus() throws {
         let harness = DispatchHarness(
             limits: CredentialStoreLimits(maximumCaches: 2, maximumCredentialsPerCache: 3, maximumCredentialBytes: 4096)
@@ -276,7 +278,7 @@ struct RequestDispatcherTests {
         var reader = KCMReader(reply.payload)
         let status = try KCMDaemonStatus.read(from: &reader)
         #expect(reader.remaining == 0)
-        #expect(reply.payload.prefix(4) == [0, 0, 0, 3])
+        #expect(reply.payload.prefix(4) == [0, 0, 0, 4])
         #expect(status.pid == UInt32(getpid()))
         #expect(status.startedAt <= UInt64(time(nil)) && status.startedAt + 600 > UInt64(time(nil)))
         let memory = status.limits
@@ -294,7 +296,9 @@ struct RequestDispatcherTests {
                 requestTimeout: DaemonConfiguration.defaultRequestTimeout, stalledRequests: 5,
                 // The process's own secure memory, whatever other tests left in it.
                 credentialMemoryBytes: memory.credentialMemoryBytes, lockedMemoryBytes: memory.lockedMemoryBytes,
-                memlockLimit: memory.memlockLimit, unlockedMappings: memory.unlockedMappings))
+                memlockLimit: memory.memlockLimit, unlockedMappings: memory.unlockedMappings),
+            // Ordinary memory, and no state journal attached to this harness.
+            memoryKind: .anonymous, keepsStateFile: false)
         #expect(status == expected)
     }
 }

@@ -121,7 +121,9 @@ struct ReexecTests {
         let stateless = try #require(bed.daemon?.processIdentifier)
         #expect(kill(stateless, SIGUSR2) == 0)
         #expect(
-            eventually(10) { bed.daemonLogText.contains("there is no state file (--no-state, or it stopped)") },
+            eventually(10) {
+                bed.daemonLogText.contains("there is no state file (--no-state, --secret-memory, or it stopped)")
+            },
             "\(bed.daemonLogText)")
         try bed.expectSuccess("klist")
     }

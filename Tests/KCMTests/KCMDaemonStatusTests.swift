@@ -46,6 +46,16 @@ struct KCMDaemonStatusTests {
 
     static var bytesV3: [UInt8] { wire("00000003") + Array(bytesV2.dropFirst(4)) + wire("00000102") }
 
+    /// Version 4: version 3, the memory that holds the tickets and whether a state file is kept.
+    static var statusV4: KCMDaemonStatus {
+        var status = statusV3
+        status.memoryKind = .secret
+        status.keepsStateFile = false
+        return status
+    }
+
+    static var bytesV4: [UInt8] { wire("00000004") + Array(bytesV3.dropFirst(4)) + wire("00000001 00000000") }
+
     static let bytesV2 =
         wire("00000002")
         + Array(totals.dropFirst(4))
@@ -71,20 +81,48 @@ struct KCMDaemonStatusTests {
             00000010 00000011
             """)
 
-    @Test("version 3: the totals, each limit with usage and refusals, locked memory, attached sessions; 164 bytes")
-    func layoutV3() {
+    @Test(
+        "version 4: the totals, each limit, locked memory, attached sessions, memory kind and state file; 172 bytes")
+    func layoutV4() {
         var writer = KCMWriter()
-        Self.statusV3.write(to: &writer)
-        #expect(writer.bytes == Self.bytesV3)
-        #expect(writer.bytes.count == 164)
+        Self.statusV4.write(to: &writer)
+        #expect(writer.bytes == Self.bytesV4)
+        #expect(writer.bytes.count == 172)
         #expect(writer.bytes.count == KCMDaemonStatus.encodedLength)
     }
 
-    @Test("a version 3 payload reads back to the same status, limits and sessions included")
-    func roundTripV3() throws {
-        var reader = KCMReader(Self.bytesV3)
-        #expect(try KCMDaemonStatus.read(from: &reader) == Self.statusV3)
+    @Test("a version 4 payload reads back to the same status, memory kind and state file included")
+    func roundTripV4() throws {
+        var reader = KCMReader(Self.bytesV4)
+        #expect(try KCMDaemonStatus.read(from: &reader) == Self.statusV4)
         #expect(reader.remaining == 0)
+        var kept = Self.statusV4
+        kept.memoryKind = .anonymous
+        kept.keepsStateFile = true
+        var writer = KCMWriter()
+        kept.write(to: &writer)
+        #expect(Array(writer.bytes.suffix(8)) == wire("00000000 00000001"))
+        reader = KCMReader(writer.bytes)
+        #expect(try KCMDaemonStatus.read(from: &reader) == kept)
+    }
+
+    @Test("a memory kind this reader does not know reads as other, not as an error")
+    func unknownMemoryKind() throws {
+        var bytes = Self.bytesV4
+        bytes.replaceSubrange(164..<168, with: be32(7))
+        var reader = KCMReader(bytes)
+        #expect(try KCMDaemonStatus.read(from: &reader).memoryKind == .other(7))
+    }
+
+    @Test("a version 3 payload (164 bytes) still reads: anonymous memory, state file unknown")
+    func versionThree() throws {
+        var reader = KCMReader(Self.bytesV3)
+        let status = try KCMDaemonStatus.read(from: &reader)
+        #expect(status == Self.statusV3)
+        #expect(status.memoryKind == .anonymous)
+        #expect(status.keepsStateFile == nil)
+        #expect(reader.remaining == 0)
+        #expect(Self.bytesV3.count == 164)
     }
 
     @Test("a version 2 payload (160 bytes) still reads, with no sessions attached")
@@ -97,11 +135,11 @@ struct KCMDaemonStatusTests {
 
     @Test("a later version's extra fields are left unread")
     func laterVersion() throws {
-        var newer = Self.bytesV3
-        newer.replaceSubrange(0..<4, with: be32(4))
+        var newer = Self.bytesV4
+        newer.replaceSubrange(0..<4, with: be32(5))
         newer += be32(0xAAAA_AAAA) + be32(0xBBBB_BBBB)
         var reader = KCMReader(newer)
-        #expect(try KCMDaemonStatus.read(from: &reader) == Self.statusV3)
+        #expect(try KCMDaemonStatus.read(from: &reader) == Self.statusV4)
         #expect(reader.remaining == 8)
     }
 
@@ -117,7 +155,7 @@ struct KCMDaemonStatusTests {
 
     @Test("every truncation of a payload throws")
     func truncations() {
-        for payload in [Self.bytesV2, Self.bytesV3] {
+        for payload in [Self.bytesV2, Self.bytesV3, Self.bytesV4] {
             for length in 0..<payload.count {
                 var reader = KCMReader(Array(payload.prefix(length)))
                 #expect(throws: KCMDecodingError.self) { try KCMDaemonStatus.read(from: &reader) }

@@ -25,7 +25,7 @@ package final class NobodyDaemon {
     package let uid: uid_t
 
     /// Starts the daemon and waits for its READY.
-    package init(prefix: [String] = []) throws {
+    package init(prefix: [String] = [], arguments extra: [String] = []) throws {
         base = try ScratchDirectory.make("ccached-nobody", mode: 0o711)
         let run = base.appendingPathComponent("run").path
         mkdir(run, 0o700)
@@ -37,7 +37,7 @@ package final class NobodyDaemon {
                 "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", ccachedBinary, "--socket",
                 socket,
             ]
-            + ["--idle-timeout", "0", "--ready-fd", "3"]
+            + ["--idle-timeout", "0", "--ready-fd", "3"] + extra
         let command = "exec " + words.map { "'\($0)'" }.joined(separator: " ") + " 2>>'\(log)'"
         let arguments = ["/bin/sh", "-c", command]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
