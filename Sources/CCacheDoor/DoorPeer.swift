@@ -160,6 +160,28 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
         return .identified(peer)
     }
 
+    /// The peer, when ``RouteCache`` knows its process by its pidfd ("Per process") and the process
+    /// is still there; nil otherwise (then ``identify(socket:credentials:router:cache:)`` decides).
+    /// What the accept thread asks: a few system calls, no `/proc`, no logind.
+    static func knownProcess(socket fd: Int32, credentials: PeerCredentials, cache: RouteCache) -> DoorPeer? {
+        let (pid, uid, gid) = (credentials.pid, credentials.uid, credentials.gid)
+        guard cache.identifiesProcesses, pid > 0, pid != getpid() else { return nil }
+        let pidfd = ccached_peer_pidfd(fd)
+        guard pidfd >= 0 else { return nil }
+        defer { close(pidfd) }
+        let inode = ccached_pidfd_inode(pidfd)
+        guard inode != 0,
+            let (key, entry) = cache.lookUp(
+                RouteCache.Process(uid: uid, inode: UInt64(inode)), now: Int64(MonotonicClock.microseconds())),
+            ccached_pidfd_send_signal(pidfd, 0) == 0
+        else { return nil }
+        var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: entry.session)
+        peer.cacheKey = key
+        peer.cached = entry
+        peer.knownProcess = true
+        return peer
+    }
+
     /// The peer's cache key from `/proc/PID` (the caller checks the pidfd afterwards), or nil when
     /// a file cannot be read.
     static func cacheKey(pid: Int32, uid: UInt32) -> RouteCache.Key? {
