@@ -67,23 +67,20 @@ public final class Door: Sendable {
         let signals = ccached_termination_signalfd()
         guard signals >= 0 else { throw .system(operation: "signalfd", errno: .current) }
         defer { close(signals) }
-        let base = [
+        var descriptors = [
             pollfd(fd: listener.fileDescriptor, events: Int16(POLLIN), revents: 0),
             pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
         ]
-        var descriptors = base
-        // The accept thread's own hand-off connections: their answers wake the poll too.
+        // The accept thread's own hand-off connections (their answers are read each time round).
         let express = ExpressHandoffs()
         let how = systemdRun.map { "started as units in each user's slice by \($0)" } ?? "started as children"
         logger.info("routing \(listener.path) to session daemons (\(configuration.daemonPath), \(how))")
         var nextSweep = Int64(MonotonicClock.milliseconds()) + Self.sweepMilliseconds
         while true {
-            descriptors.removeLast(descriptors.count - base.count)
-            for socket in express.sockets { descriptors.append(pollfd(fd: socket, events: Int16(POLLIN), revents: 0)) }
+            let waiting = express.awaitingAnswers
+            let timeout = waiting.isEmpty ? Int32(Self.sweepMilliseconds) : ExpressHandoffs.answerMilliseconds
             do throws(Errno) {
-                _ = try retryingInterrupts {
-                    poll(&descriptors, nfds_t(descriptors.count), Int32(Self.sweepMilliseconds))
-                }
+                _ = try retryingInterrupts { poll(&descriptors, nfds_t(descriptors.count), timeout) }
             } catch {
                 throw .system(operation: "poll", errno: error)
             }
@@ -97,9 +94,7 @@ public final class Door: Sendable {
                 logger.info("stopping on signal \(ccached_read_signalfd(signals)); daemons keep running")
                 return
             }
-            for entry in descriptors[base.count...] where entry.revents != 0 {
-                settle(express.answers(on: entry.fd))
-            }
+            for socket in waiting { settle(express.answers(on: socket)) }
             if descriptors[0].revents != 0 {
                 do throws(Errno) {
                     if let fd = try Socket.accept(listener.fileDescriptor) { admit(fd, express: express) }

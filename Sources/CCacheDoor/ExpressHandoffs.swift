@@ -12,8 +12,10 @@ import SystemCalls
 /// the door sends 'H' messages without reading each answer first, at most ``maximumInFlight``
 /// unanswered ones, and keeps its copy of every client sent until the daemon's answer for it
 /// (answers come in order): 'A' closes the copy; 'R' gives it back to be routed again, by the
-/// full path, as a new connection. The answers are read before the next send on the connection
-/// and whenever the door's poll loop sees one. A daemon that hangs up has taken nothing it did
+/// full path, as a new connection. The answers do not wake the door: its poll loop reads them each
+/// time round (before the next accept) and, while any are due, wakes after ``answerMilliseconds``
+/// at the latest. A client's connection therefore stays open at the door that long at most after
+/// the daemon closed it; a KCM client closes its own end and does not wait for that. A daemon that hangs up has taken nothing it did
 /// not answer (it answers each message as it takes the client), so the clients still unanswered
 /// are routed again, like a hand-off the daemon hung up on today; any other failure (an
 /// unexpected byte, a read error) closes them: a client is never served twice.
@@ -79,8 +81,15 @@ final class ExpressHandoffs {
         }
     }
 
-    /// The sockets the poll loop watches for answers.
+    /// Every kept connection's socket.
     var sockets: [Int32] { Array(keys.keys) }
+
+    /// The sockets with answers still to come: the poll loop reads them each time round and wakes
+    /// after ``answerMilliseconds`` at the latest while there are any.
+    var awaitingAnswers: [Int32] { connections.values.filter { !$0.unanswered.isEmpty }.map(\.socket) }
+
+    /// How long an answer waits at most to be read when no other connection wakes the door.
+    static let answerMilliseconds: Int32 = 10
 
     /// How many clients are sent and not yet answered.
     var unansweredCount: Int { connections.values.reduce(0) { $0 + $1.unanswered.count } }
@@ -90,7 +99,8 @@ final class ExpressHandoffs {
     /// Answers read on the way are added to `answers`.
     func send(client: Int32, handoffPath: String, uid: UInt32, pool: HandoffPool, answers: inout Answers) -> Sent {
         let key = "\(uid):\(handoffPath)"
-        if let known = connections[key] {
+        // Room for one more: the answers the poll loop has not read yet.
+        if let known = connections[key], known.unanswered.count >= maximumInFlight {
             answers.add(read(known.socket))
         }
         if connections[key] == nil {
