@@ -94,7 +94,7 @@ public final class Door: Sendable {
                 logger.info("stopping on signal \(ccached_read_signalfd(signals)); daemons keep running")
                 return
             }
-            for socket in waiting { settle(express.answers(on: socket)) }
+            settleAnswers(waiting, of: express)
             if descriptors[0].revents != 0 {
                 do throws(Errno) {
                     if let fd = try Socket.accept(listener.fileDescriptor) { admit(fd, express: express) }
@@ -130,6 +130,11 @@ public final class Door: Sendable {
             if sent == .sent { return }
         }
         routeOnThread(fd, credentials: credentials)
+    }
+
+    /// Reads the answers waiting on `sockets` of `express` and acts on them (``settle(_:)``).
+    func settleAnswers(_ sockets: [Int32], of express: ExpressHandoffs) {
+        for socket in sockets { settle(express.answers(on: socket)) }
     }
 
     /// What the daemons answered to hand-offs the accept thread sent: taken ones are counted,

@@ -1,5 +1,7 @@
 import CSupport
 import Foundation
+import Logging
+import SessionRuntime
 import Synchronization
 import SystemCalls
 import Testing
@@ -204,5 +206,101 @@ struct ExpressHandoffsTests {
         }
         #expect(declined)
         #expect(MonotonicClock.milliseconds() - start < 2000)
+    }
+
+    @Test(
+        "a process's second connection goes out from the accept thread; refused, it is routed again and taken",
+        .enabled(if: isRoot))
+    func refusedClientRoutedAgain() throws {
+        guard RouteCache.pidfsIdentifiesProcesses else {
+            print("ExpressHandoffsTests: SKIPPED, NOT RUN: pidfs inodes do not name processes on this kernel")
+            return
+        }
+        let run = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "door-express-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: run) }
+        var configuration = DoorConfiguration(
+            socketPath: run.appendingPathComponent("door").path, daemonPath: "/bin/false")
+        configuration.runRoot = run.path
+        configuration.routingTimeoutMilliseconds = 5000
+        configuration.daemonStart = .fork
+        let door = Door(configuration: configuration, logger: Logger(label: "test"))
+        // A "daemon" at root's location: answers 'A', then 'R', then 'A'; remembers what it got.
+        let account = UserAccount(uid: 0, gid: 0, name: "root", home: "/root", groups: [0])
+        let location = try SessionDaemonLocation.prepare(for: account, session: .perUser, runRoot: run.path)
+        try FileManager.default.createDirectory(atPath: location.directory, withIntermediateDirectories: true)
+        let listening = ccached_unix_stream_socket()
+        #expect(ccached_bind_unix(listening, location.handoffSocket) == 0 && listen(listening, 8) == 0)
+        defer { close(listening) }
+        let received = Mutex<[UInt64]>([])
+        let stop = Atomic<Bool>(false)
+        Thread.detachNewThread {
+            var connections = [pollfd(fd: listening, events: Int16(POLLIN), revents: 0)]
+            let script = Array("ARA".utf8)
+            while !stop.load(ordering: .relaxed) {
+                guard poll(&connections, nfds_t(connections.count), 50) > 0 else { continue }
+                for index in connections.indices where connections[index].revents != 0 {
+                    connections[index].revents = 0
+                    if index == 0 {
+                        let connection = ccached_accept_cloexec(listening)
+                        if connection >= 0 {
+                            connections.append(pollfd(fd: connection, events: Int16(POLLIN), revents: 0))
+                        }
+                        continue
+                    }
+                    var byte: UInt8 = 0
+                    var fd: Int32 = -1
+                    guard ccached_receive_descriptor(connections[index].fd, &byte, &fd) == 1, fd >= 0 else {
+                        connections[index].events = 0
+                        continue
+                    }
+                    let count = received.withLock { list in
+                        list.append(StandIn.inode(fd))
+                        return list.count
+                    }
+                    close(fd)
+                    var answer = count <= script.count ? script[count - 1] : UInt8(ascii: "A")
+                    _ = send(connections[index].fd, &answer, 1, Int32(MSG_NOSIGNAL))
+                }
+            }
+            for entry in connections.dropFirst() { close(entry.fd) }
+        }
+        defer { stop.store(true, ordering: .relaxed) }
+        // One process, two connections; its route known as the door knows it after a first hand-off.
+        let child = try ConnectingChild(
+            after: "t = socket.socket(socket.AF_UNIX); t.connect(s.getpeername()); time.sleep(30)")
+        let first = ccached_accept_cloexec(child.listener)
+        let second = ccached_accept_cloexec(child.listener)
+        #expect(first >= 0 && second >= 0)
+        let secondInode = StandIn.inode(second)
+        guard case .identified(let peer) = DoorPeer.identify(socket: first, router: LoginRouter(), cache: door.routes),
+            let key = peer.cacheKey
+        else {
+            Issue.record("the client was not identified")
+            return
+        }
+        door.routes.store(
+            RouteCache.Entry(session: peer.session, account: account, location: location), for: key,
+            generation: peer.generation, now: Int64(MonotonicClock.microseconds()))
+        let express = ExpressHandoffs()
+        func waitFor(handedOff count: Int) {
+            for _ in 0..<500 where door.handedOffCount < count { usleep(10_000) }
+        }
+        // The first: no kept hand-off connection yet, so a routing thread hands it off ('A').
+        door.admit(first, express: express)
+        waitFor(handedOff: 1)
+        #expect(door.handedOffCount == 1 && express.sockets.isEmpty)
+        // The second: from the accept thread, on the connection the routing thread kept ('R').
+        door.admit(second, express: express)
+        #expect(express.sockets.count == 1 && express.unansweredCount == 1)
+        for _ in 0..<500 where received.withLock({ $0.count }) < 2 { usleep(10_000) }
+        usleep(20_000)
+        door.settleAnswers(express.awaitingAnswers, of: express)
+        #expect(express.unansweredCount == 0)
+        // Routed again from the start (a routing thread, a connection of its own) and taken.
+        waitFor(handedOff: 2)
+        #expect(door.handedOffCount == 2 && door.droppedCount == 0)
+        #expect(received.withLock { $0 }.suffix(2) == [secondInode, secondInode])
     }
 }
