@@ -9,7 +9,8 @@ import SystemCalls
 /// its session's state file, and asks a running daemon for a descriptor of its state file.
 ///
 /// The protocol (``HandoffMessage``, Docs/protocol.md "The hand-off socket"): one connection, any
-/// number of one-byte messages, each answered before the next. Only a peer whose SO_PEERCRED uid is
+/// number of one-byte messages, each answered in order (the door may send a few hand-offs before
+/// it reads their answers). Only a peer whose SO_PEERCRED uid is
 /// 0 is accepted; a byte that is no door message ends the hand-off connection. A received client
 /// that is not a connected AF_UNIX stream socket is closed and refused. The daemon then serves the
 /// descriptor like its own accept — including the SO_PEERCRED check, which names the original
@@ -146,8 +147,9 @@ public final class HandoffListener: Sendable {
                 logger.warning("closing a hand-off connection that sent byte \(byte), which is no door message")
                 return .ended
             }
-            // One message into an empty socket buffer (the door reads each answer before it sends
-            // again): it goes at once, or the connection is of no use.
+            // One message into a socket buffer the door keeps nearly empty (it reads each answer
+            // before it sends again, or after at most 8 hand-offs): it goes at once, or the
+            // connection is of no use.
             if attached >= 0 {
                 guard ccached_send_descriptor(connection, answer.byte, attached) == 0 else { return .ended }
                 continue

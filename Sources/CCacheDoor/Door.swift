@@ -13,7 +13,9 @@ import SystemCalls
 /// Each accepted connection is routed on a small thread of its own under a deadline (finished
 /// routing threads park and take the next one: ``DoorThread``), so a slow start for one user never
 /// delays another; the number routed at once is bounded overall and per uid. A decision the full
-/// rule made a moment ago for the same kind of peer is taken from ``RouteCache``.
+/// rule made a moment ago for the same kind of peer is taken from ``RouteCache``. A connection from
+/// a process the cache knows by its pidfd is handed off by the accept thread itself, without
+/// waiting (``ExpressHandoffs``), when that cannot block.
 public final class Door: Sendable {
     public let configuration: DoorConfiguration
     private let logger: Logger
@@ -69,14 +71,16 @@ public final class Door: Sendable {
             pollfd(fd: listener.fileDescriptor, events: Int16(POLLIN), revents: 0),
             pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
         ]
+        // The accept thread's own hand-off connections (their answers are read each time round).
+        let express = ExpressHandoffs()
         let how = systemdRun.map { "started as units in each user's slice by \($0)" } ?? "started as children"
         logger.info("routing \(listener.path) to session daemons (\(configuration.daemonPath), \(how))")
         var nextSweep = Int64(MonotonicClock.milliseconds()) + Self.sweepMilliseconds
         while true {
+            let waiting = express.awaitingAnswers
+            let timeout = waiting.isEmpty ? Int32(Self.sweepMilliseconds) : ExpressHandoffs.answerMilliseconds
             do throws(Errno) {
-                _ = try retryingInterrupts {
-                    poll(&descriptors, nfds_t(descriptors.count), Int32(Self.sweepMilliseconds))
-                }
+                _ = try retryingInterrupts { poll(&descriptors, nfds_t(descriptors.count), timeout) }
             } catch {
                 throw .system(operation: "poll", errno: error)
             }
@@ -90,9 +94,10 @@ public final class Door: Sendable {
                 logger.info("stopping on signal \(ccached_read_signalfd(signals)); daemons keep running")
                 return
             }
+            settleAnswers(waiting, of: express)
             if descriptors[0].revents != 0 {
                 do throws(Errno) {
-                    if let fd = try Socket.accept(listener.fileDescriptor) { admit(fd) }
+                    if let fd = try Socket.accept(listener.fileDescriptor) { admit(fd, express: express) }
                 } catch {
                     // Out of descriptors and the like: say so, back off briefly, keep routing.
                     logger.error("cannot accept a connection: \(error.message)")
@@ -105,14 +110,59 @@ public final class Door: Sendable {
     /// How often the door closes the state files of daemons that ended normally.
     static let sweepMilliseconds: Int64 = 2000
 
-    /// Starts routing one accepted connection on its own thread, within the bounds.
-    private func admit(_ fd: Int32) {
+    /// Hands one accepted connection off at once when its process is known and that cannot block
+    /// (``ExpressHandoffs``); else starts routing it on its own thread, within the bounds.
+    func admit(_ fd: Int32, express: ExpressHandoffs?) {
         // SO_PEERCRED's uid is cheap and exact: it decides the per-user bound before any thread.
         // Read once: routing identifies the peer from the same value.
         guard let credentials = try? PeerCredentials(socket: fd) else {
             close(fd)
             return
         }
+        if let express, let peer = DoorPeer.knownProcess(socket: fd, credentials: credentials, cache: routes),
+            let cached = peer.cached
+        {
+            var answers = ExpressHandoffs.Answers()
+            let sent = express.send(
+                client: fd, handoffPath: cached.location.handoffSocket, uid: cached.account.uid, pool: handoffs,
+                answers: &answers)
+            settle(answers)
+            if sent == .sent { return }
+        }
+        routeOnThread(fd, credentials: credentials)
+    }
+
+    /// Reads the answers waiting on `sockets` of `express` and acts on them (``settle(_:)``).
+    func settleAnswers(_ sockets: [Int32], of express: ExpressHandoffs) {
+        for socket in sockets { settle(express.answers(on: socket)) }
+    }
+
+    /// What the daemons answered to hand-offs the accept thread sent: taken ones are counted,
+    /// refused and unanswered ones routed again from the start, closed ones logged.
+    private func settle(_ answers: ExpressHandoffs.Answers) {
+        if answers.accepted > 0 { handedOff.add(answers.accepted, ordering: .relaxed) }
+        if answers.closed > 0 {
+            dropped.add(answers.closed, ordering: .relaxed)
+            logger.warning(
+                "a hand-off connection failed with \(answers.closed) client(s) unanswered: they are closed, never offered twice"
+            )
+        }
+        guard !answers.reroute.isEmpty else { return }
+        if answers.ended {
+            logger.notice(
+                "a session daemon hung up with \(answers.reroute.count) hand-off(s) unanswered: routing them again")
+        }
+        for client in answers.reroute {
+            guard let credentials = try? PeerCredentials(socket: client) else {
+                close(client)
+                continue
+            }
+            routeOnThread(client, credentials: credentials)
+        }
+    }
+
+    /// Starts routing one connection on its own thread, within the bounds.
+    private func routeOnThread(_ fd: Int32, credentials: PeerCredentials) {
         let uid = credentials.uid
         let admitted = pending.withLock { state -> Bool in
             let mine = state.perUser[uid, default: 0]

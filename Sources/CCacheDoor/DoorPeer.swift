@@ -20,6 +20,11 @@ import SystemCalls
 /// the reaping on; so success in step 3 proves the process was still the pid's owner throughout
 /// step 2, and what was read is its session. Any failure means the peer left before it could be
 /// routed: the door closes the connection having started nothing.
+///
+/// A process whose key `/proc` gave a moment ago (``RouteCache``, "Per process") is known by its
+/// pidfd's pidfs inode instead: the pidfd SO_PEERPIDFD gives is the kernel's record of the very
+/// process that connected, so nothing is read by pid and steps 1 and 2 have nothing to prove;
+/// step 3's signal still shows the peer has not left.
 public struct DoorPeer: Sendable, CustomStringConvertible {
     public let pid: Int32
     public let uid: UInt32
@@ -31,6 +36,8 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
     var generation: UInt64 = 0
     /// The remembered decision, when the session came from the cache.
     var cached: RouteCache.Entry?
+    /// Whether the process was known by its pidfd alone (no `/proc` read).
+    var knownProcess = false
 
     public init(pid: Int32, uid: UInt32, gid: UInt32, session: SessionIdentity) {
         self.pid = pid
@@ -104,31 +111,75 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
             return .gone
         }
         defer { close(pidfd) }
+        // A process that connected a moment ago: its key without reading /proc.
+        var process: RouteCache.Process?
+        if let cache, cache.identifiesProcesses {
+            let inode = ccached_pidfd_inode(pidfd)
+            if inode != 0 { process = RouteCache.Process(uid: uid, inode: UInt64(inode)) }
+        }
+        if let cache, let process, let (key, entry) = cache.lookUp(process, now: Int64(MonotonicClock.microseconds())) {
+            guard ccached_pidfd_send_signal(pidfd, 0) == 0 else { return .gone }
+            var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: entry.session)
+            peer.cacheKey = key
+            peer.cached = entry
+            peer.knownProcess = true
+            return .identified(peer)
+        }
         let named = ccached_pidfd_pid(pidfd)
         if named == 0 { return unseen() }
         guard named == pid else { return .gone }
         // Every check below ends with the pidfd's: what was read belongs to the peer.
         func stillThePeer() -> Bool { ccached_pidfd_send_signal(pidfd, 0) == 0 && ccached_pidfd_pid(pidfd) == pid }
         // What the rule decides from is read once; the cache is keyed by exactly that.
+        let readIn = process == nil ? 0 : cache?.currentGeneration() ?? 0
         let record = ProcessRecord.read(pid: pid)
         let key = record.map { RouteCache.Key(uid: uid, record: $0) }
+        // Once the pidfd has shown the texts are the peer's: the process's key, for its next connect.
+        func rememberProcess() {
+            guard let cache, let process, let key else { return }
+            cache.remember(process, key: key, generation: readIn, now: Int64(MonotonicClock.microseconds()))
+        }
         if let cache, let key, let entry = cache.lookUp(key, now: Int64(MonotonicClock.microseconds())) {
             guard stillThePeer() else { return .gone }
+            rememberProcess()
             var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: entry.session)
             peer.cacheKey = key
             peer.cached = entry
             return .identified(peer)
         }
         let generation = cache?.currentGeneration() ?? 0
-        let process = record.map { PeerProcess(record: $0, uid: uid) } ?? .unseen
-        let session = SessionIdentity(route: router.route(uid: uid, process: process, logind: SystemLogind()))
+        let seen = record.map { PeerProcess(record: $0, uid: uid) } ?? .unseen
+        let session = SessionIdentity(route: router.route(uid: uid, process: seen, logind: SystemLogind()))
         guard stillThePeer() else { return .gone }
+        rememberProcess()
         var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: session)
         if cache != nil, let key {
             peer.cacheKey = key
             peer.generation = generation
         }
         return .identified(peer)
+    }
+
+    /// The peer, when ``RouteCache`` knows its process by its pidfd ("Per process") and the process
+    /// is still there; nil otherwise (then ``identify(socket:credentials:router:cache:)`` decides).
+    /// What the accept thread asks: a few system calls, no `/proc`, no logind.
+    static func knownProcess(socket fd: Int32, credentials: PeerCredentials, cache: RouteCache) -> DoorPeer? {
+        let (pid, uid, gid) = (credentials.pid, credentials.uid, credentials.gid)
+        guard cache.identifiesProcesses, pid > 0, pid != getpid() else { return nil }
+        let pidfd = ccached_peer_pidfd(fd)
+        guard pidfd >= 0 else { return nil }
+        defer { close(pidfd) }
+        let inode = ccached_pidfd_inode(pidfd)
+        guard inode != 0,
+            let (key, entry) = cache.lookUp(
+                RouteCache.Process(uid: uid, inode: UInt64(inode)), now: Int64(MonotonicClock.microseconds())),
+            ccached_pidfd_send_signal(pidfd, 0) == 0
+        else { return nil }
+        var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: entry.session)
+        peer.cacheKey = key
+        peer.cached = entry
+        peer.knownProcess = true
+        return peer
     }
 
     /// The peer's cache key from `/proc/PID` (the caller checks the pidfd afterwards), or nil when

@@ -73,6 +73,12 @@ public final class HandoffPool: Sendable {
     }
 
     /// How many idle connections are kept now.
+    /// Takes a kept, idle connection to the daemon behind `handoffPath` serving `expectedUID`, if
+    /// there is one: it is the caller's (``ExpressHandoffs`` keeps it). Never connects, never waits.
+    func takeKept(handoffPath: String, expectedUID: UInt32) -> Int32? {
+        take("\(expectedUID):\(handoffPath)")
+    }
+
     public var count: Int { state.withLock { $0.entries.count } }
 
     /// How many idle connections to `uid`'s daemons are kept now.

@@ -1,3 +1,4 @@
+import CSupport
 import Glibc
 import SessionRuntime
 import Synchronization
@@ -24,6 +25,27 @@ import SystemCalls
 /// hand-off through it fails (no daemon there: the door then routes by the full rule; any other
 /// failure closes the connection, as the full path does). The cache is bounded per uid and overall,
 /// so no user can grow it.
+///
+/// **Per process.** Most connections come from a process that connected a moment ago (MIT opens a
+/// connection per ccache handle), and reading `/proc` for the key is most of a cache hit's cost. On
+/// pidfs (Linux 6.9+, 64-bit) a pidfd's inode number is an id of its process that is never given
+/// to another process, so the cache also remembers, per ``Process`` (the uid SO_PEERCRED recorded
+/// and that inode), the key `/proc` gave for that process: a later connection of the same process
+/// costs getsockopt(SO_PEERPIDFD), fstat, pidfd_send_signal and close, and no `/proc` read. What
+/// the key holds can change during a process's life only this way:
+/// - the uid: a setuid program's or `setuid()`'s connections carry another SO_PEERCRED uid, which
+///   is in ``Process``, so they never meet the entry;
+/// - the login uid and audit session: written once by pam_loginuid for a login's first process;
+///   changing them takes CAP_AUDIT_CONTROL (root's processes, and then still root's uid);
+/// - the cgroup: the process can be moved (`systemd-run --scope` moves itself into a new scope
+///   before it execs; only systemd or root can, as a user cannot write to `user-UID.slice`). A
+///   moved process is still the same uid's, and the decision answered is the one the full rule
+///   made for this very process at most ``processLifetime`` ago (1 s): an entry is not renewed
+///   by its hits, only by reading `/proc` again.
+/// A process entry also ends with logind's generation (like every entry), and answers only while
+/// the decision it points to is there: a failed hand-off's ``forget(_:)`` ends both. Where pidfs
+/// inodes do not name processes (older kernels, 32-bit), ``identifiesProcesses`` is false, checked
+/// once (``pidfsIdentifiesProcesses``), and every connection reads `/proc` as before.
 final class RouteCache: Sendable {
     /// What cannot be forged about a peer.
     struct Key: Hashable, Sendable {
@@ -31,6 +53,12 @@ final class RouteCache: Sendable {
         /// What `/proc` said of the peer's process; nil for a peer whose process the door cannot
         /// tie to the connection (the rule then knows only the uid).
         let record: ProcessRecord?
+    }
+
+    /// A process as pidfs names it: the uid its socket recorded and its pidfd's inode number.
+    struct Process: Hashable, Sendable {
+        let uid: UInt32
+        let inode: UInt64
     }
 
     /// A decision: the session, the account and the daemon's location the full path found.
@@ -46,9 +74,18 @@ final class RouteCache: Sendable {
         let expires: Int64
     }
 
+    /// The key `/proc` gave for a process.
+    private struct Seen {
+        let key: Key
+        let generation: UInt64
+        let expires: Int64
+    }
+
     private struct State {
         var entries: [Key: Stored] = [:]
         var perUser: [UInt32: Int] = [:]
+        var processes: [Process: Seen] = [:]
+        var processesPerUser: [UInt32: Int] = [:]
         var generation: UInt64 = 1
         /// Whether every directory (or its nearest existing ancestor) is watched; until then every
         /// lookup moves the generation on.
@@ -59,6 +96,10 @@ final class RouteCache: Sendable {
 
     /// How long an entry lives at most, in microseconds.
     let lifetime: Int64
+    /// How long a process's key is answered without reading `/proc` again, in microseconds.
+    let processLifetime: Int64
+    /// Whether a pidfd's inode names its process (pidfs): false keeps no process entries.
+    let identifiesProcesses: Bool
     let perUserLimit: Int
     let overallLimit: Int
     /// The directories whose changes end every entry (logind's state).
@@ -68,10 +109,13 @@ final class RouteCache: Sendable {
     private let events: Int32
 
     init(
-        lifetimeMicroseconds: Int64 = 10_000_000, perUserLimit: Int = 64, overallLimit: Int = 4096,
-        watchedDirectories: [String] = ["/run/systemd/sessions", "/run/systemd/users"]
+        lifetimeMicroseconds: Int64 = 10_000_000, processLifetimeMicroseconds: Int64 = 1_000_000,
+        identifiesProcesses: Bool = RouteCache.pidfsIdentifiesProcesses, perUserLimit: Int = 64,
+        overallLimit: Int = 4096, watchedDirectories: [String] = ["/run/systemd/sessions", "/run/systemd/users"]
     ) {
         self.lifetime = lifetimeMicroseconds
+        self.processLifetime = processLifetimeMicroseconds
+        self.identifiesProcesses = identifiesProcesses
         self.perUserLimit = perUserLimit
         self.overallLimit = overallLimit
         self.watchedDirectories = watchedDirectories
@@ -104,6 +148,50 @@ final class RouteCache: Sendable {
         }
     }
 
+    /// The key and decision for a process whose key `/proc` gave at most ``processLifetime`` ago,
+    /// if that decision is still there (``lookUp(_:now:)``).
+    func lookUp(_ process: Process, now: Int64) -> (key: Key, entry: Entry)? {
+        guard events >= 0, identifiesProcesses else { return nil }
+        return state.withLock { state -> (key: Key, entry: Entry)? in
+            Self.drain(events, into: &state, directories: watchedDirectories)
+            guard let seen = state.processes[process] else { return nil }
+            guard seen.generation == state.generation, seen.expires > now else {
+                Self.remove(process, from: &state)
+                return nil
+            }
+            guard let stored = state.entries[seen.key] else { return nil }
+            guard stored.generation == state.generation, stored.expires > now else {
+                Self.remove(seen.key, from: &state)
+                return nil
+            }
+            return (seen.key, stored.entry)
+        }
+    }
+
+    /// Remembers that `/proc` gave `key` for `process`, read in `generation` (from
+    /// ``currentGeneration()`` before it was read) while the process's pidfd proved it was the peer.
+    func remember(_ process: Process, key: Key, generation: UInt64, now: Int64) {
+        guard events >= 0, identifiesProcesses, generation != 0, process.uid == key.uid else { return }
+        state.withLock { state in
+            Self.drain(events, into: &state, directories: watchedDirectories)
+            guard generation == state.generation else { return }
+            if state.processes[process] == nil {
+                // A uid's processes share four times its share of decisions; a full cache starts over.
+                if state.processesPerUser[process.uid, default: 0] >= 4 * perUserLimit {
+                    for other in state.processes.keys where other.uid == process.uid {
+                        Self.remove(other, from: &state)
+                    }
+                }
+                if state.processes.count >= overallLimit {
+                    state.processes.removeAll()
+                    state.processesPerUser.removeAll()
+                }
+                state.processesPerUser[process.uid, default: 0] += 1
+            }
+            state.processes[process] = Seen(key: key, generation: generation, expires: now + processLifetime)
+        }
+    }
+
     /// Remembers a decision computed in `generation` (from ``currentGeneration()`` before it was
     /// computed); one of an older generation is not kept.
     func store(_ entry: Entry, for key: Key, generation: UInt64, now: Int64) {
@@ -132,6 +220,39 @@ final class RouteCache: Sendable {
 
     /// How many decisions are kept now.
     var count: Int { state.withLock { $0.entries.count } }
+
+    /// How many processes' keys are kept now.
+    var processCount: Int { state.withLock { $0.processes.count } }
+
+    /// Whether a pidfd's inode number names its process here, checked once: pidfds live on pidfs
+    /// (Linux 6.9+; before, every pidfd had one anonymous inode), inode numbers are 64 bits wide
+    /// (pidfs numbers processes from a 64-bit counter and never reuses a number; on 32-bit it
+    /// may), two pidfds of this process have the same inode and one of another process another.
+    static let pidfsIdentifiesProcesses: Bool = {
+        guard MemoryLayout<ino_t>.size == 8 else { return false }
+        let own = ccached_pidfd_open(getpid())
+        guard own >= 0 else { return false }
+        defer { close(own) }
+        let again = ccached_pidfd_open(getpid())
+        guard again >= 0 else { return false }
+        defer { close(again) }
+        let inode = ccached_pidfd_inode(own)
+        guard ccached_pidfd_on_pidfs(own) == 1, inode != 0, ccached_pidfd_inode(again) == inode else { return false }
+        // Another process: the parent, or init when the parent is outside this pid namespace.
+        let otherPID = getppid() > 0 ? getppid() : 1
+        guard otherPID != getpid() else { return true }
+        let other = ccached_pidfd_open(otherPID)
+        guard other >= 0 else { return false }
+        defer { close(other) }
+        let otherInode = ccached_pidfd_inode(other)
+        return otherInode != 0 && otherInode != inode
+    }()
+
+    private static func remove(_ process: Process, from state: inout State) {
+        guard state.processes.removeValue(forKey: process) != nil else { return }
+        let left = state.processesPerUser[process.uid, default: 1] - 1
+        state.processesPerUser[process.uid] = left > 0 ? left : nil
+    }
 
     private static func remove(_ key: Key, from state: inout State) {
         guard state.entries.removeValue(forKey: key) != nil else { return }
@@ -184,6 +305,8 @@ final class RouteCache: Sendable {
             if state.generation == 0 { state.generation = 1 }
             state.entries.removeAll()
             state.perUser.removeAll()
+            state.processes.removeAll()
+            state.processesPerUser.removeAll()
         }
     }
 

@@ -8,11 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef PID_FS_MAGIC
+#define PID_FS_MAGIC 0x50494446
 #endif
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
@@ -58,3 +66,15 @@ int ccached_pidfd_pid(int pidfd) {
     return -1;
 }
 
+unsigned long long ccached_pidfd_inode(int pidfd) {
+    struct stat status;
+    if (fstat(pidfd, &status) != 0) return 0;
+    return (unsigned long long)status.st_ino;
+}
+
+int ccached_pidfd_on_pidfs(int pidfd) {
+    struct statfs filesystem;
+    return fstatfs(pidfd, &filesystem) == 0 && (unsigned long)filesystem.f_type == PID_FS_MAGIC;
+}
+
+int ccached_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }

@@ -2,7 +2,9 @@
 /// socket, defined once for both ends (Docs/protocol.md, "The hand-off socket").
 ///
 /// Every message is one byte, with at most one descriptor attached (SCM_RIGHTS). The door sends;
-/// the daemon answers each message with one message before the door sends the next. The daemon
+/// the daemon answers each message with one message, in order. The door waits for each answer
+/// before it sends again, except for ``handOff`` from its accept thread, which leaves up to 8
+/// unanswered (the daemon's answers then wait, a few bytes, in the door's receive queue). The daemon
 /// accepts a hand-off connection only from a peer whose SO_PEERCRED uid is 0; the door connects
 /// only to a socket owned and served by the session's user.
 public enum HandoffMessage: UInt8, Sendable, CaseIterable {

@@ -159,6 +159,110 @@ struct RouteCacheTests {
         #expect(second.pid == pid)
     }
 
+    /// Identifies the peer of `connection` with `cache`, remembering its decision when it was not
+    /// from the cache; the peer.
+    static func identifyRemembering(_ connection: Int32, cache: RouteCache) -> DoorPeer? {
+        guard case .identified(let peer) = DoorPeer.identify(socket: connection, router: LoginRouter(), cache: cache)
+        else { return nil }
+        if peer.cached == nil, let key = peer.cacheKey {
+            let entry = Self.entry(uid: getuid())
+            cache.store(
+                RouteCache.Entry(session: peer.session, account: entry.account, location: entry.location), for: key,
+                generation: peer.generation, now: Int64(MonotonicClock.microseconds()))
+        }
+        return peer
+    }
+
+    @Test("on this kernel a pidfd's inode names its process: the same for two pidfds of it, another for another")
+    func pidfsNamesProcesses() throws {
+        var name = utsname()
+        uname(&name)
+        let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let parts = release.split(separator: ".").prefix(2).map { Int($0.prefix { $0.isNumber }) ?? 0 }
+        let pidfs = parts.count == 2 && (parts[0], parts[1]) >= (6, 9)
+        #expect(RouteCache.pidfsIdentifiesProcesses == pidfs, "kernel \(release)")
+    }
+
+    @Test("a process that connected before is known by its pidfd alone, and another process is not")
+    func processKnownByPidfd() throws {
+        try #require(RouteCache.pidfsIdentifiesProcesses, "pidfs inodes do not name processes on this kernel")
+        let directories = try Directories()
+        let cache = RouteCache(watchedDirectories: [directories.sessions, directories.users])
+        let first = try ConnectingChild(after: "time.sleep(30)")
+        let second = try ConnectingChild(after: "time.sleep(30)")
+        let a = ccached_accept_cloexec(first.listener)
+        let b = ccached_accept_cloexec(second.listener)
+        defer { close(a); close(b) }
+        let initial = try #require(Self.identifyRemembering(a, cache: cache))
+        #expect(initial.cached == nil && !initial.knownProcess)
+        #expect(cache.processCount == 1)
+        let again = try #require(Self.identifyRemembering(a, cache: cache))
+        #expect(again.knownProcess && again.cached != nil)
+        #expect(again.session == initial.session && again.cacheKey == initial.cacheKey && again.pid == first.pid)
+        // Another process with the same uid, cgroup and audit ids: the decision, read from /proc.
+        let other = try #require(Self.identifyRemembering(b, cache: cache))
+        #expect(other.cached != nil && !other.knownProcess && other.pid == second.pid)
+        #expect(cache.processCount == 2)
+        let otherAgain = try #require(Self.identifyRemembering(b, cache: cache))
+        #expect(otherAgain.knownProcess && otherAgain.pid == second.pid)
+    }
+
+    @Test("a process that exited is not routed from its entry: its connection is the peer that left")
+    func exitedProcessNotKnown() throws {
+        try #require(RouteCache.pidfsIdentifiesProcesses, "pidfs inodes do not name processes on this kernel")
+        let directories = try Directories()
+        let cache = RouteCache(watchedDirectories: [directories.sessions, directories.users])
+        let child = try ConnectingChild(after: "time.sleep(30)")
+        let connection = ccached_accept_cloexec(child.listener)
+        defer { close(connection) }
+        _ = try #require(Self.identifyRemembering(connection, cache: cache))
+        #expect(try #require(Self.identifyRemembering(connection, cache: cache)).knownProcess)
+        kill(child.pid, SIGKILL)
+        _ = child.reap()
+        guard case .gone = DoorPeer.identify(socket: connection, router: LoginRouter(), cache: cache) else {
+            Issue.record("a connection whose process exited was routed")
+            return
+        }
+    }
+
+    @Test("a process's entry answers only its uid, for its lifetime, while its decision and logind's state stand")
+    func processEntryBounds() throws {
+        let directories = try Directories()
+        let cache = RouteCache(
+            processLifetimeMicroseconds: 1000, identifiesProcesses: true,
+            watchedDirectories: [directories.sessions, directories.users])
+        let key = Self.key(uid: 1000)
+        let process = RouteCache.Process(uid: 1000, inode: 77)
+        func remember(_ process: RouteCache.Process = process, key: RouteCache.Key = key) {
+            let generation = cache.currentGeneration()
+            cache.store(Self.entry(uid: key.uid), for: key, generation: generation, now: Self.now)
+            cache.remember(process, key: key, generation: generation, now: Self.now)
+        }
+        remember()
+        #expect(cache.lookUp(process, now: Self.now)?.key == key)
+        // The same inode under another uid (a setuid exec connects with another SO_PEERCRED uid).
+        #expect(cache.lookUp(RouteCache.Process(uid: 1001, inode: 77), now: Self.now) == nil)
+        remember(RouteCache.Process(uid: 1001, inode: 78), key: key)
+        #expect(cache.lookUp(RouteCache.Process(uid: 1001, inode: 78), now: Self.now) == nil)
+        // Its lifetime: /proc is read again after it, though the decision lives on.
+        #expect(cache.lookUp(process, now: Self.now + 1000) == nil)
+        #expect(cache.lookUp(key, now: Self.now + 1000) != nil)
+        // A failed hand-off forgets the decision: the process's entry answers nothing.
+        remember()
+        cache.forget(key)
+        #expect(cache.lookUp(process, now: Self.now) == nil)
+        // Any change of logind's state.
+        remember()
+        directories.touch(directories.sessions + "/3")
+        #expect(cache.lookUp(process, now: Self.now) == nil)
+        #expect(cache.processCount == 0)
+        // Where pidfs inodes do not name processes, none is kept.
+        let older = RouteCache(
+            identifiesProcesses: false, watchedDirectories: [directories.sessions, directories.users])
+        older.remember(process, key: key, generation: older.currentGeneration(), now: Self.now)
+        #expect(older.processCount == 0)
+    }
+
     @Test("routing threads park and are reused: a hundred routings one after another create a few threads")
     func threadsReused() {
         let before = DoorThread.createdCount

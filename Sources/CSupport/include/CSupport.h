@@ -84,6 +84,17 @@ int ccached_pidfd_send_signal(int pidfd, int signal);
 /// process is in a pid namespace this one cannot see, -1 when it has exited or on error.
 int ccached_pidfd_pid(int pidfd);
 
+/// The inode number of a pidfd (fstat's st_ino), or 0 when fstat fails. On pidfs (Linux 6.9+,
+/// 64-bit: see ccached_pidfd_on_pidfs) it is a number no other process ever has.
+unsigned long long ccached_pidfd_inode(int pidfd);
+
+/// 1 when the pidfd lives on pidfs (fstatfs gives PID_FS_MAGIC), else 0 (older kernels give every
+/// pidfd the one anonymous inode).
+int ccached_pidfd_on_pidfs(int pidfd);
+
+/// A pidfd for `pid` (pidfd_open, O_CLOEXEC is implied), or -1 with errno.
+int ccached_pidfd_open(int pid);
+
 /// Sends one data byte with exactly one descriptor attached (SCM_RIGHTS, MSG_NOSIGNAL).
 /// Returns 0, or -1 with errno set.
 int ccached_send_descriptor(int socket, unsigned char byte, int fd);
