@@ -16,15 +16,15 @@ import SystemCalls
 /// rule made a moment ago for the same kind of peer is taken from ``RouteCache``. A connection from
 /// a process the cache knows by its pidfd is handed off by the accept thread itself, without
 /// waiting (``ExpressHandoffs``), when that cannot block.
-public final class Door: Sendable {
-    public let configuration: DoorConfiguration
+package final class Door: Sendable {
+    package let configuration: DoorConfiguration
     private let logger: Logger
     private let gate = StartGate()
     private let starter: SessionDaemonStarter
     private let handoffs = HandoffPool()
     /// Each session daemon's state file, held so that a daemon that dies without wiping is
     /// restarted with it (``StateFiles``, Docs/state.md).
-    public let stateFiles: StateFiles
+    package let stateFiles: StateFiles
     /// Routing decisions remembered (``RouteCache``).
     let routes = RouteCache()
     /// The session daemons this door started, per uid (key → hand-off socket), for the per-uid cap.
@@ -36,7 +36,7 @@ public final class Door: Sendable {
     private let handedOff = Atomic<Int>(0)
     private let dropped = Atomic<Int>(0)
 
-    public init(configuration: DoorConfiguration, logger: Logger) {
+    package init(configuration: DoorConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
         self.starter = SessionDaemonStarter(
@@ -61,7 +61,7 @@ public final class Door: Sendable {
     }
 
     /// Accepts on `listener` until SIGTERM, SIGINT or SIGHUP.
-    public func run(listener: DoorListener) throws(DoorError) {
+    package func run(listener: DoorListener) throws(DoorError) {
         signal(SIGPIPE, SIG_IGN)
         _ = ccached_raise_descriptor_limit()
         let signals = ccached_termination_signalfd()
@@ -449,7 +449,7 @@ public final class Door: Sendable {
     }
 
     /// Connections handed to a daemon so far.
-    public var handedOffCount: Int { handedOff.load(ordering: .relaxed) }
+    package var handedOffCount: Int { handedOff.load(ordering: .relaxed) }
     /// Connections closed without a hand-off (peer gone, limits, errors).
-    public var droppedCount: Int { dropped.load(ordering: .relaxed) }
+    package var droppedCount: Int { dropped.load(ordering: .relaxed) }
 }

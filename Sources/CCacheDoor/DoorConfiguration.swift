@@ -1,36 +1,36 @@
 /// How the door runs.
-public struct DoorConfiguration: Sendable {
+package struct DoorConfiguration: Sendable {
     /// The standard KCM path MIT and Heimdal clients connect to.
-    public static let standardSocketPath = "/run/.heim_org.h5l.kcm-socket"
+    package static let standardSocketPath = "/run/.heim_org.h5l.kcm-socket"
 
     /// Where the door listens (with socket activation: systemd's path, for messages only).
-    public var socketPath: String
+    package var socketPath: String
     /// The `ccached` binary it starts for a session.
-    public var daemonPath: String
+    package var daemonPath: String
     /// Where `user/N` and `ccached/N` live (tests: a private copy).
-    public var runRoot: String = "/run"
+    package var runRoot: String = "/run"
     /// The whole routing of one connection — identify, find or start, hand off — may take this long;
     /// then the connection is closed.
-    public var routingTimeoutMilliseconds: Int32 = 15_000
+    package var routingTimeoutMilliseconds: Int32 = 15_000
     /// Connections being routed at once, over all users; more are closed at once.
-    public var maximumPending = 1024
+    package var maximumPending = 1024
     /// Connections being routed at once for one uid, so one user cannot use up the rest.
-    public var maximumPendingPerUser = 128
+    package var maximumPendingPerUser = 128
     /// Extra arguments for every daemon started.
-    public var daemonArguments: [String] = []
+    package var daemonArguments: [String] = []
     /// Whether daemons log to the journal.
-    public var daemonLogsToJournal = false
+    package var daemonLogsToJournal = false
     /// Route jobs (an audit session logind does not know: cron, at) to the user's primary login
     /// instead of a daemon of their own (`--jobs-share-login`).
-    public var jobsShareLogin = false
+    package var jobsShareLogin = false
     /// Session daemons the door starts for one uid at most; a connection that would need another is
     /// closed (and logged). Each login, job and the per-user daemon count one.
-    public var maximumDaemonsPerUser = 16
+    package var maximumDaemonsPerUser = 16
     /// How a session daemon is started.
-    public var daemonStart: DaemonStartMethod = .automatic
+    package var daemonStart: DaemonStartMethod = .automatic
 
     /// How the door starts a session daemon.
-    public enum DaemonStartMethod: String, Sendable {
+    package enum DaemonStartMethod: String, Sendable {
         /// As a transient unit `ccached-UID-KEY.service` in `user-UID.slice` (`systemd-run`): the
         /// daemon lives in its user's slice under the user's limits, with its own sandbox and
         /// network access for renewal, not in ccached-door.service's cgroup and sandbox.
@@ -41,7 +41,7 @@ public struct DoorConfiguration: Sendable {
         case automatic = "auto"
     }
 
-    public init(socketPath: String, daemonPath: String) {
+    package init(socketPath: String, daemonPath: String) {
         self.socketPath = socketPath
         self.daemonPath = daemonPath
     }

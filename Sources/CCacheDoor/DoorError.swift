@@ -2,7 +2,7 @@ import Glibc
 import SystemCalls
 
 /// Why the door cannot start or cannot route one connection, worded for whoever reads the log.
-public enum DoorError: Error, Equatable, Sendable, CustomStringConvertible {
+package enum DoorError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A live server already answers on the door's path (sssd-kcm, Heimdal's kcm, another door).
     case occupied(path: String)
     /// Something other than a socket sits on the door's path.
@@ -24,7 +24,7 @@ public enum DoorError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The user already has as many daemons as the door starts for one uid.
     case tooManyDaemons(uid: UInt32, limit: Int)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .occupied(let path):
             "another KCM server already answers on \(path) (sssd-kcm or Heimdal's kcm?). Stop and disable it "

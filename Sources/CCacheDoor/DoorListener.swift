@@ -9,19 +9,19 @@ import SystemCalls
 /// It never displaces a live server: if something answers on the path (sssd-kcm, Heimdal's kcm,
 /// another door) binding fails with ``DoorError/occupied(path:)``. A stale socket file is removed.
 /// The path appears exactly when the door accepts on it.
-public final class DoorListener: Sendable {
+package final class DoorListener: Sendable {
     private let listener: LinkedListener
-    public var path: String { listener.path }
-    public var fileDescriptor: Int32 { listener.fileDescriptor }
+    package var path: String { listener.path }
+    package var fileDescriptor: Int32 { listener.fileDescriptor }
 
     private init(_ listener: LinkedListener) { self.listener = listener }
 
     /// Adopts a listening socket systemd passed; its path is systemd's and is never removed.
-    public static func adopt(fileDescriptor: Int32, path: String) -> DoorListener {
+    package static func adopt(fileDescriptor: Int32, path: String) -> DoorListener {
         DoorListener(LinkedListener.adopt(fileDescriptor: fileDescriptor, path: path))
     }
 
-    public static func bind(path: String) throws(DoorError) -> DoorListener {
+    package static func bind(path: String) throws(DoorError) -> DoorListener {
         do throws(LinkedListener.Failure) {
             return DoorListener(try LinkedListener.bind(path: path, temporary: path + ".door-new", mode: 0o666))
         } catch {
@@ -36,5 +36,5 @@ public final class DoorListener: Sendable {
     }
 
     /// Stops listening; removes the path if it is still this listener's socket.
-    public func close() { listener.close() }
+    package func close() { listener.close() }
 }

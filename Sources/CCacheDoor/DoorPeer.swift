@@ -25,11 +25,11 @@ import SystemCalls
 /// pidfd's pidfs inode instead: the pidfd SO_PEERPIDFD gives is the kernel's record of the very
 /// process that connected, so nothing is read by pid and steps 1 and 2 have nothing to prove;
 /// step 3's signal still shows the peer has not left.
-public struct DoorPeer: Sendable, CustomStringConvertible {
-    public let pid: Int32
-    public let uid: UInt32
-    public let gid: UInt32
-    public let session: SessionIdentity
+package struct DoorPeer: Sendable, CustomStringConvertible {
+    package let pid: Int32
+    package let uid: UInt32
+    package let gid: UInt32
+    package let session: SessionIdentity
     /// What cannot be forged about the peer, when the door may remember its route (``RouteCache``).
     var cacheKey: RouteCache.Key?
     /// The logind generation the session was found in (store a decision under it).
@@ -39,7 +39,7 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
     /// Whether the process was known by its pidfd alone (no `/proc` read).
     var knownProcess = false
 
-    public init(pid: Int32, uid: UInt32, gid: UInt32, session: SessionIdentity) {
+    package init(pid: Int32, uid: UInt32, gid: UInt32, session: SessionIdentity) {
         self.pid = pid
         self.uid = uid
         self.gid = gid
@@ -47,7 +47,7 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
     }
 
     /// What happened when identifying a peer.
-    public enum Outcome: Sendable {
+    package enum Outcome: Sendable {
         case identified(DoorPeer)
         /// The peer exited (or its pid could not be tied to it) before it was routed.
         case gone
@@ -60,7 +60,7 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
     /// With a `cache`, a decision made for a peer with the same uid, cgroup, audit session and
     /// login uid in the same logind state is taken from it (``RouteCache``): the pidfd checks are
     /// the same, only logind and the rule are not asked again.
-    public static func identify(socket fd: Int32, router: LoginRouter = LoginRouter()) -> Outcome {
+    package static func identify(socket fd: Int32, router: LoginRouter = LoginRouter()) -> Outcome {
         identify(socket: fd, router: router, cache: nil)
     }
 
@@ -188,5 +188,5 @@ public struct DoorPeer: Sendable, CustomStringConvertible {
         ProcessRecord.read(pid: pid).map { RouteCache.Key(uid: uid, record: $0) }
     }
 
-    public var description: String { "pid \(pid) uid \(uid) session \(session)" }
+    package var description: String { "pid \(pid) uid \(uid) session \(session)" }
 }

@@ -8,9 +8,9 @@ import SystemCalls
 /// client must reach, send the client's descriptor with one byte 'H', read one byte back ('A'
 /// accepted, 'R' refused). Also: hand a daemon the door started its state file ('S'), and ask a
 /// running daemon for a descriptor of its state file ('D').
-public enum HandoffClient {
+package enum HandoffClient {
 
-    public enum Outcome: Equatable, Sendable {
+    package enum Outcome: Equatable, Sendable {
         /// The daemon serves the connection now.
         case accepted
         /// The daemon answered 'R' (e.g. over its --max-connections).
@@ -25,7 +25,7 @@ public enum HandoffClient {
     /// Hands `client` to the daemon behind `handoffPath`, which must run as `expectedUID`, on a
     /// connection of its own; every step is bounded by `timeoutMilliseconds`. The caller keeps (and
     /// closes) its copy of `client`. (The door reuses connections: ``HandoffPool``.)
-    public static func handOff(client: Int32, handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32)
+    package static func handOff(client: Int32, handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32)
         -> Outcome
     {
         let socket: Int32
@@ -38,8 +38,8 @@ public enum HandoffClient {
     }
 
     /// A failed connect, as an outcome.
-    public struct ConnectFailure: Error {
-        public let outcome: Outcome
+    package struct ConnectFailure: Error {
+        package let outcome: Outcome
     }
 
     /// Connects to a hand-off socket and checks that its server runs as `expectedUID`.
@@ -52,7 +52,7 @@ public enum HandoffClient {
     /// component must be a socket owned by `expectedUID`, and the connect goes to that very inode
     /// (through /proc/self/fd), whatever the path holds by then. The server's SO_PEERCRED uid is
     /// checked after the connect as well.
-    public static func connect(handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32)
+    package static func connect(handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32)
         -> Result<Int32, ConnectFailure>
     {
         var owner: uid_t = 0
@@ -119,19 +119,19 @@ public enum HandoffClient {
     }
 
     /// What one message on a hand-off connection came to.
-    public struct Exchange: Sendable {
-        public let outcome: Outcome
+    package struct Exchange: Sendable {
+        package let outcome: Outcome
         /// Whether the connection can carry another message.
-        public let reusable: Bool
+        package let reusable: Bool
         /// Whether the daemon certainly did not take the client, so that it may be offered again:
         /// the message was not sent, or the daemon hung up without answering (it answers every
         /// message it receives). False after a timeout: the daemon may still take it, and a client
         /// must never be served twice.
-        public let safeToRetry: Bool
+        package let safeToRetry: Bool
     }
 
     /// Sends one 'H' with `client` on an open hand-off connection and reads the answer.
-    public static func exchange(on socket: Int32, client: Int32, timeoutMilliseconds: Int32) -> Exchange {
+    package static func exchange(on socket: Int32, client: Int32, timeoutMilliseconds: Int32) -> Exchange {
         _ = ccached_socket_timeouts(socket, max(1, timeoutMilliseconds))
         guard ccached_send_descriptor(socket, HandoffMessage.handOff.byte, client) == 0 else {
             let code = errno
@@ -164,7 +164,7 @@ public enum HandoffClient {
     /// Hands the daemon behind `handoffPath` (a daemon the door just started with
     /// `--state-from-door`) its state file `file` (the caller keeps and closes its copy), on a
     /// connection of its own. True when the daemon took it.
-    public static func sendStateFile(
+    package static func sendStateFile(
         _ file: Int32, handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32
     )
         -> Bool
@@ -181,7 +181,7 @@ public enum HandoffClient {
     }
 
     /// What a daemon answered to ``HandoffMessage/stateFileRequest``.
-    public enum StateFileAnswer: Equatable, Sendable {
+    package enum StateFileAnswer: Equatable, Sendable {
         /// A descriptor it sent (the caller owns it). A user's process's choice: the caller checks
         /// it is a memfd before it keeps it.
         case file(Int32)
@@ -193,7 +193,7 @@ public enum HandoffClient {
 
     /// Asks the daemon behind `handoffPath` for a descriptor of its state file, on a connection of
     /// its own.
-    public static func requestStateFile(handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32)
+    package static func requestStateFile(handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32)
         -> StateFileAnswer
     {
         guard

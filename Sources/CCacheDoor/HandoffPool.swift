@@ -20,7 +20,7 @@ import SystemCalls
 /// offered on the next kept connection or a fresh one. A timeout is never retried (the daemon may
 /// still take the client, and a client is never served twice). The daemon closes a hand-off
 /// connection idle for 30 s, which makes it one to drop.
-public final class HandoffPool: Sendable {
+package final class HandoffPool: Sendable {
     private struct Entry {
         let key: String
         let uid: UInt32
@@ -36,11 +36,11 @@ public final class HandoffPool: Sendable {
 
     private let state = Mutex<State>(State())
     /// At most this many idle connections per daemon, per uid and overall.
-    public let perDaemon: Int
-    public let perUser: Int
-    public let overall: Int
+    package let perDaemon: Int
+    package let perUser: Int
+    package let overall: Int
 
-    public init(perDaemon: Int = 4, perUser: Int = 4, overall: Int = 256) {
+    package init(perDaemon: Int = 4, perUser: Int = 4, overall: Int = 256) {
         self.perDaemon = perDaemon
         self.perUser = perUser
         self.overall = overall
@@ -49,7 +49,7 @@ public final class HandoffPool: Sendable {
     /// Hands `client` over like ``HandoffClient/handOff(client:handoffPath:expectedUID:timeoutMilliseconds:)``,
     /// on a kept connection when there is one. Kept connections were checked for `expectedUID` when
     /// they were made; they are keyed by path and uid together.
-    public func handOff(client: Int32, handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32)
+    package func handOff(client: Int32, handoffPath: String, expectedUID: UInt32, timeoutMilliseconds: Int32)
         -> HandoffClient.Outcome
     {
         let key = "\(expectedUID):\(handoffPath)"
@@ -79,14 +79,14 @@ public final class HandoffPool: Sendable {
         take("\(expectedUID):\(handoffPath)")
     }
 
-    public var count: Int { state.withLock { $0.entries.count } }
+    package var count: Int { state.withLock { $0.entries.count } }
 
     /// How many idle connections to `uid`'s daemons are kept now.
-    public func count(uid: UInt32) -> Int { state.withLock { $0.entries.filter { $0.uid == uid }.count } }
+    package func count(uid: UInt32) -> Int { state.withLock { $0.entries.filter { $0.uid == uid }.count } }
 
     /// Drops every kept connection whose daemon has gone; returns how many.
     @discardableResult
-    public func removeDead() -> Int {
+    package func removeDead() -> Int {
         let dropped = state.withLock { Self.removeDead(from: &$0.entries) }
         for socket in dropped { close(socket) }
         return dropped.count

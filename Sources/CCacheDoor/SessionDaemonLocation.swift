@@ -9,17 +9,17 @@ import SessionRuntime
 /// Everything below the base belongs to the user and is created by the daemon's process after the
 /// privilege drop, never by root: root never creates or follows anything inside a directory a user
 /// controls.
-public struct SessionDaemonLocation: Sendable, Hashable {
-    public let base: String
-    public let directory: String
-    public let socket: String
-    public var handoffSocket: String { socket + ".handoff" }
+package struct SessionDaemonLocation: Sendable, Hashable {
+    package let base: String
+    package let directory: String
+    package let socket: String
+    package var handoffSocket: String { socket + ".handoff" }
     /// Whether `/run/user/N` is the base (it is then also the daemon's `XDG_RUNTIME_DIR`).
-    public let isUserRuntimeDirectory: Bool
+    package let isUserRuntimeDirectory: Bool
 
     /// Computes the location, creating `/run/ccached/N` when `/run/user/N` is missing.
     /// `runRoot` is `/run` outside tests.
-    public static func prepare(for account: UserAccount, session: SessionIdentity, runRoot: String = "/run")
+    package static func prepare(for account: UserAccount, session: SessionIdentity, runRoot: String = "/run")
         throws(DoorError) -> SessionDaemonLocation
     {
         let base: RuntimeBase

@@ -15,22 +15,22 @@ import SystemCalls
 ///   signal blocked (but for the session's state file, which becomes descriptor 4, `--state-fd 4`),
 ///   then setgroups, setresgid, setresuid, checks all three ids and that root cannot
 ///   be regained, creates the session directories as the user, and execs with a clean environment.
-public struct SessionDaemonStarter: Sendable {
+package struct SessionDaemonStarter: Sendable {
     /// The `ccached` binary.
-    public let daemonPath: String
+    package let daemonPath: String
     /// Extra arguments for every daemon (tests: e.g. `--idle-timeout`).
-    public let extraArguments: [String]
+    package let extraArguments: [String]
     /// `--log-target journal` when the journal is there (a daemon's stderr is /dev/null).
-    public let logToJournal: Bool
+    package let logToJournal: Bool
 
-    public init(daemonPath: String, extraArguments: [String] = [], logToJournal: Bool) {
+    package init(daemonPath: String, extraArguments: [String] = [], logToJournal: Bool) {
         self.daemonPath = daemonPath
         self.extraArguments = extraArguments
         self.logToJournal = logToJournal
     }
 
     /// What the daemon said.
-    public enum Readiness: Equatable, Sendable {
+    package enum Readiness: Equatable, Sendable {
         /// It listens now.
         case ready
         /// Another daemon already answered on the socket.
@@ -38,7 +38,7 @@ public struct SessionDaemonStarter: Sendable {
     }
 
     /// Where the session's state file comes from (Docs/state.md).
-    public enum StateSource: Equatable, Sendable {
+    package enum StateSource: Equatable, Sendable {
         /// The daemon makes its own (nothing outside it holds it).
         case daemon
         /// Inherited as this descriptor: `--state-fd N`.
@@ -49,7 +49,7 @@ public struct SessionDaemonStarter: Sendable {
 
     /// The daemon's argv (argv[0] included); `readyDescriptor` nil for a systemd unit (which
     /// reports with sd_notify instead).
-    public func arguments(
+    package func arguments(
         location: SessionDaemonLocation, session: SessionIdentity, readyDescriptor: Int32? = 3,
         state: StateSource = .daemon
     ) -> [String] {
@@ -71,7 +71,7 @@ public struct SessionDaemonStarter: Sendable {
     }
 
     /// The transient unit a daemon runs in when systemd starts it: one per (uid, session key).
-    public static func unitName(uid: UInt32, session: SessionIdentity) -> String {
+    package static func unitName(uid: UInt32, session: SessionIdentity) -> String {
         "ccached-\(uid)-\(session.key).service"
     }
 
@@ -80,7 +80,7 @@ public struct SessionDaemonStarter: Sendable {
     /// The unit gets the user's ids from systemd (User=, Group=, and the user's groups), lives in
     /// `user-UID.slice` (the user's limits apply; a door restart or upgrade never touches it), and a
     /// sandbox of its own: unlike the door it may reach a KDC, since it renews tickets.
-    public func unitArguments(
+    package func unitArguments(
         account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation, stateFromDoor: Bool = false
     ) -> [String] {
         var arguments = [
@@ -124,7 +124,7 @@ public struct SessionDaemonStarter: Sendable {
     /// Starts the daemon as a transient unit with `systemd-run` (as root), which returns once the
     /// daemon reported READY=1, or failed; waits at most `timeoutMilliseconds`. With `stateFromDoor`
     /// the daemon then waits for its state file on the hand-off socket (``HandoffClient/sendStateFile``).
-    public func startUnit(
+    package func startUnit(
         systemdRun: String, account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation,
         stateFromDoor: Bool = false, timeoutMilliseconds: Int32
     ) throws(DoorError) -> Readiness {
@@ -183,7 +183,7 @@ public struct SessionDaemonStarter: Sendable {
     }
 
     /// The daemon's whole environment: nothing of the door's.
-    public func environment(account: UserAccount, location: SessionDaemonLocation) -> [String] {
+    package func environment(account: UserAccount, location: SessionDaemonLocation) -> [String] {
         var environment = [
             "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(account.home)", "USER=\(account.name)",
             "LOGNAME=\(account.name)",
@@ -194,7 +194,7 @@ public struct SessionDaemonStarter: Sendable {
 
     /// Starts the daemon and waits (at most `timeoutMilliseconds`) for its readiness line; with a
     /// `stateFile`, the daemon gets it as descriptor 4 (`--state-fd 4`; the caller keeps its copy).
-    public func start(
+    package func start(
         account: UserAccount, session: SessionIdentity, location: SessionDaemonLocation, stateFile: Int32? = nil,
         timeoutMilliseconds: Int32
     ) throws(DoorError) -> Readiness {

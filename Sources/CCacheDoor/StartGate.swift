@@ -8,11 +8,11 @@ import SystemCalls
 ///
 /// Waiting is bounded by the caller's deadline; the table holds only keys being started right now,
 /// so it stays empty between starts however many connections come and go.
-public final class StartGate: Sendable {
-    public struct Key: Hashable, Sendable {
-        public let uid: UInt32
-        public let session: String
-        public init(uid: UInt32, session: String) {
+package final class StartGate: Sendable {
+    package struct Key: Hashable, Sendable {
+        package let uid: UInt32
+        package let session: String
+        package init(uid: UInt32, session: String) {
             self.uid = uid
             self.session = session
         }
@@ -20,14 +20,14 @@ public final class StartGate: Sendable {
 
     private let busy = Mutex<Set<Key>>([])
 
-    public init() {}
+    package init() {}
 
     /// How many keys are being started now (for tests and status).
-    public var count: Int { busy.withLock { $0.count } }
+    package var count: Int { busy.withLock { $0.count } }
 
     /// Runs `body` holding `key`; nil when the key stayed held by another thread past `deadline`
     /// (monotonic milliseconds).
-    public func withKey<R>(_ key: Key, deadline: Int64, _ body: () throws(DoorError) -> R) throws(DoorError) -> R? {
+    package func withKey<R>(_ key: Key, deadline: Int64, _ body: () throws(DoorError) -> R) throws(DoorError) -> R? {
         while !busy.withLock({ $0.insert(key).inserted }) {
             guard Int64(MonotonicClock.milliseconds()) < deadline else { return nil }
             usleep(10_000)

@@ -22,7 +22,7 @@ import Synchronization
 /// - A file still held when a new daemon must start (the old one is still ending) is waited for
 ///   briefly and otherwise left to it: the new daemon gets a new file. Never two daemons on one file
 ///   (the daemon refuses a file another description holds locked, too).
-public final class StateFiles: Sendable {
+package final class StateFiles: Sendable {
     private struct State {
         /// The door's own descriptor of each session's file.
         var files: [StartGate.Key: Int32] = [:]
@@ -43,17 +43,17 @@ public final class StateFiles: Sendable {
     /// Files held for one uid at most: a user who kills daemon after daemon of ever new sessions
     /// (jobs) cannot make the door hold descriptors without end. Past it, the files of that uid's
     /// daemons that died (no daemon holds them) go first.
-    public let maximumPerUser: Int
+    package let maximumPerUser: Int
 
-    public init(maximumPerUser: Int = 32) {
+    package init(maximumPerUser: Int = 32) {
         self.maximumPerUser = max(1, maximumPerUser)
     }
 
     /// How many files the door holds.
-    public var count: Int { state.withLock { $0.files.count } }
+    package var count: Int { state.withLock { $0.files.count } }
 
     /// What ``prepare(for:waitMilliseconds:)`` found.
-    public enum Preparation: Equatable, Sendable {
+    package enum Preparation: Equatable, Sendable {
         /// A new, empty file.
         case new
         /// The file a daemon of this session died with (its size in bytes): the new daemon restores it.
@@ -67,7 +67,7 @@ public final class StateFiles: Sendable {
     /// daemon took its copy (not before: ``sweep()`` would take a new file nobody holds yet for an
     /// ended one), and a new open file description of it (`copy`) to hand over and then close. Nil,
     /// errno set, when no memfd can be made (a file a daemon died with is kept then).
-    public func prepare(for key: StartGate.Key, waitMilliseconds: Int32 = 2000)
+    package func prepare(for key: StartGate.Key, waitMilliseconds: Int32 = 2000)
         -> (own: Int32, copy: Int32, preparation: Preparation)?
     {
         let held = state.withLock { state -> Int32? in
@@ -108,7 +108,7 @@ public final class StateFiles: Sendable {
     }
 
     /// Keeps `file` as `key`'s (closing one held already); `lifetime` says what ends the session.
-    public func keep(_ file: Int32, for key: StartGate.Key, lifetime: DaemonLifetime? = nil) {
+    package func keep(_ file: Int32, for key: StartGate.Key, lifetime: DaemonLifetime? = nil) {
         let dropped = state.withLock { state -> [Int32] in
             state.asked.insert(key)
             state.lifetimes[key] = lifetime
@@ -139,7 +139,7 @@ public final class StateFiles: Sendable {
     /// Whether the door should ask `key`'s running daemon for its state file: it holds none for it
     /// and has not asked yet (after a door restart, at the first hand-off to each daemon). Marks it
     /// asked.
-    public func shouldAsk(for key: StartGate.Key) -> Bool {
+    package func shouldAsk(for key: StartGate.Key) -> Bool {
         state.withLock { state in
             guard state.files[key] == nil else { return false }
             return state.asked.insert(key).inserted
@@ -147,7 +147,7 @@ public final class StateFiles: Sendable {
     }
 
     /// Makes ``shouldAsk(for:)`` true again for `key` (the daemon did not answer).
-    public func forgetAsked(_ key: StartGate.Key) {
+    package func forgetAsked(_ key: StartGate.Key) {
         _ = state.withLock { $0.asked.remove(key) }
     }
 
@@ -155,7 +155,7 @@ public final class StateFiles: Sendable {
     /// memfd, which the door keeps as a new open file description of its own (the daemon's lock
     /// stays the daemon's). Closes `received` in every case; false when it is refused.
     @discardableResult
-    public func adopt(_ received: Int32, for key: StartGate.Key, lifetime: DaemonLifetime? = nil) -> Bool {
+    package func adopt(_ received: Int32, for key: StartGate.Key, lifetime: DaemonLifetime? = nil) -> Bool {
         defer { close(received) }
         // What a user's daemon sends is looked at, never read: a memfd (a regular file whose
         // /proc/self/fd link is "/memfd:…") is reopened, anything else refused.
@@ -179,7 +179,7 @@ public final class StateFiles: Sendable {
     /// closes those of daemons that died in sessions that `ended` says are over (it is asked only
     /// about files no daemon holds that are not empty, outside the lock); returns how many.
     @discardableResult
-    public func sweep(ended: (StartGate.Key, DaemonLifetime?) -> Bool = { _, _ in false }) -> Int {
+    package func sweep(ended: (StartGate.Key, DaemonLifetime?) -> Bool = { _, _ in false }) -> Int {
         let (empty, orphans) = state.withLock { state -> ([Int32], [(StartGate.Key, Int32, DaemonLifetime?)]) in
             var empty: [Int32] = []
             var orphans: [(StartGate.Key, Int32, DaemonLifetime?)] = []
@@ -214,7 +214,7 @@ public final class StateFiles: Sendable {
     /// session is gone, no process of its audit session is left (a job), or its user has no logind
     /// session left and does not linger (the per-user daemon). Without logind, or not knowing the
     /// lifetime, never (the file stays until the next daemon, or the per-uid cap).
-    public static func sessionHasEnded(_ key: StartGate.Key, _ lifetime: DaemonLifetime?) -> Bool {
+    package static func sessionHasEnded(_ key: StartGate.Key, _ lifetime: DaemonLifetime?) -> Bool {
         guard access("/run/systemd/system", F_OK) == 0 else {
             if case .auditSession(let session) = lifetime { return !anyProcess(inAuditSession: session) }
             return false

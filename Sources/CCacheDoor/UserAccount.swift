@@ -2,15 +2,15 @@ import Glibc
 
 /// What the door needs to start a daemon as a user: from the passwd and group databases, read by
 /// the door (root) and never by the child it forks.
-public struct UserAccount: Sendable {
-    public let uid: UInt32
-    public let gid: UInt32
-    public let name: String
-    public let home: String
+package struct UserAccount: Sendable {
+    package let uid: UInt32
+    package let gid: UInt32
+    package let name: String
+    package let home: String
     /// The supplementary groups, as `initgroups` would set them (`getgrouplist`).
-    public let groups: [UInt32]
+    package let groups: [UInt32]
 
-    public init(uid: UInt32, gid: UInt32, name: String, home: String, groups: [UInt32]) {
+    package init(uid: UInt32, gid: UInt32, name: String, home: String, groups: [UInt32]) {
         self.uid = uid
         self.gid = gid
         self.name = name
@@ -20,7 +20,7 @@ public struct UserAccount: Sendable {
 
     /// Looks the uid up; nil when it has no passwd entry. The group database is read only when
     /// `includingGroups` (only a daemon start needs the groups; routing to a running daemon does not).
-    public static func lookUp(uid: UInt32, includingGroups: Bool = true) -> UserAccount? {
+    package static func lookUp(uid: UInt32, includingGroups: Bool = true) -> UserAccount? {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 16384)
