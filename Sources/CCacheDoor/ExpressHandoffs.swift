@@ -144,12 +144,15 @@ final class ExpressHandoffs {
         var buffer = [UInt8](repeating: 0, count: 64)
         while true {
             // Bytes only: a descriptor a daemon attached is dropped by the kernel, never taken.
-            let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { break }
+            let count: Int
+            do throws(Errno) {
+                count = try retryingInterrupts {
+                    buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                }
+            } catch {
+                if error == .wouldBlock { break }
                 connections[key] = connection
-                result.add(end(key, hungUp: errno == ECONNRESET))
+                result.add(end(key, hungUp: error == .connectionReset))
                 return result
             }
             if count == 0 {

@@ -22,6 +22,7 @@ public struct Errno: Error, RawRepresentable, Hashable, Sendable, CustomStringCo
     public static let noSuchFile = Errno(rawValue: ENOENT)
     public static let connectionRefused = Errno(rawValue: ECONNREFUSED)
     public static let connectionAborted = Errno(rawValue: ECONNABORTED)
+    public static let connectionReset = Errno(rawValue: ECONNRESET)
     public static let protocolError = Errno(rawValue: EPROTO)
     public static let fileExists = Errno(rawValue: EEXIST)
 }
