@@ -16,16 +16,11 @@ set -uo pipefail
 
 PROG=${0##*/}
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
-BOOTED="$ROOT_DIR/scripts/booted-system.sh"
-
 CHECK_NAME="package test"
 # shellcheck source=scripts/booted-check-lib.sh
 . "$ROOT_DIR/scripts/booted-check-lib.sh" || exit 2
 booted_check_args "$@"
-
-STATE="$ROOT_DIR/.build/package-test"
-ROOT="$STATE/root"
-LOG="$STATE/log"
+booted_check_state package-test
 
 cleanup() {
     "$BOOTED" stop "$STATE" >/dev/null 2>&1 || true
