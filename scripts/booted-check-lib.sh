@@ -2,25 +2,24 @@
 # Sourced by the checks that boot a container and install the packages (package-test.sh,
 # login-routing-check.sh, upgrade-booted-check.sh): their call, the PASS/FAIL tally and the
 # helpers each of them needs.
-# The sourcing script sets PROG, ROOT_DIR and CHECK_NAME first, then calls booted_check_args and
-# booted_check_state.
+# The sourcing script sets CHECK_NAME first, then calls booted_check_args NAME "$@".
 
+PROG=${0##*/}
+ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BOOTED="$ROOT_DIR/scripts/booted-system.sh"
 # The packages the login checks add to the base tree (the same list: one cached tree for both).
 LOGIN_BASE_PACKAGES="openssh-server sshpass libpam-krb5 cron at tmux dbus-user-session"
 
-# booted_check_state NAME: STATE (.build/NAME), ROOT (the container's tree, seen from the host),
-# LOG, and RT (the login agents' directories, seen from the host).
-booted_check_state() {
+# booted_check_args NAME "$@": exits 0 (SKIPPED, loudly) when not root and 2 on a wrong call; sets
+# DEB_DIR and DEB_CCACHED, DEB_PAM: the one ccached_*.deb and libpam-ccached_*.deb in it; and the
+# check's paths: STATE (.build/NAME), ROOT (the container's tree, seen from the host), LOG, and RT
+# (the login agents' directories, seen from the host).
+booted_check_args() {
     STATE="$ROOT_DIR/.build/$1"
     ROOT="$STATE/root"
     LOG="$STATE/log"
     RT="$ROOT/var/tmp/rt"
-}
-
-# booted_check_args "$@": exits 0 (SKIPPED, loudly) when not root and 2 on a wrong call; sets
-# DEB_DIR and DEB_CCACHED, DEB_PAM: the one ccached_*.deb and libpam-ccached_*.deb in it.
-booted_check_args() {
+    shift
     if [ "$(id -u)" -ne 0 ]; then
         echo "$PROG: SKIPPED — NOT RUN: needs root (it boots a container); nothing was checked" >&2
         exit 0

@@ -21,13 +21,10 @@
 # .build/login-routing/log/table.txt.
 set -uo pipefail
 
-PROG=${0##*/}
-ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 CHECK_NAME="login routing check"
 # shellcheck source=scripts/booted-check-lib.sh
-. "$ROOT_DIR/scripts/booted-check-lib.sh" || exit 2
-booted_check_args "$@"
-booted_check_state login-routing
+. "$(dirname "$0")/booted-check-lib.sh" || exit 2
+booted_check_args login-routing "$@"
 TABLE="$LOG/table.txt"
 
 cleanup() {

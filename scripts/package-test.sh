@@ -14,13 +14,10 @@
 # Prints PASS/FAIL per check and ends with exactly "N passed, M failed"; exits 1 on any failure.
 set -uo pipefail
 
-PROG=${0##*/}
-ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 CHECK_NAME="package test"
 # shellcheck source=scripts/booted-check-lib.sh
-. "$ROOT_DIR/scripts/booted-check-lib.sh" || exit 2
-booted_check_args "$@"
-booted_check_state package-test
+. "$(dirname "$0")/booted-check-lib.sh" || exit 2
+booted_check_args package-test "$@"
 
 cleanup() {
     "$BOOTED" stop "$STATE" >/dev/null 2>&1 || true

@@ -22,13 +22,10 @@
 # One PASS/FAIL line per check; the last line is "N passed, M failed"; exit 1 on a failure.
 set -uo pipefail
 
-PROG=${0##*/}
-ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 CHECK_NAME="upgrade check"
 # shellcheck source=scripts/booted-check-lib.sh
-. "$ROOT_DIR/scripts/booted-check-lib.sh" || exit 2
-booted_check_args "$@"
-booted_check_state upgrade-check
+. "$(dirname "$0")/booted-check-lib.sh" || exit 2
+booted_check_args upgrade-check "$@"
 debs=("$DEB_CCACHED" "$DEB_PAM")
 
 cleanup() {
