@@ -73,6 +73,18 @@ wait_for() {
     done
     return 1
 }
+# install_debs: apt-get install of the packages in the container's /root/pkg; PASS, or FAIL with
+# the end of apt's output, and finish.
+install_debs() {
+    local name="apt-get install ./ccached_*.deb ./libpam-ccached_*.deb"
+    if inside bash -c 'cd /root/pkg && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+            ./ccached_*.deb ./libpam-ccached_*.deb' >"$LOG/install.txt" 2>&1; then
+        pass "$name"
+    else
+        fail "$name" "$(tail -n 8 "$LOG/install.txt")"
+        finish
+    fi
+}
 # finish: the duration, where the logs are and "N passed, M failed"; exits 1 on any failure. A
 # script that prints more first defines before_finish.
 finish() {

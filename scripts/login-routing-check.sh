@@ -232,13 +232,7 @@ snapshot >"$LOG/etc-before.txt"
 krb5_before=$(sha256sum <"$ROOT/etc/krb5.conf")
 
 # ---- install -------------------------------------------------------------------------------------
-if inside bash -c 'cd /root/pkg && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ./ccached_*.deb ./libpam-ccached_*.deb' >"$LOG/install.txt" 2>&1; then
-    pass "apt-get install ./ccached_*.deb ./libpam-ccached_*.deb"
-else
-    fail "apt-get install ./ccached_*.deb ./libpam-ccached_*.deb" "$(tail -n 8 "$LOG/install.txt")"
-    finish
-fi
+install_debs
 door_state=$(inside systemctl is-enabled ccached-door.socket 2>&1)/$(inside systemctl is-active ccached-door.socket 2>&1)
 verdict "the install enabled and started ccached-door.socket (no sssd-kcm here): $door_state" "$door_state" \
     test "$door_state" = enabled/active

@@ -109,13 +109,7 @@ else
 fi
 
 # ---- install (an upgrade from the previous release) ----------------------------------------------
-if inside bash -c 'cd /root/pkg && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ./ccached_*.deb ./libpam-ccached_*.deb' >"$LOG/install.txt" 2>&1; then
-    pass "apt-get install ./ccached_*.deb ./libpam-ccached_*.deb"
-else
-    fail "apt-get install ./ccached_*.deb ./libpam-ccached_*.deb" "$(tail -n 8 "$LOG/install.txt")"
-    finish
-fi
+install_debs
 check "/usr/bin/ccached and /usr/bin/ccachectl are installed" \
     test -x "$ROOT/usr/bin/ccached" -a -x "$ROOT/usr/bin/ccachectl"
 check "the binaries need no Swift toolchain (no libswift*, no RUNPATH)" \
