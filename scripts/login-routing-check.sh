@@ -21,22 +21,11 @@
 # .build/login-routing/log/table.txt.
 set -uo pipefail
 
-PROG=${0##*/}
-ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
-BOOTED="$ROOT_DIR/scripts/booted-system.sh"
-BASE_PACKAGES="openssh-server sshpass libpam-krb5 cron at tmux dbus-user-session"
-
 CHECK_NAME="login routing check"
 # shellcheck source=scripts/booted-check-lib.sh
-. "$ROOT_DIR/scripts/booted-check-lib.sh" || exit 2
-booted_check_args "$@"
-
-STATE="$ROOT_DIR/.build/login-routing"
-ROOT="$STATE/root"
-LOG="$STATE/log"
-RT="$ROOT/var/tmp/rt" # the agents' directories, seen from the host
+. "$(dirname "$0")/booted-check-lib.sh" || exit 2
+booted_check_args login-routing "$@"
 TABLE="$LOG/table.txt"
-declare -A LOGIN_PID=()
 
 cleanup() {
     local name
@@ -67,23 +56,7 @@ before_finish() {
     fi
 }
 
-# ---- logins driven by an agent --------------------------------------------------------------------
-# A login runs /usr/local/lib/rt/agent NAME as its command: the agent runs each script the test
-# drops into /var/tmp/rt/NAME (cmd.N -> out.N, rc.N) in the login's own environment, until told
-# to exit. So a login can live across several steps, as a real one does.
-SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
-    -o PreferredAuthentications=password -o PubkeyAuthentication=no -o GSSAPIAuthentication=no)
-
-# login_ssh NAME USER PASSWORD: an ssh password login to 127.0.0.1 (pam_krb5 gets the TGT).
-login_ssh() {
-    local name=$1 user=$2 password=$3
-    rm -rf "$RT/$name"
-    inside sshpass -p "$password" ssh "${SSH_OPTS[@]}" "$user@127.0.0.1" /usr/local/lib/rt/agent "$name" \
-        >"$LOG/login-$name.txt" 2>&1 &
-    LOGIN_PID[$name]=$!
-    wait_for 30 test -e "$RT/$name/ready"
-}
-
+# ---- logins driven by an agent (login_ssh, in_login and the agent: booted-check-lib.sh) ----------
 # login_x11 NAME USER: a session opened the way a display manager does (pam_putenv of
 # XDG_SESSION_TYPE=x11 and XDG_SESSION_CLASS=user before pam_open_session, service "login").
 login_x11() {
@@ -93,22 +66,6 @@ login_x11() {
         >"$LOG/login-$name.txt" 2>&1 &
     LOGIN_PID[$name]=$!
     wait_for 30 test -e "$RT/$name/ready"
-}
-
-# in_login NAME SCRIPT: runs SCRIPT (bash) in the login; prints its output; its exit status.
-# (Often called in $(...), a subshell: the next number is the count of scripts already there.)
-in_login() {
-    local name=$1 script=$2 n
-    n=$(find "$RT/$name" -maxdepth 1 -name 'cmd.*' ! -name '*.tmp' | wc -l)
-    printf '%s\n' "$script" >"$RT/$name/cmd.$n.tmp"
-    chmod 0644 "$RT/$name/cmd.$n.tmp"
-    mv "$RT/$name/cmd.$n.tmp" "$RT/$name/cmd.$n"
-    if ! wait_for 90 test -e "$RT/$name/rc.$n"; then
-        echo "(no answer from login $name within 90 s)"
-        return 124
-    fi
-    cat "$RT/$name/out.$n"
-    return "$(cat "$RT/$name/rc.$n")"
 }
 
 # logout NAME: the agent exits, and with it the login.
@@ -130,29 +87,7 @@ principal_of() { sed -n 's/^Default principal: //p' <<<"$1" | head -n1 | grep . 
 
 install_helpers() {
     local d="$ROOT/usr/local/lib/rt"
-    mkdir -p "$d" "$RT"
-    chmod 1777 "$RT"
-    cat >"$d/agent" <<'EOF'
-#!/bin/bash
-# Runs the scripts the test drops into /var/tmp/rt/NAME, in this login's environment.
-d=/var/tmp/rt/$1
-mkdir -p "$d"
-env | sort >"$d/env"
-cat /proc/self/sessionid >"$d/audit-session" 2>/dev/null
-touch "$d/ready"
-n=0
-while :; do
-    if [ -e "$d/cmd.$n" ]; then
-        bash "$d/cmd.$n" >"$d/out.$n" 2>&1 </dev/null
-        echo $? >"$d/rc.$n.tmp"
-        mv "$d/rc.$n.tmp" "$d/rc.$n"
-        n=$((n + 1))
-        continue
-    fi
-    [ -e "$d/exit" ] && exit 0
-    sleep 0.1
-done
-EOF
+    install_agent
     cat >"$d/dm-session" <<'EOF'
 #!/usr/bin/python3
 # A display manager's part of a login, without a display: PAM service "login" for USER, with
@@ -260,7 +195,7 @@ EOF
 rm -rf "$STATE"
 mkdir -p "$STATE" "$LOG"
 : >"$TABLE"
-export BOOTED_EXTRA_PACKAGES="$BASE_PACKAGES"
+export BOOTED_EXTRA_PACKAGES="$LOGIN_BASE_PACKAGES"
 if ! "$BOOTED" boot "$STATE" >"$LOG/boot.txt" 2>&1; then
     fail "the container boots" "$(tail -n 5 "$LOG/boot.txt")"
     finish
@@ -297,13 +232,7 @@ snapshot >"$LOG/etc-before.txt"
 krb5_before=$(sha256sum <"$ROOT/etc/krb5.conf")
 
 # ---- install -------------------------------------------------------------------------------------
-if inside bash -c 'cd /root/pkg && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ./ccached_*.deb ./libpam-ccached_*.deb' >"$LOG/install.txt" 2>&1; then
-    pass "apt-get install ./ccached_*.deb ./libpam-ccached_*.deb"
-else
-    fail "apt-get install ./ccached_*.deb ./libpam-ccached_*.deb" "$(tail -n 8 "$LOG/install.txt")"
-    finish
-fi
+install_debs
 door_state=$(inside systemctl is-enabled ccached-door.socket 2>&1)/$(inside systemctl is-active ccached-door.socket 2>&1)
 verdict "the install enabled and started ccached-door.socket (no sssd-kcm here): $door_state" "$door_state" \
     test "$door_state" = enabled/active
@@ -502,7 +431,7 @@ inside /root/pkg/testkdc.sh stop /root/kdc >/dev/null 2>&1
 stop_container
 
 # ---- 9. sssd-kcm enabled: installing ccached leaves it the socket ---------------------------------
-export BOOTED_EXTRA_PACKAGES="$BASE_PACKAGES sssd-kcm"
+export BOOTED_EXTRA_PACKAGES="$LOGIN_BASE_PACKAGES sssd-kcm"
 if ! "$BOOTED" boot "$STATE" >"$LOG/boot-sssd.txt" 2>&1; then
     fail "a second container with sssd-kcm boots" "$(tail -n 5 "$LOG/boot-sssd.txt")"
     finish

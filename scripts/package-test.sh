@@ -14,18 +14,10 @@
 # Prints PASS/FAIL per check and ends with exactly "N passed, M failed"; exits 1 on any failure.
 set -uo pipefail
 
-PROG=${0##*/}
-ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
-BOOTED="$ROOT_DIR/scripts/booted-system.sh"
-
 CHECK_NAME="package test"
 # shellcheck source=scripts/booted-check-lib.sh
-. "$ROOT_DIR/scripts/booted-check-lib.sh" || exit 2
-booted_check_args "$@"
-
-STATE="$ROOT_DIR/.build/package-test"
-ROOT="$STATE/root"
-LOG="$STATE/log"
+. "$(dirname "$0")/booted-check-lib.sh" || exit 2
+booted_check_args package-test "$@"
 
 cleanup() {
     "$BOOTED" stop "$STATE" >/dev/null 2>&1 || true
@@ -117,13 +109,7 @@ else
 fi
 
 # ---- install (an upgrade from the previous release) ----------------------------------------------
-if inside bash -c 'cd /root/pkg && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ./ccached_*.deb ./libpam-ccached_*.deb' >"$LOG/install.txt" 2>&1; then
-    pass "apt-get install ./ccached_*.deb ./libpam-ccached_*.deb"
-else
-    fail "apt-get install ./ccached_*.deb ./libpam-ccached_*.deb" "$(tail -n 8 "$LOG/install.txt")"
-    finish
-fi
+install_debs
 check "/usr/bin/ccached and /usr/bin/ccachectl are installed" \
     test -x "$ROOT/usr/bin/ccached" -a -x "$ROOT/usr/bin/ccachectl"
 check "the binaries need no Swift toolchain (no libswift*, no RUNPATH)" \

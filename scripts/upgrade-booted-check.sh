@@ -22,22 +22,11 @@
 # One PASS/FAIL line per check; the last line is "N passed, M failed"; exit 1 on a failure.
 set -uo pipefail
 
-PROG=${0##*/}
-ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
-BOOTED="$ROOT_DIR/scripts/booted-system.sh"
-# The packages of login-routing-check.sh: the same cached base tree.
-BASE_PACKAGES="openssh-server sshpass libpam-krb5 cron at tmux dbus-user-session"
-
-STATE="$ROOT_DIR/.build/upgrade-check"
-ROOT="$STATE/root"
-LOG="$STATE/log"
-RT="$ROOT/var/tmp/rt"
 CHECK_NAME="upgrade check"
 # shellcheck source=scripts/booted-check-lib.sh
-. "$ROOT_DIR/scripts/booted-check-lib.sh" || exit 2
-booted_check_args "$@"
+. "$(dirname "$0")/booted-check-lib.sh" || exit 2
+booted_check_args upgrade-check "$@"
 debs=("$DEB_CCACHED" "$DEB_PAM")
-declare -A LOGIN_PID=()
 
 cleanup() {
     local name
@@ -50,56 +39,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ---- logins driven by an agent (as in login-routing-check.sh) -------------------------------------
-SSH_OPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
-    -o PreferredAuthentications=password -o PubkeyAuthentication=no -o GSSAPIAuthentication=no)
-
-login_ssh() {
-    local name=$1 user=$2 password=$3
-    rm -rf "$RT/$name"
-    inside sshpass -p "$password" ssh "${SSH_OPTS[@]}" "$user@127.0.0.1" /usr/local/lib/rt/agent "$name" \
-        >"$LOG/login-$name.txt" 2>&1 &
-    LOGIN_PID[$name]=$!
-    wait_for 30 test -e "$RT/$name/ready"
-}
-
-in_login() {
-    local name=$1 script=$2 n
-    n=$(find "$RT/$name" -maxdepth 1 -name 'cmd.*' ! -name '*.tmp' | wc -l)
-    printf '%s\n' "$script" >"$RT/$name/cmd.$n.tmp"
-    chmod 0644 "$RT/$name/cmd.$n.tmp"
-    mv "$RT/$name/cmd.$n.tmp" "$RT/$name/cmd.$n"
-    if ! wait_for 90 test -e "$RT/$name/rc.$n"; then
-        echo "(no answer from login $name within 90 s)"
-        return 124
-    fi
-    cat "$RT/$name/out.$n"
-    return "$(cat "$RT/$name/rc.$n")"
-}
-
 install_helpers() {
     local d="$ROOT/usr/local/lib/rt"
-    mkdir -p "$d" "$RT"
-    chmod 1777 "$RT"
-    cat >"$d/agent" <<'EOF'
-#!/bin/bash
-# Runs the scripts the test drops into /var/tmp/rt/NAME, in this login's environment.
-d=/var/tmp/rt/$1
-mkdir -p "$d"
-touch "$d/ready"
-n=0
-while :; do
-    if [ -e "$d/cmd.$n" ]; then
-        bash "$d/cmd.$n" >"$d/out.$n" 2>&1 </dev/null
-        echo $? >"$d/rc.$n.tmp"
-        mv "$d/rc.$n.tmp" "$d/rc.$n"
-        n=$((n + 1))
-        continue
-    fi
-    [ -e "$d/exit" ] && exit 0
-    sleep 0.1
-done
-EOF
+    install_agent
     # klist-loop DIR: klist until DIR/stop exists, in turn with the login's environment and with
     # none (env -i: the standard KCM socket, so through ccached-door); counts the runs in DIR/runs
     # and writes every failure (its output) to DIR/errors.
@@ -335,7 +277,7 @@ new_version=$(dpkg-deb -f "$STATE/new/"ccached_*.deb Version)
 echo "$PROG: upgrading $old_version -> $new_version"
 
 # ---- the container, the KDC, the users, the old packages ------------------------------------------
-export BOOTED_EXTRA_PACKAGES="$BASE_PACKAGES"
+export BOOTED_EXTRA_PACKAGES="$LOGIN_BASE_PACKAGES"
 if ! "$BOOTED" boot "$STATE" >"$LOG/boot.txt" 2>&1; then
     fail "the container boots" "$(tail -n 5 "$LOG/boot.txt")"
     finish

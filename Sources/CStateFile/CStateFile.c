@@ -27,23 +27,27 @@ int ccached_state_is_memfd(int fd) {
     return strncmp(target, "/memfd:", 7) == 0 ? 1 : 0;
 }
 
-int ccached_state_lock(int fd) {
-    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0, .l_pid = 0};
+// `fcntl(fd, command, lock)` for an open file description write lock on the whole file, retried
+// on EINTR; `lock` is the whole-file write lock on entry and what F_OFD_GETLK found on return.
+static int whole_file_lock(int fd, int command, struct flock *lock) {
+    *lock = (struct flock){.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0, .l_pid = 0};
     int result;
     do {
-        result = fcntl(fd, F_OFD_SETLK, &lock);
+        result = fcntl(fd, command, lock);
     } while (result < 0 && errno == EINTR);
+    return result;
+}
+
+int ccached_state_lock(int fd) {
+    struct flock lock;
+    int result = whole_file_lock(fd, F_OFD_SETLK, &lock);
     if (result < 0 && errno == EACCES) errno = EAGAIN;
     return result < 0 ? -1 : 0;
 }
 
 int ccached_state_in_use(int fd) {
-    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0, .l_pid = 0};
-    int result;
-    do {
-        result = fcntl(fd, F_OFD_GETLK, &lock);
-    } while (result < 0 && errno == EINTR);
-    if (result < 0) return -1;
+    struct flock lock;
+    if (whole_file_lock(fd, F_OFD_GETLK, &lock) < 0) return -1;
     return lock.l_type == F_UNLCK ? 0 : 1;
 }
 

@@ -9,11 +9,9 @@ import Testing
 
 /// ``AncestorCheck``: every directory on the way to a socket, not only its parent (issue 12, item 6).
 @Suite("AncestorCheck")
-struct AncestorCheckTests {
+final class AncestorCheckTests: ScratchSuite {
     @Test("a private directory under /tmp (root's, sticky) passes, relative or absolute")
     func safeChainPasses() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         mkdir(scratch.path + "/a", 0o700)
         mkdir(scratch.path + "/a/b", 0o755)
         #expect(AncestorCheck.firstProblem(in: scratch.path + "/a/b", uid: getuid()) == nil)
@@ -26,8 +24,6 @@ struct AncestorCheckTests {
 
     @Test("a group- or world-writable ancestor without the sticky bit is named, however far up")
     func writableAncestor() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         mkdir(scratch.path + "/open", 0o700)
         mkdir(scratch.path + "/open/x", 0o700)
         mkdir(scratch.path + "/open/x/y", 0o700)
@@ -45,8 +41,6 @@ struct AncestorCheckTests {
 
     @Test("a symbolic link anywhere on the way is refused, even one to a safe directory")
     func symlinkAncestor() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         mkdir(scratch.path + "/real", 0o700)
         mkdir(scratch.path + "/real/sub", 0o700)
         symlink(scratch.path + "/real", scratch.path + "/link")
@@ -67,8 +61,6 @@ struct AncestorCheckTests {
         "an ancestor owned by another user (not root) is refused: they could swap what lies below it",
         .requiresRoot("needs root to give a directory to another uid"))
     func foreignOwnerAncestor() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         chmod(scratch.path, 0o755)
         mkdir(scratch.path + "/theirs", 0o755)
         mkdir(scratch.path + "/theirs/rootsub", 0o700)

@@ -13,11 +13,9 @@ import Testing
 /// The client library against real daemons it starts itself: spawn, races, reconnect, idle exit,
 /// server authentication and process identity.
 @Suite("CCacheContext", .serialized)
-struct CCacheContextTests {
+final class CCacheContextTests: ScratchSuite {
     @Test("a call with no daemon starts one, which then serves the CCAPI-style calls")
     func autoSpawn() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         let context = try CCacheContext(options: .init(environment: scratch.environment(), idleTimeout: 5))
         #expect(!context.isDaemonRunning)
         let status = try context.status()
@@ -57,8 +55,6 @@ struct CCacheContextTests {
 
     @Test("a daemon that cannot start gives an error saying why")
     func cannotStart() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         var env = scratch.environment()
         env["CCACHED_DAEMON"] = scratch.path + "/no-such-ccached"
         let context = try CCacheContext(options: .init(environment: env))
@@ -89,8 +85,6 @@ struct CCacheContextTests {
 
     @Test("eight contexts racing to start the daemon end with one daemon")
     func racingSpawn() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         let env = scratch.environment()
         let pids = Mutexed<[UInt32]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
@@ -109,8 +103,6 @@ struct CCacheContextTests {
 
     @Test("kill -9 of the daemon between two calls: the second call succeeds on a new daemon")
     func reconnectAfterKill() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         let context = try CCacheContext(options: .init(environment: scratch.environment(), idleTimeout: 5))
         let first = try context.status().pid
         kill(Int32(first), SIGKILL)
@@ -125,8 +117,6 @@ struct CCacheContextTests {
 
     @Test("the daemon exits after its idle timeout with no caches, and never while it holds a cache")
     func idleExit() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         let env = scratch.environment()
         var pid: UInt32 = 0
         do {
@@ -149,8 +139,6 @@ struct CCacheContextTests {
         "a socket served by another uid is refused before anything is sent",
         .requiresRoot("needs root to run a daemon as the user nobody"))
     func squatterRefused() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         let nobodyDirectory = scratch.path + "/nobody"
         mkdir(nobodyDirectory, 0o700)
         chmod(scratch.path, 0o711)
@@ -181,8 +169,6 @@ struct CCacheContextTests {
         "a thread that switched only its own uid reaches the process's daemon and keeps its identity",
         .requiresRoot("needs root to switch a thread's uid"))
     func threadImpersonation() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         let env = scratch.environment()
         let processDaemon = try CCacheContext(options: .init(environment: env, idleTimeout: 5)).status().pid
         let outcome = Mutexed<String>("not run")

@@ -43,6 +43,18 @@ final class ClientScratch {
     }
 }
 
+/// The base of a suite whose every test gets its own ``ClientScratch``: Swift Testing makes one
+/// instance of a suite per test, so `init` is each test's setup and `deinit` its cleanup.
+class ScratchSuite {
+    let scratch: ClientScratch
+
+    init() throws {
+        scratch = try ClientScratch()
+    }
+
+    deinit { scratch.cleanup() }
+}
+
 /// Whether a process exists (a zombie counts as gone).
 func processAlive(_ pid: Int32) -> Bool {
     guard kill(pid, 0) == 0 else { return false }

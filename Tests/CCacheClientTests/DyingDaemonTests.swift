@@ -15,7 +15,7 @@ import Testing
 /// its last thread waiting, and what made `reconnectAfterKill` fail under load: every connection it
 /// took was reset. Here the state is made to last, so the test does not depend on timing.
 @Suite("Dying daemon")
-struct DyingDaemonTests {
+final class DyingDaemonTests: ScratchSuite {
     /// A stand-in for the dying daemon (python3, which the end-to-end tests need anyway): it listens
     /// at the socket path, lets its main thread alone exit (the raw `exit` system call, not
     /// `exit_group`), then, from its other thread, accepts every connection and closes it unread
@@ -52,8 +52,6 @@ struct DyingDaemonTests {
 
     @Test("a dying daemon is waited out until it is gone, then a new one serves the call")
     func dyingDaemonWaitedOut() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         _ = scratch.socketDirectory()
         let environment = scratch.environment()
         let socket = try #require(environment["CCACHED_SOCKET"])

@@ -9,11 +9,9 @@ import Testing
 
 /// Where a session's daemon lives, and the refusal of unsafe directories on the way.
 @Suite("SessionRuntime")
-struct SessionRuntimeTests {
+final class SessionRuntimeTests: ScratchSuite {
     @Test("CCACHED_SESSION names the session; the directory is <XDG_RUNTIME_DIR>/ccached/<session>, 0700")
     func explicitSession() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         let env = ["XDG_RUNTIME_DIR": scratch.path, "CCACHED_SESSION": "s1"]
         let paths = try SessionPaths.resolve(environment: env, uid: getuid())
         #expect(paths.session == SessionIdentity(key: "s1", source: .environment))
@@ -31,8 +29,6 @@ struct SessionRuntimeTests {
 
     @Test("CCACHED_SOCKET overrides the session layout")
     func explicitSocket() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         let paths = try SessionPaths.resolve(
             environment: ["CCACHED_SOCKET": scratch.path + "/my.sock", "CCACHED_SESSION": "ignored"], uid: getuid())
         #expect(paths.isExplicitSocket)
@@ -74,8 +70,6 @@ struct SessionRuntimeTests {
 
     @Test("a session directory with a group/other mode, a symlink, or another owner is refused with its path")
     func unsafeDirectories() throws {
-        let scratch = try ClientScratch()
-        defer { scratch.cleanup() }
         mkdir(scratch.path + "/ccached", 0o700)
         mkdir(scratch.path + "/ccached/open", 0o700)
         chmod(scratch.path + "/ccached/open", 0o755)

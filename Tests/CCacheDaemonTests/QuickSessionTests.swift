@@ -25,6 +25,19 @@ struct QuickSessionTests {
         try! KCMReplyHeader(decoding: frame).status
     }
 
+    /// Feeds `bytes` to `session` on the loop, every reply sent at once: where the connection is
+    /// left, and the status of each reply.
+    static func answeredAtOnce(_ bytes: [UInt8], by session: inout ConnectionSession) -> (
+        progress: ConnectionSession.QuickProgress, statuses: [KCMStatus]
+    ) {
+        var statuses: [KCMStatus] = []
+        let progress = session.receiveWithoutWaiting(bytes, now: 0) {
+            statuses.append(Self.status($0))
+            return .sent
+        }
+        return (progress, statuses)
+    }
+
     /// The payload of a reply frame.
     static func payload(_ frame: [UInt8]) -> [UInt8] { Array(frame[KCMReplyHeader.length...]) }
 
@@ -67,14 +80,9 @@ struct QuickSessionTests {
     func renewGoesToAThread() {
         var session = session()
         defer { session.wipe() }
-        var sent = 0
-        let progress = session.receiveWithoutWaiting(KCMRequest.renew(KCMRenew.Request()).encodedFrame(), now: 0) {
-            _ in
-            sent += 1
-            return .sent
-        }
-        #expect(progress == .needsThread)
-        #expect(sent == 0)
+        let answered = Self.answeredAtOnce(KCMRequest.renew(KCMRenew.Request()).encodedFrame(), by: &session)
+        #expect(answered.progress == .needsThread)
+        #expect(answered.statuses.isEmpty)
     }
 
     @Test("a reply the socket did not take stops the answering; the frames behind it wait for the thread")
@@ -98,34 +106,31 @@ struct QuickSessionTests {
         #expect(statuses == [.fccNoFile])
     }
 
-    @Test("a stranger's WATCH is refused on the loop at once: no thread for a refused peer")
-    func strangersWatchRefusedAtOnce() {
-        var session = session(uid: 4242)
-        defer { session.wipe() }
-        var statuses: [KCMStatus] = []
-        let progress = session.receiveWithoutWaiting(
-            KCMRequest.watch(KCMWatch.Request(timeoutMilliseconds: 60_000)).encodedFrame(), now: 0
-        ) {
-            statuses.append(Self.status($0))
-            return .sent
-        }
-        #expect(progress == .open)
-        #expect(statuses == [.fccPerm])
+    /// A WATCH the loop refuses at once, never setting it aside for a thread.
+    struct RefusedWatch: Sendable, CustomTestStringConvertible {
+        let testDescription: String
+        let uid: uid_t
+        let frame: [UInt8]
+        let status: KCMStatus
     }
 
-    @Test("a WATCH whose body does not decode is refused on the loop at once: decided once, before any thread")
-    func malformedWatchRefusedAtOnce() {
-        var session = session()
-        defer { session.wipe() }
+    static let refusedWatches = [
+        RefusedWatch(
+            testDescription: "a stranger's (no thread for a refused peer)", uid: 4242,
+            frame: KCMRequest.watch(KCMWatch.Request(timeoutMilliseconds: 60_000)).encodedFrame(), status: .fccPerm),
         // Version 2.0, CCACHED_WATCH, and a counter cut short: the opcode alone would say "waits".
-        let body: [UInt8] = [2, 0, 0x50, 0x01, 0, 0]
-        var statuses: [KCMStatus] = []
-        let progress = session.receiveWithoutWaiting([0, 0, 0, UInt8(body.count)] + body, now: 0) {
-            statuses.append(Self.status($0))
-            return .sent
-        }
-        #expect(progress == .open)
-        #expect(statuses == [.ccIO])
+        RefusedWatch(
+            testDescription: "one whose body does not decode (decided once, before any thread)", uid: 1000,
+            frame: [0, 0, 0, 6, 2, 0, 0x50, 0x01, 0, 0], status: .ccIO),
+    ]
+
+    @Test("a refused WATCH is answered on the loop at once, never set aside for a thread", arguments: refusedWatches)
+    func watchRefusedAtOnce(_ watch: RefusedWatch) {
+        var session = session(uid: watch.uid)
+        defer { session.wipe() }
+        let answered = Self.answeredAtOnce(watch.frame, by: &session)
+        #expect(answered.progress == .open)
+        #expect(answered.statuses == [watch.status])
     }
 
     @Test("a failed send closes; a half-sent request keeps the connection open")

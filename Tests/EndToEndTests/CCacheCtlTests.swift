@@ -10,7 +10,7 @@ import Testing
 
 /// `ccachectl` against the testbed's daemon and KDC, with the real MIT tools on the other side.
 @Suite("ccachectl")
-struct CCacheCtlTests {
+final class CCacheCtlTests: TestbedSuite {
     let ccachectl = ccachectlBinary
 
     /// The testbed's environment with ccachectl pointed at the testbed's daemon.
@@ -20,8 +20,6 @@ struct CCacheCtlTests {
 
     @Test("import of a FILE cache from a real kinit, then klist through KCM; export back to FILE")
     func importAndExport() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let file = "FILE:" + bed.directory.appendingPathComponent("krb5cc_import").path
         let kinit = try bed.run(["kinit", "-c", file, "alice"], input: "pw-alice\n")
         #expect(kinit.succeeded, "\(kinit)")
@@ -51,8 +49,6 @@ struct CCacheCtlTests {
 
     @Test("eval of 'ccachectl env' in sh points kinit and klist at the session's daemon")
     func envForShell() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let runtime = bed.directory.appendingPathComponent("xdg")
         try FileManager.default.createDirectory(
             atPath: runtime.path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
@@ -99,8 +95,6 @@ struct CCacheCtlTests {
         .enabled(
             if: FileManager.default.isExecutableFile(atPath: "/usr/bin/fish"), "needs fish (scripts/install-deps.sh)"))
     func envQuoting() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let runtime = bed.directory.appendingPathComponent("xdg-quote")
         try FileManager.default.createDirectory(
             atPath: runtime.path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
@@ -131,8 +125,6 @@ struct CCacheCtlTests {
 
     @Test("list -v shows each ticket's flags exactly as klist -f does, and a referral entry's real ticket server")
     func flagsMatchKlist() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let kinit = try bed.run(["kinit", "-f", "-r", "2d", "alice"], input: "pw-alice\n")
         #expect(kinit.succeeded, "\(kinit)")
         // -S host localhost: a host-based name, whose realm the client leaves empty (the referral
@@ -191,8 +183,6 @@ struct CCacheCtlTests {
 
     @Test("list, list -v and --json describe the caches; status reports the daemon")
     func listAndStatus() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let env = environment(bed)
         let empty = try bed.run([ccachectl, "list"], extra: env)
         #expect(empty.status == 1, "\(empty)")
@@ -246,8 +236,6 @@ struct CCacheCtlTests {
 
     @Test("list asks the daemon for each cache's principal once: the reply that says it exists names it")
     func listReadsEachPrincipalOnce() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         try bed.kinit("alice")
         try bed.kinit("bob")
         func principalRequests() -> Int {
@@ -261,8 +249,6 @@ struct CCacheCtlTests {
 
     @Test("status shows each limit met by the MIT tools: used == limit, the refusals, the option that sets it")
     func statusShowsLimits() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         bed.stopDaemon()
         try bed.startDaemon(extraArguments: ["--max-caches", "2", "--max-credentials-per-cache", "2"])
         let env = environment(bed)
@@ -305,14 +291,13 @@ struct CCacheCtlTests {
 
     @Test("eight ccachectl processes starting the daemon at once leave exactly one daemon")
     func racingProcesses() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let socket = bed.directory.appendingPathComponent("race/kcm.sock").path
         let env = ["CCACHED_SOCKET": socket, "CCACHED_DAEMON": ccachedBinary]
         let results = Mutexed<[CommandResult]>([])
+        let bed = bed  // the testbed, not the suite, goes to the concurrent closures
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
             let result =
-                (try? bed.run([ccachectl, "status", "--json"], extra: env))
+                (try? bed.run([ccachectlBinary, "status", "--json"], extra: env))
                 ?? CommandResult(arguments: [], status: -1, stdout: "", stderr: "spawn failed")
             results.append(result)
         }
@@ -331,8 +316,6 @@ struct CCacheCtlTests {
 
     @Test("a runtime directory open to others is refused with a message naming it")
     func unsafeRuntime() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let runtime = bed.directory.appendingPathComponent("xdg").path
         mkdir(runtime, 0o700)
         mkdir(runtime + "/ccached", 0o755)
@@ -346,8 +329,6 @@ struct CCacheCtlTests {
 
     @Test("a login that opens adopts the tickets stored in the per-user daemon while there was no login")
     func loginAdoptsPerUserTickets() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let runtime = bed.directory.appendingPathComponent("xdg-adopt")
         try FileManager.default.createDirectory(
             atPath: runtime.path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])

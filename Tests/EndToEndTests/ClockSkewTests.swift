@@ -12,11 +12,11 @@ import Testing
 /// offset only when it iterates the cache, so the daemon answers its RETRIEVE "not supported" for
 /// such a cache (`RequestDispatcher.clientClockOffset`).
 @Suite("clock skew")
-struct ClockSkewTests {
+final class ClockSkewTests: TestbedSuite {
+    override class var services: Int { 0 }
+
     @Test("against a KDC one hour behind (krb5kdc -T -3600), kinit and then kvno succeed through ccached")
     func kvnoWithSkewedKDC() throws {
-        let bed = try KerberosTestbed(services: 0)
-        defer { bed.stop() }
         // The testbed's KDC, restarted on its port with its clock an hour in the past.
         let kdcDirectory = bed.directory.appendingPathComponent("kdc")
         let pidFile = kdcDirectory.appendingPathComponent("kdc.pid")

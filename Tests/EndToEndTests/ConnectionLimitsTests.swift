@@ -10,7 +10,7 @@ import Testing
 /// Connections are bounded: in number, and in how long a request may take to arrive; a client
 /// that is merely idle between requests is never cut off.
 @Suite("connection limits")
-struct ConnectionLimitsTests {
+final class ConnectionLimitsTests: TestbedSuite {
     /// Whether the daemon has closed this connection (reads EOF or a reset within `seconds`).
     func closedByDaemon(_ connection: RawKCMConnection, within seconds: Int32) -> Bool {
         var descriptor = pollfd(fd: connection.fd, events: Int16(POLLIN), revents: 0)
@@ -21,8 +21,6 @@ struct ConnectionLimitsTests {
 
     @Test("a request left half-sent is cut off after --request-timeout; an idle client is not")
     func slowRequest() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         bed.stopDaemon()
         try bed.startDaemon(extraArguments: ["--request-timeout", "1"])
         let idle = try RawKCMConnection(path: bed.socketPath)
@@ -37,8 +35,6 @@ struct ConnectionLimitsTests {
 
     @Test("connections over --max-connections are closed and counted; a freed slot serves again")
     func connectionCap() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         bed.stopDaemon()
         try bed.startDaemon(extraArguments: ["--max-connections", "4"])
         var held = try (0..<4).map { _ in try RawKCMConnection(path: bed.socketPath) }
@@ -68,8 +64,9 @@ struct ConnectionLimitsTests {
         setrlimit(rlimitNoFile, &limit)
         try #require(
             limit.rlim_cur >= 1100, "the test needs 1,100 descriptors (RLIMIT_NOFILE hard limit is \(limit.rlim_max))")
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
+        // Started again so that the daemon inherits the raised limit.
+        bed.stopDaemon()
+        try bed.startDaemon()
         let pid = bed.daemon!.processIdentifier
         let before = residentKiB(pid)
         var idle: [RawKCMConnection] = []
@@ -97,11 +94,9 @@ let rlimitNoFile = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 /// The store's limits, met by the real MIT tools: a clear error, a log line naming the limit, and
 /// nothing already stored lost.
 @Suite("store limits")
-struct StoreLimitsTests {
+final class StoreLimitsTests: TestbedSuite {
     @Test("a ticket over --max-credentials-per-cache is refused (MIT's kvno still works, uncached); the TGT stays")
     func credentialLimitWithMITTools() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         bed.stopDaemon()
         try bed.startDaemon(extraArguments: ["--max-credentials-per-cache", "2"])
         try bed.kinit("alice")  // REPLACE: the fast_avail config entry and the TGT
@@ -120,11 +115,9 @@ struct StoreLimitsTests {
 
 /// The daemon's purge timer, end to end over the socket.
 @Suite("expiry purge")
-struct ExpiryPurgeTests {
+final class ExpiryPurgeTests: TestbedSuite {
     @Test("the daemon purges a ticket expired past --purge-grace and keeps the valid one")
     func purgeTimer() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         bed.stopDaemon()
         try bed.startDaemon(extraArguments: ["--purge-grace", "1", "--purge-interval", "1"])
         let connection = try RawKCMConnection(path: bed.socketPath)

@@ -9,11 +9,11 @@ import Testing
 
 /// The lines a real daemon writes where the line itself is the behaviour under test.
 @Suite("daemon log lines")
-struct DaemonLogLineTests {
+final class DaemonLogLineTests: TestbedSuite {
+    override class var services: Int { 0 }
+
     @Test("the last login session's DETACH stops the daemon with its own reason, not as a CCACHED_STOP")
     func detachLogsItsReason() throws {
-        let bed = try KerberosTestbed(services: 0)
-        defer { bed.stop() }
         let daemon = try #require(bed.daemon)
         let connection = try RawKCMConnection(path: bed.socketPath)
         #expect(try connection.call(.attachSession).status == .success)

@@ -9,11 +9,9 @@ import Testing
 
 /// The real ccached binary spoken to byte by byte: framing, error codes, limits and lifecycle.
 @Suite("ccached over its socket")
-struct DaemonProtocolTests {
+final class DaemonProtocolTests: TestbedSuite {
     @Test("unknown opcodes, bad versions and truncated arguments get their codes and the connection lives on")
     func badRequestsKeepConnection() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let connection = try RawKCMConnection(path: bed.socketPath)
         for opcode: UInt16 in [13, 14, 15, 16, 24, 28, 1000, 13000, 13003, 0xFFFF] {
             let reply = try connection.call(.unsupported(opcode: opcode))
@@ -37,8 +35,6 @@ struct DaemonProtocolTests {
 
     @Test("a cache name with a newline and an escape sequence cannot forge or colour a daemon log line")
     func cacheNamesEscapedInLogs() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let connection = try RawKCMConnection(path: bed.socketPath)
         let hostile = KCMCacheName("\(getuid()):x\nFORGED ccached: notice all tickets stolen\u{1B}[31m")
         #expect(try connection.call(.setDefaultCache(name: hostile)).status == .success)
@@ -54,8 +50,6 @@ struct DaemonProtocolTests {
 
     @Test("a request over the size limit is drained, refused with KRB5_CC_NOMEM, and the stream stays in step")
     func oversizedRequest() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         bed.stopDaemon()
         try bed.startDaemon(extraArguments: ["--max-request-bytes", "4096"])
         let connection = try RawKCMConnection(path: bed.socketPath)
@@ -71,8 +65,6 @@ struct DaemonProtocolTests {
 
     @Test("GEN_NEW names are <uid>:<n>, unique, and create nothing")
     func genNew() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let connection = try RawKCMConnection(path: bed.socketPath)
         let first = try connection.call(.genNew)
         let second = try connection.call(.genNew)
@@ -86,8 +78,6 @@ struct DaemonProtocolTests {
 
     @Test("many connections open at once are served interleaved")
     func interleavedConnections() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let connections = try (0..<64).map { _ in try RawKCMConnection(path: bed.socketPath) }
         // Every connection sends before any reads: a server serving one connection to EOF would hang here.
         for connection in connections { try connection.send(KCMRequest.getDefaultCache.encodedFrame()) }
@@ -104,8 +94,6 @@ struct DaemonProtocolTests {
 
     @Test("a cache too large for one GET_CRED_LIST reply is still listed by MIT's klist (UUID fallback)")
     func credentialListOverMITLimit() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let connection = try RawKCMConnection(path: bed.socketPath)
         let client = KCMPrincipal("alice@CCACHED.TEST")
         let now = UInt32(time(nil))
@@ -127,8 +115,6 @@ struct DaemonProtocolTests {
 
     @Test("SIGTERM stops the daemon cleanly and removes its socket")
     func sigtermRemovesSocket() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         #expect(FileManager.default.fileExists(atPath: bed.socketPath))
         let status = bed.stopDaemon()
         #expect(status == 0)
@@ -138,8 +124,6 @@ struct DaemonProtocolTests {
 
     @Test("a second daemon on a live socket exits quietly without touching it; the first keeps serving")
     func secondDaemonRefuses() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         try bed.kinit("alice")
         let second = try runCommand(
             [ccachedBinary, "--socket", bed.socketPath], environment: bed.environment, scratch: bed.directory)
@@ -151,8 +135,6 @@ struct DaemonProtocolTests {
 
     @Test("a stale socket file is replaced; a non-socket file at the path is refused")
     func staleSocketAndOccupiedPath() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         bed.stopDaemon()
         // Leave a socket file nobody listens on, as a crashed daemon would.
         let stale = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -182,8 +164,6 @@ struct DaemonProtocolTests {
 
     @Test("an unsafe socket directory is refused with a message naming it")
     func unsafeDirectory() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let open = bed.directory.appendingPathComponent("open")
         try FileManager.default.createDirectory(at: open, withIntermediateDirectories: false)
         chmod(open.path, 0o777)

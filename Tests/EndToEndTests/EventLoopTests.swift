@@ -10,7 +10,7 @@ import Testing
 /// The daemon serves connections on one event loop and moves one that must wait to a thread of its
 /// own: a client that does not read its reply, or one waiting in CCACHED_WATCH, delays nobody.
 @Suite("ccached's event loop")
-struct EventLoopTests {
+final class EventLoopTests: TestbedSuite {
     /// Gives up a read after `seconds`, so that a daemon stuck on another connection fails the test
     /// instead of hanging it.
     static func limitReads(_ connection: RawKCMConnection, seconds: Int) {
@@ -41,8 +41,6 @@ struct EventLoopTests {
 
     @Test("a client that does not read a 4 MB reply delays nobody, and still gets all of it once it reads")
     func unreadReplyDelaysNobody() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let slow = try RawKCMConnection(path: bed.socketPath)
         let client = Self.client
         let credentials = Self.credentials(4, ticketBytes: 1_000_000)
@@ -72,8 +70,6 @@ struct EventLoopTests {
     @Test(
         "three pipelined 160 kB replies nobody reads: the one the socket did not take goes on from a thread, in order")
     func pipelinedRepliesBackLog() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let slow = try RawKCMConnection(path: bed.socketPath)
         let client = Self.client
         // Under the gathering threshold, so each reply is one buffer sent from the event loop.
@@ -104,8 +100,6 @@ struct EventLoopTests {
 
     @Test("a client waiting in CCACHED_WATCH delays nobody, and is woken by another client's change")
     func watcherDelaysNobody() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let watcher = try RawKCMConnection(path: bed.socketPath)
         Self.limitReads(watcher, seconds: 20)
         let first = try watcher.call(.watch(KCMWatch.Request(timeoutMilliseconds: 0)))

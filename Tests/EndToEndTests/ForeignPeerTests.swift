@@ -12,13 +12,11 @@ import Testing
 /// misconfiguration or a future hand-off would) is refused every request by SO_PEERCRED, and learns
 /// nothing of the owner's caches. Needs root to switch to `nobody`.
 @Suite("peers of another uid")
-struct ForeignPeerTests {
+final class ForeignPeerTests: TestbedSuite {
     @Test(
         "a peer of another uid gets KRB5_FCC_PERM for everything; the owner's caches are untouched",
         .requiresRoot("needs root to run a client as the user nobody"))
     func foreignPeerRefused() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         try bed.kinit("alice")
         try bed.expectSuccess("kvno", "host/localhost")
         let before = try bed.expectSuccess("klist").stdout
@@ -98,7 +96,7 @@ struct NonDumpableTests {
 /// A refused peer costs the owner nothing: its connections do not count against the owner's
 /// `--max-connections`, its half-sent bodies are never buffered, and its warnings are rate-limited.
 @Suite("refused peers under load")
-struct RefusedPeerLoadTests {
+final class RefusedPeerLoadTests: TestbedSuite {
     static let flood = """
         import socket, struct, sys, time
         path, ready, count, partial = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -124,8 +122,6 @@ struct RefusedPeerLoadTests {
         "200 connections and 8 nearly complete 16 MiB frames of another uid leave the owner served and the daemon small",
         .requiresRoot("needs root to run a client as the user nobody"))
     func floodOfRefusedPeers() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         bed.stopDaemon()
         try bed.startDaemon(extraArguments: ["--max-connections", "16"])
         try bed.kinit("alice")

@@ -69,6 +69,30 @@ struct LoadTests {
         )
     }
 
+    @Test("20 parallel klist -A while kvno runs: no errors")
+    func parallelKlistDuringKvno() throws {
+        let bed = try KerberosTestbed(services: 20)
+        defer { bed.stop() }
+        try bed.kinit("alice")
+        try bed.kinit("bob")
+        let kvnoScript = (1...20).map { "kvno svc\($0)/localhost >/dev/null || exit 1" }.joined(separator: "; ")
+        let results = Mutexed<[CommandResult]>([])
+        DispatchQueue.concurrentPerform(iterations: 21) { index in
+            let result: CommandResult
+            do {
+                result = index == 0 ? try bed.run("sh", "-c", kvnoScript) : try bed.run("klist", "-A")
+            } catch {
+                result = CommandResult(arguments: ["spawn"], status: -1, stdout: "", stderr: "\(error)")
+            }
+            results.append(result)
+        }
+        let all = results.value
+        #expect(all.count == 21)
+        for result in all { #expect(result.succeeded, "\(result)") }
+        let klist = try bed.expectSuccess("klist")
+        #expect(klist.stdout.components(separatedBy: "svc").count - 1 == 20, "\(klist)")
+    }
+
     @Test("garbage, truncated, oversized and random frames on 16 connections while a client keeps working")
     func hostileFramesWhileServing() throws {
         let bed = try KerberosTestbed()

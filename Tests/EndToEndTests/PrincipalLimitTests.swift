@@ -9,11 +9,9 @@ import Testing
 
 /// Principals are bounded (issue 12, item 3): the request that took a daemon from 8 to 371 MiB.
 @Suite("principal limits")
-struct PrincipalLimitTests {
+final class PrincipalLimitTests: TestbedSuite {
     @Test("8 INITIALIZEs with a 4 MiB principal of 838,860 components are refused; RSS stays flat; status counts names")
     func hugePrincipalsRefused() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         try bed.kinit("alice")
         let pid = bed.daemon!.processIdentifier
         let huge = KCMPrincipal(realm: Array("CCACHED.TEST".utf8), components: Array(repeating: [0x61], count: 838_860))

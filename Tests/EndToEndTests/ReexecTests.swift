@@ -11,14 +11,16 @@ import Testing
 /// re-executes the binary installed at its path, handing over its sockets, its connections and its
 /// state file; when it cannot, it keeps serving as it was.
 @Suite("re-exec")
-struct ReexecTests {
-    /// A copy of the ccached under test in the testbed's directory, which a test can replace or
-    /// remove as an upgrade would.
-    func installedCopy(in bed: KerberosTestbed) throws -> String {
+final class ReexecTests: TestbedSuite {
+    /// Restarts the testbed's daemon from a copy of the ccached under test in the testbed's
+    /// directory, which a test can replace or remove as an upgrade would; returns the copy's path.
+    func startFromInstalledCopy() throws -> String {
         let directory = bed.directory.appendingPathComponent("bin")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("ccached").path
         try install(ccachedBinary, at: path)
+        bed.stopDaemon()
+        try bed.startDaemon(binary: path)
         return path
     }
 
@@ -48,11 +50,7 @@ struct ReexecTests {
         "a daemon sent SIGUSR2 after its binary was replaced runs the new file under the same pid, with the same caches, credentials and UUIDs, and a connection opened before still answers"
     )
     func reexecutesTheInstalledBinary() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
-        let path = try installedCopy(in: bed)
-        bed.stopDaemon()
-        try bed.startDaemon(binary: path)
+        let path = try startFromInstalledCopy()
         let uid = getuid()
         try bed.kinit("alice", "-r", "5m")
         try bed.expectSuccess("kvno", "host/localhost")
@@ -86,11 +84,7 @@ struct ReexecTests {
         "a daemon whose installed binary is gone, or does not read its state layout, or that has no state file, does not re-execute: it says why and keeps serving its tickets"
     )
     func keepsServingWhenItCannot() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
-        let path = try installedCopy(in: bed)
-        bed.stopDaemon()
-        try bed.startDaemon(binary: path)
+        let path = try startFromInstalledCopy()
         try bed.kinit("alice")
         let pid = try #require(bed.daemon?.processIdentifier)
 
@@ -127,7 +121,11 @@ struct ReexecTests {
             "\(bed.daemonLogText)")
         try bed.expectSuccess("klist")
     }
+}
 
+/// The check a daemon makes of the installed binary before it re-executes it (no daemon needed).
+@Suite("re-exec: state layout check")
+struct StateLayoutCheckTests {
     @Test("ccached --check-state-layout accepts the layouts it reads and refuses a newer one")
     func checkStateLayout() throws {
         func status(_ version: String) throws -> Int32 {

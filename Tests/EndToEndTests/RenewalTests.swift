@@ -10,7 +10,7 @@ import Testing
 /// Background renewal and change notification (issue 13) against a real KDC, the real MIT tools and
 /// a real ccached. Short ticket lifetimes (20–40 s) keep the waits small; the tests run in parallel.
 @Suite("renewal and watch")
-struct RenewalTests {
+final class RenewalTests: TestbedSuite {
     /// ccachectl pointed at the testbed's daemon.
     func ctl(_ bed: KerberosTestbed) -> [String: String] {
         ["CCACHED_SOCKET": bed.socketPath, "CCACHED_DAEMON": ccachedBinary]
@@ -43,8 +43,6 @@ struct RenewalTests {
         "kinit -l 20s -r 5m is renewed in the background: new times in klist, kvno past the original expiry, the primary stays primary; watch --json names every change"
     )
     func renewedInBackground() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         let watchOutput = bed.directory.appendingPathComponent("watch.json").path
         let watcher = try SpawnedProcess(
             path: ccachectlBinary, arguments: [ccachectlBinary, "watch", "--json"],
@@ -129,8 +127,6 @@ struct RenewalTests {
 
     @Test("renewal stops at renew_till with one log line, and the ticket expires normally")
     func stopsAtRenewTill() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         try bed.kinit("alice", "-l", "20s", "-r", "30s")
         let line = "renewal of krbtgt/CCACHED.TEST@CCACHED.TEST in \(getuid()) stops: renewable lifetime reached"
         #expect(eventually(within: 40) { bed.daemonLogText.contains(line) }, "\(bed.daemonLogText)")
@@ -143,8 +139,6 @@ struct RenewalTests {
 
     @Test("with the KDC stopped renewal fails, backs off, logs once and costs no CPU; with the KDC back it succeeds")
     func kdcDown() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         try bed.kinit("alice", "-l", "40s", "-r", "5m")
         let kdcDirectory = bed.directory.appendingPathComponent("kdc")
         let kdcPID = try #require(
@@ -193,8 +187,7 @@ struct RenewalTests {
 
     @Test("a non-renewable ticket is left alone; --no-renew renews nothing by itself, ccachectl renew still does")
     func leftAlone() throws {
-        let plain = try KerberosTestbed()
-        defer { plain.stop() }
+        let plain = bed
         let noRenew = try KerberosTestbed()
         defer { noRenew.stop() }
         noRenew.stopDaemon()
@@ -229,8 +222,6 @@ struct RenewalTests {
 
     @Test("100 watchers all get the event; a watcher that disconnects costs nothing afterwards")
     func manyWatchers() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         // Each learns the epoch and counter (resync), then waits.
         var watchers: [(RawKCMConnection, KCMWatch.Reply)] = []
         for _ in 0..<100 {

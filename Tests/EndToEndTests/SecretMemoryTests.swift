@@ -96,13 +96,13 @@ func storeMarked(on connection: RawKCMConnection, in name: KCMCacheName, server:
 /// Secrets live in memory only and are wiped: a ticket's bytes are found in the daemon's memory while
 /// it is stored and nowhere once `kdestroy` has run, and its memory is locked and kept out of dumps.
 @Suite("secrets in memory")
-struct SecretMemoryTests {
+final class SecretMemoryTests: TestbedSuite {
+    override class var services: Int { 1 }
+
     @Test(
         "a stored ticket's marker is in the daemon's memory, and after kdestroy (or supersede, remove, replace) it is found zero times",
         .requiresRoot("needs root to read the non-dumpable daemon's /proc/PID/mem"))
     func markerGoneAfterKdestroy() throws {
-        let bed = try KerberosTestbed(services: 1)
-        defer { bed.stop() }
         try bed.kinit("alice")
         let pid = try #require(bed.daemon?.processIdentifier)
         let marker = randomMarker()
@@ -180,8 +180,6 @@ struct SecretMemoryTests {
         "renewed session keys are in the daemon's memory while stored and found zero times after kdestroy -A",
         .requiresRoot("needs root to read the non-dumpable daemon's /proc/PID/mem"))
     func renewedKeysGoneAfterKdestroy() throws {
-        let bed = try KerberosTestbed(services: 0)
-        defer { bed.stop() }
         let pid = try #require(bed.daemon?.processIdentifier)
         let ctl = ["CCACHED_SOCKET": bed.socketPath, "CCACHED_DAEMON": ccachedBinary]
         try bed.kinit("alice", "-l", "1h", "-r", "1d")
@@ -220,8 +218,6 @@ struct SecretMemoryTests {
         "a credential list over 192 KiB, read and then destroyed, leaves no copy behind: neither while its connection stays open nor once it closes (no wait for the thread to exit)",
         .requiresRoot("needs root to read the non-dumpable daemon's /proc/PID/mem"))
     func largeReplyLeavesNoCopy() throws {
-        let bed = try KerberosTestbed(services: 0)
-        defer { bed.stop() }
         let pid = try #require(bed.daemon?.processIdentifier)
         let marker = randomMarker()
         // 64 tickets of about 4 KiB, each carrying the marker: a list over the 192 KiB above which
@@ -267,8 +263,6 @@ struct SecretMemoryTests {
         "credential memory is locked in RAM and marked MADV_DONTDUMP in the running daemon",
         .requiresRoot("needs root to read the non-dumpable daemon's /proc/PID/smaps"))
     func credentialMappingsAreLockedAndUndumpable() throws {
-        let bed = try KerberosTestbed(services: 1)
-        defer { bed.stop() }
         try bed.kinit("alice")
         let pid = try #require(bed.daemon?.processIdentifier)
         let smaps = try readProcFile("/proc/\(pid)/smaps")
@@ -278,6 +272,11 @@ struct SecretMemoryTests {
         #expect(flags.contains { $0.contains("dd") && $0.contains("lo") }, "no locked, undumpable mapping: \(flags)")
     }
 
+}
+
+/// The memlock limit met by a daemon that is not root (so the limit applies): it needs no testbed.
+@Suite("secrets in memory over the memlock limit")
+struct MemlockFallbackTests {
     @Test(
         "over the memlock limit the daemon says so once and keeps storing, unlocked",
         .requiresRoot("needs root to run the daemon as nobody under a small memlock limit"))

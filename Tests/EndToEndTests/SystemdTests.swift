@@ -11,7 +11,7 @@ import Testing
 /// `systemd-socket-activate`, `sd_notify` messages on a test NOTIFY_SOCKET, and the unit files
 /// checked by `systemd-analyze verify`.
 @Suite("systemd integration")
-struct SystemdTests {
+final class SystemdTests: TestbedSuite {
     /// A datagram socket standing in for systemd's notification socket.
     final class NotifyReceiver {
         let path: String
@@ -55,8 +55,6 @@ struct SystemdTests {
 
     @Test("Type=notify: READY=1, STATUS= with the caches held, WATCHDOG=1, STOPPING=1")
     func notifications() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         bed.stopDaemon()
         let receiver = try NotifyReceiver(path: bed.directory.appendingPathComponent("notify").path)
         let daemon = Process()
@@ -110,8 +108,6 @@ struct SystemdTests {
 
     @Test("socket activation: the daemon adopts systemd's socket, serves MIT tools, and leaves the path alone")
     func socketActivation() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         bed.stopDaemon()
         #expect(!FileManager.default.fileExists(atPath: bed.socketPath))
         let log = bed.directory.appendingPathComponent("activated.log").path
@@ -137,8 +133,6 @@ struct SystemdTests {
 
     @Test("socket activation with more than one socket is refused with a message")
     func tooManySockets() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         bed.stopDaemon()
         let first = bed.directory.appendingPathComponent("first.sock").path
         let second = bed.directory.appendingPathComponent("second.sock").path
@@ -153,31 +147,6 @@ struct SystemdTests {
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(text.contains("systemd passed 2 sockets"), "\(text)")
     }
-
-    @Test("the unit files pass systemd-analyze verify")
-    func unitsVerify() throws {
-        let scratch = try ScratchDirectory.make("ccached-units")
-        defer { ScratchDirectory.remove(scratch) }
-        try FileManager.default.createDirectory(
-            at: scratch.appendingPathComponent("runtime"), withIntermediateDirectories: true)
-        chmod(scratch.appendingPathComponent("runtime").path, 0o700)
-        let binDirectory = URL(fileURLWithPath: ccachedBinary).deletingLastPathComponent().path + "/"
-        var units: [String] = []
-        for name in ["ccached.socket", "ccached.service", "ccached-krb5-conf.service"] {
-            let text = try String(contentsOf: repositoryRoot.appendingPathComponent("systemd/\(name)"), encoding: .utf8)
-            if name.hasSuffix(".service") { #expect(text.contains("/usr/local/bin/")) }
-            let path = scratch.appendingPathComponent(name).path
-            try text.replacingOccurrences(of: "/usr/local/bin/", with: binDirectory).write(
-                toFile: path, atomically: true, encoding: .utf8)
-            units.append(path)
-        }
-        let result = try runCommand(
-            ["systemd-analyze", "verify", "--user", "--man=no"] + units,
-            environment: ["XDG_RUNTIME_DIR": scratch.appendingPathComponent("runtime").path, "PATH": "/usr/bin:/bin"],
-            scratch: scratch)
-        #expect(result.succeeded, "\(result)")
-        #expect(result.stderr.isEmpty, "\(result)")
-    }
 }
 
 /// `ccachectl stop` against a daemon whose listening socket another process made, as systemd's
@@ -186,7 +155,7 @@ struct SystemdTests {
 /// child with the socket as descriptor 3 and `LISTEN_FDS=1` (systemd-socket-activate execs in its own
 /// process, so it cannot tell the two apart).
 @Suite("stop under an activator")
-struct StopUnderActivatorTests {
+final class StopUnderActivatorTests: TestbedSuite {
     static let activator = """
         import os, socket, sys, time
         path, daemon, log = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -212,8 +181,6 @@ struct StopUnderActivatorTests {
 
     @Test("stop asks the daemon: the daemon exits and the activator lives")
     func stopAsksTheDaemon() throws {
-        let bed = try KerberosTestbed()
-        defer { bed.stop() }
         bed.stopDaemon()
         let socket = bed.directory.appendingPathComponent("activated/kcm.sock")
         try FileManager.default.createDirectory(
@@ -262,5 +229,34 @@ struct StopUnderActivatorTests {
         #expect(activator.isRunning, "the activator must not have been signalled")
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(text.contains("a client asked (CCACHED_STOP)"), "\(text)")
+    }
+}
+
+/// The unit files as shipped, checked by systemd itself (no daemon needed).
+@Suite("systemd unit files")
+struct UnitFileTests {
+    @Test("the unit files pass systemd-analyze verify")
+    func unitsVerify() throws {
+        let scratch = try ScratchDirectory.make("ccached-units")
+        defer { ScratchDirectory.remove(scratch) }
+        try FileManager.default.createDirectory(
+            at: scratch.appendingPathComponent("runtime"), withIntermediateDirectories: true)
+        chmod(scratch.appendingPathComponent("runtime").path, 0o700)
+        let binDirectory = URL(fileURLWithPath: ccachedBinary).deletingLastPathComponent().path + "/"
+        var units: [String] = []
+        for name in ["ccached.socket", "ccached.service", "ccached-krb5-conf.service"] {
+            let text = try String(contentsOf: repositoryRoot.appendingPathComponent("systemd/\(name)"), encoding: .utf8)
+            if name.hasSuffix(".service") { #expect(text.contains("/usr/local/bin/")) }
+            let path = scratch.appendingPathComponent(name).path
+            try text.replacingOccurrences(of: "/usr/local/bin/", with: binDirectory).write(
+                toFile: path, atomically: true, encoding: .utf8)
+            units.append(path)
+        }
+        let result = try runCommand(
+            ["systemd-analyze", "verify", "--user", "--man=no"] + units,
+            environment: ["XDG_RUNTIME_DIR": scratch.appendingPathComponent("runtime").path, "PATH": "/usr/bin:/bin"],
+            scratch: scratch)
+        #expect(result.succeeded, "\(result)")
+        #expect(result.stderr.isEmpty, "\(result)")
     }
 }

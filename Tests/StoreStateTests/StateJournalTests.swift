@@ -74,12 +74,13 @@ struct StateJournalTests {
         }
     }
 
-    static func credential(_ server: String, ticket: Int = 200, seed: UInt8 = 1, client: KCMPrincipal = Fixture.alice)
-        -> KCMCredential
-    {
+    static func credential(
+        _ server: String, ticket: Int = 200, seed: UInt8 = 1, client: KCMPrincipal = Fixture.alice,
+        marker: [UInt8]? = nil
+    ) -> KCMCredential {
         KCMCredentialFields(
             client: client, server: principal(server), enctype: 18, key: filler(32, seed: seed), authtime: 1,
-            starttime: 1, endtime: 0x7000_0000, renewTill: 0x7100_0000, ticket: filler(ticket, seed: seed)
+            starttime: 1, endtime: 0x7000_0000, renewTill: 0x7100_0000, ticket: marker ?? filler(ticket, seed: seed)
         ).credential()
     }
 
@@ -192,10 +193,7 @@ struct StateJournalTests {
     func releasedBytesZeroed() throws {
         let (store, journal) = try Self.journaled()
         let marker = Array("STATE-MARKER-0123456789".utf8)
-        let secret = KCMCredentialFields(
-            client: Fixture.alice, server: principal("svc/secret@KCMTEST.LOCAL"), enctype: 18, key: filler(32),
-            endtime: 0x7000_0000, ticket: marker
-        ).credential()
+        let secret = Self.credential("svc/secret@KCMTEST.LOCAL", marker: marker)
         func hits() -> Int {
             let bytes = Array(journal.file.bytes)
             guard bytes.count >= marker.count else { return 0 }
@@ -260,10 +258,7 @@ struct StateJournalTests {
     func staleAreaZeroedOnRestore() throws {
         let (store, journal) = try Self.journaled()
         let marker = Array("STALE-AREA-MARKER-42".utf8)
-        let secret = KCMCredentialFields(
-            client: Fixture.alice, server: principal("svc/stale@KCMTEST.LOCAL"), enctype: 18, key: filler(32),
-            endtime: 0x7000_0000, ticket: marker
-        ).credential()
+        let secret = Self.credential("svc/stale@KCMTEST.LOCAL", marker: marker)
         Self.perform(.initialize(name: "1000", principal: Fixture.alice), store, journal)
         // A large credential first, gone by the time of the snapshot: the marker then sits past
         // where the next snapshot ends, should it be written over the old area.

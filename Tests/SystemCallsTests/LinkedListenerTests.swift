@@ -5,11 +5,19 @@ import TestSupport
 import Testing
 
 @Suite("LinkedListener")
-struct LinkedListenerTests {
+final class LinkedListenerTests {
+    /// Each test's own private directory (Swift Testing makes one instance per test), removed with
+    /// the instance.
+    let directory: URL
+
+    init() throws {
+        directory = try ScratchDirectory.make("ccached-syscalls")
+    }
+
+    deinit { ScratchDirectory.remove(directory) }
+
     @Test("bind makes the socket the given mode, accepts, and never displaces a live listener")
     func modeAndLiveListener() throws {
-        let directory = try ScratchDirectory.make("ccached-syscalls")
-        defer { ScratchDirectory.remove(directory) }
         let path = directory.path + "/door.sock"
         let listener = try LinkedListener.bind(path: path, temporary: path + ".new", mode: 0o666)
         defer { listener.close() }
@@ -31,8 +39,6 @@ struct LinkedListenerTests {
 
     @Test("a stale socket is replaced; a file that is not a socket is refused")
     func staleAndForeign() throws {
-        let directory = try ScratchDirectory.make("ccached-syscalls")
-        defer { ScratchDirectory.remove(directory) }
         let path = directory.path + "/kcm.sock"
         // A listener whose process died leaves its file: close the descriptor, keep the path.
         let dead = try LinkedListener.bind(path: path, temporary: path + ".new", mode: 0o600)
@@ -50,8 +56,6 @@ struct LinkedListenerTests {
 
     @Test("the caller's directory rule is asked before anything is bound")
     func directoryRule() throws {
-        let directory = try ScratchDirectory.make("ccached-syscalls")
-        defer { ScratchDirectory.remove(directory) }
         let path = directory.path + "/kcm.sock"
         #expect(throws: LinkedListener.Failure.unsafeDirectory(path: directory.path, problem: "no")) {
             try LinkedListener.bind(path: path, temporary: path + ".new", mode: 0o600) {

@@ -114,6 +114,14 @@ final class RenewalSchedulerTests {
     // The worker keeps its scheduler alive until told to stop.
     deinit { scheduler.shutdown() }
 
+    /// Moves the clock to `now` and ticks the scheduler there with the one ``candidate()``: a due
+    /// renewal's usual start. Returns the next tick time.
+    @discardableResult
+    func tick(at now: UInt32) -> UInt32? {
+        clock.set(now)
+        return scheduler.tick(now: now, candidates: [candidate()])
+    }
+
     @Test("a ticket not yet due is left alone and the next tick time is its due time")
     func notDue() {
         let next = scheduler.tick(now: start + 100, candidates: [candidate()])
@@ -127,8 +135,7 @@ final class RenewalSchedulerTests {
     func renewsOffTheCallersThread() {
         renewer.script(.renew(lifetime: 36_000))
         renewer.hold()
-        clock.set(start + 24_000)
-        let next = scheduler.tick(now: start + 24_000, candidates: [candidate()])
+        let next = tick(at: start + 24_000)
         // tick came back although the renewal is still held inside the "KDC".
         #expect(next == nil)
         #expect(applied.all.isEmpty)
@@ -192,8 +199,7 @@ final class RenewalSchedulerTests {
             .fail("Cannot contact any KDC for realm 'CCACHED.TEST'", permanent: false),
             .fail("KDC has no support for encryption type", permanent: false), .renew(lifetime: 36_000))
         var now = start + 24_000
-        clock.set(now)
-        scheduler.tick(now: now, candidates: [candidate()])
+        tick(at: now)
         scheduler.waitUntilIdle()
         #expect(renewer.calls == 1)
         // ScriptedRandom(.max) draws the top of each range: 10 s after the first failure.
@@ -210,24 +216,21 @@ final class RenewalSchedulerTests {
         #expect(renewer.calls == 1)
 
         now += 10
-        clock.set(now)
-        scheduler.tick(now: now, candidates: [candidate()])
+        tick(at: now)
         scheduler.waitUntilIdle()
         #expect(renewer.calls == 2)
         #expect(applied.failures.last?.1 == false)  // same cause: not logged again
         #expect(applied.failures.last?.2 == now + 20)  // doubled
 
         now += 20
-        clock.set(now)
-        scheduler.tick(now: now, candidates: [candidate()])
+        tick(at: now)
         scheduler.waitUntilIdle()
         #expect(applied.failures.last?.1 == true)  // a new cause is logged
         #expect(scheduler.tick(now: now, candidates: [candidate()]) == now + 40)
         #expect(scheduler.cacheStates[KCMUUID(high: 1, low: 1)]?.consecutiveFailures == 3)
 
         now += 40
-        clock.set(now)
-        scheduler.tick(now: now, candidates: [candidate()])
+        tick(at: now)
         scheduler.waitUntilIdle()
         #expect(applied.renewed.count == 1)
         let state = scheduler.cacheStates[KCMUUID(high: 1, low: 1)]
@@ -241,8 +244,7 @@ final class RenewalSchedulerTests {
     func permanentError() {
         renewer.script(.fail("cannot renew a ticket for a service of another realm", permanent: true))
         for offset: UInt32 in [24_000, 24_100, 30_000] {
-            clock.set(start + offset)
-            scheduler.tick(now: start + offset, candidates: [candidate()])
+            tick(at: start + offset)
             scheduler.waitUntilIdle()
         }
         #expect(renewer.calls == 1)
@@ -254,8 +256,7 @@ final class RenewalSchedulerTests {
     func refusedApply() {
         renewer.script(.renew(lifetime: 36_000))
         applied.refuse()
-        clock.set(start + 24_000)
-        scheduler.tick(now: start + 24_000, candidates: [candidate()])
+        tick(at: start + 24_000)
         scheduler.waitUntilIdle()
         #expect(applied.renewed.count == 1)
         #expect(scheduler.cacheStates[KCMUUID(high: 1, low: 1)]?.lastRenewal == nil)
@@ -326,8 +327,7 @@ final class RenewalSchedulerTests {
     func shutdownDuringRenewal() {
         renewer.script(.renew(lifetime: 36_000))
         renewer.hold()
-        clock.set(start + 24_000)
-        scheduler.tick(now: start + 24_000, candidates: [candidate()])
+        tick(at: start + 24_000)
         while renewer.calls == 0 { usleep(1000) }
         scheduler.shutdown()  // returns although the renewal is still held
         renewer.release()

@@ -9,26 +9,15 @@ enum BenchProfile: String, ExpressibleByArgument, CaseIterable {
     /// Credential counts per cache.
     var credentialCounts: [Int] { self == .quick ? [10, 100, 1000] : [10, 100, 1000, 10_000] }
 
-    /// Random retrievals per flag setting at `n` credentials. Scanning caches (FILE, KEYRING) cost
-    /// milliseconds each at 10,000, so large N get fewer.
-    func retrievals(n: Int) -> Int {
-        switch (self, n) {
-        case (.quick, ...100): 500
-        case (.quick, _): 200
-        case (.full, ...1000): 2000
-        case (.full, _): 200
-        }
-    }
+    /// The largest N that still gets the profile's full sample counts. Scanning caches (FILE,
+    /// KEYRING) cost milliseconds per lookup at 10,000, so larger N get fewer.
+    private var largestFullySampledN: Int { self == .quick ? 100 : 1000 }
+
+    /// Random retrievals per flag setting at `n` credentials.
+    func retrievals(n: Int) -> Int { n <= largestFullySampledN ? (self == .quick ? 500 : 2000) : 200 }
 
     /// Timed full iterations at `n` credentials.
-    func iterations(n: Int) -> Int {
-        switch (self, n) {
-        case (.quick, ...100): 30
-        case (.quick, _): 10
-        case (.full, ...1000): 100
-        case (.full, _): 10
-        }
-    }
+    func iterations(n: Int) -> Int { n <= largestFullySampledN ? (self == .quick ? 30 : 100) : 10 }
 
     /// Initialize operations timed per cache type and N.
     var initializations: Int { self == .quick ? 20 : 100 }

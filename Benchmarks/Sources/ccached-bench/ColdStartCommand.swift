@@ -17,8 +17,7 @@ struct ColdStartCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coldstart", abstract: "Time ccached from exec to a connectable socket and to its first reply.")
 
-    @Option(help: "The directory holding ccached (a release build, as make bench builds it).")
-    var bin: String
+    @OptionGroup var build: CCachedBuildOption
 
     @Option(help: "Daemons to start.")
     var runs: Int = 40
@@ -29,14 +28,8 @@ struct ColdStartCommand: ParsableCommand {
     @Option(help: "Seconds one start may take.")
     var timeout: Double = 10
 
-    var ccachedPath: String { bin + "/ccached" }
-
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs takes a positive number") }
-        guard access(ccachedPath, X_OK) == 0 else {
-            throw ValidationError(
-                "no executable \(ccachedPath); build it as make bench does (RELEASE_FLAGS in the Makefile)")
-        }
     }
 
     func run() throws {
@@ -64,7 +57,7 @@ struct ColdStartCommand: ParsableCommand {
             let path = workspace.path + "/cold-\(index)/socket"
             let started = MonotonicClock.nanoseconds()
             let daemon = try ChildProcess.spawn(
-                ccachedPath, ["--socket", path], standardOutput: null, standardError: log)
+                build.ccachedPath, ["--socket", path], standardOutput: null, standardError: log)
             daemons.append(daemon)
             while true {
                 if let fd = UnixSocketClient.connect(path) {

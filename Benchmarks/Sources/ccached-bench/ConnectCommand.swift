@@ -33,9 +33,7 @@ struct ConnectCommand: ParsableCommand {
         samples.reserveCapacity(connections)
         for _ in 0..<connections {
             let start = MonotonicClock.nanoseconds()
-            guard let client = RawKCMClient(socketPath: socket) else {
-                throw ValidationError("cannot connect to \(socket): \(Errno.current.message)")
-            }
+            let client = try RawKCMClient.connecting(to: socket)
             for _ in 0..<requests {
                 guard client.call(frame: frame) != nil else {
                     throw ValidationError("the server closed the connection or sent a bad reply")

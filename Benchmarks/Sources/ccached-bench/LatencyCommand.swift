@@ -9,8 +9,7 @@ struct LatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latency", abstract: "Time requests on one open connection; print p50 and p99 in µs.")
 
-    @Option(help: "The KCM socket.")
-    var socket: String
+    @OptionGroup var target: KCMSocketOption
 
     @Option(help: "Requests to time.")
     var requests: Int = 5000
@@ -20,9 +19,7 @@ struct LatencyCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard let client = RawKCMClient(socketPath: socket) else {
-            throw ValidationError("cannot connect to \(socket): \(Errno.current.message)")
-        }
+        let client = try target.connect()
         let frame = KCMRequest.getDefaultCache.encodedFrame()
         var samples: [Double] = []
         samples.reserveCapacity(requests)

@@ -1,5 +1,7 @@
+import ArgumentParser
 import Glibc
 import KCM
+import SystemCalls
 
 /// A KCM client with no libkrb5 in the way: one connection, requests encoded by the KCM library and
 /// replies read through ``KCMReplyHeader``. The benchmark uses it to split an iteration's cost into
@@ -12,6 +14,15 @@ final class RawKCMClient {
     init?(socketPath: String) {
         guard let fd = UnixSocketClient.connect(socketPath) else { return nil }
         self.fd = fd
+    }
+
+    /// Connects to `path`, or throws a validation error that says why it could not: a probe's first
+    /// step.
+    static func connecting(to path: String) throws -> RawKCMClient {
+        guard let client = RawKCMClient(socketPath: path) else {
+            throw ValidationError("cannot connect to \(path): \(Errno.current.message)")
+        }
+        return client
     }
 
     /// Takes over a connected descriptor.

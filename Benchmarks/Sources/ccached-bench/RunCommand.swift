@@ -10,8 +10,7 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run the benchmark (the default sub-command).")
 
-    @Option(help: "The directory holding the ccached binary (and ccachectl, when built).")
-    var bin: String
+    @OptionGroup var build: CCachedBuildOption
 
     @Option(help: "quick (N = 10, 100, 1,000; about a minute) or full (adds 10,000 and more samples).")
     var profile: BenchProfile = .quick
@@ -53,8 +52,6 @@ struct RunCommand: ParsableCommand {
     @Flag(help: ArgumentHelp("Keep the temporary directory (ccached.log) and print its path.", visibility: .hidden))
     var keepWorkspace = false
 
-    var ccachedPath: String { bin + "/ccached" }
-
     /// The CPU to pin latency measurements to, or nil.
     var pinnedCPU: Int? {
         if pinCpu == "none" { return nil }
@@ -67,9 +64,6 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--pin-cpu takes a CPU number, 'last' or 'none'")
         }
         guard rounds >= 1 else { throw ValidationError("--rounds takes a positive number") }
-        guard access(ccachedPath, X_OK) == 0 else {
-            throw ValidationError("no executable ccached in \(bin) (build it with: swift build -c release)")
-        }
         for name in types.split(separator: ",") where CacheKind(rawValue: name.uppercased()) == nil {
             throw ValidationError(
                 "unknown cache type '\(name)' (\(CacheKind.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -262,11 +256,11 @@ struct RunCommand: ParsableCommand {
         if let daemonWrapper {
             let words = daemonWrapper.split(separator: " ").map(String.init)
             return try DaemonProcess.start(
-                words[0], Array(words.dropFirst()) + [ccachedPath, "--socket", socket],
+                words[0], Array(words.dropFirst()) + [build.ccachedPath, "--socket", socket],
                 socketPath: socket, logPath: workspace.path + "/ccached.log", timeoutSeconds: 60)
         }
         return try DaemonProcess.start(
-            ccachedPath, ["--socket", socket, "--log-level", daemonLogLevel], socketPath: socket,
+            build.ccachedPath, ["--socket", socket, "--log-level", daemonLogLevel], socketPath: socket,
             logPath: workspace.path + "/ccached.log")
     }
 
@@ -294,7 +288,7 @@ struct RunCommand: ParsableCommand {
         for index in 0..<profile.coldStarts {
             let socket = workspace.path + "/cold-\(index)/socket"
             let daemon = try DaemonProcess.start(
-                ccachedPath, ["--socket", socket], socketPath: socket, logPath: workspace.path + "/ccached.log")
+                build.ccachedPath, ["--socket", socket], socketPath: socket, logPath: workspace.path + "/ccached.log")
             daemons.append(daemon)
             results.coldStart.add(daemon.startupNanoseconds)
         }
@@ -304,7 +298,7 @@ struct RunCommand: ParsableCommand {
 
     /// `ccachectl status` with no daemon running: it spawns one (CCACHED_SOCKET names the socket).
     private func measureCcachectl(_ workspace: Workspace, into results: inout BenchResults) {
-        let ccachectl = bin + "/ccachectl"
+        let ccachectl = build.bin + "/ccachectl"
         guard access(ccachectl, X_OK) == 0 else {
             results.ccachectlNote = "skipped: ccachectl not built"
             return

@@ -14,8 +14,7 @@ struct SoakCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "soak", abstract: "Mixed KCM requests from several clients; the daemon's memory between phases.")
 
-    @Option(help: "The daemon's socket.")
-    var socket: String
+    @OptionGroup var target: KCMSocketOption
 
     @Option(help: "The daemon's pid (its memory is read from /proc).")
     var pid: Int32
@@ -76,8 +75,8 @@ struct SoakCommand: ParsableCommand {
                 let child = try ChildProcess.spawn(
                     ChildProcess.currentExecutable,
                     [
-                        "soak-client", "--socket", socket, "--client", "\(client)", "--phase", "\(phase)", "--count",
-                        "\(perClient)",
+                        "soak-client", "--socket", target.socket, "--client", "\(client)", "--phase", "\(phase)",
+                        "--count", "\(perClient)",
                     ], standardOutput: output.writeEnd)
                 close(output.writeEnd)
                 running.append((child, output))
@@ -115,8 +114,7 @@ struct SoakClientCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "soak-client", abstract: "Internal: one client of a soak phase.", shouldDisplay: false)
 
-    @Option(help: "The daemon's socket.")
-    var socket: String
+    @OptionGroup var target: KCMSocketOption
 
     @Option(help: "This client's number (names its caches and principals).")
     var client: Int
@@ -129,18 +127,11 @@ struct SoakClientCommand: ParsableCommand {
 
     static let realm = Array("SOAK.TEST".utf8)
 
-    func connect() throws -> RawKCMClient {
-        guard let connection = RawKCMClient(socketPath: socket) else {
-            throw ValidationError("cannot connect to \(socket): \(Errno.current.message)")
-        }
-        return connection
-    }
-
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
         var random = SplitMix64(seed: UInt64(client) &* 1_000_003 &+ UInt64(phase))
         func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) } }
-        var connection = try connect()
+        var connection = try target.connect()
         var sent = 0
         var errors = 0
         func call(_ request: KCMRequest) throws -> (status: KCMStatus, payload: [UInt8]) {
@@ -194,7 +185,7 @@ struct SoakClientCommand: ParsableCommand {
             cycle += 1
             if cycle % 200 == 0 {
                 connection.close()
-                connection = try connect()
+                connection = try target.connect()
             }
         }
         for name in names { _ = try call(.destroy(name: name)) }  // KRB5_FCC_NOFILE for one already gone: fine
