@@ -157,10 +157,11 @@ package final class StateFiles: Sendable {
     @discardableResult
     package func adopt(_ received: Int32, for key: StartGate.Key, lifetime: DaemonLifetime? = nil) -> Bool {
         defer { close(received) }
-        // What a user's daemon sends is looked at, never read: a memfd (a regular file whose
-        // /proc/self/fd link is "/memfd:…") is reopened, anything else refused.
+        // What a user's daemon sends is looked at, never read: only a memfd is reopened.
         var info = stat()
-        guard fstat(received, &info) == 0, info.st_mode & S_IFMT == S_IFREG, ccached_state_is_memfd(received) == 1
+        guard fstat(received, &info) == 0,
+            Self.looksLikeStateFile(
+                mode: info.st_mode, links: UInt64(info.st_nlink), memfdLink: ccached_state_is_memfd(received) == 1)
         else { return false }
         let own = ccached_state_reopen(received)
         guard own >= 0 else { return false }
@@ -173,6 +174,16 @@ package final class StateFiles: Sendable {
         if !kept { close(own) }
         for fd in dropped { close(fd) }
         return kept
+    }
+
+    /// Whether a descriptor a user's daemon sent may be a state file the door reopens (as root,
+    /// read-write) and later hands to a daemon or empties: a regular file whose `/proc/self/fd`
+    /// link reads "/memfd:…" and that has no name in any file system. The link text alone is not
+    /// enough: a user with a mount namespace of their own can give a real file such a path (a
+    /// bind mount of a file they may only read), and the door must never open that for writing.
+    /// A memfd is never linked; a file with a name (`st_nlink` > 0) is refused whatever it says.
+    static func looksLikeStateFile(mode: mode_t, links: UInt64, memfdLink: Bool) -> Bool {
+        mode & S_IFMT == S_IFREG && links == 0 && memfdLink
     }
 
     /// Closes the files of daemons that ended normally (empty, held by no daemon), and empties and

@@ -1,4 +1,4 @@
-import CCacheDoor
+@testable import CCacheDoor
 import CStateFile
 import Glibc
 import SessionRuntime
@@ -84,6 +84,32 @@ struct StateFilesTests {
         #expect(next.preparation == .stillHeld)
         close(next.copy)
         close(next.own)
+    }
+
+    @Test(
+        "a descriptor a daemon sends is taken for a state file only when it is an unlinked regular file named like a memfd"
+    )
+    func stateFileRule() throws {
+        #expect(StateFiles.looksLikeStateFile(mode: S_IFREG | 0o600, links: 0, memfdLink: true))
+        // A file with a name that a mount namespace made read "/memfd:…": never reopened by root.
+        #expect(!StateFiles.looksLikeStateFile(mode: S_IFREG | 0o644, links: 1, memfdLink: true))
+        #expect(!StateFiles.looksLikeStateFile(mode: S_IFIFO | 0o600, links: 0, memfdLink: true))
+        #expect(!StateFiles.looksLikeStateFile(mode: S_IFREG | 0o600, links: 0, memfdLink: false))
+        // A real file with a name is refused by adopt itself.
+        var template = Array("/tmp/ccached-statefiles-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        try #require(fd >= 0)
+        defer { unlink(String(cString: template)) }
+        #expect(!StateFiles().adopt(fd, for: key), "a named file is no state file")
+        // And a real memfd passes the rule as fstat sees it.
+        let memfd = ccached_state_memfd_create("ccached-state")
+        try #require(memfd >= 0)
+        defer { close(memfd) }
+        var info = stat()
+        #expect(fstat(memfd, &info) == 0)
+        #expect(
+            StateFiles.looksLikeStateFile(
+                mode: info.st_mode, links: UInt64(info.st_nlink), memfdLink: ccached_state_is_memfd(memfd) == 1))
     }
 
     @Test("a file a daemon died with is emptied and let go once its session has ended, not before")
