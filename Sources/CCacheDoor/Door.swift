@@ -92,6 +92,7 @@ package final class Door: Sendable {
             }
             if descriptors[1].revents != 0 {
                 logger.info("stopping on signal \(ccached_read_signalfd(signals)); daemons keep running")
+                finishRouting(express)
                 return
             }
             settleAnswers(waiting, of: express)
@@ -131,6 +132,37 @@ package final class Door: Sendable {
         }
         routeOnThread(fd, credentials: credentials)
     }
+
+    /// On stop: accepts nothing more (what waits in the listening socket stays there, and systemd
+    /// keeps that socket for the next door) and lets every connection already accepted finish
+    /// routing and every hand-off the accept thread sent be answered, for at most
+    /// ``finishMilliseconds``. Exiting at once would close the door's copy of each, and a client
+    /// whose request the door never passed on would see its connection reset (a restart of the
+    /// door, as an upgrade makes, while a klist ran).
+    private func finishRouting(_ express: ExpressHandoffs) {
+        let deadline = Int64(MonotonicClock.milliseconds()) + Self.finishMilliseconds
+        while true {
+            let waiting = express.awaitingAnswers
+            let routing = pending.withLock { $0.total }
+            if waiting.isEmpty && routing == 0 { return }
+            if Int64(MonotonicClock.milliseconds()) >= deadline {
+                logger.warning(
+                    "stopping with \(routing) connection(s) still being routed and \(waiting.count) hand-off connection(s) unanswered: their clients see their connections end"
+                )
+                return
+            }
+            if waiting.isEmpty {
+                usleep(2_000)
+                continue
+            }
+            var descriptors = waiting.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            _ = try? retryingInterrupts { poll(&descriptors, nfds_t(descriptors.count), 10) }
+            settleAnswers(waiting, of: express)
+        }
+    }
+
+    /// How long a stopping door lets the connections it accepted finish routing.
+    static let finishMilliseconds: Int64 = 5000
 
     /// Reads the answers waiting on `sockets` of `express` and acts on them (``settle(_:)``).
     func settleAnswers(_ sockets: [Int32], of express: ExpressHandoffs) {
