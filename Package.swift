@@ -105,7 +105,7 @@ let package = Package(
             name: "CCacheDaemonTests",
             dependencies: [
                 "CCacheDaemon", "CredentialStore", "KCM", "CSupport", "SecureMemory", "SystemCalls", "TestSupport",
-                "TicketRenewal", logging,
+                "TicketRenewal", "SessionRuntime", logging,
             ]
         ),
         .testTarget(

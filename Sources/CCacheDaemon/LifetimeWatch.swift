@@ -82,40 +82,8 @@ extension LifetimeWatch.Probe {
     static func system(listener: UnixSocketListener, uid: UInt32, state: DaemonState) -> Self {
         Self(
             socketIsInPlace: { listener.isInPlace() },
-            auditSessionHasProcesses: { Self.anyProcess(inAuditSession: $0) },
-            userHasLogin: { Self.hasLogin(uid: uid) },
+            auditSessionHasProcesses: { SessionLiveness.anyProcess(inAuditSession: $0, excluding: getpid()) },
+            userHasLogin: { SessionLiveness.userHasLogin(uid: uid) },
             hasAttachedSessions: { state.attachedSessions.load(ordering: .relaxed) > 0 })
-    }
-
-    /// Whether any process but this one has `/proc/PID/sessionid` equal to `session`.
-    static func anyProcess(inAuditSession session: UInt32) -> Bool {
-        guard let directory = opendir("/proc") else { return true }
-        defer { closedir(directory) }
-        let me = getpid()
-        let wanted = Array("\(session)\n".utf8)
-        var buffer = [UInt8](repeating: 0, count: 16)
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            guard let pid = Int32(name), pid != me else { continue }
-            let fd = open("/proc/\(pid)/sessionid", O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { continue }
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            close(fd)
-            // The kernel writes the number without a newline; compare either way.
-            if count > 0, Array(buffer[0..<count]) == wanted || Array(buffer[0..<count]) == wanted.dropLast() {
-                return true
-            }
-        }
-        return false
-    }
-
-    /// Whether `uid` has a logind session (closing ones included) or lingers; nil without logind.
-    static func hasLogin(uid: UInt32) -> Bool? {
-        guard access("/run/systemd/system", F_OK) == 0 else { return nil }
-        if !SystemLogind().sessions(ofUser: uid).isEmpty { return true }
-        guard let account = getpwuid(uid), let name = account.pointee.pw_name else { return false }
-        return access("/var/lib/systemd/linger/" + String(cString: name), F_OK) == 0
     }
 }

@@ -227,44 +227,19 @@ package final class StateFiles: Sendable {
     /// lifetime, never (the file stays until the next daemon, or the per-uid cap).
     package static func sessionHasEnded(_ key: StartGate.Key, _ lifetime: DaemonLifetime?) -> Bool {
         guard access("/run/systemd/system", F_OK) == 0 else {
-            if case .auditSession(let session) = lifetime { return !anyProcess(inAuditSession: session) }
+            if case .auditSession(let session) = lifetime {
+                return !SessionLiveness.anyProcess(inAuditSession: session)
+            }
             return false
         }
         switch lifetime {
         case .loginSession(let id):
             return !id.isEmpty && !id.contains("/") && !id.hasPrefix(".")
                 && access("/run/systemd/sessions/" + id, F_OK) != 0
-        case .auditSession(let session): return !anyProcess(inAuditSession: session)
-        case .perUser:
-            guard access("/run/systemd/users/\(key.uid)", F_OK) != 0 else { return false }
-            guard let account = getpwuid(key.uid), let name = account.pointee.pw_name else { return true }
-            return access("/var/lib/systemd/linger/" + String(cString: name), F_OK) != 0
+        case .auditSession(let session): return !SessionLiveness.anyProcess(inAuditSession: session)
+        case .perUser: return SessionLiveness.userHasLogin(uid: key.uid) == false
         case nil: return false
         }
-    }
-
-    /// Whether any process has `/proc/PID/sessionid` equal to `session` (as the daemon's own
-    /// LifetimeWatch checks it).
-    static func anyProcess(inAuditSession session: UInt32) -> Bool {
-        guard let directory = opendir("/proc") else { return true }
-        defer { closedir(directory) }
-        let wanted = Array("\(session)".utf8)
-        var buffer = [UInt8](repeating: 0, count: 16)
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            guard Int32(name) != nil else { continue }
-            let fd = open("/proc/\(name)/sessionid", O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { continue }
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            close(fd)
-            guard count > 0 else { continue }
-            var text = Array(buffer[0..<count])
-            if text.last == 0x0A { text.removeLast() }
-            if text == wanted { return true }
-        }
-        return false
     }
 
     /// The file's size in bytes (0 when it cannot be told).

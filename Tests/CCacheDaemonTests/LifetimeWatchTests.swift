@@ -1,4 +1,5 @@
 import Glibc
+import SessionRuntime
 import Synchronization
 import TestSupport
 import Testing
@@ -99,7 +100,7 @@ struct LifetimeWatchTests {
 
     @Test("an unused audit session has no process")
     func unusedAuditSession() {
-        #expect(!LifetimeWatch.Probe.anyProcess(inAuditSession: 4_000_000_000))
+        #expect(!SessionLiveness.anyProcess(inAuditSession: 4_000_000_000, excluding: getpid()))
     }
 
     @Test(
@@ -131,10 +132,10 @@ struct LifetimeWatchTests {
             Issue.record("the child got no audit session (no CAP_AUDIT_CONTROL, or loginuid already set)")
             return
         }
-        #expect(LifetimeWatch.Probe.anyProcess(inAuditSession: session))
+        #expect(SessionLiveness.anyProcess(inAuditSession: session, excluding: getpid()))
         kill(pid, SIGKILL)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
-        #expect(!LifetimeWatch.Probe.anyProcess(inAuditSession: session))
+        #expect(!SessionLiveness.anyProcess(inAuditSession: session, excluding: getpid()))
     }
 }
