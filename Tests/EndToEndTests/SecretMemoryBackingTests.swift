@@ -141,19 +141,8 @@ struct SecretMemoryBackingTests {
         // 128 KiB of secret memory at most (each mapping is charged in full when it is made).
         let nobody = try NobodyDaemon(prefix: ["prlimit", "--memlock=131072:131072"], arguments: ["--secret-memory"])
         let daemon = nobody.connection
-        let name = KCMCacheName("65534")
-        #expect(
-            try daemon.call(.initialize(name: name, principal: KCMPrincipal("nobody@CCACHED.TEST"))).status == .success)
-        // 300 tickets in 2,368-byte blocks: 12 slabs of 64 KiB, far over 128 KiB.
-        let count = 300
-        for index in 0..<count {
-            let credential = try markedCredential(
-                client: "nobody@CCACHED.TEST", server: "svc\(index)/localhost@CCACHED.TEST",
-                marker: Array(repeating: UInt8(index % 256), count: 2048))
-            #expect(try daemon.call(.store(name: name, credential: credential)).status == .success)
-        }
-        let uuids = try daemon.call(.getCredUUIDList(name: name)).payload
-        #expect(uuids.count == count * 16, "every credential is kept past the limit")
+        // 300 tickets: 12 slabs of 64 KiB, far over 128 KiB.
+        #expect(try storeMarkedCredentials(into: daemon) == 300, "every credential is kept past the limit")
         let text = nobody.logText
         #expect(text.contains("secret memory: tickets in memfd_secret pages"), "\(text)")
         let warnings = text.components(separatedBy: "cannot map more secret memory for credentials").count - 1
@@ -178,11 +167,8 @@ struct SecretMemoryBackingTests {
         let bed = try KerberosTestbed(services: 1)
         defer { bed.stop() }
         // A crashed ordinary daemon's file, with a ticket in it.
-        let state = ccached_state_memfd_create("ccached-test-state")
-        try #require(state >= 0, "memfd_create: \(errno)")
+        let state = try bed.restartWithStateFile()
         defer { close(state) }
-        bed.stopDaemon()
-        try bed.startDaemon(stateDescriptor: state)
         try bed.kinit("alice")
         bed.killDaemon()
         var file = stat()

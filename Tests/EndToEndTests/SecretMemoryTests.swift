@@ -286,19 +286,11 @@ struct MemlockFallbackTests {
         let daemon = nobody.connection
         #expect(nobody.uid == 65534)
 
-        let name = KCMCacheName("65534")
-        #expect(
-            try daemon.call(.initialize(name: name, principal: KCMPrincipal("nobody@CCACHED.TEST"))).status == .success)
-        // 300 tickets of ~2.3 KiB in 2,368-byte blocks: 12 slabs of 64 KiB, far over 128 KiB.
+        // 300 tickets of ~2.3 KiB: 12 slabs of 64 KiB, far over 128 KiB.
         let count = 300
-        for index in 0..<count {
-            let credential = try markedCredential(
-                client: "nobody@CCACHED.TEST", server: "svc\(index)/localhost@CCACHED.TEST",
-                marker: Array(repeating: UInt8(index % 256), count: 2048))
-            #expect(try daemon.call(.store(name: name, credential: credential)).status == .success)
-        }
-        let uuids = try daemon.call(.getCredUUIDList(name: name)).payload
-        #expect(uuids.count == count * 16, "every credential is kept when locking falls back")
+        #expect(
+            try storeMarkedCredentials(into: daemon, count: count) == count,
+            "every credential is kept when locking falls back")
         let text = nobody.logText
         let warnings = text.components(separatedBy: "cannot lock more credential memory in RAM").count - 1
         #expect(warnings == 1, "\(text)")

@@ -56,7 +56,7 @@ struct StateFileTests {
     func restoredAfterKill() throws {
         let bed = try KerberosTestbed()
         defer { bed.stop() }
-        let state = try Self.restartWithStateFile(bed)
+        let state = try bed.restartWithStateFile()
         defer { close(state) }
         let uid = getuid()
 
@@ -109,11 +109,8 @@ struct StateFileTests {
     func stateFromTheDoor() throws {
         let bed = try KerberosTestbed()
         defer { bed.stop() }
-        let state = ccached_state_memfd_create("ccached-test-state")
-        try #require(state >= 0, "memfd_create: \(errno)")
+        let state = try bed.restartWithStateFile()
         defer { close(state) }
-        bed.stopDaemon()
-        try bed.startDaemon(stateDescriptor: state)
         try bed.kinit("alice")
         try bed.expectSuccess("kvno", "host/localhost")
         let before = try collection(bed)
@@ -169,7 +166,7 @@ struct StateFileTests {
     func killedDuringStores() throws {
         let bed = try KerberosTestbed(services: 1)
         defer { bed.stop() }
-        let state = try Self.restartWithStateFile(bed)
+        let state = try bed.restartWithStateFile()
         defer { close(state) }
         let uid = getuid()
         let client = KCMPrincipal(nameType: 1, realm: Array("CCACHED.TEST".utf8), components: [Array("alice".utf8)])
@@ -226,15 +223,5 @@ struct StateFileTests {
                 "\(bed.daemonLogText.suffix(2000))")
         }
         #expect(round > 100, "only \(round) STOREs before the kills")
-    }
-
-    /// Restarts `bed`'s daemon with a fresh state memfd as its `--state-fd`; returns the descriptor,
-    /// which the caller closes.
-    static func restartWithStateFile(_ bed: KerberosTestbed) throws -> Int32 {
-        let state = ccached_state_memfd_create("ccached-test-state")
-        try #require(state >= 0, "memfd_create: \(errno)")
-        bed.stopDaemon()
-        try bed.startDaemon(stateDescriptor: state)
-        return state
     }
 }
