@@ -211,24 +211,24 @@ package final class Door: Sendable {
             close(fd)
             return
         }
-        let peerUID = uid
         let accepted = Int64(MonotonicClock.microseconds())
         let result = DoorThread.start(stackSize: 256 << 10) { [self] in
             route(fd, credentials: credentials, accepted: accepted)
-            pending.withLock { state in
-                state.total -= 1
-                let left = state.perUser[peerUID, default: 1] - 1
-                state.perUser[peerUID] = left > 0 ? left : nil
-            }
+            finishedRouting(uid: uid)
         }
         if result != 0 {
-            pending.withLock { state in
-                state.total -= 1
-                let left = state.perUser[uid, default: 1] - 1
-                state.perUser[uid] = left > 0 ? left : nil
-            }
+            finishedRouting(uid: uid)
             logger.error("cannot start a thread to route a connection: \(Errno(rawValue: result).message)")
             close(fd)
+        }
+    }
+
+    /// Gives back the place in the bounds that ``routeOnThread(_:credentials:)`` took.
+    private func finishedRouting(uid: UInt32) {
+        pending.withLock { state in
+            state.total -= 1
+            let left = state.perUser[uid, default: 1] - 1
+            state.perUser[uid] = left > 0 ? left : nil
         }
     }
 
