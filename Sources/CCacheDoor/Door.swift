@@ -120,7 +120,7 @@ package final class Door: Sendable {
             close(fd)
             return
         }
-        if let express, let peer = DoorPeer.knownProcess(socket: fd, credentials: credentials, cache: routes),
+        if let express, let peer = DoorPeer.knownProcess(credentials: credentials, cache: routes),
             let cached = peer.cached
         {
             var answers = ExpressHandoffs.Answers()

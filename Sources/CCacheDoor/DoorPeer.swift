@@ -24,7 +24,9 @@ import SystemCalls
 /// A process whose key `/proc` gave a moment ago (``RouteCache``, "Per process") is known by its
 /// pidfd's pidfs inode instead: the pidfd SO_PEERPIDFD gives is the kernel's record of the very
 /// process that connected, so nothing is read by pid and steps 1 and 2 have nothing to prove;
-/// step 3's signal still shows the peer has not left.
+/// step 3's signal still shows the peer has not left. At accept, the accept thread knows such a
+/// process with less still: the cache's own pidfd of it still signals, so it has held its pid since
+/// before this connection was made (``knownProcess(credentials:cache:)``, ``RouteCache/Proof``).
 package struct DoorPeer: Sendable, CustomStringConvertible {
     package let pid: Int32
     package let uid: UInt32
@@ -82,7 +84,7 @@ package struct DoorPeer: Sendable, CustomStringConvertible {
         let (pid, uid, gid) = (recorded.pid, recorded.uid, recorded.gid)
         // The door itself never is a client: a connection from its own pid can only come from a
         // link that led one of its own connects back to its listening socket (issue 24, item 5).
-        guard pid != getpid() else { return .failed(.selfConnection) }
+        guard pid != ownPID else { return .failed(.selfConnection) }
         // What is known about a process the door cannot tie to the connection: only its uid. It gets
         // its user's primary login (rule 3), never another user's daemon (the uid is exact).
         func unseen() -> Outcome {
@@ -112,12 +114,12 @@ package struct DoorPeer: Sendable, CustomStringConvertible {
         }
         defer { close(pidfd) }
         // A process that connected a moment ago: its key without reading /proc.
-        var process: RouteCache.Process?
-        if let cache, cache.identifiesProcesses {
-            let inode = ccached_pidfd_inode(pidfd)
-            if inode != 0 { process = RouteCache.Process(uid: uid, inode: UInt64(inode)) }
-        }
-        if let cache, let process, let (key, entry) = cache.lookUp(process, now: Int64(MonotonicClock.microseconds())) {
+        let process = RouteCache.Process(uid: uid, pid: pid)
+        var inode: UInt64 = 0
+        if let cache, cache.identifiesProcesses { inode = UInt64(ccached_pidfd_inode(pidfd)) }
+        if let cache, inode != 0,
+            let (key, entry) = cache.lookUp(process, proof: .inode(inode), now: Int64(MonotonicClock.microseconds()))
+        {
             guard ccached_pidfd_send_signal(pidfd, 0) == 0 else { return .gone }
             var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: entry.session)
             peer.cacheKey = key
@@ -131,13 +133,15 @@ package struct DoorPeer: Sendable, CustomStringConvertible {
         // Every check below ends with the pidfd's: what was read belongs to the peer.
         func stillThePeer() -> Bool { ccached_pidfd_send_signal(pidfd, 0) == 0 && ccached_pidfd_pid(pidfd) == pid }
         // What the rule decides from is read once; the cache is keyed by exactly that.
-        let readIn = process == nil ? 0 : cache?.currentGeneration() ?? 0
+        let readIn = inode == 0 ? 0 : cache?.currentGeneration() ?? 0
         let record = ProcessRecord.read(pid: pid)
         let key = record.map { RouteCache.Key(uid: uid, record: $0) }
         // Once the pidfd has shown the texts are the peer's: the process's key, for its next connect.
         func rememberProcess() {
-            guard let cache, let process, let key else { return }
-            cache.remember(process, key: key, generation: readIn, now: Int64(MonotonicClock.microseconds()))
+            guard let cache, inode != 0, let key else { return }
+            cache.remember(
+                process, inode: inode, pidfd: pidfd, key: key, generation: readIn,
+                now: Int64(MonotonicClock.microseconds()))
         }
         if let cache, let key, let entry = cache.lookUp(key, now: Int64(MonotonicClock.microseconds())) {
             guard stillThePeer() else { return .gone }
@@ -160,20 +164,16 @@ package struct DoorPeer: Sendable, CustomStringConvertible {
         return .identified(peer)
     }
 
-    /// The peer, when ``RouteCache`` knows its process by its pidfd ("Per process") and the process
-    /// is still there; nil otherwise (then ``identify(socket:credentials:router:cache:)`` decides).
-    /// What the accept thread asks: a few system calls, no `/proc`, no logind.
-    static func knownProcess(socket fd: Int32, credentials: PeerCredentials, cache: RouteCache) -> DoorPeer? {
+    /// The peer of a connection being accepted now, when ``RouteCache`` knows its process
+    /// ("Per process") and the process still holds its pid; nil otherwise (then
+    /// ``identify(socket:credentials:router:cache:)`` decides). What the accept thread asks, and
+    /// only it, at accept (the proof rests on accept order): one pidfd_send_signal on the cache's
+    /// own pidfd, no SO_PEERPIDFD, no `/proc`, no logind.
+    static func knownProcess(credentials: PeerCredentials, cache: RouteCache) -> DoorPeer? {
         let (pid, uid, gid) = (credentials.pid, credentials.uid, credentials.gid)
-        guard cache.identifiesProcesses, pid > 0, pid != getpid() else { return nil }
-        let pidfd = ccached_peer_pidfd(fd)
-        guard pidfd >= 0 else { return nil }
-        defer { close(pidfd) }
-        let inode = ccached_pidfd_inode(pidfd)
-        guard inode != 0,
+        guard cache.identifiesProcesses, pid > 0, pid != ownPID,
             let (key, entry) = cache.lookUp(
-                RouteCache.Process(uid: uid, inode: UInt64(inode)), now: Int64(MonotonicClock.microseconds())),
-            ccached_pidfd_send_signal(pidfd, 0) == 0
+                RouteCache.Process(uid: uid, pid: pid), proof: .keptPidfd, now: Int64(MonotonicClock.microseconds()))
         else { return nil }
         var peer = DoorPeer(pid: pid, uid: uid, gid: gid, session: entry.session)
         peer.cacheKey = key
@@ -181,6 +181,9 @@ package struct DoorPeer: Sendable, CustomStringConvertible {
         peer.knownProcess = true
         return peer
     }
+
+    /// The door's own pid, read once.
+    static let ownPID = getpid()
 
     /// The peer's cache key from `/proc/PID` (the caller checks the pidfd afterwards), or nil when
     /// a file cannot be read.

@@ -27,12 +27,24 @@ import SystemCalls
 /// so no user can grow it.
 ///
 /// **Per process.** Most connections come from a process that connected a moment ago (MIT opens a
-/// connection per ccache handle), and reading `/proc` for the key is most of a cache hit's cost. On
-/// pidfs (Linux 6.9+, 64-bit) a pidfd's inode number is an id of its process that is never given
-/// to another process, so the cache also remembers, per ``Process`` (the uid SO_PEERCRED recorded
-/// and that inode), the key `/proc` gave for that process: a later connection of the same process
-/// costs getsockopt(SO_PEERPIDFD), fstat, pidfd_send_signal and close, and no `/proc` read. What
-/// the key holds can change during a process's life only this way:
+/// connection per ccache handle), and reading `/proc` for the key is most of a cache hit's cost. So
+/// the cache also remembers, per ``Process`` (the uid and pid SO_PEERCRED recorded), the key
+/// `/proc` gave for that process, with the inode of its pidfd and a pidfd of its own, kept open. A
+/// later connection of the same process proves it is that process in one of two ways (``Proof``):
+/// - **by inode**, where the caller holds the peer's own pidfd (a routing thread, which took it
+///   from SO_PEERPIDFD): on pidfs (Linux 6.9+, 64-bit) a pidfd's inode number is an id of its
+///   process that is never given to another process;
+/// - **by the kept pidfd**, for the accept thread, at accept: `pidfd_send_signal(kept, 0)` still
+///   succeeds. The remembered process then has held the pid without a break from its own connect
+///   (before the connection that made the entry was accepted) until now; the listening socket
+///   hands connections out in the order they were made, so the connection being accepted now was
+///   made after that one, inside that span, by the holder of the pid: the remembered process. One
+///   system call, where SO_PEERPIDFD, fstat and close cost about 4 µs here. A pid SO_PEERCRED
+///   gives can be a reused number (the kernel keeps the connector's pid, not its process), which
+///   is why this proof holds only at accept, in accept order: a routing thread, which may route a
+///   connection after later ones, proves by inode.
+///
+/// What the key holds can change during a process's life only this way:
 /// - the uid: a setuid program's or `setuid()`'s connections carry another SO_PEERCRED uid, which
 ///   is in ``Process``, so they never meet the entry;
 /// - the login uid and audit session: written once by pam_loginuid for a login's first process;
@@ -45,7 +57,8 @@ import SystemCalls
 /// A process entry also ends with logind's generation (like every entry), and answers only while
 /// the decision it points to is there: a failed hand-off's ``forget(_:)`` ends both. Where pidfs
 /// inodes do not name processes (older kernels, 32-bit), ``identifiesProcesses`` is false, checked
-/// once (``pidfsIdentifiesProcesses``), and every connection reads `/proc` as before.
+/// once (``pidfsIdentifiesProcesses``), and every connection reads `/proc` as before. The kept
+/// pidfds are bounded with the entries (``processLimit`` overall).
 final class RouteCache: Sendable {
     /// What cannot be forged about a peer.
     struct Key: Hashable, Sendable {
@@ -55,10 +68,19 @@ final class RouteCache: Sendable {
         let record: ProcessRecord?
     }
 
-    /// A process as pidfs names it: the uid its socket recorded and its pidfd's inode number.
+    /// A process as its socket recorded it: SO_PEERCRED's uid and pid.
     struct Process: Hashable, Sendable {
         let uid: UInt32
-        let inode: UInt64
+        let pid: Int32
+    }
+
+    /// How a connection shows that its process is the one a process entry remembers.
+    enum Proof: Sendable {
+        /// The inode of the peer's own pidfd (SO_PEERPIDFD): pidfs names a process by it.
+        case inode(UInt64)
+        /// The remembered process still holds its pid (its kept pidfd can be signalled). Only for
+        /// a connection being accepted now, by the thread that accepts (see "Per process" above).
+        case keptPidfd
     }
 
     /// A decision: the session, the account and the daemon's location the full path found.
@@ -74,11 +96,15 @@ final class RouteCache: Sendable {
         let expires: Int64
     }
 
-    /// The key `/proc` gave for a process.
+    /// The key `/proc` gave for a process, and what names that process.
     private struct Seen {
         let key: Key
         let generation: UInt64
         let expires: Int64
+        /// Its pidfd's inode (pidfs).
+        let inode: UInt64
+        /// A pidfd of the process, the cache's own (closed when the entry goes); -1 for none.
+        let pidfd: Int32
     }
 
     private struct State {
@@ -102,6 +128,8 @@ final class RouteCache: Sendable {
     let identifiesProcesses: Bool
     let perUserLimit: Int
     let overallLimit: Int
+    /// How many process entries (each with a pidfd held open) are kept at most.
+    let processLimit: Int
     /// The directories whose changes end every entry (logind's state).
     let watchedDirectories: [String]
     private let state = Mutex<State>(State())
@@ -111,18 +139,23 @@ final class RouteCache: Sendable {
     init(
         lifetimeMicroseconds: Int64 = 10_000_000, processLifetimeMicroseconds: Int64 = 1_000_000,
         identifiesProcesses: Bool = RouteCache.pidfsIdentifiesProcesses, perUserLimit: Int = 64,
-        overallLimit: Int = 4096, watchedDirectories: [String] = ["/run/systemd/sessions", "/run/systemd/users"]
+        overallLimit: Int = 4096, processLimit: Int = 1024,
+        watchedDirectories: [String] = ["/run/systemd/sessions", "/run/systemd/users"]
     ) {
         self.lifetime = lifetimeMicroseconds
         self.processLifetime = processLifetimeMicroseconds
         self.identifiesProcesses = identifiesProcesses
         self.perUserLimit = perUserLimit
         self.overallLimit = overallLimit
+        self.processLimit = processLimit
         self.watchedDirectories = watchedDirectories
         events = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
     }
 
-    deinit { if events >= 0 { close(events) } }
+    deinit {
+        if events >= 0 { close(events) }
+        state.withLock { Self.removeAllProcesses(from: &$0) }
+    }
 
     /// The generation now: call before computing a decision, and store the decision under it.
     /// Reads the watch's events first (one read when nothing happened).
@@ -149,8 +182,9 @@ final class RouteCache: Sendable {
     }
 
     /// The key and decision for a process whose key `/proc` gave at most ``processLifetime`` ago,
-    /// if that decision is still there (``lookUp(_:now:)``).
-    func lookUp(_ process: Process, now: Int64) -> (key: Key, entry: Entry)? {
+    /// if `proof` shows the connection's process is the one remembered and that decision is still
+    /// there (``lookUp(_:now:)``).
+    func lookUp(_ process: Process, proof: Proof, now: Int64) -> (key: Key, entry: Entry)? {
         guard events >= 0, identifiesProcesses else { return nil }
         return state.withLock { state -> (key: Key, entry: Entry)? in
             Self.drain(events, into: &state, directories: watchedDirectories)
@@ -158,6 +192,16 @@ final class RouteCache: Sendable {
             guard seen.generation == state.generation, seen.expires > now else {
                 Self.remove(process, from: &state)
                 return nil
+            }
+            switch proof {
+            case .inode(let inode):
+                guard inode != 0, inode == seen.inode else { return nil }
+            case .keptPidfd:
+                // Under the lock: the descriptor cannot be closed (and its number reused) meanwhile.
+                guard seen.pidfd >= 0, ccached_pidfd_send_signal(seen.pidfd, 0) == 0 else {
+                    Self.remove(process, from: &state)
+                    return nil
+                }
             }
             guard let stored = state.entries[seen.key] else { return nil }
             guard stored.generation == state.generation, stored.expires > now else {
@@ -169,8 +213,10 @@ final class RouteCache: Sendable {
     }
 
     /// Remembers that `/proc` gave `key` for `process`, read in `generation` (from
-    /// ``currentGeneration()`` before it was read) while the process's pidfd proved it was the peer.
-    func remember(_ process: Process, key: Key, generation: UInt64, now: Int64) {
+    /// ``currentGeneration()`` before it was read) while the process's pidfd, `pidfd` (of inode
+    /// `inode`), proved it was the peer. The cache keeps a duplicate of `pidfd`; the caller keeps
+    /// its own.
+    func remember(_ process: Process, inode: UInt64, pidfd: Int32, key: Key, generation: UInt64, now: Int64) {
         guard events >= 0, identifiesProcesses, generation != 0, process.uid == key.uid else { return }
         state.withLock { state in
             Self.drain(events, into: &state, directories: watchedDirectories)
@@ -182,13 +228,14 @@ final class RouteCache: Sendable {
                         Self.remove(other, from: &state)
                     }
                 }
-                if state.processes.count >= overallLimit {
-                    state.processes.removeAll()
-                    state.processesPerUser.removeAll()
-                }
-                state.processesPerUser[process.uid, default: 0] += 1
+                if state.processes.count >= processLimit { Self.removeAllProcesses(from: &state) }
+            } else {
+                Self.remove(process, from: &state)
             }
-            state.processes[process] = Seen(key: key, generation: generation, expires: now + processLifetime)
+            state.processesPerUser[process.uid, default: 0] += 1
+            let kept = pidfd >= 0 ? fcntl(pidfd, F_DUPFD_CLOEXEC, 0) : -1
+            state.processes[process] = Seen(
+                key: key, generation: generation, expires: now + processLifetime, inode: inode, pidfd: kept)
         }
     }
 
@@ -224,6 +271,9 @@ final class RouteCache: Sendable {
     /// How many processes' keys are kept now.
     var processCount: Int { state.withLock { $0.processes.count } }
 
+    /// How many pidfds the process entries hold open now.
+    var keptPidfdCount: Int { state.withLock { $0.processes.values.filter { $0.pidfd >= 0 }.count } }
+
     /// Whether a pidfd's inode number names its process here, checked once: pidfds live on pidfs
     /// (Linux 6.9+; before, every pidfd had one anonymous inode), inode numbers are 64 bits wide
     /// (pidfs numbers processes from a 64-bit counter and never reuses a number; on 32-bit it
@@ -249,9 +299,16 @@ final class RouteCache: Sendable {
     }()
 
     private static func remove(_ process: Process, from state: inout State) {
-        guard state.processes.removeValue(forKey: process) != nil else { return }
+        guard let seen = state.processes.removeValue(forKey: process) else { return }
+        if seen.pidfd >= 0 { close(seen.pidfd) }
         let left = state.processesPerUser[process.uid, default: 1] - 1
         state.processesPerUser[process.uid] = left > 0 ? left : nil
+    }
+
+    private static func removeAllProcesses(from state: inout State) {
+        for seen in state.processes.values where seen.pidfd >= 0 { close(seen.pidfd) }
+        state.processes.removeAll()
+        state.processesPerUser.removeAll()
     }
 
     private static func remove(_ key: Key, from state: inout State) {
@@ -305,8 +362,7 @@ final class RouteCache: Sendable {
             if state.generation == 0 { state.generation = 1 }
             state.entries.removeAll()
             state.perUser.removeAll()
-            state.processes.removeAll()
-            state.processesPerUser.removeAll()
+            removeAllProcesses(from: &state)
         }
     }
 

@@ -232,35 +232,86 @@ struct RouteCacheTests {
             processLifetimeMicroseconds: 1000, identifiesProcesses: true,
             watchedDirectories: [directories.sessions, directories.users])
         let key = Self.key(uid: 1000)
-        let process = RouteCache.Process(uid: 1000, inode: 77)
-        func remember(_ process: RouteCache.Process = process, key: RouteCache.Key = key) {
+        let process = RouteCache.Process(uid: 1000, pid: 4242)
+        func remember(_ process: RouteCache.Process = process, inode: UInt64 = 77, key: RouteCache.Key = key) {
             let generation = cache.currentGeneration()
             cache.store(Self.entry(uid: key.uid), for: key, generation: generation, now: Self.now)
-            cache.remember(process, key: key, generation: generation, now: Self.now)
+            cache.remember(process, inode: inode, pidfd: -1, key: key, generation: generation, now: Self.now)
         }
         remember()
-        #expect(cache.lookUp(process, now: Self.now)?.key == key)
-        // The same inode under another uid (a setuid exec connects with another SO_PEERCRED uid).
-        #expect(cache.lookUp(RouteCache.Process(uid: 1001, inode: 77), now: Self.now) == nil)
-        remember(RouteCache.Process(uid: 1001, inode: 78), key: key)
-        #expect(cache.lookUp(RouteCache.Process(uid: 1001, inode: 78), now: Self.now) == nil)
+        #expect(cache.lookUp(process, proof: .inode(77), now: Self.now)?.key == key)
+        // Another process under the same pid (its pidfd names another inode).
+        #expect(cache.lookUp(process, proof: .inode(78), now: Self.now) == nil)
+        // No pidfd kept (none given): at accept it is not known.
+        #expect(cache.lookUp(process, proof: .keptPidfd, now: Self.now) == nil)
+        // The same pid under another uid (a setuid exec connects with another SO_PEERCRED uid).
+        #expect(cache.lookUp(RouteCache.Process(uid: 1001, pid: 4242), proof: .inode(77), now: Self.now) == nil)
+        remember(RouteCache.Process(uid: 1001, pid: 4243), inode: 78, key: key)
+        #expect(cache.lookUp(RouteCache.Process(uid: 1001, pid: 4243), proof: .inode(78), now: Self.now) == nil)
         // Its lifetime: /proc is read again after it, though the decision lives on.
-        #expect(cache.lookUp(process, now: Self.now + 1000) == nil)
+        remember()
+        #expect(cache.lookUp(process, proof: .inode(77), now: Self.now + 1000) == nil)
         #expect(cache.lookUp(key, now: Self.now + 1000) != nil)
         // A failed hand-off forgets the decision: the process's entry answers nothing.
         remember()
         cache.forget(key)
-        #expect(cache.lookUp(process, now: Self.now) == nil)
+        #expect(cache.lookUp(process, proof: .inode(77), now: Self.now) == nil)
         // Any change of logind's state.
         remember()
         directories.touch(directories.sessions + "/3")
-        #expect(cache.lookUp(process, now: Self.now) == nil)
+        #expect(cache.lookUp(process, proof: .inode(77), now: Self.now) == nil)
         #expect(cache.processCount == 0)
         // Where pidfs inodes do not name processes, none is kept.
         let older = RouteCache(
             identifiesProcesses: false, watchedDirectories: [directories.sessions, directories.users])
-        older.remember(process, key: key, generation: older.currentGeneration(), now: Self.now)
+        older.remember(process, inode: 77, pidfd: -1, key: key, generation: older.currentGeneration(), now: Self.now)
         #expect(older.processCount == 0)
+    }
+
+    @Test("at accept a process is known by the cache's own pidfd of it, until that process is gone")
+    func processKnownAtAccept() throws {
+        try #require(RouteCache.pidfsIdentifiesProcesses, "pidfs inodes do not name processes on this kernel")
+        let directories = try Directories()
+        let cache = RouteCache(watchedDirectories: [directories.sessions, directories.users])
+        let child = try ConnectingChild(after: "time.sleep(30)")
+        let connection = ccached_accept_cloexec(child.listener)
+        defer { close(connection) }
+        let first = try #require(Self.identifyRemembering(connection, cache: cache))
+        #expect(first.cached == nil && !first.knownProcess)
+        let credentials = try PeerCredentials(socket: connection)
+        let known = try #require(DoorPeer.knownProcess(credentials: credentials, cache: cache))
+        #expect(known.session == first.session && known.pid == child.pid && known.cacheKey == first.cacheKey)
+        // Another uid with the same pid is another process as far as the cache goes.
+        let otherUID = PeerCredentials(pid: credentials.pid, uid: credentials.uid &+ 1, gid: credentials.gid)
+        #expect(DoorPeer.knownProcess(credentials: otherUID, cache: cache) == nil)
+        // Once the process is gone (reaped: its pid may be anyone's), its pid is not known.
+        kill(child.pid, SIGKILL)
+        _ = child.reap()
+        #expect(DoorPeer.knownProcess(credentials: credentials, cache: cache) == nil)
+        #expect(cache.processCount == 0)
+    }
+
+    @Test("the process entries hold at most their limit of pidfds, and give them back when they go")
+    func processEntriesBoundPidfds() throws {
+        let directories = try Directories()
+        let cache = RouteCache(
+            identifiesProcesses: true, processLimit: 4, watchedDirectories: [directories.sessions, directories.users])
+        let own = ccached_pidfd_open(getpid())
+        try #require(own >= 0)
+        defer { close(own) }
+        let key = Self.key(uid: 1000)
+        let generation = cache.currentGeneration()
+        cache.store(Self.entry(uid: 1000), for: key, generation: generation, now: Self.now)
+        for pid in Int32(1)...10 {
+            cache.remember(
+                RouteCache.Process(uid: 1000, pid: pid), inode: 1, pidfd: own, key: key, generation: generation,
+                now: Self.now)
+            #expect(cache.keptPidfdCount == cache.processCount)
+        }
+        #expect(cache.processCount <= 4 && cache.processCount > 0)
+        directories.touch(directories.sessions + "/4")
+        _ = cache.currentGeneration()
+        #expect(cache.processCount == 0 && cache.keptPidfdCount == 0)
     }
 
     @Test("routing threads park and are reused: a hundred routings one after another create a few threads")
