@@ -325,34 +325,30 @@ final class RouteCache: Sendable {
             rewatch(events, &state, directories: directories)
             changed = true
         }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = try? retryingInterrupts {
-                buffer.withUnsafeMutableBytes { read(events, $0.baseAddress, $0.count) }
-            }
-            guard let count, count > 0 else { break }
-            changed = true
-            var offset = 0
-            while offset + 16 <= count {
-                let (wd, mask, length) = buffer.withUnsafeBytes {
-                    (
-                        $0.loadUnaligned(fromByteOffset: offset, as: Int32.self),
-                        $0.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self),
-                        $0.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)
-                    )
-                }
-                offset += 16 + Int(length)
-                if mask & UInt32(IN_Q_OVERFLOW) != 0 {
-                    state.watching = false
-                    continue
-                }
-                guard let isTarget = state.watches[wd] else { continue }
-                // A watched directory went (logind restarted, /run remounted), or one that was
-                // missing may have appeared below a watched ancestor: watch again.
-                if mask & UInt32(IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF) != 0
-                    || (!isTarget && mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0)
-                {
-                    state.watching = false
+        // On the stack: every lookup reads once, and nearly always finds nothing.
+        withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 8) { buffer in
+            while true {
+                let count = try? retryingInterrupts { read(events, buffer.baseAddress, buffer.count) }
+                guard let count, count > 0 else { break }
+                changed = true
+                var offset = 0
+                while offset + 16 <= count {
+                    let wd = buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self)
+                    let mask = buffer.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
+                    let length = buffer.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)
+                    offset += 16 + Int(length)
+                    if mask & UInt32(IN_Q_OVERFLOW) != 0 {
+                        state.watching = false
+                        continue
+                    }
+                    guard let isTarget = state.watches[wd] else { continue }
+                    // A watched directory went (logind restarted, /run remounted), or one that was
+                    // missing may have appeared below a watched ancestor: watch again.
+                    if mask & UInt32(IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF) != 0
+                        || (!isTarget && mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0)
+                    {
+                        state.watching = false
+                    }
                 }
             }
         }
