@@ -62,11 +62,17 @@ final class ExpressHandoffs {
         case declined
     }
 
+    /// A kept connection's daemon: the uid it serves and its hand-off socket.
+    private struct Daemon: Hashable {
+        let uid: UInt32
+        let handoffPath: String
+    }
+
     let maximumInFlight: Int
     let maximumConnections: Int
     let maximumPerUser: Int
-    private var connections: [String: Connection] = [:]
-    private var keys: [Int32: String] = [:]
+    private var connections: [Daemon: Connection] = [:]
+    private var keys: [Int32: Daemon] = [:]
 
     init(maximumInFlight: Int = 8, maximumConnections: Int = 64, maximumPerUser: Int = 4) {
         self.maximumInFlight = maximumInFlight
@@ -98,7 +104,7 @@ final class ExpressHandoffs {
     /// without waiting, and keeps it until the answer; or declines (the caller still owns it).
     /// Answers read on the way are added to `answers`.
     func send(client: Int32, handoffPath: String, uid: UInt32, pool: HandoffPool, answers: inout Answers) -> Sent {
-        let key = "\(uid):\(handoffPath)"
+        let key = Daemon(uid: uid, handoffPath: handoffPath)
         // Room for one more: the answers the poll loop has not read yet.
         if let known = connections[key], known.unanswered.count >= maximumInFlight {
             answers.add(read(known.socket))
@@ -160,6 +166,8 @@ final class ExpressHandoffs {
                 result.add(end(key, hungUp: true))
                 return result
             }
+            // Fewer bytes than asked for: nothing more was there (another read would only say so).
+            let drained = count < buffer.count
             for byte in buffer[0..<count] {
                 guard !connection.unanswered.isEmpty,
                     byte == HandoffMessage.accepted.byte || byte == HandoffMessage.refused.byte
@@ -177,6 +185,7 @@ final class ExpressHandoffs {
                     result.reroute.append(client)
                 }
             }
+            if drained { break }
         }
         connections[key] = connection
         return result
@@ -184,7 +193,7 @@ final class ExpressHandoffs {
 
     /// Closes a connection. After a hang-up its unanswered clients are to be routed again (the
     /// daemon answers each client it takes); after anything else they are closed.
-    private func end(_ key: String, hungUp: Bool) -> Answers {
+    private func end(_ key: Daemon, hungUp: Bool) -> Answers {
         guard let connection = connections.removeValue(forKey: key) else { return Answers() }
         keys[connection.socket] = nil
         close(connection.socket)
