@@ -132,17 +132,17 @@ int ccached_receive_descriptor(int socket, unsigned char *byte, int *fd) {
 }
 
 int ccached_is_connected_unix_stream(int fd) {
+    /* getpeername answers only for a connected socket (not a listening one, ENOTCONN; not another
+       kind of file, ENOTSOCK) and names its family: two checks in one call. */
+    struct sockaddr_un peer;
+    socklen_t length = sizeof(peer);
+    if (getpeername(fd, (struct sockaddr *)&peer, &length) != 0) {
+        return errno == ENOTSOCK || errno == ENOTCONN ? 0 : -1;
+    }
+    if (length < sizeof(peer.sun_family) || peer.sun_family != AF_UNIX) return 0;
     int value = 0;
-    socklen_t length = sizeof(value);
-    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &length) != 0) return errno == ENOTSOCK ? 0 : -1;
-    if (value != AF_UNIX) return 0;
     length = sizeof(value);
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &length) != 0 || value != SOCK_STREAM) return 0;
-    length = sizeof(value);
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &length) != 0 || value != 0) return 0;
-    struct sockaddr_un peer;
-    length = sizeof(peer);
-    if (getpeername(fd, (struct sockaddr *)&peer, &length) != 0) return 0;
     return 1;
 }
 
