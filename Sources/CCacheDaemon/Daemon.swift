@@ -207,6 +207,9 @@ public final class Daemon: Sendable {
                             if stateWait.isWaiting { return stateWait.hold(client, limit: maximumWaiting) }
                             guard let connection = admission.admit(client) else { return false }
                             served.add(connection)
+                            // Its request is nearly always there already (the client wrote it
+                            // before the door accepted): answered now, not after another epoll_wait.
+                            served.serve(client)
                             return true
                         },
                         restore: { file in
