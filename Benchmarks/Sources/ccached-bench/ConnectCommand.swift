@@ -21,11 +21,7 @@ struct ConnectCommand: ParsableCommand {
     @Option(help: "GET_DEFAULT_CACHE requests on each connection.")
     var requests: Int = 1
 
-    func validate() throws {
-        guard connections >= 1, requests >= 1 else {
-            throw ValidationError("--connections and --requests take positive numbers")
-        }
-    }
+    func validate() throws { try requirePositive(["--connections": connections, "--requests": requests]) }
 
     func run() throws {
         let frame = KCMRequest.getDefaultCache.encodedFrame()

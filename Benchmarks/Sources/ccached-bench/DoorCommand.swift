@@ -28,11 +28,7 @@ struct DoorCommand: ParsableCommand {
     @Option(help: "NOOPs to time on one open connection of each kind.")
     var requests: Int = 20000
 
-    func validate() throws {
-        guard connects >= 1, requests >= 1 else {
-            throw ValidationError("--connects and --requests take positive numbers")
-        }
-    }
+    func validate() throws { try requirePositive(["--connects": connects, "--requests": requests]) }
 
     struct Failure: Error, CustomStringConvertible {
         let description: String

@@ -14,9 +14,7 @@ struct LatencyCommand: ParsableCommand {
     @Option(help: "Requests to time.")
     var requests: Int = 5000
 
-    func validate() throws {
-        guard requests >= 1 else { throw ValidationError("--requests takes a positive number") }
-    }
+    func validate() throws { try requirePositive(["--requests": requests]) }
 
     func run() throws {
         let client = try target.connect()

@@ -32,9 +32,9 @@ struct SoakCommand: ParsableCommand {
     var warmupPhases: Int = 2
 
     func validate() throws {
-        guard clients >= 1, phases >= 1, requests >= clients * phases else {
-            throw ValidationError(
-                "--clients and --phases take positive numbers, --requests at least one per client and phase")
+        try requirePositive(["--clients": clients, "--phases": phases])
+        guard requests >= clients * phases else {
+            throw ValidationError("--requests takes at least one per client and phase")
         }
         guard (0...phases).contains(warmupPhases) else {
             throw ValidationError("--warmup-phases is between 0 and --phases")
