@@ -36,12 +36,18 @@ struct DoorCommand: ParsableCommand {
 
     private static let noop = KCMRequest.noop.encodedFrame()
 
-    /// Connect, NOOP, its reply, close: microseconds until the reply was read.
-    private func connectOnce(_ path: String) throws -> Double {
-        let start = MonotonicClock.nanoseconds()
+    /// A connection to `path`, or a failure that says why there is none.
+    private static func connect(_ path: String) throws -> RawKCMClient {
         guard let client = RawKCMClient(socketPath: path) else {
             throw Failure(description: "cannot connect to \(path): \(Errno.current.message)")
         }
+        return client
+    }
+
+    /// Connect, NOOP, its reply, close: microseconds until the reply was read.
+    private func connectOnce(_ path: String) throws -> Double {
+        let start = MonotonicClock.nanoseconds()
+        let client = try Self.connect(path)
         try Self.noop(client)
         let elapsed = Double(MonotonicClock.nanoseconds() - start) / 1000
         client.close()
@@ -56,19 +62,10 @@ struct DoorCommand: ParsableCommand {
     }
 
     /// `count` NOOPs on one connection, after the first (the hand-off happens before it is answered).
-    private func requestsOn(_ path: String, _ count: Int) throws -> [Double] {
-        guard let client = RawKCMClient(socketPath: path) else {
-            throw Failure(description: "cannot connect to \(path): \(Errno.current.message)")
-        }
+    private func requestsOn(_ path: String, _ count: Int) throws -> ProbeSamples {
+        let client = try Self.connect(path)
         try Self.noop(client)
-        var times: [Double] = []
-        times.reserveCapacity(count)
-        for _ in 0..<count {
-            let start = MonotonicClock.nanoseconds()
-            try Self.noop(client)
-            times.append(Double(MonotonicClock.nanoseconds() - start) / 1000)
-        }
-        return times
+        return try ProbeSamples(timing: count) { try Self.noop(client) }
     }
 
     func run() throws {
@@ -84,8 +81,8 @@ struct DoorCommand: ParsableCommand {
             directTimes.append(try connectOnce(direct))
             doorTimes.append(try connectOnce(door))
         }
-        let directRequests = ProbeSamples(try requestsOn(direct, requests))
-        let doorRequests = ProbeSamples(try requestsOn(door, requests))
+        let directRequests = try requestsOn(direct, requests)
+        let doorRequests = try requestsOn(door, requests)
         let directConnects = ProbeSamples(directTimes)
         let doorConnects = ProbeSamples(doorTimes)
         func show(_ name: String, _ samples: ProbeSamples) {
