@@ -158,12 +158,7 @@ exec $binary --uid 0 --gid 0 --logger=stderr"
     fi
     unshare -m --propagation private /bin/sh -c "$script" 2>>"$TMP/$kind.log" &
     PEER_PIDS+=($!)
-    for ((i = 0; i < 500; i++)); do
-        [ -S "$dir/run/.heim_org.h5l.kcm-socket" ] && break
-        sleep 0.02
-    done
-    [ -S "$dir/run/.heim_org.h5l.kcm-socket" ] || { cat "$TMP/$kind.log" >&2; die "$kind did not create its socket"; }
-    printf '[libdefaults]\n    kcm_socket = %s\n' "$dir/run/.heim_org.h5l.kcm-socket" >"$TMP/$kind.conf"
+    await_socket "$kind" "$kind"
 }
 
 # start_door: ccached-door on the standard path of a private /run under $TMP/DOOR; the clients
@@ -174,12 +169,19 @@ start_door() {
     unshare -m --propagation private /bin/sh -c "set -e; mount --bind $dir/run /run
 exec $BIN/ccached-door --ccached $BIN/ccached --log-level warning" 2>>"$TMP/DOOR.log" &
     DOOR_PID=$!
+    await_socket DOOR ccached-door
+}
+
+# await_socket KIND NAME: waits up to 10 s for the KCM socket of the private /run under $TMP/KIND
+# (NAME's log in $TMP/KIND.log if it never comes), then points $TMP/KIND.conf (kcm_socket) at it.
+await_socket() {
+    local kind=$1 name=$2 socket=$TMP/$1/run/.heim_org.h5l.kcm-socket i
     for ((i = 0; i < 500; i++)); do
-        [ -S "$dir/run/.heim_org.h5l.kcm-socket" ] && break
+        [ -S "$socket" ] && break
         sleep 0.02
     done
-    [ -S "$dir/run/.heim_org.h5l.kcm-socket" ] || { cat "$TMP/DOOR.log" >&2; die "ccached-door did not create its socket"; }
-    printf '[libdefaults]\n    kcm_socket = %s\n' "$dir/run/.heim_org.h5l.kcm-socket" >"$TMP/DOOR.conf"
+    [ -S "$socket" ] || { cat "$TMP/$kind.log" >&2; die "$name did not create its socket"; }
+    printf '[libdefaults]\n    kcm_socket = %s\n' "$socket" >"$TMP/$kind.conf"
 }
 
 measure() {

@@ -25,7 +25,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 bin=$top/.build/release
-bench=$top/Benchmarks/.build/release/ccached-bench
+bench=$top/.build/bench/release/ccached-bench
 rounds=5
 connects=1000
 kvno=yes
@@ -43,7 +43,7 @@ done
 for program in ccached ccached-door; do
     [ -x "$bin/$program" ] || { echo "bench-kernel-route: $bin/$program is missing" >&2; exit 1; }
 done
-[ -x "$bench" ] || { echo "bench-kernel-route: $bench is missing (cd Benchmarks && swift build -c release)" >&2; exit 1; }
+[ -x "$bench" ] || { echo "bench-kernel-route: $bench is missing (make bench-build builds it from Benchmarks/)" >&2; exit 1; }
 if [ -z "${CCACHED_KROUTE_BENCH_INSIDE:-}" ]; then
     exec unshare --mount --propagation private env CCACHED_KROUTE_BENCH_INSIDE=1 "$0" --bin "$bin" \
         --bench "$bench" --rounds "$rounds" --connects "$connects" $([ $kvno = no ] && echo --no-kvno)

@@ -238,10 +238,7 @@ struct BenchReport {
         lines.append(machine)
 
         var floor = JSONLine(record: "floor")
-        floor.add("samples", results.floor.count)
-        floor.add("p50_us", results.floor.p50 / 1000)
-        floor.add("p99_us", results.floor.p99 / 1000)
-        floor.add("ops_per_s", results.floor.operationsPerSecond)
+        floor.add(results.floor)
         lines.append(floor)
 
         for (kind, reason) in results.skipped {
@@ -256,12 +253,7 @@ struct BenchReport {
             line.add("n", result.n)
             line.add("phase", result.phase.rawValue)
             line.add("round", result.round)
-            line.add("samples", result.samples.count)
-            line.add("p50_us", result.samples.isEmpty ? nil : result.samples.p50 / 1000)
-            line.add("p99_us", result.samples.isEmpty ? nil : result.samples.p99 / 1000)
-            line.add(
-                "ops_per_s",
-                result.samples.isEmpty ? nil : result.samples.operationsPerSecond * Double(result.itemsPerSample))
+            line.add(result.samples, itemsPerSample: result.itemsPerSample)
             line.add("items_per_sample", result.itemsPerSample)
             line.add("floor_p50_us", result.floor.map { $0.p50 / 1000 })
             if result.phase == .iterate {
@@ -355,5 +347,17 @@ struct BenchReport {
             lines.append(line)
         }
         return lines.map(\.text)
+    }
+}
+
+extension JSONLine {
+    /// A phase's or the floor's latencies as the results file keeps them: how many, p50 and p99 in
+    /// µs, operations per second (`itemsPerSample` operations in each sample). With no samples the
+    /// figures are not finite, so they are written as null.
+    fileprivate mutating func add(_ samples: LatencySamples, itemsPerSample: Int = 1) {
+        add("samples", samples.count)
+        add("p50_us", samples.p50 / 1000)
+        add("p99_us", samples.p99 / 1000)
+        add("ops_per_s", samples.operationsPerSecond * Double(itemsPerSample))
     }
 }

@@ -49,6 +49,24 @@ struct ChildProcess {
         wait()
     }
 
+    /// Runs this executable's sub-commands side by side, one per argument list: starts them all, then
+    /// reads each one's standard output to its end and waits for it (its wait status), in the order given.
+    static func runSubcommands(
+        _ argumentLists: [[String]]
+    ) throws(SpawnError) -> [(pid: pid_t, status: Int32, output: String)] {
+        var running: [(ChildProcess, Pipe)] = []
+        for arguments in argumentLists {
+            let output = Pipe()
+            running.append((try spawn(currentExecutable, arguments, standardOutput: output.writeEnd), output))
+            close(output.writeEnd)
+        }
+        return running.map { child, output in
+            let text = output.readAll()
+            close(output.readEnd)
+            return (child.pid, child.wait(), text)
+        }
+    }
+
     /// This executable's path, for spawning its own sub-commands.
     static var currentExecutable: String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)

@@ -28,9 +28,7 @@ struct ColdStartCommand: ParsableCommand {
     @Option(help: "Seconds one start may take.")
     var timeout: Double = 10
 
-    func validate() throws {
-        guard runs >= 1 else { throw ValidationError("--runs takes a positive number") }
-    }
+    func validate() throws { try requirePositive(["--runs": runs]) }
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)

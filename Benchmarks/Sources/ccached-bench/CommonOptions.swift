@@ -25,3 +25,11 @@ struct CCachedBuildOption: ParsableArguments {
         }
     }
 }
+
+/// The rule every count option keeps (connections, requests, runs, rounds, clients, phases): at
+/// least 1. Called from `validate()` with the options' names; the error names the first one below.
+func requirePositive(_ counts: KeyValuePairs<String, Int>) throws {
+    for (option, count) in counts where count < 1 {
+        throw ValidationError("\(option) takes a positive number")
+    }
+}

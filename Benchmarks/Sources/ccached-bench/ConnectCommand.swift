@@ -1,7 +1,5 @@
 import ArgumentParser
-import Glibc
 import KCM
-import SystemCalls
 
 /// `ccached-bench connect SOCKET`: the cost of a short-lived KCM client, as MIT's kvno pays it per
 /// cached lookup (one connection per cache handle). Connects, sends `--requests` GET_DEFAULT_CACHE
@@ -21,18 +19,11 @@ struct ConnectCommand: ParsableCommand {
     @Option(help: "GET_DEFAULT_CACHE requests on each connection.")
     var requests: Int = 1
 
-    func validate() throws {
-        guard connections >= 1, requests >= 1 else {
-            throw ValidationError("--connections and --requests take positive numbers")
-        }
-    }
+    func validate() throws { try requirePositive(["--connections": connections, "--requests": requests]) }
 
     func run() throws {
         let frame = KCMRequest.getDefaultCache.encodedFrame()
-        var samples: [Double] = []
-        samples.reserveCapacity(connections)
-        for _ in 0..<connections {
-            let start = MonotonicClock.nanoseconds()
+        let figures = try ProbeSamples(timing: connections) {
             let client = try RawKCMClient.connecting(to: socket)
             for _ in 0..<requests {
                 guard client.call(frame: frame) != nil else {
@@ -40,9 +31,7 @@ struct ConnectCommand: ParsableCommand {
                 }
             }
             client.close()
-            samples.append(Double(MonotonicClock.nanoseconds() - start) / 1000)
         }
-        let figures = ProbeSamples(samples)
         print(
             "p50 \(NumberFormat.plain(figures.index(percent: 50), 1))  p90 \(NumberFormat.plain(figures.index(percent: 90), 1))"
                 + "  p99 \(NumberFormat.plain(figures.index(percent: 99), 1)) µs")

@@ -28,11 +28,7 @@ struct DoorCommand: ParsableCommand {
     @Option(help: "NOOPs to time on one open connection of each kind.")
     var requests: Int = 20000
 
-    func validate() throws {
-        guard connects >= 1, requests >= 1 else {
-            throw ValidationError("--connects and --requests take positive numbers")
-        }
-    }
+    func validate() throws { try requirePositive(["--connects": connects, "--requests": requests]) }
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -40,12 +36,18 @@ struct DoorCommand: ParsableCommand {
 
     private static let noop = KCMRequest.noop.encodedFrame()
 
-    /// Connect, NOOP, its reply, close: microseconds until the reply was read.
-    private func connectOnce(_ path: String) throws -> Double {
-        let start = MonotonicClock.nanoseconds()
+    /// A connection to `path`, or a failure that says why there is none.
+    private static func connect(_ path: String) throws -> RawKCMClient {
         guard let client = RawKCMClient(socketPath: path) else {
             throw Failure(description: "cannot connect to \(path): \(Errno.current.message)")
         }
+        return client
+    }
+
+    /// Connect, NOOP, its reply, close: microseconds until the reply was read.
+    private func connectOnce(_ path: String) throws -> Double {
+        let start = MonotonicClock.nanoseconds()
+        let client = try Self.connect(path)
         try Self.noop(client)
         let elapsed = Double(MonotonicClock.nanoseconds() - start) / 1000
         client.close()
@@ -60,19 +62,10 @@ struct DoorCommand: ParsableCommand {
     }
 
     /// `count` NOOPs on one connection, after the first (the hand-off happens before it is answered).
-    private func requestsOn(_ path: String, _ count: Int) throws -> [Double] {
-        guard let client = RawKCMClient(socketPath: path) else {
-            throw Failure(description: "cannot connect to \(path): \(Errno.current.message)")
-        }
+    private func requestsOn(_ path: String, _ count: Int) throws -> ProbeSamples {
+        let client = try Self.connect(path)
         try Self.noop(client)
-        var times: [Double] = []
-        times.reserveCapacity(count)
-        for _ in 0..<count {
-            let start = MonotonicClock.nanoseconds()
-            try Self.noop(client)
-            times.append(Double(MonotonicClock.nanoseconds() - start) / 1000)
-        }
-        return times
+        return try ProbeSamples(timing: count) { try Self.noop(client) }
     }
 
     func run() throws {
@@ -88,8 +81,8 @@ struct DoorCommand: ParsableCommand {
             directTimes.append(try connectOnce(direct))
             doorTimes.append(try connectOnce(door))
         }
-        let directRequests = ProbeSamples(try requestsOn(direct, requests))
-        let doorRequests = ProbeSamples(try requestsOn(door, requests))
+        let directRequests = try requestsOn(direct, requests)
+        let doorRequests = try requestsOn(door, requests)
         let directConnects = ProbeSamples(directTimes)
         let doorConnects = ProbeSamples(doorTimes)
         func show(_ name: String, _ samples: ProbeSamples) {

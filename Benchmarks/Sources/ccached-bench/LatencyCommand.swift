@@ -1,6 +1,5 @@
 import ArgumentParser
 import KCM
-import SystemCalls
 
 /// `ccached-bench latency --socket PATH`: `--requests` GET_DEFAULT_CACHE on one connection, each
 /// answered before the next; prints `P50 P99` in microseconds on one line, for a script to read
@@ -14,21 +13,14 @@ struct LatencyCommand: ParsableCommand {
     @Option(help: "Requests to time.")
     var requests: Int = 5000
 
-    func validate() throws {
-        guard requests >= 1 else { throw ValidationError("--requests takes a positive number") }
-    }
+    func validate() throws { try requirePositive(["--requests": requests]) }
 
     func run() throws {
         let client = try target.connect()
         let frame = KCMRequest.getDefaultCache.encodedFrame()
-        var samples: [Double] = []
-        samples.reserveCapacity(requests)
-        for _ in 0..<requests {
-            let start = MonotonicClock.nanoseconds()
+        let figures = try ProbeSamples(timing: requests) {
             guard client.call(frame: frame) != nil else { throw ValidationError("the connection broke") }
-            samples.append(Double(MonotonicClock.nanoseconds() - start) / 1000)
         }
-        let figures = ProbeSamples(samples)
         print(
             "\(NumberFormat.plain(figures.index(percent: 50), 1)) \(NumberFormat.plain(figures.index(percent: 99), 1))")
     }

@@ -1,3 +1,5 @@
+import SystemCalls
+
 /// A probe's samples, sorted, and the figures its output line shows. Each rank is taken the way the
 /// script the probe replaced took it (connect-probe.c, coldstart.py, bench-door.sh's and
 /// bench-renewal.sh's Python), so that new figures stay comparable with Docs/performance-log.md.
@@ -7,6 +9,19 @@ struct ProbeSamples {
     init(_ values: [Double]) {
         precondition(!values.isEmpty, "a probe with no samples")
         sorted = values.sorted()
+    }
+
+    /// Times `body` `count` times one after the other, in microseconds: a probe's measuring loop.
+    @inline(__always)
+    init(timing count: Int, _ body: () throws -> Void) rethrows {
+        var values: [Double] = []
+        values.reserveCapacity(count)
+        for _ in 0..<count {
+            let start = MonotonicClock.nanoseconds()
+            try body()
+            values.append(Double(MonotonicClock.nanoseconds() - start) / 1000)
+        }
+        self.init(values)
     }
 
     var count: Int { sorted.count }

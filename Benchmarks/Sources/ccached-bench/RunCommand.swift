@@ -63,7 +63,7 @@ struct RunCommand: ParsableCommand {
         if pinCpu != "none", pinCpu != "last", Int(pinCpu) == nil {
             throw ValidationError("--pin-cpu takes a CPU number, 'last' or 'none'")
         }
-        guard rounds >= 1 else { throw ValidationError("--rounds takes a positive number") }
+        try requirePositive(["--rounds": rounds])
         for name in types.split(separator: ",") where CacheKind(rawValue: name.uppercased()) == nil {
             throw ValidationError(
                 "unknown cache type '\(name)' (\(CacheKind.allCases.map(\.rawValue).joined(separator: ", ")))")

@@ -32,9 +32,9 @@ struct SoakCommand: ParsableCommand {
     var warmupPhases: Int = 2
 
     func validate() throws {
-        guard clients >= 1, phases >= 1, requests >= clients * phases else {
-            throw ValidationError(
-                "--clients and --phases take positive numbers, --requests at least one per client and phase")
+        try requirePositive(["--clients": clients, "--phases": phases])
+        guard requests >= clients * phases else {
+            throw ValidationError("--requests takes at least one per client and phase")
         }
         guard (0...phases).contains(warmupPhases) else {
             throw ValidationError("--warmup-phases is between 0 and --phases")
@@ -69,25 +69,17 @@ struct SoakCommand: ParsableCommand {
         print("phase  requests  rss_kib  private_dirty_kib")
         show(samples[0])
         for phase in 1...phases {
-            var running: [(ChildProcess, Pipe)] = []
-            for client in 0..<clients {
-                let output = Pipe()
-                let child = try ChildProcess.spawn(
-                    ChildProcess.currentExecutable,
+            let finished = try ChildProcess.runSubcommands(
+                (0..<clients).map { client in
                     [
                         "soak-client", "--socket", target.socket, "--client", "\(client)", "--phase", "\(phase)",
                         "--count", "\(perClient)",
-                    ], standardOutput: output.writeEnd)
-                close(output.writeEnd)
-                running.append((child, output))
-            }
-            for (child, output) in running {
-                let text = output.readAll()
-                close(output.readEnd)
-                let status = child.wait()
-                let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
-                guard status == 0, fields.count == 2 else {
-                    throw ValidationError("soak: a client failed (wait status \(status)): \(text)")
+                    ]
+                })
+            for client in finished {
+                let fields = client.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
+                guard client.status == 0, fields.count == 2 else {
+                    throw ValidationError("soak: a client failed (wait status \(client.status)): \(client.output)")
                 }
                 total += fields[0]
                 errors += fields[1]

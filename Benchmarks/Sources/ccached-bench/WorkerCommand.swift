@@ -88,34 +88,26 @@ struct ThroughputRun {
         arguments: (Int) -> [String]
     ) throws -> Result {
         let start = MonotonicClock.nanoseconds() + UInt64(leadMilliseconds) * 1_000_000
-        var running: [(ChildProcess, Pipe)] = []
-        for index in 0..<processes {
-            let output = Pipe()
-            let child = try ChildProcess.spawn(
-                ChildProcess.currentExecutable,
+        let finished = try ChildProcess.runSubcommands(
+            (0..<processes).map { index in
                 ["worker"] + arguments(index) + [
                     "--start", "\(start)", "--duration-ms", "\(durationMilliseconds)", "--seed", "\(index + 1)",
-                ], standardOutput: output.writeEnd)
-            close(output.writeEnd)
-            running.append((child, output))
-        }
+                ]
+            })
         var operations = 0
         var medians: [Double] = []
         var late = false
         var failures: [String] = []
-        for (child, output) in running {
-            let text = output.readAll()
-            close(output.readEnd)
-            let status = child.wait()
+        for worker in finished {
             var fields: [String: String] = [:]
-            for pair in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            for pair in worker.output.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
                 let parts = pair.split(separator: "=", maxSplits: 1)
                 if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
             }
-            guard status == 0, let ops = fields["ops"].flatMap({ Int($0) }),
+            guard worker.status == 0, let ops = fields["ops"].flatMap({ Int($0) }),
                 let p50 = fields["p50"].flatMap({ Double($0) })
             else {
-                failures.append("worker \(child.pid) exited with status \(status): \(text)")
+                failures.append("worker \(worker.pid) exited with status \(worker.status): \(worker.output)")
                 continue
             }
             operations += ops
