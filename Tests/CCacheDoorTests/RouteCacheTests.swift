@@ -291,6 +291,22 @@ struct RouteCacheTests {
         #expect(cache.processCount == 0)
     }
 
+    @Test("a pidfd names its process's pid while the process is there, then -1 once it is reaped")
+    func pidfdNamesItsPid() throws {
+        let child = try ConnectingChild(after: "time.sleep(30)")
+        let pidfd = ccached_pidfd_open(child.pid)
+        try #require(pidfd >= 0)
+        defer { close(pidfd) }
+        #expect(ccached_pidfd_pid(pidfd) == child.pid)
+        kill(child.pid, SIGKILL)
+        // A zombie still holds its pid.
+        var info = siginfo_t()
+        #expect(waitid(P_PID, id_t(child.pid), &info, WEXITED | WNOWAIT) == 0)
+        #expect(ccached_pidfd_pid(pidfd) == child.pid)
+        _ = child.reap()
+        #expect(ccached_pidfd_pid(pidfd) == -1)
+    }
+
     @Test("the process entries hold at most their limit of pidfds, and give them back when they go")
     func processEntriesBoundPidfds() throws {
         let directories = try Directories()

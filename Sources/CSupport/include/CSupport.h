@@ -80,8 +80,9 @@ int ccached_peer_pidfd(int fd);
 /// (a zombie still counts: its pid is not reused before it is reaped). Returns 0, or -1 with errno.
 int ccached_pidfd_send_signal(int pidfd, int signal);
 
-/// The pid (in this pid namespace) a pidfd refers to, from /proc/self/fdinfo ("Pid:"); 0 when the
-/// process is in a pid namespace this one cannot see, -1 when it has exited or on error.
+/// The pid (in this pid namespace) a pidfd refers to, from PIDFD_GET_INFO (Linux 6.13+) or else
+/// /proc/self/fdinfo ("Pid:"); 0 when the process is in a pid namespace this one cannot see, -1
+/// when it has been reaped or on error.
 int ccached_pidfd_pid(int pidfd);
 
 /// The inode number of a pidfd (fstat's st_ino), or 0 when fstat fails. On pidfs (Linux 6.9+,
