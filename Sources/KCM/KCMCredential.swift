@@ -12,10 +12,7 @@ public struct KCMCredential: Sendable {
     public let server: KCMPrincipalLayout
     /// The session key's enctype (sign-extended `s16`).
     public let enctype: Int16
-    public let authtime: UInt32
-    public let starttime: UInt32
-    public let endtime: UInt32
-    public let renewTill: UInt32
+    public let times: KCMTicketTimes
     /// 1 for a user-to-user ticket.
     public let isSKey: UInt8
     /// Ticket flags in MIT's bit order.
@@ -37,10 +34,7 @@ public struct KCMCredential: Sendable {
         server = try KCMPrincipalLayout.read(from: &reader, base: base)
         enctype = try reader.readInt16()
         _ = try reader.readDataRange()
-        authtime = try reader.readUInt32()
-        starttime = try reader.readUInt32()
-        endtime = try reader.readUInt32()
-        renewTill = try reader.readUInt32()
+        times = try KCMTicketTimes.read(from: &reader)
         isSKey = try reader.readUInt8()
         ticketFlags = try reader.readUInt32()
         let addressCount = try reader.readCount(field: "address", minimumItemSize: 6)

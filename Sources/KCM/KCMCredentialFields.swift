@@ -21,10 +21,7 @@ public struct KCMCredentialFields: Hashable, Sendable {
     public var server: KCMPrincipal
     public var enctype: Int16
     public var key: [UInt8]
-    public var authtime: UInt32
-    public var starttime: UInt32
-    public var endtime: UInt32
-    public var renewTill: UInt32
+    public var times: KCMTicketTimes
     public var isSKey: UInt8
     public var ticketFlags: UInt32
     public var addresses: [Address]
@@ -34,18 +31,14 @@ public struct KCMCredentialFields: Hashable, Sendable {
 
     public init(
         client: KCMPrincipal, server: KCMPrincipal, enctype: Int16 = 18, key: [UInt8] = [],
-        authtime: UInt32 = 0, starttime: UInt32 = 0, endtime: UInt32 = 0, renewTill: UInt32 = 0,
-        isSKey: UInt8 = 0, ticketFlags: UInt32 = 0, addresses: [Address] = [], authdata: [AuthData] = [],
-        ticket: [UInt8] = [], secondTicket: [UInt8] = []
+        times: KCMTicketTimes = KCMTicketTimes(), isSKey: UInt8 = 0, ticketFlags: UInt32 = 0,
+        addresses: [Address] = [], authdata: [AuthData] = [], ticket: [UInt8] = [], secondTicket: [UInt8] = []
     ) {
         self.client = client
         self.server = server
         self.enctype = enctype
         self.key = key
-        self.authtime = authtime
-        self.starttime = starttime
-        self.endtime = endtime
-        self.renewTill = renewTill
+        self.times = times
         self.isSKey = isSKey
         self.ticketFlags = ticketFlags
         self.addresses = addresses
@@ -59,10 +52,7 @@ public struct KCMCredentialFields: Hashable, Sendable {
         let server = try KCMPrincipal.read(from: &reader)
         let enctype = try reader.readInt16()
         let key = try reader.readData()
-        let authtime = try reader.readUInt32()
-        let starttime = try reader.readUInt32()
-        let endtime = try reader.readUInt32()
-        let renewTill = try reader.readUInt32()
+        let times = try KCMTicketTimes.read(from: &reader)
         let isSKey = try reader.readUInt8()
         let flags = try reader.readUInt32()
         var addresses: [Address] = []
@@ -74,9 +64,8 @@ public struct KCMCredentialFields: Hashable, Sendable {
             authdata.append(AuthData(type: try reader.readInt16(), data: try reader.readData()))
         }
         return KCMCredentialFields(
-            client: client, server: server, enctype: enctype, key: key, authtime: authtime,
-            starttime: starttime, endtime: endtime, renewTill: renewTill, isSKey: isSKey, ticketFlags: flags,
-            addresses: addresses, authdata: authdata, ticket: try reader.readData(),
+            client: client, server: server, enctype: enctype, key: key, times: times, isSKey: isSKey,
+            ticketFlags: flags, addresses: addresses, authdata: authdata, ticket: try reader.readData(),
             secondTicket: try reader.readData())
     }
 
@@ -85,10 +74,7 @@ public struct KCMCredentialFields: Hashable, Sendable {
         server.write(to: &writer)
         writer.write(enctype)
         writer.writeData(key)
-        writer.write(authtime)
-        writer.write(starttime)
-        writer.write(endtime)
-        writer.write(renewTill)
+        times.write(to: &writer)
         writer.write(isSKey)
         writer.write(ticketFlags)
         writer.write(UInt32(truncatingIfNeeded: addresses.count))

@@ -40,16 +40,16 @@ final class KerberosRenewerTests {
         let original = try tgt(in: cache)
         let times = RenewalTimes(original)
         #expect(times.isRenewable)
-        #expect(original.endtime - original.starttime == 20)
+        #expect(original.times.endtime - original.times.starttime == 20)
         let before = tgtRequests().count
         sleep(2)  // the KDC's clock has second resolution: the renewed start must be later
 
         let result = KerberosRenewer(configurationPath: kdc.configuration).renew(original, kdcOffset: 0)
         let renewed = try result.get()
-        #expect(renewed.starttime > original.starttime)
-        #expect(renewed.endtime > original.endtime)
-        #expect(renewed.authtime == original.authtime)
-        #expect(renewed.renewTill == original.renewTill)
+        #expect(renewed.times.starttime > original.times.starttime)
+        #expect(renewed.times.endtime > original.times.endtime)
+        #expect(renewed.times.authtime == original.times.authtime)
+        #expect(renewed.times.renewTill == original.times.renewTill)
         #expect(renewed.clientKey.bytesEqual(original.clientKey))
         #expect(renewed.serverKey.bytesEqual(original.serverKey))
         #expect(!renewed.ticket.bytesEqual(original.ticket))
@@ -94,14 +94,15 @@ final class KerberosRenewerTests {
             scheduler.tick(now: UInt32(time(nil)), candidates: store.withLock { $0.renewalCandidates() })
             scheduler.waitUntilIdle()
             renewed = store.withLock { store in
-                store.renewalCandidates(in: "1000:1").first { $0.credential.endtime > original.endtime }?.credential
+                store.renewalCandidates(in: "1000:1").first { $0.credential.times.endtime > original.times.endtime }?
+                    .credential
             }
             if renewed != nil { break }
             usleep(100_000)
         }
         let ticket = try #require(renewed, "no renewal within 20 s; KDC log:\n\(kdc.log)")
-        #expect(ticket.starttime > original.starttime)
-        #expect(ticket.starttime >= original.starttime + 10)  // not before half-life
+        #expect(ticket.times.starttime > original.times.starttime)
+        #expect(ticket.times.starttime >= original.times.starttime + 10)  // not before half-life
         #expect(store.withLock { $0.defaultName } == "1000")
         #expect(store.withLock { $0.cacheUUIDs.count } == 2)
         #expect(store.withLock { try! $0.cache(named: "1000:1").credentials.count } == credentials.count)
@@ -119,14 +120,14 @@ final class KerberosRenewerTests {
         sleep(1)
         let renewed = try KerberosRenewer(configurationPath: kdc.configuration).renew(service, kdcOffset: 0).get()
         #expect(renewed.serverKey.bytesEqual(service.serverKey))
-        #expect(renewed.starttime > service.starttime)
+        #expect(renewed.times.starttime > service.times.starttime)
     }
 
     @Test("renew_till reached: the last renewal ends at renew_till and the policy stops there")
     func renewTillReached() throws {
         let cache = try kdc.kinit("carol", ["-l", "20s", "-r", "24s"])
         let original = try tgt(in: cache)
-        #expect(original.renewTill > original.endtime)
+        #expect(original.times.renewTill > original.times.endtime)
         let policy = try RenewalPolicy()
         let now = UInt32(time(nil))
         guard case .due = policy.decide(RenewalTimes(original), now: now) else {
@@ -135,7 +136,7 @@ final class KerberosRenewerTests {
         }
         sleep(5)
         let renewed = try KerberosRenewer(configurationPath: kdc.configuration).renew(original, kdcOffset: 0).get()
-        #expect(renewed.endtime == original.renewTill)
+        #expect(renewed.times.endtime == original.times.renewTill)
         #expect(policy.decide(RenewalTimes(renewed), now: UInt32(time(nil))) == .never(.renewTillReached))
     }
 
@@ -161,7 +162,7 @@ final class KerberosRenewerTests {
         let counting = CountingRenewer(KerberosRenewer(configurationPath: kdc.configuration))
         // The scheduler's clock runs 50 minutes ahead (the ticket lives an hour), so the ticket is due;
         // the KDC keeps the real time.
-        let shift = Int(original.starttime) + 3000 - Int(time(nil))
+        let shift = Int(original.times.starttime) + 3000 - Int(time(nil))
         let clock: @Sendable () -> UInt32 = { UInt32(Int(time(nil)) + shift) }
         let scheduler = RenewalScheduler(
             policy: try RenewalPolicy(initialBackoff: 10, maximumBackoff: 60), renewer: counting, clock: clock,
@@ -205,7 +206,7 @@ final class KerberosRenewerTests {
             )
             return
         }
-        #expect(renewed.endtime > original.endtime)
+        #expect(renewed.times.endtime > original.times.endtime)
         #expect(scheduler.cacheStates[candidate.cacheUUID]?.lastError == nil)
         #expect(scheduler.cacheStates[candidate.cacheUUID]?.lastRenewal != nil)
     }
