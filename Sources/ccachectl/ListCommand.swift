@@ -2,6 +2,7 @@ import ArgumentParser
 import CCacheClient
 import Glibc
 import KCM
+import Krb5Caches
 
 /// One cache as `list` shows it.
 struct CacheSummary {

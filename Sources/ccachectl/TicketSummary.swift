@@ -1,4 +1,5 @@
 import KCM
+import Krb5Caches
 
 /// What `list` shows of one ticket, read from the stored credential without decoding its session
 /// key or copying its ticket: only the principals and the scalar fields leave ``SecureBytes``

@@ -2,6 +2,7 @@ import CredentialStore
 import Foundation
 import Glibc
 import KCM
+import Krb5Caches
 import SecureMemory
 import Synchronization
 import TestSupport
@@ -13,13 +14,18 @@ import Testing
 @Suite("KerberosRenewer with a real KDC", .serialized)
 final class KerberosRenewerTests {
     let kdc: TestKDC
+    /// libkrb5 with the test realm's configuration, for the caches `kinit` writes.
+    let krb5: Krb5Library
 
-    init() throws { kdc = try TestKDC() }
+    init() throws {
+        kdc = try TestKDC()
+        krb5 = try Krb5Library(configuration: kdc.configuration)
+    }
     deinit { kdc.shutdown() }
 
     /// The cache's ticket-granting ticket (config entries skipped).
     func tgt(in cache: String) throws -> KCMCredential {
-        let credentials = try readCache("FILE:" + cache, configuration: kdc.configuration)
+        let credentials = try krb5.read(cache: "FILE:" + cache).credentials
         guard let tgt = credentials.first(where: { !$0.isConfigEntry && RenewalTimes($0).isTicketGrantingTicket })
         else { throw TestbedError.setup("no TGT in \(cache): \(credentials.count) credentials") }
         return tgt
@@ -60,13 +66,13 @@ final class KerberosRenewerTests {
 
         // The renewed TGT works: kvno gets a service ticket with it and nothing else.
         let renewedCache = "FILE:" + cache + ".renewed"
-        try writeCache(renewedCache, [renewed], configuration: kdc.configuration)
+        try krb5.write(cache: renewedCache, principal: renewed.decodeFields().client, credentials: [renewed])
         let kvno = try kdc.run(["kvno", "-c", renewedCache, "host/localhost"])
         #expect(kvno.succeeded, "\(kvno)")
         // Our encoder writes what libkrb5's marshaller writes, byte for byte: libkrb5 reads the
         // renewed ticket back from the FILE cache (beside kvno's service ticket) and marshals it to
         // the same bytes.
-        let reread = try readCache(renewedCache, configuration: kdc.configuration)
+        let reread = try krb5.read(cache: renewedCache).credentials
         #expect(
             reread.contains { $0.bytes == renewed.bytes }, "the renewed ticket's encoding differs from libkrb5's")
         #expect(try renewed.decodeFields().key.count == 32, "an aes256 session key")
@@ -75,7 +81,7 @@ final class KerberosRenewerTests {
     @Test("kinit's tickets in a store: the scheduler renews the TGT through the KDC into the store, default unchanged")
     func renewsIntoStore() throws {
         let cache = try kdc.kinit("alice", ["-l", "20s", "-r", "5m"])
-        let credentials = try readCache("FILE:" + cache, configuration: kdc.configuration)
+        let credentials = try krb5.read(cache: "FILE:" + cache).credentials
         let store = LockedStore()
         try store.withLock { store in
             try store.replace(
@@ -113,7 +119,7 @@ final class KerberosRenewerTests {
         let cache = try kdc.kinit("bob", ["-l", "1h", "-r", "5m"])
         let kvno = try kdc.run(["kvno", "-c", "FILE:" + cache, "host/localhost"])
         #expect(kvno.succeeded, "\(kvno)")
-        let credentials = try readCache("FILE:" + cache, configuration: kdc.configuration)
+        let credentials = try krb5.read(cache: "FILE:" + cache).credentials
         let service = try #require(
             credentials.first { !$0.isConfigEntry && !RenewalTimes($0).isTicketGrantingTicket })
         #expect(RenewalTimes(service).isRenewable, "kvno's ticket flags: \(String(service.ticketFlags, radix: 16))")
