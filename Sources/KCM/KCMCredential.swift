@@ -37,17 +37,9 @@ public struct KCMCredential: Sendable {
         times = try KCMTicketTimes.read(from: &reader)
         isSKey = try reader.readUInt8()
         ticketFlags = try reader.readUInt32()
-        let addressCount = try reader.readCount(field: "address", minimumItemSize: 6)
-        for _ in 0..<addressCount {
-            _ = try reader.readUInt16()
-            _ = try reader.readDataRange()
-        }
+        try reader.skipTypedList(field: "address")
         let authdataStart = reader.offset - base
-        let authdataCount = try reader.readCount(field: "authdata", minimumItemSize: 6)
-        for _ in 0..<authdataCount {
-            _ = try reader.readInt16()
-            _ = try reader.readDataRange()
-        }
+        try reader.skipTypedList(field: "authdata")
         authdataRange = Int32(authdataStart)..<Int32(reader.offset - base)
         let ticket = try reader.readDataRange()
         ticketRange = Int32(ticket.lowerBound - base)..<Int32(ticket.upperBound - base)

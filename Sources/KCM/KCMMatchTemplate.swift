@@ -39,11 +39,7 @@ public struct KCMMatchTemplate: Hashable, Sendable {
         self.isSKey = isSKey
         self.ticketFlags = ticketFlags
         var writer = KCMWriter()
-        writer.write(UInt32(truncatingIfNeeded: authdata.count))
-        for element in authdata {
-            writer.write(element.type)
-            writer.writeData(element.data)
-        }
+        KCMCredentialFields.AuthData.writeList(authdata, to: &writer)
         self.authdata = writer.bytes
         self.ticket = ticket
         self.secondTicket = secondTicket
@@ -64,18 +60,10 @@ public struct KCMMatchTemplate: Hashable, Sendable {
         template.times = try KCMTicketTimes.read(from: &reader)
         template.isSKey = try reader.readUInt8()
         template.ticketFlags = try reader.readUInt32()
-        if fields.contains(.addresses) {
-            for _ in 0..<(try reader.readCount(field: "address", minimumItemSize: 6)) {
-                _ = try reader.readUInt16()
-                _ = try reader.readDataRange()
-            }
-        }
+        if fields.contains(.addresses) { try reader.skipTypedList(field: "address") }
         if fields.contains(.authdata) {
             let start = reader.offset
-            for _ in 0..<(try reader.readCount(field: "authdata", minimumItemSize: 6)) {
-                _ = try reader.readInt16()
-                _ = try reader.readDataRange()
-            }
+            try reader.skipTypedList(field: "authdata")
             template.authdata = Array(reader.bytes[start..<reader.offset])
         }
         if fields.contains(.ticket) { template.ticket = try reader.readData() }
