@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "ccachectl",
             dependencies: [
-                "CCacheClient", "SessionRuntime", "KCM", "SecureMemory", "CKrb5", "CEarlyHardening",
+                "CCacheClient", "SessionRuntime", "KCM", "Krb5Caches", "CEarlyHardening",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -92,6 +92,8 @@ let package = Package(
         .target(name: "CKrb5Loader"),
         // MIT krb5's client library, for tools that read and write any ccache type and for the benchmark.
         .systemLibrary(name: "CKrb5", path: "Sources/CKrb5"),
+        // Any ccache type read and written through libkrb5 (`ccachectl import`/`export`, the renewal tests).
+        .target(name: "Krb5Caches", dependencies: ["CKrb5", "KCM", "SecureMemory"]),
         // What the test targets share: the binary locator, scratch directories, spawned processes and
         // commands, the KDC testbed, raw KCM connections, fixtures, one generator, one mutex box, the
         // requiresRoot trait. Built only for tests; it imports Swift Testing for that trait alone.
@@ -116,7 +118,7 @@ let package = Package(
             dependencies: ["CCacheClient", "SessionRuntime", "KCM", "CSupport", "TestSupport"]),
         .testTarget(
             name: "TicketRenewalTests",
-            dependencies: ["TicketRenewal", "CredentialStore", "KCM", "SecureMemory", "CKrb5", "TestSupport"]),
+            dependencies: ["TicketRenewal", "CredentialStore", "KCM", "SecureMemory", "Krb5Caches", "TestSupport"]),
         .testTarget(
             name: "CCacheDoorTests",
             dependencies: [

@@ -142,8 +142,8 @@ public struct CredentialList {
     public mutating func removeExpired(before cutoff: UInt32) -> Int {
         var removed = 0
         for slot in slots.indices {
-            guard let credential = slots[slot]?.credential, !credential.isConfigEntry, credential.endtime != 0,
-                credential.endtime < cutoff
+            guard let credential = slots[slot]?.credential, !credential.isConfigEntry,
+                credential.times.endtime != 0, credential.times.endtime < cutoff
             else { continue }
             remove(slot: slot)
             removed += 1
@@ -157,8 +157,8 @@ public struct CredentialList {
     public func isFullyExpired(at now: UInt32) -> Bool {
         var tickets = 0
         for case let entry? in slots where !entry.credential.isConfigEntry {
-            let credential = entry.credential
-            guard credential.endtime != 0, credential.endtime <= now, credential.renewTill <= now else { return false }
+            let times = entry.credential.times
+            guard times.endtime != 0, times.endtime <= now, times.renewTill <= now else { return false }
             tickets += 1
         }
         return tickets > 0
@@ -168,7 +168,7 @@ public struct CredentialList {
     public var latestTicketEnd: UInt32 {
         var latest: UInt32 = 0
         for case let entry? in slots where !entry.credential.isConfigEntry {
-            latest = max(latest, entry.credential.endtime)
+            latest = max(latest, entry.credential.times.endtime)
         }
         return latest
     }

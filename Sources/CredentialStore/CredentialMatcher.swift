@@ -65,14 +65,12 @@ public struct CredentialMatcher: Sendable {
             return false
         }
         if flags.contains(.matchTimesExact) {
-            guard credential.authtime == template.authtime, credential.starttime == template.starttime,
-                credential.endtime == template.endtime, credential.renewTill == template.renewTill
-            else { return false }
+            guard credential.times == template.times else { return false }
         }
         if flags.contains(.matchTimes) {
             // Unsigned comparison, as MIT does: keeps working past 2038.
-            if template.renewTill != 0, credential.renewTill < template.renewTill { return false }
-            if template.endtime != 0, credential.endtime < template.endtime { return false }
+            if template.times.renewTill != 0, credential.times.renewTill < template.times.renewTill { return false }
+            if template.times.endtime != 0, credential.times.endtime < template.times.endtime { return false }
         }
         if flags.contains(.matchAuthdata), !credential.authdata.bytesEqual(template.authdata) { return false }
         if flags.contains(.matchSecondTicket), !credential.secondTicket.bytesEqual(template.secondTicket) {

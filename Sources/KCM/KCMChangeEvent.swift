@@ -17,25 +17,18 @@ public struct KCMChangeEvent: Hashable, Sendable, CustomStringConvertible {
         public static let credentialsRenewed = Kind(rawValue: 6)
         public static let purged = Kind(rawValue: 7)
 
-        /// The kinds this code knows, in wire order.
-        public static let allCases: [Kind] = [
-            .cacheCreated, .cacheDestroyed, .defaultSwitched, .credentialsStored, .credentialsRemoved,
-            .credentialsRenewed, .purged,
+        /// The kinds this code knows, in wire order, each with the word `ccachectl watch` prints.
+        private static let known: [(kind: Kind, word: String)] = [
+            (.cacheCreated, "created"), (.cacheDestroyed, "destroyed"), (.defaultSwitched, "default"),
+            (.credentialsStored, "stored"), (.credentialsRemoved, "removed"), (.credentialsRenewed, "renewed"),
+            (.purged, "purged"),
         ]
 
+        /// The kinds this code knows, in wire order.
+        public static let allCases: [Kind] = known.map(\.kind)
+
         /// One word, as `ccachectl watch` prints it; `kind-N` for a kind this code does not know.
-        public var description: String {
-            switch rawValue {
-            case 1: "created"
-            case 2: "destroyed"
-            case 3: "default"
-            case 4: "stored"
-            case 5: "removed"
-            case 6: "renewed"
-            case 7: "purged"
-            default: "kind-\(rawValue)"
-            }
-        }
+        public var description: String { Self.known.first { $0.kind == self }?.word ?? "kind-\(rawValue)" }
     }
 
     public var counter: UInt64

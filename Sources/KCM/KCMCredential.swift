@@ -12,10 +12,7 @@ public struct KCMCredential: Sendable {
     public let server: KCMPrincipalLayout
     /// The session key's enctype (sign-extended `s16`).
     public let enctype: Int16
-    public let authtime: UInt32
-    public let starttime: UInt32
-    public let endtime: UInt32
-    public let renewTill: UInt32
+    public let times: KCMTicketTimes
     /// 1 for a user-to-user ticket.
     public let isSKey: UInt8
     /// Ticket flags in MIT's bit order.
@@ -37,23 +34,12 @@ public struct KCMCredential: Sendable {
         server = try KCMPrincipalLayout.read(from: &reader, base: base)
         enctype = try reader.readInt16()
         _ = try reader.readDataRange()
-        authtime = try reader.readUInt32()
-        starttime = try reader.readUInt32()
-        endtime = try reader.readUInt32()
-        renewTill = try reader.readUInt32()
+        times = try KCMTicketTimes.read(from: &reader)
         isSKey = try reader.readUInt8()
         ticketFlags = try reader.readUInt32()
-        let addressCount = try reader.readCount(field: "address", minimumItemSize: 6)
-        for _ in 0..<addressCount {
-            _ = try reader.readUInt16()
-            _ = try reader.readDataRange()
-        }
+        try reader.skipTypedList(field: "address")
         let authdataStart = reader.offset - base
-        let authdataCount = try reader.readCount(field: "authdata", minimumItemSize: 6)
-        for _ in 0..<authdataCount {
-            _ = try reader.readInt16()
-            _ = try reader.readDataRange()
-        }
+        try reader.skipTypedList(field: "authdata")
         authdataRange = Int32(authdataStart)..<Int32(reader.offset - base)
         let ticket = try reader.readDataRange()
         ticketRange = Int32(ticket.lowerBound - base)..<Int32(ticket.upperBound - base)

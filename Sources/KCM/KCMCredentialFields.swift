@@ -21,10 +21,7 @@ public struct KCMCredentialFields: Hashable, Sendable {
     public var server: KCMPrincipal
     public var enctype: Int16
     public var key: [UInt8]
-    public var authtime: UInt32
-    public var starttime: UInt32
-    public var endtime: UInt32
-    public var renewTill: UInt32
+    public var times: KCMTicketTimes
     public var isSKey: UInt8
     public var ticketFlags: UInt32
     public var addresses: [Address]
@@ -34,18 +31,14 @@ public struct KCMCredentialFields: Hashable, Sendable {
 
     public init(
         client: KCMPrincipal, server: KCMPrincipal, enctype: Int16 = 18, key: [UInt8] = [],
-        authtime: UInt32 = 0, starttime: UInt32 = 0, endtime: UInt32 = 0, renewTill: UInt32 = 0,
-        isSKey: UInt8 = 0, ticketFlags: UInt32 = 0, addresses: [Address] = [], authdata: [AuthData] = [],
-        ticket: [UInt8] = [], secondTicket: [UInt8] = []
+        times: KCMTicketTimes = KCMTicketTimes(), isSKey: UInt8 = 0, ticketFlags: UInt32 = 0,
+        addresses: [Address] = [], authdata: [AuthData] = [], ticket: [UInt8] = [], secondTicket: [UInt8] = []
     ) {
         self.client = client
         self.server = server
         self.enctype = enctype
         self.key = key
-        self.authtime = authtime
-        self.starttime = starttime
-        self.endtime = endtime
-        self.renewTill = renewTill
+        self.times = times
         self.isSKey = isSKey
         self.ticketFlags = ticketFlags
         self.addresses = addresses
@@ -54,29 +47,14 @@ public struct KCMCredentialFields: Hashable, Sendable {
         self.secondTicket = secondTicket
     }
 
+    /// Reads the fields in wire order (Swift evaluates the arguments left to right).
     public static func read(from reader: inout KCMReader) throws(KCMDecodingError) -> KCMCredentialFields {
-        let client = try KCMPrincipal.read(from: &reader)
-        let server = try KCMPrincipal.read(from: &reader)
-        let enctype = try reader.readInt16()
-        let key = try reader.readData()
-        let authtime = try reader.readUInt32()
-        let starttime = try reader.readUInt32()
-        let endtime = try reader.readUInt32()
-        let renewTill = try reader.readUInt32()
-        let isSKey = try reader.readUInt8()
-        let flags = try reader.readUInt32()
-        var addresses: [Address] = []
-        for _ in 0..<(try reader.readCount(field: "address", minimumItemSize: 6)) {
-            addresses.append(Address(type: try reader.readUInt16(), data: try reader.readData()))
-        }
-        var authdata: [AuthData] = []
-        for _ in 0..<(try reader.readCount(field: "authdata", minimumItemSize: 6)) {
-            authdata.append(AuthData(type: try reader.readInt16(), data: try reader.readData()))
-        }
-        return KCMCredentialFields(
-            client: client, server: server, enctype: enctype, key: key, authtime: authtime,
-            starttime: starttime, endtime: endtime, renewTill: renewTill, isSKey: isSKey, ticketFlags: flags,
-            addresses: addresses, authdata: authdata, ticket: try reader.readData(),
+        KCMCredentialFields(
+            client: try KCMPrincipal.read(from: &reader), server: try KCMPrincipal.read(from: &reader),
+            enctype: try reader.readInt16(), key: try reader.readData(), times: try KCMTicketTimes.read(from: &reader),
+            isSKey: try reader.readUInt8(), ticketFlags: try reader.readUInt32(),
+            addresses: try Address.readList(field: "address", from: &reader),
+            authdata: try AuthData.readList(field: "authdata", from: &reader), ticket: try reader.readData(),
             secondTicket: try reader.readData())
     }
 
@@ -85,22 +63,11 @@ public struct KCMCredentialFields: Hashable, Sendable {
         server.write(to: &writer)
         writer.write(enctype)
         writer.writeData(key)
-        writer.write(authtime)
-        writer.write(starttime)
-        writer.write(endtime)
-        writer.write(renewTill)
+        times.write(to: &writer)
         writer.write(isSKey)
         writer.write(ticketFlags)
-        writer.write(UInt32(truncatingIfNeeded: addresses.count))
-        for address in addresses {
-            writer.write(address.type)
-            writer.writeData(address.data)
-        }
-        writer.write(UInt32(truncatingIfNeeded: authdata.count))
-        for element in authdata {
-            writer.write(element.type)
-            writer.writeData(element.data)
-        }
+        Address.writeList(addresses, to: &writer)
+        AuthData.writeList(authdata, to: &writer)
         writer.writeData(ticket)
         writer.writeData(secondTicket)
     }
@@ -116,5 +83,37 @@ public struct KCMCredentialFields: Hashable, Sendable {
     public func credential() -> KCMCredential {
         // The encoding just written always parses.
         try! KCMCredential(parsing: encoded)
+    }
+}
+
+extension KCMCredentialFields.Typed {
+    /// Reads a list of typed data as a credential carries its addresses and authdata: `u32 count`,
+    /// then each element's 16-bit type and data.
+    static func readList(field: String, from reader: inout KCMReader) throws(KCMDecodingError) -> [Self] {
+        var list: [Self] = []
+        for _ in 0..<(try reader.readCount(field: field, minimumItemSize: 6)) {
+            list.append(Self(type: Tag(truncatingIfNeeded: try reader.readUInt16()), data: try reader.readData()))
+        }
+        return list
+    }
+
+    /// Writes `list` in the form ``readList(field:from:)`` reads.
+    static func writeList(_ list: [Self], to writer: inout KCMWriter) {
+        writer.write(UInt32(truncatingIfNeeded: list.count))
+        for element in list {
+            writer.write(UInt16(truncatingIfNeeded: element.type))
+            writer.writeData(element.data)
+        }
+    }
+}
+
+extension KCMReader {
+    /// Steps over a list of typed data (a credential's addresses or authdata, see
+    /// ``KCMCredentialFields/Typed``) without copying it.
+    mutating func skipTypedList(field: String) throws(KCMDecodingError) {
+        for _ in 0..<(try readCount(field: field, minimumItemSize: 6)) {
+            try skip(2)
+            _ = try readDataRange()
+        }
     }
 }

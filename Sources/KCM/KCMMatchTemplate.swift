@@ -18,10 +18,7 @@ public struct KCMMatchTemplate: Hashable, Sendable {
     public var server: KCMPrincipal?
     /// The keyblock's enctype; 0 when absent.
     public var enctype: Int16
-    public var authtime: UInt32
-    public var starttime: UInt32
-    public var endtime: UInt32
-    public var renewTill: UInt32
+    public var times: KCMTicketTimes
     public var isSKey: UInt8
     public var ticketFlags: UInt32
     /// The authdata list's encoding (`u32 count` + elements); an absent list is the empty one.
@@ -30,26 +27,19 @@ public struct KCMMatchTemplate: Hashable, Sendable {
     public var secondTicket: [UInt8]
 
     public init(
-        client: KCMPrincipal? = nil, server: KCMPrincipal? = nil, enctype: Int16 = 0, authtime: UInt32 = 0,
-        starttime: UInt32 = 0, endtime: UInt32 = 0, renewTill: UInt32 = 0, isSKey: UInt8 = 0,
-        ticketFlags: UInt32 = 0, authdata: [KCMCredentialFields.AuthData] = [], ticket: [UInt8] = [],
+        client: KCMPrincipal? = nil, server: KCMPrincipal? = nil, enctype: Int16 = 0,
+        times: KCMTicketTimes = KCMTicketTimes(), isSKey: UInt8 = 0, ticketFlags: UInt32 = 0,
+        authdata: [KCMCredentialFields.AuthData] = [], ticket: [UInt8] = [],
         secondTicket: [UInt8] = []
     ) {
         self.client = client
         self.server = server
         self.enctype = enctype
-        self.authtime = authtime
-        self.starttime = starttime
-        self.endtime = endtime
-        self.renewTill = renewTill
+        self.times = times
         self.isSKey = isSKey
         self.ticketFlags = ticketFlags
         var writer = KCMWriter()
-        writer.write(UInt32(truncatingIfNeeded: authdata.count))
-        for element in authdata {
-            writer.write(element.type)
-            writer.writeData(element.data)
-        }
+        KCMCredentialFields.AuthData.writeList(authdata, to: &writer)
         self.authdata = writer.bytes
         self.ticket = ticket
         self.secondTicket = secondTicket
@@ -67,24 +57,13 @@ public struct KCMMatchTemplate: Hashable, Sendable {
             template.enctype = try reader.readInt16()
             _ = try reader.readDataRange()
         }
-        template.authtime = try reader.readUInt32()
-        template.starttime = try reader.readUInt32()
-        template.endtime = try reader.readUInt32()
-        template.renewTill = try reader.readUInt32()
+        template.times = try KCMTicketTimes.read(from: &reader)
         template.isSKey = try reader.readUInt8()
         template.ticketFlags = try reader.readUInt32()
-        if fields.contains(.addresses) {
-            for _ in 0..<(try reader.readCount(field: "address", minimumItemSize: 6)) {
-                _ = try reader.readUInt16()
-                _ = try reader.readDataRange()
-            }
-        }
+        if fields.contains(.addresses) { try reader.skipTypedList(field: "address") }
         if fields.contains(.authdata) {
             let start = reader.offset
-            for _ in 0..<(try reader.readCount(field: "authdata", minimumItemSize: 6)) {
-                _ = try reader.readInt16()
-                _ = try reader.readDataRange()
-            }
+            try reader.skipTypedList(field: "authdata")
             template.authdata = Array(reader.bytes[start..<reader.offset])
         }
         if fields.contains(.ticket) { template.ticket = try reader.readData() }
@@ -108,10 +87,7 @@ public struct KCMMatchTemplate: Hashable, Sendable {
             writer.write(enctype)
             writer.write(UInt32(0))
         }
-        writer.write(authtime)
-        writer.write(starttime)
-        writer.write(endtime)
-        writer.write(renewTill)
+        times.write(to: &writer)
         writer.write(isSKey)
         writer.write(ticketFlags)
         if fields.contains(.authdata) { writer.writeBytes(authdata) }

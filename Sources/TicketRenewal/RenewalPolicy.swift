@@ -1,3 +1,5 @@
+import KCM
+
 /// When a credential is renewed: a pure function of its times, the clock and its failures.
 ///
 /// A ticket is due when less than ``thresholdFraction`` of its lifetime remains, and never later
@@ -41,11 +43,12 @@ public struct RenewalPolicy: Hashable, Sendable {
         self.renewsServiceTickets = renewsServiceTickets
     }
 
-    /// When `times` should be renewed at `now` (KDC clock), given the failures since its last success.
-    public func decide(_ times: RenewalTimes, now: UInt32, failure: RenewalFailureState? = nil) -> RenewalDecision {
-        guard times.isRenewable else { return .never(.notRenewable) }
-        guard times.ticketFlags & RenewalTimes.invalidFlag == 0 else { return .never(.invalid) }
-        guard times.isTicketGrantingTicket || renewsServiceTickets else { return .never(.excluded) }
+    /// When `ticket` should be renewed at `now` (KDC clock), given the failures since its last success.
+    public func decide(_ ticket: RenewalTimes, now: UInt32, failure: RenewalFailureState? = nil) -> RenewalDecision {
+        guard ticket.isRenewable else { return .never(.notRenewable) }
+        guard ticket.ticketFlags & RenewalTimes.invalidFlag == 0 else { return .never(.invalid) }
+        guard ticket.isTicketGrantingTicket || renewsServiceTickets else { return .never(.excluded) }
+        let times = ticket.times
         guard now < times.endtime else { return .never(.expired) }
         // A KDC grants at most renew_till: a renewal could not extend the ticket.
         guard times.renewTill > times.endtime else { return .never(.renewTillReached) }

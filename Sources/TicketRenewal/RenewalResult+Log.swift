@@ -11,15 +11,15 @@ extension RenewalResult {
         let cache = candidate.cacheName
         switch outcome {
         case .renewed(let renewed):
-            return "renewed \(ticket) in \(cache): valid until \(Self.time(renewed.endtime)), "
-                + "renewable until \(Self.time(renewed.renewTill))"
+            return "renewed \(ticket) in \(cache): valid until \(Self.time(renewed.times.endtime)), "
+                + "renewable until \(Self.time(renewed.times.renewTill))"
         case .failed(let error, let firstOfCause, let retryAt):
             guard firstOfCause else { return nil }
             let next = retryAt.map { "next attempt at \(Self.time($0))" } ?? "not retried"
             return "renewal of \(ticket) in \(cache) failed, \(next): \(error.message)"
         case .stopped(let reason):
             return
-                "renewal of \(ticket) in \(cache) stops: \(reason) (expires \(Self.time(candidate.credential.endtime)))"
+                "renewal of \(ticket) in \(cache) stops: \(reason) (expires \(Self.time(candidate.credential.times.endtime)))"
         }
     }
 

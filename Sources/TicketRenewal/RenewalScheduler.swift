@@ -338,7 +338,7 @@ public final class RenewalScheduler: @unchecked Sendable {
                     batch?.note(candidate.cacheName) { result in
                         if applied {
                             result.renewedCount += 1
-                            result.endtime = max(result.endtime, renewed.endtime)
+                            result.endtime = max(result.endtime, renewed.times.endtime)
                             if result.failedCount == 0 { result.outcome = .renewed }
                         } else if result.message.isEmpty {
                             result.message = "the ticket changed while it was renewed; the newer one was kept"

@@ -68,3 +68,13 @@ func resolveCache(_ text: String, in context: CCacheContext) throws -> KCMCacheN
     }
     throw CtlError("no cache named '\(text)' and none for a principal of that name (see 'ccachectl list')", exitCode: 1)
 }
+
+/// A command-line error: one sentence the user can act on.
+struct CtlError: Error, CustomStringConvertible {
+    let description: String
+    let exitCode: Int32
+    init(_ description: String, exitCode: Int32 = 2) {
+        self.description = description
+        self.exitCode = exitCode
+    }
+}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CCacheClient
 import KCM
+import Krb5Caches
 
 extension CCacheCtl {
     struct Switch: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import CCacheClient
 import Glibc
 import KCM
+import Krb5Caches
 
 /// One cache as `list` shows it.
 struct CacheSummary {
@@ -11,7 +12,7 @@ struct CacheSummary {
     var tickets: [TicketSummary]
     /// Its renewal state (CCACHED_RENEWAL_STATE); nil when the daemon reports none for it.
     var renewal: KCMRenewalState.Cache? = nil
-    var earliestExpiry: UInt32? { tickets.map(\.endtime).filter { $0 != 0 }.min() }
+    var earliestExpiry: UInt32? { tickets.map(\.times.endtime).filter { $0 != 0 }.min() }
 
     static func load(_ context: CCacheContext) throws -> [CacheSummary] {
         let primary = try context.defaultCacheName()
@@ -104,13 +105,12 @@ extension CCacheCtl {
                 if verbose {
                     if let renewal = caches[index].renewal { out += "      \(RenewalDisplay.line(renewal))\n" }
                     for ticket in caches[index].tickets {
-                        let state = ticket.endtime != 0 && ticket.endtime <= now ? "  EXPIRED" : ""
+                        let times = ticket.times
+                        let state = times.endtime != 0 && times.endtime <= now ? "  EXPIRED" : ""
                         out += "      \(ticket.server)\(state)\n"
                         if let real = ticket.ticketServer { out += "        ticket server \(real)\n" }
-                        out +=
-                            "        valid \(Display.time(ticket.starttime != 0 ? ticket.starttime : ticket.authtime))"
-                        out += " until \(Display.time(ticket.endtime))"
-                        if ticket.renewTill != 0 { out += ", renew until \(Display.time(ticket.renewTill))" }
+                        out += "        valid \(Display.time(times.start)) until \(Display.time(times.endtime))"
+                        if times.renewTill != 0 { out += ", renew until \(Display.time(times.renewTill))" }
                         out +=
                             "\n        flags \(Display.flags(ticket.ticketFlags).isEmpty ? "-" : Display.flags(ticket.ticketFlags))"
                         out += ", \(Display.enctype(ticket.enctype))\n"
@@ -173,10 +173,11 @@ private struct TicketJSON: Encodable {
         server = ticket.server.description
         ticketServer = ticket.ticketServer?.description
         client = ticket.client.description
-        start = Display.isoTime(ticket.starttime != 0 ? ticket.starttime : ticket.authtime)
-        end = Display.isoTime(ticket.endtime)
-        renewTill = Display.isoTime(ticket.renewTill)
-        expired = ticket.endtime != 0 && ticket.endtime <= now
+        let times = ticket.times
+        start = Display.isoTime(times.start)
+        end = Display.isoTime(times.endtime)
+        renewTill = Display.isoTime(times.renewTill)
+        expired = times.endtime != 0 && times.endtime <= now
         flags = Display.flags(ticket.ticketFlags)
         enctype = Display.enctype(ticket.enctype)
     }

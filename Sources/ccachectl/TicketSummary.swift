@@ -1,4 +1,5 @@
 import KCM
+import Krb5Caches
 
 /// What `list` shows of one ticket, read from the stored credential without decoding its session
 /// key or copying its ticket: only the principals and the scalar fields leave ``SecureBytes``
@@ -18,8 +19,7 @@ struct TicketSummary {
         fields = KCMCredentialFields(
             client: try Self.principal(credential, credential.client),
             server: try Self.principal(credential, credential.server), enctype: credential.enctype,
-            authtime: credential.authtime, starttime: credential.starttime, endtime: credential.endtime,
-            renewTill: credential.renewTill, ticketFlags: credential.ticketFlags)
+            times: credential.times, ticketFlags: credential.ticketFlags)
         if let named = library?.ticketServer(of: credential),
             named.realm != fields.server.realm || named.components != fields.server.components
         {

@@ -29,7 +29,8 @@ final class CCacheContextTests: ScratchSuite {
         let cache = context.cache(named: name)
         try cache.initialize(principal: alice)
         let ticket = KCMCredentialFields(
-            client: alice, server: KCMPrincipal("host/a@EXAMPLE.TEST"), key: [1, 2, 3], endtime: 4_000_000_000,
+            client: alice, server: KCMPrincipal("host/a@EXAMPLE.TEST"), key: [1, 2, 3],
+            times: KCMTicketTimes(endtime: 4_000_000_000),
             ticket: [9, 9, 9]
         ).credential()
         try cache.store(ticket)

@@ -18,8 +18,9 @@ struct GatheredReplyTests {
         return (0..<count).map { index in
             KCMCredentialFields(
                 client: client, server: KCMPrincipal("svc\(index)/host@KCMTEST.LOCAL"), enctype: 18,
-                key: [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: 32), authtime: 1, starttime: 1,
-                endtime: 2, ticket: (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }
+                key: [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: 32),
+                times: KCMTicketTimes(authtime: 1, starttime: 1, endtime: 2),
+                ticket: (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }
             ).credential()
         }
     }

@@ -27,8 +27,9 @@ struct RenewalLogTests {
         let now: UInt32 = 1_700_000_000
         let credential = KCMCredentialFields(
             client: KCMPrincipal("alice@CCACHED.TEST"), server: KCMPrincipal(server, nameType: 2),
-            key: [UInt8](repeating: 7, count: 32), authtime: now, starttime: now, endtime: now + 600,
-            renewTill: now + 86_400, ticketFlags: 0x0080_0000, ticket: [1, 2, 3]
+            key: [UInt8](repeating: 7, count: 32),
+            times: KCMTicketTimes(authtime: now, starttime: now, endtime: now + 600, renewTill: now + 86_400),
+            ticketFlags: 0x0080_0000, ticket: [1, 2, 3]
         ).credential()
         return RenewalCandidate(
             cacheName: KCMCacheName(cache), cacheUUID: KCMUUID(high: 1, low: 1),

@@ -36,7 +36,7 @@ struct CredentialListTests {
         }
     }
 
-    static func number(of credential: KCMCredential) -> Int { Int(credential.endtime) }
+    static func number(of credential: KCMCredential) -> Int { Int(credential.times.endtime) }
 
     static func bytes(of list: CredentialList) -> Int {
         entries(of: list).reduce(0) { $0 + $1.credential.bytes.count }
@@ -100,9 +100,10 @@ struct CredentialListTests {
             matching: CredentialMatcher(
                 flags: .matchTimesExact,
                 template: KCMMatchTemplate(
-                    authtime: Fixture.now, starttime: Fixture.now, endtime: 2)))
+                    times: KCMTicketTimes(authtime: Fixture.now, starttime: Fixture.now, endtime: 2))))
         #expect(list.first(matching: matcher)?.uuid == uuid(4))
-        let later = CredentialMatcher(flags: .matchTimes, template: KCMMatchTemplate(server: Fixture.host, endtime: 5))
+        let later = CredentialMatcher(
+            flags: .matchTimes, template: KCMMatchTemplate(server: Fixture.host, times: KCMTicketTimes(endtime: 5)))
         #expect(list.first(matching: later)?.uuid == uuid(5))
     }
 
@@ -212,8 +213,8 @@ struct CredentialListTests {
             let exact = CredentialMatcher(
                 flags: .matchTimesExact,
                 template: KCMMatchTemplate(
-                    client: client(n), server: server(n, servers: pool.servers), authtime: Fixture.now,
-                    starttime: Fixture.now, endtime: UInt32(n)))
+                    client: client(n), server: server(n, servers: pool.servers),
+                    times: KCMTicketTimes(authtime: Fixture.now, starttime: Fixture.now, endtime: UInt32(n))))
             if list.first(matching: exact)?.uuid != uuid(UInt64(n)) { wrong += 1 }
         }
         #expect(wrong == 0, "\(wrong) lookups failed", sourceLocation: sourceLocation)
@@ -269,8 +270,8 @@ struct CredentialListTests {
             let one = CredentialMatcher(
                 flags: .matchTimesExact,
                 template: KCMMatchTemplate(
-                    server: principal("host/s2@KCMTEST.LOCAL"), authtime: Fixture.now, starttime: Fixture.now,
-                    endtime: UInt32(n)))
+                    server: principal("host/s2@KCMTEST.LOCAL"),
+                    times: KCMTicketTimes(authtime: Fixture.now, starttime: Fixture.now, endtime: UInt32(n))))
             #expect(list.removeAll(matching: one) == 1)
             model.removeAll { $0 == n }
             removed.append(n)
@@ -281,9 +282,13 @@ struct CredentialListTests {
             CredentialMatcher(flags: [], template: KCMMatchTemplate(client: Fixture.bob)),
             where: { !$0.isMultiple(of: 2) })
         // Scan by time: everything that ends at or after 600.
-        remove(CredentialMatcher(flags: .matchTimes, template: KCMMatchTemplate(endtime: 600)), where: { $0 >= 600 })
+        remove(
+            CredentialMatcher(flags: .matchTimes, template: KCMMatchTemplate(times: KCMTicketTimes(endtime: 600))),
+            where: { $0 >= 600 })
         // Scan by time again: everything that ends at or after 300.
-        remove(CredentialMatcher(flags: .matchTimes, template: KCMMatchTemplate(endtime: 300)), where: { $0 >= 300 })
+        remove(
+            CredentialMatcher(flags: .matchTimes, template: KCMMatchTemplate(times: KCMTicketTimes(endtime: 300))),
+            where: { $0 >= 300 })
 
         #expect(list.count == 100)
         #expect(removed.count == 900)
@@ -310,8 +315,8 @@ struct CredentialListTests {
                 let matcher = CredentialMatcher(
                     flags: .matchTimesExact,
                     template: KCMMatchTemplate(
-                        server: principal("host/s\(oldest % servers)@KCMTEST.LOCAL"), authtime: Fixture.now,
-                        starttime: Fixture.now, endtime: UInt32(oldest)))
+                        server: principal("host/s\(oldest % servers)@KCMTEST.LOCAL"),
+                        times: KCMTicketTimes(authtime: Fixture.now, starttime: Fixture.now, endtime: UInt32(oldest))))
                 #expect(list.removeAll(matching: matcher) == 1)
                 model.removeFirst()
             }

@@ -155,24 +155,34 @@ struct CredentialMatcherTests {
     @Test("matchTimes: stored endtime must be at least the template's (0 = no limit), unsigned", arguments: timeRows)
     func endtime(stored: UInt32, template: UInt32, expected: Bool) {
         let credential = ticket(endtime: stored, renewTill: 0)
-        #expect(matches(credential, .matchTimes, KCMMatchTemplate(endtime: template)) == expected)
-        #expect(matches(credential, [], KCMMatchTemplate(endtime: template)), "times must be ignored without the flag")
+        #expect(
+            matches(credential, .matchTimes, KCMMatchTemplate(times: KCMTicketTimes(endtime: template))) == expected)
+        #expect(
+            matches(credential, [], KCMMatchTemplate(times: KCMTicketTimes(endtime: template))),
+            "times must be ignored without the flag")
     }
 
     @Test("matchTimes: stored renew_till must be at least the template's (0 = no limit), unsigned", arguments: timeRows)
     func renewTill(stored: UInt32, template: UInt32, expected: Bool) {
         let credential = ticket(endtime: 0xFFFF_FFFF, renewTill: stored)
-        #expect(matches(credential, .matchTimes, KCMMatchTemplate(renewTill: template)) == expected)
-        #expect(matches(credential, [], KCMMatchTemplate(renewTill: template)))
+        #expect(
+            matches(credential, .matchTimes, KCMMatchTemplate(times: KCMTicketTimes(renewTill: template))) == expected)
+        #expect(matches(credential, [], KCMMatchTemplate(times: KCMTicketTimes(renewTill: template))))
     }
 
     @Test("matchTimes needs both endtime and renew_till to pass; authtime and starttime are not checked")
     func bothTimes() {
         let credential = ticket(authtime: 10, starttime: 10, endtime: 2000, renewTill: 3000)
-        #expect(matches(credential, .matchTimes, KCMMatchTemplate(endtime: 2000, renewTill: 3000)))
-        #expect(!matches(credential, .matchTimes, KCMMatchTemplate(endtime: 2000, renewTill: 3001)))
-        #expect(!matches(credential, .matchTimes, KCMMatchTemplate(endtime: 2001, renewTill: 3000)))
-        #expect(matches(credential, .matchTimes, KCMMatchTemplate(authtime: 99, starttime: 99, endtime: 1)))
+        #expect(
+            matches(credential, .matchTimes, KCMMatchTemplate(times: KCMTicketTimes(endtime: 2000, renewTill: 3000))))
+        #expect(
+            !matches(credential, .matchTimes, KCMMatchTemplate(times: KCMTicketTimes(endtime: 2000, renewTill: 3001))))
+        #expect(
+            !matches(credential, .matchTimes, KCMMatchTemplate(times: KCMTicketTimes(endtime: 2001, renewTill: 3000))))
+        #expect(
+            matches(
+                credential, .matchTimes,
+                KCMMatchTemplate(times: KCMTicketTimes(authtime: 99, starttime: 99, endtime: 1))))
     }
 
     @Test(
@@ -180,12 +190,12 @@ struct CredentialMatcherTests {
         arguments: ["none", "authtime", "starttime", "endtime", "renewTill"])
     func timesExact(differing: String) {
         let credential = ticket(authtime: 1, starttime: 2, endtime: 3, renewTill: 4)
-        var template = KCMMatchTemplate(authtime: 1, starttime: 2, endtime: 3, renewTill: 4)
+        var template = KCMMatchTemplate(times: KCMTicketTimes(authtime: 1, starttime: 2, endtime: 3, renewTill: 4))
         switch differing {
-        case "authtime": template.authtime += 1
-        case "starttime": template.starttime += 1
-        case "endtime": template.endtime -= 1
-        case "renewTill": template.renewTill -= 1
+        case "authtime": template.times.authtime += 1
+        case "starttime": template.times.starttime += 1
+        case "endtime": template.times.endtime -= 1
+        case "renewTill": template.times.renewTill -= 1
         default: break
         }
         #expect(matches(credential, .matchTimesExact, template) == (differing == "none"))
@@ -293,8 +303,9 @@ struct CredentialMatcherTests {
             enctype: 17, authtime: 1, starttime: 2, endtime: 3, renewTill: 4, flags: 0x1234_5678,
             authdata: [Self.pac], secondTicket: [9])
         let template = KCMMatchTemplate(
-            client: Fixture.alice, server: Fixture.host, enctype: 18, authtime: 9, starttime: 9, endtime: 9,
-            renewTill: 9, ticketFlags: 0xFFFF_FFFF, secondTicket: [8])
+            client: Fixture.alice, server: Fixture.host, enctype: 18,
+            times: KCMTicketTimes(authtime: 9, starttime: 9, endtime: 9, renewTill: 9), ticketFlags: 0xFFFF_FFFF,
+            secondTicket: [8])
         #expect(matches(credential, KCMMatchFlags(rawValue: word), template))
     }
 
@@ -305,7 +316,8 @@ struct CredentialMatcherTests {
         let now = Fixture.now
         let flags = KCMMatchFlags(rawValue: 0x0300_0001)
         let template = KCMMatchTemplate(
-            client: Fixture.alice, server: principal("host/server.kcmtest.local@KCMTEST.LOCAL"), endtime: now)
+            client: Fixture.alice, server: principal("host/server.kcmtest.local@KCMTEST.LOCAL"),
+            times: KCMTicketTimes(endtime: now))
         let valid = ticket(server: Fixture.host, endtime: now + 3600)
         let expired = ticket(server: Fixture.host, endtime: now - 1)
         let endsNow = ticket(server: Fixture.host, endtime: now)
@@ -337,7 +349,8 @@ struct CredentialMatcherTests {
     func crossRealmLookup() {
         let flags = KCMMatchFlags(rawValue: 0x2200_0001)
         let template = KCMMatchTemplate(
-            client: Fixture.alice, server: principal("krbtgt/OTHER.REALM@"), endtime: Fixture.now)
+            client: Fixture.alice, server: principal("krbtgt/OTHER.REALM@"), times: KCMTicketTimes(endtime: Fixture.now)
+        )
         #expect(
             matches(
                 ticket(server: principal("krbtgt/OTHER.REALM@KCMTEST.LOCAL"), endtime: Fixture.now + 1), flags, template

@@ -10,7 +10,8 @@ import Testing
 struct CredentialStoreLimitTests {
     func ticket(_ server: String, bytes: Int = 100) -> KCMCredential {
         KCMCredentialFields(
-            client: KCMPrincipal("alice@R"), server: KCMPrincipal(server), key: [1], endtime: 4_000_000_000,
+            client: KCMPrincipal("alice@R"), server: KCMPrincipal(server), key: [1],
+            times: KCMTicketTimes(endtime: 4_000_000_000),
             ticket: [UInt8](repeating: 7, count: bytes)
         ).credential()
     }

@@ -9,7 +9,8 @@ import Testing
 struct CredentialStorePurgeTests {
     func credential(_ server: String, endtime: UInt32) -> KCMCredential {
         KCMCredentialFields(
-            client: KCMPrincipal("alice@R"), server: KCMPrincipal(server), key: [1], endtime: endtime, ticket: [7]
+            client: KCMPrincipal("alice@R"), server: KCMPrincipal(server), key: [1],
+            times: KCMTicketTimes(endtime: endtime), ticket: [7]
         ).credential()
     }
 

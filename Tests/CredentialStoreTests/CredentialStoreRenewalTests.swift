@@ -33,7 +33,7 @@ struct CredentialStoreRenewalTests {
         #expect(result == .replaced)
         let after = entries(of: cache.credentials)
         #expect(after.map(\.uuid) == before.map(\.uuid))
-        #expect(after[1].credential.endtime == Fixture.now + 60_000)
+        #expect(after[1].credential.times.endtime == Fixture.now + 60_000)
         #expect(after[1].credential.bytes == renewed.bytes)
         #expect(after[0].credential.bytes == before[0].credential.bytes)
         #expect(after[2].credential.bytes == before[2].credential.bytes)

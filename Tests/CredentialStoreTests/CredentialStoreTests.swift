@@ -347,7 +347,8 @@ struct CredentialStoreTests {
         #expect(cache.credentials.count == 1)
         let lookup = CredentialMatcher(
             flags: KCMMatchFlags(rawValue: 0x0300_0001),
-            template: KCMMatchTemplate(client: Fixture.alice, server: Fixture.host, endtime: Fixture.now))
+            template: KCMMatchTemplate(
+                client: Fixture.alice, server: Fixture.host, times: KCMTicketTimes(endtime: Fixture.now)))
         #expect(Array(try store.retrieve(from: "1000", matching: lookup).ticket) == [2])
     }
 

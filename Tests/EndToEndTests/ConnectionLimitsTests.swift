@@ -124,11 +124,13 @@ final class ExpiryPurgeTests: TestbedSuite {
         let client = KCMPrincipal("alice@CCACHED.TEST")
         let now = UInt32(time(nil))
         let expired = KCMCredentialFields(
-            client: client, server: KCMPrincipal("old/localhost@CCACHED.TEST"), key: [1], endtime: now - 100,
+            client: client, server: KCMPrincipal("old/localhost@CCACHED.TEST"), key: [1],
+            times: KCMTicketTimes(endtime: now - 100),
             ticket: [1]
         ).credential()
         let valid = KCMCredentialFields(
-            client: client, server: KCMPrincipal("krbtgt/CCACHED.TEST@CCACHED.TEST"), key: [1], endtime: now + 3600,
+            client: client, server: KCMPrincipal("krbtgt/CCACHED.TEST@CCACHED.TEST"), key: [1],
+            times: KCMTicketTimes(endtime: now + 3600),
             ticket: [2]
         ).credential()
         let name = KCMCacheName("\(getuid())")

@@ -100,7 +100,8 @@ final class DaemonProtocolTests: TestbedSuite {
         let credentials = (0..<9).map { index in
             KCMCredentialFields(
                 client: client, server: KCMPrincipal("big\(index)/localhost@CCACHED.TEST"), enctype: 18,
-                key: [UInt8](repeating: 7, count: 32), authtime: now, starttime: now, endtime: now + 3600,
+                key: [UInt8](repeating: 7, count: 32),
+                times: KCMTicketTimes(authtime: now, starttime: now, endtime: now + 3600),
                 ticket: [UInt8](repeating: 0x61, count: 1_200_000)
             ).credential()
         }

@@ -33,7 +33,8 @@ final class EventLoopTests: TestbedSuite {
         return (0..<count).map { index in
             KCMCredentialFields(
                 client: client, server: KCMPrincipal("svc\(index)/localhost@CCACHED.TEST"), enctype: 18,
-                key: [UInt8](repeating: 7, count: 32), authtime: now, starttime: now, endtime: now + 3600,
+                key: [UInt8](repeating: 7, count: 32),
+                times: KCMTicketTimes(authtime: now, starttime: now, endtime: now + 3600),
                 ticket: [UInt8](repeating: UInt8(truncatingIfNeeded: 0x61 + index), count: ticketBytes)
             ).credential()
         }

@@ -79,7 +79,8 @@ func markedCredential(client: String, server: String, marker: [UInt8]) throws ->
     let now = UInt32(time(nil))
     let fields = KCMCredentialFields(
         client: KCMPrincipal(client), server: KCMPrincipal(server), enctype: 18, key: marker,
-        authtime: now, starttime: now, endtime: now + 3600, renewTill: 0, ticketFlags: 0x0040_0000,
+        times: KCMTicketTimes(authtime: now, starttime: now, endtime: now + 3600, renewTill: 0),
+        ticketFlags: 0x0040_0000,
         ticket: [0x61, 0x82, 0x01, 0x00] + marker + Array(repeating: 0x42, count: 200))
     return try KCMCredential(parsing: fields.encoded)
 }
@@ -228,7 +229,7 @@ final class SecretMemoryTests: TestbedSuite {
                 parsing: KCMCredentialFields(
                     client: KCMPrincipal("alice@CCACHED.TEST"),
                     server: KCMPrincipal("svc\(index)/localhost@CCACHED.TEST"), enctype: 18, key: marker,
-                    authtime: now, starttime: now, endtime: now + 3600, ticketFlags: 0x0040_0000,
+                    times: KCMTicketTimes(authtime: now, starttime: now, endtime: now + 3600), ticketFlags: 0x0040_0000,
                     ticket: [0x61, 0x82, 0x10, 0x00] + marker + Array(repeating: 0x42, count: 4000)
                 ).encoded)
         }

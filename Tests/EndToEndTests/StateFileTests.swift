@@ -192,8 +192,9 @@ struct StateFileTests {
                 let server = "svc/n\(round)@CCACHED.TEST"
                 let credential = KCMCredentialFields(
                     client: client, server: KCMPrincipal(server), enctype: 18,
-                    key: (0..<32).map { UInt8(truncatingIfNeeded: round &+ $0) }, authtime: 1, starttime: 1,
-                    endtime: 0x7000_0000, ticket: [UInt8](repeating: UInt8(truncatingIfNeeded: round), count: 700)
+                    key: (0..<32).map { UInt8(truncatingIfNeeded: round &+ $0) },
+                    times: KCMTicketTimes(authtime: 1, starttime: 1, endtime: 0x7000_0000),
+                    ticket: [UInt8](repeating: UInt8(truncatingIfNeeded: round), count: 700)
                 ).credential()
                 inFlight = (index, server)
                 guard let reply = try? connection.call(.store(name: caches[index], credential: credential)) else {

@@ -82,6 +82,14 @@ struct KCMChangeEventTests {
         #expect(KCMChangeEvent.Kind.credentialsRenewed.description == "renewed")
     }
 
+    @Test("the known kinds are 1 to 7 in wire order, each with the word ccachectl watch prints")
+    func kindWords() {
+        let kinds = KCMChangeEvent.Kind.allCases
+        #expect(kinds.map(\.rawValue) == Array(1...7))
+        #expect(
+            kinds.map(\.description) == ["created", "destroyed", "default", "stored", "removed", "renewed", "purged"])
+    }
+
     @Test("RENEW request: a name, empty for every cache")
     func renewRequest() throws {
         let one = KCMRenew.Request(cacheName: "1000:1")

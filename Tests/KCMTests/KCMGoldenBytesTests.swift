@@ -102,7 +102,9 @@ struct KCMGoldenBytesTests {
                     nameType: 1, realm: ascii("X-CACHECONF:"),
                     components: [ascii("krb5_ccache_conf_data"), ascii("start_realm")]))
         #expect(template.enctype == 0)
-        #expect(template.authtime == 0 && template.starttime == 0 && template.endtime == 0 && template.renewTill == 0)
+        #expect(
+            template.times.authtime == 0 && template.times.starttime == 0 && template.times.endtime == 0
+                && template.times.renewTill == 0)
         #expect(template.isSKey == 0)
         #expect(template.ticketFlags == 0)
         #expect(template.authdata == [0, 0, 0, 0])
@@ -164,10 +166,10 @@ struct KCMGoldenBytesTests {
         #expect(Array(credential.serverComponents) == wire("00000006 \"krbtgt\" 0000000d \"KCMTEST.LOCAL\""))
 
         #expect(credential.enctype == 0x12)
-        #expect(credential.authtime == 0x6B02_3137)
-        #expect(credential.starttime == 0x6B02_3137)
-        #expect(credential.endtime == 0x6B02_BDD7)
-        #expect(credential.renewTill == 0x6B03_82B7)
+        #expect(credential.times.authtime == 0x6B02_3137)
+        #expect(credential.times.starttime == 0x6B02_3137)
+        #expect(credential.times.endtime == 0x6B02_BDD7)
+        #expect(credential.times.renewTill == 0x6B03_82B7)
         #expect(credential.isSKey == 0)
         #expect(credential.ticketFlags == 0x00C1_0000)
         #expect(credential.authdataRange == 149..<153)

@@ -45,7 +45,8 @@ struct KCMMatchTemplateTests {
         .init(
             testDescription: "times, is_skey and flags only",
             template: KCMMatchTemplate(
-                authtime: 1, starttime: 2, endtime: 3, renewTill: 4, isSKey: 1, ticketFlags: 0xFFFF_FFFF),
+                times: KCMTicketTimes(authtime: 1, starttime: 2, endtime: 3, renewTill: 4), isSKey: 1,
+                ticketFlags: 0xFFFF_FFFF),
             header: 0),
         .init(
             testDescription: "empty values",
@@ -109,7 +110,7 @@ struct KCMMatchTemplateTests {
         #expect(remaining == 0)
         #expect(decoded.server == Fixture.krbtgt)
         #expect(decoded.client == nil)
-        #expect(decoded.endtime == 30)
+        #expect(decoded.times.endtime == 30)
         #expect(decoded.ticketFlags == 0x0040_0000)
         #expect(decoded.authdata == authdataField(authdata))
         #expect(decoded.ticket == [0x61, 0x62])

@@ -40,7 +40,8 @@ struct RequestSample: Sendable, CustomTestStringConvertible {
             "RETRIEVE without client",
             .retrieve(
                 name: "1000", flags: [.cached, .matchServerNameOnly, .matchTimes],
-                template: KCMMatchTemplate(server: Fixture.referralService, endtime: 0x6B02_3137))),
+                template: KCMMatchTemplate(server: Fixture.referralService, times: KCMTicketTimes(endtime: 0x6B02_3137))
+            )),
         .init("RETRIEVE empty template", .retrieve(name: "1000", flags: [], template: KCMMatchTemplate())),
         .init("GET_PRINCIPAL", .getPrincipal(name: "1000")),
         .init("GET_CRED_UUID_LIST", .getCredUUIDList(name: "1000")),
@@ -211,7 +212,7 @@ struct KCMRequestRoundTripTests {
         #expect(Array(credential.secondTicket) == Fixture.everyField.secondTicket)
         #expect(credential.isSKey == 1)
         #expect(credential.enctype == -135)
-        #expect(credential.renewTill == 0x9000_0000)
+        #expect(credential.times.renewTill == 0x9000_0000)
     }
 
     @Test("credentials inside REPLACE keep their own bytes, in order")
@@ -286,10 +287,10 @@ struct KCMEncodingRoundTripTests {
         #expect(Array(credential.bytes) == fields.encoded)
         #expect(try credential.decodeFields() == fields)
         #expect(credential.enctype == fields.enctype)
-        #expect(credential.authtime == fields.authtime)
-        #expect(credential.starttime == fields.starttime)
-        #expect(credential.endtime == fields.endtime)
-        #expect(credential.renewTill == fields.renewTill)
+        #expect(credential.times.authtime == fields.times.authtime)
+        #expect(credential.times.starttime == fields.times.starttime)
+        #expect(credential.times.endtime == fields.times.endtime)
+        #expect(credential.times.renewTill == fields.times.renewTill)
         #expect(credential.isSKey == fields.isSKey)
         #expect(credential.ticketFlags == fields.ticketFlags)
         #expect(Array(credential.ticket) == fields.ticket)

@@ -79,8 +79,9 @@ struct StateJournalTests {
         marker: [UInt8]? = nil
     ) -> KCMCredential {
         KCMCredentialFields(
-            client: client, server: principal(server), enctype: 18, key: filler(32, seed: seed), authtime: 1,
-            starttime: 1, endtime: 0x7000_0000, renewTill: 0x7100_0000, ticket: marker ?? filler(ticket, seed: seed)
+            client: client, server: principal(server), enctype: 18, key: filler(32, seed: seed),
+            times: KCMTicketTimes(authtime: 1, starttime: 1, endtime: 0x7000_0000, renewTill: 0x7100_0000),
+            ticket: marker ?? filler(ticket, seed: seed)
         ).credential()
     }
 

@@ -59,7 +59,8 @@ package enum Fixture {
     /// A credential using every field: addresses, authdata, a second ticket, odd enctype and flags.
     package static let everyField = KCMCredentialFields(
         client: alice, server: hostService, enctype: -135, key: filler(16, seed: 0xA0),
-        authtime: 0x6B02_3137, starttime: 0x6B02_3200, endtime: 0x6B02_BDD7, renewTill: 0x9000_0000, isSKey: 1,
+        times: KCMTicketTimes(
+            authtime: 0x6B02_3137, starttime: 0x6B02_3200, endtime: 0x6B02_BDD7, renewTill: 0x9000_0000), isSKey: 1,
         ticketFlags: 0x40C1_0000,
         addresses: [
             .init(type: 2, data: [192, 0, 2, 7]),
@@ -70,8 +71,10 @@ package enum Fixture {
 
     /// A TGT as `kinit` stores it.
     package static let tgt = KCMCredentialFields(
-        client: alice, server: krbtgt, enctype: 18, key: filler(32), authtime: 0x6B02_3137,
-        starttime: 0x6B02_3137, endtime: 0x6B02_BDD7, renewTill: 0x6B03_82B7, ticketFlags: 0x00C1_0000,
+        client: alice, server: krbtgt, enctype: 18, key: filler(32),
+        times: KCMTicketTimes(
+            authtime: 0x6B02_3137, starttime: 0x6B02_3137, endtime: 0x6B02_BDD7, renewTill: 0x6B03_82B7),
+        ticketFlags: 0x00C1_0000,
         ticket: [0x61, 0x82, 0x01, 0xAE] + filler(430, seed: 0x11))
 
     /// A config entry as MIT writes it: every time 0, the value in the ticket field.
@@ -82,8 +85,9 @@ package enum Fixture {
 
     /// A template with every optional field the encoder knows.
     package static let everyFieldTemplate = KCMMatchTemplate(
-        client: alice, server: hostService, enctype: 17, authtime: 1, starttime: 2, endtime: 0xFFFF_FFFE,
-        renewTill: 0x8000_0000, isSKey: 1, ticketFlags: 0x0080_0000,
+        client: alice, server: hostService, enctype: 17,
+        times: KCMTicketTimes(authtime: 1, starttime: 2, endtime: 0xFFFF_FFFE, renewTill: 0x8000_0000), isSKey: 1,
+        ticketFlags: 0x0080_0000,
         authdata: [.init(type: 1, data: [1, 2, 3]), .init(type: 143, data: filler(9))], ticket: [0x61, 0x00],
         secondTicket: [0x61, 0x01, 0xFF])
 

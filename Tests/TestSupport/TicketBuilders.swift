@@ -10,7 +10,8 @@ package func ticket(
 ) -> KCMCredential {
     KCMCredentialFields(
         client: client, server: server, enctype: enctype, key: [UInt8](repeating: 0x42, count: 32),
-        authtime: authtime, starttime: starttime, endtime: endtime, renewTill: renewTill, isSKey: isSKey,
+        times: KCMTicketTimes(authtime: authtime, starttime: starttime, endtime: endtime, renewTill: renewTill),
+        isSKey: isSKey,
         ticketFlags: flags, addresses: [.init(type: 2, data: [127, 0, 0, 1])], authdata: authdata,
         ticket: ticketBytes, secondTicket: secondTicket
     ).credential()
@@ -23,7 +24,7 @@ package func ticket(
 ) -> KCMCredential {
     KCMCredentialFields(
         client: client, server: KCMPrincipal(server), enctype: 18, key: [UInt8](repeating: 1, count: 32),
-        authtime: 1_700_000_000, starttime: 1_700_000_000, endtime: endtime, renewTill: 0,
+        times: KCMTicketTimes(authtime: 1_700_000_000, starttime: 1_700_000_000, endtime: endtime, renewTill: 0),
         ticketFlags: 0x00C1_0000, ticket: [UInt8](repeating: 0x61, count: ticketBytes)
     ).credential()
 }

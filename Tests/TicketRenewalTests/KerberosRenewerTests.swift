@@ -2,6 +2,7 @@ import CredentialStore
 import Foundation
 import Glibc
 import KCM
+import Krb5Caches
 import SecureMemory
 import Synchronization
 import TestSupport
@@ -13,13 +14,18 @@ import Testing
 @Suite("KerberosRenewer with a real KDC", .serialized)
 final class KerberosRenewerTests {
     let kdc: TestKDC
+    /// libkrb5 with the test realm's configuration, for the caches `kinit` writes.
+    let krb5: Krb5Library
 
-    init() throws { kdc = try TestKDC() }
+    init() throws {
+        kdc = try TestKDC()
+        krb5 = try Krb5Library(configuration: kdc.configuration)
+    }
     deinit { kdc.shutdown() }
 
     /// The cache's ticket-granting ticket (config entries skipped).
     func tgt(in cache: String) throws -> KCMCredential {
-        let credentials = try readCache("FILE:" + cache, configuration: kdc.configuration)
+        let credentials = try krb5.read(cache: "FILE:" + cache).credentials
         guard let tgt = credentials.first(where: { !$0.isConfigEntry && RenewalTimes($0).isTicketGrantingTicket })
         else { throw TestbedError.setup("no TGT in \(cache): \(credentials.count) credentials") }
         return tgt
@@ -40,16 +46,16 @@ final class KerberosRenewerTests {
         let original = try tgt(in: cache)
         let times = RenewalTimes(original)
         #expect(times.isRenewable)
-        #expect(original.endtime - original.starttime == 20)
+        #expect(original.times.endtime - original.times.starttime == 20)
         let before = tgtRequests().count
         sleep(2)  // the KDC's clock has second resolution: the renewed start must be later
 
         let result = KerberosRenewer(configurationPath: kdc.configuration).renew(original, kdcOffset: 0)
         let renewed = try result.get()
-        #expect(renewed.starttime > original.starttime)
-        #expect(renewed.endtime > original.endtime)
-        #expect(renewed.authtime == original.authtime)
-        #expect(renewed.renewTill == original.renewTill)
+        #expect(renewed.times.starttime > original.times.starttime)
+        #expect(renewed.times.endtime > original.times.endtime)
+        #expect(renewed.times.authtime == original.times.authtime)
+        #expect(renewed.times.renewTill == original.times.renewTill)
         #expect(renewed.clientKey.bytesEqual(original.clientKey))
         #expect(renewed.serverKey.bytesEqual(original.serverKey))
         #expect(!renewed.ticket.bytesEqual(original.ticket))
@@ -60,13 +66,13 @@ final class KerberosRenewerTests {
 
         // The renewed TGT works: kvno gets a service ticket with it and nothing else.
         let renewedCache = "FILE:" + cache + ".renewed"
-        try writeCache(renewedCache, [renewed], configuration: kdc.configuration)
+        try krb5.write(cache: renewedCache, principal: renewed.decodeFields().client, credentials: [renewed])
         let kvno = try kdc.run(["kvno", "-c", renewedCache, "host/localhost"])
         #expect(kvno.succeeded, "\(kvno)")
         // Our encoder writes what libkrb5's marshaller writes, byte for byte: libkrb5 reads the
         // renewed ticket back from the FILE cache (beside kvno's service ticket) and marshals it to
         // the same bytes.
-        let reread = try readCache(renewedCache, configuration: kdc.configuration)
+        let reread = try krb5.read(cache: renewedCache).credentials
         #expect(
             reread.contains { $0.bytes == renewed.bytes }, "the renewed ticket's encoding differs from libkrb5's")
         #expect(try renewed.decodeFields().key.count == 32, "an aes256 session key")
@@ -75,7 +81,7 @@ final class KerberosRenewerTests {
     @Test("kinit's tickets in a store: the scheduler renews the TGT through the KDC into the store, default unchanged")
     func renewsIntoStore() throws {
         let cache = try kdc.kinit("alice", ["-l", "20s", "-r", "5m"])
-        let credentials = try readCache("FILE:" + cache, configuration: kdc.configuration)
+        let credentials = try krb5.read(cache: "FILE:" + cache).credentials
         let store = LockedStore()
         try store.withLock { store in
             try store.replace(
@@ -94,14 +100,15 @@ final class KerberosRenewerTests {
             scheduler.tick(now: UInt32(time(nil)), candidates: store.withLock { $0.renewalCandidates() })
             scheduler.waitUntilIdle()
             renewed = store.withLock { store in
-                store.renewalCandidates(in: "1000:1").first { $0.credential.endtime > original.endtime }?.credential
+                store.renewalCandidates(in: "1000:1").first { $0.credential.times.endtime > original.times.endtime }?
+                    .credential
             }
             if renewed != nil { break }
             usleep(100_000)
         }
         let ticket = try #require(renewed, "no renewal within 20 s; KDC log:\n\(kdc.log)")
-        #expect(ticket.starttime > original.starttime)
-        #expect(ticket.starttime >= original.starttime + 10)  // not before half-life
+        #expect(ticket.times.starttime > original.times.starttime)
+        #expect(ticket.times.starttime >= original.times.starttime + 10)  // not before half-life
         #expect(store.withLock { $0.defaultName } == "1000")
         #expect(store.withLock { $0.cacheUUIDs.count } == 2)
         #expect(store.withLock { try! $0.cache(named: "1000:1").credentials.count } == credentials.count)
@@ -112,21 +119,21 @@ final class KerberosRenewerTests {
         let cache = try kdc.kinit("bob", ["-l", "1h", "-r", "5m"])
         let kvno = try kdc.run(["kvno", "-c", "FILE:" + cache, "host/localhost"])
         #expect(kvno.succeeded, "\(kvno)")
-        let credentials = try readCache("FILE:" + cache, configuration: kdc.configuration)
+        let credentials = try krb5.read(cache: "FILE:" + cache).credentials
         let service = try #require(
             credentials.first { !$0.isConfigEntry && !RenewalTimes($0).isTicketGrantingTicket })
         #expect(RenewalTimes(service).isRenewable, "kvno's ticket flags: \(String(service.ticketFlags, radix: 16))")
         sleep(1)
         let renewed = try KerberosRenewer(configurationPath: kdc.configuration).renew(service, kdcOffset: 0).get()
         #expect(renewed.serverKey.bytesEqual(service.serverKey))
-        #expect(renewed.starttime > service.starttime)
+        #expect(renewed.times.starttime > service.times.starttime)
     }
 
     @Test("renew_till reached: the last renewal ends at renew_till and the policy stops there")
     func renewTillReached() throws {
         let cache = try kdc.kinit("carol", ["-l", "20s", "-r", "24s"])
         let original = try tgt(in: cache)
-        #expect(original.renewTill > original.endtime)
+        #expect(original.times.renewTill > original.times.endtime)
         let policy = try RenewalPolicy()
         let now = UInt32(time(nil))
         guard case .due = policy.decide(RenewalTimes(original), now: now) else {
@@ -135,7 +142,7 @@ final class KerberosRenewerTests {
         }
         sleep(5)
         let renewed = try KerberosRenewer(configurationPath: kdc.configuration).renew(original, kdcOffset: 0).get()
-        #expect(renewed.endtime == original.renewTill)
+        #expect(renewed.times.endtime == original.times.renewTill)
         #expect(policy.decide(RenewalTimes(renewed), now: UInt32(time(nil))) == .never(.renewTillReached))
     }
 
@@ -161,7 +168,7 @@ final class KerberosRenewerTests {
         let counting = CountingRenewer(KerberosRenewer(configurationPath: kdc.configuration))
         // The scheduler's clock runs 50 minutes ahead (the ticket lives an hour), so the ticket is due;
         // the KDC keeps the real time.
-        let shift = Int(original.starttime) + 3000 - Int(time(nil))
+        let shift = Int(original.times.starttime) + 3000 - Int(time(nil))
         let clock: @Sendable () -> UInt32 = { UInt32(Int(time(nil)) + shift) }
         let scheduler = RenewalScheduler(
             policy: try RenewalPolicy(initialBackoff: 10, maximumBackoff: 60), renewer: counting, clock: clock,
@@ -205,7 +212,7 @@ final class KerberosRenewerTests {
             )
             return
         }
-        #expect(renewed.endtime > original.endtime)
+        #expect(renewed.times.endtime > original.times.endtime)
         #expect(scheduler.cacheStates[candidate.cacheUUID]?.lastError == nil)
         #expect(scheduler.cacheStates[candidate.cacheUUID]?.lastRenewal != nil)
     }

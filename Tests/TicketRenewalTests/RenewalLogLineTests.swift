@@ -10,7 +10,7 @@ struct RenewalLogLineTests {
     @Test("renewed, failed (first of its cause only), stopped")
     func lines() throws {
         var fields = try ticket.credential.decodeFields()
-        fields.endtime = start + 1200
+        fields.times.endtime = start + 1200
         let renewed = RenewalResult(candidate: ticket, outcome: .renewed(fields.credential()))
         let line = try #require(renewed.logLine)
         #expect(line.hasPrefix("renewed krbtgt/CCACHED.TEST@CCACHED.TEST in 1000: valid until 20"))

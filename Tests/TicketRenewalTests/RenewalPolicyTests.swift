@@ -19,7 +19,8 @@ func tgtTimes(start: UInt32 = 1_000_000, lifetime: UInt32 = 36_000, renewTill: U
     -> RenewalTimes
 {
     RenewalTimes(
-        authtime: start, starttime: start, endtime: start + lifetime, renewTill: renewTill ?? start + 7 * 86_400,
+        times: KCMTicketTimes(
+            authtime: start, starttime: start, endtime: start + lifetime, renewTill: renewTill ?? start + 7 * 86_400),
         ticketFlags: flags ?? (RenewalTimes.renewableFlag | 0x0040_0000), isTicketGrantingTicket: true)
 }
 
@@ -67,8 +68,8 @@ struct RenewalPolicyTests {
     @Test("a ticket without a start time starts at its authtime")
     func authtimeAsStart() {
         var times = tgtTimes(lifetime: 36_000)
-        times.starttime = 0
-        #expect(times.start == 1_000_000)
+        times.times.starttime = 0
+        #expect(times.times.start == 1_000_000)
         #expect(policy.decide(times, now: 1_000_000) == .due(at: 1_024_000))
     }
 
@@ -76,7 +77,7 @@ struct RenewalPolicyTests {
     func notRenewable() {
         #expect(policy.decide(tgtTimes(flags: 0x0040_0000), now: 1_000_000) == .never(.notRenewable))
         var noTill = tgtTimes()
-        noTill.renewTill = 0
+        noTill.times.renewTill = 0
         #expect(policy.decide(noTill, now: 1_000_000) == .never(.notRenewable))
     }
 
@@ -185,7 +186,7 @@ struct RenewalPolicyTests {
     @Test("times near the end of the u32 range do not overflow")
     func overflow() throws {
         let times = RenewalTimes(
-            authtime: .max - 10, starttime: .max - 10, endtime: .max - 1, renewTill: .max,
+            times: KCMTicketTimes(authtime: .max - 10, starttime: .max - 10, endtime: .max - 1, renewTill: .max),
             ticketFlags: RenewalTimes.renewableFlag,
             isTicketGrantingTicket: true)
         #expect(policy.decide(times, now: .max - 9) == .due(at: .max - 6))
@@ -210,13 +211,14 @@ struct RenewalPolicyTests {
     @Test("times are read from stored v4 bytes, and krbtgt servers are told from service tickets")
     func timesFromCredential() {
         let tgt = KCMCredentialFields(
-            client: KCMPrincipal("alice@R"), server: KCMPrincipal("krbtgt/R@R", nameType: 2), authtime: 10,
-            starttime: 11, endtime: 100, renewTill: 1000, ticketFlags: 0x0080_0000
+            client: KCMPrincipal("alice@R"), server: KCMPrincipal("krbtgt/R@R", nameType: 2),
+            times: KCMTicketTimes(authtime: 10, starttime: 11, endtime: 100, renewTill: 1000), ticketFlags: 0x0080_0000
         ).credential()
         #expect(
             RenewalTimes(tgt)
                 == RenewalTimes(
-                    authtime: 10, starttime: 11, endtime: 100, renewTill: 1000, ticketFlags: 0x0080_0000,
+                    times: KCMTicketTimes(authtime: 10, starttime: 11, endtime: 100, renewTill: 1000),
+                    ticketFlags: 0x0080_0000,
                     isTicketGrantingTicket: true))
         let service = KCMCredentialFields(client: KCMPrincipal("alice@R"), server: KCMPrincipal("host/krbtgt@R"))
             .credential()

@@ -42,8 +42,8 @@ final class ScriptedRenewer: CredentialRenewing, @unchecked Sendable {
         case .renew(let lifetime):
             var fields = try! credential.decodeFields()
             let now = clock.now
-            fields.starttime = now
-            fields.endtime = min(fields.renewTill, now + lifetime)
+            fields.times.starttime = now
+            fields.times.endtime = min(fields.times.renewTill, now + lifetime)
             return .success(fields.credential())
         case .fail(let message, let permanent):
             return .failure(RenewalError(code: -1_765_328_228, message: message, isPermanent: permanent))
@@ -88,8 +88,10 @@ func candidate(
     let stored = KCMCredentialFields(
         client: KCMPrincipal("alice@CCACHED.TEST"),
         server: KCMPrincipal("krbtgt/CCACHED.TEST@CCACHED.TEST", nameType: 2),
-        key: [UInt8](repeating: 7, count: 32), authtime: startedAt, starttime: startedAt, endtime: startedAt + lifetime,
-        renewTill: renewTill ?? startedAt + 86_400, ticketFlags: flags, ticket: [1, 2, 3]
+        key: [UInt8](repeating: 7, count: 32),
+        times: KCMTicketTimes(
+            authtime: startedAt, starttime: startedAt, endtime: startedAt + lifetime,
+            renewTill: renewTill ?? startedAt + 86_400), ticketFlags: flags, ticket: [1, 2, 3]
     ).credential()
     return RenewalCandidate(
         cacheName: KCMCacheName(name), cacheUUID: KCMUUID(high: 1, low: cache),
@@ -153,7 +155,7 @@ final class RenewalSchedulerTests {
         #expect(renewer.threads.allSatisfy { pthread_equal($0, pthread_self()) == 0 })
         let renewed = applied.renewed
         #expect(renewed.count == 1)
-        #expect(renewed.first?.endtime == start + 24_000 + 36_000)
+        #expect(renewed.first?.times.endtime == start + 24_000 + 36_000)
         #expect(applied.all.first?.candidate.credentialUUID == KCMUUID(high: 2, low: 1))
         let state = scheduler.cacheStates[KCMUUID(high: 1, low: 1)]
         #expect(state?.lastRenewal == start + 24_000)

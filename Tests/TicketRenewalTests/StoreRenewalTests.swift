@@ -35,15 +35,18 @@ final class StoreRenewalTests {
     static func tgt(_ client: String) -> KCMCredential {
         KCMCredentialFields(
             client: KCMPrincipal(client), server: KCMPrincipal("krbtgt/CCACHED.TEST@CCACHED.TEST", nameType: 2),
-            key: [UInt8](repeating: 1, count: 32), authtime: start, starttime: start, endtime: start + 36_000,
-            renewTill: start + 86_400, ticketFlags: 0x0080_0000, ticket: [1]
+            key: [UInt8](repeating: 1, count: 32),
+            times: KCMTicketTimes(
+                authtime: start, starttime: start, endtime: start + 36_000, renewTill: start + 86_400),
+            ticketFlags: 0x0080_0000, ticket: [1]
         ).credential()
     }
 
     static func service(_ client: String) -> KCMCredential {
         KCMCredentialFields(
-            client: KCMPrincipal(client), server: KCMPrincipal("host/localhost@CCACHED.TEST"), authtime: start,
-            starttime: start, endtime: start + 36_000, ticketFlags: 0x0040_0000, ticket: [2]
+            client: KCMPrincipal(client), server: KCMPrincipal("host/localhost@CCACHED.TEST"),
+            times: KCMTicketTimes(authtime: start, starttime: start, endtime: start + 36_000), ticketFlags: 0x0040_0000,
+            ticket: [2]
         ).credential()
     }
 
@@ -69,8 +72,8 @@ final class StoreRenewalTests {
         try store.withLock { store in
             let after = try entries(store, "1000:1")
             #expect(after.map(\.uuid) == uuidsBefore)
-            #expect(after[0].credential.endtime == start + 24_000 + 36_000)
-            #expect(after[0].credential.starttime == start + 24_000)
+            #expect(after[0].credential.times.endtime == start + 24_000 + 36_000)
+            #expect(after[0].credential.times.starttime == start + 24_000)
             #expect(after[1].credential.bytes == Self.service("bob@CCACHED.TEST").bytes)
             #expect(try entries(store, "1000").map(\.credential.bytes) == otherBefore)
             #expect(store.defaultName == "1000")

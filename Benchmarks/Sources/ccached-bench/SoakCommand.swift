@@ -144,8 +144,9 @@ struct SoakClientCommand: ParsableCommand {
             var steps: [KCMRequest] = [.initialize(name: name, principal: me)]
             for server in servers {
                 let fields = KCMCredentialFields(
-                    client: me, server: server, enctype: 18, key: bytes(32), authtime: now, starttime: now,
-                    endtime: now + 36000, renewTill: now + 86400, ticketFlags: 0x0081_0000,
+                    client: me, server: server, enctype: 18, key: bytes(32),
+                    times: KCMTicketTimes(authtime: now, starttime: now, endtime: now + 36000, renewTill: now + 86400),
+                    ticketFlags: 0x0081_0000,
                     addresses: [.init(type: 2, data: [0x7F, 0, 0, 1])],
                     ticket: bytes([200, 1000, 4000][Int(random.next() % 3)]))
                 steps.append(.store(name: name, credential: fields.credential()))

@@ -42,8 +42,9 @@ struct StateCommand: ParsableCommand {
     func credential(_ index: Int) -> KCMCredential {
         KCMCredentialFields(
             client: Self.client, server: KCMPrincipal("svc\(index)/host.bench@BENCH.TEST"), enctype: 18,
-            key: (0..<32).map { UInt8(truncatingIfNeeded: index &+ $0) }, authtime: 1, starttime: 1,
-            endtime: 0x7000_0000, ticket: [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: ticketSize)
+            key: (0..<32).map { UInt8(truncatingIfNeeded: index &+ $0) },
+            times: KCMTicketTimes(authtime: 1, starttime: 1, endtime: 0x7000_0000),
+            ticket: [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: ticketSize)
         ).credential()
     }
 

@@ -26,7 +26,7 @@ struct PurgeExpectation {
             var expectation = Cache(name: name, uuid: uuid)
             cache.credentials.forEach { entry in
                 let credential = entry.credential
-                if !credential.isConfigEntry && credential.endtime != 0 && credential.endtime < cutoff {
+                if !credential.isConfigEntry && credential.times.endtime != 0 && credential.times.endtime < cutoff {
                     expectation.expired += 1
                 } else {
                     expectation.kept.append(entry.uuid)

@@ -5,32 +5,46 @@ import SecureMemory
 
 /// Reads and writes credential caches of any type libkrb5 knows (`FILE:`, `DIR:`, `KEYRING:`,
 /// `MEMORY:`, …) through libkrb5 itself, converting credentials with MIT's own marshalling
-/// (`krb5_marshal_credentials`, the same v4 encoding KCM uses).
-final class Krb5Library {
+/// (`krb5_marshal_credentials`, the same v4 encoding KCM uses). `ccachectl import`/`export` and
+/// the renewal tests share it.
+package final class Krb5Library {
     private var context: krb5_context?
 
-    init() throws(CtlError) {
-        let code = krb5_init_context(&context)
+    /// A libkrb5 context reading `configuration` (a krb5.conf path), or KRB5_CONFIG and the system
+    /// configuration when nil.
+    package init(configuration: String? = nil) throws(Krb5Error) {
+        let code: krb5_error_code
+        if let configuration {
+            var profile: profile_t?
+            guard profile_init_path(configuration, &profile) == 0 else {
+                throw Krb5Error("cannot read the Kerberos configuration \(configuration)")
+            }
+            // The context keeps its own copy of the profile.
+            defer { profile_release(profile) }
+            code = krb5_init_context_profile(profile, 0, &context)
+        } else {
+            code = krb5_init_context(&context)
+        }
         guard code == 0, context != nil else {
-            throw CtlError("cannot initialise the Kerberos library (error \(code)); check KRB5_CONFIG")
+            throw Krb5Error("cannot initialise the Kerberos library (error \(code)); check KRB5_CONFIG")
         }
     }
 
     deinit { krb5_free_context(context) }
 
     /// The text of a krb5 error code.
-    func message(_ code: krb5_error_code) -> String {
+    private func message(_ code: krb5_error_code) -> String {
         guard let text = krb5_get_error_message(context, code) else { return "error \(code)" }
         defer { krb5_free_error_message(context, text) }
         return String(cString: text)
     }
 
-    private func check(_ code: krb5_error_code, _ what: @autoclosure () -> String) throws(CtlError) {
-        guard code == 0 else { throw CtlError("\(what()): \(message(code))") }
+    private func check(_ code: krb5_error_code, _ what: @autoclosure () -> String) throws(Krb5Error) {
+        guard code == 0 else { throw Krb5Error("\(what()): \(message(code))") }
     }
 
     /// The principal and every credential (config entries included) of the cache `name`.
-    func read(cache name: String) throws(CtlError) -> (principal: KCMPrincipal, credentials: [KCMCredential]) {
+    package func read(cache name: String) throws(Krb5Error) -> (principal: KCMPrincipal, credentials: [KCMCredential]) {
         var cache: krb5_ccache?
         try check(krb5_cc_resolve(context, name, &cache), "cannot open \(name)")
         defer { krb5_cc_close(context, cache) }
@@ -60,14 +74,14 @@ final class Krb5Library {
             do {
                 credentials.append(try KCMCredential(parsing: bytes))
             } catch {
-                throw CtlError("a credential of \(name) could not be read: \(error)")
+                throw Krb5Error("a credential of \(name) could not be read: \(error)")
             }
         }
         return (kcmPrincipal, credentials)
     }
 
     /// Replaces the cache `name` with `principal` and `credentials`.
-    func write(cache name: String, principal: KCMPrincipal, credentials: [KCMCredential]) throws(CtlError) {
+    package func write(cache name: String, principal: KCMPrincipal, credentials: [KCMCredential]) throws(Krb5Error) {
         var cache: krb5_ccache?
         try check(krb5_cc_resolve(context, name, &cache), "cannot open \(name)")
         defer { krb5_cc_close(context, cache) }
@@ -89,7 +103,7 @@ final class Krb5Library {
     /// The server principal inside the credential's ticket (klist's "Ticket server:"), decoded by
     /// libkrb5 straight from the SecureBytes; nil when the ticket does not decode. Only the ticket's
     /// outer, unencrypted part is read: the session key is not touched.
-    func ticketServer(of credential: KCMCredential) -> KCMPrincipal? {
+    package func ticketServer(of credential: KCMCredential) -> KCMPrincipal? {
         let range = Int(credential.ticketRange.lowerBound)..<Int(credential.ticketRange.upperBound)
         guard !range.isEmpty else { return nil }
         var ticket: UnsafeMutablePointer<krb5_ticket>?
@@ -104,13 +118,13 @@ final class Krb5Library {
     }
 
     /// Destroys the cache `name`.
-    func destroy(cache name: String) throws(CtlError) {
+    package func destroy(cache name: String) throws(Krb5Error) {
         var cache: krb5_ccache?
         try check(krb5_cc_resolve(context, name, &cache), "cannot open \(name)")
         try check(krb5_cc_destroy(context, cache), "cannot remove \(name)")
     }
 
-    static func convert(_ principal: krb5_principal) -> KCMPrincipal {
+    private static func convert(_ principal: krb5_principal) -> KCMPrincipal {
         let value = principal.pointee
         func bytes(_ data: krb5_data) -> [UInt8] {
             guard data.length > 0, let pointer = data.data else { return [] }
@@ -122,7 +136,7 @@ final class Krb5Library {
     }
 
     /// A principal allocated the way `krb5_free_principal` frees it.
-    static func makePrincipal(_ principal: KCMPrincipal) -> krb5_principal {
+    private static func makePrincipal(_ principal: KCMPrincipal) -> krb5_principal {
         func data(_ bytes: [UInt8]) -> krb5_data {
             let pointer = malloc(max(1, bytes.count))!.assumingMemoryBound(to: CChar.self)
             bytes.withUnsafeBytes { if let base = $0.baseAddress { memcpy(pointer, base, bytes.count) } }
@@ -141,12 +155,8 @@ final class Krb5Library {
     }
 }
 
-/// A command-line error: one sentence the user can act on.
-struct CtlError: Error, CustomStringConvertible {
-    let description: String
-    let exitCode: Int32
-    init(_ description: String, exitCode: Int32 = 2) {
-        self.description = description
-        self.exitCode = exitCode
-    }
+/// A libkrb5 call that failed, as one sentence naming what was being done and libkrb5's message.
+package struct Krb5Error: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }
