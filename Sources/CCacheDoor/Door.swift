@@ -88,6 +88,7 @@ package final class Door: Sendable {
                 // The state files of daemons that ended normally (wiped, and no daemon holds them).
                 let closed = stateFiles.sweep(ended: StateFiles.sessionHasEnded)
                 if closed > 0 { logger.debug("closed \(closed) state file(s) of session daemons that ended") }
+                routes.removeExpiredProcesses(now: Int64(MonotonicClock.microseconds()))
                 nextSweep = Int64(MonotonicClock.milliseconds()) + Self.sweepMilliseconds
             }
             if descriptors[1].revents != 0 {
@@ -108,7 +109,8 @@ package final class Door: Sendable {
         }
     }
 
-    /// How often the door closes the state files of daemons that ended normally.
+    /// How often the door closes the state files of daemons that ended normally (and the pidfds of
+    /// processes its route cache no longer answers for).
     static let sweepMilliseconds: Int64 = 2000
 
     /// Hands one accepted connection off at once when its process is known and that cannot block

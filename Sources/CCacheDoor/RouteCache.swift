@@ -239,6 +239,14 @@ final class RouteCache: Sendable {
         }
     }
 
+    /// Ends every process entry past its lifetime, closing its pidfd: a process that connected
+    /// once and went is not held (as a pidfd) for longer than the door's sweep takes to come round.
+    func removeExpiredProcesses(now: Int64) {
+        state.withLock { state in
+            for (process, seen) in state.processes where seen.expires <= now { Self.remove(process, from: &state) }
+        }
+    }
+
     /// Remembers a decision computed in `generation` (from ``currentGeneration()`` before it was
     /// computed); one of an older generation is not kept.
     func store(_ entry: Entry, for key: Key, generation: UInt64, now: Int64) {

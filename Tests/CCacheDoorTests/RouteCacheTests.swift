@@ -307,7 +307,7 @@ struct RouteCacheTests {
         #expect(ccached_pidfd_pid(pidfd) == -1)
     }
 
-    @Test("the process entries hold at most their limit of pidfds, and give them back when they go")
+    @Test("the process entries hold at most their limit of pidfds, and give them back when they go or expire")
     func processEntriesBoundPidfds() throws {
         let directories = try Directories()
         let cache = RouteCache(
@@ -325,6 +325,16 @@ struct RouteCacheTests {
             #expect(cache.keptPidfdCount == cache.processCount)
         }
         #expect(cache.processCount <= 4 && cache.processCount > 0)
+        // The door's sweep: nothing is past its lifetime yet, then everything is.
+        let kept = cache.processCount
+        cache.removeExpiredProcesses(now: Self.now)
+        #expect(cache.processCount == kept)
+        cache.removeExpiredProcesses(now: Self.now + cache.processLifetime)
+        #expect(cache.processCount == 0 && cache.keptPidfdCount == 0)
+        cache.remember(
+            RouteCache.Process(uid: 1000, pid: 11), inode: 1, pidfd: own, key: key, generation: generation,
+            now: Self.now)
+        #expect(cache.keptPidfdCount == 1)
         directories.touch(directories.sessions + "/4")
         _ = cache.currentGeneration()
         #expect(cache.processCount == 0 && cache.keptPidfdCount == 0)
