@@ -1,6 +1,7 @@
 import CSupport
 import Foundation
 import SessionRuntime
+import Synchronization
 import TestSupport
 import Testing
 
@@ -57,6 +58,31 @@ struct PrivateDirectoryTests {
         #expect(result.owner == getuid() && result.mode == 0o755)
         var info = stat()
         #expect(lstat(run.path + "/mine", &info) == 0 && info.st_mode & 0o7777 == 0o755)
+    }
+
+    @Test("threads that make the same new directory at once all get it: none finds it half made")
+    func concurrentCreation() throws {
+        let run = try ScratchDirectory.make("private-dir", mode: 0o755)
+        defer { ScratchDirectory.remove(run) }
+        let parent = directory(run.path)
+        try #require(parent >= 0)
+        defer { close(parent) }
+        let threads = 8
+        let rounds = 40
+        let refused = Atomic<Int>(0)
+        for round in 0..<rounds {
+            // Made 0700, then widened: the moment between is when a second maker would see it wrong.
+            let name = "d\(round)"
+            DispatchQueue.concurrentPerform(iterations: threads) { _ in
+                var owner = uid_t(0)
+                var found = mode_t(0)
+                let made = ccached_ensure_private_directory(parent, name, 0o755, getuid(), getgid(), &owner, &found)
+                if made >= 0 { close(made) } else { refused.add(1, ordering: .relaxed) }
+            }
+        }
+        #expect(refused.load(ordering: .relaxed) == 0)
+        let left = try FileManager.default.contentsOfDirectory(atPath: run.path).filter { $0.hasPrefix(".") }
+        #expect(left.isEmpty, "temporary directories left behind: \(left)")
     }
 
     @Test("a new directory gets the mode asked for, even one wider than the 0700 it is made with")
