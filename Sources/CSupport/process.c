@@ -3,6 +3,7 @@
 #include "CSupport.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -80,6 +81,10 @@ int ccached_forbid_core_dumps(void) {
     struct rlimit none = {0, 0};
     if (setrlimit(RLIMIT_CORE, &none) != 0) return -1;
     return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int ccached_limit_malloc_arenas(int arenas) {
+    return mallopt(M_ARENA_MAX, arenas) == 1 ? 0 : -1;
 }
 
 long ccached_raise_descriptor_limit(void) {

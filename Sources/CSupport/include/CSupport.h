@@ -65,6 +65,10 @@ int ccached_forbid_core_dumps(void);
 /// Returns the new soft limit, or -1 with errno set.
 long ccached_raise_descriptor_limit(void);
 
+/// Caps glibc's malloc arenas at `arenas` (mallopt M_ARENA_MAX); call before any thread starts.
+/// 0, or -1 when glibc refused.
+int ccached_limit_malloc_arenas(int arenas);
+
 /// Adds "close every descriptor from `fd` up" to spawn file actions (glibc's
 /// posix_spawn_file_actions_addclosefrom_np, which Swift's Glibc module does not export).
 /// Returns 0 or an errno value.
