@@ -6,20 +6,21 @@
 # descriptors are read after the warm-up, after each wave and at the end.
 #
 #   scripts/bench-door-memory.sh [--bin DIR] [--bench FILE] [--sessions N] [--users N]
-#                                [--waves N] [--connections N] [--warmup N]
+#                                [--waves N] [--connections N] [--warmup N] [--start-together]
 #
 # DIR holds ccached and ccached-door (default .build/release; `make release` puts them in
 # .build/x86_64-unknown-linux-gnu/release). FILE is ccached-bench (default
 # .build/bench/release/ccached-bench, `make bench-build`). Each wave, every session's process runs
 # `ccached-bench connect SOCKET --connections N --requests 1` (connect, GET_DEFAULT_CACHE, close; N
 # times), all sessions at once; the defaults, 5 waves of 20 connections from each of 100 sessions
-# of 10 users, make 10,000 connections. The warm-up (WARMUP connections per session, default 10,
-# not counted) starts the 100 daemons; the script checks that exactly SESSIONS daemons, one per
-# audit session, answered.
+# of 10 users, make 10,000 connections. The warm-up (WARMUP connections per session, default 20,
+# not counted) starts the 100 daemons, the first session alone, then one of each other user, then
+# the rest (--start-together: all at once); the script checks that exactly SESSIONS daemons, one
+# per audit session, answered.
 #
 # Root only (the door is root). Runs in a private mount namespace with a temporary directory bound
-# over /run and copies of /etc/passwd and /etc/group with the test users bound over the originals,
-# so the host's /run, users and any other door are untouched. Without logind (none in a private
+# over /run and an overlay over /etc whose /etc/passwd and /etc/group add the test users, so the
+# host's /run, users and any other door are untouched. Without logind (none in a private
 # /run), the door's rule (Docs/architecture.md) gives a process with an audit session of its own a
 # daemon of its own; each session here is a shell that wrote its user's uid to
 # /proc/self/loginuid (as pam_loginuid does) and then runs as that user, holding the session open
@@ -36,8 +37,9 @@ sessions=100
 users=10
 waves=5
 connections=20
-warmup=10
-usage="usage: $0 [--bin DIR] [--bench FILE] [--sessions N] [--users N] [--waves N] [--connections N] [--warmup N]"
+warmup=20
+together=
+usage="usage: $0 [--bin DIR] [--bench FILE] [--sessions N] [--users N] [--waves N] [--connections N] [--warmup N] [--start-together]"
 while [ $# -gt 0 ]; do
     case $1 in
         --bin) bin=$(cd "$2" && pwd); shift 2 ;;
@@ -47,6 +49,7 @@ while [ $# -gt 0 ]; do
         --waves) waves=$2; shift 2 ;;
         --connections) connections=$2; shift 2 ;;
         --warmup) warmup=$2; shift 2 ;;
+        --start-together) together=1; shift ;;
         *) echo "$usage" >&2; exit 2 ;;
     esac
 done
@@ -80,7 +83,7 @@ fi
 if [ -z "${CCACHED_DOOR_MEMORY_INSIDE:-}" ]; then
     exec unshare --mount --propagation private env CCACHED_DOOR_MEMORY_INSIDE=1 "$0" --bin "$bin" \
         --bench "$bench" --sessions "$sessions" --users "$users" --waves "$waves" \
-        --connections "$connections" --warmup "$warmup"
+        --connections "$connections" --warmup "$warmup" ${together:+--start-together}
 fi
 
 # ---- inside the private mount namespace from here on ----
@@ -124,16 +127,18 @@ cleanup() {
         echo "bench-door-memory: still running after the end, killed: $(echo "$left" | xargs)" >&2
         for pid in $left; do kill -9 "$pid" 2>/dev/null; done
     fi
-    umount -l /run /etc/passwd /etc/group 2>/dev/null
+    umount -l /run /etc 2>/dev/null
     rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The world: a private /run and the test users (uids 31001…), nothing else.
+# The world: a private /run and the test users (uids 31001…), nothing else. The users go into
+# /etc/passwd and /etc/group of an overlay over /etc: a copy bound over the file itself would be
+# detached the moment the host's file is replaced (useradd, or another test, renames a new one in).
 mount --bind "$T/run" /run
-cp /etc/passwd "$T/passwd"
-cp /etc/group "$T/group"
+mkdir "$T/etc" "$T/etc-work"
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$T/etc,workdir=$T/etc-work" /etc
 for u in $(seq 1 "$users"); do
     uid=$((31000 + u))
     name=doormem$u
@@ -141,11 +146,9 @@ for u in $(seq 1 "$users"); do
         echo "bench-door-memory: uid $uid or user $name exists already on this host" >&2
         exit 1
     fi
-    echo "$name:x:$uid:$uid::/nonexistent:/bin/sh" >>"$T/passwd"
-    echo "$name:x:$uid:" >>"$T/group"
+    echo "$name:x:$uid:$uid::/nonexistent:/bin/sh" >>/etc/passwd
+    echo "$name:x:$uid:" >>/etc/group
 done
-mount --bind "$T/passwd" /etc/passwd
-mount --bind "$T/group" /etc/group
 
 "$bin/ccached-door" --ccached "$bin/ccached" --log-level warning >"$T/door.log" 2>&1 &
 door=$!
@@ -183,17 +186,18 @@ cat >"$T/session.sh" <<'EOF'
 # session.sh INDEX SYNC BENCH WAVES WARMUP CONNECTIONS
 index=$1 sync=$2 bench=$3 waves=$4 warmup=$5 connections=$6
 for step in $(seq 0 "$waves"); do
-    while [ ! -e "$sync/go.$step" ]; do
+    while [ ! -e "$sync/go.$step" ] && [ ! -e "$sync/go.$step.$index" ]; do
         [ -e "$sync/stop" ] && exit 0
         sleep 0.05
     done
     count=$connections
     [ "$step" -eq 0 ] && count=$warmup
-    if "$bench" connect /run/.heim_org.h5l.kcm-socket --connections "$count" --requests 1 >"$sync/out.$index.$step" 2>&1; then
-        echo ok >"$sync/done.$index.$step"
-    else
-        echo failed >"$sync/done.$index.$step"
-    fi
+    outcome=failed
+    "$bench" connect /run/.heim_org.h5l.kcm-socket --connections "$count" --requests 1 >"$sync/out.$index.$step" 2>&1 &&
+        outcome=ok
+    # Renamed into place: whoever sees the file sees its whole content.
+    echo "$outcome" >"$sync/outcome.$index.$step"
+    mv "$sync/outcome.$index.$step" "$sync/done.$index.$step"
 done
 while [ ! -e "$sync/stop" ]; do sleep 0.2; done
 EOF
@@ -208,12 +212,17 @@ for i in $(seq 1 "$sessions"); do
     holders+=($!)
 done
 
-# step N: runs step N in every session at once and waits for all of them; says how many failed.
+# step N [FIRST LAST]: runs step N in sessions FIRST to LAST (default: all) at once and waits for
+# them; says how many failed.
 step() {
-    local n=$1 i failed=0 started
-    touch "$T/sync/go.$n"
+    local n=$1 first=${2:-1} last=${3:-$sessions} i failed=0 started
+    if [ "$first" -eq 1 ] && [ "$last" -eq "$sessions" ]; then
+        touch "$T/sync/go.$n"
+    else
+        for i in $(seq "$first" "$last"); do touch "$T/sync/go.$n.$i"; done
+    fi
     started=$(date +%s)
-    for i in $(seq 1 "$sessions"); do
+    for i in $(seq "$first" "$last"); do
         while [ ! -e "$T/sync/done.$i.$n" ]; do
             if ! kill -0 "${holders[i - 1]}" 2>/dev/null; then
                 echo "bench-door-memory: session $i ended before step $n: $(cat "$T/sync/err.$i" 2>/dev/null)" >&2
@@ -240,7 +249,18 @@ echo "door memory under $sessions sessions of $users users: $waves waves of $con
     "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-10s %12s %9s %9s %9s %8s %6s\n' "after" "connections" "RSS KiB" "Pss KiB" "private" "threads" "fds"
 row started 0
-step 0
+if [ -n "$together" ]; then
+    step 0
+else
+    # The first connections of a uid's sessions at the same moment can meet the door making that
+    # uid's /run/ccached/UID (made root's 0700, then given to the user: another routing thread
+    # that looks in between refuses it and closes its connection; the same for /run/ccached
+    # itself). So the first session alone, then one of each other user, then the rest.
+    # --start-together shows it.
+    step 0 1 1
+    [ "$users" -gt 1 ] && step 0 2 "$((users < sessions ? users : sessions))"
+    [ "$sessions" -gt "$users" ] && step 0 "$((users + 1))" "$sessions"
+fi
 # The warm-up started one daemon per session: check that each session really has its own.
 count=0
 keys=
