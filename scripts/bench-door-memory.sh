@@ -25,7 +25,8 @@
 # daemon of its own; each session here is a shell that wrote its user's uid to
 # /proc/self/loginuid (as pam_loginuid does) and then runs as that user, holding the session open
 # across the waves. Stops only what it started: the sessions' processes, the door and the daemons
-# in its own mount namespace, each by pid. The last line is machine-readable:
+# in its own mount namespace, each by pid. The door inherits this script's environment (e.g.
+# MALLOC_ARENA_MAX=1, to compare allocator settings). The last line is machine-readable:
 #   door-memory rss_start_kib=… rss_end_kib=… growth_kib=… sessions=… connections=…
 set -euo pipefail
 
@@ -247,6 +248,7 @@ step() {
 
 echo "door memory under $sessions sessions of $users users: $waves waves of $connections connections per session;" \
     "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+# connections: counted so far (the warm-up's own in parentheses); private: Private_Clean + Private_Dirty.
 printf '%-10s %12s %9s %9s %9s %8s %6s\n' "after" "connections" "RSS KiB" "Pss KiB" "private" "threads" "fds"
 row started 0
 if [ -n "$together" ]; then
@@ -278,7 +280,7 @@ if [ "$count" -ne "$sessions" ] || [ "$keys" -ne "$sessions" ]; then
     exit 1
 fi
 sleep 1
-row warm-up $((sessions * warmup))
+row warm-up "($((sessions * warmup)))"
 total=0
 for wave in $(seq 1 "$waves"); do
     step "$wave"
