@@ -96,7 +96,7 @@ door=
 holders=()
 ns=$(readlink /proc/self/ns/mnt)
 # The pids of the programs this run started that are still there: ccached, ccached-door and
-# ccached-bench processes in this mount namespace (no other process is in it).
+# ccached-bench processes in this mount namespace (this run's own: only what it started is in it).
 ours() {
     local pid
     for pid in $(pgrep -x 'ccached|ccached-door|ccached-bench' || true); do
