@@ -74,7 +74,7 @@ final class ExpressHandoffs {
     private var connections: [Daemon: Connection] = [:]
     private var keys: [Int32: Daemon] = [:]
 
-    init(maximumInFlight: Int = 8, maximumConnections: Int = 64, maximumPerUser: Int = 4) {
+    init(maximumInFlight: Int = 8, maximumConnections: Int = 128, maximumPerUser: Int = 16) {
         self.maximumInFlight = maximumInFlight
         self.maximumConnections = maximumConnections
         self.maximumPerUser = maximumPerUser

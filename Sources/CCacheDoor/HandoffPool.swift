@@ -40,7 +40,7 @@ package final class HandoffPool: Sendable {
     package let perUser: Int
     package let overall: Int
 
-    package init(perDaemon: Int = 4, perUser: Int = 4, overall: Int = 256) {
+    package init(perDaemon: Int = 4, perUser: Int = 16, overall: Int = 256) {
         self.perDaemon = perDaemon
         self.perUser = perUser
         self.overall = overall
