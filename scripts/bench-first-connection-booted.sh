@@ -136,6 +136,30 @@ printf '%s\n' "${samples[@]}" | sort -n | awk -v door_first="$door_first_ms" -v 
         printf "first-connection-booted sessions=%d median_ms=%.2f p90_ms=%.2f min_ms=%.2f max_ms=%.2f door_first_ms=%s\n",
             n, median, p90, v[1], v[n], door_first
     }'
+# Where the time goes, from the journal's receive times (-o short-unix): systemd's "Starting" of
+# each unit (the door has routed and systemd-run has asked), the daemon's "listening" (systemd set
+# up the unit's sandbox and the daemon started), systemd's "Started" (READY=1 arrived), and the
+# door's "started the session daemon" (systemd-run returned).
+for unit in $(c journalctl --no-pager -b -q -o cat -g 'Starting ccached-1000-' | sed -n 's/^Starting \(ccached-1000-[^ ]*\.service\).*/\1/p'); do
+    key=${unit#ccached-1000-}
+    key=${key%.service}
+    starting=$(c journalctl --no-pager -b -q -o short-unix -u "$unit" -g '^Starting ' | head -1 | cut -d' ' -f1)
+    listening=$(c journalctl --no-pager -b -q -o short-unix -u "$unit" -g '^listening$' | head -1 | cut -d' ' -f1)
+    started=$(c journalctl --no-pager -b -q -o short-unix -u "$unit" -g '^Started ' | head -1 | cut -d' ' -f1)
+    door=$(c journalctl --no-pager -b -q -o short-unix -u ccached-door.service -g "started the session daemon at /run/user/1000/ccached/$key/" | head -1 | cut -d' ' -f1)
+    [ -n "$starting" ] && [ -n "$listening" ] && [ -n "$started" ] && [ -n "$door" ] &&
+        echo "$starting $listening $started $door"
+done | sort -u | tail -n "$sessions" | awk '
+    function median(a, n,    i, j, t) {
+        for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    { n++; sandbox[n] = ($2 - $1) * 1000; ready[n] = ($3 - $2) * 1000; back[n] = ($4 - $3) * 1000 }
+    END {
+        if (n == 0) { print "  (no breakdown: the journal lines were not found)"; exit }
+        printf "  medians over %d units (journal receive times): systemd \"Starting\" -> daemon \"listening\" %.2f ms (the unit'"'"'s sandbox, exec, daemon start);", n, median(sandbox, n)
+        printf " -> \"Started\" (READY=1) %.2f ms; -> the door'"'"'s \"started\" (systemd-run returned) %.2f ms; the rest of each sample is the door'"'"'s routing, systemd-run'"'"'s own start and its D-Bus call, and the hand-off\n", median(ready, n), median(back, n)
+    }'
 if [ -n "$trace" ]; then
     door=$(c systemctl show -P MainPID ccached-door.service)
     # The door's pid as the host sees it: the process whose innermost pid is $door in the container.
