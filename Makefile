@@ -182,6 +182,7 @@ bench: deps bench-build
 	scripts/bench.sh --profile quick --bench "$(BENCH)" \
 	    --bin "$$($(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_FLAGS) --show-bin-path)"
 	-scripts/bench-door.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
+	-scripts/bench-first-connection.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
 	-scripts/bench-door-memory.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
 	-scripts/connect-probe.sh --bench "$(BENCH)" --rounds 3 --heimdal .build/peers/root "$(RELEASE_DIR)"
 	scripts/bench-renewal.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"

@@ -163,6 +163,10 @@ package struct SessionDaemonStarter: Sendable {
             }
         }
         guard result == 0 else { throw .system(operation: "starting \(argv[0])", errno: Errno(rawValue: result)) }
+        // Woken the moment it exits (its pidfd becomes readable), not at the next tick of a sleep:
+        // systemd-run returns as soon as the daemon is ready, and a client waits for that.
+        let exited = ccached_pidfd_open(pid)
+        defer { if exited >= 0 { close(exited) } }
         var status: Int32 = 0
         while true {
             let reaped: pid_t
@@ -172,14 +176,28 @@ package struct SessionDaemonStarter: Sendable {
                 throw .system(operation: "waitpid(systemd-run)", errno: error)
             }
             if reaped == pid { break }
-            if Int64(MonotonicClock.milliseconds()) >= deadline {
+            let left = deadline - Int64(MonotonicClock.milliseconds())
+            if left <= 0 {
                 kill(pid, SIGKILL)
                 _ = waitpid(pid, &status, 0)
                 throw .daemonStart("\(argv[0]) did not return in time")
             }
-            usleep(1_000)
+            Self.waitForExit(pidfd: exited, atMostMilliseconds: left)
         }
         return status & 0x7f == 0 ? (status >> 8) & 0xff : -1
+    }
+
+    /// Waits until the process of `pidfd` exits or `milliseconds` pass; without a pidfd (a kernel
+    /// before 5.3, or a filter refusing pidfd_open) a millisecond at most, as a poll of waitpid.
+    static func waitForExit(pidfd: Int32, atMostMilliseconds milliseconds: Int64) {
+        guard pidfd >= 0 else {
+            usleep(UInt32(clamping: min(milliseconds, 1) * 1000))
+            return
+        }
+        var descriptor = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        // An interrupted poll only ends this wait early (the caller checks waitpid again); one that
+        // fails otherwise waits a millisecond, as without a pidfd, so the caller never spins.
+        if poll(&descriptor, 1, Int32(clamping: milliseconds)) < 0 && errno != EINTR { usleep(1_000) }
     }
 
     /// The daemon's whole environment: nothing of the door's.

@@ -132,4 +132,33 @@ struct SessionDaemonTests {
             account: account, session: session, location: location, stateFromDoor: true)
         #expect(Array(withState.drop { $0 != "--" }.dropFirst()).contains("--state-from-door"))
     }
+
+    @Test("waiting for systemd-run, the door sleeps until it exits instead of waking every millisecond")
+    func unitStartWaitsWithoutPolling() throws {
+        let run = try scratch()
+        defer { try? FileManager.default.removeItem(at: run) }
+        let uid = getuid()
+        let account = UserAccount(uid: uid, gid: getgid(), name: "u", home: "/", groups: [])
+        try FileManager.default.createDirectory(atPath: run.path + "/user/\(uid)", withIntermediateDirectories: true)
+        let session = SessionIdentity(route: LoginRoute(key: "7", rule: .ownLogin, lifetime: .loginSession("7")))
+        let location = try SessionDaemonLocation.prepare(for: account, session: session, runRoot: run.path)
+        // A systemd-run that takes 300 ms to report the unit ready, and notes that it ran.
+        let fake = run.path + "/systemd-run"
+        try "#!/bin/sh\nsleep 0.3\ntouch \"$0.ran\"\n".write(toFile: fake, atomically: true, encoding: .utf8)
+        chmod(fake, 0o755)
+        let starter = SessionDaemonStarter(daemonPath: "/usr/bin/ccached", logToJournal: false)
+        // RUSAGE_THREAD (1; Swift's Glibc does not export the name): this thread's sleeps only.
+        let thisThread = __rusage_who_t(1)
+        var before = rusage()
+        getrusage(thisThread, &before)
+        let readiness = try starter.startUnit(
+            systemdRun: fake, account: account, session: session, location: location, timeoutMilliseconds: 10_000)
+        var after = rusage()
+        getrusage(thisThread, &after)
+        #expect(readiness == .ready)
+        #expect(FileManager.default.fileExists(atPath: fake + ".ran"), "startUnit returned before systemd-run ended")
+        // Polling waitpid every millisecond sleeps (a voluntary switch) about 300 times meanwhile.
+        let sleeps = after.ru_nvcsw - before.ru_nvcsw
+        #expect(sleeps < 30, "\(sleeps) voluntary context switches while waiting for a 300 ms helper")
+    }
 }
