@@ -94,22 +94,13 @@ mkdir -m 0755 "$T/run"
 mkdir -m 1777 "$T/sync"
 door=
 holders=()
-ns=$(readlink /proc/self/ns/mnt)
+# shellcheck source=scripts/bench-lib.sh
+. "$here/bench-lib.sh"
 # The pids of the programs this run started that are still there: ccached, ccached-door and
 # ccached-bench processes in this mount namespace (this run's own: only what it started is in it).
-ours() {
-    local pid
-    for pid in $(pgrep -x 'ccached|ccached-door|ccached-bench' || true); do
-        [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$ns" ] && echo "$pid"
-    done
-}
+ours() { namespace_processes ccached ccached-door ccached-bench; }
 # The session daemons: the ccached processes in this mount namespace.
-daemons() {
-    local pid
-    for pid in $(pgrep -x ccached || true); do
-        [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$ns" ] && echo "$pid"
-    done
-}
+daemons() { namespace_processes ccached; }
 cleanup() {
     # To the end whatever fails here (a process that already ended, say).
     set +e

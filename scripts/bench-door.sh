@@ -39,18 +39,10 @@ fi
 
 T=$(mktemp -d /tmp/ccached-door-bench.XXXXXX)
 door=
-cleanup() {
-    [ -n "$door" ] && kill "$door" 2>/dev/null
-    # Root's daemon, which the door started: the ccached in this mount namespace, by pid.
-    local ns pid
-    ns=$(readlink /proc/self/ns/mnt)
-    for pid in $(pgrep -x ccached); do
-        [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$ns" ] && kill "$pid" 2>/dev/null
-    done
-    umount -l /run 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/bench-lib.sh
+. "$here/bench-lib.sh"
+# Root's daemon, which the door started, goes with it.
+trap 'stop_private_door "$door" "$T"' EXIT
 mkdir "$T/run"
 mount --bind "$T/run" /run
 "$bin/ccached-door" --ccached "$bin/ccached" --log-level warning 2>"$T/door.log" &

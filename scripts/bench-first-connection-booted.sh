@@ -5,11 +5,12 @@
 # (../shared/design/REAL-SYSTEMD.md). Issue 21's target: ≤ 15 ms. Run by hand (root, ~1 min once
 # the container's tree is built):
 #
-#   scripts/bench-first-connection-booted.sh [--bin DIR] [--sessions N] [--strace FILE]
+#   scripts/bench-first-connection-booted.sh [--bin DIR] [--bench FILE] [--sessions N] [--strace FILE]
 #
 # DIR: a release build with ccached and ccached-door (make release). Each sample is a new
 # `su - u1` login (a logind session of class user, as a terminal login makes it) whose first and
-# only KCM client — a few lines of Python, started before the clock starts — times connect, one
+# only KCM client — `ccached-bench connect --connections 1` (FILE, default
+# .build/bench/release/ccached-bench, bound in with its Swift runtime) — times connect, one
 # GET_DEFAULT_CACHE and its reply: the door's routing, `systemd-run` and the unit's start to READY=1
 # and the hand-off included. The first connection also activates the door (socket activation) and
 # is shown apart. Prints each sample, median, p90, min, max in milliseconds; the last line is
@@ -21,14 +22,16 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 bin=$repo/.build/release
+bench=$repo/.build/bench/release/ccached-bench
 sessions=20
 trace=
 while [ $# -gt 0 ]; do
     case $1 in
         --bin) bin=$(cd "$2" && pwd); shift 2 ;;
+        --bench) bench=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
         --sessions) sessions=$2; shift 2 ;;
         --strace) trace=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
-        *) echo "usage: $0 [--bin DIR] [--sessions N] [--strace FILE]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--bin DIR] [--bench FILE] [--sessions N] [--strace FILE]" >&2; exit 2 ;;
     esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench-first-connection-booted: needs root; NOT RUN" >&2; exit 1; }
@@ -39,79 +42,26 @@ done
 for program in ccached ccached-door; do
     [ -x "$bin/$program" ] || { echo "bench-first-connection-booted: $bin/$program is missing (make release)" >&2; exit 1; }
 done
-runtime=$(readelf -d "$bin/ccached-door" | sed -n 's/.*RUNPATH.*\[\([^:]*\).*/\1/p')
-# The same tree as door-booted-check.sh (built there, or here the same way).
-rootfs=$repo/.build/door-rootfs-2
-if [ ! -x "$rootfs/usr/sbin/krb5kdc" ]; then
-    rm -rf "$rootfs"
-    mmdebstrap --variant=apt --include=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,krb5-user,krb5-kdc,krb5-admin-server,procps,python3,util-linux,passwd,login \
-        bookworm "$rootfs" >/dev/null || { echo "bench-first-connection-booted: mmdebstrap failed" >&2; exit 1; }
-fi
-work=$(mktemp -d /tmp/first-booted.XXXXXX)
-sed 's#/usr/local/bin/ccached-door#/opt/ccached/ccached-door#' "$repo/systemd/ccached-door.service" >"$work/ccached-door.service"
-cp "$repo/systemd/ccached-door.socket" "$work/"
-# The client: connect, GET_DEFAULT_CACHE (KCM 2.0, opcode 20), the reply, close; microseconds.
-cat >"$work/first.py" <<'EOF'
-import socket, struct, time
-request = struct.pack(">IBBH", 4, 2, 0, 20)
-start = time.perf_counter_ns()
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect("/run/.heim_org.h5l.kcm-socket")
-s.sendall(request)
-header = b""
-while len(header) < 4:
-    chunk = s.recv(4 - len(header))
-    if not chunk:
-        raise SystemExit("the door closed the connection")
-    header += chunk
-length = struct.unpack(">I", header)[0]
-body = b""
-while len(body) < length:
-    chunk = s.recv(length - len(body))
-    if not chunk:
-        raise SystemExit("short reply")
-    body += chunk
-s.close()
-print((time.perf_counter_ns() - start) // 1000)
-EOF
-chmod 0755 "$work"
-chmod 0644 "$work/first.py"
-binds=(--bind-ro="$bin:/opt/ccached" --bind-ro="$work:/opt/first"
-    --bind-ro="$work/ccached-door.service:/etc/systemd/system/ccached-door.service"
-    --bind-ro="$work/ccached-door.socket:/etc/systemd/system/ccached-door.socket")
-[ -n "$runtime" ] && binds+=(--bind-ro="$runtime")
-# A cgroup of its own, audit sessions and mlock as on a host: see door-booted-check.sh.
-cgroup_name=first-booted-$$
-(
-    for hierarchy in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
-        [ -w "$hierarchy/cgroup.procs" ] || continue
-        mkdir -p "$hierarchy/$cgroup_name" && echo "$BASHPID" >"$hierarchy/$cgroup_name/cgroup.procs" 2>/dev/null
-    done
-    exec systemd-nspawn -q -b -D "$rootfs" --register=no --keep-unit --private-network \
-        --capability=CAP_IPC_LOCK,CAP_AUDIT_CONTROL --volatile=overlay "${binds[@]}"
-) >"$work/nspawn.log" 2>&1 &
-nspawn=$!
-init=
-for _ in $(seq 1 90); do
-    init=$(pgrep -P "$nspawn" | head -1)
-    [ -n "$init" ] && nsenter -t "$init" -a systemctl is-system-running 2>/dev/null | grep -qE "running|degraded" && break
-    sleep 1
-done
-c() { nsenter -t "$init" -a "$@"; }
-finish() {
-    [ -n "$init" ] && c systemctl poweroff >/dev/null 2>&1
-    wait "$nspawn" 2>/dev/null
-    for hierarchy in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
-        [ -d "$hierarchy/$cgroup_name" ] && find "$hierarchy/$cgroup_name" -depth -type d -exec rmdir {} + 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap finish EXIT
+[ -x "$bench" ] || { echo "bench-first-connection-booted: $bench is missing (make bench-build)" >&2; exit 1; }
+bench_runtime=$(readelf -d "$bench" | sed -n 's/.*RUNPATH.*\[\([^:]*\).*/\1/p')
+bench_binds=(--bind-ro="$(cd "$(dirname "$bench")" && pwd -P):/opt/bench")
+[ -n "$bench_runtime" ] && bench_binds+=(--bind-ro="$bench_runtime")
+# shellcheck source=scripts/bench-lib.sh
+. "$here/bench-lib.sh"
+# shellcheck source=scripts/door-container-lib.sh
+. "$here/door-container-lib.sh"
+trap door_container_finish EXIT
+door_container_boot first-booted "$bin" "${bench_binds[@]}" || exit 1
 c systemctl daemon-reload
 c systemctl enable --now ccached-door.socket >/dev/null 2>&1
 c sh -c "id u1 >/dev/null 2>&1 || useradd -m u1"
 # One login: its first connection's microseconds (and the login's end waits for nothing).
-login() { c sh -c 'XDG_SESSION_CLASS=user su - u1 -c "python3 /opt/first/first.py"' 2>&1; }
+login() {
+    local out
+    out=$(c sh -c "XDG_SESSION_CLASS=user su - u1 -c '/opt/bench/$(basename "$bench") connect /run/.heim_org.h5l.kcm-socket --connections 1 --requests 1'" 2>&1)
+    # "p50 X  p90 …  µs": one connection, so p50 is its time.
+    awk '$1 == "p50" { printf "%d", $2 }' <<<"$out" | grep . || echo "$out"
+}
 door_first=$(login)
 [[ $door_first =~ ^[0-9]+$ ]] || { echo "bench-first-connection-booted: the first login failed: $door_first" >&2; exit 1; }
 samples=()
@@ -126,16 +76,7 @@ door_first_ms=$(awk -v us="$door_first" 'BEGIN { printf "%.2f", us / 1000 }')
 echo "first connection of a new login session through ccached-door under systemd (unit path), ms:"
 echo "  the door's first (socket activation): $door_first_ms; then $sessions logins: ${samples[*]}"
 echo "  ($units units ccached-1000-*.service started)"
-printf '%s\n' "${samples[@]}" | sort -n | awk -v door_first="$door_first_ms" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
-    { v[NR] = $1 }
-    END {
-        n = NR
-        median = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-        p90 = v[int(0.9 * n + 0.999999)]
-        printf "  median %.2f  p90 %.2f  min %.2f  max %.2f (load average %s; target ≤ 15 ms)\n", median, p90, v[1], v[n], load
-        printf "first-connection-booted sessions=%d median_ms=%.2f p90_ms=%.2f min_ms=%.2f max_ms=%.2f door_first_ms=%s\n",
-            n, median, p90, v[1], v[n], door_first
-    }'
+printf '%s\n' "${samples[@]}" | summarize_ms first-connection-booted "$door_first_ms"
 # Where the time goes, from the journal's receive times (-o short-unix): systemd's "Starting" of
 # each unit (the door has routed and systemd-run has asked), the daemon's "listening" (systemd set
 # up the unit's sandbox and the daemon started), systemd's "Started" (READY=1 arrived), and the

@@ -45,18 +45,10 @@ fi
 
 T=$(mktemp -d /tmp/ccached-first-bench.XXXXXX)
 door=
-cleanup() {
-    [ -n "$door" ] && kill "$door" 2>/dev/null
-    # The sessions' daemons, which the door started: the ccached in this mount namespace, by pid.
-    local ns pid
-    ns=$(readlink /proc/self/ns/mnt)
-    for pid in $(pgrep -x ccached); do
-        [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$ns" ] && kill "$pid" 2>/dev/null
-    done
-    umount -l /run 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/bench-lib.sh
+. "$here/bench-lib.sh"
+# The sessions' daemons, which the door started, go with it.
+trap 'stop_private_door "$door" "$T"' EXIT
 mkdir "$T/run"
 mount --bind "$T/run" /run
 # --daemon-start fork: what hosts without systemd run (the unit path: bench-first-connection-booted.sh).
@@ -80,13 +72,4 @@ for i in $(seq 0 "$sessions"); do
 done
 echo "first connection of a new session through ccached-door (fork path, daemon start included), ms:"
 echo "  the door's first: $door_first; then $sessions sessions: ${samples[*]}"
-printf '%s\n' "${samples[@]}" | sort -n | awk -v door_first="$door_first" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
-    { v[NR] = $1 }
-    END {
-        n = NR
-        median = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-        p90 = v[int(0.9 * n + 0.999999)]
-        printf "  median %.2f  p90 %.2f  min %.2f  max %.2f (load average %s; target ≤ 15 ms)\n", median, p90, v[1], v[n], load
-        printf "first-connection sessions=%d median_ms=%.2f p90_ms=%.2f min_ms=%.2f max_ms=%.2f door_first_ms=%s\n",
-            n, median, p90, v[1], v[n], door_first
-    }'
+printf '%s\n' "${samples[@]}" | summarize_ms first-connection "$door_first"

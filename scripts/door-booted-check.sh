@@ -27,51 +27,10 @@ bin=$repo/.build/release
 for tool in mmdebstrap systemd-nspawn nsenter; do
     command -v "$tool" >/dev/null || { echo "door-booted-check: $tool missing (apt-get install systemd-container mmdebstrap)" >&2; exit 1; }
 done
-runtime=$(readelf -d "$bin/ccached-door" | sed -n 's/.*RUNPATH.*\[\([^:]*\).*/\1/p')
-rootfs=$repo/.build/door-rootfs-2
-if [ ! -x "$rootfs/usr/sbin/krb5kdc" ]; then
-    rm -rf "$rootfs"
-    mmdebstrap --variant=apt --include=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,krb5-user,krb5-kdc,krb5-admin-server,procps,python3,util-linux,passwd,login \
-        bookworm "$rootfs" >/dev/null || { echo "door-booted-check: mmdebstrap failed" >&2; exit 1; }
-fi
-work=$(mktemp -d /tmp/door-booted.XXXXXX)
-sed 's#/usr/local/bin/ccached-door#/opt/ccached/ccached-door#' "$repo/systemd/ccached-door.service" >"$work/ccached-door.service"
-cp "$repo/systemd/ccached-door.socket" "$work/"
-binds=(--bind-ro="$bin:/opt/ccached" --bind-ro="$repo/scripts:/opt/ccached-scripts"
-    --bind-ro="$work/ccached-door.service:/etc/systemd/system/ccached-door.service"
-    --bind-ro="$work/ccached-door.socket:/etc/systemd/system/ccached-door.socket")
-[ -n "$runtime" ] && binds+=(--bind-ro="$runtime")
-# --capability=CAP_IPC_LOCK: without it nspawn's seccomp filter refuses mlock() to everything in the
-# container (EPERM), which no real system does; see scripts/booted-system.sh.
-# A cgroup of its own (REAL-SYSTEMD.md): with no systemd on the host, two containers started from
-# one cgroup would manage each other's slices. CAP_AUDIT_CONTROL: pam_loginuid makes audit sessions,
-# so logind's session ids are the audit session ids, as on a real host.
-cgroup_name=door-booted-$$
-(
-    for hierarchy in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
-        [ -w "$hierarchy/cgroup.procs" ] || continue
-        mkdir -p "$hierarchy/$cgroup_name" && echo "$BASHPID" >"$hierarchy/$cgroup_name/cgroup.procs" 2>/dev/null
-    done
-    exec systemd-nspawn -q -b -D "$rootfs" --register=no --keep-unit --private-network \
-        --capability=CAP_IPC_LOCK,CAP_AUDIT_CONTROL --volatile=overlay "${binds[@]}"
-) >"$work/nspawn.log" 2>&1 &
-nspawn=$!
-init=
-for _ in $(seq 1 90); do
-    init=$(pgrep -P "$nspawn" | head -1)
-    [ -n "$init" ] && nsenter -t "$init" -a systemctl is-system-running 2>/dev/null | grep -qE "running|degraded" && break
-    sleep 1
-done
-c() { nsenter -t "$init" -a "$@"; }
-finish() {
-    [ -n "$init" ] && c systemctl poweroff >/dev/null 2>&1
-    wait "$nspawn" 2>/dev/null
-    for hierarchy in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
-        [ -d "$hierarchy/$cgroup_name" ] && find "$hierarchy/$cgroup_name" -depth -type d -exec rmdir {} + 2>/dev/null
-    done
-    rm -rf "$work"
-}
-trap finish EXIT
+# shellcheck source=scripts/door-container-lib.sh
+. "$here/door-container-lib.sh"
+trap door_container_finish EXIT
+door_container_boot door-booted "$bin" --bind-ro="$repo/scripts:/opt/ccached-scripts" || exit 1
 passed=0
 failed=0
 pass() { passed=$((passed + 1)); echo "ok   - $1"; }
