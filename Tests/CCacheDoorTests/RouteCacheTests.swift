@@ -207,15 +207,28 @@ struct RouteCacheTests {
         #expect(otherAgain.knownProcess && otherAgain.pid == second.pid)
     }
 
-    @Test("a process that exited is not routed from its entry: its connection is the peer that left")
-    func exitedProcessNotKnown() throws {
+    /// A child that connected, its accepted connection (closed by the caller) and a cache that has
+    /// routed it once by the full rule (the peer returned), so its process is remembered.
+    static func rememberedChild() throws -> (
+        child: ConnectingChild, connection: Int32, cache: RouteCache, first: DoorPeer, directories: Directories
+    ) {
         try #require(RouteCache.pidfsIdentifiesProcesses, "pidfs inodes do not name processes on this kernel")
         let directories = try Directories()
         let cache = RouteCache(watchedDirectories: [directories.sessions, directories.users])
         let child = try ConnectingChild(after: "time.sleep(30)")
         let connection = ccached_accept_cloexec(child.listener)
-        defer { close(connection) }
-        _ = try #require(Self.identifyRemembering(connection, cache: cache))
+        let first = try #require(Self.identifyRemembering(connection, cache: cache))
+        #expect(first.cached == nil && !first.knownProcess)
+        return (child, connection, cache, first, directories)
+    }
+
+    @Test("a process that exited is not routed from its entry: its connection is the peer that left")
+    func exitedProcessNotKnown() throws {
+        let (child, connection, cache, _, directories) = try Self.rememberedChild()
+        defer {
+            close(connection)
+            withExtendedLifetime(directories) {}
+        }
         #expect(try #require(Self.identifyRemembering(connection, cache: cache)).knownProcess)
         kill(child.pid, SIGKILL)
         _ = child.reap()
@@ -270,14 +283,11 @@ struct RouteCacheTests {
 
     @Test("at accept a process is known by the cache's own pidfd of it, until that process is gone")
     func processKnownAtAccept() throws {
-        try #require(RouteCache.pidfsIdentifiesProcesses, "pidfs inodes do not name processes on this kernel")
-        let directories = try Directories()
-        let cache = RouteCache(watchedDirectories: [directories.sessions, directories.users])
-        let child = try ConnectingChild(after: "time.sleep(30)")
-        let connection = ccached_accept_cloexec(child.listener)
-        defer { close(connection) }
-        let first = try #require(Self.identifyRemembering(connection, cache: cache))
-        #expect(first.cached == nil && !first.knownProcess)
+        let (child, connection, cache, first, directories) = try Self.rememberedChild()
+        defer {
+            close(connection)
+            withExtendedLifetime(directories) {}
+        }
         let credentials = try PeerCredentials(socket: connection)
         let known = try #require(DoorPeer.knownProcess(credentials: credentials, cache: cache))
         #expect(known.session == first.session && known.pid == child.pid && known.cacheKey == first.cacheKey)
