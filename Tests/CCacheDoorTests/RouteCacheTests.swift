@@ -207,28 +207,35 @@ struct RouteCacheTests {
         #expect(otherAgain.knownProcess && otherAgain.pid == second.pid)
     }
 
-    /// A child that connected, its accepted connection (closed by the caller) and a cache that has
-    /// routed it once by the full rule (the peer returned), so its process is remembered.
-    static func rememberedChild() throws -> (
-        child: ConnectingChild, connection: Int32, cache: RouteCache, first: DoorPeer, directories: Directories
-    ) {
-        try #require(RouteCache.pidfsIdentifiesProcesses, "pidfs inodes do not name processes on this kernel")
-        let directories = try Directories()
-        let cache = RouteCache(watchedDirectories: [directories.sessions, directories.users])
-        let child = try ConnectingChild(after: "time.sleep(30)")
-        let connection = ccached_accept_cloexec(child.listener)
-        let first = try #require(Self.identifyRemembering(connection, cache: cache))
-        #expect(first.cached == nil && !first.knownProcess)
-        return (child, connection, cache, first, directories)
+    /// A child that connected, its accepted connection and a cache (watching directories of its
+    /// own) that has routed it once by the full rule, so its process is remembered. The connection
+    /// and the directories go with it.
+    final class RememberedChild {
+        let directories: Directories
+        let cache: RouteCache
+        let child: ConnectingChild
+        let connection: Int32
+        /// The peer as the full rule identified it.
+        let first: DoorPeer
+
+        init() throws {
+            try #require(RouteCache.pidfsIdentifiesProcesses, "pidfs inodes do not name processes on this kernel")
+            directories = try Directories()
+            cache = RouteCache(watchedDirectories: [directories.sessions, directories.users])
+            child = try ConnectingChild(after: "time.sleep(30)")
+            connection = ccached_accept_cloexec(child.listener)
+            first = try #require(RouteCacheTests.identifyRemembering(connection, cache: cache))
+            #expect(first.cached == nil && !first.knownProcess)
+        }
+
+        deinit { close(connection) }
     }
 
     @Test("a process that exited is not routed from its entry: its connection is the peer that left")
     func exitedProcessNotKnown() throws {
-        let (child, connection, cache, _, directories) = try Self.rememberedChild()
-        defer {
-            close(connection)
-            withExtendedLifetime(directories) {}
-        }
+        let remembered = try RememberedChild()
+        defer { withExtendedLifetime(remembered) {} }
+        let (child, connection, cache) = (remembered.child, remembered.connection, remembered.cache)
         #expect(try #require(Self.identifyRemembering(connection, cache: cache)).knownProcess)
         kill(child.pid, SIGKILL)
         _ = child.reap()
@@ -283,11 +290,11 @@ struct RouteCacheTests {
 
     @Test("at accept a process is known by the cache's own pidfd of it, until that process is gone")
     func processKnownAtAccept() throws {
-        let (child, connection, cache, first, directories) = try Self.rememberedChild()
-        defer {
-            close(connection)
-            withExtendedLifetime(directories) {}
-        }
+        let remembered = try RememberedChild()
+        defer { withExtendedLifetime(remembered) {} }
+        let (child, connection, cache, first) = (
+            remembered.child, remembered.connection, remembered.cache, remembered.first
+        )
         let credentials = try PeerCredentials(socket: connection)
         let known = try #require(DoorPeer.knownProcess(credentials: credentials, cache: cache))
         #expect(known.session == first.session && known.pid == child.pid && known.cacheKey == first.cacheKey)
