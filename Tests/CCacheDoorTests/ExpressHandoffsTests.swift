@@ -230,43 +230,18 @@ struct ExpressHandoffsTests {
         let account = UserAccount(uid: 0, gid: 0, name: "root", home: "/root", groups: [0])
         let location = try SessionDaemonLocation.prepare(for: account, session: .perUser, runRoot: run.path)
         try FileManager.default.createDirectory(atPath: location.directory, withIntermediateDirectories: true)
-        let listening = ccached_unix_stream_socket()
-        #expect(ccached_bind_unix(listening, location.handoffSocket) == 0 && listen(listening, 8) == 0)
-        defer { close(listening) }
         let received = Mutex<[UInt64]>([])
-        let stop = Atomic<Bool>(false)
-        Thread.detachNewThread {
-            var connections = [pollfd(fd: listening, events: Int16(POLLIN), revents: 0)]
-            let script = Array("ARA".utf8)
-            while !stop.load(ordering: .relaxed) {
-                guard poll(&connections, nfds_t(connections.count), 50) > 0 else { continue }
-                for index in connections.indices where connections[index].revents != 0 {
-                    connections[index].revents = 0
-                    if index == 0 {
-                        let connection = ccached_accept_cloexec(listening)
-                        if connection >= 0 {
-                            connections.append(pollfd(fd: connection, events: Int16(POLLIN), revents: 0))
-                        }
-                        continue
-                    }
-                    var byte: UInt8 = 0
-                    var fd: Int32 = -1
-                    guard ccached_receive_descriptor(connections[index].fd, &byte, &fd) == 1, fd >= 0 else {
-                        connections[index].events = 0
-                        continue
-                    }
-                    let count = received.withLock { list in
-                        list.append(StandIn.inode(fd))
-                        return list.count
-                    }
-                    close(fd)
-                    var answer = count <= script.count ? script[count - 1] : UInt8(ascii: "A")
-                    _ = send(connections[index].fd, &answer, 1, Int32(MSG_NOSIGNAL))
-                }
+        let script = Array("ARA".utf8)
+        let daemon = FakeDaemon(path: location.handoffSocket) { _, fd in
+            guard fd >= 0 else { return .silence }
+            let count = received.withLock { list in
+                list.append(StandIn.inode(fd))
+                return list.count
             }
-            for entry in connections.dropFirst() { close(entry.fd) }
+            close(fd)
+            return .answer(count <= script.count ? script[count - 1] : UInt8(ascii: "A"))
         }
-        defer { stop.store(true, ordering: .relaxed) }
+        defer { daemon.stop() }
         // One process, two connections; its route known as the door knows it after a first hand-off.
         let child = try ConnectingChild(
             after: "t = socket.socket(socket.AF_UNIX); t.connect(s.getpeername()); time.sleep(30)")

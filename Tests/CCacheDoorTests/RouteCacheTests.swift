@@ -395,39 +395,15 @@ struct RouteCacheTests {
         let location = try SessionDaemonLocation.prepare(
             for: account, session: .perUser, runRoot: run.path)
         try FileManager.default.createDirectory(atPath: location.directory, withIntermediateDirectories: true)
-        let silent = ccached_unix_stream_socket()
-        #expect(ccached_bind_unix(silent, location.handoffSocket) == 0 && listen(silent, 8) == 0)
-        defer { close(silent) }
         let messages = Atomic<Int>(0)
-        let stop = Atomic<Bool>(false)
         let held = Mutex<[Int32]>([])
-        Thread.detachNewThread {
-            var connections: [pollfd] = [pollfd(fd: silent, events: Int16(POLLIN), revents: 0)]
-            while !stop.load(ordering: .relaxed) {
-                guard poll(&connections, nfds_t(connections.count), 50) > 0 else { continue }
-                for index in connections.indices where connections[index].revents != 0 {
-                    connections[index].revents = 0
-                    if index == 0 {
-                        let connection = ccached_accept_cloexec(silent)
-                        if connection >= 0 {
-                            connections.append(pollfd(fd: connection, events: Int16(POLLIN), revents: 0))
-                        }
-                        continue
-                    }
-                    var byte: UInt8 = 0
-                    var fd: Int32 = -1
-                    if ccached_receive_descriptor(connections[index].fd, &byte, &fd) == 1 {
-                        messages.add(1, ordering: .relaxed)
-                        if fd >= 0 { held.withLock { $0.append(fd) } }
-                    } else {
-                        connections[index].events = 0
-                    }
-                }
-            }
-            for entry in connections.dropFirst() { close(entry.fd) }
+        let silent = FakeDaemon(path: location.handoffSocket) { _, fd in
+            messages.add(1, ordering: .relaxed)
+            if fd >= 0 { held.withLock { $0.append(fd) } }
+            return .silence
         }
         defer {
-            stop.store(true, ordering: .relaxed)
+            silent.stop()
             for fd in held.withLock({ $0 }) { close(fd) }
         }
         // A client: a live process of root's, connected to a socket of the test's.
