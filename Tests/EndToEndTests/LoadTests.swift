@@ -57,12 +57,21 @@ struct LoadTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
         let listing = collectionListing(try bed.expectSuccess("klist", "-l").stdout)
         #expect(listing.count == 45, "\(listing.count) caches listed; 5 of 50 were destroyed")
-        let requests = requestStatuses(bed.daemonLogText)
+        let log = bed.daemonLogText
+        let requests = requestStatuses(log)
         // Statuses other than OK here are the tools' normal misses (a kvno looking before it asks
         // the KDC, klist reaching the end of a list); any refusal or internal error is a failure.
-        let unexpected = requests.filter {
+        // One refusal is by design: a kinit whose KDC reply crossed a second boundary records a KDC
+        // time offset of -1 s, and RETRIEVE from such a cache answers KRB5_CC_NOSUPP so that MIT
+        // iterates and applies the offset (kcm-protocol.md). Under load a few kinits do; only
+        // NOSUPP lines that give that reason are allowed.
+        let offsetRefusals = log.split(separator: "\n").count {
+            $0.contains(" -> KRB5_CC_NOSUPP (") && $0.contains("KDC time offset is ")
+        }
+        var unexpected = requests.filter {
             !["OK", "KRB5_CC_NOTFOUND", "KRB5_CC_END", "KRB5_FCC_NOFILE"].contains($0.key)
         }
+        if unexpected["KRB5_CC_NOSUPP"] == offsetRefusals { unexpected["KRB5_CC_NOSUPP"] = nil }
         #expect(unexpected.isEmpty, "unexpected statuses: \(unexpected)")
         print(
             "50 clients: \(requests.values.reduce(0, +)) requests (\(requests.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))), 0 client errors; ccached peak RSS \(peakKiB(bed.daemon!.processIdentifier)) KiB"
