@@ -280,6 +280,40 @@ struct PAMModuleTests {
         #expect(optional.output.contains("pam_open_session: Success"), "\(optional.output)\n\(passed.errors)")
         #expect(passed.errors.contains("cannot start the daemon for user \(user.name)"), "\(passed.errors)")
     }
+
+    @Test(
+        "a ccachectl that closes its output and exits later is waited for, and its exit status counts",
+        .requiresRoot("needs root: creates a user and drives PAM"))
+    func closedOutputIsNotAnExit() throws {
+        try requireBuilt()
+        let bed = try KerberosTestbed()
+        let user: ThrowawayUser
+        do { user = try ThrowawayUser(bed: bed) } catch {
+            bed.stop()
+            throw error
+        }
+        let fake = bed.directory.appendingPathComponent("late-ccachectl")
+        let login: PAMLoginFixture
+        do { login = try PAMLoginFixture(bed: bed, user: user, ccachectl: fake.path) } catch {
+            user.remove()
+            bed.stop()
+            throw error
+        }
+        defer { login.stop() }
+        // Its pipes close at once; its exit comes 0.3 s later. The module waits for that exit (on the
+        // child's pidfd) rather than taking the closed pipes for one.
+        try "#!/bin/sh\nexec >&- 2>&-\nsleep 0.3\nexit 7\n".write(to: fake, atomically: true, encoding: .utf8)
+        chmod(fake.path, 0o755)
+
+        let session = try login.open(options: "", putenv: ["XDG_RUNTIME_DIR=" + login.runtime])
+        let failed = session.logout()
+        #expect(
+            session.output.contains("pam_open_session: Cannot make/remove an entry for the specified session"),
+            "\(session.output)")
+        #expect(
+            failed.errors.contains("cannot start the daemon for user \(login.user.name): exit status 7, no message"),
+            "\(failed.errors)")
+    }
 }
 
 /// A user made for one test with `useradd`, removed with its home by ``remove()``.
