@@ -30,14 +30,19 @@ func openContext(autoStart: Bool = true, idleTimeout: UInt32? = nil) throws -> C
     }
 }
 
+/// Writes a line to stderr.
+func standardError(_ text: String) {
+    let line = Array((text + "\n").utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
 /// Prints an error as a sentence and returns the exit to throw.
 func fail(_ error: any Error) -> ExitCode {
     var code: Int32 = 2
     if let error = error as? CtlError { code = error.exitCode }
     if case .daemon(let status, _)? = error as? CCacheClientError, status == .fccNoFile { code = 1 }
     if case .notRunning? = error as? CCacheClientError { code = 1 }
-    let line = Array("ccachectl: \(error)\n".utf8)
-    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    standardError("ccachectl: \(error)")
     return ExitCode(code)
 }
 

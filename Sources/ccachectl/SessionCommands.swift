@@ -320,19 +320,39 @@ extension CCacheCtl {
             discussion: """
                 Several login sessions can share one daemon (the per-user scope, when no session can be \
                 told apart). Each attaches at login and detaches at logout; only the last detach wipes \
-                the daemon. Starts the daemon if it is not running.
+                the daemon. Starts the daemon if it is not running. pam_ccached runs 'attach \
+                --idle-timeout N --print-env plain' at login: the start, the attach and the session's \
+                variables in one run.
                 """)
 
+        @Option(
+            name: .long,
+            help: "Seconds idle (no caches, no connections) before a daemon this starts exits; 0 = never (as 'start').")
+        var idleTimeout: UInt32?
+
+        @Option(
+            name: .long,
+            help:
+                "Then print the session's variables as 'ccachectl env --no-start --shell SHELL' does; the attach's own messages go to stderr."
+        )
+        var printEnv: Env.Shell?
+
         func run() throws {
-            let context = try openContext(autoStart: true)
-            let count = try reporting { try context.attachSession() }
-            print("\(count) session\(count == 1 ? "" : "s") attached")
-            adoptPerUserTickets(into: context)
+            let context = try openContext(autoStart: true, idleTimeout: idleTimeout)
+            // With --print-env, stdout carries only the variables (pam_ccached reads them).
+            let say: (String) -> Void = printEnv == nil ? { print($0) } : { standardError($0) }
+            let count = try reporting {
+                if printEnv != nil { try context.paths.writeKrb5Fragment() }
+                return try context.attachSession()
+            }
+            say("\(count) session\(count == 1 ? "" : "s") attached")
+            adoptPerUserTickets(into: context, say: say)
+            if let printEnv { Env.printVariables(of: context, shell: printEnv) }
         }
 
         /// A login that opens adopts what was stored for the user while they had no login: the caches
         /// of the per-user daemon (rule 3 sent writers outside any session there).
-        func adoptPerUserTickets(into context: CCacheContext) {
+        func adoptPerUserTickets(into context: CCacheContext, say: (String) -> Void) {
             guard let session = context.paths.session, session.key != "user", session.route?.rule != .ownJob else {
                 return
             }
@@ -348,11 +368,10 @@ extension CCacheCtl {
                 let moved = try context.adoptCaches(from: perUser)
                 if !moved.isEmpty {
                     let names = moved.map(\.description).joined(separator: ", ")
-                    print("adopted \(moved.count) cache(s) stored before the login: \(names)")
+                    say("adopted \(moved.count) cache(s) stored before the login: \(names)")
                 }
             } catch {
-                let line = Array("ccachectl: could not adopt the per-user daemon's tickets: \(error)\n".utf8)
-                _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+                standardError("ccachectl: could not adopt the per-user daemon's tickets: \(error)")
             }
         }
     }
@@ -411,6 +430,11 @@ extension CCacheCtl {
                 try context.paths.writeKrb5Fragment()
                 if !noStart { try context.start() }
             }
+            Self.printVariables(of: context, shell: shell)
+        }
+
+        /// The lines: KRB5CCNAME=KCM:, and what else this process needs to reach the session's daemon.
+        static func printVariables(of context: CCacheContext, shell: Shell) {
             let environment = ProcessEnvironment.current()
             let existing = environment["KRB5_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? "/etc/krb5.conf"
             // Every ccached fragment, this session's and any stale one inherited from an ended login.
@@ -434,7 +458,7 @@ extension CCacheCtl {
                     ("CCACHED_SOCKET", context.paths.socket),
                 ]
             }
-            for (name, value) in variables { print(Self.line(name, value, shell: shell)) }
+            for (name, value) in variables { print(line(name, value, shell: shell)) }
             // pam_ccached keeps (never exports) which daemon the session attached to, so that its
             // close_session detaches from that one; a comment for every other reader of plain lines.
             if throughDoor && shell == .plain { print("#CCACHED_SOCKET=\(context.paths.socket)") }
