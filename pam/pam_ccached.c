@@ -1,11 +1,11 @@
 /*
  * pam_ccached — PAM session module for ccached, the in-memory Kerberos KCM credential cache.
  *
- * open_session:  start the session's daemon (ccachectl start), count the session as one using it
- *                (ccachectl attach), import the FILE:/DIR: cache that pam_krb5 or pam_sss left in
- *                KRB5CCNAME (ccachectl import --remove-source), and
- *                put the session's environment (ccachectl env --shell plain) into the PAM
- *                environment, so the login's processes use KRB5CCNAME=KCM:.
+ * open_session:  start the session's daemon, count the session as one using it and read the
+ *                session's variables, in one run (ccachectl attach --print-env plain); import the
+ *                FILE:/DIR: cache that pam_krb5 or pam_sss left in KRB5CCNAME (ccachectl import
+ *                --remove-source); and put the variables into the PAM environment, so the login's
+ *                processes use KRB5CCNAME=KCM:.
  * close_session: detach the session (ccachectl detach): the last session attached to a daemon
  *                wipes its caches and stops it; earlier ones leave it serving the others. "keep"
  *                skips this.
@@ -279,7 +279,7 @@ static const char *session_variable(pam_handle_t *pamh, const char *name) {
 
 /* Module data: the daemon's socket this session attached to, when the environment does not name it. */
 #define DAEMON_SOCKET_DATA "pam_ccached_daemon_socket"
-/* The comment line `ccachectl env --shell plain` prints for it when ccached-door serves the host. */
+/* The comment line `ccachectl attach --print-env plain` prints for it when ccached-door serves the host. */
 #define DAEMON_SOCKET_LINE "#CCACHED_SOCKET="
 
 /*
@@ -694,7 +694,7 @@ static void free_data(pam_handle_t *pamh, void *data, int error_status) {
 }
 
 /*
- * pam_putenv every NAME=value line of `ccachectl env --shell plain` that names a ccached variable.
+ * pam_putenv every NAME=value line of `ccachectl attach --print-env plain` that names a ccached variable.
  * With ccached-door serving the host, env names no socket (KRB5CCNAME=KCM: reaches the daemon through
  * the door); its comment line #CCACHED_SOCKET= says which daemon the session attached to, kept here
  * with pam_set_data (never exported) so that close_session detaches from that very daemon even when
@@ -718,7 +718,7 @@ static int publish_environment(pam_handle_t *pamh, const struct options *opts, c
         }
         char *equals = strchr(line, '=');
         if (equals == NULL || !is_published_name(line, (size_t)(equals - line))) {
-            if (opts->debug) pam_syslog(pamh, LOG_DEBUG, "ignoring a line from ccachectl env: %s", line);
+            if (opts->debug) pam_syslog(pamh, LOG_DEBUG, "ignoring a line from ccachectl attach: %s", line);
             continue;
         }
         int status = pam_putenv(pamh, line);
@@ -823,29 +823,29 @@ PAM_CCACHED_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int ar
 
     char reason[256];
     int status = PAM_SUCCESS;
+    char *variables = NULL;
     /* As root only (an unprivileged caller cannot, and ccachectl then says what to do). A failure is
-     * logged, not fatal: an XDG_RUNTIME_DIR may still serve, and ccachectl start has the last word. */
+     * logged, not fatal: an XDG_RUNTIME_DIR may still serve, and ccachectl attach has the last word. */
     if (target.switch_identity && ensure_runtime_base(&target, reason, sizeof(reason)) != 0) {
         pam_syslog(pamh, LOG_ERR, "cannot prepare the runtime directory of user %s: %s", target.name, reason);
     }
+    /* One run: start the daemon if none runs (never idle-exiting by default: the stock tools cannot
+     * start one), count this session as one using it, and print the session's variables. */
     char idle[24];
     snprintf(idle, sizeof(idle), "%lu", opts.idle_timeout);
-    const char *start[] = {"start", "--idle-timeout", idle, NULL};
-    ccachectl(&opts, &target, &env, result, start);
-    debug_run(pamh, &opts, "start", &target, result);
-    if (exit_code(result) != 0) {
-        pam_syslog(pamh, LOG_ERR, "cannot start the daemon for user %s: %s", target.name, failure_text(result));
-        status = PAM_SESSION_ERR;
-        goto done;
-    }
-
-    /* Counted as one of the daemon's sessions, so that another session's logout does not wipe it. */
-    const char *attach[] = {"attach", NULL};
+    const char *attach[] = {"attach", "--idle-timeout", idle, "--print-env", "plain", NULL};
     ccachectl(&opts, &target, &env, result, attach);
     debug_run(pamh, &opts, "attach", &target, result);
     if (exit_code(result) != 0) {
-        pam_syslog(pamh, LOG_ERR, "cannot attach the session of user %s to its daemon: %s", target.name,
+        pam_syslog(pamh, LOG_ERR, "cannot start or attach the daemon for user %s: %s", target.name,
                    failure_text(result));
+        status = PAM_SESSION_ERR;
+        goto done;
+    }
+    /* Kept apart: the import below runs ccachectl again into the same buffer. */
+    variables = strdup(result->out);
+    if (variables == NULL) {
+        pam_syslog(pamh, LOG_ERR, "cannot read the session environment for user %s: out of memory", target.name);
         status = PAM_SESSION_ERR;
         goto done;
     }
@@ -853,25 +853,17 @@ PAM_CCACHED_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int ar
     /* A failed import still leaves a working session: publish the environment either way. */
     status = import_cache(pamh, &opts, &target, &env, result);
 
-    const char *print_env[] = {"env", "--shell", "plain", "--no-start", NULL};
-    ccachectl(&opts, &target, &env, result, print_env);
-    debug_run(pamh, &opts, "env", &target, result);
-    if (exit_code(result) != 0) {
-        pam_syslog(pamh, LOG_ERR, "cannot read the session environment for user %s: %s", target.name,
-                   failure_text(result));
-        status = PAM_SESSION_ERR;
-        goto done;
-    }
-    int published = publish_environment(pamh, &opts, &target, result->out);
+    int published = publish_environment(pamh, &opts, &target, variables);
     if (published <= 0) {
         if (published == 0) {
-            pam_syslog(pamh, LOG_ERR, "cannot read the session environment for user %s: ccachectl env printed none",
+            pam_syslog(pamh, LOG_ERR, "cannot read the session environment for user %s: ccachectl attach printed none",
                        target.name);
         }
         status = PAM_SESSION_ERR;
     }
 
 done:
+    free(variables);
     free(result);
     release_environment(&env);
     release_target(&target);

@@ -343,11 +343,20 @@ final class CCacheCtlTests: TestbedSuite {
             """
         let stored = try bed.run(["sh", "-c", writer], extra: common.merging(["CCACHED_SESSION": "user"]) { $1 })
         #expect(stored.succeeded && stored.stdout.contains("Default principal: carol@"), "\(stored)")
-        // The login opens: pam_ccached runs ccachectl attach in it.
+        // The login opens: pam_ccached runs this in it. It starts the login's daemon, attaches, adopts,
+        // and prints only the session's variables on stdout (the module reads them); the rest on stderr.
         let login = common.merging(["CCACHED_SESSION": "login1"]) { $1 }
-        let attach = try bed.run([ccachectl, "attach"], extra: login)
+        let attach = try bed.run([ccachectl, "attach", "--idle-timeout", "0", "--print-env", "plain"], extra: login)
         #expect(attach.succeeded, "\(attach)")
-        #expect(attach.stdout.contains("adopted 1 cache(s) stored before the login: carol@CCACHED.TEST"), "\(attach)")
+        #expect(attach.stderr.contains("adopted 1 cache(s) stored before the login: carol@CCACHED.TEST"), "\(attach)")
+        #expect(attach.stderr.contains("1 session attached"), "\(attach)")
+        let lines = attach.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "KRB5CCNAME=KCM:", "\(attach)")
+        #expect(lines.allSatisfy { $0.contains("=") && !$0.contains(" ") }, "only NAME=value lines: \(attach)")
+        let status = try bed.run([ccachectl, "status"], extra: login)
+        #expect(
+            status.stdout.split(separator: "\n").contains { $0.contains("idle exit") && $0.hasSuffix("never") },
+            "started with --idle-timeout 0: \(status)")
         let listed = try bed.run([ccachectl, "list"], extra: login)
         #expect(listed.stdout.contains("carol@CCACHED.TEST"), "\(listed)")
         let perUser = try bed.run([ccachectl, "list"], extra: common.merging(["CCACHED_SESSION": "user"]) { $1 })
