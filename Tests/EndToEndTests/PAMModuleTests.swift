@@ -265,15 +265,7 @@ struct PAMModuleTests {
         defer { login.stop() }
         let user = login.user
 
-        let required = try login.open(options: "", putenv: ["XDG_RUNTIME_DIR=" + login.runtime])
-        let failed = required.logout()
-        #expect(
-            required.output.contains("pam_open_session: Cannot make/remove an entry for the specified session"),
-            "\(required.output)")
-        #expect(
-            failed.errors.contains(
-                "cannot start or attach the daemon for user \(user.name): cannot run /nonexistent/ccachectl"),
-            "\(failed.errors)")
+        let failed = try expectRefused(login, logging: "cannot run /nonexistent/ccachectl")
         #expect(failed.status == 1)
 
         let optional = try login.open(options: "", control: "optional", putenv: ["XDG_RUNTIME_DIR=" + login.runtime])
@@ -287,34 +279,31 @@ struct PAMModuleTests {
         .requiresRoot("needs root: creates a user and drives PAM"))
     func closedOutputIsNotAnExit() throws {
         try requireBuilt()
-        let bed = try KerberosTestbed()
-        let user: ThrowawayUser
-        do { user = try ThrowawayUser(bed: bed) } catch {
-            bed.stop()
-            throw error
-        }
-        let fake = bed.directory.appendingPathComponent("late-ccachectl")
-        let login: PAMLoginFixture
-        do { login = try PAMLoginFixture(bed: bed, user: user, ccachectl: fake.path) } catch {
-            user.remove()
-            bed.stop()
-            throw error
-        }
-        defer { login.stop() }
         // Its pipes close at once; its exit comes 0.3 s later. The module waits for that exit (on the
         // child's pidfd) rather than taking the closed pipes for one.
-        try "#!/bin/sh\nexec >&- 2>&-\nsleep 0.3\nexit 7\n".write(to: fake, atomically: true, encoding: .utf8)
-        chmod(fake.path, 0o755)
+        let login = try PAMLoginFixture.start { directory in
+            let fake = directory.appendingPathComponent("late-ccachectl")
+            try "#!/bin/sh\nexec >&- 2>&-\nsleep 0.3\nexit 7\n".write(to: fake, atomically: true, encoding: .utf8)
+            chmod(fake.path, 0o755)
+            return fake.path
+        }
+        defer { login.stop() }
+        _ = try expectRefused(login, logging: "exit status 7, no message")
+    }
 
+    /// Opens a `required` session that the module must refuse, saying `reason` in syslog; logs out.
+    func expectRefused(
+        _ login: PAMLoginFixture, logging reason: String
+    ) throws -> (status: Int32, output: String, errors: String) {
         let session = try login.open(options: "", putenv: ["XDG_RUNTIME_DIR=" + login.runtime])
-        let failed = session.logout()
+        let ending = session.logout()
         #expect(
             session.output.contains("pam_open_session: Cannot make/remove an entry for the specified session"),
             "\(session.output)")
         #expect(
-            failed.errors.contains(
-                "cannot start or attach the daemon for user \(login.user.name): exit status 7, no message"),
-            "\(failed.errors)")
+            ending.errors.contains("cannot start or attach the daemon for user \(login.user.name): \(reason)"),
+            "\(ending.errors)")
+        return ending
     }
 }
 
@@ -385,11 +374,17 @@ struct PAMLoginFixture {
 
     /// A fresh test bed, a throwaway user in it and that user's login; ``stop()`` removes them.
     static func start(ccachectl: String) throws -> PAMLoginFixture {
+        try start { _ in ccachectl }
+    }
+
+    /// The same, with the ccachectl that `ccachectl` puts in the test bed's directory (reachable by
+    /// the user) and names.
+    static func start(ccachectl: (URL) throws -> String) throws -> PAMLoginFixture {
         let bed = try KerberosTestbed()
         do {
             let user = try ThrowawayUser(bed: bed)
             do {
-                return try PAMLoginFixture(bed: bed, user: user, ccachectl: ccachectl)
+                return try PAMLoginFixture(bed: bed, user: user, ccachectl: ccachectl(bed.directory))
             } catch {
                 user.remove()
                 throw error
