@@ -6,6 +6,7 @@ import Krb5Caches
 extension CCacheCtl {
     struct Switch: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "switch",
             abstract: "Make a cache the default one (like kswitch).",
             discussion: "CACHE is a cache name (KCM:1000:1 or 1000:1) or a principal (alice or alice@REALM).")
 
@@ -24,6 +25,7 @@ extension CCacheCtl {
 
     struct Destroy: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "destroy",
             abstract: "Destroy a cache (the default one if none is named), or every cache with --all.")
 
         @Argument(help: "The cache or principal (default: the default cache).")
@@ -54,6 +56,7 @@ extension CCacheCtl {
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "import",
             abstract: "Copy the tickets of another cache (FILE:, DIR:, KEYRING:, MEMORY:) into this session.",
             discussion: """
                 The tickets go into the cache of the same principal if there is one, else into the default \
@@ -101,6 +104,7 @@ extension CCacheCtl {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "export",
             abstract: "Copy a cache's tickets out to another cache type (FILE:, DIR:, KEYRING:, MEMORY:).",
             discussion: "The target is replaced. Mind where it lives: a FILE: cache puts tickets on disk.")
 

@@ -57,6 +57,7 @@ struct CacheSummary {
 extension CCacheCtl {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List every cache: principal, default marker, tickets, earliest expiry (the default command).",
             discussion: "Exit status 0 when at least one cache exists, 1 when there is none.")
 

@@ -6,6 +6,7 @@ import KCM
 extension CCacheCtl {
     struct Renew: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "renew",
             abstract: "Renew the renewable tickets of a cache (every cache without one) now.",
             discussion: """
                 The daemon renews in the background by itself (see ccached --renew-threshold); this is for \

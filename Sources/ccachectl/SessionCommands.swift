@@ -7,6 +7,7 @@ import SessionRuntime
 extension CCacheCtl {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "status",
             abstract: "Show the session, its socket and the daemon: pid, uptime, and usage against each of its limits.",
             discussion: """
                 Each limit (caches, credentials per cache, stored bytes — credentials, cache names and \
@@ -231,6 +232,7 @@ extension CCacheCtl {
 
     struct Where: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "where",
             abstract: "Say which daemon this process reaches, and by which rule.",
             discussion: """
                 Prints the daemon's key and the routing rule that chose it (ccached-door applies the same \
@@ -278,6 +280,7 @@ extension CCacheCtl {
 
     struct Start: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "start",
             abstract: "Start this session's daemon (nothing to do if it runs).",
             discussion: """
                 A daemon started here stays until 'ccachectl stop' or logout (--idle-timeout 0): the stock \
@@ -300,6 +303,7 @@ extension CCacheCtl {
 
     struct Stop: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "stop",
             abstract: "Stop this session's daemon; every ticket it holds is wiped.",
             discussion: "Exit status 1 if no daemon was running.")
 
@@ -316,6 +320,7 @@ extension CCacheCtl {
 
     struct Attach: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "attach",
             abstract: "Count this login session as one using the daemon (pam_ccached runs it at login).",
             discussion: """
                 Several login sessions can share one daemon (the per-user scope, when no session can be \
@@ -378,6 +383,7 @@ extension CCacheCtl {
 
     struct Detach: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "detach",
             abstract: "End this login session's use of the daemon (pam_ccached runs it at logout).",
             discussion: """
                 When it was the last session attached, the daemon wipes every ticket and stops; otherwise \
@@ -400,6 +406,7 @@ extension CCacheCtl {
 
     struct Env: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "env",
             abstract: "Print the shell lines that point Kerberos tools at this session's daemon.",
             discussion: """
                 Use it like ssh-agent: eval "$(ccachectl env)". Starts the daemon (with no idle exit). When \

@@ -6,6 +6,7 @@ import KCM
 extension CCacheCtl {
     struct Watch: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "watch",
             abstract:
                 "Print one line per change to the caches (created, destroyed, default, stored, removed, renewed, purged) "
                 + "until interrupted.",
