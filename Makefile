@@ -51,7 +51,7 @@ BENCH_OUT          = .build/bench
 BENCH_BUILD        = $(SWIFT) build --package-path Benchmarks --scratch-path "$(CURDIR)/$(BENCH_OUT)" -c release
 BENCH              = $(CURDIR)/$(BENCH_OUT)/release/ccached-bench
 
-.PHONY: all build deps check test test-package test-login-routing test-upgrade test-door test-door-booted demo-door fuzz demo bench bench-build bench-deps bench-full bench-door \
+.PHONY: all build deps check test test-package test-login-routing test-upgrade test-door test-door-booted demo-door fuzz demo bench bench-build bench-deps bench-full bench-door bench-login \
         man pam pam-module release install install-files uninstall deb format lint clean help
 
 all: build
@@ -63,6 +63,7 @@ help:
 	@echo "make test-door  the front door's end-to-end tests (root; a private mount namespace, nothing on the host changes)"
 	@echo "make demo-door  stock ksu, sudo and Heimdal klist finding a session's tickets through ccached-door (root)"
 	@echo "make bench-door connect-plus-first-reply through ccached-door against a direct connection (root)"
+	@echo "make bench-login what pam_ccached adds to a login, and its first connection (packages, booted container, root)"
 	@echo "make fuzz    run the libFuzzer target for FUZZ_SECONDS (default $(FUZZ_SECONDS)); crashes go to $(FUZZ_OUT)/artifacts"
 	@echo "make bench   quick benchmark: ccached vs Heimdal kcm, sssd-kcm, FILE, KEYRING, MEMORY, unpinned and pinned"
 	@echo "make bench-full  the full benchmark profile (N up to 10,000)"
@@ -158,6 +159,11 @@ demo-door: deps build
 
 bench-door: deps release bench-build
 	scripts/bench-door.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
+
+# What pam_ccached adds to a login and a login's first connection, with the built packages in a
+# booted Debian 12 container (root, ~2 min after the packages are built).
+bench-login: deps deb
+	scripts/bench-login-booted.sh $(DEB_OUT)
 
 fuzz: deps
 	$(FUZZ_BUILD)
