@@ -190,7 +190,7 @@ bench: deps release bench-build
 	-scripts/bench-door.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
 	-scripts/bench-first-connection.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
 	-scripts/bench-door-memory.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
-	-scripts/connect-probe.sh --bench "$(BENCH)" --rounds 3 --heimdal .build/peers/root "$(RELEASE_DIR)"
+	-scripts/connect-probe.sh --bench "$(BENCH)" --rounds 3 --peers .build/peers/root "$(RELEASE_DIR)"
 	scripts/bench-renewal.sh --bin "$(RELEASE_DIR)" --bench "$(BENCH)"
 
 bench-full: deps release bench-build
