@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Sourced by the door's benchmark scripts (bench-door.sh, bench-first-connection*.sh,
-# bench-door-memory.sh), each of which runs its door in a private mount namespace.
+# bench-door-memory.sh, bench-login-booted.sh); all but the last run their door in a private mount
+# namespace.
 
 # namespace_processes NAME...: the pids of processes called NAME (pgrep -x patterns, joined with
 # |) whose mount namespace is this shell's: what a door started in the private /run, never anyone
@@ -24,18 +25,24 @@ stop_private_door() {
     rm -rf "$2"
 }
 
-# summarize_ms KIND DOOR_FIRST_MS: reads samples in milliseconds, one a line, and prints their
-# median, p90, min and max with the load average, then the machine-readable line
-# "KIND sessions=N median_ms=… p90_ms=… min_ms=… max_ms=… door_first_ms=…".
-summarize_ms() {
-    sort -n | awk -v kind="$1" -v door_first="$2" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
+# ms_stats: reads samples in milliseconds, one a line, and prints "N MEDIAN P90 MIN MAX" (the
+# figures with two decimals).
+ms_stats() {
+    sort -g | awk '
         { v[NR] = $1 }
         END {
             n = NR
             median = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-            p90 = v[int(0.9 * n + 0.999999)]
-            printf "  median %.2f  p90 %.2f  min %.2f  max %.2f (load average %s; target ≤ 15 ms)\n", median, p90, v[1], v[n], load
-            printf "%s sessions=%d median_ms=%.2f p90_ms=%.2f min_ms=%.2f max_ms=%.2f door_first_ms=%s\n",
-                kind, n, median, p90, v[1], v[n], door_first
+            printf "%d %.2f %.2f %.2f %.2f\n", n, median, v[int(0.9 * n + 0.999999)], v[1], v[n]
         }'
+}
+
+# summarize_ms KIND DOOR_FIRST_MS: reads samples in milliseconds, one a line, and prints their
+# median, p90, min and max with the load average, then the machine-readable line
+# "KIND sessions=N median_ms=… p90_ms=… min_ms=… max_ms=… door_first_ms=…".
+summarize_ms() {
+    local s
+    read -r -a s <<<"$(ms_stats)"
+    echo "  median ${s[1]}  p90 ${s[2]}  min ${s[3]}  max ${s[4]} (load average $(cut -d' ' -f1-3 /proc/loadavg); target ≤ 15 ms)"
+    echo "$1 sessions=${s[0]} median_ms=${s[1]} p90_ms=${s[2]} min_ms=${s[3]} max_ms=${s[4]} door_first_ms=$2"
 }

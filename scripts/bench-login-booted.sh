@@ -32,6 +32,8 @@ fi
 CHECK_NAME="login bench"
 # shellcheck source=scripts/booted-check-lib.sh
 . "$(dirname "$0")/booted-check-lib.sh" || exit 2
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 booted_check_args login-bench "$@"
 [[ $logins =~ ^[1-9][0-9]*$ ]] || { echo "$PROG: --logins takes a positive number" >&2; exit 2; }
 
@@ -81,12 +83,6 @@ timed_login() {
         [ $rc -eq 0 ] || { echo "failed: $out"; exit 1; }
         echo $(( (t1 - t0) / 1000 )) $out' _ "$1"
 }
-# summary NAME MS...: "median p90 min max" of the samples.
-summary() {
-    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
-        END { m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-              printf "%.2f %.2f %.2f %.2f", m, a[int(0.9 * NR + 0.999)], a[1], a[NR] }'
-}
 # phase NAME: the uncounted round, then N rounds; prints the samples and the summary.
 phase() {
     local name=$1 line login_ms=() first_ms=() i s
@@ -105,12 +101,12 @@ phase() {
     done
     echo "pam_ccached $name: su - u1 -c true (ms): ${login_ms[*]}"
     echo "  first connections in su - u1 logins (ms): ${first_ms[*]}"
-    read -r -a s <<<"$(summary "${login_ms[@]}")"
-    local login_median=${s[0]} login_p90=${s[1]}
-    echo "  login: median ${s[0]}, p90 ${s[1]} (${s[2]}–${s[3]})"
-    read -r -a s <<<"$(summary "${first_ms[@]}")"
-    echo "  first connection: median ${s[0]}, p90 ${s[1]} (${s[2]}–${s[3]})"
-    results+=("login-booted pam=$name rounds=$logins login_ms=$login_median login_p90_ms=$login_p90 first_connection_ms=${s[0]} first_p90_ms=${s[1]}")
+    read -r -a s <<<"$(printf '%s\n' "${login_ms[@]}" | ms_stats)"
+    local login_median=${s[1]} login_p90=${s[2]}
+    echo "  login: median ${s[1]}, p90 ${s[2]} (${s[3]}–${s[4]})"
+    read -r -a s <<<"$(printf '%s\n' "${first_ms[@]}" | ms_stats)"
+    echo "  first connection: median ${s[1]}, p90 ${s[2]} (${s[3]}–${s[4]})"
+    results+=("login-booted pam=$name rounds=$logins login_ms=$login_median login_p90_ms=$login_p90 first_connection_ms=${s[1]} first_p90_ms=${s[2]}")
 }
 
 results=()
